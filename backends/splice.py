@@ -1,0 +1,55 @@
+"""Replacing a kernel's region in a file, leaving every other byte as it was.
+
+Variants are whole regions (spec lines + definition); splicing one into the user's
+file must not touch anything else, so diffs show only the kernel and line endings
+stay what the file uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from .model import KernelSource, Range
+from .source import Lines
+
+__all__ = ["StaleKernel", "range_to_offsets", "region_text", "splice"]
+
+
+class StaleKernel(ValueError):
+    """The text no longer holds the kernel where it was found (the file changed)."""
+
+
+def range_to_offsets(text: str, rng: Range) -> tuple[int, int]:
+    """(start, end) string offsets of a 0-based line/column range; columns count
+    characters and are clamped to their line, lines past the end map to len(text)."""
+    lines = Lines(text)
+    return lines.offset(rng.start), lines.offset(rng.end)
+
+
+def region_text(text: str, kernel: KernelSource) -> str:
+    a, b = range_to_offsets(text, kernel.region)
+    return text[a:b]
+
+
+def splice(text: str, kernel: KernelSource, new_region: str) -> str:
+    """`text` with the kernel's region replaced by `new_region`.
+
+    The new region takes the file's line endings (CRLF when the file uses them). When
+    the old region ends without a newline (it ends at the closing brace), one trailing
+    newline of `new_region` is dropped, so repeated splices do not add blank lines.
+    Raises StaleKernel when the region's text no longer matches `kernel.content_hash`.
+    """
+    a, b = range_to_offsets(text, kernel.region)
+    old = text[a:b]
+    if kernel.content_hash and \
+            hashlib.sha256(old.encode("utf-8", "surrogatepass")).hexdigest() != kernel.content_hash:
+        raise StaleKernel(f"kernel '{kernel.name}' changed in {kernel.file} since it was "
+                          "read: find it again")
+    if new_region == old:
+        return text
+    new = new_region.replace("\r\n", "\n")
+    if not old.endswith("\n") and new.endswith("\n"):
+        new = new[:-1]
+    if "\r\n" in text:
+        new = new.replace("\n", "\r\n")
+    return text[:a] + new + text[b:]
