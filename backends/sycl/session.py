@@ -1,0 +1,659 @@
+"""SyclSession: the DeviceSession for SYCL, on any device dpctl lists (the CPU by default).
+
+dpctl owns the devices, the queue (with profiling enabled) and USM memory; a small C++
+shim (shim.cpp, built once by build.py, loaded with ctypes) compiles SYCL free-function
+kernels from source at run time (create_kernel_bundle_from_source + build) and launches
+them on dpctl's own sycl::queue with raw USM pointers (base + byte offset), so buffer
+offsets, scalar arguments of any size and dynamic work-group scratch memory need no
+detour through dpctl's Python launch API.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import statistics
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .build import ensure_shim, prepare_environment
+
+prepare_environment()
+
+import msgspec  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..device import (  # noqa: E402
+    BufferArg,
+    CompileFailure,
+    CompileUnit,
+    DeviceFault,
+    LaunchError,
+    ScalarArg,
+)
+from ..model import DeviceInfo, Diagnostic, Profile  # noqa: E402
+from .devices import device_info, raw_devices  # noqa: E402
+
+SOURCE = "sycl-rtc"
+
+# ---------------------------------------------------------------------------
+# The shim, through ctypes
+# ---------------------------------------------------------------------------
+
+_c_char_pp = ctypes.POINTER(ctypes.c_char_p)
+_lib: ctypes.CDLL | None = None
+
+
+def _shim() -> ctypes.CDLL:
+    global _lib
+    if _lib is not None:
+        return _lib
+    lib = ctypes.CDLL(str(ensure_shim()))
+    vp, sz, i32 = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
+    out_str = ctypes.POINTER(ctypes.c_void_p)  # char** we free ourselves
+    u64p = ctypes.POINTER(ctypes.c_uint64)
+    lib.kf_free_str.argtypes = [vp]
+    lib.kf_free_str.restype = None
+    lib.kf_compile.argtypes = [vp, ctypes.c_char_p, _c_char_pp, i32, ctypes.c_char_p, i32,
+                               ctypes.POINTER(vp), out_str]
+    lib.kf_compile.restype = i32
+    lib.kf_kernel_release.argtypes = [vp]
+    lib.kf_kernel_release.restype = None
+    lib.kf_kernel_info.argtypes = [vp, vp, ctypes.POINTER(ctypes.c_int64), i32]
+    lib.kf_kernel_info.restype = i32
+    lib.kf_launch.argtypes = [vp, vp, i32, ctypes.POINTER(sz), ctypes.POINTER(sz), sz, i32,
+                              ctypes.POINTER(i32), ctypes.POINTER(vp), ctypes.POINTER(sz), u64p,
+                              out_str]
+    lib.kf_launch.restype = i32
+    lib.kf_memcpy.argtypes = [vp, vp, vp, sz, u64p, out_str]
+    lib.kf_memcpy.restype = i32
+    lib.kf_fill.argtypes = [vp, vp, vp, i32, sz, out_str]
+    lib.kf_fill.restype = i32
+    _lib = lib
+    return lib
+
+
+def _take_str(p: ctypes.c_void_p) -> str:
+    if not p.value:
+        return ""
+    try:
+        return ctypes.string_at(p.value).decode("utf-8", "replace")
+    finally:
+        _shim().kf_free_str(p)
+
+
+# ---------------------------------------------------------------------------
+# Compiler log -> diagnostics
+# ---------------------------------------------------------------------------
+
+_DIAG = re.compile(
+    r"^\s*(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+):\s*"
+    r"(?P<sev>fatal error|error|warning|note|remark):\s*(?P<msg>.*)$",
+    re.M,
+)
+_RTC_FILE = re.compile(r"(^|[\\/])rtc_\d+\.cpp$")
+_LINE_DIRECTIVE = re.compile(r'^\s*#\s*(?:line\s+)?(\d+)(?:\s+"((?:[^"\\]|\\.)*)")?')
+
+
+def line_map(source: str) -> list[tuple[str | None, int]]:
+    """For each physical line of `source` (0-based), the (file, 0-based line) the `#line`
+    directives say it is; (None, physical line) before any directive (kf's prelude)."""
+    out: list[tuple[str | None, int]] = []
+    cur_file: str | None = None
+    next_line: int | None = None  # 0-based line the next physical line maps to
+    for phys, text in enumerate(source.split("\n")):
+        if next_line is None:
+            out.append((None, phys))
+        else:
+            out.append((cur_file, next_line))
+            next_line += 1
+        m = _LINE_DIRECTIVE.match(text) if "#" in text else None
+        if m:
+            next_line = int(m[1]) - 1
+            if m[2] is not None:
+                cur_file = re.sub(r"\\(.)", r"\1", m[2])
+            elif cur_file is None:
+                cur_file = ""
+    return out
+
+
+def parse_log(log: str, path: str, source: str | None = None) -> list[Diagnostic]:
+    """clang diagnostics (`file:line:col: error: msg`) as 0-based Diagnostics, errors first.
+
+    The run-time compiler reports places in its virtual file (`rtc_N.cpp`) by physical
+    line, ignoring `#line`, so they are mapped back through the `#line` directives of the
+    source kf sent. A diagnostic in kf's prelude or in code the compiler generated is tied
+    to the user's file at line 0 with its original place in the message. Diagnostics in
+    headers (from -I directories) keep their real file.
+    """
+    lmap = line_map(source) if source is not None else []
+    out: list[Diagnostic] = []
+    seen = set()
+    for m in _DIAG.finditer(log):
+        sev = m["sev"]
+        if sev in ("note", "remark"):
+            continue
+        severity = "error" if "error" in sev else "warning"
+        file, line, col, msg = m["file"].strip(), int(m["line"]) - 1, int(m["col"]) - 1, m["msg"]
+        if _RTC_FILE.search(file) or not file:
+            mapped = lmap[line] if 0 <= line < len(lmap) else None
+            if mapped is not None and mapped[0]:
+                file, line = mapped[0], mapped[1]
+            elif mapped is not None and mapped[0] == "":
+                file, line = path, mapped[1]
+            else:
+                where = "kf's prelude" if mapped is not None else "compiler-generated code"
+                msg = f"{msg} (in {where}, line {line + 1})"
+                file, line, col = path, 0, 0
+        key = (file, line, col, severity, msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Diagnostic(file=file, line=max(line, 0), column=max(col, 0),
+                              severity=severity, message=msg, source=SOURCE))
+    out.sort(key=lambda d: d.severity != "error")
+    return out
+
+
+def _first_lines(text: str, n: int = 6) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return "\n".join(lines[:n]) or "SYCL compilation failed"
+
+
+def _failure(path: str, log: str, message: str | None = None,
+             source: str | None = None) -> CompileFailure:
+    diags = parse_log(log, path, source)
+    if not any(d.severity == "error" for d in diags):
+        diags.insert(0, Diagnostic(file=path, line=0, column=0, severity="error",
+                                   message=message or _first_lines(log), source=SOURCE))
+    elif message:
+        diags.append(Diagnostic(file=path, line=0, column=0, severity="error",
+                                message=message, source=SOURCE))
+    return CompileFailure(diagnostics=diags, log=log)
+
+
+def _not_found(path: str, log: str, message: str) -> CompileFailure:
+    return CompileFailure(
+        diagnostics=[Diagnostic(file=path, line=0, column=0, severity="error", message=message,
+                                source=SOURCE)],
+        log=message + ("\n" + log if log else ""),
+    )
+
+
+# Constructs that crash the run-time compiler of intel-sycl-rt 2026.2.0 (a segfault that
+# takes the whole process down) are refused before compiling. KF_SYCL_NO_GUARD=1 lets them
+# through (for a runtime that has fixed it).
+_CRASHERS = re.compile(r"\b(get_work_group_scratch_memory|group_local_memory_for_overwrite|"
+                       r"group_local_memory)\b")
+
+
+def compiler_crash_guard(source: str, path: str) -> CompileFailure | None:
+    if os.environ.get("KF_SYCL_NO_GUARD") == "1":
+        return None
+    lmap = None
+    for phys, text in enumerate(source.split("\n")):
+        m = _CRASHERS.search(text)
+        if not m or "//" in text[: m.start()]:
+            continue
+        lmap = lmap or line_map(source)
+        file, line = lmap[phys]
+        col = m.start()
+        if not file:
+            file, line, col = path, 0, 0
+        msg = (f"'{m[1]}' crashes the SYCL run-time compiler (intel-sycl-rt 2026.2.0), so kf "
+               f"does not compile it; use a fixed-size syclexp::work_group_static<T[N]> "
+               f"for work-group local memory instead")
+        return CompileFailure(
+            diagnostics=[Diagnostic(file=file, line=line, column=col, severity="error",
+                                    message=msg, source=SOURCE)],
+            log=msg,
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Kernel dimensionality from the source: nd_range_kernel<N> on the entry
+# ---------------------------------------------------------------------------
+
+
+def kernel_dims(source: str, entry: str) -> int | None:
+    base = entry.split("<", 1)[0].split("::")[-1].strip()
+    if not base:
+        return None
+    for m in re.finditer(r"\b" + re.escape(base) + r"\s*\(", source):
+        head = source[max(0, m.start() - 600): m.start()]
+        # the declaration's own attributes: nothing ending a previous statement in between
+        cut = max(head.rfind(";"), head.rfind("}"))
+        head = head[cut + 1:]
+        found = re.findall(r"nd_range_kernel\s*<\s*(\d)\s*>", head)
+        if found:
+            return int(found[-1])
+        if re.search(r"single_task_kernel", head):
+            return 1
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Objects handed to the harness
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class SyclKernel:
+    entry: str
+    resources: Profile
+    warnings: list[Diagnostic]
+    log: str
+    dims: int | None  # from nd_range_kernel<N>; None: from the launch shape
+    handle: int = 0
+    info: dict[str, int] = field(default_factory=dict)
+
+    def release(self) -> None:
+        if self.handle:
+            h, self.handle = self.handle, 0
+            try:
+                _shim().kf_kernel_release(h)
+            except Exception:
+                pass
+
+    def __del__(self):
+        self.release()
+
+
+class SyclBuffer:
+    """A USM allocation (dpctl owns it): the memory object, its address and size."""
+
+    __slots__ = ("mem", "ptr", "nbytes", "__weakref__")
+
+    def __init__(self, mem, nbytes: int):
+        self.mem = mem
+        self.ptr = int(mem._pointer)
+        self.nbytes = nbytes
+
+    def __repr__(self) -> str:
+        return f"SyclBuffer(0x{self.ptr:x}, {self.nbytes} bytes)"
+
+
+_CTYPES = {
+    "i8": ctypes.c_int8, "u8": ctypes.c_uint8, "i16": ctypes.c_int16, "u16": ctypes.c_uint16,
+    "i32": ctypes.c_int32, "u32": ctypes.c_uint32, "i64": ctypes.c_int64, "u64": ctypes.c_uint64,
+    "f32": ctypes.c_float, "f64": ctypes.c_double,
+}
+
+
+def scalar_bytes(arg: ScalarArg) -> bytes:
+    """The scalar's bytes as the kernel parameter holds them (f16 through numpy)."""
+    if arg.dtype == "f16":
+        return np.array([arg.value], dtype=np.float16).tobytes()
+    ct = _CTYPES.get(arg.dtype)
+    if ct is None:
+        raise LaunchError(f"unsupported scalar type {arg.dtype!r}")
+    if arg.dtype.startswith(("i", "u")):
+        v = int(arg.value)
+        bits = ctypes.sizeof(ct) * 8
+        if arg.dtype.startswith("u"):
+            v &= (1 << bits) - 1
+        return bytes(ct(v))
+    return bytes(ct(float(arg.value)))
+
+
+_LAUNCH_WORDS = re.compile(
+    r"nd_range|work.?group|local size|global size|INVALID_WORK|INVALID_GLOBAL|"
+    r"INVALID_KERNEL_ARGS|kernel_argument|OUT_OF_RESOURCES|non-uniform",
+    re.I,
+)
+
+
+_COPY_SOURCE = r"""
+#include <sycl/sycl.hpp>
+extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((sycl::ext::oneapi::experimental::nd_range_kernel<1>))
+void kf_copy(const sycl::vec<float, 4>* src, sycl::vec<float, 4>* dst, unsigned long n) {
+  size_t i = sycl::ext::oneapi::this_work_item::get_nd_item<1>().get_global_id(0);
+  if (i < n) dst[i] = src[i];
+}
+"""
+
+
+class SyclSession:
+    """DeviceSession over dpctl + the run-time compilation shim."""
+
+    def __init__(self, device_index: int = 0, kind: str | None = None):
+        import dpctl
+        import dpctl.memory  # noqa: F401
+
+        devices = raw_devices()
+        if kind is not None:
+            devices = [d for d in devices if _kind_of(d) == kind]
+        if not devices:
+            raise RuntimeError(
+                "no SYCL device" + (f" of kind {kind!r}" if kind else "") + " found by dpctl"
+            )
+        if not 0 <= device_index < len(devices):
+            raise RuntimeError(f"SYCL device index {device_index} out of range "
+                               f"({len(devices)} device(s))")
+        self.device = devices[device_index]
+        all_devices = raw_devices()
+        global_index = next((i for i, d in enumerate(all_devices) if d == self.device),
+                            device_index)
+        self.info: DeviceInfo = device_info(self.device, global_index)
+        try:
+            self.queue = dpctl.SyclQueue(self.device, property="enable_profiling")
+        except Exception:
+            self.queue = dpctl.SyclQueue(self.device)
+        self._profiling = bool(getattr(self.queue, "has_enable_profiling", False))
+        self._qref = int(self.queue.addressof_ref())
+        self._lib = _shim()
+        self._host_scratch: np.ndarray | None = None
+        self._dev_scratch: SyclBuffer | None = None
+        self._flush_counter = 0
+        self._peak: float | None = None
+        self._events_usable: bool | None = None if self._profiling else False
+        self._closed = False
+
+    # -- compilation -------------------------------------------------------------
+
+    def compile(self, unit: CompileUnit) -> SyclKernel | CompileFailure:
+        try:
+            return self._compile(unit)
+        except Exception as exc:  # never raise: a failure is data
+            msg = f"SYCL compilation failed inside kf: {type(exc).__name__}: {exc}"
+            return CompileFailure(
+                diagnostics=[Diagnostic(file=unit.path, line=0, column=0, severity="error",
+                                        message=msg, source=SOURCE)],
+                log=msg,
+            )
+
+    def _compile(self, unit: CompileUnit) -> SyclKernel | CompileFailure:
+        crash = compiler_crash_guard(unit.source, unit.path)
+        if crash is not None:
+            return crash
+        opts = [f"-I{d}" for d in unit.include_dirs] + list(unit.options)
+        entry = unit.entry.strip()
+        base = entry.split("<", 1)[0].strip()
+        # The entry is registered with the compiler (a name expression: works for extern "C",
+        # C++-linkage and template instances alike) when its name appears in the source;
+        # otherwise the lookup by name reports it missing.
+        register = bool(base) and re.search(
+            r"(?<![\w:])" + re.escape(base.split("::")[-1]) + r"\b", unit.source) is not None
+        code, handle, log = self._build(unit.source, opts, entry, register=register)
+        not_found = (
+            f"kernel '{entry}' not found in the compiled program (kf expects a SYCL "
+            f"free-function kernel, declared with SYCL_EXT_ONEAPI_FUNCTION_PROPERTY(("
+            f"syclexp::nd_range_kernel<N>)), of that name)"
+        )
+        if code == 1 and register:
+            diags = parse_log(log, unit.path, unit.source)
+            errors = [d for d in diags if d.severity == "error"]
+            if errors and all("compiler-generated code" in d.message for d in errors):
+                # only the registration of the name failed: the entry is not a kernel there
+                return _not_found(unit.path, log, not_found)
+        if code == 2:
+            return _not_found(unit.path, log, not_found)
+        if code == 4:
+            return _failure(unit.path, log, log, unit.source)
+        if code != 0:
+            return _failure(unit.path, log, None, unit.source)
+        info = self._kernel_info(handle)
+        warnings = [d for d in parse_log(log, unit.path, unit.source) if d.severity == "warning"]
+        sgs = [info["compile_sub_group_size"]] if info.get("compile_sub_group_size", 0) > 0 else []
+        notes = []
+        if info.get("work_group_size", 0) > 0:
+            notes.append(f"max work-group size for this kernel: {info['work_group_size']}")
+        if info.get("max_sub_group_size", 0) > 0:
+            notes.append(f"max sub-group size: {info['max_sub_group_size']}")
+        if info.get("preferred_work_group_size_multiple", 0) > 0:
+            notes.append("preferred work-group size multiple: "
+                         f"{info['preferred_work_group_size_multiple']}")
+        pm = info.get("private_mem_size", -1)
+        resources = Profile(
+            stack_bytes=pm if pm >= 0 else None,
+            sub_group_sizes=sgs,
+            notes=notes,
+        )
+        return SyclKernel(entry=entry, resources=resources, warnings=warnings, log=log,
+                          dims=kernel_dims(unit.source, entry), handle=handle, info=info)
+
+    def _build(self, source: str, opts: list[str], entry: str, register: bool):
+        arr = (ctypes.c_char_p * max(len(opts), 1))(*[o.encode() for o in opts])
+        handle = ctypes.c_void_p()
+        log = ctypes.c_void_p()
+        code = self._lib.kf_compile(self._qref, source.encode(), arr, len(opts), entry.encode(),
+                                    int(register), ctypes.byref(handle), ctypes.byref(log))
+        return code, handle.value or 0, _take_str(log)
+
+    _INFO_KEYS = ("work_group_size", "compile_work_group_size", "compile_sub_group_size",
+                  "private_mem_size", "max_sub_group_size", "compile_num_sub_groups",
+                  "preferred_work_group_size_multiple", "max_num_sub_groups")
+
+    def _kernel_info(self, handle: int) -> dict[str, int]:
+        out = (ctypes.c_int64 * len(self._INFO_KEYS))()
+        try:
+            self._lib.kf_kernel_info(self._qref, handle, out, len(self._INFO_KEYS))
+        except Exception:
+            return {}
+        return {k: int(v) for k, v in zip(self._INFO_KEYS, out) if v >= 0}
+
+    # -- memory ------------------------------------------------------------------
+
+    def alloc(self, nbytes: int) -> SyclBuffer:
+        import dpctl.memory as dpm
+
+        mem = dpm.MemoryUSMDevice(max(int(nbytes), 1), queue=self.queue)
+        buf = SyclBuffer(mem, int(nbytes))
+        return buf
+
+    def free(self, buffer: object) -> None:
+        if isinstance(buffer, SyclBuffer):
+            buffer.mem = None  # dpctl frees the USM allocation with its last reference
+            buffer.ptr = 0
+            buffer.nbytes = 0
+
+    def _addr(self, buffer: object, offset: int, nbytes: int) -> int:
+        if not isinstance(buffer, SyclBuffer) or not buffer.ptr:
+            raise ValueError(f"not a live SYCL buffer: {buffer!r}")
+        if offset < 0 or nbytes < 0 or offset + nbytes > max(buffer.nbytes, 0):
+            raise ValueError(f"range [{offset}, {offset + nbytes}) outside a buffer of "
+                             f"{buffer.nbytes} bytes")
+        return buffer.ptr + offset
+
+    def _memcpy(self, dst: int, src: int, nbytes: int, times=None) -> None:
+        if nbytes == 0:
+            return
+        err = ctypes.c_void_p()
+        code = self._lib.kf_memcpy(self._qref, dst, src, nbytes, times, ctypes.byref(err))
+        msg = _take_str(err)
+        if code != 0:
+            raise RuntimeError(f"SYCL memcpy failed: {msg}")
+
+    def write(self, buffer: object, offset: int, data: np.ndarray) -> None:
+        host = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        dst = self._addr(buffer, offset, host.nbytes)
+        self._memcpy(dst, host.ctypes.data, host.nbytes)
+
+    def read(self, buffer: object, offset: int, nbytes: int) -> np.ndarray:
+        out = np.empty(int(nbytes), dtype=np.uint8)
+        src = self._addr(buffer, offset, int(nbytes))
+        self._memcpy(out.ctypes.data, src, int(nbytes))
+        return out
+
+    def fill(self, buffer: object, offset: int, nbytes: int, pattern: bytes) -> None:
+        pattern = bytes(pattern)
+        size = len(pattern)
+        if size not in (1, 2, 4, 8):
+            raise ValueError("fill pattern must be 1, 2, 4 or 8 bytes")
+        addr = self._addr(buffer, offset, nbytes)
+        if nbytes == 0:
+            return
+        if addr % size != 0:  # misaligned for a typed fill: write the bytes from the host
+            reps = -(-nbytes // size)
+            host = np.frombuffer(pattern * reps, dtype=np.uint8)[:nbytes].copy()
+            self._memcpy(addr, host.ctypes.data, nbytes)
+            return
+        count, tail = divmod(nbytes, size)
+        if count:
+            pat = ctypes.create_string_buffer(pattern, size)
+            err = ctypes.c_void_p()
+            code = self._lib.kf_fill(self._qref, addr, pat, size, count, ctypes.byref(err))
+            msg = _take_str(err)
+            if code != 0:
+                raise RuntimeError(f"SYCL fill failed: {msg}")
+        if tail:
+            host = np.frombuffer(pattern[:tail], dtype=np.uint8).copy()
+            self._memcpy(addr + count * size, host.ctypes.data, tail)
+
+    # -- launching ---------------------------------------------------------------
+
+    def _launch(self, kernel, grid, block, shared, args) -> tuple[int, int, int]:
+        if not isinstance(kernel, SyclKernel) or not kernel.handle:
+            raise LaunchError("not a compiled SYCL kernel (or it was released)")
+        g = [int(x) for x in tuple(grid)] + [1] * (3 - len(tuple(grid)))
+        b = [int(x) for x in tuple(block)] + [1] * (3 - len(tuple(block)))
+        if any(x < 1 for x in g[:3]) or any(x < 1 for x in b[:3]):
+            raise LaunchError(f"invalid nd_range: global {tuple(g)} local {tuple(b)}")
+        for i in range(3):
+            if g[i] % b[i]:
+                raise LaunchError(
+                    f"non-uniform work-groups: global size {tuple(g)} is not a multiple of the "
+                    f"local size {tuple(b)} in dimension {i} (kf requires uniform work-groups, "
+                    f"as most SYCL devices do)")
+        dims = kernel.dims
+        if dims is None:
+            dims = max((i + 1 for i in range(3) if g[i] != 1 or b[i] != 1), default=1)
+        if any(g[i] != 1 or b[i] != 1 for i in range(dims, 3)):
+            raise LaunchError(f"kernel {kernel.entry!r} is {dims}-dimensional but the launch "
+                              f"shape is global {tuple(g)} local {tuple(b)}")
+        n = len(args)
+        kinds = (ctypes.c_int * max(n, 1))()
+        values = (ctypes.c_void_p * max(n, 1))()
+        sizes = (ctypes.c_size_t * max(n, 1))()
+        keep = []
+        for i, a in enumerate(args):
+            if isinstance(a, BufferArg):
+                ptr = ctypes.c_void_p(self._addr(a.buffer, a.offset, 0))
+                keep.append(ptr)
+                kinds[i] = 0
+                values[i] = ctypes.addressof(ptr)
+                sizes[i] = ctypes.sizeof(ctypes.c_void_p)
+            elif isinstance(a, ScalarArg):
+                raw = ctypes.create_string_buffer(scalar_bytes(a))
+                keep.append(raw)
+                kinds[i] = 1
+                values[i] = ctypes.addressof(raw)
+                sizes[i] = len(raw) - 1
+            else:
+                raise LaunchError(f"argument {i}: unsupported kind {type(a).__name__}")
+        gl = (ctypes.c_size_t * 3)(*g)
+        lo = (ctypes.c_size_t * 3)(*b)
+        times = (ctypes.c_uint64 * 3)()
+        err = ctypes.c_void_p()
+        code = self._lib.kf_launch(self._qref, kernel.handle, dims, gl, lo, max(int(shared), 0),
+                                   n, kinds, values, sizes, times, ctypes.byref(err))
+        msg = _take_str(err)
+        if code == 1:
+            raise LaunchError(msg or "the SYCL runtime refused the launch")
+        if code == 2:
+            if _LAUNCH_WORDS.search(msg or ""):
+                raise LaunchError(msg)
+            raise DeviceFault(msg or "the kernel failed while running", sticky=True)
+        if code != 0:
+            raise DeviceFault(f"unexpected shim status {code}: {msg}")
+        return int(times[0]), int(times[1]), int(times[2])
+
+    def launch(self, kernel, grid, block, shared, args: Sequence) -> None:
+        self._launch(kernel, grid, block, shared, args)
+
+    def timed_launch(self, kernel, grid, block, shared, args: Sequence) -> float:
+        start, end, host_ns = self._launch(kernel, grid, block, shared, args)
+        return self._duration(start, end, host_ns)
+
+    def _duration(self, start: int, end: int, host_ns: int) -> float:
+        if self._events_usable is not False and end > start > 0:
+            self._events_usable = True
+            return (end - start) * 1e-9
+        if self._events_usable is None:
+            self._events_usable = False
+        return max(host_ns, 1) * 1e-9
+
+    @property
+    def timing_method(self) -> str:
+        return "sycl-events" if self._events_usable is not False else "host-clock"
+
+    # -- caches and bandwidth ----------------------------------------------------
+
+    def flush_caches(self) -> None:
+        self._flush_counter = (self._flush_counter + 1) & 0xFF
+        if self.info.kind == "cpu":
+            # read-modify-write with ordinary loads and stores: a plain fill of this size
+            # may use non-temporal stores, which bypass the cache and evict nothing
+            if self._host_scratch is None:
+                self._host_scratch = np.zeros((64 << 20) // 8, dtype=np.uint64)
+            np.add(self._host_scratch, 1, out=self._host_scratch)
+        else:
+            if self._dev_scratch is None:
+                self._dev_scratch = self.alloc(256 << 20)
+            self.fill(self._dev_scratch, 0, self._dev_scratch.nbytes,
+                      bytes([self._flush_counter]) * 4)
+
+    def measure_peak_bandwidth(self) -> float:
+        """Bytes/s (read + written) of the faster of a runtime memcpy and a parallel copy
+        kernel with 16-byte accesses, over 256 MiB: well beyond any CPU's last-level cache.
+        On a CPU the runtime's memcpy may use one thread while kernels use every core, so
+        the memcpy alone would understate what a kernel can reach."""
+        if self._peak is not None:
+            return self._peak
+        nbytes = 256 << 20
+        src, dst = self.alloc(nbytes), self.alloc(nbytes)
+        try:
+            self.fill(src, 0, nbytes, b"\x5a\xa5\x5a\xa5")
+            self.fill(dst, 0, nbytes, b"\x00")
+            samples = []
+            for i in range(4):
+                times = (ctypes.c_uint64 * 3)()
+                self._memcpy(dst.ptr, src.ptr, nbytes, times)
+                if i == 0:
+                    continue  # warm-up: first touch, page faults
+                start, end, host_ns = int(times[0]), int(times[1]), int(times[2])
+                samples.append((end - start) * 1e-9 if end > start > 0 else max(host_ns, 1) * 1e-9)
+            best = statistics.median(samples)
+            kernel = self.compile(CompileUnit("<kf_copy>", _COPY_SOURCE, "kf_copy", "sycl"))
+            if not isinstance(kernel, CompileFailure):
+                n4 = nbytes // 16
+                wg = 256
+                args = [BufferArg(src, 0), BufferArg(dst, 0), ScalarArg(n4, "u64")]
+                self.launch(kernel, (n4, 1, 1), (wg, 1, 1), 0, args)
+                copy = [self.timed_launch(kernel, (n4, 1, 1), (wg, 1, 1), 0, args) for _ in range(3)]
+                best = min(best, statistics.median(copy))
+            self._peak = 2 * nbytes / best
+        finally:
+            self.free(src)
+            self.free(dst)
+        self.info = msgspec.structs.replace(self.info, peak_bandwidth=self._peak)
+        return self._peak
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.queue.wait()
+        except Exception:
+            pass
+        self._host_scratch = None
+        if self._dev_scratch is not None:
+            self.free(self._dev_scratch)
+            self._dev_scratch = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _kind_of(dev) -> str:
+    from .devices import _kind
+
+    return _kind(dev)
+
+
