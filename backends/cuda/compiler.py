@@ -1,0 +1,396 @@
+"""CUDA C++ -> cubin (and PTX) through NVRTC, with no GPU needed.
+
+NVRTC is driven through `cuda.bindings.nvrtc` directly rather than `cuda.core.Program`:
+the raw interface takes any option string the user gives (`-maxrregcount=32`,
+`-DTILE=64`, `--use_fast_math`...) unchanged, and has been stable across the 13.x
+bindings (the GPU machine runs 13.3, the development machines 13.5).
+
+Every kernel is registered as a name expression (`nvrtcAddNameExpression`), so template
+instances ("saxpy<256>"), C++-mangled kernels and extern "C" kernels are all found by
+the lowered name NVRTC reports. ptxas runs with `-v`; its lines give the entry's
+registers, spills, stack frame and static shared memory.
+
+Nothing here raises: any failure comes back as a CompileFailure with a Diagnostic.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from typing import Iterable
+
+import msgspec
+
+from ..device import CompileFailure, CompileUnit
+from ..model import Diagnostic, Profile
+
+PRELUDE_NAME = "kf_prelude.cu"  # NVRTC's name for the text before the harness's `#line 1 "path"`
+
+
+class CompiledModule(msgspec.Struct, frozen=True):
+    """A compiled (not yet loaded) kernel: the cubin and what the compiler said about it."""
+
+    cubin: bytes
+    entry: str  # as asked for: "vadd", "saxpy<256>"
+    symbol: str  # the lowered (mangled) name to look the kernel up with
+    arch: str
+    resources: Profile
+    warnings: list[Diagnostic]
+    log: str
+    ptx: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# Headers
+# ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_include_dirs() -> tuple[str, ...]:
+    """The CUDA toolkit headers (cuda_runtime.h, cuda_fp16.h, cooperative_groups.h) and
+    CCCL's (cuda/std/...), found through cuda.pathfinder (toolkit or nvidia-* wheels),
+    then CUDA_HOME / CUDA_PATH, then /usr/local/cuda."""
+    dirs: list[str] = []
+    try:
+        from cuda import pathfinder
+
+        for lib in ("cudart", "cccl"):
+            try:
+                d = pathfinder.find_nvidia_header_directory(lib)
+            except Exception:
+                d = None
+            if d:
+                dirs.append(str(d))
+    except Exception:
+        pass
+    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    for root in roots:
+        if not root:
+            continue
+        inc = os.path.join(root, "include")
+        if os.path.isfile(os.path.join(inc, "cuda_runtime.h")):
+            dirs.append(inc)
+            if os.path.isdir(os.path.join(inc, "cccl")):
+                dirs.append(os.path.join(inc, "cccl"))
+            break
+    # CCCL inside the toolkit's include dir is found through include/cccl only
+    for d in list(dirs):
+        c = os.path.join(d, "cccl")
+        if os.path.isdir(os.path.join(c, "cuda")):
+            dirs.append(c)
+    seen: dict[str, None] = {}
+    for d in dirs:
+        seen.setdefault(os.path.normpath(d), None)
+    return tuple(seen)
+
+
+# ---------------------------------------------------------------------------
+# Log parsing
+# ---------------------------------------------------------------------------
+
+_NVRTC_DIAG = re.compile(
+    r"^(?P<file>.+?)\((?P<line>\d+)\): (?P<sev>catastrophic error|fatal error|error|warning|remark)"
+    r"(?: #(?P<num>[\w-]+))?: (?P<msg>.*)$"
+)
+_NVRTC_PLAIN = re.compile(r"^nvrtc: (?P<sev>error|warning): (?P<msg>.*)$")
+_PTXAS_DIAG = re.compile(r"^ptxas (?P<sev>error|fatal|warning) *: (?P<msg>.*)$")
+
+
+def parse_nvrtc_log(log: str, default_file: str) -> list[Diagnostic]:
+    """NVRTC's `file(LINE): error: message` lines (followed by the echoed source line and a
+    caret under the column, then continuation lines such as 'detected during instantiation
+    of ...') and ptxas errors/warnings -> Diagnostics, errors first. Lines are 0-based."""
+    out: list[Diagnostic] = []
+    lines = log.replace("\x00", "").splitlines()
+    i = 0
+    while i < len(lines):
+        text = lines[i].rstrip()
+        m = _NVRTC_DIAG.match(text)
+        if m:
+            sev_word = m["sev"]
+            if sev_word == "remark":
+                i += 1
+                continue
+            severity = "warning" if sev_word == "warning" else "error"
+            message = m["msg"].strip()
+            if m["num"] and severity == "warning":
+                message = f"{message} [#{m['num']}]"
+            column = 0
+            extra: list[str] = []
+            j = i + 1
+            # echoed source line, then the caret line (NVRTC indents both by two spaces)
+            if j + 1 < len(lines) and lines[j + 1].strip() == "^":
+                caret = lines[j + 1].index("^")
+                column = max(0, caret - 2)
+                j += 2
+            while j < len(lines) and lines[j].startswith("  ") and lines[j].strip():
+                if _NVRTC_DIAG.match(lines[j].rstrip()):
+                    break
+                extra.append(lines[j].strip())
+                j += 1
+            if extra:
+                message = message + "\n" + "\n".join(extra)
+            out.append(
+                Diagnostic(
+                    file=m["file"],
+                    line=max(0, int(m["line"]) - 1),
+                    column=column,
+                    severity=severity,
+                    message=message,
+                    source="nvrtc",
+                )
+            )
+            i = j
+            continue
+        m = _NVRTC_PLAIN.match(text)
+        if m:
+            out.append(Diagnostic(default_file, 0, 0, m["sev"], m["msg"].strip(), "nvrtc"))
+            i += 1
+            continue
+        m = _PTXAS_DIAG.match(text)
+        if m:
+            sev = "warning" if m["sev"] == "warning" else "error"
+            out.append(Diagnostic(default_file, 0, 0, sev, m["msg"].strip(), "ptxas"))
+        i += 1
+    return sort_diagnostics(out)
+
+
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    order = {"error": 0, "warning": 1, "info": 2}
+    return sorted(diags, key=lambda d: order.get(d.severity, 3))
+
+
+_ENTRY = re.compile(r"Compiling entry function '(?P<name>[^']+)'")
+_PROPS = re.compile(r"Function properties for (?P<name>\S+)")
+_FRAME = re.compile(
+    r"(?P<stack>\d+) bytes stack frame, (?P<st>\d+) bytes spill stores, (?P<ld>\d+) bytes spill loads"
+)
+_USED = re.compile(r"Used (?P<regs>\d+) registers")
+_SMEM = re.compile(r"(?P<smem>\d+) bytes smem")
+
+
+def parse_ptxas_log(log: str) -> dict[str, Profile]:
+    """ptxas -v output -> {function symbol: Profile} for every entry function compiled.
+
+    ptxas info    : Compiling entry function '_Z4vaddPKfS0_Pfi' for 'sm_90'
+    ptxas info    : Function properties for _Z4vaddPKfS0_Pfi
+    ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+    ptxas info    : Used 12 registers, used 0 barriers, 1024 bytes smem, 368 bytes cmem[0]
+
+    'Function properties' can also name non-inlined device functions; their frames are
+    kept under their own names but only entries get the `Used` line."""
+    found: dict[str, dict[str, int]] = {}
+    entries: list[str] = []
+    current: str | None = None  # the function the next 'Used' line belongs to
+    props_for: str | None = None  # the function the next frame line belongs to
+    for raw in log.replace("\x00", "").splitlines():
+        line = raw.strip()
+        m = _ENTRY.search(line)
+        if m:
+            current = m["name"]
+            entries.append(current)
+            found.setdefault(current, {})
+            props_for = None
+            continue
+        m = _PROPS.search(line)
+        if m:
+            props_for = m["name"]
+            found.setdefault(props_for, {})
+            continue
+        m = _FRAME.search(line)
+        if m and props_for is not None:
+            found[props_for].update(
+                stack=int(m["stack"]), spill_stores=int(m["st"]), spill_loads=int(m["ld"])
+            )
+            continue
+        m = _USED.search(line)
+        if m and current is not None:
+            d = found[current]
+            d["registers"] = int(m["regs"])
+            s = _SMEM.search(line)
+            d["static_shared"] = int(s["smem"]) if s else 0
+            continue
+    out: dict[str, Profile] = {}
+    for name in entries:
+        d = found.get(name, {})
+        out[name] = Profile(
+            registers=d.get("registers"),
+            spill_stores=d.get("spill_stores"),
+            spill_loads=d.get("spill_loads"),
+            stack_bytes=d.get("stack"),
+            static_shared=d.get("static_shared"),
+        )
+    return out
+
+
+def entry_profile(log: str, symbol: str) -> Profile:
+    profiles = parse_ptxas_log(log)
+    if symbol in profiles:
+        return profiles[symbol]
+    if len(profiles) == 1:
+        return next(iter(profiles.values()))
+    return Profile()
+
+
+# ---------------------------------------------------------------------------
+# NVRTC
+# ---------------------------------------------------------------------------
+
+
+class _NvrtcError(Exception):
+    pass
+
+
+def _check(result: tuple) -> tuple:
+    from cuda.bindings import nvrtc
+
+    err = result[0]
+    if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+        _, msg = nvrtc.nvrtcGetErrorString(err)
+        raise _NvrtcError(msg.decode() if isinstance(msg, bytes) else str(msg))
+    return result[1:]
+
+
+def _has_arch_option(options: list[str]) -> bool:
+    return any(
+        o.startswith(("-arch", "--gpu-architecture", "--gpu-name")) for o in options
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _no_cache_option() -> tuple[str, ...]:
+    """Where a driver is present, NVRTC 13 reuses cubins from the driver's compute cache and
+    then prints no ptxas lines (no registers, no spills). `--no-cache` turns that off; older
+    NVRTCs that do not know the option get nothing."""
+    try:
+        from cuda.bindings import nvrtc
+
+        err, prog = nvrtc.nvrtcCreateProgram(b"__global__ void kf_probe() {}", b"probe.cu", 0, [], [])
+        if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            return ()
+        try:
+            (res,) = nvrtc.nvrtcCompileProgram(prog, 2, [b"--no-cache", b"--gpu-architecture=compute_90"])
+        finally:
+            nvrtc.nvrtcDestroyProgram(prog)
+        return ("--no-cache",) if res == nvrtc.nvrtcResult.NVRTC_SUCCESS else ()
+    except Exception:
+        return ()
+
+
+def _options(unit: CompileUnit, arch: str, ptxas_verbose: bool) -> list[bytes]:
+    opts: list[str] = list(_no_cache_option())
+    if not _has_arch_option(unit.options):
+        opts.append(f"--gpu-architecture={arch}")
+    if not any(o.startswith(("-std", "--std")) for o in unit.options):
+        opts.append("-std=c++17")
+    if "-G" not in unit.options and "--device-debug" not in unit.options:
+        opts.append("-lineinfo")
+    if ptxas_verbose:
+        opts.append("--ptxas-options=-v")
+    for d in unit.include_dirs:
+        opts.append(f"--include-path={d}")
+    if unit.path:
+        parent = os.path.dirname(os.path.abspath(unit.path))
+        if os.path.isdir(parent):
+            opts.append(f"--include-path={parent}")
+    for d in cuda_include_dirs():
+        opts.append(f"--include-path={d}")
+    opts.extend(unit.options)
+    return [o.encode() for o in opts]
+
+
+def _entry_missing(unit: CompileUnit, diags: list[Diagnostic]) -> list[Diagnostic]:
+    """NVRTC reports an unknown or malformed entry in its generated `__nv_name_map` text:
+    replace those with one error that names the kernel, in the user's file."""
+    name_map = [d for d in diags if d.file == "__nv_name_map"]
+    if not name_map:
+        return diags
+    rest = [d for d in diags if d.file != "__nv_name_map"]
+    msg = f"kernel '{unit.entry}' not found or cannot be instantiated: {name_map[0].message}"
+    return [Diagnostic(unit.path, 0, 0, "error", msg, "nvrtc")] + rest
+
+
+def _run_nvrtc(unit: CompileUnit, arch: str, want_cubin: bool, want_ptx: bool):
+    """Returns (log, symbol, cubin|None, ptx|None) or raises _CompileFailed."""
+    from cuda.bindings import nvrtc
+
+    (prog,) = _check(nvrtc.nvrtcCreateProgram(unit.source.encode(), PRELUDE_NAME.encode(), 0, [], []))
+    try:
+        entry = unit.entry.strip()
+        _check(nvrtc.nvrtcAddNameExpression(prog, entry.encode()))
+        opts = _options(unit, arch, ptxas_verbose=want_cubin)
+        (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
+        (size,) = _check(nvrtc.nvrtcGetProgramLogSize(prog))
+        buf = b" " * size
+        _check(nvrtc.nvrtcGetProgramLog(prog, buf))
+        log = buf.rstrip(b"\x00 ").decode(errors="replace")
+        if result != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            diags = _entry_missing(unit, parse_nvrtc_log(log, unit.path))
+            if not any(d.severity == "error" for d in diags):
+                _, msg = nvrtc.nvrtcGetErrorString(result)
+                msg = msg.decode() if isinstance(msg, bytes) else str(msg)
+                first = next((ln for ln in log.splitlines() if ln.strip()), "")
+                diags.insert(0, Diagnostic(unit.path, 0, 0, "error", f"{msg}: {first}".rstrip(": "), "nvrtc"))
+            raise _CompileFailed(CompileFailure(diagnostics=sort_diagnostics(diags), log=log))
+        (lowered,) = _check(nvrtc.nvrtcGetLoweredName(prog, entry.encode()))
+        symbol = lowered.decode() if isinstance(lowered, bytes) else str(lowered)
+        cubin = ptx = None
+        if want_cubin:
+            (n,) = _check(nvrtc.nvrtcGetCUBINSize(prog))
+            out = b" " * n
+            _check(nvrtc.nvrtcGetCUBIN(prog, out))
+            cubin = out
+        if want_ptx:
+            (n,) = _check(nvrtc.nvrtcGetPTXSize(prog))
+            out = b" " * n
+            _check(nvrtc.nvrtcGetPTX(prog, out))
+            ptx = out.rstrip(b"\x00").decode(errors="replace")
+        return log, symbol, cubin, ptx
+    finally:
+        try:
+            nvrtc.nvrtcDestroyProgram(prog)
+        except Exception:
+            pass
+
+
+class _CompileFailed(Exception):
+    def __init__(self, failure: CompileFailure):
+        super().__init__("compile failed")
+        self.failure = failure
+
+
+def _internal_failure(unit: CompileUnit, e: BaseException) -> CompileFailure:
+    msg = f"CUDA compiler unavailable or failed: {type(e).__name__}: {e}"
+    return CompileFailure(diagnostics=[Diagnostic(unit.path, 0, 0, "error", msg, "nvrtc")], log=msg)
+
+
+def compile_cuda(unit: CompileUnit, arch: str = "sm_90", *, want_ptx: bool = False) -> CompiledModule | CompileFailure:
+    """Compile `unit` to a cubin for `arch` (e.g. "sm_90"); the PTX too when `want_ptx`."""
+    try:
+        log, symbol, cubin, ptx = _run_nvrtc(unit, arch, want_cubin=True, want_ptx=want_ptx)
+    except _CompileFailed as f:
+        return f.failure
+    except Exception as e:  # no NVRTC, bad bindings...: data, never an exception
+        return _internal_failure(unit, e)
+    try:
+        warnings = [d for d in parse_nvrtc_log(log, unit.path) if d.severity != "error"]
+        resources = entry_profile(log, symbol)
+    except Exception as e:
+        return _internal_failure(unit, e)
+    return CompiledModule(
+        cubin=cubin or b"", entry=unit.entry, symbol=symbol, arch=arch, resources=resources,
+        warnings=warnings, log=log, ptx=ptx,
+    )
+
+
+def compile_ptx(unit: CompileUnit, arch: str = "sm_90") -> str | CompileFailure:
+    """The unit's PTX (no ptxas run): for behavioural descriptors of a kernel."""
+    virtual = "compute_" + arch.split("_", 1)[1] if arch.startswith("sm_") else arch
+    try:
+        _, _, _, ptx = _run_nvrtc(unit, virtual, want_cubin=False, want_ptx=True)
+    except _CompileFailed as f:
+        return f.failure
+    except Exception as e:
+        return _internal_failure(unit, e)
+    return ptx or ""

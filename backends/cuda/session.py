@@ -1,0 +1,478 @@
+"""CudaSession: the DeviceSession for NVIDIA GPUs, through cuda.core and cuda.bindings.
+
+Kernels are compiled by NVRTC (compiler.py), loaded with cuda.core's ObjectCode and
+launched with cuda.core.launch on one stream of the session. Memory is plain device
+memory (cuMemAlloc), copied and filled with the driver's stream-ordered calls on that
+same stream, each followed by a stream synchronize: every call here is blocking.
+
+Errors: a launch the runtime refuses (bad shape, too many registers or shared memory)
+raises LaunchError and leaves the context usable; a fault seen at synchronize (illegal
+address, misaligned access, trap, assert) raises DeviceFault(sticky=True): the context is
+dead from then on, and every later call raises DeviceFault at once.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from typing import Sequence
+
+import numpy as np
+
+from .. import dtypes
+from ..device import (
+    BufferArg,
+    CompileFailure,
+    CompileUnit,
+    DeviceFault,
+    Dim3,
+    KernelArg,
+    LaunchError,
+    ScalarArg,
+)
+from ..model import Diagnostic, DeviceInfo, Profile
+from .compiler import CompiledModule, compile_cuda
+from .devices import device_info
+
+# CUresult names after which the context cannot be used again
+STICKY_ERRORS = frozenset(
+    {
+        "CUDA_ERROR_ILLEGAL_ADDRESS",
+        "CUDA_ERROR_LAUNCH_FAILED",
+        "CUDA_ERROR_MISALIGNED_ADDRESS",
+        "CUDA_ERROR_ILLEGAL_INSTRUCTION",
+        "CUDA_ERROR_INVALID_ADDRESS_SPACE",
+        "CUDA_ERROR_INVALID_PC",
+        "CUDA_ERROR_HARDWARE_STACK_ERROR",
+        "CUDA_ERROR_ASSERT",
+        "CUDA_ERROR_LAUNCH_TIMEOUT",
+        "CUDA_ERROR_ECC_UNCORRECTABLE",
+        "CUDA_ERROR_CONTEXT_IS_DESTROYED",
+        "CUDA_ERROR_TENSOR_MEMORY_LEAK",
+        "CUDA_ERROR_CONTAINED",
+    }
+)
+
+_ERR_NAME = re.compile(r"CUDA_ERROR_[A-Z0-9_]+")
+DEFAULT_SHARED_LIMIT = 48 * 1024  # dynamic shared memory above this needs the opt-in attribute
+
+FLUSH_SOURCE = r"""
+extern "C" __global__ void kf_flush_read(const unsigned long long* p, unsigned long long n, unsigned long long* sink) {
+    unsigned long long acc = 0;
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        acc ^= p[i];
+    if (acc == 0x5A5A5A5A5A5A5A5Aull) sink[0] = acc;  // never true for the buffer's contents
+}
+"""
+
+FILL64_SOURCE = r"""
+extern "C" __global__ void kf_fill64(unsigned long long* p, unsigned long long v, unsigned long long n) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        p[i] = v;
+}
+"""
+
+
+class CudaBuffer:
+    """A device allocation: `ptr` is the device address, `size` its length in bytes."""
+
+    __slots__ = ("ptr", "size", "freed")
+
+    def __init__(self, ptr: int, size: int):
+        self.ptr = ptr
+        self.size = size
+        self.freed = False
+
+    def __int__(self) -> int:
+        return self.ptr
+
+    def __repr__(self) -> str:
+        return f"CudaBuffer(0x{self.ptr:x}, {self.size})"
+
+
+class CudaKernel:
+    """A loaded kernel (the CompiledKernel protocol) plus what launching it needs."""
+
+    def __init__(self, module: CompiledModule, code, kernel, resources: Profile):
+        self.entry = module.entry
+        self.symbol = module.symbol
+        self.resources = resources
+        self.warnings: list[Diagnostic] = list(module.warnings)
+        self.log = module.log
+        self.compiled = module
+        self.code = code  # ObjectCode: keeps the module loaded
+        self.kernel = kernel  # cuda.core Kernel
+        self.max_dynamic_shared = DEFAULT_SHARED_LIMIT
+
+    def __repr__(self) -> str:
+        return f"CudaKernel({self.entry!r} -> {self.symbol})"
+
+
+def _error_name(e: BaseException | str) -> str | None:
+    m = _ERR_NAME.search(str(e))
+    return m.group(0) if m else None
+
+
+def _timing_event_options(EventOptions):
+    """EventOptions with timing on (the field's name has changed between cuda.core releases)."""
+    for kw in ("timing_enabled", "enable_timing"):
+        try:
+            return EventOptions(**{kw: True})
+        except TypeError:
+            continue
+    raise RuntimeError("cuda.core.EventOptions has no timing option")
+
+
+class CudaSession:
+    """One CUDA device, one stream. See the module docstring."""
+
+    def __init__(self, device_index: int = 0):
+        from cuda.bindings import driver
+        from cuda.core import Device, EventOptions
+
+        self._driver = driver
+        self.device = Device(device_index)
+        self.device.set_current()
+        self.index = device_index
+        self.info: DeviceInfo = device_info(device_index)
+        self.stream = self.device.create_stream()
+        self._event_options = _timing_event_options(EventOptions)
+        self._start = self.device.create_event(options=self._event_options)
+        self._end = self.device.create_event(options=self._event_options)
+        self._buffers: dict[int, CudaBuffer] = {}
+        self._dead: str | None = None
+        self._flush_buf: CudaBuffer | None = None
+        self._flush_count = 0
+        self._flush_sink: CudaBuffer | None = None
+        self._flush_kernel: CudaKernel | None = None
+        self._fill64: CudaKernel | None = None
+        self._peak: float | None = None
+        self._closed = False
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _alive(self) -> None:
+        if self._dead is not None:
+            raise DeviceFault(f"the CUDA context is unusable after an earlier fault: {self._dead}", sticky=True)
+
+    def _fault(self, message: str) -> DeviceFault:
+        self._dead = message
+        return DeviceFault(message, sticky=True)
+
+    def _drv(self, what: str, result) -> tuple:
+        """Check a cuda.bindings driver result tuple; returns the values after the error."""
+        if not isinstance(result, tuple):
+            result = (result,)
+        err = result[0]
+        if err != self._driver.CUresult.CUDA_SUCCESS:
+            name = getattr(err, "name", str(err))
+            try:
+                _, desc = self._driver.cuGetErrorString(err)
+                desc = desc.decode() if isinstance(desc, bytes) else str(desc)
+            except Exception:
+                desc = ""
+            msg = f"{what}: {name}: {desc}".rstrip(": ")
+            if name in STICKY_ERRORS:
+                raise self._fault(msg)
+            raise RuntimeError(msg)
+        return result[1:]
+
+    def _sync(self, what: str) -> None:
+        try:
+            self.stream.sync()
+        except Exception as e:
+            name = _error_name(e)
+            if name in STICKY_ERRORS or name is None:
+                raise self._fault(f"{what}: {e}") from None
+            raise RuntimeError(f"{what}: {e}") from None
+
+    def _buf(self, buffer: object) -> CudaBuffer:
+        if not isinstance(buffer, CudaBuffer) or buffer.freed:
+            raise ValueError(f"not a live allocation of this session: {buffer!r}")
+        return buffer
+
+    def _range(self, buffer: object, offset: int, nbytes: int) -> CudaBuffer:
+        b = self._buf(buffer)
+        if offset < 0 or nbytes < 0 or offset + nbytes > b.size:
+            raise ValueError(f"range [{offset}, {offset + nbytes}) outside a {b.size}-byte allocation")
+        return b
+
+    # -- compile ----------------------------------------------------------------------
+
+    def compile(self, unit: CompileUnit) -> CudaKernel | CompileFailure:
+        self._alive()
+        out = compile_cuda(unit, self.info.arch or "sm_90")
+        if isinstance(out, CompileFailure):
+            return out
+        return self.load(out, unit.path)
+
+    def load(self, module: CompiledModule, path: str = "") -> CudaKernel | CompileFailure:
+        """Load a compiled module's cubin and look its kernel up."""
+        from cuda.core import ObjectCode
+
+        try:
+            code = ObjectCode.from_cubin(module.cubin)
+            kernel = code.get_kernel(module.symbol)
+            attrs = kernel.attributes
+            res = module.resources
+            notes = list(res.notes)
+            local = int(attrs.local_size_bytes)
+            if local:
+                notes.append(f"{local} bytes of local memory per thread")
+            res = Profile(
+                registers=res.registers if res.registers is not None else int(attrs.num_regs),
+                spill_stores=res.spill_stores,
+                spill_loads=res.spill_loads,
+                stack_bytes=res.stack_bytes if res.stack_bytes is not None else local,
+                static_shared=res.static_shared if res.static_shared is not None else int(attrs.shared_size_bytes),
+                notes=notes,
+            )
+            k = CudaKernel(module, code, kernel, res)
+            k.max_threads_per_block = int(attrs.max_threads_per_block)
+            return k
+        except Exception as e:
+            name = _error_name(e)
+            if name in STICKY_ERRORS:
+                raise self._fault(f"loading {module.entry}: {e}") from None
+            msg = f"could not load kernel {module.entry!r} ({module.symbol}): {type(e).__name__}: {e}"
+            return CompileFailure([Diagnostic(path or "<cuda>", 0, 0, "error", msg, "kf")], module.log + "\n" + msg)
+
+    # -- memory -----------------------------------------------------------------------
+
+    def alloc(self, nbytes: int) -> CudaBuffer:
+        self._alive()
+        (ptr,) = self._drv("cuMemAlloc", self._driver.cuMemAlloc(max(int(nbytes), 1)))
+        b = CudaBuffer(int(ptr), int(nbytes))
+        self._buffers[b.ptr] = b
+        return b
+
+    def free(self, buffer: object) -> None:
+        b = self._buf(buffer)
+        b.freed = True
+        self._buffers.pop(b.ptr, None)
+        if self._dead is None:
+            self._drv("cuMemFree", self._driver.cuMemFree(b.ptr))
+
+    def write(self, buffer: object, offset: int, data: np.ndarray) -> None:
+        self._alive()
+        arr = np.ascontiguousarray(data)
+        n = arr.nbytes
+        b = self._range(buffer, offset, n)
+        if n == 0:
+            return
+        self._drv("cuMemcpyHtoDAsync",
+                  self._driver.cuMemcpyHtoDAsync(b.ptr + offset, arr.ctypes.data, n, self.stream.handle))
+        self._sync("write")
+
+    def read(self, buffer: object, offset: int, nbytes: int) -> np.ndarray:
+        self._alive()
+        b = self._range(buffer, offset, nbytes)
+        out = np.empty(int(nbytes), dtype=np.uint8)
+        if nbytes == 0:
+            return out
+        self._drv("cuMemcpyDtoHAsync",
+                  self._driver.cuMemcpyDtoHAsync(out.ctypes.data, b.ptr + offset, int(nbytes), self.stream.handle))
+        self._sync("read")
+        return out
+
+    def fill(self, buffer: object, offset: int, nbytes: int, pattern: bytes) -> None:
+        self._alive()
+        b = self._range(buffer, offset, nbytes)
+        size = len(pattern)
+        if size not in (1, 2, 4, 8):
+            raise ValueError(f"fill pattern of {size} bytes (expected 1, 2, 4 or 8)")
+        if nbytes == 0:
+            return
+        count, tail = divmod(int(nbytes), size)
+        ptr = b.ptr + offset
+        d, s = self._driver, self.stream.handle
+        if size == 8 and pattern[:4] == pattern[4:]:
+            size, pattern, count = 4, pattern[:4], count * 2
+        if ptr % size:  # unaligned for the driver's memset: write the pattern from the host
+            self.write(b, offset, np.frombuffer(pattern * count + pattern[:tail], dtype=np.uint8))
+            return
+        if count:
+            if size == 1:
+                self._drv("cuMemsetD8Async", d.cuMemsetD8Async(ptr, pattern[0], count, s))
+            elif size == 2:
+                self._drv("cuMemsetD16Async", d.cuMemsetD16Async(ptr, int.from_bytes(pattern, "little"), count, s))
+            elif size == 4:
+                self._drv("cuMemsetD32Async", d.cuMemsetD32Async(ptr, int.from_bytes(pattern, "little"), count, s))
+            else:
+                self._fill_u64(ptr, int.from_bytes(pattern, "little"), count)
+        self._sync("fill")
+        if tail:
+            self.write(b, offset + count * size, np.frombuffer(pattern[:tail], dtype=np.uint8))
+
+    def _fill_u64(self, ptr: int, value: int, count: int) -> None:
+        from cuda.core import LaunchConfig, launch
+
+        if self._fill64 is None:
+            k = self.compile(CompileUnit(path="<kf_fill64>", source=FILL64_SOURCE, entry="kf_fill64", language="cuda"))
+            if isinstance(k, CompileFailure):
+                raise RuntimeError("could not build the fill kernel: " + k.log)
+            self._fill64 = k
+        blocks = max(1, min((count + 255) // 256, 4 * max(self.info.compute_units, 1) * 8))
+        launch(self.stream, LaunchConfig(grid=(blocks, 1, 1), block=(256, 1, 1)), self._fill64.kernel,
+               np.uint64(ptr), np.uint64(value), np.uint64(count))
+
+    # -- launch -----------------------------------------------------------------------
+
+    def _args(self, args: Sequence[KernelArg]) -> list:
+        out = []
+        for a in args:
+            if isinstance(a, BufferArg):
+                b = self._buf(a.buffer)
+                out.append(np.uint64(b.ptr + int(a.offset)))
+            elif isinstance(a, ScalarArg):
+                out.append(dtypes.numpy_dtype(a.dtype).type(a.value))
+            else:
+                raise TypeError(f"not a kernel argument: {a!r}")
+        return out
+
+    def _enqueue(self, kernel: CudaKernel, grid: Dim3, block: Dim3, shared: int, args: Sequence[KernelArg]) -> None:
+        from cuda.core import LaunchConfig, launch
+
+        if not isinstance(kernel, CudaKernel):
+            raise TypeError(f"not a kernel of this session: {kernel!r}")
+        shared = int(shared or 0)
+        grid = tuple(int(x) for x in grid)
+        block = tuple(int(x) for x in block)
+        if any(x <= 0 for x in grid + block):
+            raise LaunchError(f"invalid launch shape grid={grid} block={block}")
+        if shared > kernel.max_dynamic_shared:
+            self._set_max_dynamic_shared(kernel, shared)
+        try:
+            kargs = self._args(args)
+            config = LaunchConfig(grid=grid, block=block, shmem_size=shared)
+            launch(self.stream, config, kernel.kernel, *kargs)
+        except (LaunchError, DeviceFault):
+            raise
+        except Exception as e:
+            name = _error_name(e)
+            if name in STICKY_ERRORS:
+                raise self._fault(f"launch of {kernel.entry}: {e}") from None
+            raise LaunchError(f"launch of {kernel.entry} grid={grid} block={block} shared={shared} refused: {e}") from None
+
+    def _set_max_dynamic_shared(self, kernel: CudaKernel, shared: int) -> None:
+        d = self._driver
+        attr = d.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        h = kernel.kernel.handle
+        try:
+            if isinstance(h, d.CUkernel):
+                (err,) = d.cuKernelSetAttribute(attr, shared, h, self.index)
+            else:
+                (err,) = d.cuFuncSetAttribute(h, attr, shared)
+        except Exception as e:
+            raise LaunchError(f"cannot allow {shared} bytes of dynamic shared memory: {e}") from None
+        if err != d.CUresult.CUDA_SUCCESS:
+            raise LaunchError(
+                f"{kernel.entry} cannot use {shared} bytes of dynamic shared memory "
+                f"(static {kernel.resources.static_shared or 0}, device limit "
+                f"{self.info.details.get('smem_per_block_optin', '?')}): {getattr(err, 'name', err)}"
+            )
+        kernel.max_dynamic_shared = shared
+
+    def launch(self, kernel, grid: Dim3, block: Dim3, shared: int, args: Sequence[KernelArg]) -> None:
+        self._alive()
+        self._enqueue(kernel, grid, block, shared, args)
+        self._sync(f"kernel {kernel.entry}")
+
+    def timed_launch(self, kernel, grid: Dim3, block: Dim3, shared: int, args: Sequence[KernelArg]) -> float:
+        self._alive()
+        self.stream.record(self._start)
+        self._enqueue(kernel, grid, block, shared, args)
+        self.stream.record(self._end)
+        self._sync(f"kernel {kernel.entry}")
+        return float(self._end - self._start) / 1e3
+
+    @property
+    def timing_method(self) -> str:
+        return "cuda-events"
+
+    # -- measurement support ----------------------------------------------------------
+
+    def flush_caches(self) -> None:
+        """Read 2x the L2 size, so the next launch starts with a cold L2 holding only clean
+        lines. A memset would leave L2 full of dirty lines whose write-back the timed kernel
+        pays for (seen on an H100: a 16M-float vadd timed 135 us after a memset flush, near
+        its ~70 us DRAM floor after a read flush)."""
+        from cuda.core import LaunchConfig, launch
+
+        self._alive()
+        if self._flush_buf is None:
+            l2 = int(self.info.details.get("l2_bytes") or 0) or 50 * 1024 * 1024
+            self._flush_buf = self.alloc(2 * l2)
+            self._drv("cuMemsetD32Async",
+                      self._driver.cuMemsetD32Async(self._flush_buf.ptr, 0x01020304, self._flush_buf.size // 4,
+                                                    self.stream.handle))
+            self._flush_sink = self.alloc(8)
+            k = self.compile(CompileUnit(path="<kf_flush>", source=FLUSH_SOURCE, entry="kf_flush_read", language="cuda"))
+            if isinstance(k, CompileFailure):
+                raise RuntimeError("could not build the cache flush kernel: " + k.log)
+            self._flush_kernel = k
+        self._flush_count += 1
+        b = self._flush_buf
+        blocks = 4 * max(self.info.compute_units, 1) * 8
+        launch(self.stream, LaunchConfig(grid=(blocks, 1, 1), block=(256, 1, 1)), self._flush_kernel.kernel,
+               np.uint64(b.ptr), np.uint64(b.size // 8), np.uint64(self._flush_sink.ptr))
+        self._sync("flush_caches")
+
+    def measure_peak_bandwidth(self) -> float:
+        """Device-to-device copy of min(1 GiB, free/4) bytes: median of 10 after a warm-up,
+        counted as bytes read plus bytes written."""
+        self._alive()
+        if self._peak is not None:
+            return self._peak
+        d = self._driver
+        free, _total = self._drv("cuMemGetInfo", d.cuMemGetInfo())
+        size = min(1 << 30, int(free) // 4)
+        size -= size % 4096
+        if size <= 0:
+            raise RuntimeError("no device memory free to measure bandwidth")
+        src, dst = self.alloc(size), self.alloc(size)
+        try:
+            self._drv("cuMemsetD32Async", d.cuMemsetD32Async(src.ptr, 0x3F800000, size // 4, self.stream.handle))
+            times = []
+            for i in range(13):
+                self.stream.record(self._start)
+                self._drv("cuMemcpyDtoDAsync", d.cuMemcpyDtoDAsync(dst.ptr, src.ptr, size, self.stream.handle))
+                self.stream.record(self._end)
+                self._sync("bandwidth copy")
+                if i >= 3:  # warm-up
+                    times.append(float(self._end - self._start) / 1e3)
+            t = statistics.median(times)
+        finally:
+            self.free(src)
+            self.free(dst)
+        self._peak = 2.0 * size / t
+        return self._peak
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._dead is None:
+            for b in list(self._buffers.values()):
+                try:
+                    self.free(b)
+                except Exception:
+                    pass
+            try:
+                self.stream.sync()
+            except Exception:
+                pass
+        for obj in (self._start, self._end, self.stream):
+            try:
+                obj.close()
+            except Exception:
+                pass
+        self._buffers.clear()
+
+    def __enter__(self) -> "CudaSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
