@@ -1,0 +1,24 @@
+// kf adversarial test case (CUDA) "contract_change": changes the type of a parameter: `float a` becomes `double a` (name and count unchanged).
+// Expected verdict: contract_violation
+// Reference: examples/cuda/saxpy.cu (same kernel name, parameters and spec buffers/variables).
+
+#ifndef BLOCK
+#define BLOCK 256
+#endif
+
+// @kf in  x: float[n]
+// @kf in  y: float[n]
+// @kf out out: float[n]
+// @kf n = 1 << 24
+// @kf a = 2.5
+// @kf grid cdiv(n, BLOCK)
+// @kf block BLOCK
+// @kf tune BLOCK = 32, 64, 128, 256, 512, 1024
+// @kf check n = 1000
+// @kf check n = 4097
+// @kf check n = 1
+// @kf flops 2 * n
+extern "C" __global__ void saxpy(const float* x, const float* y, float* out, double a, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = (float)(a * x[i] + y[i]);
+}

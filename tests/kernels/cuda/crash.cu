@@ -1,0 +1,28 @@
+// kf adversarial test case (CUDA) "crash": writes through a wild pointer (address 0x10, hidden behind a volatile so the compiler keeps the store): an illegal-address fault, a sticky CUDA error.
+// Expected verdict: crash
+// Reference: examples/cuda/saxpy.cu (same kernel name, parameters and spec buffers/variables).
+
+#ifndef BLOCK
+#define BLOCK 256
+#endif
+
+// @kf in  x: float[n]
+// @kf in  y: float[n]
+// @kf out out: float[n]
+// @kf n = 1 << 24
+// @kf a = 2.5
+// @kf grid cdiv(n, BLOCK)
+// @kf block BLOCK
+// @kf tune BLOCK = 32, 64, 128, 256, 512, 1024
+// @kf check n = 1000
+// @kf check n = 4097
+// @kf check n = 1
+// @kf flops 2 * n
+extern "C" __global__ void saxpy(const float* x, const float* y, float* out, float a, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  volatile unsigned long long wild = 0x10;
+  if (i < n) {
+    out[i] = a * x[i] + y[i];
+    *(volatile float*)(wild + 4ull * (unsigned long long)i) = 1.0f;
+  }
+}

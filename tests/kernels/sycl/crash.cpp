@@ -1,0 +1,33 @@
+// kf adversarial test case (SYCL) "crash": writes through a wild pointer (address 0x10, hidden behind a volatile so the compiler keeps the store): on the CPU device the worker process gets SIGSEGV.
+// Expected verdict: crash
+// Reference: examples/sycl/saxpy.cpp (same kernel name, parameters and spec buffers/variables).
+#include <sycl/sycl.hpp>
+namespace syclext = sycl::ext::oneapi;
+namespace syclexp = sycl::ext::oneapi::experimental;
+
+#ifndef WG_SIZE
+#define WG_SIZE 64
+#endif
+
+// @kf in  x: float[n]
+// @kf in  y: float[n]
+// @kf out out: float[n]
+// @kf n = 1 << 22
+// @kf a = 2.5
+// @kf global roundup(n, WG_SIZE)
+// @kf local WG_SIZE
+// @kf tune WG_SIZE = 16, 64, 256, 1024
+// @kf check n = 1000
+// @kf check n = 4097
+// @kf check n = 1
+// @kf flops 2 * n
+extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
+void saxpy(const float* x, const float* y, float* out, float a, int n) {
+  auto it = syclext::this_work_item::get_nd_item<1>();
+  size_t i = it.get_global_id(0);
+  volatile size_t wild = 0x10;
+  if (i < n) {
+    out[i] = a * x[i] + y[i];
+    *(volatile float*)(wild + 0 * i) = 1.0f;  // page 0 is never mapped
+  }
+}
