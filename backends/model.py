@@ -136,6 +136,7 @@ class KernelSource(msgspec.Struct, frozen=True):
 
 class Verdict(str, enum.Enum):
     CORRECT = "correct"
+    COMPILED = "compiled"  # compiled and resource-checked only: no device to run it here
     CONTRACT = "contract_violation"  # candidate changed parameters/buffers; not compiled
     SPEC_ERROR = "spec_error"  # the spec cannot be evaluated (bad expression, missing entry)
     COMPILE_ERROR = "compile_error"
@@ -164,6 +165,7 @@ VERDICT_STAGE: dict[Verdict, int] = {
     Verdict.UNWRITTEN: 3,
     Verdict.CONSTANT: 3,
     Verdict.WRONG: 3,
+    Verdict.COMPILED: 4,
     Verdict.CORRECT: 5,
     Verdict.REFERENCE_FAILED: 0,
     Verdict.INTERNAL: 0,
@@ -263,7 +265,7 @@ class EvalOptions(msgspec.Struct, frozen=True):
     warmup_seconds: float = 0.1
     profile: bool = True
     ncu: bool = False
-    timeout_s: float = 60.0  # for the whole evaluation; a hung kernel ends it
+    timeout_s: float = 30.0  # for one launch and its checks: longer is a hang (the worker is killed)
 
 
 class EvalRequest(msgspec.Struct, frozen=True):

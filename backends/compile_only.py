@@ -1,0 +1,33 @@
+"""A session that compiles but cannot run: CUDA on a machine with no GPU.
+
+Compile errors (mapped to the user's lines) and the compiler's resource report
+(registers, spills, shared memory) need no GPU, so they are still worth giving.
+"""
+
+from __future__ import annotations
+
+from .device import CompileFailure, CompileUnit
+from .model import DeviceInfo
+
+
+class CompileOnlySession:
+    can_run = False
+    timing_method = "none"
+
+    def __init__(self, backend: str, arch: str | None = None):
+        if backend != "cuda":
+            raise ValueError(f"compile-only evaluation exists for cuda, not {backend}")
+        from .cuda.compiler import compile_cuda
+        from .cuda.devices import default_arch
+
+        self.arch = arch or default_arch()
+        self._compile = compile_cuda
+        self.info = DeviceInfo(backend="cuda", index=-1, name=f"no CUDA GPU: compile only ({self.arch})",
+                               kind="none", arch=self.arch)
+
+    def compile(self, unit: CompileUnit):
+        out = self._compile(unit, self.arch)
+        return out
+
+    def close(self) -> None:
+        pass

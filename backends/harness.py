@@ -1,0 +1,642 @@
+"""One evaluation: compile, verify against the reference, time, profile. Runs in a worker.
+
+Written once over the DeviceSession interface so that every defence holds on every
+backend (../docs/evaluation.md lists them):
+- reference and candidate never share memory; inputs are fresh per (size, seed) and mixed
+  with a per-request nonce, so a stored answer cannot match;
+- outputs are poisoned before every run, inputs are compared bitwise after every run,
+  canary guards around every buffer catch writes out of bounds;
+- timing alternates reference and candidate trial by trial (drift hits both), flushes
+  caches and re-poisons outputs between trials, and the output of the last timed run is
+  verified too, so a kernel cannot behave during checks and skip work while timed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from . import dtypes
+from .device import (
+    BufferArg,
+    CompiledKernel,
+    CompileFailure,
+    CompileUnit,
+    DeviceFault,
+    DeviceSession,
+    KernelArg,
+    LaunchError,
+    ScalarArg,
+)
+from .expr import ExprError, evaluate as eval_expr, resolve
+from .model import (
+    CheckReport,
+    Diagnostic,
+    EvalRequest,
+    EvalResult,
+    KernelMeasurement,
+    Profile,
+    Spec,
+    Unit,
+    Verdict,
+)
+from .spec import check_contract
+from .stats import compare, summarize
+from .tunables import TunableError, bind, defaults
+from .verify import CANARY, GUARD_BYTES, compare_output, guard_intact
+
+Reporter = Callable[[str, float], None]
+"""report(what is happening now, seconds it may take): lets the pool name a hang."""
+
+COMPILE_SECONDS = 180.0
+LAUNCH_SECONDS = 60.0
+
+
+class _Fail(Exception):
+    """Ends an evaluation early with a verdict."""
+
+    def __init__(self, verdict: Verdict, message: str, diagnostics: list[Diagnostic] | None = None):
+        super().__init__(message)
+        self.verdict = verdict
+        self.message = message
+        self.diagnostics = diagnostics or []
+
+
+class _Kernel:
+    """A compiled kernel with what is needed to launch it: its spec, tunables, language."""
+
+    def __init__(self, role: str, unit: Unit, spec: Spec, compiled: CompiledKernel, tunables: dict):
+        self.role = role
+        self.unit = unit
+        self.spec = spec
+        self.compiled = compiled
+        self.tunables = tunables
+        self.language = unit.kernel.language
+
+    def env(self, contract: Spec, overrides: Mapping[str, str]) -> dict[str, int | float]:
+        """Variables for one problem size: the contract's (reference) variables, plus any the
+        kernel's own spec adds (e.g. a tile count its launch uses), plus tunables."""
+        names = {v.name for v in contract.variables}
+        merged = Spec(
+            buffers=contract.buffers,
+            variables=list(contract.variables) + [v for v in self.spec.variables if v.name not in names],
+            launch=self.spec.launch,
+        )
+        try:
+            return resolve(merged, overrides, self.tunables)
+        except ExprError as e:
+            raise _Fail(Verdict.SPEC_ERROR, f"{self.role}: {e}") from None
+
+    def launch_shape(self, env: Mapping[str, int | float]) -> tuple[tuple[int, int, int], tuple[int, int, int], int]:
+        launch = self.spec.launch
+        if launch is None:
+            raise _Fail(Verdict.SPEC_ERROR, f"{self.role}: the spec has no launch lines")
+
+        def dims(exprs: list[str], what: str) -> tuple[int, int, int]:
+            vals = []
+            for e in exprs:
+                v = _int_expr(e, env, f"{self.role}: {what}")
+                if v <= 0:
+                    raise _Fail(Verdict.LAUNCH_ERROR, f"{self.role}: {what} `{e}` = {v}, not positive")
+                vals.append(v)
+            while len(vals) < 3:
+                vals.append(1)
+            return (vals[0], vals[1], vals[2])
+
+        shared = _int_expr(launch.shared, env, f"{self.role}: shared")
+        return dims(launch.grid, "grid"), dims(launch.block, "block"), shared
+
+
+def _int_expr(expr: str, env: Mapping[str, int | float], what: str) -> int:
+    try:
+        v = eval_expr(expr, env)
+    except ExprError as e:
+        raise _Fail(Verdict.SPEC_ERROR, f"{what}: {e}") from None
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise _Fail(Verdict.SPEC_ERROR, f"{what}: `{expr}` = {v} is not a whole number")
+        v = int(v)
+    return v
+
+
+class _Buffers:
+    """One kernel's allocations at one problem size, each with a canary guard on both sides."""
+
+    def __init__(self, session: DeviceSession, spec: Spec, env: Mapping[str, int | float]):
+        self.session = session
+        self.spec = spec
+        self.alloc: dict[str, object] = {}
+        self.nbytes: dict[str, int] = {}
+        self.initial: dict[str, np.ndarray] = {}
+        try:
+            for b in spec.buffers:
+                n = _int_expr(b.length, env, f"length of {b.name}")
+                if n < 0:
+                    raise _Fail(Verdict.SPEC_ERROR, f"length of {b.name} `{b.length}` = {n}")
+                self.nbytes[b.name] = n * dtypes.itemsize(b.dtype)
+                self.alloc[b.name] = session.alloc(self.nbytes[b.name] + 2 * GUARD_BYTES)
+        except BaseException:
+            self.free()
+            raise
+
+    def load(self, inputs: Mapping[str, np.ndarray]) -> None:
+        for b in self.spec.buffers:
+            buf, n = self.alloc[b.name], self.nbytes[b.name]
+            self.session.fill(buf, 0, GUARD_BYTES, CANARY)
+            self.session.fill(buf, GUARD_BYTES + n, GUARD_BYTES, CANARY)
+            if b.role == "out":
+                if n:
+                    self.session.fill(buf, GUARD_BYTES, n, dtypes.poison_pattern(b.dtype))
+            else:
+                self.initial[b.name] = inputs[b.name]
+                if n:
+                    self.session.write(buf, GUARD_BYTES, inputs[b.name])
+
+    def reset_outputs(self) -> None:
+        """Before a timed trial: outputs poisoned again, inout buffers back to their inputs."""
+        for b in self.spec.buffers:
+            n = self.nbytes[b.name]
+            if not n:
+                continue
+            if b.role == "out":
+                self.session.fill(self.alloc[b.name], GUARD_BYTES, n, dtypes.poison_pattern(b.dtype))
+            elif b.role == "inout":
+                self.session.write(self.alloc[b.name], GUARD_BYTES, self.initial[b.name])
+
+    def read(self, name: str, dtype: str) -> np.ndarray:
+        raw = self.session.read(self.alloc[name], GUARD_BYTES, self.nbytes[name])
+        return raw.view(dtypes.numpy_dtype(dtype))
+
+    def check_guards(self) -> tuple[str, str] | None:
+        for b in self.spec.buffers:
+            buf, n = self.alloc[b.name], self.nbytes[b.name]
+            ok, where = guard_intact(
+                self.session.read(buf, 0, GUARD_BYTES), self.session.read(buf, GUARD_BYTES + n, GUARD_BYTES)
+            )
+            if not ok:
+                return b.name, where
+        return None
+
+    def modified_inputs(self) -> str | None:
+        for b in self.spec.buffers:
+            if b.role == "in" and self.nbytes[b.name]:
+                now = self.session.read(self.alloc[b.name], GUARD_BYTES, self.nbytes[b.name])
+                if not np.array_equal(now, self.initial[b.name].view(np.uint8)):
+                    changed = int(np.count_nonzero(now != self.initial[b.name].view(np.uint8)))
+                    return f"{b.name} ({changed} bytes changed)"
+        return None
+
+    def args(self, params, env: Mapping[str, int | float]) -> list[KernelArg]:
+        out: list[KernelArg] = []
+        for p in params:
+            if p.is_pointer:
+                out.append(BufferArg(self.alloc[p.name], GUARD_BYTES))
+            else:
+                dt = dtypes.canonical(p.base_type)
+                if dt is None:
+                    raise _Fail(Verdict.SPEC_ERROR, f"parameter {p.name}: unsupported scalar type `{p.type}`")
+                value = env[p.name]
+                out.append(ScalarArg(float(value) if dtypes.is_float(dt) else int(value), dt))
+        return out
+
+    def free(self) -> None:
+        for buf in self.alloc.values():
+            try:
+                self.session.free(buf)
+            except Exception:
+                pass
+        self.alloc.clear()
+
+
+def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random inputs of ordinary magnitude: floats in [-1, 1), integers in [-64, 64) (or the
+    buffer's declared range). Never zeros: they hide unwritten outputs and wrong indexing."""
+    data: dict[str, np.ndarray] = {}
+    for b in spec.buffers:
+        if b.role == "out":
+            continue
+        n = _int_expr(b.length, env, f"length of {b.name}")
+        dt = dtypes.numpy_dtype(b.dtype)
+        lo = eval_expr(b.low, env) if b.low is not None else None
+        hi = eval_expr(b.high, env) if b.high is not None else None
+        if dtypes.is_float(b.dtype):
+            lo = -1.0 if lo is None else float(lo)
+            hi = 1.0 if hi is None else float(hi)
+            data[b.name] = rng.uniform(lo, hi, size=n).astype(dt)
+        else:
+            info = np.iinfo(dt)
+            lo = (0 if info.min == 0 else -64) if lo is None else int(lo)
+            hi = 64 if hi is None else int(hi)
+            if hi <= lo:
+                raise _Fail(Verdict.SPEC_ERROR, f"{b.name}: empty value range {lo}..{hi}")
+            data[b.name] = rng.integers(max(lo, info.min), min(hi, int(info.max) + 1), size=n).astype(dt)
+    return data
+
+
+def _unit_for(unit: Unit, role: str) -> tuple[CompileUnit, dict[str, int | float]]:
+    kernel = unit.kernel
+    try:
+        values = {**defaults(unit.text, kernel), **unit.tunables}
+        bound = bind(unit.text, kernel, values)
+    except TunableError as e:
+        raise _Fail(Verdict.SPEC_ERROR, f"{role}: {e}") from None
+    path = unit.path.replace("\\", "/").replace('"', '\\"')
+    source = f'{bound.prelude}#line 1 "{path}"\n{bound.text}'
+    include_dirs = list(unit.include_dirs)
+    parent = os.path.dirname(os.path.abspath(unit.path))
+    if parent not in include_dirs and os.path.isdir(parent):
+        include_dirs.append(parent)
+    return CompileUnit(unit.path, source, bound.entry, kernel.language, include_dirs), values
+
+
+def _spec_errors(unit: Unit) -> list[Diagnostic]:
+    return [d for d in unit.kernel.spec_errors if d.severity == "error"]
+
+
+class Evaluation:
+    """State of one request; `run()` returns (result, worker_still_healthy)."""
+
+    def __init__(self, session: DeviceSession, request: EvalRequest, report: Reporter):
+        self.session = session
+        self.req = request
+        self.report = report
+        self.opts = request.options
+        self.healthy = True
+        self.compile_seconds = 0.0
+        self.checks: list[CheckReport] = []
+        self.diagnostics: list[Diagnostic] = []
+
+    # -- steps -----------------------------------------------------------------------
+
+    def _compile(self, unit: Unit, role: str) -> _Kernel:
+        if unit.kernel.spec is None:
+            raise _Fail(
+                Verdict.SPEC_ERROR if role == "reference" else Verdict.CONTRACT,
+                f"{unit.path}:{unit.kernel.name_range.start.line + 1}: kernel {unit.kernel.name} has no "
+                f"`@kf` spec (run `kf spec {unit.path}:{unit.kernel.name}` for a draft)",
+            )
+        errors = _spec_errors(unit)
+        if errors:
+            raise _Fail(Verdict.SPEC_ERROR, f"{role}: {errors[0].format()}", errors)
+        cu, values = _unit_for(unit, role)
+        self.report(f"compiling the {role}", COMPILE_SECONDS)
+        t = time.perf_counter()
+        out = self.session.compile(cu)
+        self.compile_seconds += time.perf_counter() - t
+        if isinstance(out, CompileFailure):
+            first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
+            verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
+            raise _Fail(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
+        self.diagnostics.extend(out.warnings)
+        return _Kernel(role, unit, unit.kernel.spec, out, values)
+
+    def _launch(self, k: _Kernel, bufs: _Buffers, env, what: str, timed: bool = False) -> float:
+        grid, block, shared = k.launch_shape(env)
+        args = bufs.args(k.unit.kernel.params, env)
+        self.report(f"running the {k.role} ({what})", self._launch_deadline)
+        try:
+            if timed:
+                return self.session.timed_launch(k.compiled, grid, block, shared, args)
+            self.session.launch(k.compiled, grid, block, shared, args)
+            return 0.0
+        except LaunchError as e:
+            verdict = Verdict.LAUNCH_ERROR if k.role == "candidate" else Verdict.REFERENCE_FAILED
+            raise _Fail(verdict, f"{k.role} launch refused ({what}): grid {grid}, block {block}, shared {shared}: {e}") from None
+        except DeviceFault as e:
+            if e.sticky:
+                self.healthy = False
+            verdict = Verdict.CRASH if k.role == "candidate" else Verdict.REFERENCE_FAILED
+            raise _Fail(verdict, f"{k.role} faulted ({what}): {e}") from None
+
+    @property
+    def _launch_deadline(self) -> float:
+        """A launch (with its checks) taking longer than this is a hang: the pool kills it."""
+        return self.opts.timeout_s if self.opts.timeout_s > 0 else LAUNCH_SECONDS
+
+    def _sizes(self, contract: Spec) -> list[tuple[str, dict[str, str]]]:
+        sizes = [("default size", {})]
+        if self.opts.check_extra_sizes:
+            for c in contract.checks:
+                label = ", ".join(f"{k}={v}" for k, v in c.assignments.items())
+                sizes.append((label, dict(c.assignments)))
+        return sizes
+
+    def _run_checked(self, k: _Kernel, contract: Spec, env, inputs, what: str) -> _Buffers:
+        """Run `k` once on fresh buffers; returns them (caller frees) after the safety checks."""
+        bufs = _Buffers(self.session, contract, env)
+        try:
+            bufs.load(inputs)
+            self._launch(k, bufs, env, what)
+            self._after_run(k, bufs, what)
+            return bufs
+        except BaseException:
+            bufs.free()
+            raise
+
+    def _after_run(self, k: _Kernel, bufs: _Buffers, what: str) -> None:
+        oob = bufs.check_guards()
+        if oob:
+            if k.role == "candidate":
+                self.healthy = False  # it may have scribbled on memory we do not guard
+                raise _Fail(Verdict.OUT_OF_BOUNDS, f"candidate writes out of bounds of {oob[0]} ({what}): {oob[1]}")
+            raise _Fail(Verdict.REFERENCE_FAILED, f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
+        modified = bufs.modified_inputs()
+        if modified:
+            if k.role == "candidate":
+                raise _Fail(Verdict.INPUT_MODIFIED, f"candidate modifies input {modified} ({what})")
+            raise _Fail(
+                Verdict.REFERENCE_FAILED,
+                f"the original kernel modifies input {modified}: declare it `inout` in the spec",
+            )
+
+    def _compare(self, ref: _Kernel, rb: _Buffers, cb: _Buffers, contract: Spec, sizes, seed, what) -> CheckReport:
+        worst: CheckReport | None = None
+        max_abs = max_rel = 0.0
+        for b in contract.buffers:
+            if b.role == "in":
+                continue
+            rtol, atol = dtypes.default_tolerance(b.dtype)
+            rtol = contract.rtol if contract.rtol is not None else rtol
+            atol = contract.atol if contract.atol is not None else atol
+            check = compare_output(b.name, b.dtype, rb.read(b.name, b.dtype), cb.read(b.name, b.dtype), rtol, atol)
+            max_abs, max_rel = max(max_abs, check.max_abs_err), max(max_rel, check.max_rel_err)
+            if not check.ok and worst is None:
+                worst = CheckReport(
+                    sizes, seed, False, b.name, check.mismatches, check.mismatch_count,
+                    check.max_abs_err, check.max_rel_err, f"{check.message} ({what})",
+                )
+                worst_verdict = check.verdict
+        if worst is not None:
+            self.checks.append(worst)
+            raise _Fail(worst_verdict, worst.message)
+        return CheckReport(sizes, seed, True, max_abs_err=max_abs, max_rel_err=max_rel)
+
+    def _verify(self, ref: _Kernel, cand: _Kernel | None, contract: Spec) -> None:
+        for size_index, (label, overrides) in enumerate(self._sizes(contract)):
+            env_r = ref.env(contract, overrides)
+            env_c = cand.env(contract, overrides) if cand else None
+            int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
+            for seed in range(self.opts.seeds if cand else 1):
+                rng = np.random.default_rng([self.req.nonce, size_index, seed])
+                inputs = generate_inputs(contract, env_r, rng)
+                what = f"{label}, seed {seed}"
+                rb = self._run_checked(ref, contract, env_r, inputs, what)
+                try:
+                    if cand is None:
+                        self.checks.append(CheckReport(int_sizes, seed, True))
+                        continue
+                    cb = self._run_checked(cand, contract, env_c, inputs, what)
+                    try:
+                        self.checks.append(self._compare(ref, rb, cb, contract, int_sizes, seed, what))
+                    finally:
+                        cb.free()
+                finally:
+                    rb.free()
+
+    def _time(self, ref: _Kernel, cand: _Kernel | None, contract: Spec):
+        """Alternate reference and candidate trials at the default size."""
+        opts = self.opts
+        env_r = ref.env(contract, {})
+        env_c = cand.env(contract, {}) if cand else None
+        rng = np.random.default_rng([self.req.nonce, 1_000_003])
+        inputs = generate_inputs(contract, env_r, rng)
+        kernels = [(ref, env_r)] + ([(cand, env_c)] if cand else [])
+        bufs = []
+        try:
+            for k, env in kernels:
+                b = _Buffers(self.session, contract, env)
+                bufs.append(b)
+                b.load(inputs)
+            # warm-up: module load, first-touch page faults and clocks stay out of the numbers
+            for (k, env), b in zip(kernels, bufs):
+                start, n = time.perf_counter(), 0
+                while n < 2 or (time.perf_counter() - start < opts.warmup_seconds and n < 50):
+                    self._launch(k, b, env, "warm-up")
+                    n += 1
+            samples: list[list[float]] = [[] for _ in kernels]
+            start = time.perf_counter()
+            trial = 0
+            while trial < opts.max_trials:
+                order = range(len(kernels)) if trial % 2 == 0 else reversed(range(len(kernels)))
+                for i in order:
+                    k, env = kernels[i]
+                    bufs[i].reset_outputs()
+                    self.session.flush_caches()
+                    samples[i].append(self._launch(k, bufs[i], env, f"timing trial {trial}", timed=True))
+                trial += 1
+                if trial >= opts.min_trials and time.perf_counter() - start >= opts.target_seconds:
+                    break
+            # the last timed run's outputs must be right too (no skipping work while timed)
+            for (k, env), b in zip(kernels, bufs):
+                self._after_run(k, b, "timed runs")
+            if cand is not None:
+                self._compare(ref, bufs[0], bufs[1], contract, {}, -1, "output of the timed runs")
+            method = self.session.timing_method
+            timings = [summarize(s, method) for s in samples]
+            shapes = [k.launch_shape(env) for k, env in kernels]
+            return timings, shapes, env_r
+        finally:
+            for b in bufs:
+                b.free()
+
+    def _profile(self, k: _Kernel, timing, shape, contract: Spec, env) -> Profile:
+        res = k.compiled.resources
+        grid, block, shared = shape
+        threads = block[0] * block[1] * block[2]
+        if k.language == "sycl":
+            blocks = math.prod(g // max(b, 1) for g, b in zip(grid, block))
+        else:
+            blocks = grid[0] * grid[1] * grid[2]
+        moved = _bytes_moved(contract, k.spec, env)
+        flops = None
+        if k.spec.flops or contract.flops:
+            try:
+                flops = int(eval_expr(k.spec.flops or contract.flops, env))
+            except ExprError:
+                flops = None
+        peak = peak_bandwidth(self.session)
+        bw = moved / timing.median if moved and timing and timing.median > 0 else None
+        frac = bw / peak if bw and peak else None
+        notes = list(res.notes)
+        above = bool(frac and frac > 1.05)
+        if above:
+            notes.append(
+                f"achieved {bw / 1e9:.0f} GB/s is above the measured peak of {peak / 1e9:.0f} GB/s: "
+                "the data may stay in cache or the kernel may skip work; treat the timing as suspect"
+            )
+        occupancy = res.occupancy
+        if occupancy is None and self.session.info.backend == "cuda" and res.registers is not None:
+            try:
+                from .cuda.devices import occupancy as cuda_occupancy
+
+                occupancy = cuda_occupancy(
+                    res.registers, (res.static_shared or 0) + shared, threads, self.session.info.details
+                )
+            except Exception:
+                occupancy = None
+        return Profile(
+            registers=res.registers,
+            spill_stores=res.spill_stores,
+            spill_loads=res.spill_loads,
+            stack_bytes=res.stack_bytes,
+            static_shared=res.static_shared,
+            dynamic_shared=shared,
+            occupancy=occupancy,
+            block_threads=threads,
+            grid_blocks=blocks,
+            bytes_moved=moved,
+            flops=flops,
+            bandwidth=bw,
+            peak_bandwidth=peak,
+            bandwidth_fraction=frac,
+            flop_rate=flops / timing.median if flops and timing and timing.median > 0 else None,
+            above_peak=above,
+            sub_group_sizes=list(res.sub_group_sizes),
+            notes=notes,
+        )
+
+    # -- the whole evaluation -------------------------------------------------------------
+
+    def run(self) -> tuple[EvalResult, bool]:
+        t0 = time.perf_counter()
+        result = self._run()
+        result = _with(result, device=self.session.info, compile_seconds=self.compile_seconds,
+                       wall_seconds=time.perf_counter() - t0)
+        return result, self.healthy
+
+    def _run(self) -> EvalResult:
+        req = self.req
+        try:
+            contract = req.reference.kernel.spec
+            if req.candidate is not None:
+                problems = check_contract(req.reference.kernel, req.candidate.kernel)
+                if problems:
+                    return EvalResult(Verdict.CONTRACT, "candidate breaks the kernel's contract: " + "; ".join(problems))
+            ref = self._compile(req.reference, "reference")
+            contract = ref.spec
+            cand = self._compile(req.candidate, "candidate") if req.candidate else None
+            if not getattr(self.session, "can_run", True):
+                return EvalResult(
+                    Verdict.COMPILED,
+                    f"compiled; not run: {self.session.info.name}",
+                    self.diagnostics,
+                    reference=KernelMeasurement(profile=ref.compiled.resources),
+                    candidate=KernelMeasurement(profile=cand.compiled.resources) if cand else None,
+                )
+            self._verify(ref, cand, contract)
+            if not self.opts.time:
+                return EvalResult(Verdict.CORRECT, "correct (not timed)", self.diagnostics, self.checks)
+            timings, shapes, env = self._time(ref, cand, contract)
+            ref_m = KernelMeasurement(timings[0], self._profile(ref, timings[0], shapes[0], contract, env) if self.opts.profile else None)
+            if cand is None:
+                return EvalResult(Verdict.CORRECT, "measured", self.diagnostics, self.checks, ref_m)
+            cand_m = KernelMeasurement(timings[1], self._profile(cand, timings[1], shapes[1], contract, env) if self.opts.profile else None)
+            cmp = compare(timings[0], timings[1])
+            verdict_msg = (
+                f"correct; {cmp.speedup:.2f}x (95% CI {cmp.low:.2f}-{cmp.high:.2f})"
+                + ("" if cmp.significant else ", not significantly faster")
+            )
+            return EvalResult(
+                Verdict.CORRECT, verdict_msg, self.diagnostics, self.checks, ref_m, cand_m,
+                cmp.speedup, cmp.low, cmp.high, cmp.significant,
+            )
+        except _Fail as f:
+            return EvalResult(f.verdict, f.message, self.diagnostics + f.diagnostics, self.checks)
+        except DeviceFault as e:
+            self.healthy = False
+            return EvalResult(Verdict.CRASH, f"device fault: {e}", self.diagnostics, self.checks)
+
+
+def _with(result: EvalResult, **changes) -> EvalResult:
+    import msgspec
+
+    return msgspec.structs.replace(result, **changes)
+
+
+def _bytes_moved(contract: Spec, spec: Spec, env) -> int | None:
+    expr = spec.bytes or contract.bytes
+    if expr:
+        try:
+            return int(eval_expr(expr, env))
+        except ExprError:
+            return None
+    total = 0
+    for b in contract.buffers:
+        n = _int_expr(b.length, env, f"length of {b.name}") * dtypes.itemsize(b.dtype)
+        total += 2 * n if b.role == "inout" else n
+    return total
+
+
+def evaluate(session: DeviceSession, request: EvalRequest, report: Reporter | None = None) -> tuple[EvalResult, bool]:
+    """Evaluate in this process. Returns the result and whether the session is still usable."""
+    try:
+        return Evaluation(session, request, report or (lambda what, seconds: None)).run()
+    except Exception as e:  # a bug in kf: say so, never hide it as a candidate's failure
+        import traceback
+
+        return EvalResult(Verdict.INTERNAL, f"internal error: {type(e).__name__}: {e}\n{traceback.format_exc()}"), False
+
+
+# -- peak bandwidth, measured once per device and cached ---------------------------------
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("KF_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kf"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_PEAKS: dict[str, float] = {}
+
+
+def _peak_key(info) -> str:
+    return f"{info.backend}:{info.name}:{info.index}"
+
+
+def cached_peak(info) -> float | None:
+    """The peak bandwidth measured earlier for this device, if any (no measurement)."""
+    try:
+        value = json.loads((cache_dir() / "peaks.json").read_text()).get(_peak_key(info))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if value is not None else None
+
+
+def peak_bandwidth(session: DeviceSession) -> float | None:
+    info = session.info
+    key = _peak_key(info)
+    if key in _PEAKS:
+        return _PEAKS[key]
+    file = cache_dir() / "peaks.json"
+    stored_value = cached_peak(info)
+    if stored_value is not None:
+        _PEAKS[key] = stored_value
+        return stored_value
+    try:
+        value = float(session.measure_peak_bandwidth())
+    except Exception:
+        return None
+    _PEAKS[key] = value
+    try:  # re-read so concurrent workers do not drop each other's entries; atomic replace
+        try:
+            stored = json.loads(file.read_text())
+        except (OSError, ValueError):
+            stored = {}
+        stored[key] = value
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".peaks.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(stored, f, indent=1)
+        os.replace(tmp, file)
+    except OSError:
+        pass
+    return value

@@ -1,0 +1,218 @@
+"""Evaluation pool: spawned worker processes, one per device, reused while healthy.
+
+A worker that hangs past its stage's deadline is killed (verdict timeout, naming the
+stage); one that dies (a segfaulting kernel) gives verdict crash; either way a fresh
+worker is started for the next request and nothing else is lost. Workers are started
+with spawn, never fork: forking a process with a thread blocked on stdin (an LSP
+server) deadlocks, and a forked CUDA context is unusable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import queue
+import signal
+import threading
+import time
+from typing import Any
+
+import msgspec
+
+from . import worker
+from .model import DeviceInfo, EvalRequest, EvalResult, Verdict
+
+_encoder = msgspec.msgpack.Encoder()
+START_SECONDS = 300.0  # importing a runtime and building the SYCL shim the first time
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _signal_name(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class WorkerProcess:
+    """One spawned worker with a pipe; blocking calls, safe to use from one thread at a time."""
+
+    def __init__(self, backend: str, device: int = 0):
+        self.backend = backend
+        self.device = device
+        self._proc: Any = None
+        self._conn: Any = None
+        self.evaluations = 0
+        self.starts = 0
+
+    @property
+    def restarts(self) -> int:
+        """Workers started after the first: each one replaced a hung, crashed or faulted worker."""
+        return max(0, self.starts - 1)
+
+    def _start(self) -> None:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=worker.main, args=(child, self.backend, self.device), daemon=True,
+                           name=f"kf-{self.backend}-{self.device}")
+        proc.start()
+        child.close()
+        self.starts += 1
+        self._proc, self._conn = proc, parent
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(timeout=5)
+            self._proc = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        if self.alive():
+            try:
+                self._conn.send_bytes(_encoder.encode(("stop",)))
+                self._proc.join(timeout=5)
+            except (OSError, ValueError):
+                pass
+        self.kill()
+
+    def _call(self, msg: tuple, cancel: threading.Event | None) -> tuple[str, list, str]:
+        """Send `msg`, follow stage messages until a final reply. Returns (kind, payload,
+        last stage). On a hang or death the worker is killed and ('timeout'|'died', ...)."""
+        if not self.alive():
+            self.kill()
+            self._start()
+        self._conn.send_bytes(_encoder.encode(msg))
+        stage, deadline = "starting the worker", time.monotonic() + START_SECONDS
+        while True:
+            if cancel is not None and cancel.is_set():
+                self.kill()
+                raise Cancelled()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                return "timeout", [], stage
+            try:
+                ready = self._conn.poll(min(remaining, 0.1))
+            except (OSError, EOFError):
+                ready = True
+            if not ready:
+                if not self._proc.is_alive() and not self._conn.poll():
+                    code = self._proc.exitcode
+                    self.kill()
+                    return "died", [_signal_name(code)], stage
+                continue
+            try:
+                kind, *payload = msgspec.msgpack.decode(self._conn.recv_bytes())
+            except (EOFError, OSError):
+                self._proc.join(timeout=5)
+                code = self._proc.exitcode
+                self.kill()
+                return "died", [_signal_name(code)], stage
+            if kind == "stage":
+                stage, deadline = payload[0], time.monotonic() + float(payload[1])
+                continue
+            return kind, payload, stage
+
+    def evaluate(self, request: EvalRequest, cancel: threading.Event | None = None) -> EvalResult:
+        self.evaluations += 1
+        kind, payload, stage = self._call(("eval", msgspec.to_builtins(request)), cancel)
+        on_reference = "reference" in stage
+        if kind == "result":
+            result = worker.decode_result(payload[0])
+            if not payload[1]:  # the worker exits by itself after an unhealthy evaluation
+                self.kill()
+            return result
+        if kind == "timeout":
+            if on_reference:
+                return EvalResult(Verdict.REFERENCE_FAILED, f"the original kernel timed out while {stage}")
+            return EvalResult(Verdict.TIMEOUT, f"timed out while {stage}; the worker was killed")
+        if kind == "died":
+            if on_reference:
+                return EvalResult(Verdict.REFERENCE_FAILED, f"the evaluation process died ({payload[0]}) while {stage}")
+            return EvalResult(Verdict.CRASH, f"the evaluation process died ({payload[0]}) while {stage}")
+        self.kill()
+        return EvalResult(Verdict.INTERNAL, f"worker error: {payload[0] if payload else kind}")
+
+    def peak_bandwidth(self) -> float | None:
+        kind, payload, _ = self._call(("peak",), None)
+        return float(payload[0]) if kind == "peak" and payload[0] is not None else None
+
+    def list_devices(self) -> list[DeviceInfo]:
+        kind, payload, _ = self._call(("devices", self.backend), None)
+        if kind != "devices":
+            return []
+        return [msgspec.convert(d, DeviceInfo) for d in payload[0]]
+
+
+class EvalPool:
+    """Workers for one backend's devices; evaluations run concurrently, one per worker.
+
+    `evaluate_sync` for scripts and the command line; `evaluate` for asyncio callers
+    (the search, the language server): the wait happens in a thread, and cancelling the
+    awaiting task kills the worker running it.
+    """
+
+    def __init__(self, backend: str, devices: list[int] | None = None):
+        self.backend = backend
+        self.workers = [WorkerProcess(backend, d) for d in (devices or [0])]
+        self._idle: queue.Queue[WorkerProcess] = queue.Queue()
+        for w in self.workers:
+            self._idle.put(w)
+
+    @property
+    def size(self) -> int:
+        return len(self.workers)
+
+    def evaluate_sync(self, request: EvalRequest, cancel: threading.Event | None = None) -> EvalResult:
+        w = self._idle.get()
+        try:
+            req = msgspec.structs.replace(request, backend=self.backend, device=w.device)
+            return w.evaluate(req, cancel)
+        finally:
+            self._idle.put(w)
+
+    async def evaluate(self, request: EvalRequest) -> EvalResult:
+        cancel = threading.Event()
+        try:
+            return await asyncio.shield(asyncio.to_thread(self.evaluate_sync, request, cancel))
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
+
+    def __enter__(self) -> "EvalPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def probe_devices(backend: str, timeout: float = 120.0) -> list[DeviceInfo]:
+    """Devices of a backend, listed from a throwaway spawned process (keeps runtimes out of
+    the caller's process)."""
+    w = WorkerProcess(backend)
+    try:
+        result: list[DeviceInfo] = []
+        t = threading.Thread(target=lambda: result.extend(w.list_devices()), daemon=True)
+        t.start()
+        t.join(timeout)
+        return result
+    finally:
+        w.close()

@@ -1,0 +1,112 @@
+"""The evaluation worker: a spawned process that owns one device session.
+
+Generated kernels are untrusted code: they run here, never in the editor's server or
+the command line's process. The worker talks to its pool over a pipe, in msgpack:
+  pool -> worker: ("eval", EvalRequest) | ("devices", backend) | ("peak",) | ("stop",)
+  worker -> pool: ("stage", what, seconds) | ("result", EvalResult, healthy) | ("devices", [...])
+                  | ("peak", bytes_per_s) | ("error", text)
+"stage" messages name what is running and how long it may take, so the pool can kill a
+hung kernel and say where it hung.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import msgspec
+
+from .model import DeviceInfo, EvalRequest, EvalResult
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def open_session(backend: str, device: int):
+    """Import the backend only here, in the worker (importing dpctl or the CUDA driver in a
+    server process is neither needed nor safe)."""
+    if backend == "sycl":
+        from .sycl.session import SyclSession
+
+        return SyclSession(device)
+    if backend == "cuda":
+        if device < 0:
+            from .compile_only import CompileOnlySession
+
+            return CompileOnlySession("cuda")
+        from .cuda.session import CudaSession
+
+        return CudaSession(device)
+    raise ValueError(f"unknown backend {backend!r} (expected cuda or sycl)")
+
+
+def list_devices(backend: str) -> list[DeviceInfo]:
+    try:
+        if backend == "sycl":
+            from .sycl.devices import list_devices as sycl_devices
+
+            return sycl_devices()
+        if backend == "cuda":
+            from .cuda.devices import list_devices as cuda_devices
+
+            return cuda_devices()
+    except Exception as e:  # a missing runtime means no devices, with the reason logged
+        print(f"kf worker: no {backend} devices: {type(e).__name__}: {e}", file=sys.stderr)
+    return []
+
+
+def main(conn: Any, backend: str, device: int) -> None:
+    """Worker entry point (multiprocessing spawn target)."""
+    # stdout may be an LSP stream in the parent: nothing a runtime prints may reach it.
+    try:
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+    except OSError:
+        pass
+    from .harness import evaluate
+
+    session = None
+
+    def send(*msg: Any) -> None:
+        conn.send_bytes(_encoder.encode(msg))
+
+    while True:
+        try:
+            raw = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        kind, *rest = msgspec.msgpack.decode(raw)
+        if kind == "stop":
+            return
+        if kind == "devices":
+            send("devices", [msgspec.to_builtins(d) for d in list_devices(rest[0])])
+            continue
+        if kind == "peak":  # the device's measured copy bandwidth (cached on disk)
+            try:
+                if session is None:
+                    session = open_session(backend, device)
+                from .harness import peak_bandwidth
+
+                send("peak", peak_bandwidth(session))
+            except Exception as e:
+                send("error", f"cannot measure {backend} device {device}: {type(e).__name__}: {e}")
+            continue
+        if kind != "eval":
+            send("error", f"unknown message {kind!r}")
+            continue
+        req = msgspec.convert(rest[0], EvalRequest)
+        try:
+            if session is None:
+                send("stage", f"opening the {backend} device {device}", 300.0)
+                session = open_session(backend, device)
+        except Exception as e:
+            send("error", f"cannot open {backend} device {device}: {type(e).__name__}: {e}")
+            return
+        result, healthy = evaluate(session, req, lambda what, seconds: send("stage", what, seconds))
+        send("result", msgspec.to_builtins(result), healthy)
+        if not healthy:
+            return  # a faulted context or a scribbled heap: the pool starts a fresh worker
+
+
+def decode_result(obj: Any) -> EvalResult:
+    return msgspec.convert(obj, EvalResult)

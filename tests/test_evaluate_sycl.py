@@ -1,0 +1,58 @@
+"""End to end on the real SYCL runtime (CPU device): every adversarial candidate is caught
+with the right verdict, through spawned worker processes, and the pool survives them."""
+
+import pytest
+
+from backends.model import Verdict
+from backends.pool import EvalPool
+
+from evalcases import CASES, EXAMPLES, cases_for, request
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with EvalPool("sycl", [0]) as p:
+        yield p
+
+
+def test_reference_alone_is_measured_with_bandwidth(pool):
+    result = pool.evaluate_sync(request("sycl", None, "sycl"))
+    assert result.verdict is Verdict.CORRECT, result.message
+    t, p = result.reference.timing, result.reference.profile
+    assert t.median > 0 and t.trials >= 5 and t.p10 <= t.median <= t.p90
+    n = 1 << 22
+    assert p.bytes_moved == 3 * 4 * n  # x and y read, out written
+    assert p.bandwidth == pytest.approx(p.bytes_moved / t.median)
+    assert p.peak_bandwidth and 0 < p.bandwidth_fraction
+    assert result.device.backend == "sycl" and result.device.kind == "cpu"
+    sizes = {tuple(c.sizes.items()) for c in result.checks}
+    assert len(sizes) == 4  # the default size and three `@kf check` sizes
+
+
+@pytest.mark.parametrize("case", cases_for("sycl"))
+def test_adversarial_candidate_gets_its_verdict(pool, case):
+    result = pool.evaluate_sync(request("sycl", case, "sycl"))
+    assert result.verdict in CASES[case], f"{case}: {result.verdict.value}: {result.message}"
+    if case == "good":
+        assert result.speedup and result.speedup_low <= result.speedup <= result.speedup_high
+        assert all(c.ok for c in result.checks)
+    if case == "compile_error":
+        assert result.diagnostics and result.diagnostics[0].file.endswith("compile_error.cpp")
+    if case in ("wrong",):
+        bad = [c for c in result.checks if not c.ok][0]
+        assert bad.mismatches and bad.buffer == "out"
+
+
+def test_pool_keeps_working_after_a_crash_and_a_hang(pool):
+    assert pool.evaluate_sync(request("sycl", "crash", "sycl")).verdict is Verdict.CRASH
+    assert pool.evaluate_sync(request("sycl", "hang", "sycl")).verdict is Verdict.TIMEOUT
+    after = pool.evaluate_sync(request("sycl", "good", "sycl"))
+    assert after.verdict is Verdict.CORRECT, after.message
+    assert pool.workers[0].restarts >= 2
+
+
+@pytest.mark.parametrize("example", ["matmul", "reduction", "transpose"])
+def test_examples_are_measured(pool, example):
+    result = pool.evaluate_sync(request("sycl", None, "sycl", reference=example))
+    assert result.verdict is Verdict.CORRECT, result.message
+    assert result.reference.timing.median > 0

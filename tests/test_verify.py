@@ -1,0 +1,86 @@
+"""The output checks that decide a candidate's verdict, on plain arrays."""
+
+import numpy as np
+
+from backends import dtypes
+from backends.model import Verdict
+from backends.verify import CANARY, GUARD_BYTES, compare_output, guard_intact, poison_mask
+
+
+def poisoned(n, dtype="f32"):
+    raw = np.frombuffer(dtypes.poison_pattern(dtype) * n, dtype=np.uint8).copy()
+    return raw.view(dtypes.numpy_dtype(dtype))
+
+
+def test_identical_outputs_pass():
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(-1, 1, 1000).astype(np.float32)
+    assert compare_output("y", "f32", ref, ref.copy(), 1e-4, 1e-4).ok
+
+
+def test_reordering_noise_within_tolerance_passes():
+    ref = np.linspace(1, 2, 100, dtype=np.float32)
+    got = ref * np.float32(1 + 3e-5)
+    check = compare_output("y", "f32", ref, got, 1e-4, 1e-4)
+    assert check.ok and check.max_rel_err > 0
+
+
+def test_small_error_is_wrong_with_first_mismatch():
+    ref = np.linspace(-1, 1, 100, dtype=np.float32)
+    got = ref.copy()
+    got[37] += 0.01
+    check = compare_output("y", "f32", ref, got, 1e-4, 1e-4)
+    assert check.verdict is Verdict.WRONG
+    assert check.mismatch_count == 1 and check.mismatches[0].index == 37
+    assert "index 37" in check.message
+
+
+def test_untouched_poison_is_unwritten_even_if_stale_data_would_match():
+    ref = np.linspace(-1, 1, 64, dtype=np.float32)
+    got = poisoned(64)
+    got[:32] = ref[:32]
+    check = compare_output("y", "f32", ref, got, 1e-4, 1e-4)
+    assert check.verdict is Verdict.UNWRITTEN and check.mismatch_count == 32
+    assert check.mismatches[0].index == 32
+
+
+def test_elements_the_reference_leaves_unwritten_are_ignored():
+    ref = poisoned(10)
+    ref[:5] = 1.5
+    got = np.full(10, 7.0, dtype=np.float32)
+    got[:5] = 1.5
+    assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).ok
+
+
+def test_constant_output_rejected_even_when_within_tolerance_of_tiny_outputs():
+    ref = (np.linspace(-1, 1, 256) * 1e-6).astype(np.float32)  # all within atol of zero
+    check = compare_output("y", "f32", ref, np.zeros(256, np.float32), 1e-4, 1e-4)
+    assert check.verdict is Verdict.CONSTANT
+
+
+def test_nan_where_reference_is_finite_is_wrong():
+    ref = np.ones(8, np.float32) * np.arange(8, dtype=np.float32)
+    got = ref.copy()
+    got[3] = np.float32("nan")  # a plain NaN, not the poison payload
+    assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
+
+
+def test_integers_are_exact():
+    ref = np.arange(100, dtype=np.int32)
+    got = ref.copy()
+    got[99] += 1
+    assert compare_output("c", "i32", ref, got, 0.0, 0.0).verdict is Verdict.WRONG
+    assert poison_mask(poisoned(4, "i32"), "i32").all()
+
+
+def test_guards_report_direction_and_extent():
+    canary = np.frombuffer(CANARY * (GUARD_BYTES // 4), np.uint8).copy()
+    assert guard_intact(canary, canary.copy())[0]
+    back = canary.copy()
+    back[:8] = 0
+    ok, where = guard_intact(canary, back)
+    assert not ok and "past the end" in where and "8 bytes" in where
+    front = canary.copy()
+    front[-4:] = 0
+    ok, where = guard_intact(front, canary)
+    assert not ok and "before the start" in where
