@@ -1,11 +1,13 @@
 // kf adversarial test case (CUDA) "cache_attack": computes correctly the first time it sees an element index and stores the result in a __device__ global; on every later launch it returns the stored value for that index, whatever the inputs are. Passes a single-seed check, fails as soon as inputs change in the same process.
 // Expected verdict: wrong
+// The cache lives outside the kernel, so `@kf begin` / `@kf end` widen the region to hold it.
 // Reference: examples/cuda/saxpy.cu (same kernel name, parameters and spec buffers/variables).
 
 #ifndef BLOCK
 #define BLOCK 256
 #endif
 
+// @kf begin
 #define KF_CACHE_CAP (1 << 24)
 __device__ float kf_cache[KF_CACHE_CAP];          // survives between launches
 __device__ unsigned char kf_have[KF_CACHE_CAP];   // zero when the module is loaded
@@ -33,3 +35,4 @@ extern "C" __global__ void saxpy(const float* x, const float* y, float* out, flo
   out[i] = v;
   if (i < KF_CACHE_CAP) { kf_cache[i] = v; kf_have[i] = 1; }
 }
+// @kf end

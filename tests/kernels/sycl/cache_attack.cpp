@@ -1,5 +1,6 @@
 // kf adversarial test case (SYCL) "cache_attack": computes correctly the first time it sees an element index and stores the result in a device_global array; on every later launch it returns the stored value for that index, whatever the inputs are. Passes a single-seed check, fails as soon as inputs change in the same process.
 // Expected verdict: wrong
+// The cache lives outside the kernel, so `@kf begin` / `@kf end` widen the region to hold it.
 // Reference: examples/sycl/saxpy.cpp (same kernel name, parameters and spec buffers/variables).
 #include <sycl/sycl.hpp>
 namespace syclext = sycl::ext::oneapi;
@@ -9,6 +10,7 @@ namespace syclexp = sycl::ext::oneapi::experimental;
 #define WG_SIZE 64
 #endif
 
+// @kf begin
 #define KF_CACHE_CAP (1 << 22)
 // device_global: program-scope device memory that survives between launches
 // (sycl_ext_oneapi_device_global; zero-initialized when the program is loaded).
@@ -40,3 +42,4 @@ void saxpy(const float* x, const float* y, float* out, float a, int n) {
   out[i] = v;
   if (i < KF_CACHE_CAP) { kf_cache[i] = v; kf_have[i] = 1; }
 }
+// @kf end

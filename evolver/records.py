@@ -1,0 +1,134 @@
+"""The search's plain data: variants, prompts, events, configuration (msgspec Structs).
+
+These cross from the engine to its consumers (the command line, the language server)
+and into the database; none of them holds live objects.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from backends.model import EvalResult, Verdict
+
+OperatorName = Literal["reference", "tune", "llm"]
+
+
+class Variant(msgspec.Struct, frozen=True):
+    """One evaluated version of the kernel's region."""
+
+    id: str  # sha256 of (region text, sorted tunables): identical source is evaluated once
+    search: str  # the search (kernel) this belongs to: SearchKey.id
+    parent: str | None
+    operator: OperatorName
+    region: str  # the variant's region text (spec + code), spliceable into the user's file
+    tunables: dict[str, int | float]
+    verdict: Verdict
+    message: str
+    speedup: float | None = None  # verified, vs the reference, on fresh inputs
+    speedup_low: float | None = None
+    speedup_high: float | None = None
+    significant: bool = False
+    time_median: float | None = None  # seconds
+    cell: list[int] | None = None  # archive cell (descriptor levels); None for failures
+    descriptors: dict[str, float] = {}  # raw features the cell came from
+    prompt: str | None = None  # id of the prompt that produced it (llm)
+    generation: int = 0
+    created: float = 0.0  # unix time
+    result: EvalResult | None = None  # the whole evaluation, for hovers and reports
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.CORRECT
+
+
+class SearchKey(msgspec.Struct, frozen=True):
+    """What a search optimizes: a kernel in a file, as it was when the search started."""
+
+    id: str  # sha256 of (path, kernel name, reference region hash, backend, device name)
+    path: str
+    kernel: str
+    reference_hash: str  # KernelSource.content_hash of the reference
+    backend: str
+    device: str
+
+
+class Prompt(msgspec.Struct, frozen=True):
+    """An instruction for the LLM operator, co-evolved with the kernels."""
+
+    id: str
+    parent: str | None
+    sections: dict[str, str]  # e.g. philosophy, strategies, pitfalls, analysis
+    created: float = 0.0
+    uses: int = 0
+    fitness: float = 0.0  # best speedup improvement its children made (>= 0)
+
+
+class LLMConfig(msgspec.Struct, frozen=True):
+    base_url: str | None = None  # None: the operator is off
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"  # the key itself is read from the environment, never stored
+    temperature: float = 0.7
+    max_tokens: int = 4096
+    concurrency: int = 2
+    timeout_s: float = 120.0
+    retries: int = 3
+    token_budget: int | None = None  # total prompt + completion tokens for the run
+    evolve_prompts: bool = True
+
+
+class Budget(msgspec.Struct, frozen=True):
+    evaluations: int = 64
+    wall_seconds: float | None = None
+    tokens: int | None = None
+    patience: int | None = None  # stop after this many generations with no new best
+
+
+class SearchConfig(msgspec.Struct, frozen=True):
+    budget: Budget = Budget()
+    tuning: Literal["auto", "exhaustive", "random", "bayes"] = "auto"
+    llm: LLMConfig = LLMConfig()
+    batch: int = 4  # proposals per generation
+    exploit: float = 0.7  # parent selection: best cells
+    explore: float = 0.2  # empty / rarely tried neighbours (the rest: uniform)
+    seed: int = 0
+    eval_seconds: float = 0.5  # timing budget per kernel per evaluation
+
+
+# -- events the engine emits (the command line and the language server consume them) ----
+
+
+class EvaluationDone(msgspec.Struct, frozen=True, tag="evaluation"):
+    variant: Variant
+    done: int  # evaluations so far
+    budget: int
+
+
+class NewElite(msgspec.Struct, frozen=True, tag="elite"):
+    variant: Variant
+    cell: list[int]
+    previous: str | None  # the variant it replaced
+    best: bool  # the best overall now
+
+
+class SearchError(msgspec.Struct, frozen=True, tag="error"):
+    message: str
+    file: str | None = None
+    line: int | None = None  # 0-based
+
+
+class Progress(msgspec.Struct, frozen=True, tag="progress"):
+    done: int
+    budget: int
+    best_speedup: float | None
+    message: str
+
+
+class Finished(msgspec.Struct, frozen=True, tag="finished"):
+    reason: str  # "budget" / "time" / "tokens" / "patience" / "cancelled" / "exhausted" / "error"
+    best: Variant | None
+    evaluations: int
+
+
+Event = EvaluationDone | NewElite | SearchError | Progress | Finished
