@@ -248,12 +248,30 @@ def _unit_for(unit: Unit, role: str) -> tuple[CompileUnit, dict[str, int | float
     except TunableError as e:
         raise _Fail(Verdict.SPEC_ERROR, f"{role}: {e}") from None
     path = unit.path.replace("\\", "/").replace('"', '\\"')
-    source = f'{bound.prelude}#line 1 "{path}"\n{bound.text}'
+    source = with_prelude(bound.text, bound.prelude, path)
     include_dirs = list(unit.include_dirs)
     parent = os.path.dirname(os.path.abspath(unit.path))
     if parent not in include_dirs and os.path.isdir(parent):
         include_dirs.append(parent)
     return CompileUnit(unit.path, source, bound.entry, kernel.language, include_dirs), values
+
+
+def with_prelude(text: str, prelude: str, path: str) -> str:
+    """The text to compile: `prelude` (added #defines for tunables) goes after the file's
+    last #include, so a tunable named like an identifier in a system header (WG, N...)
+    cannot break the header; `#line` directives keep every diagnostic on the user's lines."""
+    if not prelude:
+        return f'#line 1 "{path}"\n{text}'
+    lines = text.splitlines(keepends=True)
+    last = -1
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("#") and line.lstrip()[1:].lstrip().startswith("include"):
+            last = i
+    head = "".join(lines[: last + 1])
+    if head and not head.endswith("\n"):
+        head += "\n"
+    tail = "".join(lines[last + 1 :])
+    return f'#line 1 "{path}"\n{head}{prelude}#line {last + 2} "{path}"\n{tail}'
 
 
 def _spec_errors(unit: Unit) -> list[Diagnostic]:
@@ -481,6 +499,14 @@ class Evaluation:
                 )
             except Exception:
                 occupancy = None
+        from .features import extract  # behavioural features from the compiled code (never raises)
+
+        features, feature_source = extract(
+            k.language, k.compiled, k.unit.text,
+            Profile(registers=res.registers, spill_stores=res.spill_stores, spill_loads=res.spill_loads,
+                    static_shared=res.static_shared, dynamic_shared=shared, occupancy=occupancy,
+                    block_threads=threads),
+        )
         return Profile(
             registers=res.registers,
             spill_stores=res.spill_stores,
@@ -499,8 +525,32 @@ class Evaluation:
             flop_rate=flops / timing.median if flops and timing and timing.median > 0 else None,
             above_peak=above,
             sub_group_sizes=list(res.sub_group_sizes),
+            features=features,
+            feature_source=feature_source,
             notes=notes,
         )
+
+    def _with_ncu(self, m: KernelMeasurement, role: str) -> KernelMeasurement:
+        """Nsight Compute metrics on request (CUDA), with kf's median held against ncu's
+        gpu__time_duration so a disagreement is visible."""
+        if not (self.opts.ncu and self.session.info.backend == "cuda" and m.profile and m.timing):
+            return m
+        from . import ncu
+
+        unit = self.req.reference if role == "reference" else self.req.candidate
+        self.report(f"profiling the {role} with ncu", 600.0)
+        metrics = ncu.collect(self.req, role, f"regex:^{unit.kernel.name}(<.*)?$")
+        notes = list(m.profile.notes)
+        if isinstance(metrics, str):
+            notes.append(f"ncu: {metrics}")
+            metrics = {}
+        elif metrics.get("gpu__time_duration.sum"):
+            ncu_t = metrics["gpu__time_duration.sum"]
+            notes.append(
+                f"ncu gpu__time_duration {ncu_t * 1e6:.1f} us vs kf median {m.timing.median * 1e6:.1f} us "
+                f"(kf/ncu = {m.timing.median / ncu_t:.3f})"
+            )
+        return KernelMeasurement(m.timing, _with(m.profile, ncu=metrics, notes=notes))
 
     # -- the whole evaluation -------------------------------------------------------------
 
@@ -535,9 +585,11 @@ class Evaluation:
                 return EvalResult(Verdict.CORRECT, "correct (not timed)", self.diagnostics, self.checks)
             timings, shapes, env = self._time(ref, cand, contract)
             ref_m = KernelMeasurement(timings[0], self._profile(ref, timings[0], shapes[0], contract, env) if self.opts.profile else None)
+            ref_m = self._with_ncu(ref_m, "reference")
             if cand is None:
                 return EvalResult(Verdict.CORRECT, "measured", self.diagnostics, self.checks, ref_m)
             cand_m = KernelMeasurement(timings[1], self._profile(cand, timings[1], shapes[1], contract, env) if self.opts.profile else None)
+            cand_m = self._with_ncu(cand_m, "candidate")
             cmp = compare(timings[0], timings[1])
             verdict_msg = (
                 f"correct; {cmp.speedup:.2f}x (95% CI {cmp.low:.2f}-{cmp.high:.2f})"

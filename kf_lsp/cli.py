@@ -7,6 +7,7 @@ failed (its verdict says why); 2 bad input (one line naming the file and line).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Sequence
@@ -137,6 +138,251 @@ def cmd_devices(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+# -- kf optimize / kf archive ---------------------------------------------------------
+
+EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+DEFAULT_EXAMPLE = os.path.join(EXAMPLES_DIR, "sycl", "transpose.cpp") + ":transpose"
+
+
+def _llm_operator(config):
+    """The LLM operator (evolver.llm_operator.LLMOperator), when that module is present."""
+    try:
+        from evolver.llm_operator import LLMOperator  # type: ignore[import-not-found]
+    except ImportError:
+        raise InputError("--llm-base-url: the LLM operator is not available in this installation") from None
+    return LLMOperator(config)
+
+
+def apply_variant(unit, variant) -> str:
+    """Write `variant` (region + tunable values) into the unit's file, keeping FILE.kf-orig.
+    Refuses when the file changed since `unit` was read. Returns the backup's path."""
+    from backends.source import find_kernel
+    from backends.splice import splice
+    from backends.tunables import bind
+
+    try:
+        with open(unit.path, encoding="utf-8", errors="replace", newline="") as f:
+            now = f.read()
+    except OSError as e:
+        raise InputError(f"{unit.path}: cannot read: {e.strerror}") from None
+    if now != unit.text:
+        raise InputError(f"{unit.path}: the file changed since the search started; not applied "
+                         f"(the variants are kept: kf archive {unit.path}:{unit.kernel.name})")
+    text = splice(now, unit.kernel, variant.region)
+    kernel = find_kernel(text, unit.path, unit.kernel.name)
+    bound = bind(text, kernel, variant.tunables)
+    out = bound.text
+    if bound.prelude:  # tunables the code does not define: define them just above the region
+        from backends.splice import range_to_offsets
+
+        a, _ = range_to_offsets(out, kernel.region)
+        out = out[:a] + bound.prelude + out[a:]
+    backup = unit.path + ".kf-orig"
+    if not os.path.exists(backup):
+        with open(backup, "w", encoding="utf-8", newline="") as f:
+            f.write(now)
+    tmp = unit.path + ".kf-tmp"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(out)
+    os.replace(tmp, unit.path)
+    return backup
+
+
+def _describe(grid):
+    def describe(cell):
+        if cell is None:
+            return ""
+        try:
+            return grid.describe_cell(list(cell))
+        except (ValueError, IndexError):
+            return str(cell)
+    return describe
+
+
+def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
+    import asyncio
+
+    from evolver.descriptors import DEFAULT_GRID
+    from evolver.engine import Search
+    from evolver.records import Budget, LLMConfig, SearchConfig
+    from evolver.store import Store, default_path, workspace_of
+    from evolver.tuning import TuningOperator
+
+    from .progress import SearchProgress, results_table
+
+    bundled = args.target is None
+    if args.budget < 1:
+        raise InputError(f"--budget must be at least 1, got {args.budget}")
+    if args.time is not None and args.time <= 0:
+        raise InputError(f"--time must be positive, got {args.time:g}")
+    if args.apply and bundled:
+        raise InputError("--apply needs an explicit FILE:KERNEL (the bundled example is left as it is)")
+    if bool(args.llm_base_url) != bool(args.model):
+        raise InputError("--llm-base-url and --model go together")
+    ref = _unit(args.target or DEFAULT_EXAMPLE)
+    _spec_problems(ref)
+    try:
+        backend, device = choose(ref.kernel.language, args.backend, args.device)
+    except SelectionError as e:
+        raise InputError(str(e)) from None
+    if device is None:
+        raise InputError(f"no {backend} device here: optimizing needs one to run on (kf devices lists them)")
+    device_name = next((f"{d.kind}: {d.name}" for d in devices(backend) if d.index == device), f"{backend}:{device}")
+    db = args.db or default_path(workspace_of(ref.path))
+    llm = LLMConfig(base_url=args.llm_base_url, model=args.model or "") if args.llm_base_url else LLMConfig()
+    config = SearchConfig(budget=Budget(evaluations=args.budget, wall_seconds=args.time), tuning=args.tuning,
+                          llm=llm, eval_seconds=args.eval_seconds, seed=args.seed)
+    operators = [TuningOperator(args.tuning, seed=args.seed)]
+    if args.llm_base_url:
+        operators.append(_llm_operator(llm))
+    try:
+        store = Store(db)
+    except Exception as e:  # sqlite3.Error, OSError
+        raise InputError(f"{db}: cannot open the database: {e}") from None
+    k = ref.kernel
+    where = f"{os.path.relpath(ref.path)}:{k.name_range.start.line + 1}"
+    if bundled and not args.json:
+        console.print(f"no FILE given: optimizing the bundled example {os.path.relpath(ref.path)}:{k.name}")
+    with store, EvalPool(backend, [device]) as pool:
+        search = Search(ref, pool, store, config, operators, DEFAULT_GRID, backend=backend, device=device,
+                        device_name=device_name)
+        if not args.json:
+            console.print(f"optimizing [bold]{k.name}[/bold] ({where}) on {backend} {device_name}; "
+                          f"database {os.path.relpath(db)}", highlight=False)
+        with SearchProgress(console, k.name, args.budget, enabled=not args.json) as progress:
+            finished = asyncio.run(search.run(progress))
+        reference = search.reference_variant
+        rows = ([reference] if reference else []) + (search.finals or
+                                                     [v for v in search.archive.elites() if v.operator != "reference"][:3])
+        describe = _describe(DEFAULT_GRID)
+        applied = None
+        if args.apply and finished.best is not None:
+            applied = apply_variant(ref, finished.best)
+        if args.json:
+            out = {"search": search.key, "reason": finished.reason, "evaluations": finished.evaluations,
+                   "best": finished.best, "reference": reference, "finals": search.finals,
+                   "tuning": next((op.summary() for op in operators if hasattr(op, "summary")), ""),
+                   "applied": applied is not None}
+            sys.stdout.write(msgspec.json.format(msgspec.json.encode(out)).decode() + "\n")
+        else:
+            for e in progress.errors[-3:]:
+                pass  # already printed live
+            console.print(results_table(f"{k.name}: {finished.evaluations} evaluations ({finished.reason})",
+                                        rows, describe))
+            tuning = next((op.summary() for op in operators if hasattr(op, "summary")), "")
+            if tuning:
+                console.print("tuning: " + tuning.replace("\n", "\n        "), markup=False, highlight=False)
+            b = finished.best
+            if b is not None:
+                change = ", ".join(f"{n}={v}" for n, v in b.tunables.items())
+                console.print(f"[green]best: {b.speedup:.2f}x faster[/green] (95% CI {b.speedup_low:.2f}-"
+                              f"{b.speedup_high:.2f}, re-timed, verified against the original on fresh inputs): "
+                              f"{b.operator} {change}", highlight=False)
+                if applied:
+                    console.print(f"applied to {os.path.relpath(ref.path)} (original kept in "
+                                  f"{os.path.relpath(applied)})", highlight=False)
+                elif not args.apply:
+                    target = args.target or os.path.relpath(ref.path) + ":" + k.name
+                    console.print(f"kf optimize {target} --apply writes it into the file", highlight=False)
+            elif finished.reason == "error":
+                console.print("[red]the search could not start[/red]: see the error above")
+            else:
+                console.print("no verified improvement: the original stays the best")
+    return EXIT_OK if finished.best is not None else EXIT_FAILED
+
+
+def _grid_tables(grid, cells: dict, best_id: str | None) -> list:
+    from rich.table import Table
+
+    dims = grid.grid_dims()
+    axes = grid.axes
+    import itertools
+
+    outer = list(itertools.product(*[range(d) for d in dims[2:]])) if len(dims) > 2 else [()]
+    tables = []
+    for rest in outer:
+        if rest and not any(tuple(c[2:]) == rest for c in cells):
+            continue
+        title = ", ".join(f"{axes[2 + i].name}: {axes[2 + i].levels[r]}" for i, r in enumerate(rest))
+        t = Table(title=title or None, title_justify="left")
+        t.add_column(f"{axes[0].name} \\ {axes[1].name}" if len(dims) > 1 else axes[0].name)
+        for j in range(dims[1] if len(dims) > 1 else 1):
+            t.add_column(axes[1].levels[j] if len(dims) > 1 else "", justify="center")
+        for i in range(dims[0]):
+            row = [axes[0].levels[i]]
+            for j in range(dims[1] if len(dims) > 1 else 1):
+                key = tuple([i, j, *rest][: len(dims)])
+                v = cells.get(key)
+                if v is None:
+                    row.append("[dim]·[/dim]")
+                else:
+                    mark = " *" if v.id == best_id else ""
+                    row.append(f"{v.speedup:.2f}x{mark}" if v.speedup is not None else "?")
+            t.add_row(*row)
+        tables.append(t)
+    return tables
+
+
+def cmd_archive(args: argparse.Namespace, console: Console) -> int:
+    from evolver.descriptors import DEFAULT_GRID
+    from evolver.store import Store, default_path, workspace_of
+
+    path, name = split_target(args.target)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    db = args.db or default_path(workspace_of(path))
+    if not os.path.exists(db):
+        raise InputError(f"{db}: no kf database here (kf optimize creates it)")
+    with Store(db) as store:
+        keys = store.searches(path, name)
+        if not keys:
+            raise InputError(f"{path}{':' + name if name else ''}: no search in {db} (run kf optimize first)")
+        key = keys[0]
+        elites = store.elites(key.id)
+        finals = store.finals(key.id)
+        variants = store.variants(key.id)
+        status = store.search_status(key.id)
+    grid = DEFAULT_GRID
+    describe = _describe(grid)
+    cells = {tuple(c): v for c, v in elites}
+    best = next((v for v in finals if v.ok and v.significant), None)
+    best_id = best.id if best else max(elites, key=lambda cv: cv[1].speedup or 0)[1].id if elites else None
+    failures = sum(1 for v in variants if not v.ok)
+    doc = {
+        "search": key, "status": status, "dims": grid.grid_dims(), "axes": [a.to_dict() for a in grid.axes],
+        "variants": len(variants), "failures": failures,
+        "cells": [{"cell": list(c), "description": describe(list(c)), "variant": v.id, "operator": v.operator,
+                   "speedup": v.speedup, "speedup_low": v.speedup_low, "speedup_high": v.speedup_high,
+                   "time_median": v.time_median, "tunables": v.tunables} for c, v in elites],
+        "finals": [{"variant": v.id, "verdict": v.verdict.value, "speedup": v.speedup, "speedup_low": v.speedup_low,
+                    "speedup_high": v.speedup_high, "significant": v.significant, "tunables": v.tunables,
+                    "operator": v.operator, "cell": v.cell} for v in finals],
+    }
+    if args.json:
+        data = msgspec.json.format(msgspec.json.encode(doc)).decode() + "\n"
+        if args.json == "-":
+            sys.stdout.write(data)
+            return EXIT_OK
+        with open(args.json, "w", encoding="utf-8") as f:
+            f.write(data)
+    console.print(f"[bold]{key.kernel}[/bold] in {os.path.relpath(key.path)} on {key.backend} {key.device}: "
+                  f"{len(variants)} variants ({failures} failed), {len(elites)} cells filled, status {status}",
+                  highlight=False)
+    try:
+        for t in _grid_tables(grid, cells, best_id):
+            console.print(t)
+    except (IndexError, ValueError):  # cells from another grid
+        for c, v in elites:
+            console.print(f"  {list(c)}: {v.speedup:.2f}x")
+    if best is not None:
+        console.print(f"best (re-timed): {best.speedup:.2f}x [{best.speedup_low:.2f}-{best.speedup_high:.2f}] "
+                      + ", ".join(f"{n}={x}" for n, x in best.tunables.items()) + "  (* in the grid)",
+                      highlight=False)
+    if args.json and args.json != "-":
+        console.print(f"wrote {args.json}", highlight=False)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kf", description="Find, measure and speed up CUDA and SYCL kernels.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -162,6 +408,28 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--measure", action="store_true", help="measure peak bandwidth now (cached afterwards)")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_devices)
+    o = sub.add_parser("optimize", help="search for a faster variant of a kernel (tuning, and an LLM when configured)")
+    o.add_argument("target", nargs="?", help="FILE:KERNEL (default: the bundled SYCL transpose example)")
+    o.add_argument("--budget", type=int, default=16, metavar="N", help="evaluations (default 16)")
+    o.add_argument("--time", type=float, metavar="SECONDS", help="wall-time budget")
+    o.add_argument("--backend", choices=("cuda", "sycl"))
+    o.add_argument("--device", type=int, help="device index (kf devices lists them)")
+    o.add_argument("--tuning", choices=("auto", "exhaustive", "random", "bayes"), default="auto",
+                   help="how tunables are searched (default auto: exhaustive when the space fits the budget)")
+    o.add_argument("--llm-base-url", metavar="URL", help="an OpenAI-compatible endpoint for the LLM operator")
+    o.add_argument("--model", metavar="NAME", help="the model name at --llm-base-url")
+    o.add_argument("--db", metavar="PATH", help="the database (default: <workspace>/.kf/kf.db)")
+    o.add_argument("--eval-seconds", type=float, default=0.5, metavar="S", help="timing per kernel per evaluation")
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--apply", action="store_true", help="write the best variant into the file (backup FILE.kf-orig)")
+    o.add_argument("--json", action="store_true", help="print the result as JSON")
+    o.set_defaults(func=cmd_optimize)
+
+    a = sub.add_parser("archive", help="show a kernel's search archive as a grid of cells; export JSON")
+    a.add_argument("target", help="FILE[:KERNEL]")
+    a.add_argument("--db", metavar="PATH", help="the database (default: <workspace>/.kf/kf.db)")
+    a.add_argument("--json", metavar="FILE", help="also write the archive as JSON to FILE ('-': stdout only)")
+    a.set_defaults(func=cmd_archive)
     return p
 
 
@@ -169,14 +437,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(stderr=False, highlight=False)
-    err = Console(stderr=True, highlight=False)
     try:
         return args.func(args, console)
     except InputError as e:
-        err.print(f"kf: {e}", markup=False)
+        sys.stderr.write(f"kf: {e}\n")  # one line, never wrapped: editors and scripts parse it
         return EXIT_INPUT
     except KeyboardInterrupt:
-        err.print("kf: interrupted")
+        sys.stderr.write("kf: interrupted\n")
         return 130
 
 

@@ -56,3 +56,19 @@ def test_examples_are_measured(pool, example):
     result = pool.evaluate_sync(request("sycl", None, "sycl", reference=example))
     assert result.verdict is Verdict.CORRECT, result.message
     assert result.reference.timing.median > 0
+
+
+def test_tunable_named_like_a_header_identifier_compiles(pool, tmp_path):
+    """A tunable with no #define in the code gets one after the includes, not before
+    <sycl/sycl.hpp> (whose headers use WG as a parameter name)."""
+    from backends.units import load_unit
+    from evalcases import FAST
+    from backends.model import EvalRequest
+
+    src = (EXAMPLES / "sycl" / "saxpy.cpp").read_text()
+    src = src.replace("#ifndef WG_SIZE\n#define WG_SIZE 64\n#endif\n", "").replace("WG_SIZE", "WG")
+    path = tmp_path / "wg.cpp"
+    path.write_text(src)
+    unit = load_unit(str(path))
+    result = pool.evaluate_sync(EvalRequest(unit, None, "sycl", 0, FAST))
+    assert result.verdict is Verdict.CORRECT, result.message

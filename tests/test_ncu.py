@@ -1,0 +1,19 @@
+"""Parsing Nsight Compute's CSV (recorded output; running ncu needs a GPU)."""
+
+from backends.ncu import parse_csv
+
+RECORDED = '''==PROF== Connected to process 123
+"ID","Process ID","Kernel Name","dram__bytes.sum","gpu__time_duration.sum","launch__registers_per_thread"
+"","","","byte","ns","register/thread"
+"0","123","saxpy","190941952","71840","16"
+'''
+
+
+def test_metrics_in_base_units():
+    m = parse_csv(RECORDED)
+    assert abs(m["gpu__time_duration.sum"] - 71.84e-6) < 1e-12
+    assert m["dram__bytes.sum"] == 190941952 and m["launch__registers_per_thread"] == 16
+
+
+def test_no_rows_gives_nothing():
+    assert parse_csv("==PROF== No kernels were profiled.\n") == {}
