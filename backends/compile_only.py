@@ -26,7 +26,18 @@ class CompileOnlySession:
                                kind="none", arch=self.arch)
 
     def compile(self, unit: CompileUnit):
-        out = self._compile(unit, self.arch)
+        out = self._compile(unit, self.arch, want_ptx=True)
+        if isinstance(out, CompileFailure):
+            return out
+        # no run, so no Profile from the harness: carry the PTX features in the resources
+        import msgspec
+
+        from .features import extract
+
+        feats, source = extract("cuda", out, unit.source, out.resources)
+        if feats:
+            out = msgspec.structs.replace(
+                out, resources=msgspec.structs.replace(out.resources, features=feats, feature_source=source))
         return out
 
     def close(self) -> None:
