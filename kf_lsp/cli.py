@@ -2,6 +2,9 @@
 
 Exit codes: 0 done (verified, or compiled where no device can run it); 1 the candidate
 failed (its verdict says why); 2 bad input (one line naming the file and line).
+`kf optimize`: 0 a verified, significantly faster variant was found; 1 none was (the
+original stays the best) or the original could not be evaluated; 2 bad input
+(docs/search.md).
 """
 
 from __future__ import annotations
@@ -70,7 +73,12 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     if cand is None and args.tune:
         ref = msgspec.structs.replace(ref, tunables=_tunables(args.tune))
     try:
-        backend, device = choose(ref.kernel.language, args.backend, args.device)
+        if getattr(args, "remote", None) and not args.fallback_local:  # the remote worker's device is used
+            if args.backend not in (None, ref.kernel.language):
+                raise SelectionError(f"a {ref.kernel.language} kernel runs on the {ref.kernel.language} backend, not {args.backend}")
+            backend, device = ref.kernel.language, 0
+        else:
+            backend, device = choose(ref.kernel.language, args.backend, args.device)
     except SelectionError as e:
         raise InputError(str(e)) from None
     options = EvalOptions(
@@ -81,8 +89,8 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     )
     request = EvalRequest(ref, cand, backend, device if device is not None else -1, options, nonce=time.time_ns() & 0x7FFFFFFF)
     with console.status(f"evaluating {ref.kernel.name} on {backend}...", spinner="dots") if not args.json else _null():
-        with EvalPool(backend, [device if device is not None else -1]) as pool:
-            result = pool.evaluate_sync(request)
+        with _bench_pool(args, backend, [device if device is not None else -1]) as pool:
+            result = _remote_errors(pool.evaluate_sync, request)
     if args.json:
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
     else:
@@ -93,6 +101,61 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
             title += f"  vs  {cand.path}:{cand.kernel.name_range.start.line + 1}"
         render_result(console, title, result)
     return EXIT_OK if result.verdict in (Verdict.CORRECT, Verdict.COMPILED) else EXIT_FAILED
+
+
+def _bench_pool(args: argparse.Namespace, backend: str, devices: list[int]):
+    """Local EvalPool, or a RemotePool with --remote (backends/pools.py)."""
+    if not getattr(args, "remote", None):
+        return EvalPool(backend, devices)
+    from backends.pools import pool_from_args
+    from backends.remote import RemoteError
+
+    try:
+        return pool_from_args(args, backend, devices, on_fallback=lambda m: sys.stderr.write(f"kf: {m}\n"))
+    except RemoteError as e:
+        raise InputError(str(e)) from None
+
+
+def _remote_errors(fn, *args):
+    """A cluster that cannot run it (no worker with the hardware...): one line, exit 2."""
+    from backends.remote import RemoteError
+
+    try:
+        return fn(*args)
+    except RemoteError as e:
+        raise InputError(str(e)) from None
+
+
+def cmd_worker(args: argparse.Namespace, console: Console) -> int:
+    """`kf worker SCHEDULER`: Dask worker processes on this host, one per device."""
+    from backends.remote import RemoteError, WorkerSupervisor, check_address, make_security
+
+    try:
+        security = make_security(args.tls_ca, args.tls_cert, args.tls_key, role="worker")
+        scheduler = check_address(args.scheduler, security)
+    except RemoteError as e:
+        raise InputError(str(e)) from None
+    found: list[DeviceInfo] = []
+    for backend in ([args.backend] if args.backend else ["cuda", "sycl"]):
+        found += devices(backend)
+    if args.devices:
+        want = [w.strip() for w in ",".join(args.devices).split(",") if w.strip()]
+        picked = []
+        for w in want:
+            backend, _, index = w.rpartition(":")
+            match = [d for d in found if str(d.index) == index and (not backend or d.backend == backend)]
+            if not match:
+                listed = ", ".join(f"{d.backend}:{d.index} ({d.tag})" for d in found) or "none"
+                raise InputError(f"--devices {w}: no such device here (devices: {listed})")
+            picked.append(match[0])
+        found = picked
+    if not found:
+        raise InputError("no CUDA or SYCL device on this host to serve (kf devices lists them)")
+    console.print(f"kf worker: serving {len(found)} device(s) to {scheduler}: "
+                  + ", ".join(f"{d.backend}:{d.index} {d.tag}" for d in found), highlight=False)
+    sup = WorkerSupervisor(scheduler, found, nthreads=args.nthreads, tls=(args.tls_ca, args.tls_cert, args.tls_key),
+                           host=args.host, restart=not args.no_restart, name=args.name)
+    return sup.run(lambda m: console.print(f"kf worker: {m}", highlight=False))
 
 
 class _null:
@@ -144,13 +207,13 @@ EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 DEFAULT_EXAMPLE = os.path.join(EXAMPLES_DIR, "sycl", "transpose.cpp") + ":transpose"
 
 
-def _llm_operator(config):
+def _llm_operator(config, seed: int = 0):
     """The LLM operator (evolver.llm_operator.LLMOperator), when that module is present."""
     try:
         from evolver.llm_operator import LLMOperator  # type: ignore[import-not-found]
     except ImportError:
         raise InputError("--llm-base-url: the LLM operator is not available in this installation") from None
-    return LLMOperator(config)
+    return LLMOperator(config, seed=seed)
 
 
 def apply_variant(unit, variant) -> str:
@@ -188,6 +251,11 @@ def apply_variant(unit, variant) -> str:
     return backup
 
 
+def _show(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 def _describe(grid):
     def describe(cell):
         if cell is None:
@@ -200,16 +268,6 @@ def _describe(grid):
 
 
 def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
-    import asyncio
-
-    from evolver.descriptors import DEFAULT_GRID
-    from evolver.engine import Search
-    from evolver.records import Budget, LLMConfig, SearchConfig
-    from evolver.store import Store, default_path, workspace_of
-    from evolver.tuning import TuningOperator
-
-    from .progress import SearchProgress, results_table
-
     bundled = args.target is None
     if args.budget < 1:
         raise InputError(f"--budget must be at least 1, got {args.budget}")
@@ -221,6 +279,17 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
         raise InputError("--llm-base-url and --model go together")
     ref = _unit(args.target or DEFAULT_EXAMPLE)
     _spec_problems(ref)
+
+    import asyncio
+
+    from evolver.descriptors import DEFAULT_GRID
+    from evolver.engine import Search
+    from evolver.records import Budget, LLMConfig, SearchConfig
+    from evolver.store import Store, default_path, workspace_of
+    from evolver.tuning import TuningOperator
+
+    from .progress import SearchProgress, cell_legend, results_table
+
     try:
         backend, device = choose(ref.kernel.language, args.backend, args.device)
     except SelectionError as e:
@@ -234,7 +303,7 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
                           llm=llm, eval_seconds=args.eval_seconds, seed=args.seed)
     operators = [TuningOperator(args.tuning, seed=args.seed)]
     if args.llm_base_url:
-        operators.append(_llm_operator(llm))
+        operators.append(_llm_operator(llm, args.seed))
     try:
         store = Store(db)
     except Exception as e:  # sqlite3.Error, OSError
@@ -248,9 +317,18 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
                         device_name=device_name)
         if not args.json:
             console.print(f"optimizing [bold]{k.name}[/bold] ({where}) on {backend} {device_name}; "
-                          f"database {os.path.relpath(db)}", highlight=False)
+                          f"database {_show(db)}", highlight=False)
         with SearchProgress(console, k.name, args.budget, enabled=not args.json) as progress:
-            finished = asyncio.run(search.run(progress))
+            async def go():
+                try:
+                    return await search.run(progress)
+                finally:
+                    for op in operators:
+                        close = getattr(op, "close", None)
+                        if close is not None and asyncio.iscoroutinefunction(close):
+                            await close()
+
+            finished = asyncio.run(go())
         reference = search.reference_variant
         rows = ([reference] if reference else []) + (search.finals or
                                                      [v for v in search.archive.elites() if v.operator != "reference"][:3])
@@ -265,10 +343,13 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
                    "applied": applied is not None}
             sys.stdout.write(msgspec.json.format(msgspec.json.encode(out)).decode() + "\n")
         else:
-            for e in progress.errors[-3:]:
-                pass  # already printed live
             console.print(results_table(f"{k.name}: {finished.evaluations} evaluations ({finished.reason})",
                                         rows, describe))
+            for line in cell_legend(rows, describe):
+                console.print(line, markup=False, highlight=False)
+            if finished.reason == "budget" and not search.generation_count:
+                console.print(f"(this search already had {finished.evaluations} evaluations: pass a larger "
+                              "--budget to continue it)", highlight=False)
             tuning = next((op.summary() for op in operators if hasattr(op, "summary")), "")
             if tuning:
                 console.print("tuning: " + tuning.replace("\n", "\n        "), markup=False, highlight=False)
@@ -383,6 +464,12 @@ def cmd_archive(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    from .server import serve
+
+    return serve(tcp=args.tcp, host=args.host, log_level=args.log_level)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kf", description="Find, measure and speed up CUDA and SYCL kernels.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -398,7 +485,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--timeout", type=float, default=30.0, metavar="S", help="a launch longer than this is a hang")
     b.add_argument("--ncu", action="store_true", help="also collect Nsight Compute metrics (CUDA, where ncu exists)")
     b.add_argument("--json", action="store_true", help="print the result as JSON (docs/results.md)")
+    from backends.pools import add_remote_arguments
+
+    add_remote_arguments(b)
     b.set_defaults(func=cmd_bench)
+
+    w = sub.add_parser("worker", help="serve this host's devices to a Dask scheduler (one worker process per device)")
+    w.add_argument("scheduler", help="the scheduler's address: tls://HOST:PORT (tcp:// only on loopback)")
+    w.add_argument("--devices", action="append", metavar="LIST",
+                   help="devices to serve, e.g. 0,1 or cuda:0,sycl:0 (default: all; kf devices lists them)")
+    w.add_argument("--backend", choices=("cuda", "sycl"), help="serve only this backend's devices")
+    w.add_argument("--nthreads", type=int, default=1, help="threads per worker process (default 1)")
+    w.add_argument("--tls-ca", metavar="PEM", default=os.environ.get("KF_TLS_CA"), help="CA certificate (default $KF_TLS_CA)")
+    w.add_argument("--tls-cert", metavar="PEM", default=os.environ.get("KF_TLS_CERT"), help="this worker's certificate")
+    w.add_argument("--tls-key", metavar="PEM", default=os.environ.get("KF_TLS_KEY"), help="its private key")
+    w.add_argument("--host", help="interface to listen on (default: loopback for tcp://, else the one facing the scheduler)")
+    w.add_argument("--name", help="worker name prefix (default: hostname-pid)")
+    w.add_argument("--no-restart", action="store_true", help="do not restart a worker process that dies")
+    w.set_defaults(func=cmd_worker)
 
     s = sub.add_parser("spec", help="print a draft spec for a kernel, inferred from its signature")
     s.add_argument("target", help="FILE[:KERNEL]")
@@ -430,6 +534,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--db", metavar="PATH", help="the database (default: <workspace>/.kf/kf.db)")
     a.add_argument("--json", metavar="FILE", help="also write the archive as JSON to FILE ('-': stdout only)")
     a.set_defaults(func=cmd_archive)
+
+    sv = sub.add_parser("serve", help="run the language server (stdio; --tcp PORT for debugging); docs/lsp.md")
+    sv.add_argument("--tcp", type=int, metavar="PORT", help="listen on a TCP port instead of stdio")
+    sv.add_argument("--host", default="127.0.0.1", help="the address --tcp listens on (default 127.0.0.1)")
+    sv.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                    help="what the server logs to stderr (default INFO)")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 

@@ -1,0 +1,549 @@
+"""The search: a reference kernel and a budget in, events and a database of variants out.
+
+    search = Search(reference, pool, store, config, operators=[TuningOperator()], grid=DEFAULT_GRID,
+                    backend="sycl", device=0, device_name="cpu: ...")
+    finished = await search.run(emit)          # emit(event) is called for every event
+    # or
+    async for event in search.events(): ...    # the same events through a queue
+
+`emit` is a plain (synchronous, non-blocking) callable; it is called from the event
+loop for each EvaluationDone / NewElite / Progress / SearchError and exactly once with
+Finished. Cancelling the task running `run()` emits Finished("cancelled") (with the best
+found so far) and then lets the CancelledError through; every evaluation completed
+before that is already committed to the store.
+
+Flow: the reference is evaluated alone (stored as operator "reference", speedup 1.0, its
+cell from its compiled features). Then generations: parents from the archive, proposals
+from the operators (tuning first; others such as the llm share the batch after the
+first generation), each proposal's region spliced into the reference file, the kernel
+found again and checked (spec errors -> SearchError with file and line; a changed
+contract -> stored as a failed variant), evaluated against the reference through the
+pool (at most pool.size at once), stored as it completes, offered to the archive.
+Budgets: evaluations, wall time, tokens (operators with `tokens_used`), patience
+(generations without a new best). At the end the top few elites are re-timed against
+the reference with a longer timing budget and new inputs; only those still
+significantly faster are reported (Finished.best, Store.finals).
+
+Resume: a new Search with the same reference file, kernel, backend and device has the
+same SearchKey; it replays the stored variants (archive, operators) and never evaluates
+a stored id again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import random
+import time
+from typing import AsyncIterator, Callable, Sequence
+
+import msgspec
+
+from backends.model import EvalOptions, EvalRequest, EvalResult, Unit, Verdict
+from backends.source import KernelNotFound, find_kernel
+from backends.spec import check_contract
+from backends.splice import StaleKernel, region_text, splice
+from backends.tunables import defaults
+
+from .archive import Archive
+from .operators import Context, Operator, Proposal, Rejection
+from .records import (EvaluationDone, Event, Finished, NewElite, Progress, SearchConfig, SearchError,
+                      Variant)
+from .store import Store, search_key, variant_id
+
+__all__ = ["Search", "reference_variant_id"]
+
+Emit = Callable[[Event], object]
+
+
+def reference_variant_id(reference: Unit) -> str:
+    return variant_id(region_text(reference.text, reference.kernel),
+                      {**defaults(reference.text, reference.kernel), **reference.tunables})
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class Search:
+    def __init__(
+        self,
+        reference: Unit,
+        pool,
+        store: Store,
+        config: SearchConfig = SearchConfig(),
+        operators: Sequence[Operator] | None = None,
+        grid=None,
+        *,
+        backend: str | None = None,
+        device: int = 0,
+        device_name: str | None = None,
+        retime: int = 3,
+        retime_seconds: float | None = None,
+        options: EvalOptions | None = None,
+    ):
+        from .tuning import TuningOperator
+
+        self.reference = reference
+        self.pool = pool
+        self.store = store
+        self.config = config
+        self.operators: list[Operator] = list(operators) if operators is not None else \
+            [TuningOperator(config.tuning, seed=config.seed)]
+        self.grid = grid
+        self.backend = backend or getattr(pool, "backend", None) or reference.kernel.language
+        self.device = device
+        self.language = reference.kernel.language
+        self.key = search_key(reference.path, reference.kernel.name, reference.kernel.content_hash,
+                              self.backend, device_name or f"{self.backend}:{device}")
+        self.retime = retime
+        self.retime_seconds = retime_seconds if retime_seconds is not None else max(1.0, 4 * config.eval_seconds)
+        self.options = options or EvalOptions(target_seconds=config.eval_seconds)
+        dims = grid.grid_dims() if grid is not None else [1]
+        self.archive = Archive(dims, neighbours=grid.neighbours if grid is not None else None,
+                               exploit=config.exploit, explore=config.explore, seed=config.seed)
+        self.rng = random.Random(config.seed)
+        self.variants: dict[str, Variant] = {}
+        self.reference_variant: Variant | None = None
+        self.failures: list[Variant] = []
+        self.done = 0  # evaluations (candidates) in the store for this search
+        self.generation = 0
+        self.generation_count = 0  # generations run by this Search object (not resumed ones)
+        self.since_best = 0
+        self.finals: list[Variant] = []
+        self._emit: Emit = lambda e: None
+        self._started = 0.0
+        self._inflight: set[str] = set()
+
+    # -- public -----------------------------------------------------------------------
+
+    @property
+    def budget(self) -> int:
+        return self.config.budget.evaluations
+
+    @property
+    def best(self) -> Variant | None:
+        return self.archive.best
+
+    def describe_cell(self, cell: list[int] | None) -> str:
+        if cell is None:
+            return ""
+        if self.grid is None:
+            return "-"
+        try:
+            return self.grid.describe_cell(cell)
+        except ValueError:
+            return str(cell)
+
+    def axes(self) -> list[str]:
+        return [a.name for a in getattr(self.grid, "axes", [])] if self.grid is not None else []
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The events of `run()` as an async iterator (ends after Finished)."""
+        queue: asyncio.Queue = asyncio.Queue()
+        task = asyncio.ensure_future(self.run(queue.put_nowait))
+        try:
+            while True:
+                get = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({get, task}, return_when=asyncio.FIRST_COMPLETED)
+                if get in done:
+                    event = get.result()
+                    yield event
+                    if isinstance(event, Finished):
+                        break
+                else:
+                    get.cancel()
+                    while not queue.empty():
+                        yield queue.get_nowait()
+                    task.result()  # raises what run() raised
+                    break
+        finally:
+            if not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+    async def run(self, emit: Emit | None = None) -> Finished:
+        self._emit = emit or (lambda e: None)
+        self._started = time.monotonic()
+        try:
+            reason = await self._run()
+        except asyncio.CancelledError:
+            self.store.set_status(self.key.id, "cancelled")
+            self._send(Finished("cancelled", self.best if self._improved(self.best) else None, self.done))
+            raise
+        except _Stop as s:
+            reason = s.reason
+        if reason == "error":
+            self.store.set_status(self.key.id, "error")
+            fin = Finished("error", None, self.done)
+            self._send(fin)
+            return fin
+        best = await self._retime_top()
+        self.store.set_status(self.key.id, reason)
+        fin = Finished(reason, best, self.done)
+        self._send(fin)
+        return fin
+
+    # -- internals --------------------------------------------------------------------
+
+    def _send(self, event: Event) -> None:
+        try:
+            r = self._emit(event)
+            if inspect.isawaitable(r):
+                asyncio.ensure_future(r)
+        except Exception:  # a consumer's bug must not kill the search
+            pass
+
+    def _progress(self, message: str) -> None:
+        b = self.best
+        self._send(Progress(self.done, self.budget, b.speedup if b else None, message))
+
+    @staticmethod
+    def _improved(v: Variant | None) -> bool:
+        return v is not None and v.operator != "reference" and v.significant
+
+    def _resume(self) -> None:
+        stored = self.store.variants(self.key.id)
+        by_id = {v.id: v for v in stored}
+        for v in stored:
+            self.variants[v.id] = v
+            if v.operator == "reference":
+                self.reference_variant = v
+            parent = by_id.get(v.parent) if v.parent else None
+            self.archive.consider(v, parent)
+            if not v.ok:
+                self.failures.append(v)
+            for op in self.operators:
+                if op.name == v.operator or (op.name == "tune" and v.operator == "reference"):
+                    op.observe(v)
+        self.done = self.store.count(self.key.id)
+        self.generation = max((v.generation for v in stored), default=0)
+
+    def _check_reference(self) -> None:
+        k = self.reference.kernel
+        errors = [d for d in k.spec_errors if d.severity == "error"]
+        if errors:
+            d = errors[0]
+            self._send(SearchError(d.message, d.file, d.line))
+            raise _Stop("error")
+        if k.spec is None:
+            self._send(SearchError(f"kernel {k.name} has no `// @kf` spec", self.reference.path,
+                                   k.name_range.start.line))
+            raise _Stop("error")
+
+    async def _run(self) -> str:
+        self._check_reference()
+        self.store.open_search(self.key, self.config)
+        self._resume()
+        if self.reference_variant is None:
+            self._progress("evaluating the original kernel")
+            await self._evaluate_reference()
+        if self.reference_variant is None or not self.reference_variant.ok:
+            return "error"
+        idle = 0  # generations in a row with nothing new to evaluate
+        while True:
+            reason = self._stop_reason()
+            if reason:
+                return reason
+            self.generation += 1
+            self.generation_count += 1
+            proposals = await self._propose()
+            fresh: list[Proposal] = []
+            for p in proposals:
+                if isinstance(p, Rejection):
+                    self._reject(p)
+                    continue
+                vid = variant_id(p.region, p.tunables)
+                if vid in self.variants or vid in self._inflight or any(
+                        variant_id(q.region, q.tunables) == vid for q in fresh):
+                    known = self.variants.get(vid)
+                    if known is not None:
+                        self._observe(p.operator, known)
+                    continue
+                fresh.append(p)
+            if not fresh:
+                idle += 1
+                if idle >= 5 or not any(isinstance(p, Rejection) for p in proposals):
+                    return "exhausted"
+                continue
+            idle = 0
+            best_before = self.best.id if self.best else None
+            await self._evaluate_batch(fresh)
+            if self.best is not None and self.best.id != best_before:
+                self.since_best = 0
+            else:
+                self.since_best += 1
+
+    def _stop_reason(self) -> str | None:
+        b = self.config.budget
+        if self.done >= b.evaluations:
+            return "budget"
+        if b.wall_seconds is not None and time.monotonic() - self._started >= b.wall_seconds:
+            return "time"
+        token_budget = b.tokens if b.tokens is not None else self.config.llm.token_budget
+        if token_budget is not None and self._tokens() >= token_budget:
+            return "tokens"
+        if b.patience is not None and self.since_best >= b.patience:
+            return "patience"
+        return None
+
+    def _tokens(self) -> int:
+        total = 0
+        for op in self.operators:
+            t = getattr(op, "tokens_used", None)
+            if callable(t):
+                t = t()
+            if isinstance(t, (int, float)):
+                total += int(t)
+        return total
+
+    def _context(self, parents: list[Variant]) -> Context:
+        return Context(
+            reference=self.reference,
+            reference_variant=self.reference_variant,
+            elites=self.archive.elites(),
+            parents=parents,
+            recent_failures=self.failures[-8:],
+            empty_cells=self.archive.empty_neighbours([p.cell for p in parents if p.cell is not None]),
+            good_moves=self.archive.good_moves(),
+            axes=self.axes(),
+            device=self.key.device,
+            prompts=self.store.prompts(self.key.id),
+            generation=self.generation,
+        )
+
+    async def _propose(self) -> list[Proposal | Rejection]:
+        batch = max(1, self.config.batch)
+        left = self.config.budget.evaluations - self.done
+        batch = min(batch, max(1, left))
+        parents = self.archive.select_parents(batch)
+        context = self._context(parents)
+        out: list[Proposal | Rejection] = []
+        ops = list(self.operators)
+        for i, op in enumerate(ops):
+            if hasattr(op, "set_remaining"):
+                op.set_remaining(left)
+            want = batch - len([p for p in out if isinstance(p, Proposal)])
+            if want <= 0:
+                break
+            later = [o for o in ops[i + 1:]]
+            if op.name == "tune" and later and self.generation > 1:
+                want = max(1, want // 2)  # share the batch with the llm after the first round
+            self._progress(f"asking {op.name} for {want} proposal{'s' if want != 1 else ''}")
+            try:
+                got = await op.propose(context, want)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # an operator's bug: reported, the search goes on
+                self._send(SearchError(f"operator {op.name} failed: {type(e).__name__}: {e}"))
+                continue
+            out.extend(got)
+        self._save_prompts()
+        return out
+
+    def _save_prompts(self) -> None:
+        for op in self.operators:
+            prompts = getattr(op, "prompts", None)  # a list, or a method returning one
+            if callable(prompts):
+                try:
+                    prompts = prompts()
+                except Exception:
+                    prompts = None
+            if isinstance(prompts, list):
+                for p in prompts:
+                    try:
+                        self.store.put_prompt(self.key.id, p)
+                    except Exception:
+                        pass
+
+    def _observe(self, operator: str, v: Variant) -> None:
+        for op in self.operators:
+            if op.name == operator:
+                try:
+                    op.observe(v)
+                except Exception as e:
+                    self._send(SearchError(f"operator {op.name} failed to observe: {e}"))
+
+    def _reject(self, r: Rejection) -> None:
+        now = time.time()
+        vid = "rejected-" + variant_id(r.reason + r.raw, {"t": now})[:40]
+        v = Variant(id=vid, search=self.key.id, parent=r.parent, operator=r.operator, region="",
+                    tunables={}, verdict=Verdict.CONTRACT, message=r.reason, prompt=r.prompt,
+                    generation=self.generation, created=now)
+        self.store.put_variant(v)
+        self.failures.append(v)
+        self._observe(r.operator, v)
+
+    def _candidate(self, p: Proposal) -> Unit | Variant:
+        """The spliced candidate Unit, or a failed Variant saying why it cannot be evaluated."""
+        ref = self.reference
+
+        def fail(verdict: Verdict, message: str) -> Variant:
+            return Variant(id=variant_id(p.region, p.tunables), search=self.key.id, parent=p.parent,
+                           operator=p.operator, region=p.region, tunables=dict(p.tunables), verdict=verdict,
+                           message=message, prompt=p.prompt, generation=self.generation, created=time.time(),
+                           result=EvalResult(verdict, message))
+        try:
+            text = splice(ref.text, ref.kernel, p.region)
+            kernel = find_kernel(text, ref.path, ref.kernel.name)
+        except (StaleKernel, KernelNotFound) as e:
+            return fail(Verdict.CONTRACT, str(e))
+        problems = check_contract(ref.kernel, kernel)  # first: a renamed parameter also breaks the spec
+        if problems:
+            return fail(Verdict.CONTRACT, "; ".join(problems))
+        errors = [d for d in kernel.spec_errors if d.severity == "error"]
+        if errors:
+            d = errors[0]
+            self._send(SearchError(f"{p.operator} variant: {d.message}", d.file, d.line))
+            return fail(Verdict.SPEC_ERROR, d.format())
+        return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(p.tunables),
+                    include_dirs=list(ref.include_dirs))
+
+    def _cell(self, result: EvalResult, which: str = "candidate") -> tuple[list[int] | None, dict[str, float]]:
+        m = getattr(result, which)
+        features = dict(m.profile.features) if m is not None and m.profile is not None else {}
+        if self.grid is None:
+            return [0], features
+        try:
+            return list(self.grid.cell_of(features, self.language)), features
+        except Exception:
+            return [0] * len(self.archive.dims), features
+
+    def _nonce(self) -> int:
+        return self.rng.randrange(1, 2**31 - 1) ^ (time.time_ns() & 0x7FFFFFFF)
+
+    async def _evaluate_reference(self) -> None:
+        ref = self.reference
+        req = EvalRequest(ref, None, self.backend, self.device, self.options, nonce=self._nonce())
+        result = await self.pool.evaluate(req)
+        tun = {**defaults(ref.text, ref.kernel), **ref.tunables}
+        cell, features = self._cell(result, "reference") if result.ok else (None, {})
+        t = result.reference.timing if result.reference else None
+        v = Variant(id=reference_variant_id(ref), search=self.key.id, parent=None, operator="reference",
+                    region=region_text(ref.text, ref.kernel), tunables=tun, verdict=result.verdict,
+                    message=result.message, speedup=1.0 if result.ok else None,
+                    speedup_low=1.0 if result.ok else None, speedup_high=1.0 if result.ok else None,
+                    significant=False, time_median=t.median if t else None, cell=cell, descriptors=features,
+                    generation=0, created=time.time(), result=result)
+        self.store.put_variant(v)
+        self.variants[v.id] = v
+        if not result.ok:
+            d = result.diagnostics[0] if result.diagnostics else None
+            self._send(SearchError(f"the original kernel did not run cleanly: {result.verdict.value}: "
+                                   f"{result.message}", d.file if d else ref.path,
+                                   d.line if d else ref.kernel.name_range.start.line))
+            return
+        self.reference_variant = v
+        self._send(EvaluationDone(v, self.done, self.budget))
+        self._admit(v, None)
+        self._observe("tune", v)
+
+    def _admit(self, v: Variant, parent: Variant | None) -> None:
+        decision = self.archive.consider(v, parent)
+        if decision.accepted and v.cell is not None:
+            self.store.put_elite(self.key.id, v.cell, v.id, v.speedup)
+            self._send(NewElite(v, list(v.cell), decision.previous, decision.best))
+
+    async def _evaluate_batch(self, proposals: list[Proposal]) -> None:
+        sem = asyncio.Semaphore(max(1, getattr(self.pool, "size", 1)))
+        left = self.config.budget.evaluations - self.done
+
+        async def one(p: Proposal) -> None:
+            async with sem:
+                if self._stop_reason() in ("time", "budget", "tokens"):
+                    return
+                await self._evaluate(p)
+
+        tasks = [asyncio.ensure_future(one(p)) for p in proposals[:max(0, left)]]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _evaluate(self, p: Proposal) -> None:
+        vid = variant_id(p.region, p.tunables)
+        if vid in self.variants or vid in self._inflight:
+            return
+        stored = self.store.variant(self.key.id, vid)  # another process may have evaluated it
+        if stored is not None:
+            self.variants[vid] = stored
+            self._observe(p.operator, stored)
+            return
+        self._inflight.add(vid)
+        try:
+            cand = self._candidate(p)
+            if isinstance(cand, Variant):
+                v = cand
+            else:
+                self._progress(f"evaluating {p.note or p.operator} ({p.operator})")
+                req = EvalRequest(self.reference, cand, self.backend, self.device, self.options,
+                                  nonce=self._nonce())
+                result = await self.pool.evaluate(req)
+                v = self._variant(p, vid, result)
+            self.store.put_variant(v)  # committed: a kill from here on loses nothing
+            self.variants[vid] = v
+            if v.result is not None:
+                self.done += 1
+            if not v.ok:
+                self.failures.append(v)
+                self.failures = self.failures[-32:]
+            parent = self.variants.get(p.parent) if p.parent else None
+            self._send(EvaluationDone(v, self.done, self.budget))
+            self._admit(v, parent)
+            self._observe(p.operator, v)
+            self._progress(f"{p.note or p.operator}: " + (f"{v.speedup:.2f}x" if v.ok and v.speedup
+                                                          else v.verdict.value))
+        finally:
+            self._inflight.discard(vid)
+
+    def _variant(self, p: Proposal, vid: str, result: EvalResult) -> Variant:
+        cell, features = self._cell(result) if result.ok else (None, {})
+        t = result.candidate.timing if result.candidate else None
+        return Variant(id=vid, search=self.key.id, parent=p.parent, operator=p.operator, region=p.region,
+                       tunables=dict(p.tunables), verdict=result.verdict, message=result.message,
+                       speedup=result.speedup if result.ok else None,
+                       speedup_low=result.speedup_low if result.ok else None,
+                       speedup_high=result.speedup_high if result.ok else None,
+                       significant=bool(result.significant and result.ok),
+                       time_median=t.median if t else None, cell=cell, descriptors=features,
+                       prompt=p.prompt, generation=self.generation, created=time.time(), result=result)
+
+    async def _retime_top(self) -> Variant | None:
+        """Re-time the top variants with a longer budget and new inputs; the best still
+        significantly faster than the reference is the search's result."""
+        # the fastest correct variants of the whole search (not only elites: within one cell a
+        # lucky short measurement may hide a variant nearly as fast), elites first on ties
+        elite_ids = {v.id for v in self.archive.elites()}
+        pool = [v for v in self.variants.values()
+                if v.ok and v.operator != "reference" and v.speedup is not None and v.speedup > 1.0]
+        pool.sort(key=lambda v: (-(v.speedup or 0.0), v.id not in elite_ids))
+        top = pool[: self.retime]
+        if not top:
+            self.store.put_finals(self.key.id, [])
+            return None
+        options = msgspec.structs.replace(self.options, target_seconds=self.retime_seconds)
+        finals: list[Variant] = []
+        for i, v in enumerate(top):
+            self._progress(f"re-timing the top {len(top)} ({i + 1}/{len(top)}) with {self.retime_seconds:g}s each")
+            p = Proposal(region=v.region, tunables=v.tunables, operator=v.operator, parent=v.parent)
+            cand = self._candidate(p)
+            if isinstance(cand, Variant):
+                continue
+            result = await self.pool.evaluate(EvalRequest(self.reference, cand, self.backend, self.device,
+                                                          options, nonce=self._nonce()))
+            r = self._variant(p, v.id, result)
+            finals.append(msgspec.structs.replace(r, cell=v.cell, generation=v.generation, prompt=v.prompt,
+                                                  message=r.message or "re-timed"))
+        finals.sort(key=lambda v: (not v.significant, -(v.speedup or 0.0)))
+        self.store.put_finals(self.key.id, finals)
+        self.finals = finals
+        best = next((v for v in finals if v.ok and v.significant and (v.speedup or 0) > 1.0), None)
+        return best

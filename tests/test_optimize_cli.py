@@ -1,0 +1,80 @@
+"""`kf optimize` and `kf archive` as a user runs them (subprocesses, the real SYCL CPU device)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from backends.units import load_unit
+from evolver.records import Variant
+from kf_lsp.cli import InputError, apply_variant
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KF = [sys.executable, "-m", "kf_lsp.cli"]
+TRANSPOSE = os.path.join(ROOT, "examples", "sycl", "transpose.cpp")
+
+
+def kf(*args, cwd=ROOT, timeout=300):
+    return subprocess.run([*KF, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "120"})
+
+
+def small_transpose(tmp_path):
+    text = open(TRANSPOSE).read()
+    text = text.replace("// @kf tune WG_Y = 1, 2, 4, 8, 16", "// @kf tune WG_Y = 4, 16")
+    text = text.replace("// @kf tune WG_X = 4, 8, 16, 32, 64", "// @kf tune WG_X = 8, 16")
+    text = text.replace("// @kf rows = 2048", "// @kf rows = 1024").replace("// @kf cols = 2048", "// @kf cols = 1024")
+    path = tmp_path / "transpose.cpp"
+    path.write_text(text)
+    return path
+
+
+def test_optimize_prints_the_table_and_apply_writes_the_best(tmp_path):
+    path = small_transpose(tmp_path)
+    original = path.read_text()
+    db = tmp_path / "kf.db"
+    r = kf("optimize", f"{path}:transpose", "--budget", "6", "--db", str(db), "--eval-seconds", "0.15", "--apply")
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr
+    assert "speedup [95% CI]" in out and "original" in out and "tune: WG_Y=" in out
+    assert "best: " in out and "applied to" in out
+    applied = path.read_text()
+    assert applied != original and (tmp_path / "transpose.cpp.kf-orig").read_text() == original
+    assert len(applied.splitlines()) == len(original.splitlines())  # only values changed
+    # the file now declares the winning values, and they are the search's best
+    r = kf("archive", f"{path}:transpose", "--db", str(db), "--json", str(tmp_path / "a.json"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "memory" in r.stdout and "x" in r.stdout
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert doc["variants"] == 4 and doc["cells"] and doc["finals"]
+    best = doc["finals"][0]
+    assert best["significant"] and best["speedup"] > 1
+    for name, value in best["tunables"].items():
+        assert f"#define {name} {value}" in applied
+
+
+def test_apply_refuses_a_file_changed_since_the_search(tmp_path):
+    path = small_transpose(tmp_path)
+    unit = load_unit(str(path), "transpose")
+    path.write_text(path.read_text() + "\n// edited\n")
+    v = Variant(id="x", search="s", parent=None, operator="tune", region="", tunables={"WG_Y": 16},
+                verdict="correct", message="")
+    with pytest.raises(InputError, match="changed since the search started"):
+        apply_variant(unit, v)
+    assert not (tmp_path / "transpose.cpp.kf-orig").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["optimize", "nosuch.cpp:k"], "no such file"),
+    (["optimize", "examples/sycl/saxpy.cpp:nokernel"], "nokernel"),
+    (["optimize", "examples/sycl/saxpy.cpp:saxpy", "--budget", "0"], "--budget"),
+    (["optimize", "--apply"], "--apply needs an explicit FILE"),
+    (["archive", "nosuch.cpp:k"], "no such file"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+    r = kf(*args, "--db", str(tmp_path / "kf.db"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
