@@ -138,6 +138,7 @@ class Verdict(str, enum.Enum):
     CORRECT = "correct"
     COMPILED = "compiled"  # compiled and resource-checked only: no device to run it here
     CONTRACT = "contract_violation"  # candidate changed parameters/buffers; not compiled
+    REJECTED = "rejected"  # an operator's proposal that never became a kernel (no code in an LLM reply, truncated, endpoint error)
     SPEC_ERROR = "spec_error"  # the spec cannot be evaluated (bad expression, missing entry)
     COMPILE_ERROR = "compile_error"
     LAUNCH_ERROR = "launch_error"  # the runtime refused the launch (bad shape, too much smem)
@@ -155,6 +156,7 @@ class Verdict(str, enum.Enum):
 # Failure stages, for the search's feedback: higher is closer to a usable kernel.
 VERDICT_STAGE: dict[Verdict, int] = {
     Verdict.CONTRACT: 0,
+    Verdict.REJECTED: 0,
     Verdict.SPEC_ERROR: 0,
     Verdict.COMPILE_ERROR: 1,
     Verdict.LAUNCH_ERROR: 2,

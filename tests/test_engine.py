@@ -119,7 +119,7 @@ def test_rejections_bad_specs_and_contract_changes_are_stored_failures(pool, tmp
     assert "@kf global" in unit.text.splitlines()[errors[0].line]
     stored = {v.message.split(":")[0] if v.operator == "llm" else v.operator: v for v in store.variants(search.key.id)}
     verdicts = sorted(v.verdict.value for v in store.variants(search.key.id) if v.operator == "llm")
-    assert verdicts == ["contract_violation", "contract_violation", "spec_error"]
+    assert verdicts == ["contract_violation", "rejected", "spec_error"]
     reasons = " | ".join(v.message for v in store.variants(search.key.id))
     assert "no code block" in reasons and "renamed" in reasons
     assert len(op.seen) == 3 and stored
