@@ -373,7 +373,7 @@ class Search:
         now = time.time()
         vid = "rejected-" + variant_id(r.reason + r.raw, {"t": now})[:40]
         v = Variant(id=vid, search=self.key.id, parent=r.parent, operator=r.operator, region="",
-                    tunables={}, verdict=Verdict.REJECTED, message=r.reason, prompt=r.prompt,
+                    tunables={}, verdict=r.verdict, message=r.reason, prompt=r.prompt,
                     generation=self.generation, created=now)
         self.store.put_variant(v)
         self.failures.append(v)

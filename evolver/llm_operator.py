@@ -20,6 +20,7 @@ import logging
 import random
 from typing import Sequence
 
+from backends.model import Verdict
 from backends.splice import region_text
 
 from .extract import ExtractFailure, describe, extract_region, validate
@@ -28,6 +29,9 @@ from .operators import Context, Proposal, Rejection
 from .prompts import PromptPool, STRATEGIES, build_messages, default_prompt, evolve_prompt, \
     failure_feedback, tuning_summary
 from .records import LLMConfig, OperatorName, Prompt, Variant
+
+# what an extraction failure says about the reply, as the verdict it is stored with
+_VERDICT_OF_KIND = {"contract": Verdict.CONTRACT, "spec_error": Verdict.SPEC_ERROR}
 
 __all__ = ["LLMOperator"]
 
@@ -166,9 +170,10 @@ class LLMOperator:
         pid = parent.id if parent is not None else None
         ref = context.reference
 
-        def reject(reason: str, raw: str = "") -> Rejection:
+        def reject(reason: str, raw: str = "", kind: str = "") -> Rejection:
             self.pool.record_rejection(prompt.id, reason)
-            return Rejection("llm", pid, reason, prompt=prompt.id, raw=_raw(raw))
+            verdict = _VERDICT_OF_KIND.get(kind, Verdict.REJECTED)
+            return Rejection("llm", pid, reason, prompt=prompt.id, raw=_raw(raw), verdict=verdict)
 
         try:
             messages = build_messages(context, parent, prompt, summary)
@@ -188,10 +193,10 @@ class LLMOperator:
             region = extract_region(reply.text, ref.kernel, ref.kernel.language,
                                     file_text=ref.text, finish_reason=reply.finish_reason)
             if isinstance(region, ExtractFailure):
-                return reject(region.reason, reply.text)
+                return reject(region.reason, reply.text, region.kind)
             unit = validate(region, ref)
             if isinstance(unit, ExtractFailure):
-                return reject(unit.reason, reply.text)
+                return reject(unit.reason, reply.text, unit.kind)
             base = parent.region if parent is not None and parent.region else \
                 region_text(ref.text, ref.kernel)
             if region.strip() == base.strip():

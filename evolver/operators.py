@@ -12,7 +12,7 @@ from typing import Protocol, Sequence
 
 import msgspec
 
-from backends.model import Unit
+from backends.model import Unit, Verdict
 
 from .records import OperatorName, Prompt, Variant
 
@@ -32,6 +32,7 @@ class Rejection(msgspec.Struct, frozen=True):
     reason: str  # one line for the user and for the next prompt's feedback
     prompt: str | None = None
     raw: str = ""  # what the LLM replied, truncated, for debugging
+    verdict: Verdict = Verdict.REJECTED  # CONTRACT or SPEC_ERROR when that is what was wrong
 
 
 class Context(msgspec.Struct, frozen=True):
