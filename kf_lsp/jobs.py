@@ -1,0 +1,504 @@
+"""Background jobs: searches ("optimize") and one-off evaluations ("benchmark").
+
+A job is an asyncio task owned by `JobManager`, which keeps its own registry (pygls does
+not stop async commands on $/cancelRequest): a job is stopped by its id, by its kernel,
+or by the work-done progress token the editor's progress UI cancels. Jobs never compile
+or run anything in the server process: evaluations go to `backends.pool.EvalPool`
+(spawned workers), device probing runs in a thread, and the search is
+`evolver.engine.Search`, whose events update the server's State. At most
+`settings.max_jobs` jobs run at once; more are queued (or refused, per
+`settings.queue_jobs`). An exception inside a job is reported (window/showMessage and the
+log) and ends that job only.
+
+Side effects towards the editor go through the `Client` protocol (the server implements
+it), so this module knows nothing of pygls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+import traceback
+from collections import deque
+from typing import Any, Callable, Protocol
+
+import msgspec
+
+from backends.model import EvalOptions, EvalRequest, KernelSource, Unit
+from evolver.records import EvaluationDone, Event, Finished, NewElite, Progress, SearchError, SearchKey
+
+from . import commands as cmd
+from .settings import Settings, search_config
+from .state import Benchmark, JobView, SearchSummary, State, kernel_key, summarize
+from .views import percentage, progress_message
+
+__all__ = ["Client", "Resources", "JobManager", "load_summary", "variant_payload"]
+
+log = logging.getLogger("kf.lsp")
+
+
+class Client(Protocol):
+    def notify(self, method: str, payload: dict) -> None: ...
+
+    def show(self, level: str, message: str) -> None: ...
+
+    async def progress_begin(self, token: str, title: str, message: str, cancellable: bool) -> bool: ...
+
+    def progress_report(self, token: str, message: str, pct: int | None) -> None: ...
+
+    def progress_end(self, token: str, message: str) -> None: ...
+
+    def publish(self, path: str) -> None:
+        """Diagnostics, lenses and hints of this file changed."""
+
+
+# -- resources: devices, pools and stores, created lazily ------------------------------------
+
+
+class Resources:
+    """Evaluation pools per (backend, device) and stores per workspace, created on first use
+    and closed at shutdown."""
+
+    def __init__(self, workspace_for: Callable[[str], str]):
+        self.workspace_for = workspace_for
+        self.pools: dict[tuple[str, int, str], Any] = {}
+        self.stores: dict[str, Any] = {}
+        self._device_names: dict[tuple[str, int], str] = {}
+        self.pool_factory: Callable[[str, int], Any] | None = None  # tests / remote pools
+
+    async def device_for(self, kernel: KernelSource, settings: Settings) -> tuple[str, int, str] | str:
+        """(backend, device, device name) or a one-line reason. Probing runs in a thread
+        (it spawns a process the first time per backend)."""
+        from backends.select import SelectionError, choose, devices
+
+        backend = None if settings.backend == "auto" else settings.backend
+        if settings.scheduler:  # the cluster's worker picks the device
+            if backend not in (None, kernel.language):
+                return f"a {kernel.language} kernel runs on the {kernel.language} backend, not {backend}"
+            return kernel.language, 0, f"remote {settings.scheduler_target or kernel.language} at {settings.scheduler}"
+        try:
+            chosen, device = await asyncio.to_thread(choose, kernel.language, backend, settings.device)
+            found = await asyncio.to_thread(devices, chosen)
+        except SelectionError as e:
+            return str(e)
+        if device is None:
+            return f"no {chosen} device here: running {kernel.name} needs one (kf devices lists them)"
+        name = next((f"{d.kind}: {d.name}" for d in found if d.index == device), f"{chosen}:{device}")
+        return chosen, device, name
+
+    async def pool(self, backend: str, device: int, settings: Settings, warn: Callable[[str], None]) -> Any:
+        """The pool for (backend, device, scheduler), created on first use. A remote pool
+        connects in a thread; an unreachable scheduler falls back to local devices (warned)."""
+        key = (backend, device, settings.scheduler or "")
+        if key not in self.pools:
+            if self.pool_factory is not None:
+                self.pools[key] = self.pool_factory(backend, device)
+            elif settings.scheduler:
+                try:
+                    from backends.pools import make_pool
+                except ImportError:
+                    warn(f"kf.scheduler {settings.scheduler}: remote evaluation is not available in this "
+                         "installation; evaluating on local devices")
+                    from backends.pool import EvalPool
+
+                    self.pools[key] = EvalPool(backend, [device])
+                else:
+                    env = os.environ.get
+                    self.pools[key] = await asyncio.to_thread(
+                        make_pool, backend, [device], settings.scheduler, target=settings.scheduler_target,
+                        tls_ca=settings.tls_ca or env("KF_TLS_CA"), tls_cert=settings.tls_cert or env("KF_TLS_CERT"),
+                        tls_key=settings.tls_key or env("KF_TLS_KEY"), fallback_local=True, on_fallback=warn)
+            else:
+                from backends.pool import EvalPool
+
+                self.pools[key] = EvalPool(backend, [device])  # workers start on first use
+        return self.pools[key]
+
+    def db_path(self, path: str) -> str:
+        from evolver.store import default_path
+
+        return default_path(self.workspace_for(path))
+
+    def store_for(self, path: str) -> Any:
+        from evolver.store import Store
+
+        db = self.db_path(path)
+        if db not in self.stores:
+            self.stores[db] = Store(db)
+        return self.stores[db]
+
+    def existing_store(self, path: str) -> Any | None:
+        """The store of this file's workspace if its database exists (never creates one)."""
+        db = self.db_path(path)
+        if db in self.stores:
+            return self.stores[db]
+        if os.path.exists(db):
+            return self.store_for(path)
+        return None
+
+    def close(self) -> None:
+        for p in self.pools.values():
+            try:
+                p.close()
+            except Exception:
+                log.exception("closing an evaluation pool")
+        self.pools.clear()
+        for s in self.stores.values():
+            try:
+                s.close()
+            except Exception:
+                pass
+        self.stores.clear()
+
+
+def load_summary(store: Any, path: str, kernel: str, content_hash: str) -> SearchSummary | None:
+    """The kernel's search from the store: the one started from this very code if there is
+    one, else the latest. Blocking (SQLite): call it in a thread."""
+    keys: list[SearchKey] = store.searches(path, kernel)
+    if not keys:
+        return None
+    key = next((k for k in keys if k.reference_hash == content_hash), keys[0])
+    config = store.config(key.id)
+    budget = config.budget.evaluations if config is not None else 0
+    return summarize(key, store.search_status(key.id), budget, store.variants(key.id), store.finals(key.id))
+
+
+def variant_payload(v: Any) -> dict | None:
+    if v is None:
+        return None
+    return {"id": v.id, "operator": v.operator, "speedup": v.speedup, "speedupLow": v.speedup_low,
+            "speedupHigh": v.speedup_high, "timeMedian": v.time_median, "tunables": dict(v.tunables),
+            "cell": list(v.cell) if v.cell else None, "significant": v.significant}
+
+
+def _job_payload(j: JobView, **extra: Any) -> dict:
+    return {"jobId": j.id, "kind": j.kind, "uri": _uri(j.path), "kernel": j.kernel, "state": j.state,
+            "done": j.done, "budget": j.budget, "bestSpeedup": j.best_speedup, "message": j.message, **extra}
+
+
+def _uri(path: str) -> str:
+    from pygls.uris import from_fs_path
+
+    return from_fs_path(path) or path
+
+
+class _Job:
+    def __init__(self, view: JobView, task: asyncio.Task | None = None):
+        self.view = view
+        self.task = task
+
+
+class JobManager:
+    def __init__(self, state: State, client: Client, resources: Resources, settings: Callable[[], Settings]):
+        self.state = state
+        self.client = client
+        self.res = resources
+        self.settings = settings
+        self._jobs: dict[str, _Job] = {}
+        self._ids = itertools.count(1)
+        self._running = 0
+        self._waiters: deque[asyncio.Future] = deque()
+        self.progress_interval = 0.25  # seconds between progress reports of one job
+        self.searches: dict[str, Any] = {}  # job id -> live Search
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def active(self) -> list[JobView]:
+        return [j.view for j in self._jobs.values() if j.view.active]
+
+    def find(self, job_id: str) -> JobView | None:
+        j = self._jobs.get(job_id)
+        return j.view if j else None
+
+    def for_kernel(self, path: str, name: str, kind: str | None = None) -> list[JobView]:
+        key = kernel_key(path, name)
+        return [j.view for j in self._jobs.values() if j.view.active and
+                kernel_key(j.view.path, j.view.kernel) == key and (kind is None or j.view.kind == kind)]
+
+    def _set(self, job: _Job, **changes: Any) -> JobView:
+        job.view = msgspec.structs.replace(job.view, **changes)
+        self.state.set_job(job.view)
+        return job.view
+
+    def stop(self, job_id: str, reason: str = "stopped") -> bool:
+        j = self._jobs.get(job_id)
+        if j is None or not j.view.active or j.task is None:
+            return False
+        self._set(j, message=reason)
+        j.task.cancel(reason)
+        return True
+
+    def stop_kernel(self, path: str, name: str, kind: str | None = None, reason: str = "stopped") -> list[str]:
+        ids = [v.id for v in self.for_kernel(path, name, kind)]
+        return [i for i in ids if self.stop(i, reason)]
+
+    def stop_token(self, token: Any) -> bool:
+        for j in self._jobs.values():
+            if j.view.token is not None and str(j.view.token) == str(token) and j.view.active:
+                return self.stop(j.view.id, "cancelled from the progress UI")
+        return False
+
+    async def shutdown(self) -> bool:
+        """Cancel every job and wait for them (10 s at most). True when some were running."""
+        tasks = [j.task for j in self._jobs.values() if j.task is not None and not j.task.done()]
+        for t in tasks:
+            t.cancel("server shutting down")
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        return bool(tasks)
+
+    # -- concurrency limit ------------------------------------------------------------------
+
+    def _full(self) -> bool:
+        return self._running >= self.settings().max_jobs
+
+    async def _acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._full():
+            fut = loop.create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._waiters:
+                    self._waiters.remove(fut)
+        self._running += 1
+
+    def wake(self) -> None:
+        """Queued jobs re-check the limit (it may have been raised)."""
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+    def _release(self) -> None:
+        self._running = max(0, self._running - 1)
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                break
+
+    # -- starting jobs ----------------------------------------------------------------------
+
+    def _new(self, kind: str, unit: Unit, budget: int) -> tuple[_Job | None, str | None]:
+        """A registered job, or (None, reason) when refused."""
+        existing = self.for_kernel(unit.path, unit.kernel.name, kind)
+        if existing:
+            return self._jobs[existing[0].id], None
+        if self._full() and not self.settings().queue_jobs:
+            n = self._running
+            return None, (f"{n} job{'s' if n != 1 else ''} already running (kf.maxJobs = "
+                          f"{self.settings().max_jobs}); stop one or wait")
+        jid = f"{kind}-{next(self._ids)}"
+        view = JobView(id=jid, kind=kind, path=os.path.realpath(unit.path), kernel=unit.kernel.name,  # type: ignore[arg-type]
+                       state="queued", budget=budget, token=f"kf-{jid}-{int(time.time() * 1000)}",
+                       started=time.time())
+        job = _Job(view)
+        self._jobs[jid] = job
+        self.state.set_job(view)
+        return job, None
+
+    def start_optimize(self, unit: Unit, budget: int | None = None, eval_seconds: float | None = None
+                       ) -> tuple[JobView | None, str | None]:
+        """Start (or find) the kernel's search. Returns (job, None) or (None, reason)."""
+        settings = self.settings()
+        config = search_config(settings, budget, eval_seconds)
+        job, err = self._new("optimize", unit, config.budget.evaluations)
+        if job is None:
+            return None, err
+        if job.task is None:
+            job.task = self._spawn(job, lambda: self._optimize(job, unit, config))
+        return job.view, None
+
+    def start_benchmark(self, unit: Unit) -> tuple[JobView | None, str | None]:
+        job, err = self._new("benchmark", unit, 1)
+        if job is None:
+            return None, err
+        if job.task is None:
+            job.task = self._spawn(job, lambda: self._benchmark(job, unit))
+        return job.view, None
+
+    # -- running ----------------------------------------------------------------------------
+
+    def _spawn(self, job: _Job, body: Callable[[], Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(self._run(job, body))
+        task.add_done_callback(lambda t: self._finalize(job, t))
+        return task
+
+    def _finalize(self, job: _Job, task: asyncio.Task) -> None:
+        """A task cancelled before it ever ran (a queued job stopped at once) still ends."""
+        if job.view.active:
+            self._set(job, state="cancelled" if task.cancelled() else "error")
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None))
+            self.client.publish(job.view.path)
+
+    async def _run(self, job: _Job, body: Callable[[], Any]) -> None:
+        token = job.view.token or ""
+        has_progress = False
+        acquired = False
+        try:
+            if self._full():
+                self.client.notify(cmd.JOB_STARTED, _job_payload(job.view, queued=True))
+            await self._acquire()
+            acquired = True
+            self._set(job, state="running", started=time.time())
+            title = f"{'Optimizing' if job.view.kind == 'optimize' else 'Benchmarking'} {job.view.kernel}"
+            has_progress = await self.client.progress_begin(token, title, "starting", True)
+            if not has_progress:
+                self._set(job, token=None)
+            self.client.notify(cmd.JOB_STARTED, _job_payload(job.view))
+            best = await body()
+            self._set(job, state="done")
+            msg = job.view.message or "done"
+            if has_progress:
+                self.client.progress_end(token, msg)
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=variant_payload(best)))
+        except asyncio.CancelledError:
+            reason = job.view.message or "stopped"
+            self._set(job, state="cancelled", message=reason)
+            if has_progress:
+                self.client.progress_end(token, f"stopped: {reason}")
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=self._best_of(job)))
+        except Exception as e:
+            if isinstance(e, _UserError):
+                message = f"kf: {job.view.kernel}: {e}"
+                log.warning("job %s: %s", job.view.id, e)
+            else:
+                log.error("job %s failed:\n%s", job.view.id, traceback.format_exc())
+                message = f"kf: {job.view.kind} of {job.view.kernel} failed: {type(e).__name__}: {e}"
+            self._set(job, state="error", message=message)
+            self.client.show("warning" if isinstance(e, _UserError) else "error", message)
+            if has_progress:
+                self.client.progress_end(token, "failed")
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None, error=message))
+        finally:
+            self.searches.pop(job.view.id, None)
+            if acquired:
+                self._release()
+            self.client.publish(job.view.path)
+
+    def _best_of(self, job: _Job) -> dict | None:
+        s = self.state.snapshot.searches.get(kernel_key(job.view.path, job.view.kernel))
+        return variant_payload(s.best) if s is not None else None
+
+    async def _optimize(self, job: _Job, unit: Unit, config) -> Any:
+        from evolver.descriptors import DEFAULT_GRID
+        from evolver.engine import Search
+        from evolver.tuning import TuningOperator
+
+        settings = self.settings()
+        k = unit.kernel
+        if k.spec is None:
+            raise _UserError(f"kernel {k.name} has no `// @kf` spec: use 'Add benchmark spec' first")
+        chosen = await self.res.device_for(k, settings)
+        if isinstance(chosen, str):
+            raise _UserError(chosen)
+        backend, device, device_name = chosen
+        pool = await self.res.pool(backend, device, settings, self._warn)
+        store = await asyncio.to_thread(self.res.store_for, unit.path)
+        operators: list[Any] = [TuningOperator(config.tuning, seed=config.seed)]
+        if config.llm.base_url:
+            from evolver.llm_operator import LLMOperator
+
+            operators.append(LLMOperator(config.llm))
+        search = Search(unit, pool, store, config, operators, DEFAULT_GRID, backend=backend, device=device,
+                        device_name=device_name)
+        self.searches[job.view.id] = search
+        self._set(job, search=search.key.id)
+        key = kernel_key(unit.path, k.name)
+        last = [0.0]
+
+        def summary(status: str) -> SearchSummary:
+            return summarize(search.key, status, config.budget.evaluations, list(search.variants.values()),
+                             list(search.finals))
+
+        def emit(event: Event) -> None:
+            try:
+                self._on_event(job, key, event, summary, last)
+            except Exception:
+                log.exception("handling a search event")
+
+        try:
+            finished = await search.run(emit)
+        finally:
+            for op in operators:
+                close = getattr(op, "close", None)
+                if close is not None and op is not operators[0]:
+                    try:
+                        await close()
+                    except Exception:
+                        pass
+        # the final figures (re-timed) from the store
+        final = await asyncio.to_thread(load_summary, store, unit.path, k.name, k.content_hash)
+        if final is not None:
+            self.state.set_search(key, final)
+        best = finished.best
+        if finished.reason == "error":
+            raise _UserError(f"the search of {k.name} could not run: {job.view.message or 'see the log'}")
+        note = f"{finished.reason}: {finished.evaluations} evaluations"
+        note += f", best {best.speedup:.2f}x" if best is not None and best.speedup else ", no verified improvement"
+        self._set(job, done=finished.evaluations, message=note,
+                  best_speedup=best.speedup if best is not None else job.view.best_speedup)
+        return best
+
+    def _on_event(self, job: _Job, key: str, event: Event, summary, last: list[float]) -> None:
+        if isinstance(event, SearchError):
+            where = f"{os.path.basename(event.file)}:{event.line + 1}: " if event.file and event.line is not None else ""
+            log.warning("search %s: %s%s", job.view.kernel, where, event.message)
+            self._set(job, message=f"{where}{event.message}")
+            return
+        if isinstance(event, Finished):
+            return
+        changes: dict[str, Any] = {}
+        if isinstance(event, Progress):
+            changes = {"done": event.done, "budget": event.budget, "message": event.message}
+            if event.best_speedup is not None:
+                changes["best_speedup"] = event.best_speedup
+        elif isinstance(event, EvaluationDone):
+            changes = {"done": event.done, "budget": event.budget}
+        if changes:
+            self._set(job, **changes)
+        if isinstance(event, (EvaluationDone, NewElite)):
+            self.state.set_search(key, summary("running"))
+        now = time.monotonic()
+        if now - last[0] >= self.progress_interval or isinstance(event, NewElite):
+            last[0] = now
+            v = job.view
+            msg = progress_message(v.done, v.budget, v.best_speedup if (v.best_speedup or 0) > 1.0 else None,
+                                   v.message if isinstance(event, Progress) else "")
+            if v.token:
+                self.client.progress_report(v.token, msg, percentage(v.done, v.budget))
+            self.client.notify(cmd.JOB_PROGRESS, _job_payload(v))
+            self.client.publish(v.path)
+
+    async def _benchmark(self, job: _Job, unit: Unit) -> None:
+        settings = self.settings()
+        k = unit.kernel
+        if k.spec is None:
+            raise _UserError(f"kernel {k.name} has no `// @kf` spec: use 'Add benchmark spec' first")
+        chosen = await self.res.device_for(k, settings)
+        if isinstance(chosen, str):
+            raise _UserError(chosen)
+        backend, device, _ = chosen
+        pool = await self.res.pool(backend, device, settings, self._warn)
+        request = EvalRequest(unit, None, backend, device, EvalOptions(target_seconds=settings.eval_seconds),
+                              nonce=time.time_ns() & 0x7FFFFFFF)
+        if job.view.token:
+            self.client.progress_report(job.view.token, f"compiling and timing {k.name}", None)
+        result = await pool.evaluate(request)
+        self.state.set_benchmark(kernel_key(unit.path, k.name), Benchmark(k.content_hash, result, time.time()))
+        t = result.reference.timing if result.reference else None
+        self._set(job, done=1, message=f"{result.verdict.value}" + (f": {t.median * 1e6:.1f} us" if t else
+                                                                    f": {result.message}"))
+        return None
+
+    def _warn(self, message: str) -> None:
+        self.client.show("warning", f"kf: {message}")
+
+
+class _UserError(Exception):
+    """A job could not run for a reason the user can fix (shown as is)."""

@@ -1,0 +1,727 @@
+"""`kf serve`: the language server (pygls).
+
+Handlers are thin: requests (hover, code lens, code actions, inlay hints) read the kernel
+index and one State snapshot and call the pure views; notifications update the index;
+commands validate their argument and start or stop jobs (kf_lsp.jobs) and return at
+once. Nothing here compiles, runs or waits on a device: evaluations happen in spawned
+worker processes, device probing and disk scans in threads. Protocol reference:
+docs/lsp.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sys
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from backends.model import Unit
+
+from . import commands as cmd
+from . import views
+from .index import FileEntry, KernelIndex
+from .jobs import JobManager, Resources, load_summary, variant_payload
+from .settings import Settings, merge_raw, parse_settings, unwrap
+from .state import JobView, State, kernel_key
+from .watch import WATCH_GLOB, Debouncer, FolderWatcher
+
+__all__ = ["KfServer", "make_server", "serve"]
+
+log = logging.getLogger("kf.lsp")
+
+VERSION = "0.1.0"
+CONTENT_MODIFIED = -32801
+
+
+class ContentModified(JsonRpcException):
+    CODE = CONTENT_MODIFIED
+    MESSAGE = "Content Modified"
+
+
+def _invalid(message: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(message=message)
+
+
+class _ServerClient:
+    """kf_lsp.jobs.Client over pygls."""
+
+    def __init__(self, server: "KfServer"):
+        self.s = server
+
+    def notify(self, method: str, payload: dict) -> None:
+        try:
+            self.s.protocol.notify(method, payload)
+        except Exception:
+            log.exception("sending %s", method)
+
+    def show(self, level: str, message: str) -> None:
+        self.s.show(level, message)
+
+    def _progress_supported(self) -> bool:
+        caps = self.s.client_capabilities
+        return bool(caps and caps.window and caps.window.work_done_progress)
+
+    async def progress_begin(self, token: str, title: str, message: str, cancellable: bool) -> bool:
+        if not self._progress_supported():
+            return False
+        try:
+            await asyncio.wait_for(self.s.work_done_progress.create_async(token), timeout=10)
+        except Exception as e:
+            log.warning("window/workDoneProgress/create failed: %s", e)
+            return False
+        self.s.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(
+            title=title, message=message, cancellable=cancellable, percentage=0))
+        return True
+
+    def progress_report(self, token: str, message: str, pct: int | None) -> None:
+        try:
+            self.s.work_done_progress.report(token, lsp.WorkDoneProgressReport(message=message, percentage=pct,
+                                                                                cancellable=True))
+        except Exception:
+            log.exception("progress report")
+
+    def progress_end(self, token: str, message: str) -> None:
+        try:
+            self.s.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=message))
+            self.s.work_done_progress.tokens.pop(token, None)
+        except Exception:
+            log.exception("progress end")
+
+    def publish(self, path: str) -> None:
+        self.s.schedule_refresh({path})
+
+
+class KfServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("kf", VERSION, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        self.settings = Settings()
+        self._init_raw: object = None
+        self._config_raw: object = None
+        self._pending_warnings: list[str] = []
+        self.index = KernelIndex()
+        self.state = State(on_change=self._state_changed)
+        self.roots: list[str] = []
+        self.resources = Resources(self.workspace_for)
+        self.jobs = JobManager(self.state, _ServerClient(self), self.resources, lambda: self.settings)
+        self.debouncer: Debouncer | None = None
+        self.watcher: FolderWatcher | None = None
+        self._saved_hash: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self._refresh_handle: asyncio.TimerHandle | None = None
+        self._lens_refresh = False
+        self._background: set[asyncio.Task] = set()
+
+    # -- small utilities ------------------------------------------------------------------
+
+    def spawn(self, coro) -> asyncio.Task:
+        """A background task whose failure is reported, never lost."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                e = t.exception()
+                log.error("background task failed", exc_info=e)
+                self.show("error", f"kf: internal error: {type(e).__name__}: {e}")
+
+        task.add_done_callback(done)
+        return task
+
+    def show(self, level: str, message: str) -> None:
+        kind = {"error": lsp.MessageType.Error, "warning": lsp.MessageType.Warning}.get(level, lsp.MessageType.Info)
+        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")(message)
+        try:
+            self.window_show_message(lsp.ShowMessageParams(type=kind, message=message))
+            self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
+        except Exception:
+            pass
+
+    @staticmethod
+    def path_of(uri: str) -> str | None:
+        try:
+            p = to_fs_path(uri)
+        except Exception:
+            return None
+        return os.path.realpath(p) if p else None
+
+    @staticmethod
+    def uri_of(path: str) -> str:
+        return from_fs_path(path) or path
+
+    def workspace_for(self, path: str) -> str:
+        p = os.path.realpath(path)
+        inside = [r for r in self.roots if p == r or p.startswith(r.rstrip(os.sep) + os.sep)]
+        if inside:
+            return max(inside, key=len)
+        from evolver.store import workspace_of
+
+        return workspace_of(p)
+
+    def entry_for(self, uri: str) -> FileEntry | None:
+        path = self.path_of(uri)
+        return self.index.get(path) if path else None
+
+    def kernel_args(self, uri: str, name: str) -> tuple[FileEntry, Any]:
+        """(entry, kernel) or InvalidParams naming what is wrong."""
+        path = self.path_of(uri)
+        if path is None:
+            raise _invalid(f"not a file URI: {uri!r}")
+        entry = self.index.get(path)
+        if entry is None:
+            if os.path.isfile(path):
+                entry = self.index.refresh(path)
+            if entry is None:
+                raise _invalid(f"{uri}: no kernels known in this file")
+        k = entry.kernel(name)
+        if k is None:
+            names = ", ".join(x.name for x in entry.kernels) or "none"
+            raise _invalid(f"no kernel {name!r} in {os.path.basename(entry.path)} (kernels: {names})")
+        return entry, k
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def apply_settings(self, announce: bool = True) -> list[str]:
+        settings, warnings = parse_settings(merge_raw(unwrap(self._init_raw), self._config_raw))
+        old = self.settings
+        self.settings = settings
+        if self.debouncer is not None:
+            self.debouncer.delay = settings.debounce_ms / 1000
+        if announce:
+            for w in warnings:
+                self.show("warning", f"kf settings: {w}")
+        if old.max_jobs != settings.max_jobs:
+            self.jobs.wake()  # queued jobs re-check the limit
+        return warnings
+
+    async def pull_configuration(self) -> None:
+        caps = self.client_capabilities
+        if not (caps and caps.workspace and caps.workspace.configuration):
+            return
+        try:
+            result = await asyncio.wait_for(self.workspace_configuration_async(
+                lsp.ConfigurationParams(items=[lsp.ConfigurationItem(section="kf")])), timeout=10)
+        except Exception as e:
+            log.warning("workspace/configuration failed: %s", e)
+            return
+        raw = result[0] if isinstance(result, (list, tuple)) and result else None
+        self._config_raw = cmd.to_plain(raw)
+
+    # -- refreshing the editor ---------------------------------------------------------------
+
+    def _state_changed(self, keys: set[str]) -> None:
+        self.schedule_refresh({k.split("::", 1)[0] for k in keys})
+
+    def schedule_refresh(self, paths: set[str], delay: float = 0.1) -> None:
+        self._dirty.update(paths)
+        self._lens_refresh = True
+        if self._refresh_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._refresh_handle = loop.call_later(delay, self._flush_refresh)
+
+    def _flush_refresh(self) -> None:
+        self._refresh_handle = None
+        paths, self._dirty = self._dirty, set()
+        for p in paths:
+            e = self.index.get(p)
+            if e is not None and e.open:
+                self.publish_diagnostics(e)
+        if self._lens_refresh:
+            self._lens_refresh = False
+            caps = self.client_capabilities
+            ws = caps.workspace if caps else None
+            try:
+                if ws and ws.code_lens and ws.code_lens.refresh_support:
+                    self.workspace_code_lens_refresh(None)
+                if ws and ws.inlay_hint and ws.inlay_hint.refresh_support:
+                    self.workspace_inlay_hint_refresh(None)
+            except Exception:
+                log.exception("refresh requests")
+
+    def publish_diagnostics(self, entry: FileEntry) -> None:
+        try:
+            diags = views.diagnostics(entry, self.state.snapshot)
+        except Exception:
+            log.exception("computing diagnostics")
+            return
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=self.uri_of(entry.path), diagnostics=diags, version=entry.version))
+
+    # -- loading stored results ------------------------------------------------------------------
+
+    async def load_stored(self, entries: list[FileEntry]) -> None:
+        """Earlier searches of these files' kernels from their workspace databases."""
+        def work() -> list[tuple[str, Any]]:
+            out = []
+            for e in entries:
+                store = self.resources.existing_store(e.path)
+                if store is None:
+                    continue
+                for k in e.kernels:
+                    try:
+                        s = load_summary(store, e.path, k.name, k.content_hash)
+                    except Exception as ex:  # a database from another version, a locked file...
+                        log.warning("loading results of %s: %s", k.name, ex)
+                        continue
+                    if s is not None:
+                        out.append((kernel_key(e.path, k.name), s))
+            return out
+
+        found = await asyncio.to_thread(work)
+        snap = self.state.snapshot
+        for key, summary in found:
+            if snap.job_for(key, "optimize") is None:  # a running job's view is fresher
+                self.state.set_search(key, summary)
+
+    async def on_disk_changes(self, paths: set[str]) -> None:
+        def work() -> list[FileEntry]:
+            changed = []
+            for p in paths:
+                e = self.index.refresh(p)
+                if e is not None:
+                    changed.append(e)
+            return changed
+
+        changed = await asyncio.to_thread(work)
+        log.info("files changed outside the editor: %d (%d with kernels)", len(paths), len(changed))
+        if changed:
+            await self.load_stored([e for e in changed if not e.open])
+        self.schedule_refresh({os.path.realpath(p) for p in paths})
+
+    # -- on save -------------------------------------------------------------------------------
+
+    def on_save(self, entry: FileEntry) -> None:
+        s = self.settings.on_save
+        for k in entry.kernels:
+            key = kernel_key(entry.path, k.name)
+            prev = self._saved_hash.get(key)
+            self._saved_hash[key] = k.content_hash
+            if prev is None or prev == k.content_hash or not (s.benchmark or s.restart_search):
+                continue
+            stale = [j for j in self.jobs.for_kernel(entry.path, k.name) if j.search is None or
+                     self._job_hash(j) != k.content_hash]
+            had_search = key in self.state.snapshot.searches or any(j.kind == "optimize" for j in stale)
+            for j in stale:
+                self.jobs.stop(j.id, "the kernel changed")
+            if k.spec is None or any(d.severity == "error" for d in k.spec_errors):
+                continue
+            unit = Unit(path=entry.path, text=entry.text, kernel=k)
+            if s.benchmark:
+                _, err = self.jobs.start_benchmark(unit)
+                if err:
+                    self.show("warning", f"kf: {err}")
+            if s.restart_search and had_search:
+                _, err = self.jobs.start_optimize(unit)
+                if err:
+                    self.show("warning", f"kf: {err}")
+
+    def _job_hash(self, j: JobView) -> str | None:
+        live = self.jobs.searches.get(j.id)
+        return live.reference.kernel.content_hash if live is not None else None
+
+    # -- command implementations (arguments: docs/lsp.md) --------------------------------------
+
+    def _parse(self, command: str, arguments: Any) -> Any:
+        a = cmd.parse_args(command, arguments)
+        if isinstance(a, str):
+            raise _invalid(a)
+        return a
+
+    def _job_result(self, job: JobView | None, err: str | None) -> dict:
+        if job is None:
+            self.show("warning", f"kf: {err}")
+            return {"jobId": None, "state": "refused", "error": err}
+        return {"jobId": job.id, "state": job.state, "token": job.token}
+
+    def cmd_optimize(self, arguments: Any) -> dict:
+        a = self._parse(cmd.OPTIMIZE, arguments)
+        entry, k = self.kernel_args(a.uri, a.kernel)
+        if k.spec is None:
+            raise _invalid(f"kernel {k.name} has no `// @kf` spec: add one first (kf.addSpec)")
+        errors = [d for d in k.spec_errors if d.severity == "error"]
+        if errors:
+            raise _invalid(f"the spec of {k.name} has errors: {errors[0].format()}")
+        unit = Unit(path=entry.path, text=entry.text, kernel=k)
+        return self._job_result(*self.jobs.start_optimize(unit, a.budget, a.eval_seconds))
+
+    def cmd_benchmark(self, arguments: Any) -> dict:
+        a = self._parse(cmd.BENCHMARK, arguments)
+        entry, k = self.kernel_args(a.uri, a.kernel)
+        if k.spec is None:
+            raise _invalid(f"kernel {k.name} has no `// @kf` spec: add one first (kf.addSpec)")
+        unit = Unit(path=entry.path, text=entry.text, kernel=k)
+        return self._job_result(*self.jobs.start_benchmark(unit))
+
+    def cmd_stop(self, arguments: Any) -> dict:
+        a = self._parse(cmd.STOP, arguments)
+        if a.job is not None:
+            if self.jobs.find(a.job) is None:
+                raise _invalid(f"no job {a.job!r}")
+            return {"stopped": [a.job] if self.jobs.stop(a.job) else []}
+        if a.uri is None or a.kernel is None:
+            raise _invalid(f"{cmd.STOP}: give a job id, or a uri and a kernel")
+        entry, k = self.kernel_args(a.uri, a.kernel)
+        return {"stopped": self.jobs.stop_kernel(entry.path, k.name)}
+
+    async def _variant(self, entry: FileEntry, k: Any, variant: str | None) -> tuple[Any, Any]:
+        """(search summary, variant) or InvalidParams."""
+        summary = self.state.snapshot.searches.get(kernel_key(entry.path, k.name))
+        if summary is None:
+            raise _invalid(f"no search results for {k.name} yet: optimize it first")
+        if variant is None:
+            if summary.best is None:
+                raise _invalid(f"no verified faster variant of {k.name}")
+            return summary, summary.best
+        v = summary.find(variant)
+        if v is None:
+            store = self.resources.existing_store(entry.path)
+            if store is not None:
+                v = await asyncio.to_thread(store.variant, summary.id, variant)
+        if v is None:
+            raise _invalid(f"no variant {variant!r} of {k.name}")
+        return summary, v
+
+    def _check_version(self, entry: FileEntry, version: int | None) -> None:
+        if version is not None and entry.open and entry.version != version:
+            raise ContentModified(message=f"{os.path.basename(entry.path)} changed since this action was offered "
+                                          f"(version {version}, now {entry.version}): ask again")
+
+    async def cmd_apply(self, arguments: Any) -> dict:
+        a = self._parse(cmd.APPLY_VARIANT, arguments)
+        entry, k = self.kernel_args(a.uri, a.kernel)
+        self._check_version(entry, a.version)
+        summary, v = await self._variant(entry, k, a.variant)
+        if summary.reference_hash != k.content_hash:
+            reason = (f"{k.name} changed since this variant was measured: not applied "
+                      "(optimize again to measure variants of the current code)")
+            self.show("warning", f"kf: {reason}")
+            return {"applied": False, "reason": reason}
+        try:
+            new_text = views.variant_text(entry.text, k, v)
+        except views.ApplyError as e:
+            self.show("warning", f"kf: {e}")
+            return {"applied": False, "reason": str(e)}
+        label = f"kf: apply {v.speedup:.2f}x variant of {k.name}" if v.speedup else f"kf: apply variant of {k.name}"
+        return await self._apply_edit(entry, views.text_edit(entry.text, new_text), label)
+
+    async def _apply_edit(self, entry: FileEntry, edit: lsp.TextEdit, label: str) -> dict:
+        uri = self.uri_of(entry.path)
+        wedit = lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(
+            lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=entry.version if entry.open else None),
+            [edit])])
+        try:
+            resp = await asyncio.wait_for(self.workspace_apply_edit_async(
+                lsp.ApplyWorkspaceEditParams(edit=wedit, label=label)), timeout=30)
+        except Exception as e:
+            return {"applied": False, "reason": f"the editor did not apply the edit: {e}"}
+        applied = bool(getattr(resp, "applied", False))
+        return {"applied": applied, "reason": getattr(resp, "failure_reason", None)}
+
+    async def cmd_variant_text(self, arguments: Any, command: str = cmd.VARIANT_DIFF) -> dict:
+        a = self._parse(command, arguments)
+        entry, k = self.kernel_args(a.uri, a.kernel)
+        summary, v = await self._variant(entry, k, a.variant)
+        stale = summary.reference_hash != k.content_hash
+        text = None
+        if not stale:
+            try:
+                text = views.variant_text(entry.text, k, v)
+            except views.ApplyError:
+                stale = True
+        if text is not None:
+            diff = views.variant_diff(os.path.relpath(entry.path, self.workspace_for(entry.path)), entry.text, text)
+        else:  # the kernel changed: compare the regions as measured
+            ref = summary.reference.region if summary.reference is not None else ""
+            diff = views.variant_diff(f"{k.name} (as measured)", ref, v.region)
+        return {"uri": f"kf-variant:{entry.path}?kernel={k.name}&variant={v.id}", "variant": v.id,
+                "speedup": v.speedup, "stale": stale, "region": v.region, "tunables": dict(v.tunables),
+                "text": text, "diff": diff, "summary": variant_payload(v)}
+
+    async def cmd_add_spec(self, arguments: Any) -> dict:
+        from backends.spec import draft_spec
+
+        a = self._parse(cmd.ADD_SPEC, arguments)
+        entry, k = self.kernel_args(a.uri, a.kernel)
+        self._check_version(entry, a.version)
+        if k.spec is not None:
+            return {"applied": False, "reason": f"{k.name} already has a spec"}
+        at = lsp.Position(k.region.start.line, 0)
+        return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), draft_spec(k)),
+                                      f"kf: benchmark spec for {k.name}")
+
+    def cmd_set_api_key(self, arguments: Any) -> dict:
+        a = cmd.parse_args(cmd.SET_API_KEY, arguments)
+        if isinstance(a, str):  # never echo what was sent: it may be the key
+            raise _invalid(f"{cmd.SET_API_KEY}: expected {{\"apiKey\": \"...\"}}")
+        env = self.settings.llm.api_key_env
+        os.environ[env] = a.api_key  # this process only: read when a request is sent, never stored
+        return {"ok": True, "env": env}
+
+    def cmd_list_jobs(self, arguments: Any) -> dict:
+        self._parse(cmd.LIST_JOBS, arguments)
+        from .jobs import _job_payload
+
+        return {"jobs": [_job_payload(j) for j in self.state.snapshot.jobs.values()]}
+
+
+def _guard(f):
+    """Log a handler's unexpected exception (pygls answers the request with an error and the
+    server goes on); the errors kf raises on purpose (JsonRpcException) are the client's."""
+    if asyncio.iscoroutinefunction(f):
+        @functools.wraps(f)
+        async def wrapper(*args, **kwargs):
+            try:
+                return await f(*args, **kwargs)
+            except (JsonRpcException, asyncio.CancelledError):
+                raise
+            except Exception:
+                log.exception("%s failed", f.__name__)
+                raise
+    else:
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            try:
+                return f(*args, **kwargs)
+            except JsonRpcException:
+                raise
+            except Exception:
+                log.exception("%s failed", f.__name__)
+                raise
+    return wrapper
+
+
+def make_server() -> KfServer:
+    server = KfServer()
+
+    def feature(name: str, options: Any = None):
+        return lambda f: server.feature(name, options)(_guard(f))
+
+    def command(name: str):
+        return lambda f: server.command(name)(_guard(f))
+
+    @feature(lsp.INITIALIZE)
+    def initialize(ls: KfServer, params: lsp.InitializeParams) -> None:
+        ls._init_raw = cmd.to_plain(params.initialization_options)
+        ls._pending_warnings = ls.apply_settings(announce=False)
+        roots = [ls.path_of(f.uri) for f in (params.workspace_folders or [])]
+        if not roots and params.root_uri:
+            roots = [ls.path_of(params.root_uri)]
+        elif not roots and params.root_path:
+            roots = [os.path.realpath(params.root_path)]
+        ls.roots = [r for r in roots if r and os.path.isdir(r)]
+
+    @feature(lsp.INITIALIZED)
+    async def initialized(ls: KfServer, params: lsp.InitializedParams) -> None:
+        await ls.pull_configuration()
+        warnings = ls.apply_settings(announce=False)
+        for w in dict.fromkeys(ls._pending_warnings + warnings):
+            ls.show("warning", f"kf settings: {w}")
+        loop = asyncio.get_running_loop()
+        ls.debouncer = Debouncer(loop, ls.settings.debounce_ms / 1000, ls.on_disk_changes)
+        caps = ls.client_capabilities
+        ws = caps.workspace if caps else None
+        if ws and ws.did_change_watched_files and ws.did_change_watched_files.dynamic_registration:
+            try:
+                await asyncio.wait_for(ls.client_register_capability_async(lsp.RegistrationParams(registrations=[
+                    lsp.Registration(id="kf-watched-files", method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                                     register_options=lsp.DidChangeWatchedFilesRegistrationOptions(
+                                         watchers=[lsp.FileSystemWatcher(glob_pattern=WATCH_GLOB)]))])), timeout=10)
+            except Exception as e:
+                log.warning("registering workspace/didChangeWatchedFiles failed: %s", e)
+        if ls.settings.watch and ls.roots:
+            ls.watcher = FolderWatcher(ls.debouncer)
+            err = await asyncio.to_thread(ls.watcher.start, ls.roots)
+            if err:
+                ls.show("warning", f"kf: {err}")
+        n = await asyncio.to_thread(ls.index.scan, ls.roots)
+        log.info("indexed %d kernel files in %s", n, ", ".join(ls.roots) or "no folder")
+        await ls.load_stored(ls.index.files())
+        ls.schedule_refresh({e.path for e in ls.index.files()})
+
+    @feature(lsp.SHUTDOWN)
+    async def shutdown(ls: KfServer, params: None) -> None:
+        if await ls.jobs.shutdown():
+            await asyncio.sleep(0.3)  # cancelled evaluations' threads kill their workers first
+        if ls.watcher is not None:
+            ls.watcher.stop()
+        if ls.debouncer is not None:
+            ls.debouncer.cancel()
+        await asyncio.to_thread(ls.resources.close)
+
+    @feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: KfServer, params: lsp.DidChangeConfigurationParams) -> None:
+        pushed = cmd.to_plain(params.settings)
+        if isinstance(pushed, dict) and isinstance(pushed.get("kf"), dict):
+            ls._config_raw = pushed["kf"]
+        await ls.pull_configuration()
+        ls.apply_settings()
+        ls.schedule_refresh({e.path for e in ls.index.files()})
+
+    @feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: KfServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+        paths = [p for p in (ls.path_of(c.uri) for c in params.changes) if p]
+        if ls.debouncer is not None:
+            ls.debouncer.add(paths)
+
+    @feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: KfServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        path = ls.path_of(params.text_document.uri)
+        if path is None:
+            return
+        entry = ls.index.open(path, params.text_document.text, params.text_document.version)
+        for k in entry.kernels:
+            ls._saved_hash.setdefault(kernel_key(path, k.name), k.content_hash)
+        ls.publish_diagnostics(entry)
+        if entry.kernels:
+            ls.spawn(ls.load_stored([entry]))
+
+    @feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: KfServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        path = ls.path_of(params.text_document.uri)
+        if path is None:
+            return
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        entry = ls.index.change(path, doc.source, params.text_document.version)
+        ls.publish_diagnostics(entry)
+        ls.schedule_refresh({path}, delay=0.2)
+
+    @feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: KfServer, params: lsp.DidSaveTextDocumentParams) -> None:
+        entry = ls.entry_for(params.text_document.uri)
+        if entry is not None:
+            ls.on_save(entry)
+
+    @feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    async def did_close(ls: KfServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        path = ls.path_of(params.text_document.uri)
+        if path is None:
+            return
+        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=params.text_document.uri,
+                                                                          diagnostics=[]))
+        await asyncio.to_thread(ls.index.close, path)
+
+    # -- requests that read cached state only ------------------------------------------------------
+
+    @feature(lsp.TEXT_DOCUMENT_HOVER)
+    def hover(ls: KfServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        entry = ls.entry_for(params.text_document.uri)
+        return views.hover(entry, params.position, ls.state.snapshot) if entry else None
+
+    @feature(lsp.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(ls: KfServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        entry = ls.entry_for(params.text_document.uri)
+        return views.code_lenses(entry, ls.state.snapshot, params.text_document.uri) if entry else []
+
+    @feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
+    def inlay_hint(ls: KfServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        entry = ls.entry_for(params.text_document.uri)
+        return views.inlay_hints(entry, ls.state.snapshot, params.range) if entry else []
+
+    @feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(code_action_kinds=[
+        lsp.CodeActionKind.QuickFix, lsp.CodeActionKind.RefactorRewrite, lsp.CodeActionKind.Empty]))
+    def code_action(ls: KfServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        entry = ls.entry_for(params.text_document.uri)
+        if entry is None:
+            return []
+        k = entry.kernel_at(params.range.start.line)
+        spec_text = None
+        if k is not None and k.spec is None:
+            from backends.spec import draft_spec
+
+            spec_text = draft_spec(k)
+        return views.code_actions(entry, params.text_document.uri, params.range, ls.state.snapshot,
+                                  ls.settings.variant_actions, spec_text)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    @command(cmd.OPTIMIZE)
+    def optimize(ls: KfServer, *args: Any) -> dict:
+        return ls.cmd_optimize(list(args))
+
+    @command(cmd.BENCHMARK)
+    def benchmark(ls: KfServer, *args: Any) -> dict:
+        return ls.cmd_benchmark(list(args))
+
+    @command(cmd.STOP)
+    def stop(ls: KfServer, *args: Any) -> dict:
+        return ls.cmd_stop(list(args))
+
+    @command(cmd.APPLY_VARIANT)
+    async def apply_variant(ls: KfServer, *args: Any) -> dict:
+        return await ls.cmd_apply(list(args))
+
+    @command(cmd.VARIANT_DIFF)
+    async def variant_diff(ls: KfServer, *args: Any) -> dict:
+        return await ls.cmd_variant_text(list(args))
+
+    @command(cmd.ADD_SPEC)
+    async def add_spec(ls: KfServer, *args: Any) -> dict:
+        return await ls.cmd_add_spec(list(args))
+
+    @command(cmd.SET_API_KEY)
+    def set_api_key(ls: KfServer, *args: Any) -> dict:
+        return ls.cmd_set_api_key(list(args))
+
+    @command(cmd.LIST_JOBS)
+    def list_jobs(ls: KfServer, *args: Any) -> dict:
+        return ls.cmd_list_jobs(list(args))
+
+    @feature(cmd.VARIANT_TEXT)
+    async def variant_text(ls: KfServer, params: Any) -> dict:
+        return await ls.cmd_variant_text(params, cmd.VARIANT_TEXT)
+
+    @feature(cmd.SET_API_KEY_NOTIFICATION)
+    def set_api_key_notification(ls: KfServer, params: Any) -> None:
+        try:
+            ls.cmd_set_api_key(params)
+        except Exception:
+            ls.show("warning", f"kf: {cmd.SET_API_KEY_NOTIFICATION} expects {{\"apiKey\": \"...\"}}")
+
+    @feature(lsp.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def progress_cancel(ls: KfServer, params: lsp.WorkDoneProgressCancelParams) -> None:
+        if not ls.jobs.stop_token(params.token):
+            log.info("progress cancel for an unknown or finished job: %s", params.token)
+
+    return server
+
+
+def _quiet_pygls() -> None:
+    """pygls logs whole messages at INFO/DEBUG; kf's own log says what matters (and a key
+    sent with kf.setApiKey must never reach a log)."""
+    for name in ("pygls", "pygls.protocol", "pygls.server", "pygls.feature_manager"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # it logs a traceback for every error answer, the deliberate ones included (bad
+    # arguments); kf's handlers log their own unexpected failures (_guard)
+    logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
+
+
+def serve(tcp: int | None = None, host: str = "127.0.0.1", log_level: str = "INFO") -> int:
+    """Run the server over stdio (default) or TCP. stdout carries only the protocol: the
+    process's file descriptor 1 is pointed at stderr first, so nothing else (a library's
+    print, a spawned worker) can write into the stream."""
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="kf %(levelname)s %(name)s: %(message)s")
+    _quiet_pygls()
+    server = make_server()
+    if tcp is not None:
+        server.start_tcp(host, tcp)
+        return 0
+    proto_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    server.start_io(sys.stdin.buffer, proto_out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())

@@ -1,0 +1,425 @@
+"""What the editor shows, as pure functions of the index's entries and a state Snapshot.
+
+Code lenses, inlay hints, hovers, code actions, diagnostics, and the texts of variant
+edits and diffs. Nothing here touches the network, the disk or a device, so every
+function answers in microseconds and is unit-tested with synthetic data
+(tests/test_lsp_views.py). Positions: backends' (line, column) are 0-based like LSP's.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Sequence
+
+from lsprotocol import types as lsp
+
+from backends.model import Diagnostic, EvalResult, KernelMeasurement, KernelSource, Range, Verdict
+from evolver.records import Variant
+
+from . import commands as cmd
+from .index import FileEntry
+from .state import JobView, SearchSummary, Snapshot, applicable, kernel_key
+from .tables import fmt_bytes_rate, fmt_time
+
+__all__ = ["code_lenses", "inlay_hints", "hover", "hover_markdown", "code_actions", "diagnostics",
+           "variant_text", "variant_diff", "text_edit", "change_label", "progress_message", "kernel_at_position",
+           "ApplyError"]
+
+SOURCE = "kf"
+
+
+def _cmd(title: str, command: str, arguments: list | None = None) -> lsp.Command:
+    return lsp.Command(title=title, command=command, arguments=arguments)
+
+
+class ApplyError(ValueError):
+    """A variant cannot be written into the file (the message says why)."""
+
+
+# -- small formatting helpers ------------------------------------------------------------
+
+
+def _range(r: Range) -> lsp.Range:
+    return lsp.Range(lsp.Position(r.start.line, r.start.column), lsp.Position(r.end.line, r.end.column))
+
+
+def _line_range(line: int) -> lsp.Range:
+    return lsp.Range(lsp.Position(line, 0), lsp.Position(line, 0))
+
+
+def _speed(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def change_label(v: Variant, describe=None) -> str:
+    """What a variant changed, in a few words: 'WG_SIZE=1024' (tuning) or the strategy its
+    cell names ('shared-memory tiling')."""
+    tun = ", ".join(f"{k}={x}" for k, x in v.tunables.items())
+    if v.operator == "tune":
+        return tun or "tuned"
+    label = ""
+    if v.cell and describe is not None:
+        try:
+            levels = [part.split(":", 1)[1].strip() for part in describe(list(v.cell)).split(", ") if ":" in part]
+            label = ", ".join(lv for lv, c in zip(levels, v.cell) if c) or ""
+        except Exception:
+            label = ""
+    label = label or ("LLM rewrite" if v.operator == "llm" else v.operator)
+    return f"{label}; {tun}" if tun and v.operator == "llm" else label
+
+
+def _describe_default():
+    try:
+        from evolver.descriptors import DEFAULT_GRID
+
+        return DEFAULT_GRID.describe_cell
+    except Exception:  # the grid module failing must not break views
+        return None
+
+
+_DESCRIBE = _describe_default()
+
+
+def progress_message(done: int, budget: int, best: float | None, note: str = "") -> str:
+    msg = f"{done}/{budget} evaluations"
+    if best is not None:
+        msg += f", best {best:.2f}x"
+    if note:
+        msg += f" - {note}"
+    return msg
+
+
+def percentage(done: int, budget: int) -> int:
+    return max(0, min(100, int(100 * done / budget))) if budget > 0 else 0
+
+
+# -- lenses and hints -----------------------------------------------------------------------
+
+
+def _offered(k: KernelSource, snap: Snapshot, current: str | None = None) -> list[Variant]:
+    """The kernel's verified faster variants that can be applied to the code as it is:
+    measured against this very code, and not the code itself (already applied)."""
+    s = snap.searches.get(kernel_key(k.file, k.name))
+    if s is None or not applicable(s, k.content_hash):
+        return []
+    return [v for v in s.top if v.id != current]
+
+
+def _best_for(k: KernelSource, snap: Snapshot, current: str | None = None) -> tuple[SearchSummary | None, Variant | None]:
+    s = snap.searches.get(kernel_key(k.file, k.name))
+    offered = _offered(k, snap, current)
+    return s, offered[0] if offered else None
+
+
+def _variant_time(v: Variant) -> float | None:
+    if v.time_median is not None:
+        return v.time_median
+    r = v.result
+    t = r.candidate.timing if r is not None and r.candidate is not None else None
+    return t.median if t else None
+
+
+def _job_title(job: JobView) -> str:
+    if job.state == "queued":
+        return f"Queued: {'optimizing' if job.kind == 'optimize' else 'benchmarking'} (click to cancel)"
+    if job.kind == "benchmark":
+        return "Benchmarking..."
+    best = f" - best {job.best_speedup:.2f}x" if job.best_speedup is not None and job.best_speedup > 1.0 else ""
+    return f"Optimizing {job.done}/{job.budget}{best}"
+
+
+def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens]:
+    out: list[lsp.CodeLens] = []
+    for k in entry.kernels:
+        rng = _line_range(k.definition.start.line)
+        args = [{"uri": uri, "kernel": k.name}]
+        if k.spec is None:
+            out.append(lsp.CodeLens(rng, _cmd("Add benchmark spec", cmd.ADD_SPEC,
+                                                     [{"uri": uri, "kernel": k.name, "version": entry.version}])))
+            continue
+        key = kernel_key(k.file, k.name)
+        job = snap.job_for(key, "optimize") or snap.job_for(key)
+        _, best = _best_for(k, snap, entry.current.get(k.name))
+        if job is not None:
+            out.append(lsp.CodeLens(rng, _cmd(_job_title(job), cmd.STOP, [{"job": job.id}])))
+        else:
+            out.append(lsp.CodeLens(rng, _cmd("Optimize", cmd.OPTIMIZE, args)))
+        if best is not None:
+            t = _variant_time(best)
+            title = f"{_speed(best.speedup)} faster variant" + (f" ({fmt_time(t)})" if t else "") + " - Apply"
+            out.append(lsp.CodeLens(rng, _cmd(title, cmd.APPLY_VARIANT, [
+                {"uri": uri, "kernel": k.name, "variant": best.id, "version": entry.version}])))
+    return out
+
+
+def _line_end(entry: FileEntry, line: int) -> int:
+    lines = entry.text.split("\n")
+    return len(lines[line].rstrip("\r")) if 0 <= line < len(lines) else 0
+
+
+def inlay_hints(entry: FileEntry, snap: Snapshot, rng: lsp.Range | None = None) -> list[lsp.InlayHint]:
+    out: list[lsp.InlayHint] = []
+    for k in entry.kernels:
+        line = k.name_range.start.line
+        if rng is not None and not (rng.start.line <= line <= rng.end.line):
+            continue
+        key = kernel_key(k.file, k.name)
+        job = snap.job_for(key, "optimize")
+        _, best = _best_for(k, snap, entry.current.get(k.name))
+        label = None
+        if best is not None:
+            label = f"{_speed(best.speedup)} faster variant"
+        elif job is not None and job.state == "running":
+            label = f"optimizing {job.done}/{job.budget}"
+        else:
+            m = current_measurement(k, snap)
+            if m is not None and m.timing is not None:
+                label = fmt_time(m.timing.median)
+        if label:
+            out.append(lsp.InlayHint(lsp.Position(line, _line_end(entry, line)), f" {label}",
+                                     kind=None, padding_left=True))
+    return out
+
+
+# -- hover --------------------------------------------------------------------------------
+
+
+def current_measurement(k: KernelSource, snap: Snapshot) -> KernelMeasurement | None:
+    """The figures of the kernel's code as it is now (a benchmark, or a search's reference)."""
+    r = current_result(k, snap)
+    return r.reference if r is not None else None
+
+
+def current_result(k: KernelSource, snap: Snapshot) -> EvalResult | None:
+    key = kernel_key(k.file, k.name)
+    b = snap.benchmarks.get(key)
+    if b is not None and b.content_hash == k.content_hash:
+        return b.result
+    s = snap.searches.get(key)
+    if s is not None and applicable(s, k.content_hash) and s.reference is not None and s.reference.result:
+        return s.reference.result
+    return None
+
+
+def measurement_lines(m: KernelMeasurement | None, result: EvalResult | None = None) -> list[str]:
+    if m is None or (m.timing is None and m.profile is None):
+        return ["not measured yet"]
+    lines: list[str] = []
+    t, p = m.timing, m.profile
+    if t is not None:
+        lines.append(f"time {fmt_time(t.median)} (p10-p90 {fmt_time(t.p10)}-{fmt_time(t.p90)}, "
+                     f"{t.trials} trials, {t.method})")
+    if p is not None:
+        if p.bandwidth is not None:
+            pct = f", {p.bandwidth_fraction * 100:.0f}% of peak" if p.bandwidth_fraction is not None else ""
+            lines.append(f"bandwidth {fmt_bytes_rate(p.bandwidth)}{pct}" + (" (above peak!)" if p.above_peak else ""))
+        if p.flop_rate:
+            lines.append(f"compute {p.flop_rate / 1e9:.1f} GFLOP/s")
+        res = []
+        if p.registers is not None:
+            res.append(f"{p.registers} registers")
+        if p.spill_stores is not None or p.spill_loads is not None:
+            res.append(f"spills {(p.spill_stores or 0) + (p.spill_loads or 0)} B")
+        if p.static_shared is not None or p.dynamic_shared is not None:
+            res.append(f"shared {(p.static_shared or 0) + (p.dynamic_shared or 0)} B")
+        if p.occupancy is not None:
+            res.append(f"occupancy {p.occupancy * 100:.0f}%")
+        if res:
+            lines.append(", ".join(res))
+        for name, value in list(p.ncu.items())[:8]:
+            lines.append(f"ncu {name} = {value:g}")
+        for note in p.notes[:3]:
+            lines.append(f"note: {note}")
+    return lines or ["not measured yet"]
+
+
+def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) -> str:
+    key = kernel_key(k.file, k.name)
+    parts = [f"**{k.name}** ({k.language} kernel)"]
+    if k.spec is None:
+        parts.append("No benchmark spec: use the *Add benchmark spec* action.")
+    result = current_result(k, snap)
+    parts.append("**Current code**")
+    if result is not None and not result.ok and result.verdict is not Verdict.COMPILED:
+        parts.append(f"- {result.verdict.value}: {result.message}")
+    else:
+        parts.extend(f"- {x}" for x in measurement_lines(result.reference if result else None, result))
+    if result is not None and result.device is not None:
+        d = result.device
+        parts.append(f"- device: {d.backend} {d.kind} {d.name}" + (f" ({d.arch})" if d.arch else ""))
+    s = snap.searches.get(key)
+    job = snap.job_for(key, "optimize")
+    if job is not None:
+        parts.append(f"**Search**: {progress_message(job.done, job.budget, job.best_speedup)} ({job.state})")
+    if s is not None and s.best is not None:
+        b = s.best
+        stale = "" if applicable(s, k.content_hash) else " (measured against an earlier version of this kernel)"
+        ci = f" [{b.speedup_low:.2f}-{b.speedup_high:.2f}]" if b.speedup_low is not None and b.speedup_high else ""
+        applied = " - this is the current code" if current is not None and b.id == current else ""
+        parts.append(f"**Best variant**: {_speed(b.speedup)}{ci} faster, {change_label(b, _DESCRIBE)}"
+                     f"{' (re-timed)' if s.retimed else ''}{stale}{applied}")
+        m = b.result.candidate if b.result is not None else None
+        parts.extend(f"- {x}" for x in measurement_lines(m))
+        if b.cell and _DESCRIBE is not None:
+            try:
+                parts.append(f"- cell: {_DESCRIBE(list(b.cell))}")
+            except Exception:
+                pass
+        parts.append(f"- search: {s.done} evaluations on {s.backend} {s.device}, {s.status}")
+    elif s is not None:
+        parts.append(f"**Search**: {s.done} evaluations, no verified faster variant ({s.status})")
+    return "\n\n".join(parts)
+
+
+def kernel_at_position(entry: FileEntry, pos: lsp.Position) -> KernelSource | None:
+    for k in entry.kernels:
+        r = k.name_range
+        if r.start.line == pos.line and r.start.column <= pos.character <= r.end.column:
+            return k
+    return None
+
+
+def hover(entry: FileEntry, pos: lsp.Position, snap: Snapshot) -> lsp.Hover | None:
+    k = kernel_at_position(entry, pos)
+    if k is None:
+        return None
+    return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, hover_markdown(k, snap, entry.current.get(k.name))),
+                     _range(k.name_range))
+
+
+# -- code actions -------------------------------------------------------------------------
+
+
+def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, limit: int = 3,
+                 spec_text: str | None = None) -> list[lsp.CodeAction]:
+    """Actions for the kernel whose region holds the cursor. `spec_text`: the draft spec
+    to insert for a kernel with none (computed by the caller: backends.spec.draft_spec)."""
+    k = entry.kernel_at(rng.start.line)
+    if k is None:
+        return []
+    out: list[lsp.CodeAction] = []
+    base = {"uri": uri, "kernel": k.name}
+    if k.spec is None:
+        edit = None
+        if spec_text is not None:
+            at = lsp.Position(k.region.start.line, 0)
+            edit = lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(
+                lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=entry.version),
+                [lsp.TextEdit(lsp.Range(at, at), spec_text)])])
+        out.append(lsp.CodeAction(f"Add benchmark spec for {k.name}", kind=lsp.CodeActionKind.QuickFix,
+                                  edit=edit, command=None if edit else _cmd(
+                                      "Add benchmark spec", cmd.ADD_SPEC, [{**base, "version": entry.version}])))
+        return out
+    key = kernel_key(k.file, k.name)
+    job = snap.job_for(key, "optimize")
+    if job is not None:
+        out.append(lsp.CodeAction(f"Stop optimizing {k.name}", kind=lsp.CodeActionKind.Empty,
+                                  command=_cmd(f"Stop optimizing {k.name}", cmd.STOP, [{"job": job.id}])))
+    else:
+        out.append(lsp.CodeAction(f"Optimize kernel {k.name}", kind=lsp.CodeActionKind.Empty,
+                                  command=_cmd(f"Optimize kernel {k.name}", cmd.OPTIMIZE, [base])))
+    if snap.job_for(key, "benchmark") is None:
+        out.append(lsp.CodeAction(f"Benchmark kernel {k.name}", kind=lsp.CodeActionKind.Empty,
+                                  command=_cmd(f"Benchmark kernel {k.name}", cmd.BENCHMARK, [base])))
+    s = snap.searches.get(key)
+    offered = _offered(k, snap, entry.current.get(k.name))
+    if s is not None and offered:
+        for i, v in enumerate(offered[:limit]):
+            title = f"Apply variant: {_speed(v.speedup)} faster ({change_label(v, _DESCRIBE)})"
+            out.append(lsp.CodeAction(title, kind=lsp.CodeActionKind.RefactorRewrite, is_preferred=i == 0,
+                                      command=_cmd(title, cmd.APPLY_VARIANT,
+                                                          [{**base, "variant": v.id, "version": entry.version}])))
+        out.append(lsp.CodeAction(f"Show variant diff ({_speed(offered[0].speedup)})", kind=lsp.CodeActionKind.Empty,
+                                  command=_cmd("Show variant diff", cmd.VARIANT_DIFF,
+                                                      [{**base, "variant": offered[0].id}])))
+    return out
+
+
+# -- diagnostics --------------------------------------------------------------------------
+
+_SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
+             "info": lsp.DiagnosticSeverity.Information}
+
+
+def _diag(d: Diagnostic) -> lsp.Diagnostic:
+    at = lsp.Position(max(0, d.line), max(0, d.column))
+    return lsp.Diagnostic(lsp.Range(at, lsp.Position(at.line, at.character + 1)), d.message,
+                          severity=_SEVERITY.get(d.severity, lsp.DiagnosticSeverity.Warning), source=d.source)
+
+
+def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
+    """Spec errors, compile errors of the current code, and an information when a faster
+    verified variant of the current code exists."""
+    import os
+
+    out: list[lsp.Diagnostic] = []
+    for k in entry.kernels:
+        out.extend(_diag(d) for d in k.spec_errors)
+        r = current_result(k, snap)
+        if r is not None and r.verdict in (Verdict.COMPILE_ERROR, Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR):
+            mine = [d for d in r.diagnostics if not d.file or os.path.realpath(d.file) == entry.path]
+            if mine:
+                out.extend(_diag(d) for d in mine[:20])
+            else:
+                out.append(lsp.Diagnostic(_range(k.name_range), f"{r.verdict.value}: {r.message}",
+                                          severity=lsp.DiagnosticSeverity.Error, source=SOURCE))
+        _, best = _best_for(k, snap, entry.current.get(k.name))
+        if best is not None:
+            out.append(lsp.Diagnostic(
+                _range(k.name_range),
+                f"a verified {_speed(best.speedup)} faster variant of {k.name} exists ({change_label(best, _DESCRIBE)})",
+                severity=lsp.DiagnosticSeverity.Information, source=SOURCE, code="faster-variant"))
+    return out
+
+
+# -- variant texts ------------------------------------------------------------------------
+
+
+def variant_text(text: str, kernel: KernelSource, v: Variant) -> str:
+    """The whole file with the variant's region and tunable values written in. Raises
+    ApplyError when the kernel's text is not what the variant was measured against."""
+    from backends.source import KernelNotFound, find_kernel
+    from backends.splice import StaleKernel, range_to_offsets, splice
+    from backends.tunables import TunableError, bind
+
+    try:
+        new = splice(text, kernel, v.region)
+        k2 = find_kernel(new, kernel.file, kernel.name)
+        bound = bind(new, k2, v.tunables)
+    except StaleKernel as e:
+        raise ApplyError(str(e)) from None
+    except (KernelNotFound, TunableError) as e:
+        raise ApplyError(f"the variant cannot be written into the file: {e}") from None
+    out = bound.text
+    if bound.prelude:  # tunables the code does not define: define them just above the region
+        a, _ = range_to_offsets(out, k2.region)
+        out = out[:a] + bound.prelude + out[a:]
+    return out
+
+
+def text_edit(old: str, new: str) -> lsp.TextEdit:
+    """One TextEdit turning `old` into `new`: the smallest span of whole lines that differs."""
+    a_lines = old.splitlines(keepends=True)
+    b_lines = new.splitlines(keepends=True)
+    p = 0
+    while p < min(len(a_lines), len(b_lines)) and a_lines[p] == b_lines[p]:
+        p += 1
+    s = 0
+    while s < min(len(a_lines), len(b_lines)) - p and a_lines[-1 - s] == b_lines[-1 - s]:
+        s += 1
+    end_line = len(a_lines) - s
+    start = lsp.Position(p, 0)
+    if end_line >= len(a_lines) and a_lines and not a_lines[-1].endswith("\n"):
+        end = lsp.Position(len(a_lines) - 1, len(a_lines[-1]))
+    else:
+        end = lsp.Position(end_line, 0)
+    return lsp.TextEdit(lsp.Range(start, end), "".join(b_lines[p:len(b_lines) - s]))
+
+
+def variant_diff(path: str, old: str, new: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=f"a/{path.lstrip('/')}", tofile=f"b/{path.lstrip('/')}"))
+
+
+def top_variants(summary: SearchSummary | None, limit: int) -> Sequence[Variant]:
+    return summary.top[:limit] if summary is not None else []
