@@ -1,0 +1,118 @@
+-- Headless Neovim test of editors/nvim against the real `kf serve` (run by
+-- tests/test_editor_clients.py):
+--   nvim --headless -u NONE -i NONE -n -c "luafile editors/nvim/test/kf_test.lua"
+-- Env: KF_REPO (repository), KF_PYTHON (interpreter with kf), KF_FILE (a copy of an
+-- example in a temp workspace), KF_KERNEL, KF_LOG (result lines), KF_BUDGET, KF_EVAL_SECONDS.
+local log_path = assert(os.getenv('KF_LOG'))
+local logf = assert(io.open(log_path, 'w'))
+local function log(...)
+  local parts = {}
+  for _, v in ipairs({ ... }) do table.insert(parts, type(v) == 'string' and v or vim.inspect(v)) end
+  logf:write(table.concat(parts, ' ') .. '\n')
+  logf:flush()
+end
+local failed = false
+local function finish()
+  log(failed and 'RESULT: FAIL' or 'RESULT: PASS')
+  logf:close()
+  vim.cmd(failed and 'cquit! 1' or 'qall!')
+end
+local function check(cond, what)
+  if not cond then error('check failed: ' .. what, 2) end
+  log('ok: ' .. what)
+end
+
+local ok, err = xpcall(function()
+  local repo = assert(os.getenv('KF_REPO'))
+  vim.opt.runtimepath:prepend(repo .. '/editors/nvim')
+  vim.cmd('runtime plugin/kf.lua') -- the plugin's user commands
+  local kf = require('kf')
+  log('nvim ' .. tostring(vim.version().major) .. '.' .. tostring(vim.version().minor) .. '.' .. tostring(vim.version().patch))
+  check(vim.fn.exists(':KfOptimize') == 2 and vim.fn.exists(':KfStop') == 2 and vim.fn.exists(':KfApply') == 2,
+    'plugin/kf.lua defines :KfOptimize, :KfStop, :KfApply')
+  -- lsp/kf.lua (the 0.11 runtime config) loads and names the server
+  local cfg11 = dofile(repo .. '/editors/nvim/lsp/kf.lua')
+  check(cfg11.name == 'kf' and cfg11.cmd[2] == 'serve' and vim.tbl_contains(cfg11.filetypes, 'cuda'), 'lsp/kf.lua is a kf config')
+
+  local file, kernel = assert(os.getenv('KF_FILE')), assert(os.getenv('KF_KERNEL'))
+  vim.cmd('edit ' .. vim.fn.fnameescape(file))
+  vim.bo.filetype = 'cpp'
+  local buf = vim.api.nvim_get_current_buf()
+  local before = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
+  local settings = { evalSeconds = tonumber(os.getenv('KF_EVAL_SECONDS') or '0.2'), watch = false }
+  local id = kf.start({ python = os.getenv('KF_PYTHON'), settings = settings, root_dir = vim.fn.fnamemodify(file, ':h') }, buf)
+  check(id ~= nil, 'the kf client started (vim.lsp.start_client on 0.7, vim.lsp.start on 0.8+)')
+  check(vim.wait(30000, function()
+    local c = kf.client(buf)
+    return c ~= nil and c.initialized ~= false and c.server_capabilities ~= nil and next(c.server_capabilities or {}) ~= nil
+  end, 100), 'the server initialized and attached')
+
+  -- cursor on the kernel's definition line
+  local def = vim.fn.search('^void ' .. kernel .. '(', 'w')
+  check(def > 0, 'found the kernel definition')
+  vim.api.nvim_win_set_cursor(0, { def, 6 })
+  local titles
+  check(vim.wait(20000, function()
+    local done = false
+    kf.code_actions(buf, function(e, actions)
+      if not e then
+        titles = vim.tbl_map(function(a) return a.title end, actions)
+      end
+      done = true
+    end)
+    vim.wait(5000, function() return done end, 20)
+    return titles and vim.tbl_contains(titles, 'Optimize kernel ' .. kernel)
+  end, 200), 'code actions on the kernel: ' .. vim.inspect(titles))
+  log('code actions: ' .. table.concat(titles, ' | '))
+
+  vim.cmd('KfOptimize ' .. (os.getenv('KF_BUDGET') or '8'))
+  check(vim.wait(30000, function() return next(kf.jobs) ~= nil end, 100), 'kf/jobStarted after :KfOptimize')
+  local job
+  check(vim.wait(300000, function()
+    job = kf.finished[1]
+    return job ~= nil
+  end, 200), 'kf/jobFinished')
+  log('finished: ' .. vim.inspect({ state = job.state, done = job.done, budget = job.budget, best = job.best }))
+  check(job.state == 'done', 'the search ended normally (' .. tostring(job.state) .. ')')
+  local kinds = {}
+  for _, p in ipairs(kf.progress_log) do table.insert(kinds, p.kind) end
+  log('$/progress kinds: ' .. table.concat(kinds, ','))
+  check(kinds[1] == 'begin' and kinds[#kinds] == 'end', '$/progress begin ... end')
+  check(kf.statusline() == '', 'no job left running (statusline empty)')
+
+  local best = job.best
+  local significant = type(best) == 'table' and best.significant ~= false and best.operator ~= 'reference'
+  vim.api.nvim_win_set_cursor(0, { def, 6 })
+  local n_msgs = #kf.messages
+  vim.cmd('KfApply')
+  if significant then
+    check(vim.wait(30000, function()
+      return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') ~= before
+    end, 100), 'KfApply changed the buffer (workspace/applyEdit)')
+    local after = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
+    for name, value in pairs(best.tunables or {}) do
+      check(after:find(name .. ' ' .. tostring(value), 1, true) ~= nil or after:find(name .. ' = ' .. tostring(value), 1, true) ~= nil,
+        string.format('the buffer now has %s %s', name, tostring(value)))
+    end
+    vim.wait(3000, function() return #kf.messages > n_msgs end, 50)
+    log('after apply: ' .. tostring(kf.messages[#kf.messages]))
+  else
+    -- no significant variant in this budget: applying must say so honestly
+    check(vim.wait(30000, function()
+      for i = n_msgs + 1, #kf.messages do
+        if kf.messages[i]:find('no verified faster variant', 1, true) then return true end
+      end
+      return false
+    end, 100), 'KfApply reports "no verified faster variant"')
+    check(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') == before, 'the buffer is unchanged')
+  end
+  log('messages: ' .. vim.inspect(kf.messages))
+  local c = kf.client(buf)
+  c.stop()
+  vim.wait(10000, function() return c.is_stopped() end, 100)
+end, debug.traceback)
+if not ok then
+  failed = true
+  log('ERROR: ' .. tostring(err))
+end
+finish()
