@@ -51,6 +51,8 @@ class WorkerProcess:
         self._conn: Any = None
         self.evaluations = 0
         self.starts = 0
+        self._lock = threading.Lock()
+        self._busy = False
 
     @property
     def restarts(self) -> int:
@@ -71,20 +73,29 @@ class WorkerProcess:
         return self._proc is not None and self._proc.is_alive()
 
     def kill(self) -> None:
-        if self._proc is not None:
-            if self._proc.is_alive():
-                self._proc.kill()
-            self._proc.join(timeout=5)
-            self._proc = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            proc, conn = self._proc, self._conn
+            self._proc = self._conn = None
+        if proc is not None:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(timeout=5)
+        if conn is not None:
+            conn.close()
 
     def close(self) -> None:
-        if self.alive():
+        """Stop the worker. If a thread is waiting on it, only the process is ended here:
+        that thread sees it die and cleans up (closing the pipe under it would race)."""
+        with self._lock:
+            busy, proc, conn = self._busy, self._proc, self._conn
+        if busy:
+            if proc is not None and proc.is_alive():
+                proc.kill()
+            return
+        if proc is not None and proc.is_alive():
             try:
-                self._conn.send_bytes(_encoder.encode(("stop",)))
-                self._proc.join(timeout=5)
+                conn.send_bytes(_encoder.encode(("stop",)))
+                proc.join(timeout=5)
             except (OSError, ValueError):
                 pass
         self.kill()
@@ -92,11 +103,25 @@ class WorkerProcess:
     def _call(self, msg: tuple, cancel: threading.Event | None) -> tuple[str, list, str]:
         """Send `msg`, follow stage messages until a final reply. Returns (kind, payload,
         last stage). On a hang or death the worker is killed and ('timeout'|'died', ...)."""
+        with self._lock:
+            self._busy = True
+        try:
+            return self._call_locked(msg, cancel)
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _call_locked(self, msg: tuple, cancel: threading.Event | None) -> tuple[str, list, str]:
         if not self.alive():
             self.kill()
             self._start()
-        self._conn.send_bytes(_encoder.encode(msg))
+        proc, conn = self._proc, self._conn
         stage, deadline = "starting the worker", time.monotonic() + START_SECONDS
+        try:
+            conn.send_bytes(_encoder.encode(msg))
+        except (OSError, ValueError):
+            self.kill()
+            return "died", [_signal_name(proc.exitcode)], stage
         while True:
             if cancel is not None and cancel.is_set():
                 self.kill()
@@ -106,20 +131,25 @@ class WorkerProcess:
                 self.kill()
                 return "timeout", [], stage
             try:
-                ready = self._conn.poll(min(remaining, 0.1))
-            except (OSError, EOFError):
+                ready = conn.poll(min(remaining, 0.1))
+            except (OSError, EOFError, ValueError):
                 ready = True
             if not ready:
-                if not self._proc.is_alive() and not self._conn.poll():
-                    code = self._proc.exitcode
+                if not proc.is_alive():
+                    try:
+                        if conn.poll():
+                            continue
+                    except (OSError, EOFError, ValueError):
+                        pass
+                    code = proc.exitcode
                     self.kill()
                     return "died", [_signal_name(code)], stage
                 continue
             try:
-                kind, *payload = msgspec.msgpack.decode(self._conn.recv_bytes())
-            except (EOFError, OSError):
-                self._proc.join(timeout=5)
-                code = self._proc.exitcode
+                kind, *payload = msgspec.msgpack.decode(conn.recv_bytes())
+            except (EOFError, OSError, ValueError):
+                proc.join(timeout=5)
+                code = proc.exitcode
                 self.kill()
                 return "died", [_signal_name(code)], stage
             if kind == "stage":
@@ -187,10 +217,12 @@ class EvalPool:
 
     async def evaluate(self, request: EvalRequest) -> EvalResult:
         cancel = threading.Event()
+        inner = asyncio.ensure_future(asyncio.to_thread(self.evaluate_sync, request, cancel))
         try:
-            return await asyncio.shield(asyncio.to_thread(self.evaluate_sync, request, cancel))
+            return await asyncio.shield(inner)
         except asyncio.CancelledError:
-            cancel.set()
+            cancel.set()  # the thread kills the worker and ends with Cancelled: collect it
+            inner.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise
 
     def close(self) -> None:

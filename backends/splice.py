@@ -53,3 +53,22 @@ def splice(text: str, kernel: KernelSource, new_region: str) -> str:
     if "\r\n" in text:
         new = new.replace("\n", "\r\n")
     return text[:a] + new + text[b:]
+
+
+def write_variant(text: str, kernel: KernelSource, region: str, tunables: dict[str, int | float]) -> str:
+    """The whole file with a variant written in: its region spliced over the kernel's, and
+    its tunable values bound where the code defines them (a `#define` or `constexpr`
+    anywhere in the file, a template default); a tunable the code does not define gets a
+    `#define` just above the region. Raises StaleKernel when the kernel's text is not what
+    `kernel` describes, KernelNotFound / TunableError when the variant cannot be written."""
+    from .source import find_kernel
+    from .tunables import bind
+
+    new = splice(text, kernel, region)
+    placed = find_kernel(new, kernel.file, kernel.name)
+    bound = bind(new, placed, tunables)
+    out = bound.text
+    if bound.prelude:
+        start, _ = range_to_offsets(out, placed.region)
+        out = out[:start] + bound.prelude + out[start:]
+    return out

@@ -219,9 +219,7 @@ def _llm_operator(config, seed: int = 0):
 def apply_variant(unit, variant) -> str:
     """Write `variant` (region + tunable values) into the unit's file, keeping FILE.kf-orig.
     Refuses when the file changed since `unit` was read. Returns the backup's path."""
-    from backends.source import find_kernel
-    from backends.splice import splice
-    from backends.tunables import bind
+    from backends.splice import write_variant
 
     try:
         with open(unit.path, encoding="utf-8", errors="replace", newline="") as f:
@@ -231,15 +229,7 @@ def apply_variant(unit, variant) -> str:
     if now != unit.text:
         raise InputError(f"{unit.path}: the file changed since the search started; not applied "
                          f"(the variants are kept: kf archive {unit.path}:{unit.kernel.name})")
-    text = splice(now, unit.kernel, variant.region)
-    kernel = find_kernel(text, unit.path, unit.kernel.name)
-    bound = bind(text, kernel, variant.tunables)
-    out = bound.text
-    if bound.prelude:  # tunables the code does not define: define them just above the region
-        from backends.splice import range_to_offsets
-
-        a, _ = range_to_offsets(out, kernel.region)
-        out = out[:a] + bound.prelude + out[a:]
+    out = write_variant(now, unit.kernel, variant.region, variant.tunables)
     backup = unit.path + ".kf-orig"
     if not os.path.exists(backup):
         with open(backup, "w", encoding="utf-8", newline="") as f:

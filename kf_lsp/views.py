@@ -378,23 +378,16 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
 def variant_text(text: str, kernel: KernelSource, v: Variant) -> str:
     """The whole file with the variant's region and tunable values written in. Raises
     ApplyError when the kernel's text is not what the variant was measured against."""
-    from backends.source import KernelNotFound, find_kernel
-    from backends.splice import StaleKernel, range_to_offsets, splice
-    from backends.tunables import TunableError, bind
+    from backends.source import KernelNotFound
+    from backends.splice import StaleKernel, write_variant
+    from backends.tunables import TunableError
 
     try:
-        new = splice(text, kernel, v.region)
-        k2 = find_kernel(new, kernel.file, kernel.name)
-        bound = bind(new, k2, v.tunables)
+        return write_variant(text, kernel, v.region, v.tunables)
     except StaleKernel as e:
         raise ApplyError(str(e)) from None
     except (KernelNotFound, TunableError) as e:
         raise ApplyError(f"the variant cannot be written into the file: {e}") from None
-    out = bound.text
-    if bound.prelude:  # tunables the code does not define: define them just above the region
-        a, _ = range_to_offsets(out, k2.region)
-        out = out[:a] + bound.prelude + out[a:]
-    return out
 
 
 def text_edit(old: str, new: str) -> lsp.TextEdit:

@@ -92,3 +92,23 @@ def test_begin_end_region_splice():
     out = splice(text, k, new)
     assert out == "int a;\n" + new + "int b;\n"
     assert splice(out, find_kernel(out, "b.cu", "k"), region_text(out, find_kernel(out, "b.cu", "k"))) == out
+
+
+def test_write_variant_binds_tunables_outside_the_region():
+    from backends.source import find_kernels
+    from backends.splice import region_text, write_variant
+
+    text = ("#ifndef BLOCK\n#define BLOCK 64\n#endif\n"
+            "// @kf in  x: float[n]\n// @kf out y: float[n]\n// @kf n = 1024\n"
+            "// @kf grid cdiv(n, BLOCK)\n// @kf block BLOCK\n// @kf tune BLOCK = 64, 256\n"
+            "// @kf tune UNROLL = 1, 4\n"
+            'extern "C" __global__ void k(const float* x, float* y, int n) {\n'
+            "  int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i < n) y[i] = x[i] * UNROLL;\n}\n")
+    (k,) = find_kernels(text, "k.cu")
+    region = region_text(text, k).replace("x[i] * UNROLL", "x[i] * UNROLL + 0.0f")
+    out = write_variant(text, k, region, {"BLOCK": 256, "UNROLL": 4})
+    assert "#define BLOCK 256\n" in out and "#define BLOCK 64" not in out
+    assert "#define UNROLL 4\n// @kf in  x" in out  # not defined by the code: just above the region
+    assert "x[i] * UNROLL + 0.0f" in out
+    (k2,) = find_kernels(out, "k.cu")
+    assert k2.spec is not None and not [d for d in k2.spec_errors if d.severity == "error"]
