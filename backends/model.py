@@ -126,7 +126,8 @@ class KernelSource(msgspec.Struct, frozen=True):
     spec_errors: list[Diagnostic] = []
     is_template: bool = False
     template_params: list[str] = []
-    content_hash: str = ""  # sha256 of the region text
+    content_hash: str = ""  # sha256 of the region text (splice's check that the text is unchanged)
+    code_hash: str = ""  # the region plus the tunable values bound outside it: the kernel's identity
 
 
 # ---------------------------------------------------------------------------

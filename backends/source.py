@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+
+import msgspec
 import re
 from dataclasses import dataclass, field
 
@@ -561,7 +563,22 @@ def find_kernels(text: str, path: str, language: Language | None = None) -> list
             template_params=tparams,
             content_hash=hashlib.sha256(region.encode("utf-8", "surrogatepass")).hexdigest(),
         ))
-    return kernels
+    return [_with_code_hash(text, k) for k in kernels]
+
+
+def _with_code_hash(text: str, kernel: KernelSource) -> KernelSource:
+    """code_hash: the region plus the tunable values the file binds outside it (a
+    `#define BLOCK 256` above the kernel), so a change there is a change of the kernel."""
+    digest = hashlib.sha256(kernel.content_hash.encode())
+    if kernel.spec is not None and kernel.spec.tunables:
+        from .tunables import TunableError, defaults
+
+        try:
+            bound = defaults(text, kernel)
+        except (TunableError, ValueError):
+            bound = {}
+        digest.update(repr(sorted(bound.items())).encode())
+    return msgspec.structs.replace(kernel, code_hash=digest.hexdigest())
 
 
 def find_kernel(text: str, path: str, name: str | None) -> KernelSource:

@@ -96,7 +96,7 @@ class Search:
         self.backend = backend or getattr(pool, "backend", None) or reference.kernel.language
         self.device = device
         self.language = reference.kernel.language
-        self.key = search_key(reference.path, reference.kernel.name, reference.kernel.content_hash,
+        self.key = search_key(reference.path, reference.kernel.name, reference.kernel.code_hash,
                               self.backend, device_name or f"{self.backend}:{device}")
         self.retime = retime
         self.retime_seconds = retime_seconds if retime_seconds is not None else max(1.0, 4 * config.eval_seconds)

@@ -49,7 +49,7 @@ class SearchKey(msgspec.Struct, frozen=True):
     id: str  # sha256 of (path, kernel name, reference region hash, backend, device name)
     path: str
     kernel: str
-    reference_hash: str  # KernelSource.content_hash of the reference
+    reference_hash: str  # KernelSource.code_hash of the reference
     backend: str
     device: str
 

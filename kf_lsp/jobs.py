@@ -433,7 +433,7 @@ class JobManager:
                     except Exception:
                         pass
         # the final figures (re-timed) from the store
-        final = await asyncio.to_thread(load_summary, store, unit.path, k.name, k.content_hash)
+        final = await asyncio.to_thread(load_summary, store, unit.path, k.name, k.code_hash)
         if final is not None:
             self.state.set_search(key, final)
         best = finished.best
@@ -490,7 +490,7 @@ class JobManager:
         if job.view.token:
             self.client.progress_report(job.view.token, f"compiling and timing {k.name}", None)
         result = await pool.evaluate(request)
-        self.state.set_benchmark(kernel_key(unit.path, k.name), Benchmark(k.content_hash, result, time.time()))
+        self.state.set_benchmark(kernel_key(unit.path, k.name), Benchmark(k.code_hash, result, time.time()))
         t = result.reference.timing if result.reference else None
         self._set(job, done=1, message=f"{result.verdict.value}" + (f": {t.median * 1e6:.1f} us" if t else
                                                                     f": {result.message}"))

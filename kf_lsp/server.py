@@ -269,7 +269,7 @@ class KfServer(LanguageServer):
                     continue
                 for k in e.kernels:
                     try:
-                        s = load_summary(store, e.path, k.name, k.content_hash)
+                        s = load_summary(store, e.path, k.name, k.code_hash)
                     except Exception as ex:  # a database from another version, a locked file...
                         log.warning("loading results of %s: %s", k.name, ex)
                         continue
@@ -305,11 +305,11 @@ class KfServer(LanguageServer):
         for k in entry.kernels:
             key = kernel_key(entry.path, k.name)
             prev = self._saved_hash.get(key)
-            self._saved_hash[key] = k.content_hash
-            if prev is None or prev == k.content_hash or not (s.benchmark or s.restart_search):
+            self._saved_hash[key] = k.code_hash
+            if prev is None or prev == k.code_hash or not (s.benchmark or s.restart_search):
                 continue
             stale = [j for j in self.jobs.for_kernel(entry.path, k.name) if j.search is None or
-                     self._job_hash(j) != k.content_hash]
+                     self._job_hash(j) != k.code_hash]
             had_search = key in self.state.snapshot.searches or any(j.kind == "optimize" for j in stale)
             for j in stale:
                 self.jobs.stop(j.id, "the kernel changed")
@@ -327,7 +327,7 @@ class KfServer(LanguageServer):
 
     def _job_hash(self, j: JobView) -> str | None:
         live = self.jobs.searches.get(j.id)
-        return live.reference.kernel.content_hash if live is not None else None
+        return live.reference.kernel.code_hash if live is not None else None
 
     # -- command implementations (arguments: docs/lsp.md) --------------------------------------
 
@@ -401,7 +401,7 @@ class KfServer(LanguageServer):
         entry, k = self.kernel_args(a.uri, a.kernel)
         self._check_version(entry, a.version)
         summary, v = await self._variant(entry, k, a.variant)
-        if summary.reference_hash != k.content_hash:
+        if summary.reference_hash != k.code_hash:
             reason = (f"{k.name} changed since this variant was measured: not applied "
                       "(optimize again to measure variants of the current code)")
             self.show("warning", f"kf: {reason}")
@@ -431,7 +431,7 @@ class KfServer(LanguageServer):
         a = self._parse(command, arguments)
         entry, k = self.kernel_args(a.uri, a.kernel)
         summary, v = await self._variant(entry, k, a.variant)
-        stale = summary.reference_hash != k.content_hash
+        stale = summary.reference_hash != k.code_hash
         text = None
         if not stale:
             try:
@@ -580,7 +580,7 @@ def make_server() -> KfServer:
             return
         entry = ls.index.open(path, params.text_document.text, params.text_document.version)
         for k in entry.kernels:
-            ls._saved_hash.setdefault(kernel_key(path, k.name), k.content_hash)
+            ls._saved_hash.setdefault(kernel_key(path, k.name), k.code_hash)
         ls.publish_diagnostics(entry)
         if entry.kernels:
             ls.spawn(ls.load_stored([entry]))

@@ -100,7 +100,7 @@ def _offered(k: KernelSource, snap: Snapshot, current: str | None = None) -> lis
     """The kernel's verified faster variants that can be applied to the code as it is:
     measured against this very code, and not the code itself (already applied)."""
     s = snap.searches.get(kernel_key(k.file, k.name))
-    if s is None or not applicable(s, k.content_hash):
+    if s is None or not applicable(s, k.code_hash):
         return []
     return [v for v in s.top if v.id != current]
 
@@ -193,10 +193,10 @@ def current_measurement(k: KernelSource, snap: Snapshot) -> KernelMeasurement | 
 def current_result(k: KernelSource, snap: Snapshot) -> EvalResult | None:
     key = kernel_key(k.file, k.name)
     b = snap.benchmarks.get(key)
-    if b is not None and b.content_hash == k.content_hash:
+    if b is not None and b.content_hash == k.code_hash:
         return b.result
     s = snap.searches.get(key)
-    if s is not None and applicable(s, k.content_hash) and s.reference is not None and s.reference.result:
+    if s is not None and applicable(s, k.code_hash) and s.reference is not None and s.reference.result:
         return s.reference.result
     return None
 
@@ -253,7 +253,7 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
         parts.append(f"**Search**: {progress_message(job.done, job.budget, job.best_speedup)} ({job.state})")
     if s is not None and s.best is not None:
         b = s.best
-        stale = "" if applicable(s, k.content_hash) else " (measured against an earlier version of this kernel)"
+        stale = "" if applicable(s, k.code_hash) else " (measured against an earlier version of this kernel)"
         ci = f" [{b.speedup_low:.2f}-{b.speedup_high:.2f}]" if b.speedup_low is not None and b.speedup_high else ""
         applied = " - this is the current code" if current is not None and b.id == current else ""
         parts.append(f"**Best variant**: {_speed(b.speedup)}{ci} faster, {change_label(b, _DESCRIBE)}"

@@ -53,7 +53,7 @@ def reference() -> Variant:
     return msgspec.structs.replace(variant(64, 1.0, False), operator="reference", result=r)
 
 
-def summary(content_hash: str = K.content_hash, **kw) -> SearchSummary:
+def summary(content_hash: str = K.code_hash, **kw) -> SearchSummary:
     key = SearchKey("s1", PATH, "saxpy", content_hash, "sycl", "cpu: AMD EPYC")
     return summarize(key, kw.get("status", "budget"), 16,
                      [reference(), variant(1024, 2.31), variant(16, 0.7, False), variant(256, 1.3)], [])
@@ -140,7 +140,7 @@ def test_hover_with_profile_of_current_code_and_best_variant():
 
 
 def test_hover_prefers_a_benchmark_of_the_current_code():
-    bench = Benchmark(K.content_hash, EvalResult(Verdict.CORRECT, reference=measured(4.2e-3), device=DEVICE))
+    bench = Benchmark(K.code_hash, EvalResult(Verdict.CORRECT, reference=measured(4.2e-3), device=DEVICE))
     md = views.hover_markdown(K, snap(benchmarks={KEY: bench}))
     assert "4.200 ms" in md
     stale = Benchmark("old", bench.result)
@@ -199,7 +199,7 @@ def test_diagnostics_spec_errors_compile_errors_and_faster_variant():
     compile_error = EvalResult(Verdict.COMPILE_ERROR, "does not compile",
                                diagnostics=[Diagnostic(PATH, 27, 4, "error", "use of undeclared identifier 'q'",
                                                        "sycl-rtc")])
-    s = snap(benchmarks={KEY: Benchmark(K.content_hash, compile_error)})
+    s = snap(benchmarks={KEY: Benchmark(K.code_hash, compile_error)})
     ds = views.diagnostics(ENTRY, s)
     assert [(d.range.start.line, d.message) for d in ds] == [(27, "use of undeclared identifier 'q'")]
     ds = views.diagnostics(ENTRY, snap(searches={KEY: summary()}))
@@ -243,7 +243,7 @@ def test_text_edit_of_a_file_without_final_newline():
 
 
 def test_summary_prefers_finals_and_keeps_significant_only():
-    key = SearchKey("s1", PATH, "saxpy", K.content_hash, "sycl", "cpu")
+    key = SearchKey("s1", PATH, "saxpy", K.code_hash, "sycl", "cpu")
     s = summarize(key, "budget", 8, [reference(), variant(1024, 2.31), variant(16, 0.7, False)],
                   [variant(1024, 2.0), variant(256, 1.01, False)])
     assert s.retimed and s.best.speedup == 2.0 and len(s.top) == 1 and s.done == 2 and s.reference is not None

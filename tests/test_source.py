@@ -326,3 +326,15 @@ def test_find_kernel_errors_list_kernels():
         find_kernel(TRICKY, "k.cu", None)
     with pytest.raises(KernelNotFound, match="no kernel"):
         find_kernel("int main() {}", "m.cu", None)
+
+
+def test_code_hash_follows_tunable_values_bound_outside_the_region():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "examples/sycl/saxpy.cpp").read_text()
+    (k,) = find_kernels(text, "saxpy.cpp")
+    (k2,) = find_kernels(text.replace("#define WG_SIZE 64", "#define WG_SIZE 256"), "saxpy.cpp")
+    (k3,) = find_kernels(text.replace("// saxpy: out", "// saxpy (edited comment): out"), "saxpy.cpp")
+    assert k.content_hash == k2.content_hash  # the region itself is unchanged
+    assert k.code_hash != k2.code_hash  # but the kernel that runs is not
+    assert k.code_hash == k3.code_hash  # a comment outside the region changes nothing
