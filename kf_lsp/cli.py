@@ -89,7 +89,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     )
     request = EvalRequest(ref, cand, backend, device if device is not None else -1, options, nonce=time.time_ns() & 0x7FFFFFFF)
     with console.status(f"evaluating {ref.kernel.name} on {backend}...", spinner="dots") if not args.json else _null():
-        with _bench_pool(args, backend, [device if device is not None else -1]) as pool:
+        with _make_pool(args, backend, [device if device is not None else -1]) as pool:
             result = _remote_errors(pool.evaluate_sync, request)
     if args.json:
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
@@ -103,7 +103,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK if result.verdict in (Verdict.CORRECT, Verdict.COMPILED) else EXIT_FAILED
 
 
-def _bench_pool(args: argparse.Namespace, backend: str, devices: list[int]):
+def _make_pool(args: argparse.Namespace, backend: str, devices: list[int]):
     """Local EvalPool, or a RemotePool with --remote (backends/pools.py)."""
     if not getattr(args, "remote", None):
         return EvalPool(backend, devices)
@@ -280,13 +280,22 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
 
     from .progress import SearchProgress, cell_legend, results_table
 
+    remote = getattr(args, "remote", None)
     try:
-        backend, device = choose(ref.kernel.language, args.backend, args.device)
+        if remote and not args.fallback_local:  # a device of a matching remote worker runs it
+            if args.backend not in (None, ref.kernel.language):
+                raise SelectionError(f"a {ref.kernel.language} kernel runs on the {ref.kernel.language} backend, not {args.backend}")
+            backend, device = ref.kernel.language, 0
+        else:
+            backend, device = choose(ref.kernel.language, args.backend, args.device)
     except SelectionError as e:
         raise InputError(str(e)) from None
     if device is None:
         raise InputError(f"no {backend} device here: optimizing needs one to run on (kf devices lists them)")
-    device_name = next((f"{d.kind}: {d.name}" for d in devices(backend) if d.index == device), f"{backend}:{device}")
+    if remote and not args.fallback_local:
+        device_name = f"remote {args.remote_target or backend} at {remote}"
+    else:
+        device_name = next((f"{d.kind}: {d.name}" for d in devices(backend) if d.index == device), f"{backend}:{device}")
     db = args.db or default_path(workspace_of(ref.path))
     llm = LLMConfig(base_url=args.llm_base_url, model=args.model or "") if args.llm_base_url else LLMConfig()
     config = SearchConfig(budget=Budget(evaluations=args.budget, wall_seconds=args.time), tuning=args.tuning,
@@ -302,7 +311,7 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
     where = f"{os.path.relpath(ref.path)}:{k.name_range.start.line + 1}"
     if bundled and not args.json:
         console.print(f"no FILE given: optimizing the bundled example {os.path.relpath(ref.path)}:{k.name}")
-    with store, EvalPool(backend, [device]) as pool:
+    with store, _make_pool(args, backend, [device]) as pool:
         search = Search(ref, pool, store, config, operators, DEFAULT_GRID, backend=backend, device=device,
                         device_name=device_name)
         if not args.json:
@@ -517,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--apply", action="store_true", help="write the best variant into the file (backup FILE.kf-orig)")
     o.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_remote_arguments(o)
     o.set_defaults(func=cmd_optimize)
 
     a = sub.add_parser("archive", help="show a kernel's search archive as a grid of cells; export JSON")

@@ -262,6 +262,23 @@ def test_kf_bench_remote(cluster, pool):
     assert none.returncode == 2 and "no worker of" in none.stderr and "cuda-sm_90" in none.stderr, none.stderr
 
 
+def test_kf_optimize_remote(cluster, pool, tmp_path):
+    """The search runs unchanged over the cluster: every evaluation on a remote worker."""
+    db = tmp_path / "kf.db"
+    cmd = [sys.executable, "-m", "kf_lsp.cli", "optimize", "examples/sycl/saxpy.cpp:saxpy", "--budget", "3",
+           "--eval-seconds", "0.1", "--db", str(db), "--json", "--remote", cluster.address]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode in (0, 1), out.stderr
+    from evolver.store import Store
+
+    store = Store(str(db))
+    (key,) = store.searches()
+    assert key.device.startswith("remote") and cluster.address in key.device
+    done = [v for v in store.variants(key.id) if v.result is not None]
+    assert len(done) >= 3 and all(v.result.device.tag == "sycl-cpu" for v in done)
+    assert all(v.verdict is Verdict.CORRECT for v in done)
+
+
 def test_a_worker_killed_mid_evaluation_is_retried_elsewhere(cluster, pool):
     slow = msgspec.structs.replace(SMALL, target_seconds=2.0, min_trials=5, max_trials=2000)
     fut = pool.submit(req("good", slow))
