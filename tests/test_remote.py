@@ -350,3 +350,34 @@ def test_tls_cluster_works_and_refuses_strangers(tmp_path):
     finally:
         c.close()
 
+
+
+def test_language_server_remote_setting(cluster, pool, tmp_path):
+    """`kf serve` with the `kf.scheduler` setting: an Optimize job's evaluations run on the
+    cluster's workers, and the results come back to the editor as usual."""
+    import asyncio
+
+    from lsp_client import Doc, events, execute, kf_session, wait_for
+    from test_lsp_e2e import workspace
+
+    from evolver.store import Store
+
+    root, path = workspace(tmp_path)
+
+    async def run():
+        settings = {"budget": {"evaluations": 3}, "evalSeconds": 0.1, "scheduler": cluster.address}
+        async with kf_session(root, settings) as c:
+            doc = Doc(c, path).open()
+            started = await execute(c, "kf.optimize", {"uri": doc.uri, "kernel": "saxpy"})
+            done = await wait_for(lambda: events(c, "kf/jobFinished", started["jobId"]), 240, 0.2, "kf/jobFinished")
+            return done[0]
+
+    finished = asyncio.run(run())
+    assert finished["state"] == "done", finished
+    store = Store(os.path.join(root, ".kf", "kf.db"))
+    (key,) = store.searches()
+    assert key.device.startswith("remote") and cluster.address in key.device
+    evaluated = [v for v in store.variants(key.id) if v.result is not None]
+    # the reference and the one other point of its tune space (REPEAT = 64, 1)
+    assert len(evaluated) == 2 and all(v.result.device.tag == "sycl-cpu" for v in evaluated)
+    assert finished["best"] and finished["best"]["tunables"]["REPEAT"] == 1
