@@ -203,3 +203,24 @@ class Archive:
                  if a != b and g and sum(g) / len(g) > 0]
         moves.sort(key=lambda m: -m[2])
         return moves[:limit]
+
+
+def best_history(variants: list[Variant]) -> list[dict[str, float]]:
+    """The best verified speedup after each evaluation, in the order they were evaluated:
+    [{"evaluation": 0, "best": 1.0}, ...], the reference being evaluation 0. Only correct,
+    significantly faster variants move it; rejections (never evaluated) do not count."""
+    history: list[dict[str, float]] = []
+    best, n = 1.0, 0
+    for v in variants:
+        if v.operator == "reference":
+            history.append({"evaluation": 0, "best": 1.0})
+            continue
+        if v.result is None:
+            continue
+        n += 1
+        if v.ok and v.significant and v.speedup and v.speedup > best:
+            best = v.speedup
+            history.append({"evaluation": n, "best": best})
+    if history and history[-1]["evaluation"] != n:
+        history.append({"evaluation": n, "best": best})
+    return history

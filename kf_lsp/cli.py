@@ -422,6 +422,8 @@ def cmd_archive(args: argparse.Namespace, console: Console) -> int:
         finals = store.finals(key.id)
         variants = store.variants(key.id)
         status = store.search_status(key.id)
+    from evolver.archive import best_history
+
     grid = DEFAULT_GRID
     describe = _describe(grid)
     cells = {tuple(c): v for c, v in elites}
@@ -437,6 +439,7 @@ def cmd_archive(args: argparse.Namespace, console: Console) -> int:
         "finals": [{"variant": v.id, "verdict": v.verdict.value, "speedup": v.speedup, "speedup_low": v.speedup_low,
                     "speedup_high": v.speedup_high, "significant": v.significant, "tunables": v.tunables,
                     "operator": v.operator, "cell": v.cell} for v in finals],
+        "history": best_history(variants),
     }
     if args.json:
         data = msgspec.json.format(msgspec.json.encode(doc)).decode() + "\n"

@@ -82,3 +82,24 @@ def test_rebuilding_from_the_same_variants_gives_the_same_archive():
         a2.consider(x)
     assert {c: e.id for c, e in a1.cells().items()} == {c: e.id for c, e in a2.cells().items()} \
         == {(0, 0): "b", (1, 2): "d"}
+
+
+def test_best_history_counts_evaluations_and_only_significant_wins():
+    from backends.model import EvalResult, Verdict
+    from evolver.archive import best_history
+    from evolver.records import Variant
+
+    def v(op, verdict, speedup=None, significant=False, evaluated=True):
+        return Variant(id=f"{op}{speedup}{verdict}", search="s", parent=None, operator=op, region="", tunables={},
+                       verdict=verdict, message="", speedup=speedup, significant=significant,
+                       result=EvalResult(verdict) if evaluated else None)
+
+    history = best_history([
+        v("reference", Verdict.CORRECT, 1.0),
+        v("tune", Verdict.CORRECT, 1.5, significant=False),  # inside the noise: no move
+        v("llm", Verdict.REJECTED, evaluated=False),  # never evaluated: not counted
+        v("tune", Verdict.CORRECT, 1.8, significant=True),
+        v("llm", Verdict.WRONG, 9.0),  # wrong kernels never count, however fast
+        v("tune", Verdict.CORRECT, 1.2, significant=True),
+    ])
+    assert history == [{"evaluation": 0, "best": 1.0}, {"evaluation": 2, "best": 1.8}, {"evaluation": 4, "best": 1.8}]
