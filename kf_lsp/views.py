@@ -18,6 +18,7 @@ from evolver.records import Variant
 
 from . import commands as cmd
 from .index import FileEntry
+from .positions import from_client, line_of, to_client
 from .state import JobView, SearchSummary, Snapshot, applicable, kernel_key
 from .tables import fmt_bytes_rate, fmt_time
 
@@ -39,8 +40,13 @@ class ApplyError(ValueError):
 # -- small formatting helpers ------------------------------------------------------------
 
 
-def _range(r: Range) -> lsp.Range:
-    return lsp.Range(lsp.Position(r.start.line, r.start.column), lsp.Position(r.end.line, r.end.column))
+def _pos(text: str, line: int, column: int) -> lsp.Position:
+    return lsp.Position(line, to_client(line_of(text, line), column))
+
+
+def _range(text: str, r: Range) -> lsp.Range:
+    """A kf range (code points) as the client counts it (UTF-16 units)."""
+    return lsp.Range(_pos(text, r.start.line, r.start.column), _pos(text, r.end.line, r.end.column))
 
 
 def _line_range(line: int) -> lsp.Range:
@@ -153,8 +159,8 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
 
 
 def _line_end(entry: FileEntry, line: int) -> int:
-    lines = entry.text.split("\n")
-    return len(lines[line].rstrip("\r")) if 0 <= line < len(lines) else 0
+    text = line_of(entry.text, line)
+    return to_client(text, len(text))
 
 
 def inlay_hints(entry: FileEntry, snap: Snapshot, rng: lsp.Range | None = None) -> list[lsp.InlayHint]:
@@ -272,9 +278,10 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
 
 
 def kernel_at_position(entry: FileEntry, pos: lsp.Position) -> KernelSource | None:
+    column = from_client(line_of(entry.text, pos.line), pos.character)
     for k in entry.kernels:
         r = k.name_range
-        if r.start.line == pos.line and r.start.column <= pos.character <= r.end.column:
+        if r.start.line == pos.line and r.start.column <= column <= r.end.column:
             return k
     return None
 
@@ -284,7 +291,7 @@ def hover(entry: FileEntry, pos: lsp.Position, snap: Snapshot) -> lsp.Hover | No
     if k is None:
         return None
     return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, hover_markdown(k, snap, entry.current.get(k.name))),
-                     _range(k.name_range))
+                     _range(entry.text, k.name_range))
 
 
 # -- code actions -------------------------------------------------------------------------
@@ -341,9 +348,10 @@ _SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSev
              "info": lsp.DiagnosticSeverity.Information}
 
 
-def _diag(d: Diagnostic) -> lsp.Diagnostic:
-    at = lsp.Position(max(0, d.line), max(0, d.column))
-    return lsp.Diagnostic(lsp.Range(at, lsp.Position(at.line, at.character + 1)), d.message,
+def _diag(text: str, d: Diagnostic) -> lsp.Diagnostic:
+    line, column = max(0, d.line), max(0, d.column)
+    at, after = _pos(text, line, column), _pos(text, line, column + 1)
+    return lsp.Diagnostic(lsp.Range(at, after), d.message,
                           severity=_SEVERITY.get(d.severity, lsp.DiagnosticSeverity.Warning), source=d.source)
 
 
@@ -354,19 +362,19 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
 
     out: list[lsp.Diagnostic] = []
     for k in entry.kernels:
-        out.extend(_diag(d) for d in k.spec_errors)
+        out.extend(_diag(entry.text, d) for d in k.spec_errors)
         r = current_result(k, snap)
         if r is not None and r.verdict in (Verdict.COMPILE_ERROR, Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR):
             mine = [d for d in r.diagnostics if not d.file or os.path.realpath(d.file) == entry.path]
             if mine:
-                out.extend(_diag(d) for d in mine[:20])
+                out.extend(_diag(entry.text, d) for d in mine[:20])
             else:
-                out.append(lsp.Diagnostic(_range(k.name_range), f"{r.verdict.value}: {r.message}",
+                out.append(lsp.Diagnostic(_range(entry.text, k.name_range), f"{r.verdict.value}: {r.message}",
                                           severity=lsp.DiagnosticSeverity.Error, source=SOURCE))
         _, best = _best_for(k, snap, entry.current.get(k.name))
         if best is not None:
             out.append(lsp.Diagnostic(
-                _range(k.name_range),
+                _range(entry.text, k.name_range),
                 f"a verified {_speed(best.speedup)} faster variant of {k.name} exists ({change_label(best, _DESCRIBE)})",
                 severity=lsp.DiagnosticSeverity.Information, source=SOURCE, code="faster-variant"))
     return out
@@ -403,7 +411,8 @@ def text_edit(old: str, new: str) -> lsp.TextEdit:
     end_line = len(a_lines) - s
     start = lsp.Position(p, 0)
     if end_line >= len(a_lines) and a_lines and not a_lines[-1].endswith("\n"):
-        end = lsp.Position(len(a_lines) - 1, len(a_lines[-1]))
+        last = a_lines[-1].rstrip("\r\n")
+        end = lsp.Position(len(a_lines) - 1, to_client(last, len(last)))
     else:
         end = lsp.Position(end_line, 0)
     return lsp.TextEdit(lsp.Range(start, end), "".join(b_lines[p:len(b_lines) - s]))
