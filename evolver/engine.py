@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import random
 import time
 from typing import AsyncIterator, Callable, Sequence

@@ -32,7 +32,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from backends.model import Verdict
 from backends.source import KernelNotFound, find_kernel
 from backends.splice import StaleKernel, splice
 from backends.tunables import defaults

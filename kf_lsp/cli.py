@@ -18,7 +18,7 @@ from typing import Sequence
 import msgspec
 from rich.console import Console
 
-from backends.model import DeviceInfo, EvalOptions, EvalRequest, EvalResult, Verdict
+from backends.model import DeviceInfo, EvalOptions, EvalRequest, Verdict
 from backends.pool import EvalPool, WorkerProcess
 from backends.select import SelectionError, choose, devices
 from backends.units import UnitError, load_unit, split_target

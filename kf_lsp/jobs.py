@@ -392,13 +392,7 @@ class JobManager:
 
         settings = self.settings()
         k = unit.kernel
-        if k.spec is None:
-            raise _UserError(f"kernel {k.name} has no `// @kf` spec: use 'Add benchmark spec' first")
-        chosen = await self.res.device_for(k, settings)
-        if isinstance(chosen, str):
-            raise _UserError(chosen)
-        backend, device, device_name = chosen
-        pool = await self.res.pool(backend, device, settings, self._warn)
+        backend, device, device_name, pool = await self._pool_for(unit, settings)
         store = await asyncio.to_thread(self.res.store_for, unit.path)
         operators: list[Any] = [TuningOperator(config.tuning, seed=config.seed)]
         if config.llm.base_url:
@@ -475,16 +469,22 @@ class JobManager:
             self.client.notify(cmd.JOB_PROGRESS, _job_payload(v))
             self.client.publish(v.path)
 
-    async def _benchmark(self, job: _Job, unit: Unit) -> None:
-        settings = self.settings()
+    async def _pool_for(self, unit: Unit, settings) -> tuple[str, int, str, Any]:
+        """The backend, device and evaluation pool a job on `unit` runs on (a user error
+        when the kernel has no spec or no device can run it)."""
         k = unit.kernel
         if k.spec is None:
             raise _UserError(f"kernel {k.name} has no `// @kf` spec: use 'Add benchmark spec' first")
         chosen = await self.res.device_for(k, settings)
         if isinstance(chosen, str):
             raise _UserError(chosen)
-        backend, device, _ = chosen
-        pool = await self.res.pool(backend, device, settings, self._warn)
+        backend, device, device_name = chosen
+        return backend, device, device_name, await self.res.pool(backend, device, settings, self._warn)
+
+    async def _benchmark(self, job: _Job, unit: Unit) -> None:
+        settings = self.settings()
+        k = unit.kernel
+        backend, device, _, pool = await self._pool_for(unit, settings)
         request = EvalRequest(unit, None, backend, device, EvalOptions(target_seconds=settings.eval_seconds),
                               nonce=time.time_ns() & 0x7FFFFFFF)
         if job.view.token:
