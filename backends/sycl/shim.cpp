@@ -42,6 +42,21 @@ std::string describe(const sycl::exception &e) {
   return s;
 }
 
+// Runs `body` (returning 0 on success), turning any C++ exception into `code` with the
+// message in *out_err, so no exception ever crosses into Python (or aborts the process).
+template <class F> int guarded(char **out_err, int code, const char *what, F &&body) {
+  try {
+    return body();
+  } catch (const sycl::exception &e) {
+    set_err(out_err, describe(e));
+  } catch (const std::exception &e) {
+    set_err(out_err, e.what());
+  } catch (...) {
+    set_err(out_err, std::string("unknown C++ exception ") + what);
+  }
+  return code;
+}
+
 struct Kernel {
   sycl::kernel_bundle<sycl::bundle_state::executable> bundle;
   sycl::kernel kernel;
@@ -183,7 +198,7 @@ int kf_launch(void *queue_ref, void *kernel, int dims, const size_t *global, con
   Kernel *k = static_cast<Kernel *>(kernel);
   sycl::event ev;
   auto t0 = std::chrono::steady_clock::now();
-  try {
+  int refused = guarded(out_err, 1, "at kernel submission", [&] {
     auto cg = [&](sycl::handler &cgh) {
       for (int i = 0; i < n_args; ++i) {
         if (kinds[i] == 0) {
@@ -212,28 +227,15 @@ int kf_launch(void *queue_ref, void *kernel, int dims, const size_t *global, con
         go(sycl::nd_range<3>({global[0], global[1], global[2]}, {local[0], local[1], local[2]}));
     };
     ev = q.submit(cg);
-  } catch (const sycl::exception &e) {
-    set_err(out_err, describe(e));
-    return 1;
-  } catch (const std::exception &e) {
-    set_err(out_err, e.what());
-    return 1;
-  } catch (...) {
-    set_err(out_err, "unknown C++ exception at kernel submission");
-    return 1;
-  }
-  try {
-    ev.wait_and_throw();
-  } catch (const sycl::exception &e) {
-    set_err(out_err, describe(e));
-    return 2;
-  } catch (const std::exception &e) {
-    set_err(out_err, e.what());
-    return 2;
-  } catch (...) {
-    set_err(out_err, "unknown C++ exception while the kernel ran");
-    return 2;
-  }
+    return 0;
+  });
+  if (refused)
+    return refused;
+  if (int failed = guarded(out_err, 2, "while the kernel ran", [&] {
+        ev.wait_and_throw();
+        return 0;
+      }))
+    return failed;
   auto t1 = std::chrono::steady_clock::now();
   if (times_ns) {
     event_times(ev, times_ns);
@@ -246,7 +248,7 @@ int kf_launch(void *queue_ref, void *kernel, int dims, const size_t *global, con
 int kf_memcpy(void *queue_ref, void *dst, const void *src, size_t nbytes, uint64_t *times_ns,
               char **out_err) {
   *out_err = nullptr;
-  try {
+  return guarded(out_err, 1, "in memcpy", [&] {
     sycl::queue &q = *static_cast<sycl::queue *>(queue_ref);
     auto t0 = std::chrono::steady_clock::now();
     sycl::event ev = q.memcpy(dst, src, nbytes);
@@ -257,21 +259,14 @@ int kf_memcpy(void *queue_ref, void *dst, const void *src, size_t nbytes, uint64
       times_ns[2] = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
     }
     return 0;
-  } catch (const sycl::exception &e) {
-    set_err(out_err, describe(e));
-  } catch (const std::exception &e) {
-    set_err(out_err, e.what());
-  } catch (...) {
-    set_err(out_err, "unknown C++ exception in memcpy");
-  }
-  return 1;
+  });
 }
 
 // Blocking fill of `count` copies of a 1/2/4/8-byte pattern.
 int kf_fill(void *queue_ref, void *ptr, const void *pattern, int pattern_size, size_t count,
             char **out_err) {
   *out_err = nullptr;
-  try {
+  return guarded(out_err, 1, "in fill", [&] {
     sycl::queue &q = *static_cast<sycl::queue *>(queue_ref);
     sycl::event ev;
     switch (pattern_size) {
@@ -305,14 +300,7 @@ int kf_fill(void *queue_ref, void *ptr, const void *pattern, int pattern_size, s
     }
     ev.wait_and_throw();
     return 0;
-  } catch (const sycl::exception &e) {
-    set_err(out_err, describe(e));
-  } catch (const std::exception &e) {
-    set_err(out_err, e.what());
-  } catch (...) {
-    set_err(out_err, "unknown C++ exception in fill");
-  }
-  return 1;
+  });
 }
 
 }  // extern "C"
