@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .source import match_bracket
+
 __all__ = ["extract", "ptx_features", "sycl_source_features", "parse_ptx", "PtxFunction",
            "CUDA_FEATURES", "SYCL_FEATURES"]
 
@@ -142,18 +144,9 @@ _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 
 
 def _skip_parens(text: str, i: int) -> int:
-    """`text[i]` is '(': index after the matching ')'."""
-    depth = 0
-    while i < len(text):
-        c = text[i]
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return i
+    """`text[i]` is '(': index after the matching ')' (len(text) if unbalanced)."""
+    j = match_bracket(text, i)
+    return j if j >= 0 else len(text)
 
 
 def parse_ptx(ptx: str) -> dict[str, PtxFunction]:
@@ -533,16 +526,8 @@ _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*(?:<[^<>;(){}]*>)?\s*\(")
 
 def _match_brace(text: str, i: int) -> int:
     """`text[i]` is '{': index after the matching '}' (len(text) if unbalanced)."""
-    depth = 0
-    for k in range(i, len(text)):
-        c = text[k]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return k + 1
-    return len(text)
+    j = match_bracket(text, i)
+    return j if j >= 0 else len(text)
 
 
 def _function_body(masked: str, name: str, skip: int = -1) -> tuple[int, int] | None:

@@ -170,7 +170,7 @@ _BUILTIN_TYPES = {"int", "float", "double", "char", "short", "long", "unsigned",
 _CLOSE = {"(": ")", "[": "]", "{": "}", "<": ">"}
 
 
-def _match(code: str, i: int) -> int:
+def match_bracket(code: str, i: int) -> int:
     """Index just past the bracket group opening at `i` (-1 if unbalanced). Angle
     brackets are tracked only when the group is one, and never inside parentheses."""
     opener = code[i]
@@ -242,7 +242,7 @@ def _declaration(code: str, pos: int) -> _Decl | None:
         if c in "{;":
             return None
         if c == "[" and code.startswith("[[", i):
-            j = _match(code, i)
+            j = match_bracket(code, i)
             if j < 0:
                 return None
             i = j
@@ -259,11 +259,11 @@ def _declaration(code: str, pos: int) -> _Decl | None:
                 i = m2.end()
             continue
         if c == "<" and last_ident is not None:  # a template type in the return type
-            j = _match(code, i)
+            j = match_bracket(code, i)
             i = j if j > 0 else i + 1
             continue
         if c == "(":
-            j = _match(code, i)
+            j = match_bracket(code, i)
             if j < 0:
                 return None
             if last_ident is None or last_ident in _ATTRIBUTE_WORDS:
@@ -331,7 +331,7 @@ def _template_header(code: str, start: int, stop: int) -> tuple[int, int] | None
     m = re.compile(r"\btemplate\s*<").search(code, start, stop)
     if not m:
         return None
-    j = _match(code, m.end() - 1)
+    j = match_bracket(code, m.end() - 1)
     return (m.end() - 1, j) if j > 0 else None
 
 
@@ -419,7 +419,7 @@ def _find_decls(code: str, language: Language | None) -> list[_Found]:
         for m in _SYCL_PROP.finditer(code):
             if m.start() < after:
                 continue
-            j = _match(code, m.end() - 1)
+            j = match_bracket(code, m.end() - 1)
             if j < 0 or not _SYCL_KIND.search(code, m.end(), j):
                 continue
             d = _declaration(code, j)
@@ -429,7 +429,7 @@ def _find_decls(code: str, language: Language | None) -> list[_Found]:
                     found.append(_Found("sycl", d, _statement_start(code, m.start()), -1))
     found.sort(key=lambda f: f.start)
     for f in found:
-        close = _match(code, f.decl.body_open)
+        close = match_bracket(code, f.decl.body_open)
         f.end, f.unbalanced = (close, False) if close > 0 else (len(code), True)
     return found
 

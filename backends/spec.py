@@ -153,8 +153,8 @@ class _Parser:
             return self.error(e, t0, f"buffer '{name}' needs a length: `{role} {name}: "
                                      f"{body.strip() or 'float'}[n]`")
         type_text = body[:lb].strip()
-        from .source import _match  # bracket matching shared with the kernel scanner
-        rb = _match(body, lb)
+        from .source import match_bracket  # bracket matching shared with the kernel scanner
+        rb = match_bracket(body, lb)
         if rb < 0:
             return self.error(e, t0 + lb, f"buffer '{name}': '[' without a matching ']'")
         length = self.expr(e, t0 + lb + 1, body[lb + 1:rb - 1], f"length of '{name}'")
