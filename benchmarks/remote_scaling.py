@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from backends.model import EvalOptions, Verdict  # noqa: E402
-from backends.pool import EvalPool  # noqa: E402
-from backends.remote import RemotePool  # noqa: E402
+from backends.run.local_pool import EvalPool  # noqa: E402
+from backends.run.cluster import RemotePool  # noqa: E402
 from evalcases import request  # noqa: E402
 
 OPTIONS = EvalOptions(seeds=1, target_seconds=0.2, min_trials=5, max_trials=200, warmup_seconds=0.02, timeout_s=10.0,

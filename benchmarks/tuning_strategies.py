@@ -34,9 +34,9 @@ STRATEGIES = ["exhaustive", "random", "coordinate", "bayes"]
 
 def measure(examples: list[str], seconds: float) -> dict:
     from backends.model import EvalOptions, EvalRequest
-    from backends.pool import EvalPool
-    from backends.tunables import defaults
-    from backends.units import load_unit
+    from backends.run.local_pool import EvalPool
+    from backends.kernel.tunables import defaults
+    from backends.kernel.load import load_unit
 
     table = {}
     with EvalPool("sycl", [0]) as pool:

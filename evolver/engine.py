@@ -40,10 +40,10 @@ from typing import AsyncIterator, Callable, Sequence
 import msgspec
 
 from backends.model import EvalOptions, EvalRequest, EvalResult, Unit, Verdict
-from backends.source import KernelNotFound, find_kernel
-from backends.spec import check_contract
-from backends.splice import StaleKernel, region_text, splice
-from backends.tunables import defaults
+from backends.kernel.scanner import KernelNotFound, find_kernel
+from backends.kernel.spec import check_contract
+from backends.kernel.splice import StaleKernel, region_text, splice
+from backends.kernel.tunables import defaults
 
 from .archive import Archive
 from .operators import Context, Operator, Proposal, Rejection

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import msgspec
 
 from backends.model import KernelSource, Language, Unit
-from backends.source import Lines, _comment_text, find_kernels
-from backends.spec import check_contract
-from backends.splice import StaleKernel, region_text, splice
+from backends.kernel.scanner import find_kernels
+from backends.kernel.text import Lines, kf_comment_text
+from backends.kernel.spec import check_contract
+from backends.kernel.splice import StaleKernel, region_text, splice
 
 __all__ = ["ExtractFailure", "CodeBlock", "code_blocks", "extract_region", "validate",
            "spec_lines", "describe"]
@@ -78,14 +79,14 @@ def spec_lines(region: str) -> list[str]:
     """The `@kf` comment lines of a region (not `@kf begin`/`@kf end`), as written."""
     out = []
     for line in region.replace("\r\n", "\n").split("\n"):
-        c = _comment_text(line)
+        c = kf_comment_text(line)
         if c is not None and c.split()[1:2] not in (["begin"], ["end"]):
             out.append(line.rstrip())
     return out
 
 
 def _is_marker(line: str, word: str) -> bool:
-    c = _comment_text(line)
+    c = kf_comment_text(line)
     return c is not None and c.split()[1:] == [word]
 
 
@@ -160,7 +161,7 @@ def extract_region(reply: str, reference: KernelSource, language: Language | Non
         while kept and not kept[-1].strip():
             kept.pop()
         moved: list[str] = []
-        while kept and _comment_text(kept[-1]) is not None:
+        while kept and kf_comment_text(kept[-1]) is not None:
             moved.insert(0, kept.pop())
         if spec_lines("\n".join(moved)):
             body = "\n".join(moved) + "\n" + body
@@ -182,7 +183,7 @@ def extract_region(reply: str, reference: KernelSource, language: Language | Non
 
 
 def _has_code(text: str) -> bool:
-    from backends.source import mask
+    from backends.kernel.text import mask
     return bool(mask(text, comments=True, strings=False, preprocessor=False).strip())
 
 

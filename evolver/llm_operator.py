@@ -21,7 +21,7 @@ import random
 from typing import Sequence
 
 from backends.model import Verdict
-from backends.splice import region_text
+from backends.kernel.splice import region_text
 
 from .extract import ExtractFailure, describe, extract_region, validate
 from .llm import LLMClient, LLMError, TokenBudgetExceeded

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 import msgspec
 
 from backends.model import EvalResult, KernelMeasurement, Language
-from backends.splice import region_text
+from backends.kernel.splice import region_text
 
 from .records import Prompt, Variant
 

@@ -32,9 +32,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from backends.source import KernelNotFound, find_kernel
-from backends.splice import StaleKernel, splice
-from backends.tunables import defaults
+from backends.kernel.scanner import KernelNotFound, find_kernel
+from backends.kernel.splice import StaleKernel, splice
+from backends.kernel.tunables import defaults
 
 from .operators import Context, Proposal, Rejection
 from .records import OperatorName, Variant

@@ -19,9 +19,9 @@ import msgspec
 from rich.console import Console
 
 from backends.model import DeviceInfo, EvalOptions, EvalRequest, Verdict
-from backends.pool import EvalPool, WorkerProcess
-from backends.select import SelectionError, choose, devices
-from backends.units import UnitError, load_unit, split_target
+from backends.run.local_pool import EvalPool, WorkerProcess
+from backends.run.device_choice import SelectionError, choose, devices
+from backends.kernel.load import UnitError, load_unit, split_target
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
@@ -104,11 +104,11 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
 
 
 def _make_pool(args: argparse.Namespace, backend: str, devices: list[int]):
-    """Local EvalPool, or a RemotePool with --remote (backends/pools.py)."""
+    """Local EvalPool, or a RemotePool with --remote (backends/run/pool.py)."""
     if not getattr(args, "remote", None):
         return EvalPool(backend, devices)
-    from backends.pools import pool_from_args
-    from backends.remote import RemoteError
+    from backends.run.pool import pool_from_args
+    from backends.run.cluster import RemoteError
 
     try:
         return pool_from_args(args, backend, devices, on_fallback=lambda m: sys.stderr.write(f"kf: {m}\n"))
@@ -118,7 +118,7 @@ def _make_pool(args: argparse.Namespace, backend: str, devices: list[int]):
 
 def _remote_errors(fn, *args):
     """A cluster that cannot run it (no worker with the hardware...): one line, exit 2."""
-    from backends.remote import RemoteError
+    from backends.run.cluster import RemoteError
 
     try:
         return fn(*args)
@@ -128,7 +128,7 @@ def _remote_errors(fn, *args):
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """`kf worker SCHEDULER`: Dask worker processes on this host, one per device."""
-    from backends.remote import RemoteError, WorkerSupervisor, check_address, make_security
+    from backends.run.cluster import RemoteError, WorkerSupervisor, check_address, make_security
 
     try:
         security = make_security(args.tls_ca, args.tls_cert, args.tls_key, role="worker")
@@ -167,7 +167,7 @@ class _null:
 
 
 def cmd_spec(args: argparse.Namespace, console: Console) -> int:
-    from backends.spec import draft_spec
+    from backends.kernel.spec import draft_spec
 
     unit = _unit(args.target)
     sys.stdout.write(draft_spec(unit.kernel))
@@ -186,7 +186,7 @@ def cmd_devices(args: argparse.Namespace, console: Console) -> int:
                     w.close()
                 d = msgspec.structs.replace(d, peak_bandwidth=peak)
             else:
-                from backends.harness import cached_peak
+                from backends.judge.harness import cached_peak
 
                 d = msgspec.structs.replace(d, peak_bandwidth=cached_peak(d))
             found.append(d)
@@ -219,7 +219,7 @@ def _llm_operator(config, seed: int = 0):
 def apply_variant(unit, variant) -> str:
     """Write `variant` (region + tunable values) into the unit's file, keeping FILE.kf-orig.
     Refuses when the file changed since `unit` was read. Returns the backup's path."""
-    from backends.splice import write_variant
+    from backends.kernel.splice import write_variant
 
     try:
         with open(unit.path, encoding="utf-8", errors="replace", newline="") as f:
@@ -487,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--timeout", type=float, default=30.0, metavar="S", help="a launch longer than this is a hang")
     b.add_argument("--ncu", action="store_true", help="also collect Nsight Compute metrics (CUDA, where ncu exists)")
     b.add_argument("--json", action="store_true", help="print the result as JSON (docs/results.md)")
-    from backends.pools import add_remote_arguments
+    from backends.run.pool import add_remote_arguments
 
     add_remote_arguments(b)
     b.set_defaults(func=cmd_bench)

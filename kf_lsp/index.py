@@ -6,7 +6,7 @@ on disk to a file that is open is ignored until the editor closes it (then the d
 copy is read again). Entries are immutable `FileEntry` values replaced as a whole, so a
 handler that read one sees a consistent file even while a watcher thread updates the
 index. Parsing never raises: a malformed kernel becomes a spec diagnostic inside the
-KernelSource (backends.source), a file that cannot be parsed at all an entry with no
+KernelSource (backends.kernel.scanner), a file that cannot be parsed at all an entry with no
 kernels and an `error`.
 
 Disk reads (`scan`, `refresh`) block: call them off the event loop (asyncio.to_thread).
@@ -21,7 +21,7 @@ from typing import Iterable
 import msgspec
 
 from backends.model import KernelSource, Language
-from backends.source import find_kernels, language_of
+from backends.kernel.scanner import find_kernels, language_of
 
 __all__ = ["FileEntry", "KernelIndex", "KERNEL_EXTENSIONS", "is_ignored_dir", "is_kernel_path", "parse_entry"]
 
@@ -78,8 +78,8 @@ def parse_entry(path: str, text: str, version: int | None = None, open_: bool = 
 
 
 def _current_ids(text: str, kernels: list[KernelSource]) -> dict[str, str]:
-    from backends.splice import region_text
-    from backends.tunables import defaults
+    from backends.kernel.splice import region_text
+    from backends.kernel.tunables import defaults
     from evolver.store import variant_id
 
     out: dict[str, str] = {}

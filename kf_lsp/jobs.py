@@ -3,7 +3,7 @@
 A job is an asyncio task owned by `JobManager`, which keeps its own registry (pygls does
 not stop async commands on $/cancelRequest): a job is stopped by its id, by its kernel,
 or by the work-done progress token the editor's progress UI cancels. Jobs never compile
-or run anything in the server process: evaluations go to `backends.pool.EvalPool`
+or run anything in the server process: evaluations go to `backends.run.local_pool.EvalPool`
 (spawned workers), device probing runs in a thread, and the search is
 `evolver.engine.Search`, whose events update the server's State. At most
 `settings.max_jobs` jobs run at once; more are queued (or refused, per
@@ -72,7 +72,7 @@ class Resources:
     async def device_for(self, kernel: KernelSource, settings: Settings) -> tuple[str, int, str] | str:
         """(backend, device, device name) or a one-line reason. Probing runs in a thread
         (it spawns a process the first time per backend)."""
-        from backends.select import SelectionError, choose, devices
+        from backends.run.device_choice import SelectionError, choose, devices
 
         backend = None if settings.backend == "auto" else settings.backend
         if settings.scheduler:  # the cluster's worker picks the device
@@ -98,11 +98,11 @@ class Resources:
                 self.pools[key] = self.pool_factory(backend, device)
             elif settings.scheduler:
                 try:
-                    from backends.pools import make_pool
+                    from backends.run.pool import make_pool
                 except ImportError:
                     warn(f"kf.scheduler {settings.scheduler}: remote evaluation is not available in this "
                          "installation; evaluating on local devices")
-                    from backends.pool import EvalPool
+                    from backends.run.local_pool import EvalPool
 
                     self.pools[key] = EvalPool(backend, [device])
                 else:
@@ -112,7 +112,7 @@ class Resources:
                         tls_ca=settings.tls_ca or env("KF_TLS_CA"), tls_cert=settings.tls_cert or env("KF_TLS_CERT"),
                         tls_key=settings.tls_key or env("KF_TLS_KEY"), fallback_local=True, on_fallback=warn)
             else:
-                from backends.pool import EvalPool
+                from backends.run.local_pool import EvalPool
 
                 self.pools[key] = EvalPool(backend, [device])  # workers start on first use
         return self.pools[key]

@@ -448,7 +448,7 @@ class KfServer(LanguageServer):
                 "text": text, "diff": diff, "summary": variant_payload(v)}
 
     async def cmd_add_spec(self, arguments: Any) -> dict:
-        from backends.spec import draft_spec
+        from backends.kernel.spec import draft_spec
 
         a = self._parse(cmd.ADD_SPEC, arguments)
         entry, k = self.kernel_args(a.uri, a.kernel)
@@ -636,7 +636,7 @@ def make_server() -> KfServer:
         k = entry.kernel_at(params.range.start.line)
         spec_text = None
         if k is not None and k.spec is None:
-            from backends.spec import draft_spec
+            from backends.kernel.spec import draft_spec
 
             spec_text = draft_spec(k)
         return views.code_actions(entry, params.text_document.uri, params.range, ls.state.snapshot,

@@ -300,7 +300,7 @@ def hover(entry: FileEntry, pos: lsp.Position, snap: Snapshot) -> lsp.Hover | No
 def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, limit: int = 3,
                  spec_text: str | None = None) -> list[lsp.CodeAction]:
     """Actions for the kernel whose region holds the cursor. `spec_text`: the draft spec
-    to insert for a kernel with none (computed by the caller: backends.spec.draft_spec)."""
+    to insert for a kernel with none (computed by the caller: backends.kernel.spec.draft_spec)."""
     k = entry.kernel_at(rng.start.line)
     if k is None:
         return []
@@ -386,9 +386,9 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
 def variant_text(text: str, kernel: KernelSource, v: Variant) -> str:
     """The whole file with the variant's region and tunable values written in. Raises
     ApplyError when the kernel's text is not what the variant was measured against."""
-    from backends.source import KernelNotFound
-    from backends.splice import StaleKernel, write_variant
-    from backends.tunables import TunableError
+    from backends.kernel.scanner import KernelNotFound
+    from backends.kernel.splice import StaleKernel, write_variant
+    from backends.kernel.tunables import TunableError
 
     try:
         return write_variant(text, kernel, v.region, v.tunables)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from backends.model import EvalOptions, EvalRequest, Verdict
-from backends.units import load_unit
+from backends.kernel.load import load_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

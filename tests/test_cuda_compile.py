@@ -13,7 +13,7 @@ from backends.cuda.compiler import (
     parse_ptxas_log,
 )
 from backends.cuda.devices import H100_DETAILS, list_devices, occupancy
-from backends.device import CompileFailure, CompileUnit
+from backends.session import CompileFailure, CompileUnit
 
 
 def _nvrtc_available() -> bool:

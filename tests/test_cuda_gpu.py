@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from backends.cuda.devices import list_devices, occupancy
-from backends.device import BufferArg, CompileFailure, CompileUnit, DeviceFault, LaunchError, ScalarArg
+from backends.session import BufferArg, CompileFailure, CompileUnit, DeviceFault, LaunchError, ScalarArg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -228,7 +228,7 @@ extern "C" __global__ void work(float* x, int n) {
 FAULT_CHILD = textwrap.dedent("""
     import json, sys
     from backends.cuda.session import CudaSession
-    from backends.device import BufferArg, CompileUnit, DeviceFault, LaunchError
+    from backends.session import BufferArg, CompileUnit, DeviceFault, LaunchError
     kind = sys.argv[1]
     body = {
         "illegal": 'extern "C" __global__ void bad(int* p) { *(volatile int*)((char*)p + (1ull << 46)) = 1; }',

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from backends.model import EvalOptions, Verdict
-from backends.pool import EvalPool
-from backends.splice import region_text
-from backends.units import load_unit
+from backends.run.local_pool import EvalPool
+from backends.kernel.splice import region_text
+from backends.kernel.load import load_unit
 from evolver.descriptors import DEFAULT_GRID
 from evolver.engine import Search
 from evolver.operators import Proposal, Rejection
@@ -151,8 +151,8 @@ def test_cancel_emits_finished_and_keeps_what_was_evaluated(pool, tmp_path):
 CHILD = textwrap.dedent("""
     import asyncio, sys
     sys.path.insert(0, {root!r})
-    from backends.pool import EvalPool
-    from backends.units import load_unit
+    from backends.run.local_pool import EvalPool
+    from backends.kernel.load import load_unit
     from evolver.descriptors import DEFAULT_GRID
     from evolver.engine import Search
     from evolver.records import Budget, SearchConfig

@@ -11,8 +11,8 @@ import shutil
 import pytest
 
 from backends.model import EvalOptions, Verdict
-from backends.pool import EvalPool
-from backends.select import devices
+from backends.run.local_pool import EvalPool
+from backends.run.device_choice import devices
 
 from evalcases import CASES, KERNELS, cases_for, request
 

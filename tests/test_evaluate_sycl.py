@@ -4,7 +4,7 @@ with the right verdict, through spawned worker processes, and the pool survives 
 import pytest
 
 from backends.model import Verdict
-from backends.pool import EvalPool
+from backends.run.local_pool import EvalPool
 
 from evalcases import CASES, EXAMPLES, cases_for, request
 
@@ -61,7 +61,7 @@ def test_examples_are_measured(pool, example):
 def test_tunable_named_like_a_header_identifier_compiles(pool, tmp_path):
     """A tunable with no #define in the code gets one after the includes, not before
     <sycl/sycl.hpp> (whose headers use WG as a parameter name)."""
-    from backends.units import load_unit
+    from backends.kernel.load import load_unit
     from evalcases import FAST
     from backends.model import EvalRequest
 

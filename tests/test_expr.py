@@ -1,6 +1,6 @@
 import pytest
 
-from backends.expr import ExprError, evaluate, evaluate_c, names, resolve
+from backends.kernel.expressions import ExprError, evaluate, evaluate_c, names, resolve
 from backends.model import Spec, Tunable, Variable
 
 

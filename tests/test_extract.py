@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.splice import region_text
-from backends.units import load_unit
+from backends.kernel.splice import region_text
+from backends.kernel.load import load_unit
 from evolver.extract import ExtractFailure, code_blocks, describe, extract_region, validate
 
 from llm_double import BROKEN_REGION, CONTRACT_REGION, GOOD_REGION, prose_wrapped, truncated

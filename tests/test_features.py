@@ -1,4 +1,4 @@
-"""Behavioural features from what the compiler produced (backends/features.py) and the
+"""Behavioural features from what the compiler produced (backends/judge/features.py) and the
 cells they give (evolver/descriptors.py).
 
 CUDA: real NVRTC compiles (no GPU needed) of a naive matmul, a shared-memory tiled
@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from backends.device import CompileFailure, CompileUnit
-from backends.features import extract, parse_ptx, ptx_features, sycl_source_features
+from backends.session import CompileFailure, CompileUnit
+from backends.judge.features import extract, parse_ptx, ptx_features, sycl_source_features
 from backends.model import Profile
 from evolver.descriptors import cell_of, describe_cell
 
@@ -340,7 +340,7 @@ def test_profile_values_become_features():
 
 @needs_nvrtc
 def test_compile_only_session_carries_features():
-    from backends.compile_only import CompileOnlySession
+    from backends.cuda.compile_only import CompileOnlySession
 
     s = CompileOnlySession("cuda", "sm_90")
     out = s.compile(CompileUnit(path="k.cu", source=TILED_MM, entry="matmul", language="cuda"))
@@ -569,7 +569,7 @@ def test_sycl_through_the_harness():
     pytest.importorskip("dpctl")
     from evalcases import request
 
-    from backends.pool import EvalPool
+    from backends.run.local_pool import EvalPool
     from backends.model import Verdict
 
     with EvalPool("sycl", [0]) as pool:

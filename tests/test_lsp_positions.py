@@ -2,7 +2,7 @@
 
 from lsprotocol import types as lsp
 
-from backends.source import find_kernels
+from backends.kernel.scanner import find_kernels
 from kf_lsp.index import FileEntry
 from kf_lsp.positions import from_client, to_client
 from kf_lsp.views import kernel_at_position

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from backends.model import EvalOptions, EvalResult, Verdict
-from backends.multi import MultiResult, MultiTargetPool, combine, geometric_mean
-from backends.pool import EvalPool
-from backends.pools import Pool
+from backends.run.multi_target import MultiResult, MultiTargetPool, combine, geometric_mean
+from backends.run.local_pool import EvalPool
+from backends.run.pool import Pool
 
 from evalcases import request
 

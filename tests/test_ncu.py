@@ -1,6 +1,6 @@
 """Parsing Nsight Compute's CSV (recorded output; running ncu needs a GPU)."""
 
-from backends.ncu import parse_csv
+from backends.judge.ncu import parse_csv
 
 RECORDED = '''==PROF== Connected to process 123
 "ID","Process ID","Kernel Name","dram__bytes.sum","gpu__time_duration.sum","launch__registers_per_thread"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from backends.units import load_unit
+from backends.kernel.load import load_unit
 from evolver.records import Variant
 from kf_lsp.cli import InputError, apply_variant
 

@@ -7,7 +7,7 @@ import pytest
 
 from backends.model import (CheckReport, Diagnostic, EvalResult, KernelMeasurement, Mismatch, Profile,
                             Timing, Verdict)
-from backends.units import load_unit
+from backends.kernel.load import load_unit
 from evolver.llm import LLMClient
 from evolver.operators import Context
 from evolver.prompts import (DEFAULT_SECTIONS, EVOLUTION_MARK, SECTIONS, STRATEGIES, PromptPool,

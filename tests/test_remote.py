@@ -20,10 +20,10 @@ import psutil
 import pytest
 
 from backends.model import EvalOptions, EvalResult, Verdict
-from backends.multi import MultiTargetPool
-from backends.pool import EvalPool
-from backends.pools import Pool, make_pool
-from backends.remote import (InsecureAddress, NoMatchingWorker, RemotePool, SchedulerUnreachable, TaskRefused,
+from backends.run.multi_target import MultiTargetPool
+from backends.run.local_pool import EvalPool
+from backends.run.pool import Pool, make_pool
+from backends.run.cluster import (InsecureAddress, NoMatchingWorker, RemotePool, SchedulerUnreachable, TaskRefused,
                              check_address, evaluate_remote, make_security)
 
 from evalcases import request
@@ -93,7 +93,7 @@ class Cluster:
         self.workers[name] = p
 
     def dask_worker_pid(self, name: str) -> int:
-        kids = [c for c in psutil.Process(self.workers[name].pid).children() if "backends.remote" in " ".join(c.cmdline())]
+        kids = [c for c in psutil.Process(self.workers[name].pid).children() if "backends.run.cluster" in " ".join(c.cmdline())]
         assert len(kids) == 1, kids
         return kids[0].pid
 

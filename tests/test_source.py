@@ -3,9 +3,10 @@ import hashlib
 import pytest
 
 from backends.model import Position
-from backends.source import (KernelNotFound, find_kernel, find_kernels, language_of, mask,
-                             template_params)
-from backends.splice import region_text
+from backends.kernel.declarations import template_params
+from backends.kernel.scanner import KernelNotFound, find_kernel, find_kernels, language_of
+from backends.kernel.text import mask
+from backends.kernel.splice import region_text
 
 TRICKY = r'''#include <cuda_runtime.h>
 #define BLOCK 256

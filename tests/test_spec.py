@@ -1,7 +1,7 @@
 import pytest
 
-from backends.source import find_kernel, find_kernels
-from backends.spec import check_contract, draft_spec, parse_spec
+from backends.kernel.scanner import find_kernel, find_kernels
+from backends.kernel.spec import check_contract, draft_spec, parse_spec
 
 SAXPY_SIG = "__global__ void saxpy(const float* x, const float* y, float* out, float a, int n) {}\n"
 SAXPY_SPEC = """\

@@ -1,8 +1,9 @@
 import pytest
 
 from backends.model import Position, Range
-from backends.source import find_kernel, find_kernels
-from backends.splice import StaleKernel, range_to_offsets, region_text, splice
+from backends.kernel.scanner import find_kernel, find_kernels
+from backends.kernel.splice import StaleKernel, region_text, splice
+from backends.kernel.text import range_to_offsets
 
 FILE = """\
 #include <cuda_runtime.h>
@@ -95,8 +96,8 @@ def test_begin_end_region_splice():
 
 
 def test_write_variant_binds_tunables_outside_the_region():
-    from backends.source import find_kernels
-    from backends.splice import region_text, write_variant
+    from backends.kernel.scanner import find_kernels
+    from backends.kernel.splice import region_text, write_variant
 
     text = ("#ifndef BLOCK\n#define BLOCK 64\n#endif\n"
             "// @kf in  x: float[n]\n// @kf out y: float[n]\n// @kf n = 1024\n"

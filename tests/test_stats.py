@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from backends.stats import compare, summarize
+from backends.judge.stats import compare, summarize
 
 
 def sample(center, spread, n, seed):

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("dpctl")
 
-from backends.device import (  # noqa: E402
+from backends.session import (  # noqa: E402
     BufferArg,
     CompileFailure,
     CompileUnit,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from backends.model import EvalOptions, EvalRequest, Verdict
-from backends.pool import EvalPool
-from backends.splice import region_text
-from backends.units import load_unit
+from backends.run.local_pool import EvalPool
+from backends.kernel.splice import region_text
+from backends.kernel.load import load_unit
 from evolver.extract import ExtractFailure, validate
 from evolver.llm import LLMClient
 from evolver.llm_operator import LLMOperator

@@ -1,7 +1,7 @@
 import pytest
 
-from backends.source import find_kernel, find_kernels
-from backends.tunables import Bound, TunableError, bind, defaults
+from backends.kernel.scanner import find_kernel, find_kernels
+from backends.kernel.tunables import Bound, TunableError, bind, defaults
 
 SPEC = """\
 // @kf in  x: float[n]

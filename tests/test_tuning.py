@@ -7,8 +7,8 @@ import random
 import pytest
 
 from backends.model import EvalResult, Verdict
-from backends.splice import region_text
-from backends.units import load_unit
+from backends.kernel.splice import region_text
+from backends.kernel.load import load_unit
 from evolver.operators import Context, Proposal
 from evolver.records import Variant
 from evolver.store import variant_id

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from backends import dtypes
+from backends.kernel import dtypes
 from backends.model import Verdict
-from backends.verify import CANARY, GUARD_BYTES, compare_output, guard_intact, poison_mask
+from backends.judge.verify import CANARY, GUARD_BYTES, compare_output, guard_intact, poison_mask
 
 
 def poisoned(n, dtype="f32"):

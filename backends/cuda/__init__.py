@@ -2,7 +2,7 @@
 CudaSession (the DeviceSession for NVIDIA GPUs). Importing this package loads no CUDA
 library; the driver and NVRTC are loaded on first use."""
 
-from .compiler import (
+from backends.cuda.compiler import (
     CompiledModule,
     compile_cuda,
     compile_ptx,
@@ -10,7 +10,7 @@ from .compiler import (
     parse_nvrtc_log,
     parse_ptxas_log,
 )
-from .devices import default_arch, list_devices, occupancy
+from backends.cuda.devices import default_arch, list_devices, occupancy
 
 __all__ = [
     "CompiledModule",
@@ -28,7 +28,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in ("CudaSession", "CudaKernel", "CudaBuffer"):
-        from . import session
+        from backends.cuda import session
 
         return getattr(session, name)
     raise AttributeError(name)

@@ -22,8 +22,8 @@ from typing import Iterable
 
 import msgspec
 
-from ..device import CompileFailure, CompileUnit
-from ..model import Diagnostic, Profile
+from backends.session import CompileFailure, CompileUnit
+from backends.model import Diagnostic, Profile
 
 PRELUDE_NAME = "kf_prelude.cu"  # NVRTC's name for the text before the harness's `#line 1 "path"`
 

@@ -7,7 +7,7 @@ import functools
 import math
 from typing import Mapping
 
-from ..model import DeviceInfo
+from backends.model import DeviceInfo
 
 # An H100 SXM (sm_90): used for what the caller's details do not say.
 H100_DETAILS: dict[str, int] = {

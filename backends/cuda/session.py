@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import dtypes
-from ..device import (
+from backends.kernel import dtypes
+from backends.session import (
     BufferArg,
     CompileFailure,
     CompileUnit,
@@ -30,9 +30,9 @@ from ..device import (
     LaunchError,
     ScalarArg,
 )
-from ..model import Diagnostic, DeviceInfo, Profile
-from .compiler import CompiledModule, compile_cuda
-from .devices import device_info
+from backends.model import Diagnostic, DeviceInfo, Profile
+from backends.cuda.compiler import CompiledModule, compile_cuda
+from backends.cuda.devices import device_info
 
 # CUresult names after which the context cannot be used again
 STICKY_ERRORS = frozenset(
@@ -112,7 +112,7 @@ class CudaKernel:
         self.warnings: list[Diagnostic] = list(module.warnings)
         self.log = module.log
         self.compiled = module
-        self.ptx = module.ptx  # the module's PTX (compiled with want_ptx) (backends/features.py reads it)
+        self.ptx = module.ptx  # the module's PTX (compiled with want_ptx) (backends/judge/features.py reads it)
         self.code = code  # ObjectCode: keeps the module loaded
         self.kernel = kernel  # cuda.core Kernel
         self.max_dynamic_shared = DEFAULT_SHARED_LIMIT

@@ -7,7 +7,7 @@ does not import dpctl; `prepare_environment()` runs before dpctl is first import
 
 from __future__ import annotations
 
-from .build import cache_root, ensure_shim, prepare_environment
+from backends.sycl.build import cache_root, ensure_shim, prepare_environment
 
 __all__ = [
     "SyclSession",
@@ -23,11 +23,11 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in ("SyclSession", "SyclKernel", "SyclBuffer", "parse_log"):
-        from . import session
+        from backends.sycl import session
 
         return getattr(session, name)
     if name == "list_devices":
-        from .devices import list_devices
+        from backends.sycl.devices import list_devices
 
         return list_devices
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .build import prepare_environment
+from backends.sycl.build import prepare_environment
 
 prepare_environment()
 
-from ..model import DeviceInfo  # noqa: E402
+from backends.model import DeviceInfo  # noqa: E402
 
 
-def _kind(dev) -> str:
+def device_kind(dev) -> str:
     try:
         import dpctl
 
@@ -50,7 +50,7 @@ def raw_devices() -> list:
 
 
 def device_info(dev, index: int) -> DeviceInfo:
-    kind = _kind(dev)
+    kind = device_kind(dev)
     details: dict[str, str | int | float] = {}
     for key, attr in (
         ("max_work_group_size", "max_work_group_size"),

@@ -17,14 +17,14 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .build import ensure_shim, prepare_environment
+from backends.sycl.build import ensure_shim, prepare_environment
 
 prepare_environment()
 
 import msgspec  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..device import (  # noqa: E402
+from backends.session import (  # noqa: E402
     BufferArg,
     CompileFailure,
     CompileUnit,
@@ -32,8 +32,8 @@ from ..device import (  # noqa: E402
     LaunchError,
     ScalarArg,
 )
-from ..model import DeviceInfo, Diagnostic, Profile  # noqa: E402
-from .devices import device_info, raw_devices  # noqa: E402
+from backends.model import DeviceInfo, Diagnostic, Profile  # noqa: E402
+from backends.sycl.devices import device_info, raw_devices  # noqa: E402
 
 SOURCE = "sycl-rtc"
 
@@ -652,8 +652,8 @@ class SyclSession:
 
 
 def _kind_of(dev) -> str:
-    from .devices import _kind
+    from backends.sycl.devices import device_kind
 
-    return _kind(dev)
+    return device_kind(dev)
 
 

@@ -1,13 +1,14 @@
 """A session that compiles but cannot run: CUDA on a machine with no GPU.
 
 Compile errors (mapped to the user's lines) and the compiler's resource report
-(registers, spills, shared memory) need no GPU, so they are still worth giving.
+(registers, spills, shared memory) need no GPU, so they are still worth giving; the
+harness adds the behavioural features read from the PTX.
 """
 
 from __future__ import annotations
 
-from .device import CompileFailure, CompileUnit
-from .model import DeviceInfo
+from backends.session import CompileFailure, CompileUnit
+from backends.model import DeviceInfo
 
 
 class CompileOnlySession:
@@ -17,8 +18,8 @@ class CompileOnlySession:
     def __init__(self, backend: str, arch: str | None = None):
         if backend != "cuda":
             raise ValueError(f"compile-only evaluation exists for cuda, not {backend}")
-        from .cuda.compiler import compile_cuda
-        from .cuda.devices import default_arch
+        from backends.cuda.compiler import compile_cuda
+        from backends.cuda.devices import default_arch
 
         self.arch = arch or default_arch()
         self._compile = compile_cuda
@@ -29,15 +30,6 @@ class CompileOnlySession:
         out = self._compile(unit, self.arch, want_ptx=True)
         if isinstance(out, CompileFailure):
             return out
-        # no run, so no Profile from the harness: carry the PTX features in the resources
-        import msgspec
-
-        from .features import extract
-
-        feats, source = extract("cuda", out, unit.source, out.resources)
-        if feats:
-            out = msgspec.structs.replace(
-                out, resources=msgspec.structs.replace(out.resources, features=feats, feature_source=source))
         return out
 
     def close(self) -> None:

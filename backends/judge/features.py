@@ -16,7 +16,7 @@ SYCL ("sycl-source")
     Kernels are compiled at run time by the SYCL runtime from source (backends/sycl);
     no device code comes back here. The fallback counts API constructs and operators in
     the MASKED source of the kernel (and of the functions of the same file it calls):
-    comments and string contents are blanked first (backends.source.mask), and only
+    comments and string contents are blanked first (backends.kernel.scanner.mask), and only
     library names, keywords and operators are counted, never user identifiers (a
     variable's name matters only through what it was initialised from, e.g. the value
     of `it.get_sub_group()`), so renaming or commenting cannot move a kernel either.
@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .source import match_bracket
+from backends.kernel.text import mask, match_bracket
 
 __all__ = ["extract", "ptx_features", "sycl_source_features", "parse_ptx", "PtxFunction",
            "CUDA_FEATURES", "SYCL_FEATURES"]
@@ -634,7 +634,6 @@ def _first_arg(code: str, open_paren: int) -> str:
 def sycl_source_features(text: str, kernel: str | None = None) -> dict[str, float]:
     """Counts of SYCL constructs in the kernel `kernel` of `text` (and the functions of
     the file it calls), after comments and string contents are blanked."""
-    from .source import mask
 
     if not text or not text.strip():
         return {}

@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from . import dtypes
-from .expr import ExprError, names, resolve, evaluate
-from .model import (BufferSpec, Check, Diagnostic, KernelSource, Language, Launch, Param,
+from backends.kernel import dtypes
+from backends.kernel.text import match_bracket, split_top
+from backends.kernel.expressions import ExprError, names, resolve, evaluate
+from backends.model import (BufferSpec, Check, Diagnostic, KernelSource, Language, Launch, Param,
                     Position, Range, Spec, Tunable, Variable)
 
 __all__ = ["parse_spec", "draft_spec", "check_contract", "KEYWORDS"]
@@ -153,7 +154,6 @@ class _Parser:
             return self.error(e, t0, f"buffer '{name}' needs a length: `{role} {name}: "
                                      f"{body.strip() or 'float'}[n]`")
         type_text = body[:lb].strip()
-        from .source import match_bracket  # bracket matching shared with the kernel scanner
         rb = match_bracket(body, lb)
         if rb < 0:
             return self.error(e, t0 + lb, f"buffer '{name}': '[' without a matching ']'")
@@ -214,8 +214,7 @@ class _Parser:
                                     f"`{right}` ({unit})")
         if not self.once(e, word):
             return
-        from .source import _split_top
-        parts = _split_top(rest)
+        parts = split_top(rest)
         if len(parts) > 3:
             extra = parts[3][1]
             return self.error(e, off + parts[3][0] + len(extra) - len(extra.lstrip()),
@@ -225,11 +224,10 @@ class _Parser:
             self.launch[word] = ([x for x in exprs if x], e.line)
 
     def check(self, e: _Entry, off: int, rest: str) -> None:
-        from .source import _split_top
         assignments: dict[str, str] = {}
         if not rest.strip():
             return self.error(e, off, "expected `check NAME = EXPR[, NAME = EXPR ...]`")
-        for o, part in _split_top(rest):
+        for o, part in split_top(rest):
             lead = len(part) - len(part.lstrip())
             m = _VARIABLE.match(part.lstrip())
             if not m:
@@ -290,8 +288,7 @@ class _Parser:
                                       "compile-time constants (a #define, a constexpr or a "
                                       "template parameter)")
         values: list[int | float] = []
-        from .source import _split_top
-        for o, part in _split_top(rest[m.end():]):
+        for o, part in split_top(rest[m.end():]):
             col = off + m.end() + o + len(part) - len(part.lstrip())
             if not part.strip():
                 self.error(e, col, f"tunable '{name}': empty value")

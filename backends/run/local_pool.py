@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from . import worker
-from .model import DeviceInfo, EvalRequest, EvalResult, Verdict
+from backends.run import worker
+from backends.model import DeviceInfo, EvalRequest, EvalResult, Verdict
 
 _encoder = msgspec.msgpack.Encoder()
 START_SECONDS = 300.0  # importing a runtime and building the SYCL shim the first time

@@ -13,9 +13,10 @@ from typing import Mapping
 
 import msgspec
 
-from .expr import ExprError, evaluate_c
-from .model import KernelSource
-from .source import mask, template_params
+from backends.kernel.expressions import ExprError, evaluate_c
+from backends.model import KernelSource
+from backends.kernel.declarations import template_params
+from backends.kernel.text import mask, range_to_offsets
 
 __all__ = ["Bound", "TunableError", "defaults", "bind"]
 
@@ -99,7 +100,6 @@ def _template_arg_index(text: str, kernel: KernelSource) -> list[tuple[str, str,
 
 def _offset(text: str, kernel: KernelSource) -> int:
     """Offset just past the kernel's name."""
-    from .splice import range_to_offsets
     return range_to_offsets(text, kernel.name_range)[1]
 
 

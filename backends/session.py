@@ -2,7 +2,7 @@
 
 A DeviceSession lives inside an evaluation worker process (never in the editor's
 server): it compiles a unit, owns device memory, launches and times. It knows nothing
-of specs, verdicts or searches; the harness (backends/harness.py) builds those on top,
+of specs, verdicts or searches; the harness (backends/judge/harness.py) builds those on top,
 so every defence against fooled measurements is written once for all backends.
 
 Errors are values where they are results (a compile failure is data); a device that
@@ -16,7 +16,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import msgspec
 import numpy as np
 
-from .model import Diagnostic, DeviceInfo, Language, Profile
+from backends.model import Diagnostic, DeviceInfo, Language, Profile
 
 
 class CompileUnit(msgspec.Struct, frozen=True):

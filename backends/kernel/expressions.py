@@ -13,7 +13,7 @@ import operator
 import re
 from typing import Callable, Mapping
 
-from .model import Spec
+from backends.model import Spec
 
 Number = int | float
 

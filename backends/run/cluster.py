@@ -5,7 +5,7 @@ fixed, importable function, `evaluate_remote`, with Dask resources naming the ha
 needs (`cuda-sm_90`, `sycl-cpu`, or `kf-cuda` / `kf-sycl` for any device of a backend).
 Worker side: `kf worker SCHEDULER` starts one `KfWorker` process per device (`serve`); it
 advertises the device's tag as a resource and runs only `evaluate_remote`, which hands the
-request to kf's own spawned evaluation process (backends.pool.WorkerProcess) bound to that
+request to kf's own spawned evaluation process (backends.run.local_pool.WorkerProcess) bound to that
 worker's device: generated kernels never run inside the Dask worker process.
 
 What a KfWorker refuses (docs/remote.md, "Security model"):
@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from .model import EvalRequest, EvalResult, Verdict
+from backends.model import EvalRequest, EvalResult, Verdict
 
 log = logging.getLogger("kf.remote")
 
@@ -151,7 +151,7 @@ _states: dict[tuple[str, int], "_DeviceState"] = {}
 
 class _DeviceState:
     def __init__(self, backend: str, device: int):
-        from .pool import WorkerProcess
+        from backends.run.local_pool import WorkerProcess
 
         self.process = WorkerProcess(backend, device)
         self.lock = threading.Lock()
@@ -262,7 +262,7 @@ def _kf_worker_class():
             if ts is not None and why is not None:
                 log.warning("kf worker: refused task %r: %s", key, why)
                 return ExecuteFailureEvent.from_exception(
-                    TaskRefused(f"a kf worker runs only backends.remote.evaluate_remote(<EvalRequest bytes>): {why}"),
+                    TaskRefused(f"a kf worker runs only backends.run.cluster.evaluate_remote(<EvalRequest bytes>): {why}"),
                     key=key, run_id=ts.run_id, stimulus_id=f"kf-refused-{time.time()}")
             return await super().execute(key, stimulus_id=stimulus_id)
 
@@ -330,7 +330,7 @@ class WorkerSupervisor:
                 "name": f"{self.name}-{d.backend}{d.index}"}
 
     def _start(self, i: int) -> None:
-        self.procs[i] = subprocess.Popen([sys.executable, "-m", "backends.remote", json.dumps(self._config(i))])
+        self.procs[i] = subprocess.Popen([sys.executable, "-m", "backends.run.cluster", json.dumps(self._config(i))])
 
     def run(self, on_event=None) -> int:
         say = on_event or (lambda msg: None)
@@ -387,7 +387,7 @@ def _timeout_for(request: EvalRequest) -> float:
 
 
 class RemotePool:
-    """Evaluations on a Dask cluster of kf workers; the interface of backends.pool.EvalPool.
+    """Evaluations on a Dask cluster of kf workers; the interface of backends.run.local_pool.EvalPool.
 
     `target`: a hardware tag (`cuda-sm_90`, `sycl-cpu`) every evaluation must run on; None:
     any device of the request's backend. `timeout`: overall seconds per evaluation (None:
@@ -468,7 +468,7 @@ class RemotePool:
                       target: str | None = None) -> EvalResult:
         from distributed import KilledWorker
 
-        from .pool import Cancelled
+        from backends.run.local_pool import Cancelled
 
         resource = self._resource(request, target)
         fut = self.submit(request, target)
@@ -535,7 +535,7 @@ class RemotePool:
 
 
 if __name__ == "__main__":  # `kf worker` starts one of these per device
-    # Through the imported module, not __main__: tasks name backends.remote.evaluate_remote.
-    from backends.remote import serve as _serve_imported
+    # Through the imported module, not __main__: tasks name backends.run.cluster.evaluate_remote.
+    from backends.run.cluster import serve as _serve_imported
 
     _serve_imported(json.loads(sys.argv[1]))

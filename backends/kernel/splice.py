@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import hashlib
 
-from .model import KernelSource, Range
-from .source import Lines
+from backends.model import KernelSource
+from backends.kernel.scanner import find_kernel
+from backends.kernel.text import range_to_offsets
+from backends.kernel.tunables import bind
 
-__all__ = ["StaleKernel", "range_to_offsets", "region_text", "splice"]
+__all__ = ["StaleKernel", "region_text", "splice", "write_variant"]
 
 
 class StaleKernel(ValueError):
     """The text no longer holds the kernel where it was found (the file changed)."""
-
-
-def range_to_offsets(text: str, rng: Range) -> tuple[int, int]:
-    """(start, end) string offsets of a 0-based line/column range; columns count
-    characters and are clamped to their line, lines past the end map to len(text)."""
-    lines = Lines(text)
-    return lines.offset(rng.start), lines.offset(rng.end)
 
 
 def region_text(text: str, kernel: KernelSource) -> str:
@@ -61,9 +56,6 @@ def write_variant(text: str, kernel: KernelSource, region: str, tunables: dict[s
     anywhere in the file, a template default); a tunable the code does not define gets a
     `#define` just above the region. Raises StaleKernel when the kernel's text is not what
     `kernel` describes, KernelNotFound / TunableError when the variant cannot be written."""
-    from .source import find_kernel
-    from .tunables import bind
-
     new = splice(text, kernel, region)
     placed = find_kernel(new, kernel.file, kernel.name)
     bound = bind(new, placed, tunables)

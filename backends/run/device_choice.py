@@ -7,8 +7,8 @@ GPU when one is present, else the first device (SYCL: the CPU).
 
 from __future__ import annotations
 
-from .model import DeviceInfo, Language
-from .pool import probe_devices
+from backends.model import DeviceInfo, Language
+from backends.run.local_pool import probe_devices
 
 BACKENDS = ("cuda", "sycl")
 _cache: dict[str, list[DeviceInfo]] = {}

@@ -16,7 +16,7 @@ import os
 import threading
 from typing import Any, Protocol, runtime_checkable
 
-from .model import EvalRequest, EvalResult
+from backends.model import EvalRequest, EvalResult
 
 log = logging.getLogger("kf.pools")
 
@@ -56,10 +56,10 @@ def make_pool(backend: str, devices: list[int] | None = None, remote: str | None
     and `on_fallback(message)` (default: a logged warning) says why.
     """
     if not remote:
-        from .pool import EvalPool
+        from backends.run.local_pool import EvalPool
 
         return EvalPool(backend, devices)
-    from .remote import RemotePool, SchedulerUnreachable, make_security
+    from backends.run.cluster import RemotePool, SchedulerUnreachable, make_security
 
     if security is None:
         security = make_security(tls_ca, tls_cert, tls_key)
@@ -69,7 +69,7 @@ def make_pool(backend: str, devices: list[int] | None = None, remote: str | None
     except SchedulerUnreachable as e:
         if not fallback_local:
             raise
-        from .pool import EvalPool
+        from backends.run.local_pool import EvalPool
 
         msg = f"{e}; evaluating on local {backend} devices {devices or [0]} instead"
         (on_fallback or log.warning)(msg)

@@ -1,6 +1,6 @@
 """Nsight Compute metrics for a CUDA kernel, on request, where `ncu` is installed.
 
-ncu profiles a separate probe process (`python -m backends.ncu REQUEST.json ROLE`) that
+ncu profiles a separate probe process (`python -m backends.judge.ncu REQUEST.json ROLE`) that
 compiles the kernel exactly as the harness does, loads fresh inputs and launches it
 twice at the default problem size; ncu profiles the second launch only (by kernel
 name, so the harness's fill and flush kernels are never measured). Clocks are left as
@@ -22,7 +22,7 @@ import tempfile
 
 import msgspec
 
-from .model import EvalRequest
+from backends.model import EvalRequest
 
 METRICS = (
     "gpu__time_duration.sum",
@@ -92,7 +92,7 @@ def collect(request: EvalRequest, role: str, kernel_name: str, timeout: float = 
         cmd = [ncu, "--csv", "--page", "raw", "--print-units", "base", "--metrics", ",".join(METRICS),
                "--kernel-name-base", "function", "--kernel-name", kernel_name, "--launch-skip", "1",
                "--launch-count", "1", "--clock-control", "none", "--cache-control", "all",
-               sys.executable, "-m", "backends.ncu", path, role]
+               sys.executable, "-m", "backends.judge.ncu", path, role]
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -111,22 +111,22 @@ def _probe(path: str, role: str) -> int:
     """Inside ncu: compile and launch the kernel twice, as the harness would."""
     import numpy as np
 
-    from .cuda.session import CudaSession
-    from .harness import _Buffers, _Kernel, _unit_for, generate_inputs
+    from backends.cuda.session import CudaSession
+    from backends.judge.launch import Buffers, LaunchableKernel, compile_unit_for, generate_inputs
 
     with open(path, "rb") as f:
         req = msgspec.json.decode(f.read(), type=EvalRequest)
     unit = req.reference if role == "reference" else req.candidate
     contract = req.reference.kernel.spec
     session = CudaSession(req.device)
-    cu, values = _unit_for(unit, role)
+    cu, values = compile_unit_for(unit, role)
     compiled = session.compile(cu)
     if not hasattr(compiled, "entry"):
         print(f"kf ncu probe: {role} does not compile", file=sys.stderr)
         return 1
-    k = _Kernel(role, unit, unit.kernel.spec, compiled, values)
+    k = LaunchableKernel(role, unit, unit.kernel.spec, compiled, values)
     env = k.env(contract, {})
-    bufs = _Buffers(session, contract, env)
+    bufs = Buffers(session, contract, env)
     bufs.load(generate_inputs(contract, env, np.random.default_rng([req.nonce, 7])))
     grid, block, shared = k.launch_shape(env)
     args = bufs.args(unit.kernel.params, env)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .model import Unit
-from .source import KernelNotFound, find_kernel, language_of
+from backends.model import Unit
+from backends.kernel.scanner import KernelNotFound, find_kernel, language_of
 
 
 class UnitError(Exception):

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import msgspec
 
-from .model import VERDICT_STAGE, EvalRequest, EvalResult, Verdict
+from backends.model import VERDICT_STAGE, EvalRequest, EvalResult, Verdict
 
 
 def geometric_mean(values: Sequence[float]) -> float | None:

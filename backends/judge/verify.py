@@ -12,8 +12,8 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from . import dtypes
-from .model import Mismatch, Verdict
+from backends.kernel import dtypes
+from backends.model import Mismatch, Verdict
 
 GUARD_BYTES = 64 * 1024  # each side of every buffer; a multiple of any alignment a kernel needs
 CANARY = bytes([0xC5, 0x3A, 0x5C, 0xA3])  # not a float or small integer a kernel writes by accident

@@ -14,7 +14,7 @@ from typing import Sequence
 import msgspec
 import numpy as np
 
-from .model import Timing
+from backends.model import Timing
 
 
 class Comparison(msgspec.Struct, frozen=True):

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from .model import DeviceInfo, EvalRequest, EvalResult
+from backends.model import DeviceInfo, EvalRequest, EvalResult
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -26,15 +26,15 @@ def open_session(backend: str, device: int):
     """Import the backend only here, in the worker (importing dpctl or the CUDA driver in a
     server process is neither needed nor safe)."""
     if backend == "sycl":
-        from .sycl.session import SyclSession
+        from backends.sycl.session import SyclSession
 
         return SyclSession(device)
     if backend == "cuda":
         if device < 0:
-            from .compile_only import CompileOnlySession
+            from backends.cuda.compile_only import CompileOnlySession
 
             return CompileOnlySession("cuda")
-        from .cuda.session import CudaSession
+        from backends.cuda.session import CudaSession
 
         return CudaSession(device)
     raise ValueError(f"unknown backend {backend!r} (expected cuda or sycl)")
@@ -43,11 +43,11 @@ def open_session(backend: str, device: int):
 def list_devices(backend: str) -> list[DeviceInfo]:
     try:
         if backend == "sycl":
-            from .sycl.devices import list_devices as sycl_devices
+            from backends.sycl.devices import list_devices as sycl_devices
 
             return sycl_devices()
         if backend == "cuda":
-            from .cuda.devices import list_devices as cuda_devices
+            from backends.cuda.devices import list_devices as cuda_devices
 
             return cuda_devices()
     except Exception as e:  # a missing runtime means no devices, with the reason logged
@@ -63,7 +63,7 @@ def main(conn: Any, backend: str, device: int) -> None:
         sys.stdout = sys.stderr
     except OSError:
         pass
-    from .harness import evaluate
+    from backends.judge.harness import evaluate
 
     session = None
 
@@ -85,7 +85,7 @@ def main(conn: Any, backend: str, device: int) -> None:
             try:
                 if session is None:
                     session = open_session(backend, device)
-                from .harness import peak_bandwidth
+                from backends.judge.harness import peak_bandwidth
 
                 send("peak", peak_bandwidth(session))
             except Exception as e:

@@ -19,24 +19,20 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
+import msgspec
 import numpy as np
 
-from . import dtypes
-from .device import (
-    BufferArg,
-    CompiledKernel,
+from backends.kernel import dtypes
+from backends.session import (
     CompileFailure,
-    CompileUnit,
     DeviceFault,
     DeviceSession,
-    KernelArg,
     LaunchError,
-    ScalarArg,
 )
-from .expr import ExprError, evaluate as eval_expr, resolve
-from .model import (
+from backends.kernel.expressions import ExprError, evaluate as eval_expr
+from backends.model import (
     CheckReport,
     Diagnostic,
     EvalRequest,
@@ -47,10 +43,17 @@ from .model import (
     Unit,
     Verdict,
 )
-from .spec import check_contract
-from .stats import compare, summarize
-from .tunables import TunableError, bind, defaults
-from .verify import CANARY, GUARD_BYTES, compare_output, guard_intact
+from backends.kernel.spec import check_contract
+from backends.judge.stats import compare, summarize
+from backends.judge.launch import (
+    Buffers,
+    EvalFailure,
+    LaunchableKernel,
+    compile_unit_for,
+    generate_inputs,
+    int_expr,
+)
+from backends.judge.verify import compare_output
 
 Reporter = Callable[[str, float], None]
 """report(what is happening now, seconds it may take): lets the pool name a hang."""
@@ -59,219 +62,18 @@ COMPILE_SECONDS = 180.0
 LAUNCH_SECONDS = 60.0
 
 
-class _Fail(Exception):
-    """Ends an evaluation early with a verdict."""
+def _static_profile(k: LaunchableKernel) -> Profile:
+    """The compiler's figures with the behavioural features read from its output: all a
+    session that cannot run (CUDA with no GPU) can give."""
+    from backends.judge.features import extract  # never raises
 
-    def __init__(self, verdict: Verdict, message: str, diagnostics: list[Diagnostic] | None = None):
-        super().__init__(message)
-        self.verdict = verdict
-        self.message = message
-        self.diagnostics = diagnostics or []
-
-
-class _Kernel:
-    """A compiled kernel with what is needed to launch it: its spec, tunables, language."""
-
-    def __init__(self, role: str, unit: Unit, spec: Spec, compiled: CompiledKernel, tunables: dict):
-        self.role = role
-        self.unit = unit
-        self.spec = spec
-        self.compiled = compiled
-        self.tunables = tunables
-        self.language = unit.kernel.language
-
-    def env(self, contract: Spec, overrides: Mapping[str, str]) -> dict[str, int | float]:
-        """Variables for one problem size: the contract's (reference) variables, plus any the
-        kernel's own spec adds (e.g. a tile count its launch uses), plus tunables."""
-        names = {v.name for v in contract.variables}
-        merged = Spec(
-            buffers=contract.buffers,
-            variables=list(contract.variables) + [v for v in self.spec.variables if v.name not in names],
-            launch=self.spec.launch,
-        )
-        try:
-            return resolve(merged, overrides, self.tunables)
-        except ExprError as e:
-            raise _Fail(Verdict.SPEC_ERROR, f"{self.role}: {e}") from None
-
-    def launch_shape(self, env: Mapping[str, int | float]) -> tuple[tuple[int, int, int], tuple[int, int, int], int]:
-        launch = self.spec.launch
-        if launch is None:
-            raise _Fail(Verdict.SPEC_ERROR, f"{self.role}: the spec has no launch lines")
-
-        def dims(exprs: list[str], what: str) -> tuple[int, int, int]:
-            vals = []
-            for e in exprs:
-                v = _int_expr(e, env, f"{self.role}: {what}")
-                if v <= 0:
-                    raise _Fail(Verdict.LAUNCH_ERROR, f"{self.role}: {what} `{e}` = {v}, not positive")
-                vals.append(v)
-            while len(vals) < 3:
-                vals.append(1)
-            return (vals[0], vals[1], vals[2])
-
-        shared = _int_expr(launch.shared, env, f"{self.role}: shared")
-        return dims(launch.grid, "grid"), dims(launch.block, "block"), shared
-
-
-def _int_expr(expr: str, env: Mapping[str, int | float], what: str) -> int:
-    try:
-        v = eval_expr(expr, env)
-    except ExprError as e:
-        raise _Fail(Verdict.SPEC_ERROR, f"{what}: {e}") from None
-    if isinstance(v, float):
-        if not v.is_integer():
-            raise _Fail(Verdict.SPEC_ERROR, f"{what}: `{expr}` = {v} is not a whole number")
-        v = int(v)
-    return v
-
-
-class _Buffers:
-    """One kernel's allocations at one problem size, each with a canary guard on both sides."""
-
-    def __init__(self, session: DeviceSession, spec: Spec, env: Mapping[str, int | float]):
-        self.session = session
-        self.spec = spec
-        self.alloc: dict[str, object] = {}
-        self.nbytes: dict[str, int] = {}
-        self.initial: dict[str, np.ndarray] = {}
-        try:
-            for b in spec.buffers:
-                n = _int_expr(b.length, env, f"length of {b.name}")
-                if n < 0:
-                    raise _Fail(Verdict.SPEC_ERROR, f"length of {b.name} `{b.length}` = {n}")
-                self.nbytes[b.name] = n * dtypes.itemsize(b.dtype)
-                self.alloc[b.name] = session.alloc(self.nbytes[b.name] + 2 * GUARD_BYTES)
-        except BaseException:
-            self.free()
-            raise
-
-    def load(self, inputs: Mapping[str, np.ndarray]) -> None:
-        for b in self.spec.buffers:
-            buf, n = self.alloc[b.name], self.nbytes[b.name]
-            self.session.fill(buf, 0, GUARD_BYTES, CANARY)
-            self.session.fill(buf, GUARD_BYTES + n, GUARD_BYTES, CANARY)
-            if b.role == "out":
-                if n:
-                    self.session.fill(buf, GUARD_BYTES, n, dtypes.poison_pattern(b.dtype))
-            else:
-                self.initial[b.name] = inputs[b.name]
-                if n:
-                    self.session.write(buf, GUARD_BYTES, inputs[b.name])
-
-    def reset_outputs(self) -> None:
-        """Before a timed trial: outputs poisoned again, inout buffers back to their inputs."""
-        for b in self.spec.buffers:
-            n = self.nbytes[b.name]
-            if not n:
-                continue
-            if b.role == "out":
-                self.session.fill(self.alloc[b.name], GUARD_BYTES, n, dtypes.poison_pattern(b.dtype))
-            elif b.role == "inout":
-                self.session.write(self.alloc[b.name], GUARD_BYTES, self.initial[b.name])
-
-    def read(self, name: str, dtype: str) -> np.ndarray:
-        raw = self.session.read(self.alloc[name], GUARD_BYTES, self.nbytes[name])
-        return raw.view(dtypes.numpy_dtype(dtype))
-
-    def check_guards(self) -> tuple[str, str] | None:
-        for b in self.spec.buffers:
-            buf, n = self.alloc[b.name], self.nbytes[b.name]
-            ok, where = guard_intact(
-                self.session.read(buf, 0, GUARD_BYTES), self.session.read(buf, GUARD_BYTES + n, GUARD_BYTES)
-            )
-            if not ok:
-                return b.name, where
-        return None
-
-    def modified_inputs(self) -> str | None:
-        for b in self.spec.buffers:
-            if b.role == "in" and self.nbytes[b.name]:
-                now = self.session.read(self.alloc[b.name], GUARD_BYTES, self.nbytes[b.name])
-                if not np.array_equal(now, self.initial[b.name].view(np.uint8)):
-                    changed = int(np.count_nonzero(now != self.initial[b.name].view(np.uint8)))
-                    return f"{b.name} ({changed} bytes changed)"
-        return None
-
-    def args(self, params, env: Mapping[str, int | float]) -> list[KernelArg]:
-        out: list[KernelArg] = []
-        for p in params:
-            if p.is_pointer:
-                out.append(BufferArg(self.alloc[p.name], GUARD_BYTES))
-            else:
-                dt = dtypes.canonical(p.base_type)
-                if dt is None:
-                    raise _Fail(Verdict.SPEC_ERROR, f"parameter {p.name}: unsupported scalar type `{p.type}`")
-                value = env[p.name]
-                out.append(ScalarArg(float(value) if dtypes.is_float(dt) else int(value), dt))
-        return out
-
-    def free(self) -> None:
-        for buf in self.alloc.values():
-            try:
-                self.session.free(buf)
-            except Exception:
-                pass
-        self.alloc.clear()
-
-
-def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random inputs of ordinary magnitude: floats in [-1, 1), integers in [-64, 64) (or the
-    buffer's declared range). Never zeros: they hide unwritten outputs and wrong indexing."""
-    data: dict[str, np.ndarray] = {}
-    for b in spec.buffers:
-        if b.role == "out":
-            continue
-        n = _int_expr(b.length, env, f"length of {b.name}")
-        dt = dtypes.numpy_dtype(b.dtype)
-        lo = eval_expr(b.low, env) if b.low is not None else None
-        hi = eval_expr(b.high, env) if b.high is not None else None
-        if dtypes.is_float(b.dtype):
-            lo = -1.0 if lo is None else float(lo)
-            hi = 1.0 if hi is None else float(hi)
-            data[b.name] = rng.uniform(lo, hi, size=n).astype(dt)
-        else:
-            info = np.iinfo(dt)
-            lo = (0 if info.min == 0 else -64) if lo is None else int(lo)
-            hi = 64 if hi is None else int(hi)
-            if hi <= lo:
-                raise _Fail(Verdict.SPEC_ERROR, f"{b.name}: empty value range {lo}..{hi}")
-            data[b.name] = rng.integers(max(lo, info.min), min(hi, int(info.max) + 1), size=n).astype(dt)
-    return data
-
-
-def _unit_for(unit: Unit, role: str) -> tuple[CompileUnit, dict[str, int | float]]:
-    kernel = unit.kernel
-    try:
-        values = {**defaults(unit.text, kernel), **unit.tunables}
-        bound = bind(unit.text, kernel, values)
-    except TunableError as e:
-        raise _Fail(Verdict.SPEC_ERROR, f"{role}: {e}") from None
-    path = unit.path.replace("\\", "/").replace('"', '\\"')
-    source = with_prelude(bound.text, bound.prelude, path)
-    include_dirs = list(unit.include_dirs)
-    parent = os.path.dirname(os.path.abspath(unit.path))
-    if parent not in include_dirs and os.path.isdir(parent):
-        include_dirs.append(parent)
-    return CompileUnit(unit.path, source, bound.entry, kernel.language, include_dirs), values
-
-
-def with_prelude(text: str, prelude: str, path: str) -> str:
-    """The text to compile: `prelude` (added #defines for tunables) goes after the file's
-    last #include, so a tunable named like an identifier in a system header (WG, N...)
-    cannot break the header; `#line` directives keep every diagnostic on the user's lines."""
-    if not prelude:
-        return f'#line 1 "{path}"\n{text}'
-    lines = text.splitlines(keepends=True)
-    last = -1
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith("#") and line.lstrip()[1:].lstrip().startswith("include"):
-            last = i
-    head = "".join(lines[: last + 1])
-    if head and not head.endswith("\n"):
-        head += "\n"
-    tail = "".join(lines[last + 1 :])
-    return f'#line 1 "{path}"\n{head}{prelude}#line {last + 2} "{path}"\n{tail}'
+    res = k.compiled.resources
+    if res.features:
+        return res
+    features, source = extract(k.language, k.compiled, k.unit.text, res)
+    if not features:
+        return res
+    return msgspec.structs.replace(res, features=features, feature_source=source)
 
 
 def _spec_errors(unit: Unit) -> list[Diagnostic]:
@@ -293,17 +95,17 @@ class Evaluation:
 
     # -- steps -----------------------------------------------------------------------
 
-    def _compile(self, unit: Unit, role: str) -> _Kernel:
+    def _compile(self, unit: Unit, role: str) -> LaunchableKernel:
         if unit.kernel.spec is None:
-            raise _Fail(
+            raise EvalFailure(
                 Verdict.SPEC_ERROR if role == "reference" else Verdict.CONTRACT,
                 f"{unit.path}:{unit.kernel.name_range.start.line + 1}: kernel {unit.kernel.name} has no "
                 f"`@kf` spec (run `kf spec {unit.path}:{unit.kernel.name}` for a draft)",
             )
         errors = _spec_errors(unit)
         if errors:
-            raise _Fail(Verdict.SPEC_ERROR, f"{role}: {errors[0].format()}", errors)
-        cu, values = _unit_for(unit, role)
+            raise EvalFailure(Verdict.SPEC_ERROR, f"{role}: {errors[0].format()}", errors)
+        cu, values = compile_unit_for(unit, role)
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
         out = self.session.compile(cu)
@@ -311,11 +113,11 @@ class Evaluation:
         if isinstance(out, CompileFailure):
             first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
-            raise _Fail(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
+            raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        return _Kernel(role, unit, unit.kernel.spec, out, values)
+        return LaunchableKernel(role, unit, unit.kernel.spec, out, values)
 
-    def _launch(self, k: _Kernel, bufs: _Buffers, env, what: str, timed: bool = False) -> float:
+    def _launch(self, k: LaunchableKernel, bufs: Buffers, env, what: str, timed: bool = False) -> float:
         grid, block, shared = k.launch_shape(env)
         args = bufs.args(k.unit.kernel.params, env)
         self.report(f"running the {k.role} ({what})", self._launch_deadline)
@@ -326,12 +128,12 @@ class Evaluation:
             return 0.0
         except LaunchError as e:
             verdict = Verdict.LAUNCH_ERROR if k.role == "candidate" else Verdict.REFERENCE_FAILED
-            raise _Fail(verdict, f"{k.role} launch refused ({what}): grid {grid}, block {block}, shared {shared}: {e}") from None
+            raise EvalFailure(verdict, f"{k.role} launch refused ({what}): grid {grid}, block {block}, shared {shared}: {e}") from None
         except DeviceFault as e:
             if e.sticky:
                 self.healthy = False
             verdict = Verdict.CRASH if k.role == "candidate" else Verdict.REFERENCE_FAILED
-            raise _Fail(verdict, f"{k.role} faulted ({what}): {e}") from None
+            raise EvalFailure(verdict, f"{k.role} faulted ({what}): {e}") from None
 
     @property
     def _launch_deadline(self) -> float:
@@ -346,9 +148,9 @@ class Evaluation:
                 sizes.append((label, dict(c.assignments)))
         return sizes
 
-    def _run_checked(self, k: _Kernel, contract: Spec, env, inputs, what: str) -> _Buffers:
+    def _run_checked(self, k: LaunchableKernel, contract: Spec, env, inputs, what: str) -> Buffers:
         """Run `k` once on fresh buffers; returns them (caller frees) after the safety checks."""
-        bufs = _Buffers(self.session, contract, env)
+        bufs = Buffers(self.session, contract, env)
         try:
             bufs.load(inputs)
             self._launch(k, bufs, env, what)
@@ -358,23 +160,23 @@ class Evaluation:
             bufs.free()
             raise
 
-    def _after_run(self, k: _Kernel, bufs: _Buffers, what: str) -> None:
+    def _after_run(self, k: LaunchableKernel, bufs: Buffers, what: str) -> None:
         oob = bufs.check_guards()
         if oob:
             if k.role == "candidate":
                 self.healthy = False  # it may have scribbled on memory we do not guard
-                raise _Fail(Verdict.OUT_OF_BOUNDS, f"candidate writes out of bounds of {oob[0]} ({what}): {oob[1]}")
-            raise _Fail(Verdict.REFERENCE_FAILED, f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
+                raise EvalFailure(Verdict.OUT_OF_BOUNDS, f"candidate writes out of bounds of {oob[0]} ({what}): {oob[1]}")
+            raise EvalFailure(Verdict.REFERENCE_FAILED, f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
         modified = bufs.modified_inputs()
         if modified:
             if k.role == "candidate":
-                raise _Fail(Verdict.INPUT_MODIFIED, f"candidate modifies input {modified} ({what})")
-            raise _Fail(
+                raise EvalFailure(Verdict.INPUT_MODIFIED, f"candidate modifies input {modified} ({what})")
+            raise EvalFailure(
                 Verdict.REFERENCE_FAILED,
                 f"the original kernel modifies input {modified}: declare it `inout` in the spec",
             )
 
-    def _compare(self, rb: _Buffers, cb: _Buffers, contract: Spec, sizes, seed, what) -> CheckReport:
+    def _compare(self, rb: Buffers, cb: Buffers, contract: Spec, sizes, seed, what) -> CheckReport:
         worst: CheckReport | None = None
         max_abs = max_rel = 0.0
         for b in contract.buffers:
@@ -393,10 +195,10 @@ class Evaluation:
                 worst_verdict = check.verdict
         if worst is not None:
             self.checks.append(worst)
-            raise _Fail(worst_verdict, worst.message)
+            raise EvalFailure(worst_verdict, worst.message)
         return CheckReport(sizes, seed, True, max_abs_err=max_abs, max_rel_err=max_rel)
 
-    def _verify(self, ref: _Kernel, cand: _Kernel | None, contract: Spec) -> None:
+    def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
         for size_index, (label, overrides) in enumerate(self._sizes(contract)):
             env_r = ref.env(contract, overrides)
             env_c = cand.env(contract, overrides) if cand else None
@@ -418,7 +220,7 @@ class Evaluation:
                 finally:
                     rb.free()
 
-    def _time(self, ref: _Kernel, cand: _Kernel | None, contract: Spec):
+    def _time(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec):
         """Alternate reference and candidate trials at the default size."""
         opts = self.opts
         env_r = ref.env(contract, {})
@@ -429,7 +231,7 @@ class Evaluation:
         bufs = []
         try:
             for k, env in kernels:
-                b = _Buffers(self.session, contract, env)
+                b = Buffers(self.session, contract, env)
                 bufs.append(b)
                 b.load(inputs)
             # warm-up: module load, first-touch page faults and clocks stay out of the numbers
@@ -464,7 +266,7 @@ class Evaluation:
             for b in bufs:
                 b.free()
 
-    def _profile(self, k: _Kernel, timing, shape, contract: Spec, env) -> Profile:
+    def _profile(self, k: LaunchableKernel, timing, shape, contract: Spec, env) -> Profile:
         res = k.compiled.resources
         grid, block, shared = shape
         threads = block[0] * block[1] * block[2]
@@ -492,14 +294,14 @@ class Evaluation:
         occupancy = res.occupancy
         if occupancy is None and self.session.info.backend == "cuda" and res.registers is not None:
             try:
-                from .cuda.devices import occupancy as cuda_occupancy
+                from backends.cuda.devices import occupancy as cuda_occupancy
 
                 occupancy = cuda_occupancy(
                     res.registers, (res.static_shared or 0) + shared, threads, self.session.info.details
                 )
             except Exception:
                 occupancy = None
-        from .features import extract  # behavioural features from the compiled code (never raises)
+        from backends.judge.features import extract  # behavioural features from the compiled code (never raises)
 
         features, feature_source = extract(
             k.language, k.compiled, k.unit.text,
@@ -535,7 +337,7 @@ class Evaluation:
         gpu__time_duration so a disagreement is visible."""
         if not (self.opts.ncu and self.session.info.backend == "cuda" and m.profile and m.timing):
             return m
-        from . import ncu
+        from backends.judge import ncu
 
         unit = self.req.reference if role == "reference" else self.req.candidate
         self.report(f"profiling the {role} with ncu", 600.0)
@@ -577,8 +379,8 @@ class Evaluation:
                     Verdict.COMPILED,
                     f"compiled; not run: {self.session.info.name}",
                     self.diagnostics,
-                    reference=KernelMeasurement(profile=ref.compiled.resources),
-                    candidate=KernelMeasurement(profile=cand.compiled.resources) if cand else None,
+                    reference=KernelMeasurement(profile=_static_profile(ref)),
+                    candidate=KernelMeasurement(profile=_static_profile(cand)) if cand else None,
                 )
             self._verify(ref, cand, contract)
             if not self.opts.time:
@@ -599,7 +401,7 @@ class Evaluation:
                 Verdict.CORRECT, verdict_msg, self.diagnostics, self.checks, ref_m, cand_m,
                 cmp.speedup, cmp.low, cmp.high, cmp.significant,
             )
-        except _Fail as f:
+        except EvalFailure as f:
             return EvalResult(f.verdict, f.message, self.diagnostics + f.diagnostics, self.checks)
         except DeviceFault as e:
             self.healthy = False
@@ -621,7 +423,7 @@ def _bytes_moved(contract: Spec, spec: Spec, env) -> int | None:
             return None
     total = 0
     for b in contract.buffers:
-        n = _int_expr(b.length, env, f"length of {b.name}") * dtypes.itemsize(b.dtype)
+        n = int_expr(b.length, env, f"length of {b.name}") * dtypes.itemsize(b.dtype)
         total += 2 * n if b.role == "inout" else n
     return total
 
