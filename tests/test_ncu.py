@@ -17,3 +17,17 @@ def test_metrics_in_base_units():
 
 def test_no_rows_gives_nothing():
     assert parse_csv("==PROF== No kernels were profiled.\n") == {}
+
+
+def test_the_probe_imports_this_checkout_and_not_a_shadowing_cuda_package():
+    """ncu runs `python -m backends.judge.ncu` in a new process: its path must start at the
+    folder holding `backends` (a path into backends/ would make `backends/cuda` shadow
+    cuda-python's `cuda`, as once happened on the GPU)."""
+    import os
+    from pathlib import Path
+
+    from backends.judge.ncu import probe_env
+
+    first = Path(probe_env()["PYTHONPATH"].split(os.pathsep)[0])
+    assert (first / "backends" / "judge" / "ncu.py").is_file()
+    assert not (first / "cuda").exists()

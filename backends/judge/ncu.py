@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import msgspec
 
@@ -93,11 +94,8 @@ def collect(request: EvalRequest, role: str, kernel_name: str, timeout: float = 
                "--kernel-name-base", "function", "--kernel-name", kernel_name, "--launch-skip", "1",
                "--launch-count", "1", "--clock-control", "none", "--cache-control", "all",
                sys.executable, "-m", "backends.judge.ncu", path, role]
-        env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=probe_env())
         except subprocess.TimeoutExpired:
             return f"ncu took longer than {timeout:.0f} s"
         metrics = parse_csv(proc.stdout)
@@ -105,6 +103,15 @@ def collect(request: EvalRequest, role: str, kernel_name: str, timeout: float = 
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             return "ncu gave no metrics: " + " | ".join(tail)
         return metrics
+
+
+def probe_env() -> dict[str, str]:
+    """The probe's environment: this checkout first on the path, so `python -m
+    backends.judge.ncu` imports the same kf as the caller (and `cuda` is cuda-python)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])  # the directory holding `backends`
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
 
 
 def _probe(path: str, role: str) -> int:
