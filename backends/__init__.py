@@ -2,8 +2,9 @@
 
     model.py    the plain data every layer shares (kernels, specs, requests, results)
     session.py  DeviceSession: the interface each runtime implements for the judge
-    kernel/     what a kernel is: finding kernels, the @kf spec, tunables, splicing
-    judge/      how one evaluation is judged: compile, verify, time, profile
+    kernel/     what a kernel is: finding kernels, the @kf spec, tunables, splicing,
+                behavioural features read from its compiled code
+    judge/      how one evaluation is judged: compile, verify, time, profile (ncu)
     run/        where evaluations run: spawned worker processes, pools, a Dask cluster
     cuda/ sycl/ the runtimes (NVRTC + cuda.core; dpctl + the SYCL runtime compiler)
 

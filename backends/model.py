@@ -228,7 +228,7 @@ class Profile(msgspec.Struct, frozen=True):
     above_peak: bool = False  # achieved beyond the device's measured peak: suspicious
     ncu: dict[str, float] = {}
     sub_group_sizes: list[int] = []  # SYCL
-    # Counts read from what the compiler produced (CUDA: PTX; SYCL: see backends/judge/features.py),
+    # Counts read from what the compiler produced (CUDA: PTX; SYCL: see backends/kernel/features.py),
     # e.g. {"ld_global_v4": 2, "bar_sync": 1, "shfl": 0, "mma": 0, "fma": 12, "instructions": 80}.
     # The search turns them into behavioural descriptors; comments and names cannot move them.
     features: dict[str, float] = {}

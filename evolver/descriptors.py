@@ -1,6 +1,6 @@
 """Behavioural descriptors: which cell of the MAP-Elites grid a kernel variant belongs to.
 
-The features come from what the compiler produced (backends/judge/features.py: PTX
+The features come from what the compiler produced (backends/kernel/features.py: PTX
 instruction counts for CUDA, a masked-source analysis for SYCL), so comments and names
 cannot move a kernel. This module turns them into one level per axis, by rules that are
 plain data: for every axis, for every language, one condition per level above 0; the

@@ -1,4 +1,4 @@
-"""Behavioural features from what the compiler produced (backends/judge/features.py) and the
+"""Behavioural features from what the compiler produced (backends/kernel/features.py) and the
 cells they give (evolver/descriptors.py).
 
 CUDA: real NVRTC compiles (no GPU needed) of a naive matmul, a shared-memory tiled
@@ -16,7 +16,7 @@ import re
 import pytest
 
 from backends.session import CompileFailure, CompileUnit
-from backends.judge.features import extract, parse_ptx, ptx_features, sycl_source_features
+from backends.kernel.features import extract, parse_ptx, ptx_features, sycl_source_features
 from backends.model import Profile
 from evolver.descriptors import cell_of, describe_cell
 

@@ -1,8 +1,7 @@
 """A session that compiles but cannot run: CUDA on a machine with no GPU.
 
 Compile errors (mapped to the user's lines) and the compiler's resource report
-(registers, spills, shared memory) need no GPU, so they are still worth giving; the
-harness adds the behavioural features read from the PTX.
+(registers, spills, shared memory) need no GPU, so they are still worth giving.
 """
 
 from __future__ import annotations
@@ -30,6 +29,15 @@ class CompileOnlySession:
         out = self._compile(unit, self.arch, want_ptx=True)
         if isinstance(out, CompileFailure):
             return out
+        # no run, so no Profile from the harness: carry the PTX features in the resources
+        import msgspec
+
+        from backends.kernel.features import extract
+
+        feats, source = extract("cuda", out, unit.source, out.resources)
+        if feats:
+            out = msgspec.structs.replace(
+                out, resources=msgspec.structs.replace(out.resources, features=feats, feature_source=source))
         return out
 
     def close(self) -> None:

@@ -112,7 +112,7 @@ class CudaKernel:
         self.warnings: list[Diagnostic] = list(module.warnings)
         self.log = module.log
         self.compiled = module
-        self.ptx = module.ptx  # the module's PTX (compiled with want_ptx) (backends/judge/features.py reads it)
+        self.ptx = module.ptx  # the module's PTX (compiled with want_ptx) (backends/kernel/features.py reads it)
         self.code = code  # ObjectCode: keeps the module loaded
         self.kernel = kernel  # cuda.core Kernel
         self.max_dynamic_shared = DEFAULT_SHARED_LIMIT

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import msgspec
 import numpy as np
 
 from backends.kernel import dtypes
@@ -60,20 +59,6 @@ Reporter = Callable[[str, float], None]
 
 COMPILE_SECONDS = 180.0
 LAUNCH_SECONDS = 60.0
-
-
-def _static_profile(k: LaunchableKernel) -> Profile:
-    """The compiler's figures with the behavioural features read from its output: all a
-    session that cannot run (CUDA with no GPU) can give."""
-    from backends.judge.features import extract  # never raises
-
-    res = k.compiled.resources
-    if res.features:
-        return res
-    features, source = extract(k.language, k.compiled, k.unit.text, res)
-    if not features:
-        return res
-    return msgspec.structs.replace(res, features=features, feature_source=source)
 
 
 def _spec_errors(unit: Unit) -> list[Diagnostic]:
@@ -301,7 +286,7 @@ class Evaluation:
                 )
             except Exception:
                 occupancy = None
-        from backends.judge.features import extract  # behavioural features from the compiled code (never raises)
+        from backends.kernel.features import extract  # behavioural features from the compiled code (never raises)
 
         features, feature_source = extract(
             k.language, k.compiled, k.unit.text,
@@ -379,8 +364,8 @@ class Evaluation:
                     Verdict.COMPILED,
                     f"compiled; not run: {self.session.info.name}",
                     self.diagnostics,
-                    reference=KernelMeasurement(profile=_static_profile(ref)),
-                    candidate=KernelMeasurement(profile=_static_profile(cand)) if cand else None,
+                    reference=KernelMeasurement(profile=ref.compiled.resources),
+                    candidate=KernelMeasurement(profile=cand.compiled.resources) if cand else None,
                 )
             self._verify(ref, cand, contract)
             if not self.opts.time:
