@@ -211,9 +211,9 @@ class AgentTools:
         top = confine(a.path or roots[0], roots)
         if not os.path.exists(top):
             raise ToolError(f"kf: {a.path}: no such file or folder")
-        return await asyncio.to_thread(self._scan, top)
+        return await asyncio.to_thread(self._scan, top, roots)
 
-    def _scan(self, top: str) -> r.KernelList:
+    def _scan(self, top: str, roots: list[str]) -> r.KernelList:
         files: list[str] = []
         if os.path.isfile(top):
             files = [top]
@@ -227,6 +227,10 @@ class AgentTools:
         errors: list[str] = []
         read = 0
         for path in files[:MAX_LIST_FILES]:
+            try:
+                confine(path, roots)  # a link out of the roots is not followed
+            except ToolError:
+                continue
             try:
                 with open(path, encoding="utf-8", errors="replace", newline="") as f:
                     text = f.read()
