@@ -127,6 +127,9 @@ def make_server(tools: AgentTools):
         except Exception as e:
             log.exception("tool %s failed", name)
             return error(f"kf: internal error in {name}: {type(e).__name__}: {e}")
+        except BaseException:  # cancelled (notifications/cancelled): an evaluation in flight is killed in its worker
+            log.info("%s: cancelled by the client", name)
+            raise
         data = msgspec.to_builtins(out)
         return types.CallToolResult(content=[types.TextContent(type="text", text=msgspec.json.encode(data).decode())],
                                     structured_content=data)

@@ -279,3 +279,77 @@ async def test_llm_key_reaches_the_endpoint_and_no_result_or_log(tmp_path):
     for text in seen + [errlog.read_text()]:
         assert SECRET not in text
     assert not any(SECRET in p.read_text(errors="replace") for p in (root / ".kf").rglob("*") if p.is_file())
+
+
+async def test_long_calls_never_block_the_others_and_cancelling_one_leaves_the_server_working(tmp_path):
+    import anyio
+
+    root = workspace(tmp_path)
+    async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
+        finished: list = []
+
+        async def long_bench():
+            finished.append(await c.call_tool("bench", {"file": "kernels/saxpy.cpp", "time_budget": 30, "seeds": 3}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(long_bench)
+            await anyio.sleep(2)
+            with anyio.fail_after(30):  # answered while the evaluation runs in its worker
+                listed = await call(c, "list_kernels", {})
+                assert listed["kernels"] and (await call(c, "job_status", {}))["jobs"] == []
+            assert not finished
+            tg.cancel_scope.cancel()  # the SDK sends notifications/cancelled for the abandoned request
+        assert not finished
+        with anyio.fail_after(60):
+            for _ in range(100):
+                if "bench: cancelled by the client" in errlog.read_text():
+                    break
+                await anyio.sleep(0.2)
+        assert "bench: cancelled by the client" in errlog.read_text()
+        # the pool is usable after its evaluation was killed
+        after = await call(c, "bench", {"file": "kernels/saxpy.cpp", "time_budget": 0.1})
+        assert after["verdict"] == "correct"
+    assert "Traceback" not in errlog.read_text()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_streamable_http_on_loopback(tmp_path):
+    import subprocess
+
+    import anyio
+
+    root = workspace(tmp_path)
+    r = subprocess.run(kf_command() + ["--http", "8123", "--host", "0.0.0.0"], capture_output=True, text=True,
+                       cwd=root, env={**os.environ, "PYTHONPATH": REPO}, timeout=60)
+    assert r.returncode == 2 and "loopback only" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    port = _free_port()
+    with open(tmp_path / "http.log", "w") as err:
+        proc = subprocess.Popen(kf_command() + ["--http", str(port)], cwd=root, stderr=err, stdout=err,
+                                env={**os.environ, "PYTHONPATH": REPO})
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        with anyio.fail_after(60):
+            while True:
+                try:
+                    with __import__("socket").create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    assert proc.poll() is None, (tmp_path / "http.log").read_text()
+                    await anyio.sleep(0.2)
+        async with Client(url) as c:  # the SDK's default: the newest protocol it and the server speak
+            listed = await call(c, "list_kernels", {})
+            assert listed["root"] == root and len(listed["kernels"]) == 3
+            assert "outside the allowed roots" in await refused(c, "results", {"file": "/etc/hosts"})
+            checked = await call(c, "check_spec", {"file": "kernels/saxpy.cpp"})
+            assert checked["ok"] and checked["verdict"] == "correct"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Traceback" not in (tmp_path / "http.log").read_text()
