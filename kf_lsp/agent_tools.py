@@ -420,12 +420,11 @@ class AgentTools:
             return r.JobList([self._job_info(j) for j in self.state.snapshot.jobs.values()])
         j = self._find_job(a.job_id)
         deadline = time.monotonic() + a.wait_seconds
-        last: tuple | None = None
+        reported = -1  # MCP progress must increase with every notification
         while True:
             j = self._find_job(a.job_id)
-            seen = (j.state, j.done, j.budget, j.best_speedup, j.message)
-            if seen != last:
-                last = seen
+            if j.done > reported:
+                reported = j.done
                 best = f", best {j.best_speedup:.2f}x" if j.best_speedup and j.best_speedup > 1 else ""
                 await progress(j.done, j.budget or None, f"{j.state}: {j.done}/{j.budget} evaluations{best}"
                                + (f" - {j.message}" if j.message else ""))

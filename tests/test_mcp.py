@@ -163,8 +163,9 @@ async def test_agent_goes_from_a_kernel_file_to_a_verified_faster_variant_writte
         (final,) = status["jobs"]
         assert final["state"] == "done", final
         assert final["done"] >= 1 and final["best_speedup"] > 1
-        assert progress and progress[-1][0] == final["done"] and "done" in progress[-1][2]
-        assert [p[0] for p in progress] == sorted(p[0] for p in progress)  # never backwards
+        assert progress and progress[-1][0] == final["done"] and "evaluations" in progress[-1][2]
+        values = [p[0] for p in progress]
+        assert values == sorted(set(values))  # increasing with every notification, as MCP requires
 
         # results: the verified variants with confidence intervals, cell and diff
         results = await call(c, "results", {"file": saxpy})
