@@ -31,7 +31,7 @@ from backends.model import EvalOptions, EvalRequest, EvalResult, KernelMeasureme
 from evolver.records import Variant
 
 from . import agent_records as r
-from .index import KERNEL_EXTENSIONS, is_ignored_dir, parse_entry
+from .index import KERNEL_EXTENSIONS, MAX_FILE_BYTES, is_ignored_dir, parse_entry
 from .jobs import JobManager, Resources, load_summary
 from .settings import LLMSettings, Settings
 from .state import JobView, SearchSummary, State
@@ -149,8 +149,13 @@ class AgentTools:
         self.state = State(on_change=self._on_change)
         self.resources = Resources(self.workspace_for)
         self._call_settings: Settings | None = None
+        self.key_envs = {"OPENAI_API_KEY", self.settings.llm.api_key_env}  # where LLM keys are read from
         self.jobs = JobManager(self.state, _JobsClient(), self.resources,
                                lambda: self._call_settings or self.settings)
+
+    def secrets(self) -> list[str]:
+        """The values of the key variables in use: never to be shown (kf_lsp.mcp_server redacts them)."""
+        return [v for v in (os.environ.get(n) for n in self.key_envs) if v and len(v) >= 8]
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -232,6 +237,9 @@ class AgentTools:
             except ToolError:
                 continue
             try:
+                if os.path.getsize(path) > MAX_FILE_BYTES:
+                    errors.append(f"{path}: larger than {MAX_FILE_BYTES >> 20} MB, not read")
+                    continue
                 with open(path, encoding="utf-8", errors="replace", newline="") as f:
                     text = f.read()
             except OSError as e:
@@ -393,6 +401,7 @@ class AgentTools:
         unit = await self._unit(a.file, a.kernel, self._use(roots))
         self._need_spec(unit)
         settings = self._settings_for(a)
+        self.key_envs.add(settings.llm.api_key_env)
         if settings.llm.base_url and not os.environ.get(settings.llm.api_key_env):
             log.info("optimize %s: $%s is not set; the endpoint is called without a key", unit.kernel.name,
                      settings.llm.api_key_env)

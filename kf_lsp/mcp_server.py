@@ -60,10 +60,35 @@ def roots_from_uris(uris: list[str]) -> list[str]:
 
 
 def _quiet_sdk() -> None:
-    for name in ("mcp", "mcp.server", "mcp.shared", "httpx", "uvicorn.access"):
+    for name in ("mcp", "mcp.server", "mcp.shared", "httpx", "httpx2", "httpcore", "openai", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module=r"mcp(\.|$)")
     warnings.filterwarnings("ignore", message=r".*deprecated as of 2026-07-28.*")
+
+
+class Redact(logging.Filter):
+    """Replaces the LLM keys in use by `***` in every log record (a library that echoes a
+    key, even partly masked, in an error message must not put it in kf's log)."""
+
+    def __init__(self, secrets):
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        keys = self.secrets()
+        if keys:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            if any(k in text for k in keys):
+                record.msg, record.args, record.exc_info, record.exc_text = redact(text, keys), None, None, None
+        return True
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for k in secrets:
+        text = text.replace(k, "***")
+    return text
 
 
 def make_server(tools: AgentTools):
@@ -100,7 +125,8 @@ def make_server(tools: AgentTools):
         return roots_from_uris([str(x.uri) for x in found.roots]) or None
 
     def error(text: str) -> Any:
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=redact(text, tools.secrets()))],
+                                    is_error=True)
 
     async def call_tool(ctx: Any, params: Any) -> Any:
         name = params.name
@@ -131,8 +157,12 @@ def make_server(tools: AgentTools):
             log.info("%s: cancelled by the client", name)
             raise
         data = msgspec.to_builtins(out)
-        return types.CallToolResult(content=[types.TextContent(type="text", text=msgspec.json.encode(data).decode())],
-                                    structured_content=data)
+        text = msgspec.json.encode(data).decode()
+        keys = tools.secrets()
+        if any(k in text for k in keys):  # e.g. an endpoint's error message quoting the key, stored as a verdict
+            text = redact(text, keys)
+            data = msgspec.json.decode(text)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=data)
 
     return Server("kf", version=VERSION, title="kf: faster GPU kernels", instructions=INSTRUCTIONS,
                   on_list_tools=list_tools, on_call_tool=call_tool)
@@ -152,6 +182,8 @@ def serve(roots: list[str] | None = None, http: int | None = None, host: str = "
 
     async def main() -> None:
         tools = AgentTools(folders, settings)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(Redact(tools.secrets))
         server = make_server(tools)
         log.info("kf mcp %s: roots %s", "stdio" if http is None else f"http://{host}:{http}/mcp", ", ".join(folders))
         try:
