@@ -25,7 +25,7 @@ from mcp.shared.exceptions import MCPError
 from llm_double import LLMDouble
 from llm_double import status as http_error
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.timeout(600)]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAXPY = open(os.path.join(REPO, "examples", "sycl", "saxpy.cpp")).read()
@@ -93,6 +93,7 @@ def workspace(tmp_path) -> str:
     return os.path.realpath(root)
 
 
+@pytest.mark.asyncio
 async def test_agent_goes_from_a_kernel_file_to_a_verified_faster_variant_written_into_it(tmp_path):
     root = workspace(tmp_path)
     elsewhere = tmp_path / "elsewhere"
@@ -211,6 +212,7 @@ async def test_agent_goes_from_a_kernel_file_to_a_verified_faster_variant_writte
     assert "Traceback" not in log, log[-3000:]
 
 
+@pytest.mark.asyncio
 async def test_paths_outside_the_roots_and_malformed_arguments_are_tool_errors(tmp_path):
     root = workspace(tmp_path)
     outside = tmp_path / "outside.cpp"
@@ -261,6 +263,7 @@ async def test_paths_outside_the_roots_and_malformed_arguments_are_tool_errors(t
     assert "Traceback" not in errlog.read_text()
 
 
+@pytest.mark.asyncio
 async def test_llm_key_reaches_the_endpoint_and_no_result_or_log(tmp_path):
     root = tmp_path / "p"
     root.mkdir()
@@ -284,6 +287,7 @@ async def test_llm_key_reaches_the_endpoint_and_no_result_or_log(tmp_path):
     assert not any(SECRET in p.read_text(errors="replace") for p in (root / ".kf").rglob("*") if p.is_file())
 
 
+@pytest.mark.asyncio
 async def test_long_calls_never_block_the_others_and_cancelling_one_leaves_the_server_working(tmp_path):
     import anyio
 
@@ -323,6 +327,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.asyncio
 async def test_streamable_http_on_loopback(tmp_path):
     import subprocess
 
