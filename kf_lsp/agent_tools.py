@@ -26,7 +26,7 @@ import msgspec
 
 from backends.kernel.load import UnitError, load_unit
 from backends.kernel.scanner import KernelNotFound, find_kernel
-from backends.kernel.text import range_to_offsets
+from backends.kernel.text import mask, range_to_offsets
 from backends.model import EvalOptions, EvalRequest, EvalResult, KernelMeasurement, KernelSource, Unit, Verdict
 from evolver.records import Variant
 
@@ -340,7 +340,8 @@ class AgentTools:
         except KernelNotFound as e:
             raise ToolError(f"kf: candidate_source: {e}".replace(ref.path, "the candidate")) from None
         a, b = range_to_offsets(source, found.region)
-        outside = (source[:a] + source[b:]).strip()
+        code = mask(source, comments=True, strings=False, preprocessor=False)
+        outside = (code[:a] + code[b:]).strip()  # comments alone around the kernel: still only the kernel
         spec_text = ""
         if found.spec is None and k.spec is not None and k.spec.range is not None:
             spec_text = ref.text[slice(*range_to_offsets(ref.text, k.spec.range))]

@@ -37,7 +37,8 @@ REPEAT_SAXPY = (SAXPY
                          "  if (i < n) for (int r = 0; r < REPEAT; r++) out[i] = a * x[i] + y[i] + 0.0f * r;"))
 assert "REPEAT = 64, 1" in REPEAT_SAXPY and "r < REPEAT" in REPEAT_SAXPY
 NO_SPEC = "".join(line for line in SAXPY.splitlines(keepends=True) if "@kf" not in line)
-KERNEL_ONLY = SAXPY[SAXPY.index('extern "C"'):]  # a candidate that is only the kernel: the original's spec applies
+# a candidate that is only the kernel (and a comment): spliced over the original's, whose spec applies
+KERNEL_ONLY = "// candidate: one write per element\n" + SAXPY[SAXPY.index('extern "C"'):]
 WRONG = KERNEL_ONLY.replace("out[i] = a * x[i] + y[i];", "out[i] = a * x[i] - y[i];")
 assert WRONG != KERNEL_ONLY
 SECRET = "sk-kf-test-0123456789-never-shown"
