@@ -376,3 +376,14 @@ def test_bad_command_line_is_one_line_and_exit_2(args, needle, tmp_path):
                        env={**os.environ, "PYTHONPATH": REPO})
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], r.stderr
+
+
+@pytest.mark.asyncio
+async def test_optimize_time_budget_ends_the_search(tmp_path):
+    root = workspace(tmp_path)
+    async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
+        started = await call(c, "optimize", {"file": "transpose.cpp", "budget": 1000, "time": 25, "eval_seconds": 0.05})
+        assert started["job"]["budget"] == 1000
+        (job,) = (await call(c, "job_status", {"job_id": started["job"]["job_id"], "wait_seconds": 300}))["jobs"]
+        assert job["state"] == "done" and job["message"].startswith("time:"), job
+        assert 0 < job["done"] < 1000
