@@ -16,6 +16,8 @@ out of a root is refused like any other path outside.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import hashlib
 import logging
 import os
@@ -149,6 +151,8 @@ class AgentTools:
         self.state = State(on_change=self._on_change)
         self.resources = Resources(self.workspace_for)
         self._call_settings: Settings | None = None
+        self._warm: asyncio.Future | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="kf-mcp-io")
         self.key_envs = {"OPENAI_API_KEY", self.settings.llm.api_key_env}  # where LLM keys are read from
         self.jobs = JobManager(self.state, _JobsClient(), self.resources,
                                lambda: self._call_settings or self.settings)
@@ -158,6 +162,30 @@ class AgentTools:
         return [v for v in (os.environ.get(n) for n in self.key_envs) if v and len(v) >= 8]
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def warm(self) -> "asyncio.Future[None]":
+        """Import the engine (the search; pyribs, which its archive imports on first use: seconds on a busy
+        machine) in a thread, once. The jobs import it on the event loop when a search
+        starts, which would stall every other call meanwhile; after this, those imports
+        are free."""
+        if self._warm is None:
+            def load() -> None:
+                import importlib
+
+                for name in ("evolver.engine", "evolver.tuning", "evolver.descriptors", "evolver.archive",
+                             "evolver.llm_operator", "ribs.archives", "backends.run.local_pool", "backends.kernel.spec"):
+                    try:
+                        importlib.import_module(name)
+                    except ImportError as e:  # reported where it is used
+                        log.warning("importing %s: %s", name, e)
+
+            self._warm = asyncio.ensure_future(self._io(load))
+        return self._warm
+
+    async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Disk and database work in threads of its own: the default executor's threads are
+        held by evaluations for their whole run, and a quick call must not queue behind them."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args))
 
     def _on_change(self, keys: set[str]) -> None:
         event, self._changed = self._changed, asyncio.Event()
@@ -182,7 +210,7 @@ class AgentTools:
         if os.path.isdir(path):
             raise ToolError(f"kf: {file}: a folder, not a kernel file (list_kernels lists the files)")
         try:
-            return await asyncio.to_thread(load_unit, path, kernel)
+            return await self._io(load_unit, path, kernel)
         except UnitError as e:
             raise ToolError(f"kf: {e}") from None
 
@@ -207,6 +235,7 @@ class AgentTools:
         if await self.jobs.shutdown():
             await asyncio.sleep(0.3)  # cancelled evaluations' threads kill their workers first
         await asyncio.to_thread(self.resources.close)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- list_kernels ------------------------------------------------------------------------
 
@@ -216,7 +245,7 @@ class AgentTools:
         top = confine(a.path or roots[0], roots)
         if not os.path.exists(top):
             raise ToolError(f"kf: {a.path}: no such file or folder")
-        return await asyncio.to_thread(self._scan, top, roots)
+        return await self._io(self._scan, top, roots)
 
     def _scan(self, top: str, roots: list[str]) -> r.KernelList:
         files: list[str] = []
@@ -283,7 +312,7 @@ class AgentTools:
             if k.spec is not None:
                 raise ToolError(f"kf: {_where(unit.path, k)}: {k.name} already has a spec; not written "
                                 "(check_spec checks it)")
-            await asyncio.to_thread(self._insert, unit, draft)
+            await self._io(self._insert, unit, draft)
             written = True
         return r.DraftResult(file=unit.path, kernel=k.name, has_spec=k.spec is not None, draft=draft,
                              line=k.region.start.line + 1, written=written)
@@ -402,6 +431,7 @@ class AgentTools:
         unit = await self._unit(a.file, a.kernel, self._use(roots))
         self._need_spec(unit)
         settings = self._settings_for(a)
+        await self.warm()
         self.key_envs.add(settings.llm.api_key_env)
         if settings.llm.base_url and not os.environ.get(settings.llm.api_key_env):
             log.info("optimize %s: $%s is not set; the endpoint is called without a key", unit.kernel.name,
@@ -466,7 +496,7 @@ class AgentTools:
         if store is None:
             return None
         k = unit.kernel
-        return await asyncio.to_thread(load_summary, store, unit.path, k.name, k.code_hash)
+        return await self._io(load_summary, store, unit.path, k.name, k.code_hash)
 
     def _variant_info(self, unit: Unit, v: Variant, applicable: bool, current: str | None) -> r.VariantInfo:
         from evolver.descriptors import DEFAULT_GRID
@@ -534,7 +564,7 @@ class AgentTools:
             v = s.find(a.variant)
             if v is None:
                 store = self.resources.existing_store(unit.path)
-                v = await asyncio.to_thread(store.variant, s.id, a.variant) if store is not None else None
+                v = await self._io(store.variant, s.id, a.variant) if store is not None else None
             if v is None:
                 raise ToolError(f"kf: no variant {a.variant!r} of {k.name} (results lists them)")
         current = parse_entry(unit.path, unit.text).current.get(k.name)
@@ -550,7 +580,7 @@ class AgentTools:
         except ApplyError as e:
             raise ToolError(f"kf: {unit.path}: {e}") from None
         try:
-            backup = await asyncio.to_thread(apply_variant, unit, v)
+            backup = await self._io(apply_variant, unit, v)
         except InputError as e:
             raise ToolError(f"kf: {e}") from None
         rel = os.path.relpath(unit.path, self.workspace_for(unit.path))

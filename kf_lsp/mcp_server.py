@@ -185,6 +185,7 @@ def serve(roots: list[str] | None = None, http: int | None = None, host: str = "
         for handler in logging.getLogger().handlers:
             handler.addFilter(Redact(tools.secrets))
         server = make_server(tools)
+        tools.warm()  # in the background: the first optimize must not stall the loop importing the engine
         log.info("kf mcp %s: roots %s", "stdio" if http is None else f"http://{host}:{http}/mcp", ", ".join(folders))
         try:
             if http is None:
