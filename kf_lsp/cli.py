@@ -472,6 +472,25 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     return serve(tcp=args.tcp, host=args.host, log_level=args.log_level)
 
 
+def cmd_mcp(args: argparse.Namespace, console: Console) -> int:
+    """`kf mcp`: the MCP server for coding agents (kf_lsp/mcp_server.py, docs/agents.md)."""
+    from .mcp_server import LOOPBACK, serve
+    from .settings import LLMSettings, Settings
+
+    if args.http is not None and args.host not in LOOPBACK:
+        raise InputError(f"--host {args.host}: kf mcp serves HTTP on loopback only (127.0.0.1, localhost, ::1)")
+    for root in args.root or []:
+        if not os.path.isdir(root):
+            raise InputError(f"--root {root}: no such folder")
+    if bool(args.llm_base_url) != bool(args.model):
+        raise InputError("--llm-base-url and --model go together")
+    if args.max_jobs < 1:
+        raise InputError(f"--max-jobs must be at least 1, got {args.max_jobs}")
+    llm = LLMSettings(base_url=args.llm_base_url, model=args.model or "", api_key_env=args.api_key_env)
+    settings = Settings(llm=llm, max_jobs=args.max_jobs)
+    return serve(roots=args.root, http=args.http, host=args.host, log_level=args.log_level, settings=settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kf", description="Find, measure and speed up CUDA and SYCL kernels.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -544,6 +563,20 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                     help="what the server logs to stderr (default INFO)")
     sv.set_defaults(func=cmd_serve)
+
+    m = sub.add_parser("mcp", help="run the MCP server for coding agents (stdio; --http PORT on loopback)")
+    m.add_argument("--root", action="append", metavar="DIR",
+                   help="a folder the tools may use when the client declares no roots (default: the current folder)")
+    m.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    m.add_argument("--host", default="127.0.0.1", help="the loopback address --http listens on (default 127.0.0.1)")
+    m.add_argument("--llm-base-url", metavar="URL", help="default OpenAI-compatible endpoint for optimize")
+    m.add_argument("--model", metavar="NAME", help="the model name at --llm-base-url")
+    m.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                   help="the environment variable holding the LLM key (default OPENAI_API_KEY)")
+    m.add_argument("--max-jobs", type=int, default=2, metavar="N", help="searches running at once (default 2)")
+    m.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="what the server logs to stderr (default INFO)")
+    m.set_defaults(func=cmd_mcp)
     return p
 
 

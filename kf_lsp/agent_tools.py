@@ -1,0 +1,631 @@
+"""The tools `kf mcp` offers coding agents, as plain async functions: arguments and results
+are the Structs of kf_lsp.agent_records; errors are `ToolError` (one line, shown to the
+agent as a tool error). Nothing here knows the protocol (kf_lsp.mcp_server does).
+
+The engine is the language server's: searches and benchmarks are `kf_lsp.jobs.JobManager`
+jobs (asyncio tasks over evolver's Search), evaluations go to the spawned worker pools of
+`kf_lsp.jobs.Resources`, results come from the workspace's store. Nothing compiles or
+runs a kernel in this process, and disk and database work runs in threads, so a long
+call never holds up the others.
+
+Every path is confined to the roots the caller passes (the client's MCP roots, or the
+folder `kf mcp` was started in): `confine` resolves symlinks first, so a link pointing
+out of a root is refused like any other path outside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import hashlib
+import logging
+import os
+import time
+from typing import Any, Awaitable, Callable
+
+import msgspec
+
+from backends.kernel.load import UnitError, load_unit
+from backends.kernel.scanner import KernelNotFound, find_kernel
+from backends.kernel.text import mask, range_to_offsets
+from backends.model import EvalOptions, EvalRequest, EvalResult, KernelMeasurement, KernelSource, Unit, Verdict
+from evolver.records import Variant
+
+from . import agent_records as r
+from .index import KERNEL_EXTENSIONS, MAX_FILE_BYTES, is_ignored_dir, parse_entry
+from .jobs import JobManager, Resources, load_summary
+from .settings import LLMSettings, Settings
+from .state import JobView, SearchSummary, State
+
+__all__ = ["ToolError", "AgentTools", "confine", "Progress"]
+
+log = logging.getLogger("kf.mcp")
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+MAX_LIST_FILES = 5000
+
+
+class ToolError(Exception):
+    """Bad input or a refusal the agent can act on: the message is shown as is."""
+
+
+async def _no_progress(done: float, total: float | None, message: str | None) -> None:
+    return None
+
+
+def confine(path: str, roots: list[str]) -> str:
+    """The real path of `path` (relative paths start at the first root) if it lies inside
+    one of `roots`, else ToolError naming the roots."""
+    if not roots:
+        raise ToolError("kf: no root folder: start kf mcp in the project's folder or declare MCP roots")
+    if "\x00" in path:
+        raise ToolError("kf: a path cannot contain NUL characters")
+    p = os.path.realpath(os.path.join(roots[0], os.path.expanduser(path)))
+    for root in roots:
+        if p == root or p.startswith(root.rstrip(os.sep) + os.sep):
+            return p
+    raise ToolError(f"kf: {path}: outside the allowed roots ({', '.join(roots)}); kf only reads and writes "
+                    "files under the folders the client declares as roots, or the folder kf mcp was started in")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _spec_status(k: KernelSource) -> str:
+    if any(d.severity == "error" for d in k.spec_errors):
+        return "error"
+    return "missing" if k.spec is None else "ok"
+
+
+def _line(k: KernelSource) -> int:
+    return k.name_range.start.line + 1
+
+
+def _where(path: str, k: KernelSource) -> str:
+    return f"{path}:{_line(k)}:{k.name_range.start.column + 1}"
+
+
+def _without_samples(result: EvalResult) -> EvalResult:
+    """Timing samples are hundreds of numbers an agent does not need (median and spread stay)."""
+    def strip(m: KernelMeasurement | None) -> KernelMeasurement | None:
+        if m is None or m.timing is None:
+            return m
+        return msgspec.structs.replace(m, timing=msgspec.structs.replace(m.timing, samples=[]))
+
+    return msgspec.structs.replace(result, reference=strip(result.reference), candidate=strip(result.candidate))
+
+
+def _us(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:.1f} us"
+
+
+def bench_summary(result: EvalResult, candidate: bool) -> str:
+    """One line an agent can quote: the verdict, the times with their spread, the speedup."""
+    parts = [result.verdict.value]
+    if result.message and result.message != result.verdict.value:
+        parts.append(result.message.removeprefix(result.verdict.value + "; "))
+    for name, m in (("original", result.reference), ("candidate", result.candidate if candidate else None)):
+        if m is not None and m.timing is not None:
+            t = m.timing
+            parts.append(f"{name} {_us(t.median)} (p10-p90 {_us(t.p10)}-{_us(t.p90)})")
+    if result.speedup is not None and "95% CI" not in result.message:
+        parts.append(f"speedup {result.speedup:.2f}x (95% CI {result.speedup_low or 0:.2f}-"
+                     f"{result.speedup_high or 0:.2f}, {'significant' if result.significant else 'not significant'})")
+    return "; ".join(parts)
+
+
+class _JobsClient:
+    """kf_lsp.jobs.Client for agents: there is no editor to notify; what a job says goes
+    to the log and into its JobView (job_status reads it)."""
+
+    def notify(self, method: str, payload: dict) -> None:
+        return None
+
+    def show(self, level: str, message: str) -> None:
+        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")(message)
+
+    async def progress_begin(self, token: str, title: str, message: str, cancellable: bool) -> bool:
+        return False  # MCP progress belongs to a request: job_status(wait_seconds) reports it
+
+    def progress_report(self, token: str, message: str, pct: int | None) -> None:
+        return None
+
+    def progress_end(self, token: str, message: str) -> None:
+        return None
+
+    def publish(self, path: str) -> None:
+        return None
+
+
+class AgentTools:
+    """The tools over one engine. `roots` are the folders the server was started with;
+    each call gets the roots in force for its client (`roots=`)."""
+
+    def __init__(self, roots: list[str], settings: Settings | None = None):
+        self.default_roots = [os.path.realpath(x) for x in roots]
+        self.settings = settings or Settings()
+        self.roots = list(self.default_roots)  # the latest caller's: jobs' stores live under them
+        self._changed = asyncio.Event()
+        self.state = State(on_change=self._on_change)
+        self.resources = Resources(self.workspace_for)
+        self._call_settings: Settings | None = None
+        self._warm: asyncio.Future | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="kf-mcp-io")
+        self.key_envs = {"OPENAI_API_KEY", self.settings.llm.api_key_env}  # where LLM keys are read from
+        self.jobs = JobManager(self.state, _JobsClient(), self.resources,
+                               lambda: self._call_settings or self.settings)
+
+    def secrets(self) -> list[str]:
+        """The values of the key variables in use: never to be shown (kf_lsp.mcp_server redacts them)."""
+        return [v for v in (os.environ.get(n) for n in self.key_envs) if v and len(v) >= 8]
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def warm(self) -> "asyncio.Future[None]":
+        """Import the engine (the search; pyribs, which its archive imports on first use: seconds on a busy
+        machine) in a thread, once. The jobs import it on the event loop when a search
+        starts, which would stall every other call meanwhile; after this, those imports
+        are free."""
+        if self._warm is None:
+            def load() -> None:
+                import importlib
+
+                for name in ("evolver.engine", "evolver.tuning", "evolver.descriptors", "evolver.archive",
+                             "evolver.llm_operator", "ribs.archives", "backends.run.local_pool", "backends.kernel.spec"):
+                    try:
+                        importlib.import_module(name)
+                    except ImportError as e:  # reported where it is used
+                        log.warning("importing %s: %s", name, e)
+
+            self._warm = asyncio.ensure_future(self._io(load))
+        return self._warm
+
+    async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Disk and database work in threads of its own: the default executor's threads are
+        held by evaluations for their whole run, and a quick call must not queue behind them."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args))
+
+    def _on_change(self, keys: set[str]) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    def workspace_for(self, path: str) -> str:
+        p = os.path.realpath(path)
+        inside = [x for x in self.roots + self.default_roots if p == x or p.startswith(x.rstrip(os.sep) + os.sep)]
+        if inside:
+            return max(inside, key=len)
+        from evolver.store import workspace_of
+
+        return workspace_of(p)
+
+    def _use(self, roots: list[str] | None) -> list[str]:
+        roots = [os.path.realpath(x) for x in roots] if roots else list(self.default_roots)
+        self.roots = roots
+        return roots
+
+    async def _unit(self, file: str, kernel: str | None, roots: list[str]) -> Unit:
+        path = confine(file, roots)
+        if os.path.isdir(path):
+            raise ToolError(f"kf: {file}: a folder, not a kernel file (list_kernels lists the files)")
+        try:
+            return await self._io(load_unit, path, kernel)
+        except UnitError as e:
+            raise ToolError(f"kf: {e}") from None
+
+    @staticmethod
+    def _need_spec(unit: Unit) -> None:
+        k = unit.kernel
+        errors = [d for d in k.spec_errors if d.severity == "error"]
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise ToolError(f"kf: {errors[0].format()}{more}")
+        if k.spec is None:
+            raise ToolError(f"kf: {_where(unit.path, k)}: kernel {k.name} has no `// @kf` spec: draft_spec drafts "
+                            "one (write=true inserts it), then check_spec")
+
+    async def _device(self, k: KernelSource) -> tuple[str, int, str]:
+        chosen = await self.resources.device_for(k, self.settings)
+        if isinstance(chosen, str):
+            raise ToolError(f"kf: {chosen}")
+        return chosen
+
+    async def close(self) -> None:
+        if await self.jobs.shutdown():
+            await asyncio.sleep(0.3)  # cancelled evaluations' threads kill their workers first
+        await asyncio.to_thread(self.resources.close)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- list_kernels ------------------------------------------------------------------------
+
+    async def list_kernels(self, a: r.ListArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                           ) -> r.KernelList:
+        roots = self._use(roots)
+        top = confine(a.path or roots[0], roots)
+        if not os.path.exists(top):
+            raise ToolError(f"kf: {a.path}: no such file or folder")
+        return await self._io(self._scan, top, roots)
+
+    def _scan(self, top: str, roots: list[str]) -> r.KernelList:
+        files: list[str] = []
+        if os.path.isfile(top):
+            files = [top]
+        else:
+            for dirpath, dirnames, filenames in os.walk(top):
+                dirnames[:] = sorted(d for d in dirnames if not is_ignored_dir(d))
+                files += [os.path.join(dirpath, f) for f in sorted(filenames) if f.lower().endswith(KERNEL_EXTENSIONS)]
+                if len(files) > MAX_LIST_FILES:
+                    break
+        kernels: list[r.KernelInfo] = []
+        errors: list[str] = []
+        read = 0
+        for path in files[:MAX_LIST_FILES]:
+            try:
+                confine(path, roots)  # a link out of the roots is not followed
+            except ToolError:
+                continue
+            try:
+                if os.path.getsize(path) > MAX_FILE_BYTES:
+                    errors.append(f"{path}: larger than {MAX_FILE_BYTES >> 20} MB, not read")
+                    continue
+                with open(path, encoding="utf-8", errors="replace", newline="") as f:
+                    text = f.read()
+            except OSError as e:
+                errors.append(f"{path}: cannot read: {e.strerror}")
+                continue
+            read += 1
+            entry = parse_entry(path, text)
+            if entry.error:
+                errors.append(f"{path}: {entry.error}")
+            store = self.resources.existing_store(path) if entry.kernels else None
+            for k in entry.kernels:
+                search = None
+                if store is not None:
+                    try:
+                        s = load_summary(store, path, k.name, k.code_hash)
+                    except Exception as e:  # a database from another version, a locked file...
+                        errors.append(f"{path}: results of {k.name}: {e}")
+                        s = None
+                    if s is not None:
+                        search = r.SearchInfo(s.id, s.status, s.done, s.best.speedup if s.best else None,
+                                              s.reference_hash == k.code_hash)
+                tunables = {t.name: list(t.values) for t in (k.spec.tunables if k.spec else [])}
+                kernels.append(r.KernelInfo(file=path, kernel=k.name, line=_line(k), language=k.language,
+                                            spec=_spec_status(k), diagnostics=list(k.spec_errors),  # type: ignore[arg-type]
+                                            tunables=tunables, search=search))
+        if len(files) > MAX_LIST_FILES:
+            errors.append(f"more than {MAX_LIST_FILES} kernel files under {top}: list a smaller folder")
+        return r.KernelList(root=top, kernels=kernels, files=read, errors=errors)
+
+    # -- specs -------------------------------------------------------------------------------
+
+    async def draft_spec(self, a: r.DraftArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                         ) -> r.DraftResult:
+        from backends.kernel.spec import draft_spec
+
+        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        k = unit.kernel
+        draft = draft_spec(k)
+        written = False
+        if a.write:
+            if k.spec is not None:
+                raise ToolError(f"kf: {_where(unit.path, k)}: {k.name} already has a spec; not written "
+                                "(check_spec checks it)")
+            await self._io(self._insert, unit, draft)
+            written = True
+        return r.DraftResult(file=unit.path, kernel=k.name, has_spec=k.spec is not None, draft=draft,
+                             line=k.region.start.line + 1, written=written)
+
+    @staticmethod
+    def _insert(unit: Unit, draft: str) -> None:
+        with open(unit.path, encoding="utf-8", errors="replace", newline="") as f:
+            now = f.read()
+        if now != unit.text:
+            raise ToolError(f"kf: {unit.path}: changed while the draft was made; not written")
+        a, _ = range_to_offsets(now, unit.kernel.region)
+        if "\r\n" in now:
+            draft = draft.replace("\n", "\r\n")
+        tmp = unit.path + ".kf-tmp"
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(now[:a] + draft + now[a:])
+        os.replace(tmp, unit.path)
+
+    async def check_spec(self, a: r.KernelArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                         ) -> r.SpecCheck:
+        """The spec's own diagnostics, then the original run alone on it (every problem size
+        and seed, untimed): a spec the original does not run cleanly on verifies nothing."""
+        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        k = unit.kernel
+        status = _spec_status(k)
+        base = dict(file=unit.path, kernel=k.name, spec=status, diagnostics=list(k.spec_errors))
+        if status != "ok":
+            msg = ("no `// @kf` spec: draft_spec drafts one" if status == "missing" else
+                   next(d.format() for d in k.spec_errors if d.severity == "error"))
+            return r.SpecCheck(ok=False, message=msg, **base)  # type: ignore[arg-type]
+        backend, device, _ = await self._device(k)
+        pool = await self.resources.pool(backend, device, self.settings, lambda m: log.warning("%s", m))
+        await progress(0, 1, f"running {k.name} on its spec")
+        request = EvalRequest(unit, None, backend, device, EvalOptions(time=False, seeds=2, profile=False),
+                              nonce=time.time_ns() & 0x7FFFFFFF)
+        result = await pool.evaluate(request)
+        await progress(1, 1, result.verdict.value)
+        ok = result.verdict in (Verdict.CORRECT, Verdict.COMPILED)
+        return r.SpecCheck(ok=ok, verdict=result.verdict, message=result.message, checks=len(result.checks),
+                           sizes=list({tuple(sorted(c.sizes.items())): dict(c.sizes) for c in result.checks}.values()),
+                           **{**base, "diagnostics": list(k.spec_errors) + [d for d in result.diagnostics
+                                                                            if d not in k.spec_errors]})  # type: ignore[arg-type]
+
+    # -- bench ---------------------------------------------------------------------------
+
+    def _candidate(self, ref: Unit, source: str | None, tunables: dict[str, int | float]) -> Unit | None:
+        """The candidate Unit: the whole file given, or a kernel spliced over the original's
+        region; without @kf lines of its own it takes the original's spec."""
+        if source is None:
+            return msgspec.structs.replace(ref, tunables=dict(tunables)) if tunables else None
+        k = ref.kernel
+        try:
+            found = find_kernel(source, ref.path, k.name)
+        except KernelNotFound as e:
+            raise ToolError(f"kf: candidate_source: {e}".replace(ref.path, "the candidate")) from None
+        a, b = range_to_offsets(source, found.region)
+        code = mask(source, comments=True, strings=False, preprocessor=False)
+        outside = (code[:a] + code[b:]).strip()  # comments alone around the kernel: still only the kernel
+        spec_text = ""
+        if found.spec is None and k.spec is not None and k.spec.range is not None:
+            spec_text = ref.text[slice(*range_to_offsets(ref.text, k.spec.range))]
+            if spec_text and not spec_text.endswith("\n"):
+                spec_text += "\n"
+        if not outside:  # only the kernel: in place of the original's, the rest of the file as it is
+            from backends.kernel.splice import splice
+
+            region = spec_text + source[a:b]
+            if not region.endswith("\n") and ref.text[slice(*range_to_offsets(ref.text, k.region))].endswith("\n"):
+                region += "\n"
+            text = splice(ref.text, k, region)
+        else:
+            text = source[:a] + spec_text + source[a:] if spec_text else source
+        try:
+            kernel = find_kernel(text, ref.path, k.name)
+        except KernelNotFound as e:
+            raise ToolError(f"kf: candidate_source: {e}") from None
+        return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(tunables), include_dirs=list(ref.include_dirs))
+
+    async def bench(self, a: r.BenchArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                    ) -> r.BenchResult:
+        ref = await self._unit(a.file, a.kernel, self._use(roots))
+        self._need_spec(ref)
+        cand = self._candidate(ref, a.candidate_source, dict(a.tunables))
+        backend, device, _ = await self._device(ref.kernel)
+        pool = await self.resources.pool(backend, device, self.settings, lambda m: log.warning("%s", m))
+        options = EvalOptions(seeds=a.seeds, target_seconds=a.time_budget, timeout_s=a.timeout)
+        await progress(0, 1, f"compiling, checking and timing {ref.kernel.name}" + (" and the candidate" if cand else ""))
+        result = await pool.evaluate(EvalRequest(ref, cand, backend, device, options,
+                                                 nonce=time.time_ns() & 0x7FFFFFFF))
+        await progress(1, 1, result.verdict.value)
+        return r.BenchResult(file=ref.path, kernel=ref.kernel.name, verdict=result.verdict, candidate=cand is not None,
+                             summary=bench_summary(result, cand is not None), result=_without_samples(result))
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _job_info(self, j: JobView) -> r.JobInfo:
+        end = time.time()
+        return r.JobInfo(job_id=j.id, kind=j.kind, file=j.path, kernel=j.kernel, state=j.state, done=j.done,
+                         budget=j.budget, best_speedup=j.best_speedup, message=j.message,
+                         elapsed_seconds=round(max(0.0, end - j.started), 3) if j.started else 0.0,
+                         search_id=j.search)
+
+    def _settings_for(self, a: r.OptimizeArgs) -> Settings:
+        s = self.settings
+        if a.time is not None:
+            s = msgspec.structs.replace(s, budget=msgspec.structs.replace(s.budget, wall_seconds=a.time))
+        if a.tuning is not None:
+            s = msgspec.structs.replace(s, tuning=a.tuning)
+        if a.llm is not None:
+            s = msgspec.structs.replace(s, llm=LLMSettings(base_url=a.llm.base_url, model=a.llm.model,
+                                                           api_key_env=a.llm.api_key_env))
+        return s
+
+    async def optimize(self, a: r.OptimizeArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                       ) -> r.OptimizeResult:
+        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        self._need_spec(unit)
+        settings = self._settings_for(a)
+        await self.warm()
+        self.key_envs.add(settings.llm.api_key_env)
+        if settings.llm.base_url and not os.environ.get(settings.llm.api_key_env):
+            log.info("optimize %s: $%s is not set; the endpoint is called without a key", unit.kernel.name,
+                     settings.llm.api_key_env)
+        before = {j.id for j in self.jobs.for_kernel(unit.path, unit.kernel.name, "optimize")}
+        self._call_settings = settings  # read by start_optimize, synchronously
+        try:
+            job, err = self.jobs.start_optimize(unit, a.budget, a.eval_seconds)
+        finally:
+            self._call_settings = None
+        if job is None:
+            raise ToolError(f"kf: {err}")
+        return r.OptimizeResult(job=self._job_info(job), already_running=job.id in before,
+                                database=self.resources.db_path(unit.path))
+
+    def _find_job(self, job_id: str) -> JobView:
+        j = self.jobs.find(job_id) or self.state.snapshot.jobs.get(job_id)
+        if j is None:
+            known = ", ".join(self.state.snapshot.jobs) or "none"
+            raise ToolError(f"kf: no job {job_id!r} (jobs: {known})")
+        return j
+
+    async def job_status(self, a: r.JobArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                         ) -> r.JobList:
+        if a.job_id is None:
+            return r.JobList([self._job_info(j) for j in self.state.snapshot.jobs.values()])
+        j = self._find_job(a.job_id)
+        deadline = time.monotonic() + a.wait_seconds
+        reported = -1  # MCP progress must increase with every notification
+        while True:
+            j = self._find_job(a.job_id)
+            if j.done > reported:
+                reported = j.done
+                best = f", best {j.best_speedup:.2f}x" if j.best_speedup and j.best_speedup > 1 else ""
+                await progress(j.done, j.budget or None, f"{j.state}: {j.done}/{j.budget} evaluations{best}"
+                               + (f" - {j.message}" if j.message else ""))
+            left = deadline - time.monotonic()
+            if not j.active or left <= 0:
+                return r.JobList([self._job_info(j)])
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=min(left, 5.0))
+            except asyncio.TimeoutError:
+                pass
+
+    async def stop(self, a: r.StopArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                   ) -> r.StopResult:
+        j = self._find_job(a.job_id)
+        stopped = self.jobs.stop(j.id, "stopped by the agent")
+        if stopped:  # let the task see its cancellation (the store has every finished evaluation)
+            for _ in range(50):
+                j = self._find_job(a.job_id)
+                if not j.active:
+                    break
+                await asyncio.sleep(0.1)
+        return r.StopResult(job_id=j.id, stopped=stopped, state=j.state)
+
+    # -- results and apply -----------------------------------------------------------------
+
+    async def _summary(self, unit: Unit) -> SearchSummary | None:
+        store = self.resources.existing_store(unit.path)
+        if store is None:
+            return None
+        k = unit.kernel
+        return await self._io(load_summary, store, unit.path, k.name, k.code_hash)
+
+    def _variant_info(self, unit: Unit, v: Variant, applicable: bool, current: str | None) -> r.VariantInfo:
+        from evolver.descriptors import DEFAULT_GRID
+
+        from .views import ApplyError, variant_diff, variant_text
+
+        try:
+            description = DEFAULT_GRID.describe_cell(list(v.cell)) if v.cell else ""
+        except (ValueError, IndexError):
+            description = str(v.cell)
+        diff = ""
+        if applicable and v.id != current:
+            try:
+                rel = os.path.relpath(unit.path, self.workspace_for(unit.path))
+                diff = variant_diff(rel, unit.text, variant_text(unit.text, unit.kernel, v))
+            except ApplyError:
+                diff = ""
+        return r.VariantInfo(id=v.id, operator=v.operator, verdict=v.verdict, speedup=v.speedup,
+                             speedup_low=v.speedup_low, speedup_high=v.speedup_high, significant=v.significant,
+                             time_median=v.time_median, cell=list(v.cell) if v.cell else None,
+                             cell_description=description, tunables=dict(v.tunables), is_current=v.id == current,
+                             diff=diff)
+
+    async def results(self, a: r.ResultsArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                      ) -> r.Results:
+        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        k = unit.kernel
+        s = await self._summary(unit)
+        current = parse_entry(unit.path, unit.text).current.get(k.name)
+        sha = _sha256(unit.text)
+        if s is None:
+            return r.Results(file=unit.path, kernel=k.name, file_sha256=sha, search_id=None, status="none",
+                             evaluations=0, budget=0, backend="", device="", applicable=False, retimed=False,
+                             reference_time_median=None, variants=[])
+        applicable = s.reference_hash == k.code_hash
+        variants = [self._variant_info(unit, v, applicable, current) for v in s.top[: a.limit]]
+        return r.Results(file=unit.path, kernel=k.name, file_sha256=sha, search_id=s.id, status=s.status,
+                         evaluations=s.done, budget=s.budget, backend=s.backend, device=s.device,
+                         applicable=applicable, retimed=s.retimed,
+                         reference_time_median=s.reference.time_median if s.reference else None, variants=variants)
+
+    async def apply_variant(self, a: r.ApplyArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                            ) -> r.ApplyResult:
+        """Writes a verified variant into the file as `kf optimize --apply` does (backup
+        FILE.kf-orig, kept from the first change), only when the variant was measured
+        against the kernel's code as it is now (and the file has `file_sha256`, if given)."""
+        from .cli import InputError, apply_variant
+        from .views import ApplyError, variant_diff, variant_text
+
+        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        k = unit.kernel
+        if a.file_sha256 is not None and a.file_sha256.lower() != _sha256(unit.text):
+            raise ToolError(f"kf: {unit.path}: the file changed since its sha256 was read; not applied "
+                            "(results gives the current one)")
+        s = await self._summary(unit)
+        if s is None:
+            raise ToolError(f"kf: {_where(unit.path, k)}: no search results for {k.name}: optimize it first")
+        v: Variant | None
+        if a.variant is None:
+            v = s.best
+            if v is None:
+                raise ToolError(f"kf: {_where(unit.path, k)}: no verified, significantly faster variant of {k.name} "
+                                f"(search {s.status}, {s.done} evaluations)")
+        else:
+            v = s.find(a.variant)
+            if v is None:
+                store = self.resources.existing_store(unit.path)
+                v = await self._io(store.variant, s.id, a.variant) if store is not None else None
+            if v is None:
+                raise ToolError(f"kf: no variant {a.variant!r} of {k.name} (results lists them)")
+        current = parse_entry(unit.path, unit.text).current.get(k.name)
+        if v.id == current:
+            raise ToolError(f"kf: {_where(unit.path, k)}: the file already holds variant {v.id[:12]}")
+        if not v.ok:
+            raise ToolError(f"kf: variant {v.id[:12]} of {k.name} was not verified ({v.verdict.value}): not applied")
+        if s.reference_hash != k.code_hash:
+            raise ToolError(f"kf: {_where(unit.path, k)}: {k.name} changed since this variant was measured: not "
+                            "applied (optimize again to measure variants of the current code)")
+        try:
+            new_text = variant_text(unit.text, k, v)
+        except ApplyError as e:
+            raise ToolError(f"kf: {unit.path}: {e}") from None
+        try:
+            backup = await self._io(apply_variant, unit, v)
+        except InputError as e:
+            raise ToolError(f"kf: {e}") from None
+        rel = os.path.relpath(unit.path, self.workspace_for(unit.path))
+        return r.ApplyResult(file=unit.path, kernel=k.name, applied=True, variant=v.id, speedup=v.speedup,
+                             speedup_low=v.speedup_low, speedup_high=v.speedup_high, backup=backup,
+                             diff=variant_diff(rel, unit.text, new_text))
+
+    # -- the table the protocol layer serves ---------------------------------------------------
+
+    def table(self) -> dict[str, tuple[type, type, Callable[..., Awaitable[Any]], str]]:
+        """tool name -> (arguments Struct, result Struct, implementation, description)."""
+        return {
+            "list_kernels": (r.ListArgs, r.KernelList, self.list_kernels, DESCRIPTIONS["list_kernels"]),
+            "draft_spec": (r.DraftArgs, r.DraftResult, self.draft_spec, DESCRIPTIONS["draft_spec"]),
+            "check_spec": (r.KernelArgs, r.SpecCheck, self.check_spec, DESCRIPTIONS["check_spec"]),
+            "bench": (r.BenchArgs, r.BenchResult, self.bench, DESCRIPTIONS["bench"]),
+            "optimize": (r.OptimizeArgs, r.OptimizeResult, self.optimize, DESCRIPTIONS["optimize"]),
+            "job_status": (r.JobArgs, r.JobList, self.job_status, DESCRIPTIONS["job_status"]),
+            "stop": (r.StopArgs, r.StopResult, self.stop, DESCRIPTIONS["stop"]),
+            "results": (r.ResultsArgs, r.Results, self.results, DESCRIPTIONS["results"]),
+            "apply_variant": (r.ApplyArgs, r.ApplyResult, self.apply_variant, DESCRIPTIONS["apply_variant"]),
+        }
+
+
+DESCRIPTIONS = {
+    "list_kernels": "The CUDA and SYCL kernels in a folder (recursively) or a file, each with its spec status "
+                    "(ok / missing / error, with the diagnostics), its tunables and its latest search.",
+    "draft_spec": "A draft `// @kf` spec for a kernel, inferred from its signature; check the sizes and launch "
+                  "shape it guesses. write=true inserts it above a kernel that has none.",
+    "check_spec": "Checks a kernel's spec: its own errors and warnings, then runs the original alone on it at "
+                  "every problem size and seed. A spec the original does not run cleanly on verifies nothing.",
+    "bench": "Compiles, verifies and times a kernel in a sandboxed worker: the verdict, medians with p10-p90 "
+             "spread, the profile. With candidate_source (a whole file, or only the kernel) and/or tunables, the "
+             "candidate is checked against the original on fresh inputs and the speedup given with its 95% "
+             "confidence interval; a wrong candidate gets a verdict saying why (wrong, unwritten, out_of_bounds, "
+             "timeout...).",
+    "optimize": "Starts a background search for faster variants (MAP-Elites: tuning, plus LLM rewrites when llm is "
+                "given) and returns a job id at once. Follow it with job_status, stop it with stop; results and "
+                "apply_variant when it is done. A kernel already being optimized returns its running job.",
+    "job_status": "A job's state and progress (evaluations done of the budget, best speedup so far); "
+                  "wait_seconds waits for it to finish, with progress notifications. No job_id: every job.",
+    "stop": "Stops a job; every evaluation finished so far is kept and the search resumes from them next time.",
+    "results": "A kernel's verified, significantly faster variants, best first: speedup with its 95% confidence "
+               "interval (re-timed on fresh inputs at the end of the search), cell of the archive, and a diff "
+               "against the file as it is now.",
+    "apply_variant": "Writes a verified variant (default: the best) into the file, as `kf optimize --apply` does: "
+                     "only if it was measured against the code as it is now, keeping FILE.kf-orig.",
+}
