@@ -121,6 +121,7 @@ class Search:
         self.already_tried: list[str] = []  # known proposals fed back to the operators
         self.known = 0  # proposals that were already known (recorded as attempts)
         self.confirmations = 0  # second looks run (not counted as evaluations)
+        self.evaluated_here = 0  # evaluations this process ran (others on the same search run theirs)
         self.final_reference: Variant | None = None  # the original as measured in the final re-time
         self.note = ""
         self._seq = 0  # the last store row this process has seen (others' work is read after it)
@@ -614,6 +615,7 @@ class Search:
             self.store.put_variant(v)  # committed: a kill from here on loses nothing
             self.variants[vid] = v
             if v.result is not None:
+                self.evaluated_here += 1
                 self.done = max(self.done + 1, self.store.count(self.key.id))
             if not v.ok:
                 self.failures.append(v)

@@ -367,6 +367,7 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
     if args.json:
         out = {"search": search.key, "reason": finished.reason, "evaluations": finished.evaluations,
                "confirmations": search.confirmations, "known": search.known,
+               "evaluated_here": search.evaluated_here,
                "best": finished.best, "reference": reference, "finals": search.finals,
                "min_effect": finished.min_effect, "note": finished.note,
                "tuning": tuning, "applied": applied is not None}
