@@ -312,8 +312,20 @@ class Search:
         self._heartbeat_task = asyncio.ensure_future(self._heartbeat())
         self._resume()
         if self.reference_variant is None:
+            rid = reference_variant_id(self.reference)
+            while not self.store.claim(self.key.id, rid, self.owner):  # another process measures it now
+                stored = self.store.variant(self.key.id, rid)
+                if stored is not None:
+                    self._resume()
+                    break
+                self._progress("waiting for another process evaluating the original kernel")
+                await asyncio.sleep(0.5)
+        if self.reference_variant is None and self.store.variant(self.key.id, reference_variant_id(self.reference)) is None:
             self._progress("evaluating the original kernel")
-            await self._evaluate_reference()
+            try:
+                await self._evaluate_reference()
+            finally:
+                self.store.unclaim(self.key.id, reference_variant_id(self.reference), self.owner)
         if self.reference_variant is None or not self.reference_variant.ok:
             return "error"
         idle = 0  # generations in a row with nothing new to evaluate

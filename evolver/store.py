@@ -211,7 +211,9 @@ class Store:
             if cur.rowcount == 0:
                 db.execute("UPDATE searches SET updated=?, status='running', config=COALESCE(?, config)"
                            " WHERE id=?", (now, _enc.encode(config) if config else None, key.id))
-            return cur.rowcount > 0
+            new = cur.rowcount > 0
+        self.heartbeat(key.id)  # this process runs it now (Store.search_status)
+        return new
 
     def set_status(self, search: str, status: str) -> None:
         with self._tx() as db:
