@@ -120,6 +120,7 @@ class Search:
         self.owner = owner_id()  # this process, for leases and claims in the store
         self.already_tried: list[str] = []  # known proposals fed back to the operators
         self.known = 0  # proposals that were already known (recorded as attempts)
+        self.rejected = 0  # replies rejected before evaluation, repeats included (this run)
         self.confirmations = 0  # second looks run (not counted as evaluations)
         self.evaluated_here = 0  # evaluations this process ran (others on the same search run theirs)
         self.final_reference: Variant | None = None  # the original as measured in the final re-time
@@ -502,6 +503,7 @@ class Search:
                     tunables={}, verdict=r.verdict, message=r.reason, prompt=r.prompt,
                     generation=self.generation, created=now)
         v = self.store.put_rejection(v)
+        self.rejected += 1
         self.variants[vid] = v
         if not any(f.id == vid for f in self.failures):
             self.failures.append(v)

@@ -367,13 +367,15 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
     if args.json:
         out = {"search": search.key, "reason": finished.reason, "evaluations": finished.evaluations,
                "confirmations": search.confirmations, "known": search.known,
-               "evaluated_here": search.evaluated_here,
+               "evaluated_here": search.evaluated_here, "rejected": search.rejected,
                "best": finished.best, "reference": reference, "finals": search.finals,
                "min_effect": finished.min_effect, "note": finished.note,
                "tuning": tuning, "applied": applied is not None}
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(out)).decode() + "\n")
     else:
         extra = [f"{search.confirmations} second looks"] if search.confirmations else []
+        if search.rejected:
+            extra.append(f"{search.rejected} replies rejected")
         if search.known:
             extra.append(f"{search.known} known proposals not repeated")
         title = (f"{k.name}: {finished.evaluations} evaluations ({finished.reason})"
