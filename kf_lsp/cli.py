@@ -552,7 +552,7 @@ def cmd_archive(args: argparse.Namespace, console: Console) -> int:
     for c, v in elites:
         tag = "re-timed" if any(b.stage == "final" for b in v.blocks) else \
             ("confirmed" if v.confirmed else "one measurement")
-        console.print(f"  cell {','.join(str(x) for x in c)} ({describe(list(c))}): {v.speedup:.2f}x "
+        console.print(f"  cell {','.join(str(x) for x in c)}: {v.speedup:.2f}x "
                       f"[{(v.speedup_low or 0):.2f}-{(v.speedup_high or 0):.2f}] {tag}  {_change(v)}"
                       + ("  *" if v.id == best_id else ""), markup=False, highlight=False)
     if best is not None:
