@@ -702,8 +702,10 @@ class Search:
         # lucky short measurement may hide a variant nearly as fast), elites first on ties
         pool.sort(key=lambda v: (-(v.speedup or 0.0), v.id not in elite_ids))
         top = pool[: self.retime]
-        if self._improved(self.best) and self.best not in top and top:  # the confirmed best is always re-timed
-            top = top[:-1] + [self.best] if len(top) >= self.retime else top + [self.best]
+        best = self.best
+        if self._improved(best) and best is not None and top and best.id not in {v.id for v in top}:
+            # the confirmed best is always among the re-timed
+            top = top[:-1] + [best] if len(top) >= self.retime else top + [best]
         if not top:
             self.store.put_finals(self.key.id, [])
             return None
@@ -715,6 +717,9 @@ class Search:
             if not isinstance(cand, Variant):
                 units[v.id] = cand
         top = [v for v in top if v.id in units]
+        if not top:
+            self.store.put_finals(self.key.id, [])
+            return None
         blocks_of: dict[str, list] = {v.id: [] for v in top}
         failed: dict[str, Variant] = {}
         ref_times: list[float] = []
