@@ -159,6 +159,36 @@ class Archive:
             self.best = variant
         return Decision(True, reason, incumbent.id if incumbent else None, best_ok)
 
+    def remeasured(self, finals: Sequence[Variant], best: Variant | None,
+                   reference: Variant | None = None) -> dict[Cell, Variant | None]:
+        """Take in the final re-time's figures: an elite that was re-measured gets its new
+        figures (None for its cell: it failed on the re-time and is dropped), the final best
+        holds its own cell and is the best overall (the reference when nothing was claimed).
+        Returns the cells that changed, for the store."""
+        changed: dict[Cell, Variant | None] = {}
+        for f in finals:
+            if not f.ok:
+                for cell, vid in list(self._cells.items()):
+                    if vid == f.id:
+                        del self._cells[cell]
+                        changed[cell] = None
+                continue
+            if f.cell is None:
+                continue
+            cell = self._cell(f.cell)
+            if self._cells.get(cell) == f.id:
+                self.variants[f.id] = f
+                changed[cell] = f
+        if best is not None and best.cell is not None:
+            cell = self._cell(best.cell)
+            self._cells[cell] = best.id
+            self.variants[best.id] = best
+            changed[cell] = best
+            self.best = best
+        elif reference is not None and reference.id in self.variants:
+            self.best = self.variants[reference.id]
+        return changed
+
     # -- selection --------------------------------------------------------------------
 
     def _unexplored(self, cell: Cell) -> float:
@@ -205,10 +235,12 @@ class Archive:
         return moves[:limit]
 
 
-def best_history(variants: list[Variant]) -> list[dict[str, float]]:
-    """The best verified speedup after each evaluation, in the order they were evaluated:
-    [{"evaluation": 0, "best": 1.0}, ...], the reference being evaluation 0. Only correct,
-    significantly faster variants move it; rejections (never evaluated) do not count."""
+def best_history(variants: list[Variant], finals: list[Variant] | None = None) -> list[dict[str, float]]:
+    """The best claimed speedup after each evaluation, in the order they were evaluated:
+    [{"evaluation": 0, "best": 1.0}, ...], the reference being evaluation 0. Only correct
+    variants whose claim held (confirmed on a second measurement or re-timed: the stored
+    figures are the latest) move it; rejections (never evaluated) do not count. With
+    `finals` (the final re-time) the last entry is the reported result, marked "final"."""
     history: list[dict[str, float]] = []
     best, n = 1.0, 0
     for v in variants:
@@ -218,9 +250,14 @@ def best_history(variants: list[Variant]) -> list[dict[str, float]]:
         if v.result is None:
             continue
         n += 1
-        if v.ok and v.significant and v.speedup and v.speedup > best:
+        held = v.confirmed or (not v.blocks and v.significant)  # a record from before confirmations
+        if v.ok and v.significant and held and v.speedup and v.speedup > best:
             best = v.speedup
             history.append({"evaluation": n, "best": best})
-    if history and history[-1]["evaluation"] != n:
+    if finals is not None:
+        claimed = next((v for v in finals if v.ok and v.significant), None)
+        history.append({"evaluation": n, "best": claimed.speedup if claimed and claimed.speedup else 1.0,
+                        "final": 1.0})
+    elif history and history[-1]["evaluation"] != n:
         history.append({"evaluation": n, "best": best})
     return history

@@ -18,6 +18,12 @@ The default grid (docs/descriptors.md explains each level and its evidence):
     compute      scalar | unrolled / ILP | register blocking | tensor cores
     parallelism  independent threads | block barriers / atomics | warp / sub-group intrinsics | hierarchical
 
+The search's grid (SEARCH_GRID) adds two axes that the launch moves, so that a search
+without an LLM (tuning launch shapes and tunables only) keeps diverse elites:
+
+    work-group     < 64 | 64-127 | 128-255 | >= 256 work-items per work-group
+    work per item  < 16 B | 16-63 B | 64-255 B | >= 256 B moved per work-item
+
 Everything here is a pure function of plain data; grids load from dicts or JSON
 (`DescriptorGrid.from_dict`, `load_grid`) and dump with `to_dict`.
 """
@@ -31,7 +37,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
-__all__ = ["Axis", "DescriptorGrid", "DEFAULT_GRID", "DEFAULT_CONFIG", "OCCUPANCY_AXIS", "load_grid",
+__all__ = ["Axis", "DescriptorGrid", "DEFAULT_GRID", "DEFAULT_CONFIG", "OCCUPANCY_AXIS", "SEARCH_GRID",
+           "WORKGROUP_AXIS", "WORK_PER_ITEM_AXIS", "launch_features", "grid_for", "load_grid",
            "cell_of", "describe_cell", "neighbours", "grid_dims", "RuleError"]
 
 
@@ -349,6 +356,57 @@ OCCUPANCY_AXIS = Axis(
 )
 
 DEFAULT_GRID = DescriptorGrid.from_dict(DEFAULT_CONFIG)
+
+# Axes that the launch moves (read from the evaluation: the work-group the kernel was
+# launched with and the bytes the spec says one launch moves): a search that only tunes
+# launch shapes and tunables still spreads over cells (docs/descriptors.md).
+WORKGROUP_AXIS = Axis(
+    name="work-group",
+    levels=["< 64 work-items", "64-127", "128-255", ">= 256"],
+    rules={"*": ["block_threads >= 64", "block_threads >= 128", "block_threads >= 256"]},
+    description="work-items (threads) per work-group (block) of the launch",
+)
+WORK_PER_ITEM_AXIS = Axis(
+    name="work per item",
+    levels=["< 16 B", "16-63 B", "64-255 B", ">= 256 B"],
+    rules={"*": ["bytes_per_item >= 16", "bytes_per_item >= 64", "bytes_per_item >= 256"]},
+    description="bytes the launch moves (from the spec) per work-item launched: how much work each "
+                "thread does (0 when the spec says nothing about bytes)",
+)
+SEARCH_GRID = DEFAULT_GRID.with_axis(WORKGROUP_AXIS).with_axis(WORK_PER_ITEM_AXIS)
+"""The grid the search uses (kf optimize, the language server): the code axes of
+DEFAULT_GRID plus the two launch axes."""
+
+
+def launch_features(profile: object | None) -> dict[str, float]:
+    """Features of the launch itself (from an evaluation's Profile): the work-group size,
+    work-groups, work-items, bytes per work-item and (CUDA) the occupancy estimate."""
+    out: dict[str, float] = {}
+    if profile is None:
+        return out
+
+    def num(name: str) -> float | None:
+        v = getattr(profile, name, None)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+    threads, blocks, moved, occ = num("block_threads"), num("grid_blocks"), num("bytes_moved"), num("occupancy")
+    if threads is not None:
+        out["block_threads"] = threads
+    if blocks is not None:
+        out["grid_blocks"] = blocks
+    if threads and blocks:
+        out["work_items"] = threads * blocks
+        if moved:
+            out["bytes_per_item"] = moved / (threads * blocks)
+    if occ is not None:
+        out["occupancy"] = occ
+    return out
+
+
+def grid_for(cell_length: int) -> DescriptorGrid:
+    """The built-in grid whose cells have this many levels (an archive made before the
+    launch axes has 3)."""
+    return SEARCH_GRID if cell_length == len(SEARCH_GRID.axes) else DEFAULT_GRID
 
 
 def load_grid(config: Mapping | str | None = None) -> DescriptorGrid:

@@ -45,11 +45,13 @@ from backends.kernel.spec import check_contract
 from backends.kernel.splice import StaleKernel, region_text, splice
 from backends.kernel.tunables import defaults
 
-from .archive import Archive
+from .archive import Archive, accepts
+from .descriptors import launch_features
+from .claims import block_of, claims_faster, combine, default_min_effect, measured_noise, with_blocks
 from .operators import Context, Operator, Proposal, Rejection
-from .records import (EvaluationDone, Event, Finished, NewElite, Progress, SearchConfig, SearchError,
+from .records import (Attempt, EvaluationDone, Event, Finished, NewElite, Progress, SearchConfig, SearchError,
                       Variant)
-from .store import Store, search_key, variant_id
+from .store import LEASE_SECONDS, Store, owner_id, search_key, variant_id
 
 __all__ = ["Search", "reference_variant_id"]
 
@@ -115,6 +117,18 @@ class Search:
         self._emit: Emit = lambda e: None
         self._started = 0.0
         self._inflight: set[str] = set()
+        self.owner = owner_id()  # this process, for leases and claims in the store
+        self.already_tried: list[str] = []  # known proposals fed back to the operators
+        self.known = 0  # proposals that were already known (recorded as attempts)
+        self.rejected = 0  # replies rejected before evaluation, repeats included (this run)
+        self.confirmations = 0  # second looks run (not counted as evaluations)
+        self.evaluated_here = 0  # evaluations this process ran (others on the same search run theirs)
+        self.final_reference: Variant | None = None  # the original as measured in the final re-time
+        self.note = ""
+        self._seq = 0  # the last store row this process has seen (others' work is read after it)
+        self._heartbeat_task: asyncio.Future | None = None
+        self._opened = False
+        self._final_min_effect: float | None = None
 
     # -- public -----------------------------------------------------------------------
 
@@ -170,23 +184,40 @@ class Search:
         self._emit = emit or (lambda e: None)
         self._started = time.monotonic()
         try:
-            reason = await self._run()
-        except asyncio.CancelledError:
-            self.store.set_status(self.key.id, "cancelled")
-            self._send(Finished("cancelled", self.best if self._improved(self.best) else None, self.done))
-            raise
-        except _Stop as s:
-            reason = s.reason
-        if reason == "error":
-            self.store.set_status(self.key.id, "error")
-            fin = Finished("error", None, self.done)
+            try:
+                reason = await self._run()
+            except _Stop as s:
+                reason = s.reason
+            if reason == "error":
+                self._release("error")
+                fin = Finished("error", None, self.done)
+                self._send(fin)
+                return fin
+            best = await self._retime_top()
+            self._release(reason)
+            fin = Finished(reason, best, self.done, self.min_effect(), self.note)
             self._send(fin)
             return fin
-        best = await self._retime_top()
-        self.store.set_status(self.key.id, reason)
-        fin = Finished(reason, best, self.done)
-        self._send(fin)
-        return fin
+        except asyncio.CancelledError:
+            # an interrupt at any point (also while re-timing): the search is not left "running",
+            # and the consumer gets the best so far (confirmed figures only)
+            self._release("cancelled")
+            self._send(Finished("cancelled", self.best if self._improved(self.best) else None, self.done,
+                                self.min_effect(), "interrupted: the best so far (not re-timed)"))
+            raise
+        finally:
+            self._stop_heartbeat()
+
+    def min_effect(self) -> float:
+        """The smallest effect claimed as "faster": the configured one, else the noise this
+        search measured between independent blocks (evolver/claims.py)."""
+        if self.config.min_effect is not None:
+            return max(0.0, float(self.config.min_effect))
+        if self._final_min_effect is not None:
+            return self._final_min_effect
+        groups = [v.blocks for v in self.variants.values() if len(v.blocks) >= 2]
+        groups += [v.blocks for v in self.finals if len(v.blocks) >= 2]
+        return default_min_effect(measured_noise(groups))
 
     # -- internals --------------------------------------------------------------------
 
@@ -197,6 +228,27 @@ class Search:
                 asyncio.ensure_future(r)
         except Exception:  # a consumer's bug must not kill the search
             pass
+
+    def _release(self, status: str) -> None:
+        self._stop_heartbeat()
+        if self._opened:
+            try:
+                self.store.release(self.key.id, status, self.owner)
+            except Exception:  # the database going away must not hide the result
+                pass
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 6)
+            try:
+                self.store.heartbeat(self.key.id, self.owner)
+            except Exception:
+                pass
 
     def _progress(self, message: str) -> None:
         b = self.best
@@ -222,6 +274,24 @@ class Search:
                     op.observe(v)
         self.done = self.store.count(self.key.id)
         self.generation = max((v.generation for v in stored), default=0)
+        self._seq = self.store.last_seq(self.key.id)
+        self.known = sum(a.count for a in self.store.attempts(self.key.id, "known"))
+
+    def _refresh(self) -> None:
+        """Take in what other processes on the same search stored since we last looked (they
+        share the work through claims: a point one of them evaluates is not evaluated here)."""
+        for seq, v in self.store.variants_after(self.key.id, self._seq):
+            self._seq = max(self._seq, seq)
+            if v.id in self.variants:
+                continue
+            self.variants[v.id] = v
+            parent = self.variants.get(v.parent) if v.parent else None
+            if v.ok and v.operator != "reference":
+                self._admit(v, parent, stored=False)
+            elif not v.ok:
+                self.failures.append(v)
+            self._observe(v.operator, v)
+        self.done = self.store.count(self.key.id)
 
     def _check_reference(self) -> None:
         k = self.reference.kernel
@@ -238,14 +308,30 @@ class Search:
     async def _run(self) -> str:
         self._check_reference()
         self.store.open_search(self.key, self.config)
+        self.store.heartbeat(self.key.id, self.owner)
+        self._opened = True
+        self._heartbeat_task = asyncio.ensure_future(self._heartbeat())
         self._resume()
         if self.reference_variant is None:
+            rid = reference_variant_id(self.reference)
+            while not self.store.claim(self.key.id, rid, self.owner):  # another process measures it now
+                stored = self.store.variant(self.key.id, rid)
+                if stored is not None:
+                    self._resume()
+                    break
+                self._progress("waiting for another process evaluating the original kernel")
+                await asyncio.sleep(0.5)
+        if self.reference_variant is None and self.store.variant(self.key.id, reference_variant_id(self.reference)) is None:
             self._progress("evaluating the original kernel")
-            await self._evaluate_reference()
+            try:
+                await self._evaluate_reference()
+            finally:
+                self.store.unclaim(self.key.id, reference_variant_id(self.reference), self.owner)
         if self.reference_variant is None or not self.reference_variant.ok:
             return "error"
         idle = 0  # generations in a row with nothing new to evaluate
         while True:
+            self._refresh()
             reason = self._stop_reason()
             if reason:
                 return reason
@@ -260,15 +346,16 @@ class Search:
                 vid = variant_id(p.region, p.tunables)
                 if vid in self.variants or vid in self._inflight or any(
                         variant_id(q.region, q.tunables) == vid for q in fresh):
-                    known = self.variants.get(vid)
-                    if known is not None:
-                        self._observe(p.operator, known)
+                    self._known(p, vid)
                     continue
                 fresh.append(p)
             if not fresh:
+                # nothing at all to propose: exhausted now; only known or rejected proposals: the
+                # operators are asked again (with what was tried fed back), a bounded number of times
                 idle += 1
-                if idle >= 5 or not any(isinstance(p, Rejection) for p in proposals):
+                if not proposals or idle > max(0, self.config.ask_again):
                     return "exhausted"
+                self._progress(f"only known or rejected proposals: asking again ({idle}/{self.config.ask_again})")
                 continue
             idle = 0
             best_before = self.best.id if self.best else None
@@ -314,6 +401,7 @@ class Search:
             device=self.key.device,
             prompts=self.store.prompts(self.key.id),
             generation=self.generation,
+            already_tried=list(self.already_tried[-8:]),
         )
 
     async def _propose(self) -> list[Proposal | Rejection]:
@@ -343,7 +431,45 @@ class Search:
                 continue
             out.extend(got)
         self._save_prompts()
+        self._save_evolutions()
         return out
+
+    def _save_evolutions(self) -> None:
+        """Prompt-evolution rounds and their outcomes (also the ones that changed nothing)."""
+        for op in self.operators:
+            log = getattr(op, "evolution_log", None)
+            if not isinstance(log, list):
+                continue
+            while log:
+                a = log.pop(0)
+                try:
+                    self.store.put_attempt(self.key.id, a)
+                except Exception:
+                    pass
+
+    def _known(self, p: Proposal, vid: str) -> None:
+        """A proposal of something already evaluated (or in flight, or twice in one batch):
+        recorded with a count, fed back in the next context, and shown to its operator."""
+        self.known += 1
+        known = self.variants.get(vid)
+        what = p.note or (", ".join(f"{k}={v}" for k, v in p.tunables.items()) or p.operator)
+        if known is None:
+            outcome = "being evaluated"
+        elif known.ok and known.speedup is not None:
+            outcome = f"{known.speedup:.2f}x" + (" (the original)" if known.operator == "reference" else "")
+        else:
+            outcome = known.verdict.value
+        line = f"{what} -> {outcome}"
+        try:
+            self.store.put_attempt(self.key.id, Attempt("known", p.operator, line, key=vid))
+        except Exception:
+            pass
+        if line in self.already_tried:
+            self.already_tried.remove(line)
+        self.already_tried.append(line)
+        del self.already_tried[:-16]
+        if known is not None:
+            self._observe(p.operator, known)
 
     def _save_prompts(self) -> None:
         for op in self.operators:
@@ -369,13 +495,18 @@ class Search:
                     self._send(SearchError(f"operator {op.name} failed to observe: {e}"))
 
     def _reject(self, r: Rejection) -> None:
+        """A rejected reply: stored once per distinct (operator, reason, reply); a repeat
+        bumps its count instead of adding a row."""
         now = time.time()
-        vid = "rejected-" + variant_id(r.reason + r.raw, {"t": now})[:40]
+        vid = "rejected-" + variant_id(r.operator + "\0" + r.reason + "\0" + r.raw, {})[:40]
         v = Variant(id=vid, search=self.key.id, parent=r.parent, operator=r.operator, region="",
                     tunables={}, verdict=r.verdict, message=r.reason, prompt=r.prompt,
                     generation=self.generation, created=now)
-        self.store.put_variant(v)
-        self.failures.append(v)
+        v = self.store.put_rejection(v)
+        self.rejected += 1
+        self.variants[vid] = v
+        if not any(f.id == vid for f in self.failures):
+            self.failures.append(v)
         self._observe(r.operator, v)
 
     def _candidate(self, p: Proposal) -> Unit | Variant:
@@ -406,6 +537,7 @@ class Search:
     def _cell(self, result: EvalResult, which: str = "candidate") -> tuple[list[int] | None, dict[str, float]]:
         m = getattr(result, which)
         features = dict(m.profile.features) if m is not None and m.profile is not None else {}
+        features.update(launch_features(m.profile if m is not None else None))
         if self.grid is None:
             return [0], features
         try:
@@ -442,10 +574,11 @@ class Search:
         self._admit(v, None)
         self._observe("tune", v)
 
-    def _admit(self, v: Variant, parent: Variant | None) -> None:
+    def _admit(self, v: Variant, parent: Variant | None, *, stored: bool = True) -> None:
         decision = self.archive.consider(v, parent)
         if decision.accepted and v.cell is not None:
-            self.store.put_elite(self.key.id, v.cell, v.id, v.speedup)
+            if stored:
+                self.store.put_elite(self.key.id, v.cell, v.id, v.speedup)
             self._send(NewElite(v, list(v.cell), decision.previous, decision.best))
 
     async def _evaluate_batch(self, proposals: list[Proposal]) -> None:
@@ -476,9 +609,13 @@ class Search:
             self.variants[vid] = stored
             self._observe(p.operator, stored)
             return
+        if not self.store.claim(self.key.id, vid, self.owner):  # another live process evaluates it now
+            self._known(p, vid)
+            return
         self._inflight.add(vid)
         try:
             cand = self._candidate(p)
+            parent = self.variants.get(p.parent) if p.parent else None
             if isinstance(cand, Variant):
                 v = cand
             else:
@@ -487,14 +624,16 @@ class Search:
                                   nonce=self._nonce())
                 result = await self.pool.evaluate(req)
                 v = self._variant(p, vid, result)
+                if self._claims_advantage(v, parent):
+                    v = await self._confirm(v, p, cand)
             self.store.put_variant(v)  # committed: a kill from here on loses nothing
             self.variants[vid] = v
             if v.result is not None:
-                self.done += 1
+                self.evaluated_here += 1
+                self.done = max(self.done + 1, self.store.count(self.key.id))
             if not v.ok:
                 self.failures.append(v)
                 self.failures = self.failures[-32:]
-            parent = self.variants.get(p.parent) if p.parent else None
             self._send(EvaluationDone(v, self.done, self.budget))
             self._admit(v, parent)
             self._observe(p.operator, v)
@@ -502,10 +641,44 @@ class Search:
                                                           else v.verdict.value))
         finally:
             self._inflight.discard(vid)
+            try:
+                self.store.unclaim(self.key.id, vid, self.owner)
+            except Exception:
+                pass
+
+    def _claims_advantage(self, v: Variant, parent: Variant | None) -> bool:
+        """Whether this first measurement would be used as an advantage: it would become the
+        best, displace its cell's elite, or raise its prompt's fitness over its parent."""
+        if not self.config.confirm or not v.ok or not v.significant or v.speedup is None or v.cell is None:
+            return False
+        if v.speedup < 1.0 + self.min_effect():
+            return False
+        if accepts(v, self.best)[0]:
+            return True
+        incumbent = self.archive.elite(v.cell)
+        if incumbent is not None and accepts(v, incumbent)[0]:
+            return True
+        return v.operator == "llm" and parent is not None and parent.speedup is not None \
+            and v.speedup > parent.speedup
+
+    async def _confirm(self, v: Variant, p: Proposal, cand: Unit) -> Variant:
+        """The second look: the same candidate evaluated again (new inputs, later in time).
+        Its figures become the combined ones of both blocks; a wrong second run fails it."""
+        self._progress(f"confirming {p.note or p.operator}: {v.speedup:.2f}x on a second measurement")
+        result = await self.pool.evaluate(EvalRequest(self.reference, cand, self.backend, self.device,
+                                                      self.options, nonce=self._nonce()))
+        self.confirmations += 1
+        if not result.ok:  # verified once, wrong or broken the second time: a failure
+            return self._variant(p, v.id, result)
+        block = block_of(result, "confirm")
+        blocks = list(v.blocks) + ([block] if block is not None else [])
+        combined = with_blocks(v, blocks, self.min_effect())
+        return msgspec.structs.replace(combined, confirmed=combined.significant)
 
     def _variant(self, p: Proposal, vid: str, result: EvalResult) -> Variant:
         cell, features = self._cell(result) if result.ok else (None, {})
         t = result.candidate.timing if result.candidate else None
+        block = block_of(result, "search") if result.ok else None
         return Variant(id=vid, search=self.key.id, parent=p.parent, operator=p.operator, region=p.region,
                        tunables=dict(p.tunables), verdict=result.verdict, message=result.message,
                        speedup=result.speedup if result.ok else None,
@@ -513,36 +686,135 @@ class Search:
                        speedup_high=result.speedup_high if result.ok else None,
                        significant=bool(result.significant and result.ok),
                        time_median=t.median if t else None, cell=cell, descriptors=features,
-                       prompt=p.prompt, generation=self.generation, created=time.time(), result=result)
+                       prompt=p.prompt, generation=self.generation, created=time.time(), result=result,
+                       blocks=[block] if block is not None else [])
 
     async def _retime_top(self) -> Variant | None:
-        """Re-time the top variants with a longer budget and new inputs; the best still
-        significantly faster than the reference is the search's result."""
-        # the fastest correct variants of the whole search (not only elites: within one cell a
-        # lucky short measurement may hide a variant nearly as fast), elites first on ties
+        """The final claim: the original and the top variants measured together, in
+        `final_blocks` interleaved blocks (each block evaluates every one of them against the
+        original on new inputs, in a rotated order). Every figure reported afterwards (rows,
+        the original's time, elites, the tuning summary, the history) comes from these blocks."""
+        self._refresh()
         elite_ids = {v.id for v in self.archive.elites()}
         pool = [v for v in self.variants.values()
                 if v.ok and v.operator != "reference" and v.speedup is not None and v.speedup > 1.0]
+        # the fastest correct variants of the whole search (not only elites: within one cell a
+        # lucky short measurement may hide a variant nearly as fast), elites first on ties
         pool.sort(key=lambda v: (-(v.speedup or 0.0), v.id not in elite_ids))
         top = pool[: self.retime]
+        best = self.best
+        if self._improved(best) and best is not None and top and best.id not in {v.id for v in top}:
+            # the confirmed best is always among the re-timed
+            top = top[:-1] + [best] if len(top) >= self.retime else top + [best]
         if not top:
             self.store.put_finals(self.key.id, [])
             return None
         options = msgspec.structs.replace(self.options, target_seconds=self.retime_seconds)
+        units: dict[str, Unit] = {}
+        for v in top:
+            cand = self._candidate(Proposal(region=v.region, tunables=v.tunables, operator=v.operator,
+                                            parent=v.parent))
+            if not isinstance(cand, Variant):
+                units[v.id] = cand
+        top = [v for v in top if v.id in units]
+        if not top:
+            self.store.put_finals(self.key.id, [])
+            return None
+        blocks_of: dict[str, list] = {v.id: [] for v in top}
+        failed: dict[str, Variant] = {}
+        ref_times: list[float] = []
+        nblocks = max(1, self.config.final_blocks)
+        for b in range(nblocks):
+            order = top[b % len(top):] + top[:b % len(top)]
+            if b % 2:
+                order = order[::-1]
+            for i, v in enumerate(order):
+                if v.id in failed:
+                    continue
+                self._progress(f"re-timing the original and the top {len(top)}: block {b + 1}/{nblocks}, "
+                               f"{i + 1}/{len(order)} ({self.retime_seconds:g}s each)")
+                result = await self.pool.evaluate(EvalRequest(self.reference, units[v.id], self.backend,
+                                                              self.device, options, nonce=self._nonce()))
+                block = block_of(result, "final")
+                if block is None:
+                    p = Proposal(region=v.region, tunables=v.tunables, operator=v.operator, parent=v.parent)
+                    failed[v.id] = msgspec.structs.replace(self._variant(p, v.id, result), cell=v.cell,
+                                                           generation=v.generation, prompt=v.prompt)
+                    continue
+                blocks_of[v.id].append(block)
+                if block.reference_median is not None:
+                    ref_times.append(block.reference_median)
         finals: list[Variant] = []
-        for i, v in enumerate(top):
-            self._progress(f"re-timing the top {len(top)} ({i + 1}/{len(top)}) with {self.retime_seconds:g}s each")
-            p = Proposal(region=v.region, tunables=v.tunables, operator=v.operator, parent=v.parent)
-            cand = self._candidate(p)
-            if isinstance(cand, Variant):
+        # the noise of this re-time: the spread between its blocks
+        groups = [bl for bl in blocks_of.values() if len(bl) >= 2]
+        noise = measured_noise(groups)
+        min_effect = self.config.min_effect if self.config.min_effect is not None else \
+            default_min_effect(max(noise or 0.0, measured_noise(
+                [v.blocks for v in self.variants.values() if len(v.blocks) >= 2]) or 0.0))
+        for v in top:
+            if v.id in failed:
+                finals.append(failed[v.id])
                 continue
-            result = await self.pool.evaluate(EvalRequest(self.reference, cand, self.backend, self.device,
-                                                          options, nonce=self._nonce()))
-            r = self._variant(p, v.id, result)
-            finals.append(msgspec.structs.replace(r, cell=v.cell, generation=v.generation, prompt=v.prompt,
-                                                  message=r.message or "re-timed"))
-        finals.sort(key=lambda v: (not v.significant, -(v.speedup or 0.0)))
-        self.store.put_finals(self.key.id, finals)
+            bl = blocks_of[v.id]
+            times = sorted(x.candidate_median for x in bl if x.candidate_median is not None)
+            point, low, high = combine(bl)
+            f = msgspec.structs.replace(
+                v, blocks=[*v.blocks, *bl], speedup=point, speedup_low=low, speedup_high=high,
+                significant=claims_faster(point, low, min_effect), confirmed=claims_faster(point, low, min_effect),
+                time_median=times[len(times) // 2] if times else v.time_median,
+                message=f"re-timed in {len(bl)} blocks")
+            finals.append(f)
+        finals.sort(key=lambda v: (not v.significant, not v.ok, -(v.speedup or 0.0)))
+        ref = self.reference_variant
+        if ref is not None and ref_times:
+            ref_times.sort()
+            ref = msgspec.structs.replace(ref, time_median=ref_times[len(ref_times) // 2],
+                                          message=f"re-timed with the top {len(top)} ({len(ref_times)} measurements)")
+        self.final_reference = ref
+        self._final_min_effect = min_effect
         self.finals = finals
-        best = next((v for v in finals if v.ok and v.significant and (v.speedup or 0) > 1.0), None)
+        self._apply_finals(finals)
+        self.store.put_finals(self.key.id, finals, ref)
+        best = next((v for v in finals if v.ok and v.significant), None)
+        self.note = self._final_note(finals, best, min_effect)
         return best
+
+    def _apply_finals(self, finals: list[Variant]) -> None:
+        """Re-measured figures replace the search's figures everywhere: the stored variants,
+        the elites (the final best holds its cell), the tuning operator's summary."""
+        best = next((v for v in finals if v.ok and v.significant), None)
+        for f in finals:
+            self.variants[f.id] = f
+            try:
+                self.store.update_variant(f)
+            except Exception:
+                pass
+            for op in self.operators:
+                update = getattr(op, "update", None)
+                if callable(update):
+                    try:
+                        update(f)
+                    except Exception:
+                        pass
+        cells = self.archive.remeasured(finals, best, self.reference_variant)
+        for cell, v in cells.items():
+            if v is None:
+                self.store.delete_elite(self.key.id, list(cell))
+            else:
+                self.store.put_elite(self.key.id, list(cell), v.id, v.speedup)
+
+    @staticmethod
+    def _final_note(finals: list[Variant], best: Variant | None, min_effect: float) -> str:
+        ok = [v for v in finals if v.ok and v.speedup is not None]
+        if best is None:
+            if ok and ok[0].speedup and ok[0].speedup > 1.0:
+                v = max(ok, key=lambda x: x.speedup or 0.0)
+                return (f"the fastest variant measured {v.speedup:.2f}x [{v.speedup_low:.2f}-{v.speedup_high:.2f}] "
+                        f"over the re-time blocks: within the noise (min effect {min_effect * 100:.0f}%)")
+            return ""
+        close = [v for v in ok if v.id != best.id and v.speedup_high is not None and best.speedup_low is not None
+                 and v.speedup_high >= best.speedup_low and v.significant]
+        if close:
+            names = "; ".join(", ".join(f"{k}={x}" for k, x in v.tunables.items()) or v.operator for v in close)
+            return f"within noise of the best: {names} (their intervals overlap)"
+        return ""

@@ -28,7 +28,7 @@ from .llm import LLMClient, LLMError, TokenBudgetExceeded
 from .operators import Context, Proposal, Rejection
 from .prompts import PromptPool, STRATEGIES, build_messages, default_prompt, evolve_prompt, \
     failure_feedback, tuning_summary
-from .records import LLMConfig, OperatorName, Prompt, Variant
+from .records import Attempt, LLMConfig, OperatorName, Prompt, Variant
 
 # what an extraction failure says about the reply, as the verdict it is stored with
 _VERDICT_OF_KIND = {"contract": Verdict.CONTRACT, "spec_error": Verdict.SPEC_ERROR}
@@ -59,6 +59,7 @@ class LLMOperator:
         self._last_evolution: int | None = None
         self._speedups: dict[str, float] = {}  # variant id -> verified speedup (parents' baselines)
         self.evolutions: list[tuple[str, str, str | None]] = []  # (parent prompt, strategy, child or None)
+        self.evolution_log: list[Attempt] = []  # every round and its outcome; the engine stores and drains it
         self.last_error: str | None = None
 
     # -- what the engine reads ----------------------------------------------------------
@@ -152,15 +153,26 @@ class LLMOperator:
         ids = sorted(p.id for p in used)
         parent = self.pool.get(self._rng.choices(ids, weights=[probs[i] + 1e-9 for i in ids])[0])
         strategy = self._rng.choice(sorted(STRATEGIES))
+        outcome = ""
         try:
             child = await evolve_prompt(client, parent, self.pool.feedback(parent.id),
                                         strategy=strategy, rng=self._rng)
-        except TokenBudgetExceeded:
-            child = None
+            if child is None:
+                outcome = "no change: the reply had no usable edit of the sections"
+        except TokenBudgetExceeded as e:
+            child, outcome = None, f"failed: {e}"
         except LLMError as e:
             log.warning("prompt evolution: %s", e)
+            child, outcome = None, f"failed: {e}"
+        if child is not None and child.id in self.pool:
+            outcome = f"no change: the edit gave an existing prompt {child.id[:10]}"
             child = None
+        if child is not None:
+            outcome = f"new prompt {child.id[:10]}"
         self.evolutions.append((parent.id, strategy, child.id if child else None))
+        self.evolution_log.append(Attempt(
+            "prompt-evolution", "llm", f"prompt {parent.id[:10]} with {strategy} (generation {context.generation})",
+            key=f"{parent.id}:{strategy}:{context.generation}", outcome=outcome))
         if child is not None:
             self.pool.add(child)
         return child

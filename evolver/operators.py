@@ -49,6 +49,9 @@ class Context(msgspec.Struct, frozen=True):
     device: str  # "NVIDIA H100 80GB HBM3 (sm_90)", "sycl cpu: AMD EPYC"
     prompts: list[Prompt]
     generation: int
+    # proposals that were already evaluated (or in flight), one line each with their outcome:
+    # fed back so an operator that repeats itself is asked for something else
+    already_tried: list[str] = []
 
 
 class Operator(Protocol):

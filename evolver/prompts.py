@@ -364,6 +364,10 @@ def build_messages(context: Any, parent: Variant | None, prompt: Prompt,
         parts.append("Moves that paid off so far (mean speedup gain):\n"
                      + "\n".join(f"- {_cell_moves(a, b, context.axes)}: {g:+.2f}"
                                  for a, b, g in good))
+    tried = list(getattr(context, "already_tried", []) or [])
+    if tried:
+        parts.append("These were already tried (proposed again, so not evaluated again); "
+                     "propose something different:\n" + "\n".join(f"- {t}" for t in tried[-8:]))
     fb = failure_feedback(context.recent_failures)
     if fb:
         parts.append("Recent candidates that failed (avoid these mistakes):\n"

@@ -15,6 +15,18 @@ from backends.model import EvalResult, Verdict
 OperatorName = Literal["reference", "tune", "llm"]
 
 
+class Block(msgspec.Struct, frozen=True):
+    """One independent measurement of a variant against the reference: its own evaluation
+    (new inputs, its own place in the order of evaluations)."""
+
+    stage: str  # "search" (the first evaluation), "confirm" (its second look), "final" (re-time block)
+    speedup: float
+    low: float
+    high: float
+    reference_median: float | None = None  # seconds, the reference in this same evaluation
+    candidate_median: float | None = None
+
+
 class Variant(msgspec.Struct, frozen=True):
     """One evaluated version of the kernel's region."""
 
@@ -37,6 +49,11 @@ class Variant(msgspec.Struct, frozen=True):
     generation: int = 0
     created: float = 0.0  # unix time
     result: EvalResult | None = None  # the whole evaluation, for hovers and reports
+    # every independent measurement behind speedup / low / high (docs/search.md "claims"):
+    # with two or more, speedup is their median and [low, high] spans every block's interval
+    blocks: list[Block] = []
+    confirmed: bool = False  # its advantage held on an independent second measurement
+    count: int = 1  # a rejection: how many times this same reply came back (stored once)
 
     @property
     def ok(self) -> bool:
@@ -94,6 +111,12 @@ class SearchConfig(msgspec.Struct, frozen=True):
     explore: float = 0.2  # empty / rarely tried neighbours (the rest: uniform)
     seed: int = 0
     eval_seconds: float = 0.5  # timing budget per kernel per evaluation
+    # claims (docs/search.md): a figure that makes a variant best, an elite over an incumbent
+    # or its prompt's fitness is confirmed by a second evaluation first
+    confirm: bool = True
+    final_blocks: int = 3  # interleaved re-time blocks behind the final claim
+    min_effect: float | None = None  # below this "faster" is not claimed; None: from the measured noise
+    ask_again: int = 3  # generations of only known proposals (fed back) before "exhausted"
 
 
 # -- events the engine emits (the command line and the language server consume them) ----
@@ -129,6 +152,20 @@ class Finished(msgspec.Struct, frozen=True, tag="finished"):
     reason: str  # "budget" / "time" / "tokens" / "patience" / "cancelled" / "exhausted" / "error"
     best: Variant | None
     evaluations: int
+    min_effect: float | None = None  # the smallest speedup claimed as "faster" (1 + this)
+    note: str = ""  # e.g. why nothing is claimed: "1.01x is within the noise (min effect 3%)"
+
+
+class Attempt(msgspec.Struct, frozen=True):
+    """Something the search did that is not an evaluation, recorded with a count: a proposal
+    that was already known, a prompt-evolution round and its outcome."""
+
+    kind: str  # "known" (already evaluated / in flight / twice in a batch), "prompt-evolution"
+    operator: str
+    detail: str  # one line: the tunables or idea proposed; "parent -> child (STRATEGY)"
+    key: str = ""  # what identifies it (variant id, evolution outcome): repeats bump `count`
+    count: int = 1
+    outcome: str = ""  # prompt evolution: "new prompt P", "no change", "failed: ..."
 
 
 Event = EvaluationDone | NewElite | SearchError | Progress | Finished

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -25,9 +26,27 @@ from typing import Iterable
 
 import msgspec
 
-from .records import Prompt, SearchConfig, SearchKey, Variant
+from .records import Attempt, Prompt, SearchConfig, SearchKey, Variant
 
-__all__ = ["Store", "variant_id", "search_key", "default_path", "workspace_of"]
+__all__ = ["Store", "variant_id", "search_key", "default_path", "workspace_of", "LEASE_SECONDS", "owner_id"]
+
+LEASE_SECONDS = 30.0  # a search's process heartbeats every LEASE_SECONDS / 6; silent longer: dead
+HOST = socket.gethostname()
+
+
+def owner_id() -> str:
+    """This process, as a lease and claim owner: host:pid."""
+    return f"{HOST}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS searches (
@@ -51,6 +70,19 @@ CREATE TABLE IF NOT EXISTS elites (
   search TEXT NOT NULL, cell TEXT NOT NULL, variant TEXT NOT NULL, speedup REAL,
   updated REAL NOT NULL, PRIMARY KEY(search, cell)
 );
+CREATE TABLE IF NOT EXISTS leases (
+  search TEXT NOT NULL, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+  heartbeat REAL NOT NULL, PRIMARY KEY(search, owner)
+);
+CREATE TABLE IF NOT EXISTS claims (
+  search TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL, created REAL NOT NULL,
+  PRIMARY KEY(search, id)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+  search TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, operator TEXT NOT NULL,
+  count INTEGER NOT NULL, first REAL NOT NULL, last REAL NOT NULL, blob BLOB NOT NULL,
+  PRIMARY KEY(search, kind, key)
+);
 CREATE TABLE IF NOT EXISTS finals (
   search TEXT NOT NULL, rank INTEGER NOT NULL, variant TEXT NOT NULL, blob BLOB NOT NULL,
   created REAL NOT NULL, PRIMARY KEY(search, rank)
@@ -62,6 +94,7 @@ _dec_variant = msgspec.msgpack.Decoder(Variant)
 _dec_prompt = msgspec.msgpack.Decoder(Prompt)
 _dec_key = msgspec.msgpack.Decoder(SearchKey)
 _dec_config = msgspec.msgpack.Decoder(SearchConfig)
+_dec_attempt = msgspec.msgpack.Decoder(Attempt)
 
 
 def _sha(*parts: str) -> str:
@@ -178,7 +211,9 @@ class Store:
             if cur.rowcount == 0:
                 db.execute("UPDATE searches SET updated=?, status='running', config=COALESCE(?, config)"
                            " WHERE id=?", (now, _enc.encode(config) if config else None, key.id))
-            return cur.rowcount > 0
+            new = cur.rowcount > 0
+        self.heartbeat(key.id)  # this process runs it now (Store.search_status)
+        return new
 
     def set_status(self, search: str, status: str) -> None:
         with self._tx() as db:
@@ -189,8 +224,98 @@ class Store:
         return _dec_key.decode(rows[0][0]) if rows else None
 
     def search_status(self, search: str) -> str | None:
+        """The stored status; "running" only while a live process holds a lease on it
+        (a heartbeat younger than LEASE_SECONDS, and on this host a pid that exists):
+        a search whose process died reads "died"."""
         rows = self._query("SELECT status FROM searches WHERE id=?", (search,))
-        return rows[0][0] if rows else None
+        if not rows:
+            return None
+        status = rows[0][0]
+        if status == "running" and not self.live_owners(search):
+            return "died"
+        return status
+
+    # -- leases (who runs a search) and claims (who evaluates which variant) -------------
+
+    def _alive(self, host: str, pid: int, heartbeat: float, now: float) -> bool:
+        if now - heartbeat > LEASE_SECONDS:
+            return False
+        return _pid_alive(pid) if host == HOST else True
+
+    def live_owners(self, search: str) -> list[str]:
+        now = time.time()
+        rows = self._query("SELECT owner, host, pid, heartbeat FROM leases WHERE search=?", (search,))
+        return [o for o, h, p, hb in rows if self._alive(h, int(p), float(hb), now)]
+
+    def heartbeat(self, search: str, owner: str | None = None) -> None:
+        """Take or renew this process's lease on a search."""
+        owner = owner or owner_id()
+        host, _, pid = owner.rpartition(":")
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO leases(search, owner, host, pid, heartbeat) VALUES (?,?,?,?,?)",
+                       (search, owner, host, int(pid) if pid.isdigit() else 0, time.time()))
+
+    def release(self, search: str, status: str, owner: str | None = None) -> str:
+        """Drop this process's lease and its claims; the search takes `status` unless another
+        live process still runs it (then it stays "running"). Returns the status now."""
+        owner = owner or owner_id()
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE search=? AND owner=?", (search, owner))
+            db.execute("DELETE FROM claims WHERE search=? AND owner=?", (search, owner))
+        if self.live_owners(search):
+            return "running"
+        self.set_status(search, status)
+        return status
+
+    def claim(self, search: str, vid: str, owner: str | None = None) -> bool:
+        """Claim a variant for evaluation by this process. False when another live process
+        holds the claim or the variant is stored already; a dead owner's claim is taken over."""
+        owner = owner or owner_id()
+        now = time.time()
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM variants WHERE search=? AND id=?", (search, vid)).fetchone():
+                return False
+            row = db.execute("SELECT owner FROM claims WHERE search=? AND id=?", (search, vid)).fetchone()
+            if row is not None and row[0] != owner:
+                lease = db.execute("SELECT host, pid, heartbeat FROM leases WHERE search=? AND owner=?",
+                                   (search, row[0])).fetchone()
+                if lease is not None and self._alive(lease[0], int(lease[1]), float(lease[2]), now):
+                    return False
+            db.execute("INSERT OR REPLACE INTO claims(search, id, owner, created) VALUES (?,?,?,?)",
+                       (search, vid, owner, now))
+            return True
+
+    def unclaim(self, search: str, vid: str, owner: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM claims WHERE search=? AND id=? AND owner=?", (search, vid, owner or owner_id()))
+
+    # -- attempts (known proposals, prompt evolution) ------------------------------------
+
+    def put_attempt(self, search: str, a: Attempt) -> Attempt:
+        """Record an attempt; the same (kind, key) again bumps its count. Returns it as stored."""
+        now = time.time()
+        key = a.key or a.detail
+        with self._tx() as db:
+            row = db.execute("SELECT blob FROM attempts WHERE search=? AND kind=? AND key=?",
+                             (search, a.kind, key)).fetchone()
+            if row is not None:
+                old = _dec_attempt.decode(row[0])
+                a = msgspec.structs.replace(old, count=old.count + a.count, outcome=a.outcome or old.outcome)
+                db.execute("UPDATE attempts SET count=?, last=?, blob=? WHERE search=? AND kind=? AND key=?",
+                           (a.count, now, _enc.encode(a), search, a.kind, key))
+            else:
+                a = msgspec.structs.replace(a, key=key)
+                db.execute("INSERT INTO attempts(search, kind, key, operator, count, first, last, blob)"
+                           " VALUES (?,?,?,?,?,?,?,?)", (search, a.kind, key, a.operator, a.count, now, now,
+                                                       _enc.encode(a)))
+        return a
+
+    def attempts(self, search: str, kind: str | None = None) -> list[Attempt]:
+        sql, args = "SELECT blob FROM attempts WHERE search=?", [search]
+        if kind is not None:
+            sql += " AND kind=?"
+            args.append(kind)
+        return [_dec_attempt.decode(r[0]) for r in self._query(sql + " ORDER BY first", args)]
 
     def searches(self, path: str | None = None, kernel: str | None = None) -> list[SearchKey]:
         """Searches, most recently updated first; optionally of one file / kernel."""
@@ -224,6 +349,33 @@ class Store:
                  _enc.encode(v)))
             db.execute("UPDATE searches SET updated=? WHERE id=?", (time.time(), v.search))
             return cur.rowcount > 0
+
+    def update_variant(self, v: Variant) -> None:
+        """Replace a stored variant's figures (re-measured, confirmed, a repeat counted)."""
+        with self._tx() as db:
+            db.execute("UPDATE variants SET verdict=?, speedup=?, cell=?, blob=? WHERE search=? AND id=?",
+                       (v.verdict.value, v.speedup, _cell_text(v.cell), _enc.encode(v), v.search, v.id))
+            db.execute("UPDATE elites SET speedup=? WHERE search=? AND variant=?", (v.speedup, v.search, v.id))
+
+    def put_rejection(self, v: Variant) -> Variant:
+        """Store a rejected reply once: the same one again only bumps its count."""
+        with self._tx() as db:
+            row = db.execute("SELECT blob FROM variants WHERE search=? AND id=?", (v.search, v.id)).fetchone()
+            if row is not None:
+                old = _dec_variant.decode(row[0])
+                v = msgspec.structs.replace(old, count=old.count + 1, generation=v.generation)
+                db.execute("UPDATE variants SET blob=? WHERE search=? AND id=?", (_enc.encode(v), v.search, v.id))
+                return v
+        self.put_variant(v)
+        return v
+
+    def variants_after(self, search: str, seq: int) -> list[tuple[int, Variant]]:
+        """(seq, variant) stored after `seq` (another process's work, for a running search)."""
+        rows = self._query("SELECT seq, blob FROM variants WHERE search=? AND seq>? ORDER BY seq", (search, seq))
+        return [(int(q), _dec_variant.decode(b)) for q, b in rows]
+
+    def last_seq(self, search: str) -> int:
+        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM variants WHERE search=?", (search,))[0][0])
 
     def has_variant(self, search: str, vid: str) -> bool:
         return bool(self._query("SELECT 1 FROM variants WHERE search=? AND id=?", (search, vid)))
@@ -274,6 +426,10 @@ class Store:
             db.execute("INSERT OR REPLACE INTO elites(search, cell, variant, speedup, updated) VALUES (?,?,?,?,?)",
                        (search, _cell_text(cell), vid, speedup, time.time()))
 
+    def delete_elite(self, search: str, cell: list[int]) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM elites WHERE search=? AND cell=?", (search, _cell_text(cell)))
+
     def elites(self, search: str) -> list[tuple[list[int], Variant]]:
         """(cell, elite) pairs, fastest first."""
         rows = self._query(
@@ -281,15 +437,24 @@ class Store:
             " WHERE e.search=? ORDER BY e.speedup DESC", (search,))
         return [([int(x) for x in c.split(",")] if c else [], _dec_variant.decode(b)) for c, b in rows]
 
-    def put_finals(self, search: str, variants: list[Variant]) -> None:
-        """The re-timed top variants (ranked), replacing earlier ones."""
+    def put_finals(self, search: str, variants: list[Variant], reference: Variant | None = None) -> None:
+        """The re-timed top variants (ranked), replacing earlier ones; `reference`: the
+        original as measured in the same re-time (its row in every table)."""
         now = time.time()
         with self._tx() as db:
             db.execute("DELETE FROM finals WHERE search=?", (search,))
             for i, v in enumerate(variants):
                 db.execute("INSERT INTO finals(search, rank, variant, blob, created) VALUES (?,?,?,?,?)",
                            (search, i, v.id, _enc.encode(v), now))
+            if reference is not None:
+                db.execute("INSERT INTO finals(search, rank, variant, blob, created) VALUES (?,?,?,?,?)",
+                           (search, -1, reference.id, _enc.encode(reference), now))
 
     def finals(self, search: str) -> list[Variant]:
-        rows = self._query("SELECT blob FROM finals WHERE search=? ORDER BY rank", (search,))
+        rows = self._query("SELECT blob FROM finals WHERE search=? AND rank>=0 ORDER BY rank", (search,))
         return [_dec_variant.decode(r[0]) for r in rows]
+
+    def final_reference(self, search: str) -> Variant | None:
+        """The original as measured in the final re-time (None before one ran)."""
+        rows = self._query("SELECT blob FROM finals WHERE search=? AND rank=-1", (search,))
+        return _dec_variant.decode(rows[0][0]) if rows else None

@@ -116,6 +116,7 @@ class TuningOperator:
         self.params: dict[str, dict[Number, ParamStat]] = {}
         self.remaining: int | None = None  # the engine sets the evaluations left before each propose
         self._observed: set[str] = set()
+        self._figures: dict[str, Variant] = {}  # tune/reference variants by id: their latest figures
         self._pending_observations: dict[str, list[Variant]] = {}  # regions not parsed yet
 
     # -- the engine's hooks -----------------------------------------------------------
@@ -171,7 +172,27 @@ class TuningOperator:
         space.pending.discard(p)
         space.results[p] = v.speedup if v.ok else None
 
+    def update(self, v: Variant) -> None:
+        """A variant re-measured (the final re-time): its new figures replace the old ones in
+        the per-parameter results and in its space, so the summary agrees with the report."""
+        if v.operator not in ("tune", "reference") or v.id not in self._figures:
+            return
+        self._figures[v.id] = v
+        space = self.spaces.get(_region_key(v.region))
+        if space is not None:
+            self._record(space, v)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.params = {}
+        for v in self._figures.values():
+            self._add(v)
+
     def _stat(self, v: Variant) -> None:
+        self._figures[v.id] = v
+        self._add(v)
+
+    def _add(self, v: Variant) -> None:
         for name, value in v.tunables.items():
             st = self.params.setdefault(name, {}).setdefault(value, ParamStat())
             st.evaluations += 1
@@ -227,8 +248,10 @@ class TuningOperator:
 
     # -- reporting --------------------------------------------------------------------
 
-    def summary(self) -> str:
-        """Per-parameter results, one line per tunable, for prompts and reports."""
+    def summary(self, best: Variant | None = None) -> str:
+        """Per-parameter results, one line per tunable, for prompts and reports. Figures are
+        each point's latest (re-timed where it was); `best`: the search's reported best, whose
+        values the "-> best" tail names (so the summary and the final table agree)."""
         lines = []
         for name, values in self.params.items():
             parts = []
@@ -242,9 +265,14 @@ class TuningOperator:
                     verdicts = ", ".join(f"{k}" for k in st.verdicts)
                     s = f"{value}: failed ({verdicts})"
                 parts.append(s)
-            best = max(((v, s.best) for v, s in values.items() if s.best is not None),
-                       key=lambda x: x[1], default=None)
-            tail = f"  -> best {name}={best[0]}" if best else ""
+            if best is not None and name in best.tunables:
+                tail = f"  -> best {name}={best.tunables[name]} ({best.speedup:.2f}x, re-timed)"
+            elif best is not None:
+                tail = ""
+            else:
+                top = max(((v, s.best) for v, s in values.items() if s.best is not None),
+                          key=lambda x: x[1], default=None)
+                tail = f"  -> best {name}={top[0]}" if top else ""
             lines.append(f"{name}: " + "; ".join(parts) + tail)
         return "\n".join(lines)
 

@@ -263,6 +263,10 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
         raise InputError(f"--budget must be at least 1, got {args.budget}")
     if args.time is not None and args.time <= 0:
         raise InputError(f"--time must be positive, got {args.time:g}")
+    if args.min_effect is not None and not 0 <= args.min_effect < 1:
+        raise InputError(f"--min-effect must be in [0, 1), e.g. 0.05 for 5%, got {args.min_effect:g}")
+    if args.blocks < 1:
+        raise InputError(f"--blocks must be at least 1, got {args.blocks}")
     if args.apply and bundled:
         raise InputError("--apply needs an explicit FILE:KERNEL (the bundled example is left as it is)")
     if bool(args.llm_base_url) != bool(args.model):
@@ -272,13 +276,15 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
 
     import asyncio
 
-    from evolver.descriptors import DEFAULT_GRID
+    from evolver.descriptors import SEARCH_GRID
     from evolver.engine import Search
     from evolver.records import Budget, LLMConfig, SearchConfig
     from evolver.store import Store, default_path, workspace_of
     from evolver.tuning import TuningOperator
 
-    from .progress import SearchProgress, cell_legend, results_table
+    from evolver.records import Finished
+
+    from .progress import SearchProgress
 
     remote = getattr(args, "remote", None)
     try:
@@ -299,7 +305,8 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
     db = args.db or default_path(workspace_of(ref.path))
     llm = LLMConfig(base_url=args.llm_base_url, model=args.model or "") if args.llm_base_url else LLMConfig()
     config = SearchConfig(budget=Budget(evaluations=args.budget, wall_seconds=args.time), tuning=args.tuning,
-                          llm=llm, eval_seconds=args.eval_seconds, seed=args.seed)
+                          llm=llm, eval_seconds=args.eval_seconds, seed=args.seed, min_effect=args.min_effect,
+                          final_blocks=args.blocks)
     operators = [TuningOperator(args.tuning, seed=args.seed)]
     if args.llm_base_url:
         operators.append(_llm_operator(llm, args.seed))
@@ -312,11 +319,12 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
     if bundled and not args.json:
         console.print(f"no FILE given: optimizing the bundled example {os.path.relpath(ref.path)}:{k.name}")
     with store, _make_pool(args, backend, [device]) as pool:
-        search = Search(ref, pool, store, config, operators, DEFAULT_GRID, backend=backend, device=device,
+        search = Search(ref, pool, store, config, operators, SEARCH_GRID, backend=backend, device=device,
                         device_name=device_name)
         if not args.json:
             console.print(f"optimizing [bold]{k.name}[/bold] ({where}) on {backend} {device_name}; "
                           f"database {_show(db)}", highlight=False)
+        interrupted = False
         with SearchProgress(console, k.name, args.budget, enabled=not args.json) as progress:
             async def go():
                 try:
@@ -327,72 +335,133 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
                         if close is not None and asyncio.iscoroutinefunction(close):
                             await close()
 
-            finished = asyncio.run(go())
-        reference = search.reference_variant
-        rows = ([reference] if reference else []) + (search.finals or
-                                                     [v for v in search.archive.elites() if v.operator != "reference"][:3])
-        describe = _describe(DEFAULT_GRID)
-        applied = None
-        if args.apply and finished.best is not None:
-            applied = apply_variant(ref, finished.best)
-        if args.json:
-            out = {"search": search.key, "reason": finished.reason, "evaluations": finished.evaluations,
-                   "best": finished.best, "reference": reference, "finals": search.finals,
-                   "tuning": next((op.summary() for op in operators if hasattr(op, "summary")), ""),
-                   "applied": applied is not None}
-            sys.stdout.write(msgspec.json.format(msgspec.json.encode(out)).decode() + "\n")
-        else:
-            console.print(results_table(f"{k.name}: {finished.evaluations} evaluations ({finished.reason})",
-                                        rows, describe))
-            for line in cell_legend(rows, describe):
-                console.print(line, markup=False, highlight=False)
-            if finished.reason == "budget" and not search.generation_count:
-                console.print(f"(this search already had {finished.evaluations} evaluations: pass a larger "
-                              "--budget to continue it)", highlight=False)
-            tuning = next((op.summary() for op in operators if hasattr(op, "summary")), "")
-            if tuning:
-                console.print("tuning: " + tuning.replace("\n", "\n        "), markup=False, highlight=False)
-            b = finished.best
+            try:
+                finished = asyncio.run(go())
+            except KeyboardInterrupt:  # Ctrl-C: the search recorded "cancelled"; report the best so far
+                interrupted = True
+                finished = progress.finished or Finished("cancelled", None, search.done)
+        return _report_optimize(args, console, ref, search, operators, finished, interrupted, bundled)
+
+
+def _report_optimize(args, console: Console, ref, search, operators, finished, interrupted: bool,
+                     bundled: bool) -> int:
+    """The end of `kf optimize`: one table from one measurement (the final re-time measures
+    the original and the top variants together), the tuning summary from the same figures."""
+    from evolver.descriptors import grid_for
+
+    from .progress import cell_legend, results_table
+
+    k = ref.kernel
+    reference = search.final_reference or search.reference_variant
+    if search.finals:
+        rows = ([reference] if reference else []) + list(search.finals)
+    else:  # no re-time (nothing faster, or interrupted): the search's own figures, said so
+        rows = ([search.reference_variant] if search.reference_variant else []) + \
+            [v for v in search.archive.elites() if v.operator != "reference"][:3]
+    cell_len = next((len(v.cell) for v in rows if v.cell), 3)
+    describe = _describe(grid_for(cell_len))
+    applied = None
+    if args.apply and finished.best is not None and not interrupted:
+        applied = apply_variant(ref, finished.best)
+    tuning = next((_summary(op, finished.best) for op in operators if hasattr(op, "summary")), "")
+    if args.json:
+        out = {"search": search.key, "reason": finished.reason, "evaluations": finished.evaluations,
+               "confirmations": search.confirmations, "known": search.known,
+               "evaluated_here": search.evaluated_here, "rejected": search.rejected,
+               "best": finished.best, "reference": reference, "finals": search.finals,
+               "min_effect": finished.min_effect, "note": finished.note,
+               "tuning": tuning, "applied": applied is not None}
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(out)).decode() + "\n")
+    else:
+        extra = [f"{search.confirmations} second looks"] if search.confirmations else []
+        if search.rejected:
+            extra.append(f"{search.rejected} replies rejected")
+        if search.known:
+            extra.append(f"{search.known} known proposals not repeated")
+        title = (f"{k.name}: {finished.evaluations} evaluations ({finished.reason})"
+                 + (f", {', '.join(extra)}" if extra else "")
+                 + ("; figures re-timed together" if search.finals else ""))
+        console.print(results_table(title, rows, describe))
+        for line in cell_legend(rows, describe):
+            console.print(line, markup=False, highlight=False)
+        if finished.reason == "budget" and not search.generation_count:
+            console.print(f"(this search already had {finished.evaluations} evaluations: pass a larger "
+                          "--budget to continue it)", highlight=False)
+        if tuning:
+            console.print("tuning: " + tuning.replace("\n", "\n        "), markup=False, highlight=False)
+        b = finished.best
+        effect = f"; min effect {finished.min_effect * 100:.0f}%" if finished.min_effect is not None else ""
+        if interrupted:
             if b is not None:
-                change = ", ".join(f"{n}={v}" for n, v in b.tunables.items())
-                console.print(f"[green]best: {b.speedup:.2f}x faster[/green] (95% CI {b.speedup_low:.2f}-"
-                              f"{b.speedup_high:.2f}, re-timed, verified against the original on fresh inputs): "
-                              f"{b.operator} {change}", highlight=False)
-                if applied:
-                    console.print(f"applied to {os.path.relpath(ref.path)} (original kept in "
-                                  f"{os.path.relpath(applied)})", highlight=False)
-                elif not args.apply:
-                    target = args.target or os.path.relpath(ref.path) + ":" + k.name
-                    console.print(f"kf optimize {target} --apply writes it into the file", highlight=False)
-            elif finished.reason == "error":
-                console.print("[red]the search could not start[/red]: see the error above")
+                console.print(f"interrupted: best so far {b.speedup:.2f}x [{b.speedup_low:.2f}-{b.speedup_high:.2f}] "
+                              f"(confirmed by a second measurement, not re-timed): {b.operator} "
+                              + ", ".join(f"{n}={v}" for n, v in b.tunables.items()), highlight=False)
             else:
-                console.print("no verified improvement: the original stays the best")
+                console.print("interrupted: no confirmed improvement so far", highlight=False)
+            console.print("the search is recorded as cancelled; run the same command to continue it",
+                          highlight=False)
+        elif b is not None:
+            change = ", ".join(f"{n}={v}" for n, v in b.tunables.items())
+            blocks = sum(1 for x in b.blocks if x.stage == "final")
+            console.print(f"[green]best: {b.speedup:.2f}x faster[/green] (interval {b.speedup_low:.2f}-"
+                          f"{b.speedup_high:.2f} over {blocks} interleaved re-time blocks{effect}; verified "
+                          f"against the original on fresh inputs): {b.operator} {change}", highlight=False)
+            if applied:
+                console.print(f"applied to {os.path.relpath(ref.path)} (original kept in "
+                              f"{os.path.relpath(applied)})", highlight=False)
+            elif not args.apply:
+                target = args.target or os.path.relpath(ref.path) + ":" + k.name
+                console.print(f"kf optimize {target} --apply writes it into the file", highlight=False)
+        elif finished.reason == "error":
+            console.print("[red]the search could not start[/red]: see the error above")
+        else:
+            console.print("no verified improvement: the original stays the best" + (
+                f" ({effect[2:]})" if effect else ""), highlight=False)
+        if finished.note and not interrupted:
+            console.print(f"note: {finished.note}", markup=False, highlight=False)
+    if interrupted:
+        return 130
     return EXIT_OK if finished.best is not None else EXIT_FAILED
 
 
+def _summary(op, best) -> str:
+    try:
+        return op.summary(best)
+    except TypeError:
+        return op.summary()
+
+
 def _grid_tables(grid, cells: dict, best_id: str | None) -> list:
+    """Tables of two axes each, one per combination of the other axes' levels that holds
+    an elite. The two axes are the ones along which the elites differ most (a tuning-only
+    search spreads over the launch axes, an LLM search over the code axes)."""
     from rich.table import Table
 
     dims = grid.grid_dims()
-    axes = grid.axes
-    import itertools
-
-    outer = list(itertools.product(*[range(d) for d in dims[2:]])) if len(dims) > 2 else [()]
+    n = len(dims)
+    spread = [len({c[i] for c in cells}) for i in range(n)]
+    order = sorted(range(n), key=lambda i: (-spread[i], i))
+    a, b = order[0], (order[1] if n > 1 else None)
+    rest_axes = sorted(order[2:])
+    combos = sorted({tuple(c[i] for i in rest_axes) for c in cells}) or [tuple(0 for _ in rest_axes)]
     tables = []
-    for rest in outer:
-        if rest and not any(tuple(c[2:]) == rest for c in cells):
-            continue
-        title = ", ".join(f"{axes[2 + i].name}: {axes[2 + i].levels[r]}" for i, r in enumerate(rest))
+    for rest in combos:
+        title = ", ".join(f"{grid.axes[i].name}: {grid.axes[i].levels[r]}" for i, r in zip(rest_axes, rest))
         t = Table(title=title or None, title_justify="left")
-        t.add_column(f"{axes[0].name} \\ {axes[1].name}" if len(dims) > 1 else axes[0].name)
-        for j in range(dims[1] if len(dims) > 1 else 1):
-            t.add_column(axes[1].levels[j] if len(dims) > 1 else "", justify="center")
-        for i in range(dims[0]):
-            row = [axes[0].levels[i]]
-            for j in range(dims[1] if len(dims) > 1 else 1):
-                key = tuple([i, j, *rest][: len(dims)])
-                v = cells.get(key)
+        t.add_column(f"{grid.axes[a].name} \\ {grid.axes[b].name}" if b is not None else grid.axes[a].name)
+        cols = range(dims[b]) if b is not None else range(1)
+        for j in cols:
+            t.add_column(grid.axes[b].levels[j] if b is not None else "", justify="center")
+        for i in range(dims[a]):
+            row = [grid.axes[a].levels[i]]
+            for j in cols:
+                key = [0] * n
+                key[a] = i
+                if b is not None:
+                    key[b] = j
+                for ax, r in zip(rest_axes, rest):
+                    key[ax] = r
+                v = cells.get(tuple(key))
                 if v is None:
                     row.append("[dim]·[/dim]")
                 else:
@@ -404,7 +473,8 @@ def _grid_tables(grid, cells: dict, best_id: str | None) -> list:
 
 
 def cmd_archive(args: argparse.Namespace, console: Console) -> int:
-    from evolver.descriptors import DEFAULT_GRID
+    from evolver.archive import best_history
+    from evolver.descriptors import grid_for
     from evolver.store import Store, default_path, workspace_of
 
     path, name = split_target(args.target)
@@ -420,26 +490,43 @@ def cmd_archive(args: argparse.Namespace, console: Console) -> int:
         key = keys[0]
         elites = store.elites(key.id)
         finals = store.finals(key.id)
+        final_reference = store.final_reference(key.id)
         variants = store.variants(key.id)
         status = store.search_status(key.id)
-    from evolver.archive import best_history
-
-    grid = DEFAULT_GRID
+        attempts = store.attempts(key.id)
+    cell_len = next((len(c) for c, _ in elites if c), 3)
+    grid = grid_for(cell_len)
     describe = _describe(grid)
     cells = {tuple(c): v for c, v in elites}
     best = next((v for v in finals if v.ok and v.significant), None)
-    best_id = best.id if best else max(elites, key=lambda cv: cv[1].speedup or 0)[1].id if elites else None
-    failures = sum(1 for v in variants if not v.ok)
+    # the best is marked only where the grid holds it (the final re-time puts it in its cell)
+    best_id = best.id if best is not None and any(v.id == best.id for v in cells.values()) else None
+    evaluated = [v for v in variants if v.result is not None and v.operator != "reference"]
+    failed = sum(1 for v in evaluated if not v.ok)
+    rejected = [v for v in variants if v.result is None and v.operator != "reference"]
+    known = [a for a in attempts if a.kind == "known"]
+    evolutions = [a for a in attempts if a.kind == "prompt-evolution"]
     doc = {
         "search": key, "status": status, "dims": grid.grid_dims(), "axes": [a.to_dict() for a in grid.axes],
-        "variants": len(variants), "failures": failures,
+        "evaluated": len(evaluated), "failures": failed,
+        "rejected": sum(v.count for v in rejected), "rejected_distinct": len(rejected),
+        "known": sum(a.count for a in known),
+        "variants": len(evaluated),
         "cells": [{"cell": list(c), "description": describe(list(c)), "variant": v.id, "operator": v.operator,
                    "speedup": v.speedup, "speedup_low": v.speedup_low, "speedup_high": v.speedup_high,
-                   "time_median": v.time_median, "tunables": v.tunables} for c, v in elites],
+                   "re_timed": any(b.stage == "final" for b in v.blocks), "confirmed": v.confirmed,
+                   "time_median": v.time_median, "tunables": v.tunables, "best": v.id == best_id}
+                  for c, v in elites],
+        "reference": None if final_reference is None else {"time_median": final_reference.time_median},
         "finals": [{"variant": v.id, "verdict": v.verdict.value, "speedup": v.speedup, "speedup_low": v.speedup_low,
                     "speedup_high": v.speedup_high, "significant": v.significant, "tunables": v.tunables,
-                    "operator": v.operator, "cell": v.cell} for v in finals],
-        "history": best_history(variants),
+                    "operator": v.operator, "cell": v.cell, "time_median": v.time_median,
+                    "blocks": [msgspec.to_builtins(b) for b in v.blocks]} for v in finals],
+        "rejections": [{"operator": v.operator, "verdict": v.verdict.value, "reason": v.message, "count": v.count}
+                       for v in rejected],
+        "attempts": [msgspec.to_builtins(a) for a in known + evolutions],
+        "history": best_history(variants, finals if finals or status in ("budget", "time", "tokens", "patience",
+                                                                         "exhausted") else None),
     }
     if args.json:
         data = msgspec.json.format(msgspec.json.encode(doc)).decode() + "\n"
@@ -448,22 +535,45 @@ def cmd_archive(args: argparse.Namespace, console: Console) -> int:
             return EXIT_OK
         with open(args.json, "w", encoding="utf-8") as f:
             f.write(data)
+    counts = f"{len(evaluated)} variants evaluated ({failed} failed)"
+    if rejected:
+        total = sum(v.count for v in rejected)
+        counts += f", {total} replies rejected" + (f" ({len(rejected)} distinct)" if total != len(rejected) else "")
+    if known:
+        counts += f", {sum(a.count for a in known)} known proposals not repeated"
     console.print(f"[bold]{key.kernel}[/bold] in {os.path.relpath(key.path)} on {key.backend} {key.device}: "
-                  f"{len(variants)} variants ({failures} failed), {len(elites)} cells filled, status {status}",
-                  highlight=False)
+                  f"{counts}, {len(elites)} cells filled, status {status}", highlight=False)
     try:
         for t in _grid_tables(grid, cells, best_id):
             console.print(t)
     except (IndexError, ValueError):  # cells from another grid
         for c, v in elites:
             console.print(f"  {list(c)}: {v.speedup:.2f}x")
+    for c, v in elites:
+        tag = "re-timed" if any(b.stage == "final" for b in v.blocks) else \
+            ("confirmed" if v.confirmed else "one measurement")
+        console.print(f"  cell {','.join(str(x) for x in c)}: {v.speedup:.2f}x "
+                      f"[{(v.speedup_low or 0):.2f}-{(v.speedup_high or 0):.2f}] {tag}  {_change(v)}"
+                      + ("  *" if v.id == best_id else ""), markup=False, highlight=False)
     if best is not None:
+        where = "  (* in the grid)" if best_id else ""
         console.print(f"best (re-timed): {best.speedup:.2f}x [{best.speedup_low:.2f}-{best.speedup_high:.2f}] "
-                      + ", ".join(f"{n}={x}" for n, x in best.tunables.items()) + "  (* in the grid)",
-                      highlight=False)
+                      + _change(best) + where, highlight=False)
+    elif finals:
+        console.print("no variant was verified faster on the final re-time", highlight=False)
+    if evolutions:
+        console.print(f"prompt evolution: {len(evolutions)} rounds: "
+                      + "; ".join(f"{a.detail}: {a.outcome}" for a in evolutions[-3:]), markup=False, highlight=False)
     if args.json and args.json != "-":
         console.print(f"wrote {args.json}", highlight=False)
     return EXIT_OK
+
+
+def _change(v) -> str:
+    if v.operator == "reference":
+        return "original"
+    tun = ", ".join(f"{n}={x}" for n, x in v.tunables.items())
+    return f"{v.operator} {tun}".strip()
 
 
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
@@ -546,6 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--db", metavar="PATH", help="the database (default: <workspace>/.kf/kf.db)")
     o.add_argument("--eval-seconds", type=float, default=0.5, metavar="S", help="timing per kernel per evaluation")
     o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--min-effect", type=float, metavar="F",
+                   help="smallest speedup claimed as faster, e.g. 0.05 for 5%% (default: the noise measured "
+                        "between re-time blocks, 2-10%%; docs/search.md)")
+    o.add_argument("--blocks", type=int, default=3, metavar="N",
+                   help="interleaved re-time blocks behind the final claim (default 3)")
     o.add_argument("--apply", action="store_true", help="write the best variant into the file (backup FILE.kf-orig)")
     o.add_argument("--json", action="store_true", help="print the result as JSON")
     add_remote_arguments(o)

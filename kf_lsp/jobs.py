@@ -386,7 +386,7 @@ class JobManager:
         return variant_payload(s.best) if s is not None else None
 
     async def _optimize(self, job: _Job, unit: Unit, config) -> Any:
-        from evolver.descriptors import DEFAULT_GRID
+        from evolver.descriptors import SEARCH_GRID
         from evolver.engine import Search
         from evolver.tuning import TuningOperator
 
@@ -399,7 +399,7 @@ class JobManager:
             from evolver.llm_operator import LLMOperator
 
             operators.append(LLMOperator(config.llm))
-        search = Search(unit, pool, store, config, operators, DEFAULT_GRID, backend=backend, device=device,
+        search = Search(unit, pool, store, config, operators, SEARCH_GRID, backend=backend, device=device,
                         device_name=device_name)
         self.searches[job.view.id] = search
         self._set(job, search=search.key.id)

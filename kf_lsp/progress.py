@@ -104,7 +104,7 @@ def results_table(title: str, rows: Sequence[Variant], describe) -> Table:
     """The best variants: speedup with CI, time, % of peak, cell, change."""
     t = Table(title=title, title_justify="left")
     t.add_column("#", justify="right")
-    t.add_column("speedup [95% CI]", justify="right", no_wrap=True)
+    t.add_column("speedup [interval]", justify="right", no_wrap=True)  # 95% CIs spanned over the blocks
     t.add_column("time", justify="right", no_wrap=True)
     t.add_column("% peak", justify="right")
     t.add_column("verified")
@@ -122,6 +122,8 @@ def results_table(title: str, rows: Sequence[Variant], describe) -> Table:
                 verified = f"[red]{v.verdict.value}[/red]"
             elif v.significant:
                 verified = "[green]faster[/green]"
+            elif v.speedup is not None and v.speedup > 1.0:
+                verified = "within noise"
             else:
                 verified = "not faster"
         t.add_row(label, fmt_speedup(v), fmt_time(v.time_median), "-" if pf is None else f"{pf * 100:.0f}%",

@@ -76,9 +76,9 @@ def change_label(v: Variant, describe=None) -> str:
 
 def _describe_default():
     try:
-        from evolver.descriptors import DEFAULT_GRID
+        from evolver.descriptors import grid_for
 
-        return DEFAULT_GRID.describe_cell
+        return lambda cell: grid_for(len(cell)).describe_cell(cell)  # the search's grid, or an older archive's
     except Exception:  # the grid module failing must not break views
         return None
 

@@ -76,3 +76,47 @@ def test_two_processes_write_one_database(tmp_path):
         ids = [v.id for v in s.variants(key.id)]
         assert len(ids) == len(set(ids)) == 250  # overlap 100..149 written by both, stored once
         assert s._query("PRAGMA integrity_check")[0][0] == "ok"
+
+
+def _dead_pid() -> int:
+    p = mp.get_context("spawn").Process(target=time.sleep, args=(0,))
+    p.start()
+    p.join()
+    return p.pid  # exited and reaped: no such process now
+
+
+def test_leases_claims_and_counted_rejections(tmp_path):
+    from evolver.records import Attempt
+    from evolver.store import HOST, owner_id
+
+    with Store(str(tmp_path / "kf.db")) as s:
+        key = search_key(str(tmp_path / "k.cpp"), "k", "hash", "sycl", "cpu")
+        s.open_search(key, SearchConfig())
+        assert s.search_status(key.id) == "running"  # this process holds the lease
+        dead = f"{HOST}:{_dead_pid()}"
+        # a variant claimed by this (live) process cannot be claimed by another one...
+        v = variant(key.id, 1)
+        assert s.claim(key.id, v.id, owner_id())
+        assert not s.claim(key.id, v.id, dead)
+        # ...a dead process's claim is taken over, and a stored variant is never claimed
+        s.heartbeat(key.id, dead)
+        w = variant(key.id, 2)
+        assert s.claim(key.id, w.id, dead) and s.claim(key.id, w.id, owner_id())
+        s.put_variant(v)
+        assert not s.claim(key.id, v.id, owner_id())
+        # the process ends: its status sticks; a search whose only process died is not running
+        assert s.release(key.id, "budget") == "budget" and s.search_status(key.id) == "budget"
+        s.open_search(key, SearchConfig())
+        s.release(key.id, "cancelled", owner_id())
+        s.set_status(key.id, "running")
+        s.heartbeat(key.id, dead)
+        assert s.search_status(key.id) == "died"
+        # the same rejection twice is one row with a count; attempts count their repeats
+        r = Variant(id="rejected-x", search=key.id, parent=None, operator="llm", region="", tunables={},
+                    verdict=Verdict.REJECTED, message="no code")
+        s.put_rejection(r)
+        assert s.put_rejection(r).count == 2
+        assert [x.count for x in s.variants(key.id) if x.id == "rejected-x"] == [2]
+        s.put_attempt(key.id, Attempt("known", "llm", "same idea -> 1.10x", key=v.id))
+        s.put_attempt(key.id, Attempt("known", "llm", "same idea -> 1.10x", key=v.id))
+        assert [a.count for a in s.attempts(key.id, "known")] == [2]

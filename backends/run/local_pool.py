@@ -41,6 +41,13 @@ def _signal_name(code: int | None) -> str:
     return f"exit code {code}"
 
 
+def _worker_main(conn, backend: str, device: int) -> None:
+    """A worker ignores Ctrl-C: the terminal sends SIGINT to the whole process group, and
+    the parent, not the worker, decides what an interrupt means (it kills its workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    worker.main(conn, backend, device)
+
+
 class WorkerProcess:
     """One spawned worker with a pipe; blocking calls, safe to use from one thread at a time."""
 
@@ -62,7 +69,7 @@ class WorkerProcess:
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=worker.main, args=(child, self.backend, self.device), daemon=True,
+        proc = ctx.Process(target=_worker_main, args=(child, self.backend, self.device), daemon=True,
                            name=f"kf-{self.backend}-{self.device}")
         proc.start()
         child.close()
