@@ -70,6 +70,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     ref = _unit(args.target)
     _spec_problems(ref)
     cand = _unit(args.candidate, _tunables(args.tune)) if args.candidate else None
+    _check_tunes(cand or ref, _tunables(args.tune))
     if cand is None and args.tune:
         ref = msgspec.structs.replace(ref, tunables=_tunables(args.tune))
     try:
@@ -93,7 +94,9 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
             result = _remote_errors(pool.evaluate_sync, request)
     if args.json:
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
-    else:
+    if result.verdict in (Verdict.SPEC_ERROR, Verdict.REFERENCE_FAILED):
+        raise InputError(_bad_input_line(ref, result))  # the original or its spec: bad input, one line
+    if not args.json:
         from .tables import render_result
 
         title = f"{ref.kernel.name}  {ref.path}:{ref.kernel.name_range.start.line + 1}"
@@ -101,6 +104,29 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
             title += f"  vs  {cand.path}:{cand.kernel.name_range.start.line + 1}"
         render_result(console, title, result)
     return EXIT_OK if result.verdict in (Verdict.CORRECT, Verdict.COMPILED) else EXIT_FAILED
+
+
+def _check_tunes(unit, values: dict) -> None:
+    """`--tune NAME=V` for a name the spec does not list: one line at the spec, before any work."""
+    spec = unit.kernel.spec
+    known = [t.name for t in spec.tunables] if spec else []
+    for name in values:
+        if name not in known:
+            line = spec.range.start.line + 1 if spec and spec.range else unit.kernel.name_range.start.line + 1
+            raise InputError(f"{unit.path}:{line}:1: --tune {name}: not a tunable of '{unit.kernel.name}' "
+                             f"(tunables: {', '.join(known) or 'none'}; add `// @kf tune {name} = ...`)")
+
+
+def _bad_input_line(unit, result) -> str:
+    """A failed original or spec as one line `FILE:LINE:COL: message` (its first error diagnostic)."""
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    if errors:
+        d = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return d.format() + more
+    k = unit.kernel
+    message = " ".join(result.message.split())
+    return f"{unit.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: error: {message}"
 
 
 def _make_pool(args: argparse.Namespace, backend: str, devices: list[int]):
