@@ -577,9 +577,17 @@ _BLOCK_NAMES = re.compile(r"^(BLOCK|BLOCK_SIZE|BLOCKSIZE|BS|TPB|THREADS|NTHREADS
                           r"WG|WG_SIZE|WGSIZE|TILE|THREADS_PER_BLOCK)$", re.I)
 
 
-def draft_spec(kernel: KernelSource, comment: str = "//") -> str:
-    """A spec inferred from the signature, for `kf spec` and the editor's quick fix.
-    Guesses sizes from parameter names (n, M/N/K, rows/cols...); the user corrects it."""
+def draft_spec(kernel: KernelSource, comment: str = "//", text: str | None = None) -> str:
+    """A spec for `kf spec` and the editor's quick fix. With the file's `text`, drafted from
+    the kernel's body so that it runs (backends/kernel/draft.py); without it, inferred from
+    the signature alone (sizes guessed from parameter names), for the user to correct."""
+    if text is not None:
+        from backends.kernel.draft import draft_spec_for
+
+        try:
+            return draft_spec_for(text, kernel, comment)
+        except Exception:  # a draft is a convenience: fall back to the signature's
+            pass
     ints = [p for p in kernel.params if not p.is_pointer
             and (dtypes.canonical(p.base_type) or "f").startswith(("i", "u"))]
     floats = [p for p in kernel.params if not p.is_pointer and p not in ints]
