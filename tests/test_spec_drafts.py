@@ -21,7 +21,8 @@ from evalcases import EXAMPLES, KERNELS
 from test_cli import kf, one_line_error
 
 DRAFTS = KERNELS / "drafts"
-SYCL_FILES = sorted((EXAMPLES / "sycl").glob("*.cpp")) + [DRAFTS / "bias_relu.cpp", DRAFTS / "row_col_add.cpp"]
+SYCL_FILES = sorted((EXAMPLES / "sycl").glob("*.cpp")) + [DRAFTS / "bias_relu.cpp", DRAFTS / "row_col_add.cpp",
+                                                          DRAFTS / "conv2d.cpp"]
 CUDA_FILES = sorted((EXAMPLES / "cuda").glob("*.cu")) + [DRAFTS / "block_scale.cu"]
 QUICK = EvalOptions(seeds=1, min_trials=3, max_trials=10, target_seconds=0.05, warmup_seconds=0.01, timeout_s=60.0)
 
@@ -108,6 +109,13 @@ def test_draft_lengths_come_from_the_index_expressions(tmp_path):
     assert "A: float[M * K]" in m and "B: float[N * K]" in m and "C: float[M * N]" in m
     h = draft_of(EXAMPLES / "sycl" / "histogram.cpp", tmp_path)
     assert "out hist: unsigned int[256] start 0" in h and "data: unsigned char[n]" in h
+
+
+def test_conv2d_draft_keeps_the_filter_small_and_the_output_exact(tmp_path):
+    d = draft_of(DRAFTS / "conv2d.cpp", tmp_path)
+    assert "// @kf K = 16\n" in d and "in  w: float[K * K]" in d and "in  in: float[H * W]" in d
+    assert "out out: float[(H - K + 1) * (W - K + 1)]" in d
+    assert "// @kf global roundup(H - K + 1, 16), roundup(W - K + 1, 16)\n" in d
 
 
 def test_draft_tunes_defines_constexprs_and_template_parameters(tmp_path):

@@ -249,14 +249,20 @@ class _Intervals:
 # -- simplifying: the simplest expression equal to a length at many sizes ---------------------
 
 
-def _simplest(expr: str, sizes: list[str], fixed_env: dict[str, int | float], extra: list[str]) -> str | None:
-    """`expr` (a length) if it evaluates, written as a simpler equal form when one exists."""
+def _simplest(expr: str, sizes: list[str], fixed_env: dict[str, int | float], extra: list[str],
+              inner: set[str] = frozenset()) -> str | None:  # type: ignore[assignment]
+    """`expr` (a length) if it evaluates, written as a simpler equal form when one exists.
+    Sizes are sampled small and large (a form that only holds for large sizes is not the
+    length); inner loop bounds (a filter width) smaller than the others."""
     rng = random.Random(12345)
     points = []
-    for i in range(16):  # small values too: a form that only holds for large sizes is not the length
+    for i in range(16):
         env = dict(fixed_env)
         for s in sizes:
-            env[s] = rng.randint(1, 64) if i % 2 else rng.randint(65, 3000)
+            if s in inner:
+                env[s] = rng.randint(1, 8)
+            else:
+                env[s] = rng.randint(9, 64) if i % 2 else rng.randint(65, 3000)
         points.append(env)
     try:
         want = [evaluate(expr, p) for p in points]
@@ -266,10 +272,11 @@ def _simplest(expr: str, sizes: list[str], fixed_env: dict[str, int | float], ex
         return None
     if len(set(want)) == 1 and not any(s in expr for s in sizes):
         return str(want[0])
-    forms = list(sizes) + extra
+    forms = list(sizes)
     forms += [f"{a} * {b}" for a, b in itertools.combinations(sizes, 2)]
     forms += [f"{a} * {b} * {c}" for a, b, c in itertools.combinations(sizes, 3)]
     forms += [f"{a} * {a}" for a in sizes]
+    forms += [_tidy(x) for x in extra]
     if "1" not in forms:
         forms.insert(0, "1")
     for f in forms:
@@ -363,8 +370,21 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
             values[p.name] = "1 << 20"
         else:
             values[p.name] = "1"
+    # a parameter bounding an inner loop (a filter width, a matmul's K) is kept small, so
+    # the work per element stays small and the draft's original does not run for minutes
+    extents = {re.sub(r"\s", "", b) for v, b in _guards(body).items() if v in defs and "__" in defs[v]}
+    inner: set[str] = set()
+    for v, (start, end) in loops.items():
+        if "__" in start:
+            continue  # a grid-stride loop over the elements
+        for p in ints:
+            if re.search(rf"\b{p.name}\b", end) and p.name not in extents:
+                inner.add(p.name)
+    for p in ints:
+        if p.name in inner and values[p.name] not in ("0",):
+            values[p.name] = "16"
     if dims == 1 and ints and not any(v == "1 << 20" for v in values.values()):
-        values[ints[0].name] = "1 << 20"
+        values[next((p.name for p in ints if p.name not in inner), ints[0].name)] = "1 << 20"
     pitch = [p.name for p in ints if re.search(r"^ld[a-z]?$|pitch|stride", p.name, re.I)]
 
     # the launch: per dimension, the extent its global index is guarded by
@@ -397,7 +417,7 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
         if bound is not None:
             try:
                 iv = _Intervals({}, defs, known).of(_py(bound))[1]
-                bound = _simplest(iv, [p.name for p in ints], {**tun}, []) if iv else None
+                bound = (_simplest(iv, [p.name for p in ints], {**tun}, [], inner) or _tidy(iv)) if iv else None
             except _Fail:
                 bound = None
         extent.append(bound)
@@ -451,6 +471,8 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
                  **{p.name: 1 for p in ints if values[p.name] == "1" and p.name not in sizes}}
     extra = [f"cdiv({a}, {b})" for a in sizes for b in list(tun) + sizes if a != b]
     extra += [g for g in grid] + [f"({g}) // ({local[d]})" for d, g in enumerate(grid)]
+    known_extents = [e for e in extent if e]
+    extra += known_extents + ([" * ".join(f"({e})" for e in known_extents)] if len(known_extents) > 1 else [])
     elements: dict[str, tuple[str, str]] = {}
     for p in pointers:
         dt = dtypes.canonical(p.base_type)
@@ -458,7 +480,7 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
             elements[p.name] = ("0", str(255 if dt == "u8" else 65535))
     lengths: dict[str, str] = {}
     for p in pointers:
-        lengths[p.name] = _length(p.name, body, leaves, defs, known, sizes, fixed_env, extra, elements)
+        lengths[p.name] = _length(p.name, body, leaves, defs, known, sizes, fixed_env, extra, elements, inner)
 
     for p in ints:  # a count that sizes a buffer needs a size, not 1 (bias[i % channels])
         if values[p.name] == "1" and not re.search(r"stride|step|inc|^ld[a-z]?$|pitch", p.name, re.I) \
@@ -485,7 +507,7 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
         entries += [f"{a} " + ", ".join(grid), f"{b} " + ", ".join(local)]
     for name, default in tun.items():
         entries.append(f"tune {name} = " + ", ".join(str(v) for v in _tune_values(default)))
-    checks = _checks(sizes, values, pitch, dims)
+    checks = _checks(sizes, values, pitch, dims, inner)
     entries += [f"check {c}" for c in checks]
     if comment.startswith("/*"):
         return "/*\n" + "".join(f" * @kf {x}\n" for x in entries) + " */\n"
@@ -519,7 +541,7 @@ def _subscripts(name: str, body: str) -> list[str] | None:
     return out
 
 
-def _length(name, body, leaves, defs, known, sizes, fixed_env, extra, elements) -> str:
+def _length(name, body, leaves, defs, known, sizes, fixed_env, extra, elements, inner) -> str:
     subs = _subscripts(name, body)
     if not subs:
         return "?"
@@ -531,7 +553,7 @@ def _length(name, body, leaves, defs, known, sizes, fixed_env, extra, elements) 
             return "?"
     expr = his[0] if len(set(his)) == 1 else "max(" + ", ".join(sorted(set(his))) + ")"
     m = re.fullmatch(r"\((.*)\) - 1", expr)
-    out = _simplest(m.group(1) if m and _balanced(m.group(1)) else f"({expr}) + 1", sizes, fixed_env, extra)
+    out = _simplest(m.group(1) if m and _balanced(m.group(1)) else f"({expr}) + 1", sizes, fixed_env, extra, inner)
     return out or "?"
 
 
@@ -561,12 +583,16 @@ def _accumulates(name: str, body: str) -> bool:
                 or re.search(rf"atomic_ref\s*<[^;]*>\s*\w*\s*\(\s*\*?\s*{re.escape(name)}\b", body))
 
 
-def _checks(sizes: list[str], values: dict[str, str], pitch: list[str], dims: int) -> list[str]:
-    main = [s for s in sizes if values.get(s) not in ("0", "1") and s not in pitch]
+def _checks(sizes: list[str], values: dict[str, str], pitch: list[str], dims: int, inner: set[str]) -> list[str]:
+    """Sizes that are not multiples of the launch; loop bounds small (3, 5) so sizes
+    derived from them (`H - K + 1`) stay positive."""
+    main = [s for s in sizes if values.get(s) not in ("0", "1", "64") and s not in pitch]
     if not main:
         return []
-    if len(main) == 1:
-        return [f"{main[0]} = 1000", f"{main[0]} = 4097"]
-    odd = [33, 65, 17, 47]
-    return [", ".join(f"{s} = {odd[i % 4]}" for i, s in enumerate(main)),
-            ", ".join(f"{s} = {[100, 37, 70, 5][i % 4]}" for i, s in enumerate(main))]
+    outer = [s for s in main if s not in inner]
+    loop = [s for s in main if s in inner]
+    if len(outer) == 1:
+        return [", ".join([f"{outer[0]} = {v}"] + [f"{s} = {lv}" for s in loop]) for v, lv in ((1000, 3), (4097, 5))]
+    odd, odd2 = [33, 65, 47, 57], [100, 37, 70, 29]
+    return [", ".join([f"{s} = {odd[i % 4]}" for i, s in enumerate(outer)] + [f"{s} = 3" for s in loop]),
+            ", ".join([f"{s} = {odd2[i % 4]}" for i, s in enumerate(outer)] + [f"{s} = 5" for s in loop])]
