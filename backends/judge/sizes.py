@@ -133,7 +133,7 @@ def derived_sizes(spec: Spec, tunables: Mapping[str, int | float] | None = None,
         except ExprError:
             return
         cost = _cost(spec, sub)
-        if cost is None or base is None or cost[0] > base[0] or cost[1] > max(base[1], 1) * 1.5:
+        if cost is None or base is None or cost[0] > base[0] * 1.5 or cost[1] > max(base[1], 1) * 1.5:
             return
         seen.append(ov)
         out.append(DerivedSize(", ".join(f"{k}={v}" for k, v in ov.items()), ov))
