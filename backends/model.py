@@ -63,6 +63,7 @@ class BufferSpec(msgspec.Struct, frozen=True):
     low: str | None = None  # optional value range for generated inputs [low, high)
     high: str | None = None
     line: int = 0  # 0-based line of the spec entry in the file
+    start: str | None = None  # `out` only: the value every element holds before each run (`start 0`)
 
 
 class Variable(msgspec.Struct, frozen=True):
@@ -107,6 +108,7 @@ class Spec(msgspec.Struct, frozen=True):
     bytes: str | None = None  # override of bytes moved per launch (else from buffers)
     flops: str | None = None  # floating-point operations per launch, for the roofline
     range: Range | None = None  # where the spec lines are
+    fixed: list[str] = []  # `@kf fixed NAME`: variables kf never varies (no derived sizes)
 
     def buffer(self, name: str) -> BufferSpec | None:
         return next((b for b in self.buffers if b.name == name), None)
@@ -194,6 +196,8 @@ class CheckReport(msgspec.Struct, frozen=True):
     max_abs_err: float = 0.0
     max_rel_err: float = 0.0
     message: str = ""
+    nonfinite_count: int = 0  # elements that are NaN/Inf where the reference's are finite (or the reverse)
+    derived: bool = False  # a size kf chose (backends/judge/sizes.py), not one the spec lists
 
 
 class Timing(msgspec.Struct, frozen=True):

@@ -70,6 +70,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     ref = _unit(args.target)
     _spec_problems(ref)
     cand = _unit(args.candidate, _tunables(args.tune)) if args.candidate else None
+    _check_tunes(cand or ref, _tunables(args.tune))
     if cand is None and args.tune:
         ref = msgspec.structs.replace(ref, tunables=_tunables(args.tune))
     try:
@@ -93,7 +94,9 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
             result = _remote_errors(pool.evaluate_sync, request)
     if args.json:
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
-    else:
+    if result.verdict in (Verdict.SPEC_ERROR, Verdict.REFERENCE_FAILED):
+        raise InputError(_bad_input_line(ref, result))  # the original or its spec: bad input, one line
+    if not args.json:
         from .tables import render_result
 
         title = f"{ref.kernel.name}  {ref.path}:{ref.kernel.name_range.start.line + 1}"
@@ -101,6 +104,29 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
             title += f"  vs  {cand.path}:{cand.kernel.name_range.start.line + 1}"
         render_result(console, title, result)
     return EXIT_OK if result.verdict in (Verdict.CORRECT, Verdict.COMPILED) else EXIT_FAILED
+
+
+def _check_tunes(unit, values: dict) -> None:
+    """`--tune NAME=V` for a name the spec does not list: one line at the spec, before any work."""
+    spec = unit.kernel.spec
+    known = [t.name for t in spec.tunables] if spec else []
+    for name in values:
+        if name not in known:
+            line = spec.range.start.line + 1 if spec and spec.range else unit.kernel.name_range.start.line + 1
+            raise InputError(f"{unit.path}:{line}:1: --tune {name}: not a tunable of '{unit.kernel.name}' "
+                             f"(tunables: {', '.join(known) or 'none'}; add `// @kf tune {name} = ...`)")
+
+
+def _bad_input_line(unit, result) -> str:
+    """A failed original or spec as one line `FILE:LINE:COL: message` (its first error diagnostic)."""
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    if errors:
+        d = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return d.format() + more
+    k = unit.kernel
+    message = " ".join(result.message.split())
+    return f"{unit.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: error: {message}"
 
 
 def _make_pool(args: argparse.Namespace, backend: str, devices: list[int]):
@@ -167,10 +193,60 @@ class _null:
 
 
 def cmd_spec(args: argparse.Namespace, console: Console) -> int:
+    """A draft spec for each kernel (FILE) or one (FILE:KERNEL); `--check` runs the original
+    with the spec it has and reports what makes the spec unable to verify anything."""
+    from backends.kernel.scanner import find_kernels
     from backends.kernel.spec import draft_spec
 
-    unit = _unit(args.target)
-    sys.stdout.write(draft_spec(unit.kernel))
+    path, name = split_target(args.target)
+    if name is None and not args.check:  # every kernel of the file
+        try:
+            with open(path, encoding="utf-8", errors="replace", newline="") as f:
+                text = f.read()
+        except OSError as e:
+            raise InputError(f"{path}: {'no such file' if isinstance(e, FileNotFoundError) else e.strerror}") from None
+        kernels = find_kernels(text, path)
+        if not kernels:
+            raise InputError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL free-function kernels here")
+    else:
+        unit = _unit(args.target)
+        if args.check:
+            return _check_spec(args, unit, console)
+        text, kernels = unit.text, [unit.kernel]
+    for i, k in enumerate(kernels):
+        if len(kernels) > 1:
+            sys.stdout.write(("\n" if i else "") + f"// kernel {k.name} ({path}:{k.name_range.start.line + 1})\n")
+        if k.spec is not None:
+            sys.stderr.write(f"kf: {path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: {k.name} "
+                             f"already has a spec; `kf spec {path}:{k.name} --check` runs the original with it\n")
+        sys.stdout.write(draft_spec(k, text=text))
+    return EXIT_OK
+
+
+def _check_spec(args: argparse.Namespace, unit, console: Console) -> int:
+    """`kf spec FILE:KERNEL --check`: the original with its own spec, checked, not timed."""
+    _spec_problems(unit)
+    try:
+        backend, device = choose(unit.kernel.language, getattr(args, "backend", None), getattr(args, "device", None))
+    except SelectionError as e:
+        raise InputError(str(e)) from None
+    options = EvalOptions(seeds=1, time=False, profile=False, timeout_s=args.timeout)
+    request = EvalRequest(unit, None, backend, device if device is not None else -1, options,
+                          nonce=time.time_ns() & 0x7FFFFFFF)
+    with EvalPool(backend, [device if device is not None else -1]) as pool:
+        result = pool.evaluate_sync(request)
+    if result.verdict in (Verdict.SPEC_ERROR, Verdict.REFERENCE_FAILED):
+        raise InputError(_bad_input_line(unit, result))
+    for d in result.diagnostics:
+        if d.severity == "warning" and d.source == "kf":
+            sys.stderr.write(f"kf: {d.format()}\n")
+    k = unit.kernel
+    if result.verdict is Verdict.COMPILED:
+        console.print(f"{unit.path}:{k.name_range.start.line + 1}: {k.name}: compiled; not run here "
+                      f"({result.message}): the original's checks need a device", highlight=False)
+        return EXIT_OK
+    console.print(f"{unit.path}:{k.name_range.start.line + 1}: {k.name}: the spec verifies the original: "
+                  + result.message.replace("correct (not timed); ", ""), highlight=False, markup=False)
     return EXIT_OK
 
 
@@ -637,6 +713,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("spec", help="print a draft spec for a kernel, inferred from its signature")
     s.add_argument("target", help="FILE[:KERNEL]")
+    s.add_argument("--check", action="store_true",
+                   help="run the original with its existing spec and report what keeps it from verifying anything")
+    s.add_argument("--backend", choices=("cuda", "sycl"))
+    s.add_argument("--device", type=int, help="device index (kf devices lists them)")
+    s.add_argument("--timeout", type=float, default=30.0, metavar="S", help="a launch longer than this is a hang")
     s.set_defaults(func=cmd_spec)
 
     d = sub.add_parser("devices", help="list backends and devices with their peak bandwidth")

@@ -62,7 +62,9 @@ def render_result(console: Console, title: str, result: EvalResult) -> None:
     if result.checks:
         passed = sum(1 for c in result.checks if c.ok)
         sizes = len({tuple(sorted(c.sizes.items())) for c in result.checks})
-        console.print(f"correctness: {passed}/{len(result.checks)} runs passed over {sizes} problem size(s)")
+        derived = len({tuple(sorted(c.sizes.items())) for c in result.checks if c.derived})
+        console.print(f"correctness: {passed}/{len(result.checks)} runs passed over {sizes} problem size(s)"
+                      + (f", {derived} of them derived by kf" if derived else ""))
     if result.reference or result.candidate:
         table = Table(show_edge=False, header_style="bold")
         table.add_column("")

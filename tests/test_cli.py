@@ -30,7 +30,8 @@ def test_bench_sycl_example_prints_a_verified_timing():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "verdict: correct" in out and "median" in out and "bandwidth" in out
-    assert "4/4 runs passed over 4 problem size(s)" in out
+    assert "6/6 runs passed over 6 problem size(s), 2 of them derived by kf" in out
+    assert "derived n=37 | n=4194303" in " ".join(out.split())
 
 
 def test_bench_candidate_json_is_machine_readable():

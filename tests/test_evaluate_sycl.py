@@ -25,8 +25,10 @@ def test_reference_alone_is_measured_with_bandwidth(pool):
     assert p.bandwidth == pytest.approx(p.bytes_moved / t.median)
     assert p.peak_bandwidth and 0 < p.bandwidth_fraction
     assert result.device.backend == "sycl" and result.device.kind == "cpu"
-    sizes = {tuple(c.sizes.items()) for c in result.checks}
-    assert len(sizes) == 4  # the default size and three `@kf check` sizes
+    own = {tuple(c.sizes.items()) for c in result.checks if not c.derived}
+    derived = {c.sizes["n"] for c in result.checks if c.derived}
+    assert len(own) == 4  # the default size and three `@kf check` sizes
+    assert derived == {37, n - 1}  # and the sizes kf derives (n=1 is already a check)
 
 
 @pytest.mark.parametrize("case", cases_for("sycl"))

@@ -83,7 +83,7 @@ def test_missing_params_say_what_to_add():
     (0, "// @kf in x float[n]", 11, "missing ':' after 'x'"),
     (0, "// @kf in x: float", 13, "buffer 'x' needs a length"),
     (0, "// @kf in x: float[n", 18, "'[' without a matching ']'"),
-    (0, "// @kf in x: float[n] range 0", 22, "only `range LOW..HIGH` may follow"),
+    (0, "// @kf in x: float[n] range 0", 22, "only `range LOW..HIGH`"),
     (0, "// @kf in x: float[n +* 2]", 19, "syntax error"),
     (0, "// @kf in x: float[q]", 19, "unknown name 'q'"),
     (0, "// @kf in x: float[x]", 19, "'x' is a buffer, not a number"),

@@ -53,6 +53,10 @@ from backends.judge.launch import (
     int_expr,
 )
 from backends.judge.verify import compare_output
+from backends.judge import original as original_checks
+from backends.judge.launch import describe_shape
+from backends.judge.sizes import derived_sizes
+from backends.judge.evidence import run_label
 
 Reporter = Callable[[str, float], None]
 """report(what is happening now, seconds it may take): lets the pool name a hang."""
@@ -77,6 +81,9 @@ class Evaluation:
         self.compile_seconds = 0.0
         self.checks: list[CheckReport] = []
         self.diagnostics: list[Diagnostic] = []
+        self.spread: dict[str, float] = {}  # buffer -> the original's own spread (original.py)
+        self.notes: list[str] = []  # for the verdict: skipped derived sizes, a nondeterministic original
+        self.at: tuple[dict[str, int], int, bool] | None = None  # the (sizes, seed) running now
 
     # -- steps -----------------------------------------------------------------------
 
@@ -103,6 +110,8 @@ class Evaluation:
         return LaunchableKernel(role, unit, unit.kernel.spec, out, values)
 
     def _launch(self, k: LaunchableKernel, bufs: Buffers, env, what: str, timed: bool = False) -> float:
+        if timed or what == "warm-up" or what.startswith("timing"):
+            what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
         args = bufs.args(k.unit.kernel.params, env)
         self.report(f"running the {k.role} ({what})", self._launch_deadline)
@@ -112,8 +121,9 @@ class Evaluation:
             self.session.launch(k.compiled, grid, block, shared, args)
             return 0.0
         except LaunchError as e:
-            verdict = Verdict.LAUNCH_ERROR if k.role == "candidate" else Verdict.REFERENCE_FAILED
-            raise EvalFailure(verdict, f"{k.role} launch refused ({what}): grid {grid}, block {block}, shared {shared}: {e}") from None
+            verdict = Verdict.LAUNCH_ERROR if k.role == "candidate" else Verdict.SPEC_ERROR
+            raise EvalFailure(verdict, f"{k.role} launch refused ({what}): {describe_shape(k.language, grid, block, shared)}: {e}",
+                              line=k.spec.launch.line if k.spec.launch else None) from None
         except DeviceFault as e:
             if e.sticky:
                 self.healthy = False
@@ -125,12 +135,16 @@ class Evaluation:
         """A launch (with its checks) taking longer than this is a hang: the pool kills it."""
         return self.opts.timeout_s if self.opts.timeout_s > 0 else LAUNCH_SECONDS
 
-    def _sizes(self, contract: Spec) -> list[tuple[str, dict[str, str]]]:
-        sizes = [("default size", {})]
+    def _sizes(self, contract: Spec, tunables=None) -> list[tuple[str, dict[str, str], bool]]:
+        """(label, overrides, derived): the default size, the spec's check sizes, then the
+        derived sizes kf adds (backends/judge/sizes.py)."""
+        sizes = [("default size", {}, False)]
         if self.opts.check_extra_sizes:
             for c in contract.checks:
                 label = ", ".join(f"{k}={v}" for k, v in c.assignments.items())
-                sizes.append((label, dict(c.assignments)))
+                sizes.append((label, dict(c.assignments), False))
+            for d in derived_sizes(contract, tunables, [c.assignments for c in contract.checks]):
+                sizes.append((f"{d.label} (derived)", d.overrides, True))
         return sizes
 
     def _run_checked(self, k: LaunchableKernel, contract: Spec, env, inputs, what: str) -> Buffers:
@@ -161,55 +175,108 @@ class Evaluation:
                 f"the original kernel modifies input {modified}: declare it `inout` in the spec",
             )
 
-    def _compare(self, rb: Buffers, cb: Buffers, contract: Spec, sizes, seed, what) -> CheckReport:
+    @staticmethod
+    def _tolerance(contract: Spec, b) -> tuple[float, float]:
+        rtol, atol = dtypes.default_tolerance(b.dtype)
+        rtol = contract.rtol if contract.rtol is not None else rtol
+        atol = contract.atol if contract.atol is not None else atol
+        return rtol, atol
+
+    def _compare(self, rb: Buffers, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False) -> CheckReport:
         worst: CheckReport | None = None
         max_abs = max_rel = 0.0
+        nonfinite = 0
         for b in contract.buffers:
             if b.role == "in":
                 continue
-            rtol, atol = dtypes.default_tolerance(b.dtype)
-            rtol = contract.rtol if contract.rtol is not None else rtol
-            atol = contract.atol if contract.atol is not None else atol
-            check = compare_output(b.name, b.dtype, rb.read(b.name, b.dtype), cb.read(b.name, b.dtype), rtol, atol)
+            rtol, atol = self._tolerance(contract, b)
+            atol += original_checks.SPREAD_FACTOR * self.spread.get(b.name, 0.0)
+            check = compare_output(b.name, b.dtype, rb.read(b.name, b.dtype), cb.read(b.name, b.dtype), rtol, atol,
+                                   poisoned=b.role == "out" and b.start is None)
             max_abs, max_rel = max(max_abs, check.max_abs_err), max(max_rel, check.max_rel_err)
+            nonfinite += check.nonfinite_count
             if not check.ok and worst is None:
                 worst = CheckReport(
                     sizes, seed, False, b.name, check.mismatches, check.mismatch_count,
                     check.max_abs_err, check.max_rel_err, f"{check.message} ({what})",
+                    check.nonfinite_count, derived,
                 )
                 worst_verdict = check.verdict
         if worst is not None:
             self.checks.append(worst)
             raise EvalFailure(worst_verdict, worst.message)
-        return CheckReport(sizes, seed, True, max_abs_err=max_abs, max_rel_err=max_rel)
+        return CheckReport(sizes, seed, True, max_abs_err=max_abs, max_rel_err=max_rel, nonfinite_count=nonfinite,
+                           derived=derived)
+
+    def _original_checks(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb: Buffers, what: str) -> None:
+        """The original against its own spec, once per request (backends/judge/original.py)."""
+        def run(alternate: bool) -> dict:
+            bufs = Buffers(self.session, contract, env, alternate_poison=alternate)
+            try:
+                bufs.load(inputs)
+                self._launch(ref, bufs, env, f"{what}, checking the original")
+                self._after_run(ref, bufs, what)
+                return {b.name: bufs.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
+            finally:
+                bufs.free()
+
+        first = {b.name: rb.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
+        grid, block, shared = ref.launch_shape(env)
+        found = original_checks.check_original(run, first, contract, lambda b: self._tolerance(contract, b), what,
+                                               describe_shape(ref.language, grid, block, shared))
+        self.spread = dict(found.spread)
+        self.notes.extend(found.notes)
 
     def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
-        for size_index, (label, overrides) in enumerate(self._sizes(contract)):
-            env_r = ref.env(contract, overrides)
-            env_c = cand.env(contract, overrides) if cand else None
+        skipped: list[str] = []
+        for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, ref.tunables)):
+            try:
+                env_r = ref.env(contract, overrides)
+            except EvalFailure:
+                if derived:
+                    skipped.append(label.replace(" (derived)", ""))
+                    continue
+                raise
             int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
-            for seed in range(self.opts.seeds if cand else 1):
+            self.at = (int_sizes, 0, derived)
+            env_c = cand.env(contract, overrides) if cand else None
+            for seed in range(1 if derived or cand is None else self.opts.seeds):
+                self.at = (int_sizes, seed, derived)
                 rng = np.random.default_rng([self.req.nonce, size_index, seed])
-                inputs = generate_inputs(contract, env_r, rng)
-                what = f"{label}, seed {seed}"
-                rb = self._run_checked(ref, contract, env_r, inputs, what)
+                what = run_label(int_sizes, seed, derived)
                 try:
+                    inputs = generate_inputs(contract, env_r, rng)
+                    rb = self._run_checked(ref, contract, env_r, inputs, what)
+                except EvalFailure as f:
+                    if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
+                        skipped.append(label.replace(" (derived)", ""))
+                        break  # the original cannot run at a size kf chose: not the user's problem
+                    raise
+                try:
+                    if size_index == 0 and seed == 0:
+                        self._original_checks(ref, contract, env_r, inputs, rb, what)
                     if cand is None:
-                        self.checks.append(CheckReport(int_sizes, seed, True))
+                        self.checks.append(CheckReport(int_sizes, seed, True, derived=derived))
                         continue
                     cb = self._run_checked(cand, contract, env_c, inputs, what)
                     try:
-                        self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what))
+                        self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived))
                     finally:
                         cb.free()
                 finally:
                     rb.free()
+        self.at = None
+        if skipped:
+            self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the original cannot run there "
+                              "(mark a size the kernel needs with `@kf fixed NAME`)")
 
     def _time(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec):
         """Alternate reference and candidate trials at the default size."""
         opts = self.opts
         env_r = ref.env(contract, {})
         env_c = cand.env(contract, {}) if cand else None
+        timed_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
+        self.at = (timed_sizes, -1, False)
         rng = np.random.default_rng([self.req.nonce, 1_000_003])
         inputs = generate_inputs(contract, env_r, rng)
         kernels = [(ref, env_r)] + ([(cand, env_c)] if cand else [])
@@ -242,7 +309,8 @@ class Evaluation:
             for (k, env), b in zip(kernels, bufs):
                 self._after_run(k, b, "timed runs")
             if cand is not None:
-                self._compare(bufs[0], bufs[1], contract, {}, -1, "output of the timed runs")
+                self._compare(bufs[0], bufs[1], contract, timed_sizes, -1, "output of the timed runs")
+            self.at = None
             method = self.session.timing_method
             timings = [summarize(s, method) for s in samples]
             shapes = [k.launch_shape(env) for k, env in kernels]
@@ -368,29 +436,88 @@ class Evaluation:
                     candidate=KernelMeasurement(profile=cand.compiled.resources) if cand else None,
                 )
             self._verify(ref, cand, contract)
+            self._warn_thin_spec(contract)
+            checked = self._checked_sizes()
             if not self.opts.time:
-                return EvalResult(Verdict.CORRECT, "correct (not timed)", self.diagnostics, self.checks)
+                return EvalResult(Verdict.CORRECT, "correct (not timed)" + checked, self.diagnostics, self.checks)
             timings, shapes, env = self._time(ref, cand, contract)
             ref_m = KernelMeasurement(timings[0], self._profile(ref, timings[0], shapes[0], contract, env) if self.opts.profile else None)
             ref_m = self._with_ncu(ref_m, "reference")
             if cand is None:
-                return EvalResult(Verdict.CORRECT, "measured", self.diagnostics, self.checks, ref_m)
+                return EvalResult(Verdict.CORRECT, "measured" + checked, self.diagnostics, self.checks, ref_m)
             cand_m = KernelMeasurement(timings[1], self._profile(cand, timings[1], shapes[1], contract, env) if self.opts.profile else None)
             cand_m = self._with_ncu(cand_m, "candidate")
             cmp = compare(timings[0], timings[1])
             verdict_msg = (
                 f"correct; {cmp.speedup:.2f}x (95% CI {cmp.low:.2f}-{cmp.high:.2f})"
                 + ("" if cmp.significant else ", not significantly faster")
+                + checked
             )
             return EvalResult(
                 Verdict.CORRECT, verdict_msg, self.diagnostics, self.checks, ref_m, cand_m,
                 cmp.speedup, cmp.low, cmp.high, cmp.significant,
             )
         except EvalFailure as f:
-            return EvalResult(f.verdict, f.message, self.diagnostics + f.diagnostics, self.checks)
+            diags = list(f.diagnostics)
+            if f.line is not None and not diags and f.verdict is Verdict.SPEC_ERROR:
+                diags.append(_spec_diagnostic(req.reference if _is_reference(f.message) else (req.candidate or req.reference),
+                                              f.line, _plain(f.message)))
+            return EvalResult(f.verdict, f.message, self.diagnostics + diags, self._with_failure(f.message))
         except DeviceFault as e:
             self.healthy = False
-            return EvalResult(Verdict.CRASH, f"device fault: {e}", self.diagnostics, self.checks)
+            return EvalResult(Verdict.CRASH, f"device fault: {e}", self.diagnostics, self._with_failure(f"device fault: {e}"))
+
+    def _with_failure(self, message: str) -> list[CheckReport]:
+        """Every failing result names its size and seed in `checks` (the failing run is last)."""
+        if self.at is None or (self.checks and not self.checks[-1].ok):
+            return self.checks
+        sizes, seed, derived = self.at
+        return self.checks + [CheckReport(sizes, seed, False, message=message, derived=derived)]
+
+    def _checked_sizes(self) -> str:
+        """'; checked n=4194304, 1000 + derived n=1, 37' and the notes, for the verdict line."""
+        own, derived = [], []
+        for c in self.checks:
+            label = ", ".join(f"{k}={v}" for k, v in c.sizes.items())
+            bucket = derived if c.derived else own
+            if label not in bucket:
+                bucket.append(label)
+        text = ""
+        if own or derived:
+            text = "; checked sizes " + " | ".join(own) + (" + derived " + " | ".join(derived) if derived else "")
+        for note in self.notes:
+            text += "; " + note
+        return text
+
+    def _warn_thin_spec(self, contract: Spec) -> None:
+        if contract.checks or not self.opts.check_extra_sizes:
+            return
+        line = contract.range.start.line if contract.range else 0
+        derived = sorted({", ".join(f"{k}={v}" for k, v in c.sizes.items()) for c in self.checks if c.derived})
+        self.diagnostics.append(Diagnostic(
+            self.req.reference.path, line, 0, "warning",
+            "the spec lists no `@kf check` sizes: besides the default, only the sizes kf derived were checked ("
+            + ("; ".join(derived) or "none") + "); add `@kf check NAME = ...` lines for the sizes the kernel must handle"))
+
+
+def _is_reference(message: str) -> bool:
+    return not message.startswith("candidate")
+
+
+def _plain(message: str) -> str:
+    for prefix in ("reference: ", "candidate: "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
+def _spec_diagnostic(unit: Unit, line: int, message: str) -> Diagnostic:
+    """A spec problem at its `@kf` line, the column of the entry's first word."""
+    lines = unit.text.splitlines()
+    text = lines[line] if 0 <= line < len(lines) else ""
+    i = text.find("@kf")
+    col = i + 3 + (len(text[i + 3:]) - len(text[i + 3:].lstrip())) if i >= 0 else 0
+    return Diagnostic(unit.path, line, col, "error", message)
 
 
 def _with(result: EvalResult, **changes) -> EvalResult:

@@ -16,21 +16,25 @@ from backends.judge.verify import CANARY, GUARD_BYTES, guard_intact
 from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
 from backends.kernel.tunables import TunableError, bind, defaults
-from backends.model import Diagnostic, Spec, Unit, Verdict
+from backends.kernel.values import RangeError, start_value, value_range
+from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
 from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, ScalarArg
 
 __all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "generate_inputs", "compile_unit_for",
-           "with_prelude"]
+           "with_prelude", "launch_words", "describe_shape", "buffer_sizes", "out_fill",
+           "alternate_poison"]
 
 
 class EvalFailure(Exception):
     """Ends an evaluation early with a verdict."""
 
-    def __init__(self, verdict: Verdict, message: str, diagnostics: list[Diagnostic] | None = None):
+    def __init__(self, verdict: Verdict, message: str, diagnostics: list[Diagnostic] | None = None,
+                 line: int | None = None):
         super().__init__(message)
         self.verdict = verdict
         self.message = message
         self.diagnostics = diagnostics or []
+        self.line = line  # 0-based spec line the problem is about, when known (harness makes a Diagnostic)
 
 
 class LaunchableKernel:
@@ -63,49 +67,132 @@ class LaunchableKernel:
         if launch is None:
             raise EvalFailure(Verdict.SPEC_ERROR, f"{self.role}: the spec has no launch lines")
 
+        words = launch_words(self.language)
+
         def dims(exprs: list[str], what: str) -> tuple[int, int, int]:
             vals = []
             for e in exprs:
-                v = int_expr(e, env, f"{self.role}: {what}")
+                v = int_expr(e, env, f"{self.role}: `{what}`", launch.line)
                 if v <= 0:
-                    raise EvalFailure(Verdict.LAUNCH_ERROR, f"{self.role}: {what} `{e}` = {v}, not positive")
+                    raise EvalFailure(Verdict.LAUNCH_ERROR if self.role == "candidate" else Verdict.SPEC_ERROR,
+                                      f"{self.role}: `{what}` `{e}` = {v}, not positive ({_at(env)})", line=launch.line)
                 vals.append(v)
             while len(vals) < 3:
                 vals.append(1)
             return (vals[0], vals[1], vals[2])
 
-        shared = int_expr(launch.shared, env, f"{self.role}: shared")
-        return dims(launch.grid, "grid"), dims(launch.block, "block"), shared
+        shared = int_expr(launch.shared, env, f"{self.role}: shared", launch.line)
+        grid, block = dims(launch.grid, words[0]), dims(launch.block, words[1])
+        if self.language == "sycl":
+            for d, (g, b) in enumerate(zip(grid, block)):
+                if g % b:
+                    raise EvalFailure(
+                        Verdict.LAUNCH_ERROR if self.role == "candidate" else Verdict.SPEC_ERROR,
+                        f"{self.role}: `global` is {g} work-items in dimension {d}, not a multiple of the "
+                        f"work-group size `local` {b} ({_at(env)}): write `roundup(..., {launch.block[d]})` "
+                        "and guard the extra work-items", line=launch.line)
+        return grid, block, shared
 
 
-def int_expr(expr: str, env: Mapping[str, int | float], what: str) -> int:
+def launch_words(language: str) -> tuple[str, str]:
+    """The spec's words for the launch shape, in the kernel language's terms."""
+    return ("global", "local") if language == "sycl" else ("grid", "block")
+
+
+def describe_shape(language: str, grid, block, shared: int) -> str:
+    """A launch shape in the kernel language's words (SYCL: work-items, work-groups)."""
+    if language == "sycl":
+        return (f"global {tuple(grid)} work-items, local (work-group) {tuple(block)}, "
+                f"local memory {shared} bytes")
+    return f"grid {tuple(grid)} blocks, block {tuple(block)} threads, dynamic shared memory {shared} bytes"
+
+
+def _at(env: Mapping[str, int | float]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int)) or "default sizes"
+
+
+def int_expr(expr: str, env: Mapping[str, int | float], what: str, line: int | None = None) -> int:
     try:
         v = eval_expr(expr, env)
     except ExprError as e:
-        raise EvalFailure(Verdict.SPEC_ERROR, f"{what}: {e}") from None
+        raise EvalFailure(Verdict.SPEC_ERROR, f"{what}: {e}", line=line) from None
     if isinstance(v, float):
         if not v.is_integer():
-            raise EvalFailure(Verdict.SPEC_ERROR, f"{what}: `{expr}` = {v} is not a whole number")
+            raise EvalFailure(Verdict.SPEC_ERROR, f"{what}: `{expr}` = {v} is not a whole number", line=line)
         v = int(v)
     return v
+
+
+def out_fill(b: BufferSpec, env: Mapping[str, int | float], alternate: bool = False) -> bytes:
+    """The bytes an `out` buffer's elements hold before a run: its `start` value, or the
+    poison (`alternate`: a second, finite poison, to see whether the kernel reads it)."""
+    if b.start is not None:
+        try:
+            v = start_value(b.dtype, eval_expr(b.start, env))
+        except (ExprError, RangeError) as e:
+            raise EvalFailure(Verdict.SPEC_ERROR, f"start value of {b.name}: {e}", line=b.line) from None
+        return np.array([v], dtype=dtypes.numpy_dtype(b.dtype)).tobytes()
+    return alternate_poison(b.dtype) if alternate else dtypes.poison_pattern(b.dtype)
+
+
+def alternate_poison(dtype: str) -> bytes:
+    """A second poison, unlike the first: finite for floats (a kernel adding into NaN keeps
+    NaN, which would look unwritten), another odd byte for integers."""
+    if dtypes.is_float(dtype):  # far from ordinary outputs, yet adding a small value changes it
+        return np.array([1000.5 if dtype == "f16" else 1234567.875], dtype=dtypes.numpy_dtype(dtype)).tobytes()
+    return b"\x3c" * dtypes.itemsize(dtype)
+
+
+def buffer_sizes(spec: Spec, env: Mapping[str, int | float]) -> dict[str, int]:
+    """Bytes of every buffer at one problem size; a length that is negative or does not fit in
+    memory is a spec error naming the buffer's line, before anything is allocated."""
+    sizes: dict[str, int] = {}
+    for b in spec.buffers:
+        n = int_expr(b.length, env, f"length of {b.name}", b.line)
+        if n < 0:
+            raise EvalFailure(Verdict.SPEC_ERROR, f"length of {b.name} `{b.length}` = {n}, "
+                              "not a number of elements", line=b.line)
+        sizes[b.name] = n * dtypes.itemsize(b.dtype)
+    total = sum(sizes.values())
+    if total > MAX_BYTES:
+        big = max(spec.buffers, key=lambda b: sizes[b.name])
+        raise EvalFailure(Verdict.SPEC_ERROR, f"the buffers need {total / 2**30:.1f} GiB "
+                          f"({big.name}: `{big.length}` = {sizes[big.name] // dtypes.itemsize(big.dtype)} elements), "
+                          f"more than kf allocates ({MAX_BYTES / 2**30:.0f} GiB, KF_MAX_BUFFER_GIB): use a smaller size",
+                          line=big.line)
+    return sizes
+
+
+MAX_BYTES = int(float(os.environ.get("KF_MAX_BUFFER_GIB", "64")) * 2**30)
 
 
 class Buffers:
     """One kernel's allocations at one problem size, each with a canary guard on both sides."""
 
-    def __init__(self, session: DeviceSession, spec: Spec, env: Mapping[str, int | float]):
+    def __init__(self, session: DeviceSession, spec: Spec, env: Mapping[str, int | float],
+                 alternate_poison: bool = False):
         self.session = session
         self.spec = spec
+        self.env = env
+        self.alternate = alternate_poison
         self.alloc: dict[str, object] = {}
-        self.nbytes: dict[str, int] = {}
+        self.nbytes: dict[str, int] = buffer_sizes(spec, env)
         self.initial: dict[str, np.ndarray] = {}
+        limit = getattr(getattr(session, "info", None), "memory_bytes", 0) or 0
+        total = sum(self.nbytes.values())
+        if limit and total > limit:
+            big = max(spec.buffers, key=lambda b: self.nbytes[b.name])
+            raise EvalFailure(Verdict.SPEC_ERROR, f"the buffers need {total / 2**30:.1f} GiB, "
+                              f"more than the device's {limit / 2**30:.1f} GiB ({big.name}: `{big.length}`): use a "
+                              "smaller size", line=big.line)
         try:
             for b in spec.buffers:
-                n = int_expr(b.length, env, f"length of {b.name}")
-                if n < 0:
-                    raise EvalFailure(Verdict.SPEC_ERROR, f"length of {b.name} `{b.length}` = {n}")
-                self.nbytes[b.name] = n * dtypes.itemsize(b.dtype)
-                self.alloc[b.name] = session.alloc(self.nbytes[b.name] + 2 * GUARD_BYTES)
+                try:
+                    self.alloc[b.name] = session.alloc(self.nbytes[b.name] + 2 * GUARD_BYTES)
+                except MemoryError:
+                    raise EvalFailure(Verdict.SPEC_ERROR, f"cannot allocate {b.name} "
+                                      f"({self.nbytes[b.name] / 2**20:.0f} MiB) on this device: use a smaller size",
+                                      line=b.line) from None
         except BaseException:
             self.free()
             raise
@@ -117,7 +204,7 @@ class Buffers:
             self.session.fill(buf, GUARD_BYTES + n, GUARD_BYTES, CANARY)
             if b.role == "out":
                 if n:
-                    self.session.fill(buf, GUARD_BYTES, n, dtypes.poison_pattern(b.dtype))
+                    self.session.fill(buf, GUARD_BYTES, n, out_fill(b, self.env, self.alternate))
             else:
                 self.initial[b.name] = inputs[b.name]
                 if n:
@@ -130,7 +217,7 @@ class Buffers:
             if not n:
                 continue
             if b.role == "out":
-                self.session.fill(self.alloc[b.name], GUARD_BYTES, n, dtypes.poison_pattern(b.dtype))
+                self.session.fill(self.alloc[b.name], GUARD_BYTES, n, out_fill(b, self.env, self.alternate))
             elif b.role == "inout":
                 self.session.write(self.alloc[b.name], GUARD_BYTES, self.initial[b.name])
 
@@ -180,27 +267,26 @@ class Buffers:
 
 
 def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random inputs of ordinary magnitude: floats in [-1, 1), integers in [-64, 64) (or the
-    buffer's declared range). Never zeros: they hide unwritten outputs and wrong indexing."""
+    """Random inputs that exercise the kernel (backends/kernel/values.py): floats in [-1, 1),
+    8- and 16-bit integers over their whole range, wider ones in [-64, 64), or the buffer's
+    declared range. Never zeros: they hide unwritten outputs and wrong indexing."""
     data: dict[str, np.ndarray] = {}
+    sizes = buffer_sizes(spec, env)
     for b in spec.buffers:
         if b.role == "out":
             continue
-        n = int_expr(b.length, env, f"length of {b.name}")
+        n = sizes[b.name] // dtypes.itemsize(b.dtype)
         dt = dtypes.numpy_dtype(b.dtype)
-        lo = eval_expr(b.low, env) if b.low is not None else None
-        hi = eval_expr(b.high, env) if b.high is not None else None
+        try:
+            lo = eval_expr(b.low, env) if b.low is not None else None
+            hi = eval_expr(b.high, env) if b.high is not None else None
+            lo, hi = value_range(b.dtype, lo, hi)
+        except (ExprError, RangeError) as e:
+            raise EvalFailure(Verdict.SPEC_ERROR, f"range of {b.name}: {e}", line=b.line) from None
         if dtypes.is_float(b.dtype):
-            lo = -1.0 if lo is None else float(lo)
-            hi = 1.0 if hi is None else float(hi)
             data[b.name] = rng.uniform(lo, hi, size=n).astype(dt)
         else:
-            info = np.iinfo(dt)
-            lo = (0 if info.min == 0 else -64) if lo is None else int(lo)
-            hi = 64 if hi is None else int(hi)
-            if hi <= lo:
-                raise EvalFailure(Verdict.SPEC_ERROR, f"{b.name}: empty value range {lo}..{hi}")
-            data[b.name] = rng.integers(max(lo, info.min), min(hi, int(info.max) + 1), size=n).astype(dt)
+            data[b.name] = rng.integers(int(lo), int(hi), size=n, dtype=np.int64 if hi <= 2**63 else np.uint64).astype(dt)
     return data
 
 

@@ -28,6 +28,7 @@ class OutputCheck(msgspec.Struct, frozen=True):
     max_abs_err: float = 0.0
     max_rel_err: float = 0.0
     message: str = ""
+    nonfinite_count: int = 0  # NaN/Inf where the reference has a finite value, or the reverse (in mismatch_count too)
 
 
 def _as_uint(a: np.ndarray) -> np.ndarray:
@@ -41,16 +42,22 @@ def poison_mask(values: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def compare_output(
-    name: str, dtype: str, expected: np.ndarray, got: np.ndarray, rtol: float, atol: float
+    name: str, dtype: str, expected: np.ndarray, got: np.ndarray, rtol: float, atol: float,
+    poisoned: bool = True,
 ) -> OutputCheck:
-    """Check one output buffer of the candidate against the reference's."""
-    written = ~poison_mask(expected, dtype)
+    """Check one output buffer of the candidate against the reference's. `poisoned`: the
+    buffer held the poison before the run (an `out` buffer without a start value); only
+    then is an element the reference left alone "don't care"."""
+    if not poisoned:
+        written = np.ones(expected.shape, dtype=bool)
+    else:
+        written = ~poison_mask(expected, dtype)
     if not written.any():
         return OutputCheck(True, message=f"{name}: the reference writes no element")
     exp = expected[written]
     got_w = got[written]
 
-    unwritten = poison_mask(got_w, dtype)
+    unwritten = poison_mask(got_w, dtype) if poisoned else np.zeros(got_w.shape, dtype=bool)
     n_unwritten = int(unwritten.sum())
     if n_unwritten:
         idx = np.flatnonzero(written)[np.flatnonzero(unwritten)[:MAX_MISMATCHES]]
@@ -84,6 +91,7 @@ def compare_output(
         max_abs = float(diff[finite].max()) if finite.any() else 0.0
         rel = diff / np.maximum(np.abs(e64), np.finfo(np.float64).tiny)
         max_rel = float(rel[finite].max()) if finite.any() else 0.0
+        nonfinite = int((bad & ~finite).sum())  # a NaN or Inf where the other side has a number (or another Inf)
     n_bad = int(bad.sum())
     if n_bad == 0:
         return OutputCheck(True, max_abs_err=max_abs, max_rel_err=max_rel)
@@ -98,8 +106,11 @@ def compare_output(
         max_abs,
         max_rel,
         f"{name}: {n_bad} of {exp.size} elements differ (first at index {first.index}: expected "
-        f"{first.expected:.6g}, got {first.got:.6g}; max abs error {max_abs:.3g}, max rel error "
-        f"{max_rel:.3g}; tolerance rtol={rtol:g} atol={atol:g})",
+        f"{first.expected:.6g}, got {first.got:.6g}; "
+        + (f"{nonfinite} NaN/Inf where the reference has a number or the reverse; " if nonfinite else "")
+        + f"max abs error {max_abs:.3g}, max rel error {max_rel:.3g} over the finite differences; "
+        f"tolerance rtol={rtol:g} atol={atol:g})",
+        nonfinite,
     )
 
 

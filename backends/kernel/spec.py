@@ -14,6 +14,7 @@ from typing import Sequence
 from backends.kernel import dtypes
 from backends.kernel.text import match_bracket, split_top
 from backends.kernel.expressions import ExprError, names, resolve, evaluate
+from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import (BufferSpec, Check, Diagnostic, KernelSource, Language, Launch, Param,
                     Position, Range, Spec, Tunable, Variable)
 
@@ -26,7 +27,7 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
-            "tol", "tune", "bytes", "flops", "begin", "end")
+            "fixed", "tol", "tune", "bytes", "flops", "begin", "end")
 _TYPE_HINT = "float, double, half, int, unsigned, int64_t, uint8_t... or f32, f64, f16, i32, u32, i64, u8"
 
 
@@ -48,6 +49,8 @@ class _Parser:
         self.variables: dict[str, Variable] = {}
         self.tunables: dict[str, Tunable] = {}
         self.checks: list[Check] = []
+        self.fixed: dict[str, tuple[_Entry, int]] = {}
+        self.ranges: list[tuple[_Entry, int, str, str | None, str | None]] = []
         self.launch: dict[str, tuple[list[str], int]] = {}  # keyword -> (exprs, line)
         self.shared: tuple[str, int] | None = None
         self.rtol: float | None = None
@@ -118,12 +121,14 @@ class _Parser:
             self.tol(e, rest_off, rest)
         elif word == "tune":
             self.tune(e, rest_off, rest)
+        elif word == "fixed":
+            self.fixed_line(e, rest_off, rest)
         elif word in ("begin", "end") and not rest:
             pass  # region markers, handled by the source scanner
         else:
             a, b = _LAUNCH[self.language]
             self.error(e, 0, f"unknown spec line `{word}`: expected `NAME = EXPR` or one of "
-                             f"in, out, inout, {a}, {b}, shared, check, tol, tune, bytes, flops")
+                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops")
 
     def variable(self, e: _Entry, m: re.Match) -> None:
         name = m.group(1)
@@ -157,18 +162,44 @@ class _Parser:
         rb = match_bracket(body, lb)
         if rb < 0:
             return self.error(e, t0 + lb, f"buffer '{name}': '[' without a matching ']'")
-        length = self.expr(e, t0 + lb + 1, body[lb + 1:rb - 1], f"length of '{name}'")
-        low = high = None
+        inside = body[lb + 1:rb - 1]
+        if inside.strip() == "?":
+            self.error(e, t0 + lb + 1 + inside.index("?"),
+                       f"length of '{name}' is a placeholder (`kf spec` could not tell how many "
+                       f"elements the kernel uses): write it as an expression of the sizes, e.g. `[n]`")
+            length = None
+        else:
+            length = self.expr(e, t0 + lb + 1, inside, f"length of '{name}'")
+        low = high = start = None
         tail = body[rb:]
-        if tail.strip():
-            toff = t0 + rb + len(tail) - len(tail.lstrip())
-            rm = re.match(r"range\s+(.*?)\.\.(.*)$", tail.strip())
-            if not rm:
-                self.error(e, toff, f"unexpected `{tail.strip()}` after the buffer: "
-                                    "only `range LOW..HIGH` may follow")
-            else:
+        toff = t0 + rb
+        rest_tail = tail
+        while rest_tail.strip():
+            skip = len(rest_tail) - len(rest_tail.lstrip())
+            toff += skip
+            rest_tail = rest_tail.lstrip()
+            rm = re.match(r"range\s+(.+?)\s*\.\.\s*(.+?)\s*(?=\bstart\s|$)", rest_tail)
+            sm = re.match(r"start\s+(.+?)\s*(?=\brange\s|$)", rest_tail)
+            if rm:
                 low = self.expr(e, toff + rm.start(1), rm.group(1), f"range of '{name}'")
                 high = self.expr(e, toff + rm.start(2), rm.group(2), f"range of '{name}'")
+                if role == "out":
+                    self.error(e, toff, f"`range` sets the generated values of inputs; '{name}' is "
+                                        "`out` (its values are the kernel's): did you mean `start VALUE`?")
+                self.ranges.append((e, toff, name, low, high))
+                used = rm.end()
+            elif sm:
+                start = self.expr(e, toff + sm.start(1), sm.group(1), f"start value of '{name}'")
+                if role != "out":
+                    self.error(e, toff, f"`start` is for `out` buffers: '{name}' is `{role}` (its "
+                                        "values are generated, or set with `range LOW..HIGH`)")
+                used = sm.end()
+            else:
+                self.error(e, toff, f"unexpected `{rest_tail.strip()}` after the buffer: "
+                                    "only `range LOW..HIGH` (inputs) or `start VALUE` (outputs) may follow")
+                break
+            toff += used
+            rest_tail = rest_tail[used:]
         dtype = dtypes.canonical(type_text) if type_text else None
         if not type_text:
             self.error(e, t0, f"buffer '{name}' needs an element type: `{name}: float[...]`")
@@ -201,7 +232,7 @@ class _Parser:
             return self.error(e, off, f"duplicate buffer '{name}' (first at line "
                                       f"{self.buffers[name].line + 1})")
         self.buffers[name] = BufferSpec(name, role, dtype or type_text, length or "0",  # type: ignore[arg-type]
-                                        low, high, e.line)
+                                        low, high, e.line, start)
 
     def launch_line(self, e: _Entry, word: str, off: int, rest: str) -> None:
         a, b = _LAUNCH[self.language]
@@ -245,6 +276,21 @@ class _Parser:
         if same is not None:
             return self.error(e, 0, f"the same check as line {same.line + 1}", "warning")
         self.checks.append(Check(assignments, e.line))
+
+    def fixed_line(self, e: _Entry, off: int, rest: str) -> None:
+        """`fixed NAME[, NAME]`: sizes kf must not vary (the kernel only works at that value)."""
+        parts = split_top(rest) if rest.strip() else []
+        if not parts:
+            return self.error(e, off, "expected `fixed NAME[, NAME ...]`: variables kf keeps at "
+                                      "their value (no derived sizes)")
+        for o, part in parts:
+            col = off + o + len(part) - len(part.lstrip())
+            if not _IDENT.fullmatch(part.strip()):
+                self.error(e, col, f"`fixed` takes variable names, not `{part.strip()}`")
+            elif part.strip() in self.fixed:
+                self.error(e, col, f"'{part.strip()}' is already fixed", "warning")
+            else:
+                self.fixed[part.strip()] = (e, col)
 
     def tol(self, e: _Entry, off: int, rest: str) -> None:
         if not self.once(e, "tol"):
@@ -336,6 +382,10 @@ class _Parser:
                             if n.isupper() else "")
                     self.error(e, col, f"{what}: unknown name '{n}' (not a variable, "
                                        f"tunable or parameter){hint}")
+        for n, (e, col) in self.fixed.items():
+            if n not in self.variables:
+                self.error(e, col, f"`fixed {n}`: '{n}' is not a variable (variables: "
+                                   f"{', '.join(self.variables) or 'none'})")
         self.cycles()
         for i, p in enumerate(self.params):
             if not p.name:
@@ -374,6 +424,7 @@ class _Parser:
             tunables=list(self.tunables.values()), checks=self.checks,
             rtol=self.rtol, atol=self.atol, bytes=self.bytes, flops=self.flops,
             range=Range(Position(first.line, 0), Position(last.line, last.col + len(last.text))),
+            fixed=[n for n in self.fixed if n in self.variables],
         )
         if not any(d.severity == "error" for d in self.diags):
             self.try_values(spec)
@@ -439,6 +490,39 @@ class _Parser:
                 self.diags.append(Diagnostic(self.path, line, 0, "error",
                                              f"{what} is {value} with the default sizes: "
                                              "it must be a whole number >= 0"))
+        for e, col, name, low, high in self.ranges:
+            b = spec.buffer(name)
+            if b is None or low is None or high is None or dtypes.canonical(b.dtype) is None:
+                continue
+            try:
+                value_range(b.dtype, evaluate(low, env), evaluate(high, env))
+            except ExprError as err:
+                self.error(e, col, f"range of '{name}': {err} (with the default sizes)")
+            except RangeError as err:
+                self.error(e, col, f"'{name}': {err}")
+        for b in spec.buffers:
+            if b.start is None or dtypes.canonical(b.dtype) is None:
+                continue
+            try:
+                start_value(b.dtype, evaluate(b.start, env))
+            except ExprError as err:
+                self.diags.append(Diagnostic(self.path, b.line, 0, "error",
+                                             f"start value of '{b.name}': {err}"))
+            except RangeError as err:
+                self.diags.append(Diagnostic(self.path, b.line, 0, "error", f"'{b.name}': {err}"))
+        if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block):
+            try:
+                g = [evaluate(x, env) for x in spec.launch.grid]
+                loc = [evaluate(x, env) for x in spec.launch.block]
+            except ExprError:
+                return
+            for d, (gv, lv) in enumerate(zip(g, loc)):
+                if isinstance(gv, int) and isinstance(lv, int) and lv > 0 and gv % lv:
+                    self.diags.append(Diagnostic(
+                        self.path, spec.launch.line, 0, "error",
+                        f"`global` is {gv} work-items in dimension {d}, not a multiple of the work-group "
+                        f"size `local` {lv}: write `roundup(..., {spec.launch.block[d]})` and guard the "
+                        "extra work-items in the kernel"))
 
 
 def _entries(lines: list[tuple[int, str]]) -> list[_Entry]:
@@ -493,9 +577,17 @@ _BLOCK_NAMES = re.compile(r"^(BLOCK|BLOCK_SIZE|BLOCKSIZE|BS|TPB|THREADS|NTHREADS
                           r"WG|WG_SIZE|WGSIZE|TILE|THREADS_PER_BLOCK)$", re.I)
 
 
-def draft_spec(kernel: KernelSource, comment: str = "//") -> str:
-    """A spec inferred from the signature, for `kf spec` and the editor's quick fix.
-    Guesses sizes from parameter names (n, M/N/K, rows/cols...); the user corrects it."""
+def draft_spec(kernel: KernelSource, comment: str = "//", text: str | None = None) -> str:
+    """A spec for `kf spec` and the editor's quick fix. With the file's `text`, drafted from
+    the kernel's body so that it runs (backends/kernel/draft.py); without it, inferred from
+    the signature alone (sizes guessed from parameter names), for the user to correct."""
+    if text is not None:
+        from backends.kernel.draft import draft_spec_for
+
+        try:
+            return draft_spec_for(text, kernel, comment)
+        except Exception:  # a draft is a convenience: fall back to the signature's
+            pass
     ints = [p for p in kernel.params if not p.is_pointer
             and (dtypes.canonical(p.base_type) or "f").startswith(("i", "u"))]
     floats = [p for p in kernel.params if not p.is_pointer and p not in ints]
@@ -606,7 +698,7 @@ def check_contract(reference: KernelSource, candidate: KernelSource) -> list[str
         if cb is None:
             continue  # omitted: the reference's entry applies
         for field, label in (("role", "role"), ("dtype", "type"), ("length", "length"),
-                             ("low", "range"), ("high", "range")):
+                             ("low", "range"), ("high", "range"), ("start", "start value")):
             x, y = getattr(rb, field), getattr(cb, field)
             if _norm(x) != _norm(y):
                 problems.append(f"buffer '{rb.name}' changed {label}: `{x}` -> `{y}`")

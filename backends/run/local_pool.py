@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from backends.judge.evidence import failed_check
 from backends.run import worker
 from backends.model import DeviceInfo, EvalRequest, EvalResult, Verdict
 
@@ -166,6 +167,7 @@ class WorkerProcess:
 
     def evaluate(self, request: EvalRequest, cancel: threading.Event | None = None) -> EvalResult:
         self.evaluations += 1
+        started = time.perf_counter()
         kind, payload, stage = self._call(("eval", msgspec.to_builtins(request)), cancel)
         on_reference = "reference" in stage
         if kind == "result":
@@ -173,14 +175,15 @@ class WorkerProcess:
             if not payload[1]:  # the worker exits by itself after an unhealthy evaluation
                 self.kill()
             return result
-        if kind == "timeout":
-            if on_reference:
-                return EvalResult(Verdict.REFERENCE_FAILED, f"the original kernel timed out while {stage}")
-            return EvalResult(Verdict.TIMEOUT, f"timed out while {stage}; the worker was killed")
-        if kind == "died":
-            if on_reference:
-                return EvalResult(Verdict.REFERENCE_FAILED, f"the evaluation process died ({payload[0]}) while {stage}")
-            return EvalResult(Verdict.CRASH, f"the evaluation process died ({payload[0]}) while {stage}")
+        if kind in ("timeout", "died"):  # the size, seed and wall time of the run that never returned
+            if kind == "timeout":
+                verdict, message = ((Verdict.REFERENCE_FAILED, f"the original kernel timed out while {stage}")
+                                    if on_reference else (Verdict.TIMEOUT, f"timed out while {stage}; the worker was killed"))
+            else:
+                verdict, message = (Verdict.REFERENCE_FAILED if on_reference else Verdict.CRASH,
+                                    f"the evaluation process died ({payload[0]}) while {stage}")
+            return EvalResult(verdict, message, checks=failed_check(stage, message),
+                              wall_seconds=time.perf_counter() - started)
         self.kill()
         return EvalResult(Verdict.INTERNAL, f"worker error: {payload[0] if payload else kind}")
 

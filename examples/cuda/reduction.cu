@@ -1,8 +1,8 @@
 // reduction: partial sums. Block b sums the chunk x[b*chunk, min((b+1)*chunk, n))
 // into partial[b]; the chunk length is part of the problem (not of the launch), so
 // every variant must produce the same partial sums whatever its block size.
-// (A single atomically accumulated total would need a zeroed output, but kf
-// poisons outputs before every run, and float atomics make the result order-dependent.)
+// (A single atomically accumulated total, with an output that starts at zero, is
+// cuda/atomic_sum.cu.)
 // Naive on purpose: a strided per-thread sum, then a shared-memory tree with a
 // __syncthreads() per level. Warp shuffles, vector loads and unrolling are left to do.
 

@@ -1,8 +1,8 @@
 // reduction: partial sums. Work-group g sums the chunk x[g*chunk, min((g+1)*chunk, n))
 // into partial[g]; the chunk length is part of the problem (not of the launch), so
 // every variant must produce the same partial sums whatever its work-group size.
-// (A single atomically accumulated total would need a zeroed output, but kf poisons
-// outputs before every run, and float atomics make the result order-dependent.)
+// (A single atomically accumulated total, with an output that starts at zero, is
+// sycl/atomic_sum.cpp.)
 // The work-group size WG_SIZE must equal the `local` size (the loop strides by it).
 // Naive on purpose: a strided per-work-item sum, then a work-group reduction
 // (sycl::reduce_over_group). Sub-group reductions, vector loads and fewer, larger

@@ -1,0 +1,155 @@
+"""Checks of the original kernel against its own spec, before any candidate is judged.
+
+A verdict is only as good as the spec. Three ways a plausible spec silently switches
+verification off, each caught here by running the original a few more times at the
+default size (once per request; docs/evaluation.md gives the cost):
+
+- an `out` buffer the original reads before writing (`y[i] += x[i]`): run under two
+  poison patterns, its written elements differ, or an element looks unwritten under one
+  and written under the other (NaN + x stays NaN, so it looks like poison). Such a
+  buffer must be `inout` or have a `start` value;
+- an `out` buffer the original leaves wholly or mostly unwritten (a launch too small,
+  a length too large): elements the original does not write are not compared, so a
+  candidate would be checked on almost nothing;
+- an original that is not deterministic on the same inputs (float atomics): integer
+  outputs cannot be checked at all; for float outputs the comparison widens by the
+  original's own spread (SPREAD_FACTOR times the largest difference seen between its
+  runs), and the verdict says so.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import msgspec
+import numpy as np
+
+from backends.judge.launch import EvalFailure, alternate_poison
+from backends.judge.verify import poison_mask
+from backends.kernel import dtypes
+from backends.model import BufferSpec, Spec, Verdict
+
+__all__ = ["OriginalFindings", "check_original", "SPREAD_FACTOR", "MIN_WRITTEN_FRACTION"]
+
+SPREAD_FACTOR = 8.0  # a candidate may differ from the original by this many times the original's own spread
+MIN_WRITTEN_FRACTION = 0.5  # an `out` buffer the original writes less of than this is a spec error
+EXTRA_RUNS_FOR_SPREAD = 2  # more runs when a float output varies or accumulates (has a start value)
+
+
+class OriginalFindings(msgspec.Struct, frozen=True):
+    """What the checks learnt: per-buffer spread of a nondeterministic original, and notes."""
+
+    spread: dict[str, float] = {}  # buffer -> largest |difference| between two runs on the same inputs
+    runs: int = 1
+    notes: list[str] = []
+
+
+RunOnce = Callable[[bool], dict[str, np.ndarray]]
+"""run(alternate_poison) -> {buffer: contents after one run of the original on the same inputs}."""
+
+
+def _alt_mask(values: np.ndarray, dtype: str) -> np.ndarray:
+    width = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[values.dtype.itemsize]
+    pattern = np.frombuffer(alternate_poison(dtype), dtype=width)[0]
+    return values.view(width) == pattern
+
+
+def _bits_differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    width = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
+    return a.view(width) != b.view(width)
+
+
+def _float_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    both_nan = np.isnan(a) & np.isnan(b)
+    d[both_nan] = 0.0
+    same_inf = np.isinf(a) & (a == b)
+    d[same_inf] = 0.0
+    return d
+
+
+def check_original(run: RunOnce, first: dict[str, np.ndarray], contract: Spec, tolerance: Callable[[BufferSpec], tuple[float, float]],
+                   where: str, shape: str) -> OriginalFindings:
+    """Run the original again (under a second poison, and on the same inputs) and compare
+    with `first`, its ordinary run. Raises EvalFailure(SPEC_ERROR, line=buffer line) for a
+    spec that cannot verify anything; returns the spread of a nondeterministic original."""
+    outputs = [b for b in contract.buffers if b.role != "in"]
+    if not outputs:
+        return OriginalFindings()
+    alt = run(True)
+    again = [run(False)]
+    samples = {b.name: [first[b.name], again[0][b.name]] for b in outputs}
+
+    def varies(b: BufferSpec) -> bool:
+        s = samples[b.name]
+        return any(_bits_differ(s[0], x).any() for x in s[1:])
+
+    accumulating = any(dtypes.is_float(b.dtype) and b.start is not None for b in outputs)
+    if accumulating or any(varies(b) and dtypes.is_float(b.dtype) for b in outputs):
+        for _ in range(EXTRA_RUNS_FOR_SPREAD):
+            more = run(False)
+            for b in outputs:
+                samples[b.name].append(more[b.name])
+    runs = 1 + len(samples[outputs[0].name])  # the alternate-poison run, the first and the repeats
+    spread: dict[str, float] = {}
+    notes: list[str] = []
+    for b in outputs:
+        s = samples[b.name]
+        n = s[0].size
+        if n == 0:
+            continue
+        differs = np.zeros(n, dtype=bool)
+        for x in s[1:]:
+            differs |= _bits_differ(s[0], x)
+        if b.role == "out" and b.start is None:
+            differs &= ~np.logical_and.reduce([poison_mask(x, b.dtype) for x in s])
+        if differs.any():
+            count = int(differs.sum())
+            if not dtypes.is_float(b.dtype):
+                raise EvalFailure(Verdict.SPEC_ERROR,
+                                  f"the original is not deterministic: `{b.name}` differs in {count} of {n} elements "
+                                  f"between runs on the same inputs ({where}), so no candidate can be checked against "
+                                  "it exactly (a race, or atomics whose order decides the result)", line=b.line)
+            worst = 0.0
+            for i in range(len(s)):
+                for j in range(i + 1, len(s)):
+                    d = _float_diff(s[i], s[j])
+                    finite = np.isfinite(d)
+                    if (~finite).any():
+                        raise EvalFailure(Verdict.SPEC_ERROR,
+                                          f"the original is not deterministic: `{b.name}` is NaN or Inf in some runs "
+                                          f"on the same inputs and not in others ({where})", line=b.line)
+                    worst = max(worst, float(d.max()) if d.size else 0.0)
+            spread[b.name] = worst
+            notes.append(f"the original is not deterministic: `{b.name}` varied by up to {worst:.3g} in {count} of {n} "
+                         f"element(s) over {len(s)} runs on the same inputs; candidates are compared with tolerance "
+                         f"atol + {SPREAD_FACTOR:g} x {worst:.3g}")
+        if b.role != "out" or b.start is not None:
+            continue
+        a, other = s[0], alt[b.name]
+        un_a, un_b = poison_mask(a, b.dtype), _alt_mask(other, b.dtype)
+        one_sided = (un_a != un_b) & _bits_differ(a, other)  # (a written value that happens to equal a poison is not)
+        both = ~un_a & ~un_b
+        if dtypes.is_float(b.dtype):
+            rtol, atol = tolerance(b)
+            d = _float_diff(a, other)
+            with np.errstate(invalid="ignore"):
+                far = ~(d <= atol + rtol * np.abs(a.astype(np.float64)) + SPREAD_FACTOR * spread.get(b.name, 0.0))
+        else:
+            far = _bits_differ(a, other)
+        depends = one_sided | (both & far)
+        if depends.any():
+            k = int(depends.sum())
+            raise EvalFailure(Verdict.SPEC_ERROR,
+                              f"the original reads `{b.name}` before writing it: {k} of {n} elements depend on what the "
+                              f"buffer held before the run ({where}); declare it `inout`, or give it a start value "
+                              f"(`out {b.name}: ...[{b.length}] start 0`)", line=b.line)
+        written = int((~(un_a & un_b)).sum())
+        if written < MIN_WRITTEN_FRACTION * n:
+            what = "none" if written == 0 else f"only {written}"
+            raise EvalFailure(Verdict.SPEC_ERROR,
+                              f"the original writes {what} of the {n} elements of `{b.name}` ({where}; launched with "
+                              f"{shape}): is the launch too small or the length `{b.length}` too large? Elements the "
+                              "original does not write are not compared", line=b.line)
+    return OriginalFindings(spread, runs, notes)
