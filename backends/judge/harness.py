@@ -54,6 +54,7 @@ from backends.judge.launch import (
     int_expr,
 )
 from backends.judge.verify import compare_output
+from backends.judge import compile_cache, device_checks, reference_cache
 
 Reporter = Callable[[str, float], None]
 """report(what is happening now, seconds it may take): lets the pool name a hang."""
@@ -92,6 +93,7 @@ class Evaluation:
         self.compile_seconds = 0.0
         self.checks: list[CheckReport] = []
         self.diagnostics: list[Diagnostic] = []
+        self.reference_key: str | None = None  # the original's compile digest (compile_cache)
 
     # -- steps -----------------------------------------------------------------------
 
@@ -108,7 +110,11 @@ class Evaluation:
         cu, values = compile_unit_for(unit, role)
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
-        out = self.session.compile(cu)
+        if role == "reference":  # compiled once per worker (compile_cache); candidates always afresh
+            compiled = compile_cache.compile_original(self.session, cu)
+            out, self.reference_key = compiled.kernel, compiled.key
+        else:
+            out = self.session.compile(cu)
         self.compile_seconds += time.perf_counter() - t
         if isinstance(out, CompileFailure):
             first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
@@ -185,7 +191,7 @@ class Evaluation:
             rtol, atol = dtypes.default_tolerance(b.dtype)
             rtol = contract.rtol if contract.rtol is not None else rtol
             atol = contract.atol if contract.atol is not None else atol
-            check = compare_output(b.name, b.dtype, rb.read(b.name, b.dtype), cb.read(b.name, b.dtype), rtol, atol)
+            check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol)  # by digest where it can
             max_abs, max_rel = max(max_abs, check.max_abs_err), max(max_rel, check.max_rel_err)
             if not check.ok and worst is None:
                 worst = CheckReport(
@@ -199,15 +205,23 @@ class Evaluation:
         return CheckReport(sizes, seed, True, max_abs_err=max_abs, max_rel_err=max_rel)
 
     def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
+        # the original's outputs on worker-secret inputs, reused across evaluations (reference_cache)
+        store = reference_cache.store_for(self.session) if (
+            cand is not None and self.reference_key and reference_cache.enabled()) else None
+        epoch = store.begin(self.reference_key) if store is not None else 0
         for size_index, (label, overrides) in enumerate(self._sizes(contract)):
             env_r = ref.env(contract, overrides)
             env_c = cand.env(contract, overrides) if cand else None
             int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
             for seed in range(self.opts.seeds if cand else 1):
-                rng = np.random.default_rng([self.req.nonce, size_index, seed])
-                inputs = generate_inputs(contract, env_r, rng)
                 what = f"{label}, seed {seed}"
-                rb = self._run_checked(ref, contract, env_r, inputs, what)
+                if store is not None:
+                    inputs, rb = store.run(self.reference_key, epoch, contract, env_r, size_index, seed,
+                                           lambda inp: self._run_checked(ref, contract, env_r, inp, what))
+                else:
+                    rng = np.random.default_rng([self.req.nonce, size_index, seed])
+                    inputs = generate_inputs(contract, env_r, rng)
+                    rb = self._run_checked(ref, contract, env_r, inputs, what)
                 try:
                     if cand is None:
                         self.checks.append(CheckReport(int_sizes, seed, True))

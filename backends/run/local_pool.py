@@ -181,6 +181,13 @@ class WorkerProcess:
         kind, payload, _ = self._call(("peak",), None)
         return float(payload[0]) if kind == "peak" and payload[0] is not None else None
 
+    def cache_stats(self) -> dict[str, dict[str, int]]:
+        """The worker's cache counters: {"compile": {...}, "reference": {...}} ({} if it is not running)."""
+        if not self.alive():
+            return {}
+        kind, payload, _ = self._call(("stats",), None)
+        return payload[0] if kind == "stats" else {}
+
     def list_devices(self) -> list[DeviceInfo]:
         kind, payload, _ = self._call(("devices", self.backend), None)
         if kind != "devices":
