@@ -52,7 +52,13 @@ def run(target: str, strategy: str, budget: int, seed: int, tree: Path = ROOT, f
         done = [v for v in variants if v.result is not None]
         best = max((v for v in done if v.ok and v.significant), key=lambda v: v.speedup or 0, default=None)
         finals = store.finals(key.id)
+        import statistics
+
+        walls = [v.result.wall_seconds for v in done if v.result is not None]
+        compiles = [v.result.compile_seconds for v in done if v.result is not None]
         return {
+            "eval_wall": statistics.median(walls) if walls else None,
+            "eval_compile": statistics.median(compiles) if compiles else None,
             "strategy": strategy, "exit": proc.returncode, "wall": wall, "evals": len(done),
             "per_min": 60 * len(done) / max(done[-1].created - t0, 1e-9) if done else 0.0,
             "best": best.speedup if best else None,
@@ -83,15 +89,16 @@ def against(args) -> None:
                           text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
-    this = f"{head}{' + working tree' if dirty else ''}"
+    this = f"{head}{' + working tree' if dirty else ''}" if not args.this else args.this
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = export(args.against, Path(tmp) / "base")
+        here = export(args.this, Path(tmp) / "this") if args.this else ROOT
         load0 = os.getloadavg()[0]
         for r in range(args.rounds):
             for i, name in enumerate(args.examples.split(",")):
                 target = f"examples/sycl/{name}.cpp:{EXAMPLES[name]}"
-                order = [("base", base), ("this", ROOT)]
+                order = [("base", base), ("this", here)]
                 if (i + r) % 2:
                     order.reverse()
                 got = {}
@@ -110,12 +117,15 @@ def against(args) -> None:
         f"{load0:.1f} at the start, {load1:.1f} at the end (the machine is shared: compare the columns of one row). "
         "Evaluations per minute from the original's evaluation to the last candidate's (compile + verify on "
         "3 seeds x every check size + timing, as in a search); the re-timing at the end is not counted.\n",
-        f"| example | evaluations | {args.against} evals/min | {this} evals/min | speedup |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        f"| example | evaluations | {args.against} evals/min | {this} evals/min | speedup "
+        "| median evaluation (s), before / after | of which compiling (s), before / after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, b, t in rows:
         ratio = t["per_min"] / b["per_min"] if b["per_min"] else float("nan")
-        lines.append(f"| {name} | {b['evals']} / {t['evals']} | {b['per_min']:.1f} | {t['per_min']:.1f} | {ratio:.2f}x |")
+        lines.append(f"| {name} | {b['evals']} / {t['evals']} | {b['per_min']:.1f} | {t['per_min']:.1f} | {ratio:.2f}x "
+                     f"| {b['eval_wall'] or 0:.2f} / {t['eval_wall'] or 0:.2f} "
+                     f"| {b['eval_compile'] or 0:.2f} / {t['eval_compile'] or 0:.2f} |")
     tb = sum(60 * b["evals"] / b["per_min"] for _, b, _ in rows if b["per_min"])
     tt = sum(60 * t["evals"] / t["per_min"] for _, _, t in rows if t["per_min"])
     nb = sum(b["evals"] for _, b, _ in rows)
@@ -132,6 +142,8 @@ def against(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--against", metavar="COMMIT", help="compare evaluations/min with this commit, side by side")
+    ap.add_argument("--this", metavar="COMMIT", help="with --against: measure this commit (exported) instead of "
+                    "the working tree, so the tree can change while it runs")
     ap.add_argument("--examples", default="saxpy,transpose,matmul,reduction")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--target", default="examples/sycl/transpose.cpp:transpose")

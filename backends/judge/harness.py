@@ -207,7 +207,7 @@ class Evaluation:
     def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
         # the original's outputs on worker-secret inputs, reused across evaluations (reference_cache)
         store = reference_cache.store_for(self.session) if (
-            cand is not None and self.reference_key and reference_cache.enabled()) else None
+            self.reference_key and reference_cache.enabled()) else None
         epoch = store.begin(self.reference_key) if store is not None else 0
         for size_index, (label, overrides) in enumerate(self._sizes(contract)):
             env_r = ref.env(contract, overrides)
