@@ -89,7 +89,11 @@ def against(args) -> None:
                           text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
-    this = f"{head}{' + working tree' if dirty else ''}" if not args.this else args.this
+    if args.this:
+        this = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.this], capture_output=True,
+                              text=True).stdout.strip() or args.this
+    else:
+        this = f"{head}{' + working tree' if dirty else ''}"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = export(args.against, Path(tmp) / "base")
