@@ -150,3 +150,18 @@ def test_cuda_large_buffers_are_checked_by_device_digest_and_attacks_still_caugh
             assert result.verdict in CASES[case], f"{case}: {result.verdict.value}: {result.message}"
         stats = p.workers[0].cache_stats()
     assert stats["compile"]["hits"] >= 6 and stats["reference"]["hits"] >= 6
+
+
+def test_the_pool_takes_over_the_worker_that_listed_the_devices():
+    """`kf optimize` / `kf bench` list the devices, then open a pool: the listing process has
+    already started and imported the runtime, so the pool evaluates in it."""
+    from backends.run.local_pool import probe_devices
+
+    assert probe_devices("sycl")
+    with EvalPool("sycl", [0]) as p:
+        w = p.workers[0]
+        assert w.alive()  # already running before the first request
+        r = p.evaluate_sync(request("sycl", "good", "sycl"))
+        assert r.verdict is Verdict.CORRECT, r.message
+        assert w.starts == 1 and w.restarts == 0
+    assert not w.alive()
