@@ -52,11 +52,11 @@ from backends.judge.launch import (
     generate_inputs,
     int_expr,
 )
-from backends.judge.verify import compare_output
 from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
 from backends.judge.sizes import derived_sizes
 from backends.judge.evidence import run_label
+from backends.judge import compile_cache, device_checks, reference_cache
 
 Reporter = Callable[[str, float], None]
 """report(what is happening now, seconds it may take): lets the pool name a hang."""
@@ -84,6 +84,7 @@ class Evaluation:
         self.spread: dict[str, float] = {}  # buffer -> the original's own spread (original.py)
         self.notes: list[str] = []  # for the verdict: skipped derived sizes, a nondeterministic original
         self.at: tuple[dict[str, int], int, bool] | None = None  # the (sizes, seed) running now
+        self.reference_key: str | None = None  # the original's compile digest (compile_cache)
 
     # -- steps -----------------------------------------------------------------------
 
@@ -100,7 +101,11 @@ class Evaluation:
         cu, values = compile_unit_for(unit, role)
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
-        out = self.session.compile(cu)
+        if role == "reference":  # compiled once per worker (compile_cache); candidates always afresh
+            compiled = compile_cache.compile_original(self.session, cu)
+            out, self.reference_key = compiled.kernel, compiled.key
+        else:
+            out = self.session.compile(cu)
         self.compile_seconds += time.perf_counter() - t
         if isinstance(out, CompileFailure):
             first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
@@ -191,8 +196,8 @@ class Evaluation:
                 continue
             rtol, atol = self._tolerance(contract, b)
             atol += original_checks.SPREAD_FACTOR * self.spread.get(b.name, 0.0)
-            check = compare_output(b.name, b.dtype, rb.read(b.name, b.dtype), cb.read(b.name, b.dtype), rtol, atol,
-                                   poisoned=b.role == "out" and b.start is None)
+            check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol,  # by digest where it can
+                                          poisoned=b.role == "out" and b.start is None)
             max_abs, max_rel = max(max_abs, check.max_abs_err), max(max_rel, check.max_rel_err)
             nonfinite += check.nonfinite_count
             if not check.ok and worst is None:
@@ -208,8 +213,18 @@ class Evaluation:
         return CheckReport(sizes, seed, True, max_abs_err=max_abs, max_rel_err=max_rel, nonfinite_count=nonfinite,
                            derived=derived)
 
-    def _original_checks(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb: Buffers, what: str) -> None:
-        """The original against its own spec, once per request (backends/judge/original.py)."""
+    def _original_checks(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb, what: str,
+                         store=None) -> None:
+        """The original against its own spec (backends/judge/original.py): once per request,
+        or once per compiled original while its outputs are reused (the store keeps what the
+        checks found: the original's own spread and notes; a failure is never kept)."""
+        if store is not None:
+            found = store.checked.get(self.reference_key)
+            if found is not None:
+                self.spread, notes = dict(found[0]), list(found[1])
+                self.notes.extend(notes)
+                return
+
         def run(alternate: bool) -> dict:
             bufs = Buffers(self.session, contract, env, alternate_poison=alternate)
             try:
@@ -226,9 +241,15 @@ class Evaluation:
                                                describe_shape(ref.language, grid, block, shared))
         self.spread = dict(found.spread)
         self.notes.extend(found.notes)
+        if store is not None:
+            store.checked[self.reference_key] = (dict(found.spread), list(found.notes))
 
     def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
         skipped: list[str] = []
+        # the original's outputs on worker-secret inputs, reused across evaluations (reference_cache)
+        store = reference_cache.store_for(self.session) if (
+            self.reference_key and reference_cache.enabled()) else None
+        epoch = store.begin(self.reference_key) if store is not None else 0
         for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, ref.tunables)):
             try:
                 env_r = ref.env(contract, overrides)
@@ -242,11 +263,15 @@ class Evaluation:
             env_c = cand.env(contract, overrides) if cand else None
             for seed in range(1 if derived or cand is None else self.opts.seeds):
                 self.at = (int_sizes, seed, derived)
-                rng = np.random.default_rng([self.req.nonce, size_index, seed])
                 what = run_label(int_sizes, seed, derived)
                 try:
-                    inputs = generate_inputs(contract, env_r, rng)
-                    rb = self._run_checked(ref, contract, env_r, inputs, what)
+                    if store is not None:
+                        inputs, rb = store.run(self.reference_key, epoch, contract, env_r, size_index, seed,
+                                               lambda inp: self._run_checked(ref, contract, env_r, inp, what))
+                    else:
+                        rng = np.random.default_rng([self.req.nonce, size_index, seed])
+                        inputs = generate_inputs(contract, env_r, rng)
+                        rb = self._run_checked(ref, contract, env_r, inputs, what)
                 except EvalFailure as f:
                     if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
                         skipped.append(label.replace(" (derived)", ""))
@@ -254,7 +279,7 @@ class Evaluation:
                     raise
                 try:
                     if size_index == 0 and seed == 0:
-                        self._original_checks(ref, contract, env_r, inputs, rb, what)
+                        self._original_checks(ref, contract, env_r, inputs, rb, what, store)
                     if cand is None:
                         self.checks.append(CheckReport(int_sizes, seed, True, derived=derived))
                         continue

@@ -12,6 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
+from backends.judge import device_checks
 from backends.judge.verify import CANARY, GUARD_BYTES, guard_intact
 from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
@@ -178,6 +179,7 @@ class Buffers:
         self.alloc: dict[str, object] = {}
         self.nbytes: dict[str, int] = buffer_sizes(spec, env)
         self.initial: dict[str, np.ndarray] = {}
+        self.digests: dict[str, int | None] = {}  # of each input as written (device_checks)
         limit = getattr(getattr(session, "info", None), "memory_bytes", 0) or 0
         total = sum(self.nbytes.values())
         if limit and total > limit:
@@ -209,6 +211,8 @@ class Buffers:
                 self.initial[b.name] = inputs[b.name]
                 if n:
                     self.session.write(buf, GUARD_BYTES, inputs[b.name])
+                    if b.role == "in":
+                        self.digests[b.name] = device_checks.digest(self.session, buf, GUARD_BYTES, n)
 
     def reset_outputs(self) -> None:
         """Before a timed trial: outputs poisoned again, inout buffers back to their inputs."""
@@ -235,9 +239,16 @@ class Buffers:
                 return b.name, where
         return None
 
+    def digest(self, name: str) -> int | None:
+        """The keyed digest of a buffer's contents now, on the device (None: check on the host)."""
+        return device_checks.digest(self.session, self.alloc[name], GUARD_BYTES, self.nbytes[name])
+
     def modified_inputs(self) -> str | None:
         for b in self.spec.buffers:
             if b.role == "in" and self.nbytes[b.name]:
+                was = self.digests.get(b.name)
+                if was is not None and self.digest(b.name) == was:
+                    continue  # unchanged, checked on the device
                 now = self.session.read(self.alloc[b.name], GUARD_BYTES, self.nbytes[b.name])
                 if not np.array_equal(now, self.initial[b.name].view(np.uint8)):
                     changed = int(np.count_nonzero(now != self.initial[b.name].view(np.uint8)))
@@ -284,7 +295,14 @@ def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.G
         except (ExprError, RangeError) as e:
             raise EvalFailure(Verdict.SPEC_ERROR, f"range of {b.name}: {e}", line=b.line) from None
         if dtypes.is_float(b.dtype):
-            data[b.name] = rng.uniform(lo, hi, size=n).astype(dt)
+            lo, hi = float(lo), float(hi)
+            if dt == np.float32 and hi > lo:  # drawn in float32 directly: 3x faster for large buffers
+                a = rng.random(n, dtype=np.float32)
+                a *= np.float32(hi - lo)
+                a += np.float32(lo)
+                data[b.name] = np.minimum(a, np.nextafter(np.float32(hi), np.float32(lo)), out=a)
+            else:
+                data[b.name] = rng.uniform(lo, hi, size=n).astype(dt)
         else:
             data[b.name] = rng.integers(int(lo), int(hi), size=n, dtype=np.int64 if hi <= 2**63 else np.uint64).astype(dt)
     return data

@@ -54,6 +54,10 @@ def compare_output(
         written = ~poison_mask(expected, dtype)
     if not written.any():
         return OutputCheck(True, message=f"{name}: the reference writes no element")
+    if expected.shape == got.shape and np.array_equal(_as_uint(expected), _as_uint(got)):
+        # bit for bit the reference's output: every check below passes (no poison where the
+        # reference wrote, not constant unless the reference is, zero error), at a fraction of the cost
+        return OutputCheck(True)
     exp = expected[written]
     got_w = got[written]
 

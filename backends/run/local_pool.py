@@ -191,6 +191,13 @@ class WorkerProcess:
         kind, payload, _ = self._call(("peak",), None)
         return float(payload[0]) if kind == "peak" and payload[0] is not None else None
 
+    def cache_stats(self) -> dict[str, dict[str, int]]:
+        """The worker's cache counters: {"compile": {...}, "reference": {...}} ({} if it is not running)."""
+        if not self.alive():
+            return {}
+        kind, payload, _ = self._call(("stats",), None)
+        return payload[0] if kind == "stats" else {}
+
     def list_devices(self) -> list[DeviceInfo]:
         kind, payload, _ = self._call(("devices", self.backend), None)
         if kind != "devices":
@@ -208,7 +215,7 @@ class EvalPool:
 
     def __init__(self, backend: str, devices: list[int] | None = None):
         self.backend = backend
-        self.workers = [WorkerProcess(backend, d) for d in (devices or [0])]
+        self.workers = [take_spare(backend, d) or WorkerProcess(backend, d) for d in (devices or [0])]
         self._idle: queue.Queue[WorkerProcess] = queue.Queue()
         for w in self.workers:
             self._idle.put(w)
@@ -246,15 +253,60 @@ class EvalPool:
         self.close()
 
 
-def probe_devices(backend: str, timeout: float = 120.0) -> list[DeviceInfo]:
-    """Devices of a backend, listed from a throwaway spawned process (keeps runtimes out of
-    the caller's process)."""
-    w = WorkerProcess(backend)
-    try:
-        result: list[DeviceInfo] = []
-        t = threading.Thread(target=lambda: result.extend(w.list_devices()), daemon=True)
-        t.start()
-        t.join(timeout)
-        return result
-    finally:
+# A worker that listed the devices has already paid for its process start and the runtime's
+# import (seconds on a loaded machine); the pool created next for the same backend and
+# device 0 takes it over instead of starting another. Unclaimed, it is stopped after a while.
+SPARE_SECONDS = 120.0
+_spares: dict[tuple[str, int], tuple[WorkerProcess, threading.Timer]] = {}
+_spares_lock = threading.Lock()
+
+
+def _keep_spare(w: WorkerProcess) -> None:
+    key = (w.backend, w.device)
+    timer = threading.Timer(SPARE_SECONDS, _drop_spare, (key, w))
+    timer.daemon = True
+    with _spares_lock:
+        old = _spares.pop(key, None)
+        _spares[key] = (w, timer)
+    timer.start()
+    if old is not None:
+        old[1].cancel()
+        old[0].close()
+
+
+def _drop_spare(key: tuple[str, int], w: WorkerProcess) -> None:
+    with _spares_lock:
+        if _spares.get(key, (None,))[0] is w:
+            del _spares[key]
+        else:
+            return
+    w.close()
+
+
+def take_spare(backend: str, device: int) -> WorkerProcess | None:
+    """The idle worker left by probe_devices for this backend and device, if it is still alive."""
+    with _spares_lock:
+        entry = _spares.pop((backend, device), None)
+    if entry is None:
+        return None
+    w, timer = entry
+    timer.cancel()
+    if not w.alive():
         w.close()
+        return None
+    return w
+
+
+def probe_devices(backend: str, timeout: float = 120.0) -> list[DeviceInfo]:
+    """Devices of a backend, listed from a spawned process (keeps runtimes out of the caller's
+    process). The process is kept for the next EvalPool on device 0 (take_spare)."""
+    w = WorkerProcess(backend)
+    result: list[DeviceInfo] = []
+    t = threading.Thread(target=lambda: result.extend(w.list_devices()), daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive() or not result or not w.alive():
+        w.close()
+    else:
+        _keep_spare(w)
+    return result

@@ -2,9 +2,9 @@
 
 Generated kernels are untrusted code: they run here, never in the editor's server or
 the command line's process. The worker talks to its pool over a pipe, in msgpack:
-  pool -> worker: ("eval", EvalRequest) | ("devices", backend) | ("peak",) | ("stop",)
+  pool -> worker: ("eval", EvalRequest) | ("devices", backend) | ("peak",) | ("stats",) | ("stop",)
   worker -> pool: ("stage", what, seconds) | ("result", EvalResult, healthy) | ("devices", [...])
-                  | ("peak", bytes_per_s) | ("error", text)
+                  | ("peak", bytes_per_s) | ("stats", {cache: counters}) | ("error", text)
 "stage" messages name what is running and how long it may take, so the pool can kill a
 hung kernel and say where it hung.
 """
@@ -80,6 +80,12 @@ def main(conn: Any, backend: str, device: int) -> None:
             return
         if kind == "devices":
             send("devices", [msgspec.to_builtins(d) for d in list_devices(rest[0])])
+            continue
+        if kind == "stats":  # what this worker's caches saved (backends/judge/compile_cache.py, reference_cache.py)
+            from backends.judge import compile_cache, device_checks, reference_cache
+
+            send("stats", {"compile": compile_cache.stats(), "reference": reference_cache.stats(),
+                           "device": device_checks.stats()})
             continue
         if kind == "peak":  # the device's measured copy bandwidth (cached on disk)
             try:

@@ -1,0 +1,179 @@
+"""The original's verification outputs reused across evaluations, in the worker process.
+
+In a search every evaluation checks a new candidate against the same original on
+`seeds` x (default size + every `@kf check` size) input sets. The original's outputs on
+those inputs are a function of the inputs alone, so computing them once and comparing each
+candidate against the stored copy removes half of the verification work (and the input
+generation), without weakening a check. Why this keeps every defence is written out in
+docs/evaluation.md ("Reusing the original's outputs"); in short:
+
+- the inputs come from a secret drawn from os.urandom when the worker starts (never sent
+  anywhere) and differ for every (size, seed): a candidate cannot predict them, and one that
+  replays answers it stored itself (device globals) still meets new inputs at the next seed;
+- a set is reused for at most REUSE_EVALUATIONS evaluations, then new inputs are drawn, so
+  a long search is verified on many independent input sets;
+- every evaluation still meets inputs nobody has seen before: the timing runs use inputs
+  drawn from the request's nonce, and the output of the last timed run is verified against
+  the original's output on those inputs, run fresh;
+- candidates are always compiled fresh, get freshly allocated buffers, poisoned outputs and
+  guards as before; the stored arrays are read-only host copies, and the original's own
+  device buffers are freed before the candidate runs.
+
+Bounded by bytes (KF_REFERENCE_CACHE_MB, default min(2 GiB, RAM/8)); KF_REFERENCE_REUSE=0
+turns it off (every evaluation runs the original on nonce-derived inputs, as before).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable, Mapping
+
+import msgspec
+import numpy as np
+
+from backends.judge.launch import generate_inputs
+from backends.model import Spec
+
+REUSE_EVALUATIONS = int(os.environ.get("KF_REFERENCE_REUSE_EVALUATIONS", "8") or 8)
+_SECRET = int.from_bytes(os.urandom(16), "little")  # per worker process; never leaves it
+
+
+def _default_budget() -> int:
+    env = os.environ.get("KF_REFERENCE_CACHE_MB")
+    if env:
+        return int(float(env) * (1 << 20))
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 8 << 30
+    return min(2 << 30, ram // 8)
+
+
+def enabled() -> bool:
+    return os.environ.get("KF_REFERENCE_REUSE") != "0"
+
+
+class ReuseStats(msgspec.Struct):
+    hits: int = 0  # input sets whose original outputs came from the store
+    misses: int = 0  # input sets on which the original was run (and stored)
+    too_large: int = 0  # sets larger than the budget: run every time, not stored
+    epochs: int = 0  # fresh input epochs started
+    bytes: int = 0
+
+
+class StoredRun:
+    """The original's outputs on one input set, read back to the host. Offers what the
+    harness reads from a reference run (`read`, `free`), so a stored run and a live one are
+    compared the same way."""
+
+    __slots__ = ("inputs", "outputs", "digests", "nbytes")
+
+    def __init__(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
+                 digests: Mapping[str, int | None] | None = None):
+        self.inputs = dict(inputs)
+        self.outputs = dict(outputs)
+        self.digests = dict(digests or {})  # device digests of the outputs (device_checks)
+        for a in list(self.inputs.values()) + list(self.outputs.values()):
+            a.setflags(write=False)
+        self.nbytes = sum(a.nbytes for a in self.inputs.values()) + sum(a.nbytes for a in self.outputs.values())
+
+    def read(self, name: str, dtype: str) -> np.ndarray:
+        return self.outputs[name]
+
+    def digest(self, name: str) -> int | None:
+        return self.digests.get(name)
+
+    def free(self) -> None:
+        pass
+
+
+def _env_key(env: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in env.items()))
+
+
+def _contract_key(contract: Spec) -> bytes:
+    return msgspec.msgpack.encode(contract.buffers)
+
+
+class ReferenceStore:
+    """Stored original runs of one device session: LRU by bytes, epochs per original."""
+
+    def __init__(self, budget: int | None = None):
+        self.budget = _default_budget() if budget is None else budget
+        self.stats = ReuseStats()
+        self._runs: OrderedDict[tuple, StoredRun] = OrderedDict()
+        self._epochs: dict[str, list[int]] = {}  # original's key -> [epoch, evaluations in it]
+        self._lock = threading.Lock()
+
+    def begin(self, original_key: str) -> int:
+        """One evaluation of `original_key` starts: the input epoch it uses."""
+        with self._lock:
+            state = self._epochs.get(original_key)
+            if state is None or state[1] >= REUSE_EVALUATIONS:
+                epoch = (state[0] + 1) if state else 0
+                self._epochs[original_key] = state = [epoch, 0]
+                self.stats.epochs += 1
+                for k in [k for k in self._runs if k[0] == original_key and k[1] != epoch]:
+                    self.stats.bytes -= self._runs.pop(k).nbytes
+            state[1] += 1
+            return state[0]
+
+    def run(self, original_key: str, epoch: int, contract: Spec, env: Mapping[str, Any], size_index: int,
+            seed: int, run_original: Callable[[Mapping[str, np.ndarray]], Any]) -> tuple[Mapping[str, np.ndarray], Any]:
+        """(inputs, the original's run on them) for one (size, seed) of this epoch. The run is
+        a StoredRun when stored, else the live buffers `run_original` returned (the caller
+        frees them, as before)."""
+        key = (original_key, epoch, _contract_key(contract), _env_key(env), size_index, seed)
+        with self._lock:
+            stored = self._runs.get(key)
+            if stored is not None:
+                self._runs.move_to_end(key)
+                self.stats.hits += 1
+                return stored.inputs, stored
+        rng = np.random.default_rng([_SECRET, epoch, size_index, seed])
+        inputs = generate_inputs(contract, env, rng)
+        live = run_original(inputs)
+        size = sum(a.nbytes for a in inputs.values())
+        outs = [b for b in contract.buffers if b.role != "in"]
+        size += sum(live.nbytes[b.name] for b in outs)
+        if size > self.budget:
+            with self._lock:
+                self.stats.too_large += 1
+            return inputs, live
+        try:
+            stored = StoredRun(inputs, {b.name: np.array(live.read(b.name, b.dtype)) for b in outs},
+                               {b.name: live.digest(b.name) for b in outs})
+        finally:
+            live.free()  # the original's device buffers are gone before a candidate runs
+        with self._lock:
+            self.stats.misses += 1
+            self._runs[key] = stored
+            self.stats.bytes += stored.nbytes
+            while self.stats.bytes > self.budget and self._runs:
+                self.stats.bytes -= self._runs.popitem(last=False)[1].nbytes
+        return inputs, stored
+
+
+_stores: "weakref.WeakKeyDictionary[Any, ReferenceStore]" = weakref.WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+def store_for(session: Any) -> ReferenceStore:
+    with _stores_lock:
+        store = _stores.get(session)
+        if store is None:
+            store = _stores[session] = ReferenceStore()
+        return store
+
+
+def stats() -> dict[str, int]:
+    total = ReuseStats()
+    with _stores_lock:
+        stores = list(_stores.values())
+    for s in stores:
+        for f in total.__struct_fields__:
+            setattr(total, f, getattr(total, f) + getattr(s.stats, f))
+    return msgspec.to_builtins(total)
