@@ -17,8 +17,21 @@ from backends.run.local_pool import EvalPool
 
 from evalcases import CASES, EXAMPLES, FAST, KERNELS, request
 
-# four problem sizes (the default and three `@kf check`) x FAST's two seeds
-SAXPY_SETS = 4 * FAST.seeds
+
+
+def _saxpy_sets() -> int:
+    """Input sets one saxpy evaluation verifies on: four problem sizes (the default and three
+    `@kf check`) x FAST's seeds, plus one seed at each size kf derives (backends/judge/sizes.py)."""
+    from backends.judge.sizes import derived_sizes
+    from backends.kernel.tunables import defaults
+
+    unit = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
+    spec = unit.kernel.spec
+    derived = derived_sizes(spec, defaults(unit.text, unit.kernel), [c.assignments for c in spec.checks])
+    return (1 + len(spec.checks)) * FAST.seeds + len(derived)
+
+
+SAXPY_SETS = _saxpy_sets()
 
 
 @pytest.fixture()

@@ -24,7 +24,7 @@ import re
 from backends.kernel import dtypes
 from backends.kernel.declarations import template_params
 from backends.kernel.expressions import ExprError, evaluate, evaluate_c
-from backends.kernel.text import Lines, mask, match_bracket, range_to_offsets
+from backends.kernel.text import mask, match_bracket, range_to_offsets
 from backends.model import KernelSource
 
 __all__ = ["draft_spec_for"]
