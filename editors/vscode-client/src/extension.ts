@@ -298,8 +298,10 @@ function versionOf(uri: string): number | undefined {
 
 async function applyVariant(uri: string, kernel: string, variant?: string): Promise<void> {
   const res = (await execute(A.APPLY_VARIANT, A.applyArgs(uri, kernel, variant, versionOf(uri)))) as
-    { applied?: boolean; reason?: string | null } | null;
-  if (res && res.applied === false) {
+    { applied?: boolean; alreadyApplied?: boolean; reason?: string | null } | null;
+  if (res && res.applied === false && res.alreadyApplied) {
+    void vscode.window.showInformationMessage(`kf: ${res.reason ?? "already applied"}`);
+  } else if (res && res.applied === false) {
     void vscode.window.showWarningMessage(`kf: not applied: ${res.reason ?? "the editor refused the edit"}`);
   }
 }
