@@ -62,6 +62,37 @@ function currentServerCommand(): ServerCommand {
   return serverCommand(c.get<string>("server.pythonPath"), c.get<string[]>("server.extraArgs"), workspaceRoot(), os.homedir());
 }
 
+let traceChannel: vscode.LogOutputChannel | undefined;
+
+/** The LSP trace (`kf.trace.server`) in a channel of its own, "kf LSP trace". The client
+ *  logs it at the trace level, which a log channel hides unless the user lowers its level:
+ *  here every line is shown (the setting is the switch). */
+function lspTraceChannel(): vscode.LogOutputChannel {
+  if (traceChannel) {
+    return traceChannel;
+  }
+  const ch = vscode.window.createOutputChannel("kf LSP trace");
+  const line = (m: string): void => ch.appendLine(m);
+  const levels = new vscode.EventEmitter<vscode.LogLevel>();
+  traceChannel = {
+    name: ch.name,
+    logLevel: vscode.LogLevel.Trace,
+    onDidChangeLogLevel: levels.event,
+    append: (v: string) => ch.append(v),
+    appendLine: line,
+    replace: (v: string) => ch.replace(v),
+    clear: () => ch.clear(),
+    show: (a?: boolean | vscode.ViewColumn) => ch.show(typeof a === "boolean" ? a : true),
+    hide: () => ch.hide(),
+    dispose: () => {
+      levels.dispose();
+      ch.dispose();
+    },
+    trace: line, debug: line, info: line, warn: line, error: line,
+  };
+  return traceChannel;
+}
+
 function isKernelDocument(doc: vscode.TextDocument): boolean {
   return doc.uri.scheme === "file" && isKernelFile(doc.uri.fsPath, doc.getText());
 }
@@ -118,6 +149,7 @@ function makeClient(): LanguageClient {
     documentSelector: [{ scheme: "file", pattern: KERNEL_GLOB }],
     initializationOptions: { kf: serverSettings() },
     outputChannel: output,
+    traceOutputChannel: lspTraceChannel(),
     // the server's log records at their own level (the default shows all stderr as [error])
     stdioOptions: {
       stdout: (input, channel) => {
