@@ -655,6 +655,8 @@ def _change(v) -> str:
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from .server import serve
 
+    if args.stdio and args.tcp is not None:
+        raise InputError("serve: --stdio and --tcp exclude each other")
     return serve(tcp=args.tcp, host=args.host, log_level=args.log_level)
 
 
@@ -758,6 +760,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="the address --tcp listens on (default 127.0.0.1)")
     sv.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                     help="what the server logs to stderr (default INFO)")
+    # what LSP clients append by convention (vscode-languageclient's TransportKind.stdio adds
+    # --stdio, its node-module transport --clientProcessId=PID): stdio is the default anyway
+    sv.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
+    sv.add_argument("--clientProcessId", metavar="PID", help=argparse.SUPPRESS)
     sv.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("mcp", help="run the MCP server for coding agents (stdio; --http PORT on loopback)")

@@ -401,6 +401,8 @@ class KfServer(LanguageServer):
         entry, k = self.kernel_args(a.uri, a.kernel)
         self._check_version(entry, a.version)
         summary, v = await self._variant(entry, k, a.variant)
+        if entry.current.get(k.name) == v.id:  # applied already: say so, not "changed"
+            return {"applied": False, "alreadyApplied": True, "reason": f"this variant of {k.name} is already in the code"}
         if summary.reference_hash != k.code_hash:
             reason = (f"{k.name} changed since this variant was measured: not applied "
                       "(optimize again to measure variants of the current code)")

@@ -34,18 +34,46 @@ local ok, err = xpcall(function()
   local cfg11 = dofile(repo .. '/editors/nvim/lsp/kf.lua')
   check(cfg11.name == 'kf' and cfg11.cmd[2] == 'serve' and vim.tbl_contains(cfg11.filetypes, 'cuda'), 'lsp/kf.lua is a kf config')
 
+  -- what the server tells the user (window/showMessage), to check no warning is popped
+  local shown = {}
+  local default_show = vim.lsp.handlers['window/showMessage']
+  vim.lsp.handlers['window/showMessage'] = function(err, result, ctx, config)
+    if type(result) == 'table' then table.insert(shown, result.message) end
+    return default_show(err, result, ctx, config)
+  end
+  local function lens_titles(b)
+    local out = {}
+    for _, l in ipairs(vim.lsp.codelens.get(b) or {}) do
+      if l.command and l.command.title then table.insert(out, l.command.title) end
+    end
+    return out
+  end
+  local function has_lens(b, prefix)
+    for _, t in ipairs(lens_titles(b)) do
+      if t:sub(1, #prefix) == prefix then return true end
+    end
+    return false
+  end
+
   local file, kernel = assert(os.getenv('KF_FILE')), assert(os.getenv('KF_KERNEL'))
+  -- setup() with no settings at all (the README's minimal configuration)
+  kf.setup({ python = os.getenv('KF_PYTHON') })
+  check(vim.json.encode(kf.config({}).init_options) == '{"kf":{}}', 'no settings: init_options {"kf":{}} (not [])')
   vim.cmd('edit ' .. vim.fn.fnameescape(file))
-  vim.bo.filetype = 'cpp'
+  vim.bo.filetype = 'cpp' -- (-u NONE: no filetype detection) fires setup()'s FileType autocmd
   local buf = vim.api.nvim_get_current_buf()
   local before = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
-  local settings = { evalSeconds = tonumber(os.getenv('KF_EVAL_SECONDS') or '0.2'), watch = false }
-  local id = kf.start({ python = os.getenv('KF_PYTHON'), settings = settings, root_dir = vim.fn.fnamemodify(file, ':h') }, buf)
-  check(id ~= nil, 'the kf client started (vim.lsp.start_client on 0.7, vim.lsp.start on 0.8+)')
   check(vim.wait(30000, function()
     local c = kf.client(buf)
     return c ~= nil and c.initialized ~= false and c.server_capabilities ~= nil and next(c.server_capabilities or {}) ~= nil
-  end, 100), 'the server initialized and attached')
+  end, 100), 'setup() started the server on FileType and it attached')
+  -- lenses without any manual refresh (on attach; then the server's workspace/codeLens/refresh)
+  check(vim.wait(30000, function() return has_lens(buf, 'Optimize') end, 100),
+    'the Optimize lens shows without a manual refresh: ' .. vim.inspect(lens_titles(buf)))
+  vim.wait(1500, function() return false end, 100) -- the server's start-up messages, if any
+  for _, m in ipairs(shown) do
+    check(not m:find('settings', 1, true), 'no settings warning at start: ' .. m)
+  end
 
   -- cursor on the kernel's definition line
   local def = vim.fn.search('^void ' .. kernel .. '(', 'w')
@@ -65,10 +93,12 @@ local ok, err = xpcall(function()
   end, 200), 'code actions on the kernel: ' .. vim.inspect(titles))
   log('code actions: ' .. table.concat(titles, ' | '))
 
-  vim.cmd('KfOptimize ' .. (os.getenv('KF_BUDGET') or '8'))
+  vim.cmd('KfOptimize ' .. (os.getenv('KF_BUDGET') or '8') .. ' ' .. (os.getenv('KF_EVAL_SECONDS') or '0.2'))
   check(vim.wait(30000, function() return next(kf.jobs) ~= nil end, 100), 'kf/jobStarted after :KfOptimize')
+  check(vim.wait(60000, function() return has_lens(buf, 'Optimizing') or has_lens(buf, 'Queued') or kf.finished[1] ~= nil end, 100),
+    'the lens follows the search by itself: ' .. vim.inspect(lens_titles(buf)))
   local job
-  check(vim.wait(300000, function()
+  check(vim.wait(540000, function()
     job = kf.finished[1]
     return job ~= nil
   end, 200), 'kf/jobFinished')
@@ -79,6 +109,8 @@ local ok, err = xpcall(function()
   log('$/progress kinds: ' .. table.concat(kinds, ','))
   check(kinds[1] == 'begin' and kinds[#kinds] == 'end', '$/progress begin ... end')
   check(kf.statusline() == '', 'no job left running (statusline empty)')
+  check(vim.wait(20000, function() return not has_lens(buf, 'Optimizing') and has_lens(buf, 'Optimize') end, 100),
+    'after the search the lens is back to Optimize by itself: ' .. vim.inspect(lens_titles(buf)))
 
   local best = job.best
   local significant = type(best) == 'table' and best.significant ~= false and best.operator ~= 'reference'
@@ -96,6 +128,42 @@ local ok, err = xpcall(function()
     end
     vim.wait(3000, function() return #kf.messages > n_msgs end, 50)
     log('after apply: ' .. tostring(kf.messages[#kf.messages]))
+    -- undo, then :KfApply with the cursor where undo left it (a #define line: the word under
+    -- the cursor is no kernel); the kernel is the server's, the variant applies again
+    vim.cmd('normal! u')
+    check(vim.wait(5000, function()
+      return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') == before
+    end, 50), 'undo restored the original')
+    local defline = vim.fn.search('^#define', 'w')
+    check(defline > 0 and defline < def, 'a #define line above the kernel')
+    vim.api.nvim_win_set_cursor(0, { defline, 2 })
+    check(vim.fn.expand('<cword>') == 'define', 'the word under the cursor is "define"')
+    n_msgs = #kf.messages
+    vim.cmd('KfApply')
+    check(vim.wait(30000, function()
+      return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') == after
+    end, 100), ':KfApply on the #define line applied the variant of ' .. kernel .. ' again: ' .. vim.inspect(kf.messages))
+    for i = n_msgs + 1, #kf.messages do
+      check(not kf.messages[i]:find("'define'", 1, true), 'no kernel "define": ' .. kf.messages[i])
+    end
+    -- and applying it once more says it is there already, not that the kernel "changed"
+    n_msgs = #kf.messages
+    local n_shown = #shown
+    vim.cmd('KfApply')
+    check(vim.wait(30000, function()
+      for i = n_msgs + 1, #kf.messages do
+        if kf.messages[i]:find('already', 1, true) then return true end
+      end
+      return false
+    end, 100), ':KfApply of the applied variant says "already": ' .. vim.inspect(kf.messages))
+    vim.wait(1000, function() return false end, 100)
+    for i = n_msgs + 1, #kf.messages do
+      check(not kf.messages[i]:find('changed', 1, true), 'no "changed": ' .. kf.messages[i])
+    end
+    for i = n_shown + 1, #shown do
+      check(not shown[i]:find('changed', 1, true), 'the server pops no "changed": ' .. shown[i])
+    end
+    check(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') == after, 'the buffer is as applied')
   else
     -- no significant variant in this budget: applying must say so honestly
     check(vim.wait(30000, function()

@@ -7,15 +7,18 @@ import {
   CodeActionRequest,
   CodeLensRequest,
   DidChangeConfigurationNotification,
+  DidOpenTextDocumentNotification,
   ExecuteCommandRequest,
   LanguageClient,
   type LanguageClientOptions,
+  type Middleware,
   type ServerOptions,
-  TransportKind,
 } from "vscode-languageclient/node";
 
 import * as A from "./args";
 import { type ArchiveModel, isWebviewMessage, parseArchive } from "./heatmap";
+import { ACTIVATION_GLOBS, isKernelFile, KERNEL_GLOB, SyncGate } from "./kernelFiles";
+import { LineLeveler } from "./serverLog";
 import { archiveCommand, serverCommand, type ServerCommand, toServerSettings } from "./settings";
 import {
   finishedMessage, JOB_FINISHED, JOB_PROGRESS, JOB_STARTED, JobTracker, needsNotification, statusText, type TrackedJob,
@@ -23,9 +26,12 @@ import {
 import { archivePage, makeNonce } from "./webviewHtml";
 
 const SECRET_KEY = "kf.llmApiKey";
-const LANGUAGES = ["cuda-cpp", "cpp", "c"];
+/** context keys of the `when` clauses (package.json) */
+const CTX_KERNEL_FILE = "kf.kernelFile";
+const CTX_RUNNING = "kf.serverRunning";
 
 let client: LanguageClient | undefined;
+const gate = new SyncGate();
 let output: vscode.LogOutputChannel;
 const tracker = new JobTracker();
 const notified = new Set<string>();
@@ -56,22 +62,108 @@ function currentServerCommand(): ServerCommand {
   return serverCommand(c.get<string>("server.pythonPath"), c.get<string[]>("server.extraArgs"), workspaceRoot(), os.homedir());
 }
 
+let traceChannel: vscode.LogOutputChannel | undefined;
+
+/** The LSP trace (`kf.trace.server`) in a channel of its own, "kf LSP trace". The client
+ *  logs it at the trace level, which a log channel hides unless the user lowers its level:
+ *  here every line is shown (the setting is the switch). */
+function lspTraceChannel(): vscode.LogOutputChannel {
+  if (traceChannel) {
+    return traceChannel;
+  }
+  const ch = vscode.window.createOutputChannel("kf LSP trace");
+  const line = (m: string): void => ch.appendLine(m);
+  const levels = new vscode.EventEmitter<vscode.LogLevel>();
+  traceChannel = {
+    name: ch.name,
+    logLevel: vscode.LogLevel.Trace,
+    onDidChangeLogLevel: levels.event,
+    append: (v: string) => ch.append(v),
+    appendLine: line,
+    replace: (v: string) => ch.replace(v),
+    clear: () => ch.clear(),
+    show: (a?: boolean | vscode.ViewColumn) => ch.show(typeof a === "boolean" ? a : true),
+    hide: () => ch.hide(),
+    dispose: () => {
+      levels.dispose();
+      ch.dispose();
+    },
+    trace: line, debug: line, info: line, warn: line, error: line,
+  };
+  return traceChannel;
+}
+
+function isKernelDocument(doc: vscode.TextDocument): boolean {
+  return doc.uri.scheme === "file" && isKernelFile(doc.uri.fsPath, doc.getText());
+}
+
+/** Only kernel files reach the server (SyncGate): C/C++ files without kernels are never
+ *  opened there, and requests about them are answered here, empty. */
+function syncMiddleware(): Middleware {
+  const synced = (doc: vscode.TextDocument): boolean => gate.has(doc.uri.toString());
+  return {
+    didOpen: async (doc, next) => {
+      if (gate.opened(doc.uri.toString(), doc.uri.fsPath, doc.getText()) === "pass") {
+        await next(doc);
+      }
+    },
+    didChange: async (event, next) => {
+      const doc = event.document;
+      const action = gate.changed(doc.uri.toString(), doc.uri.fsPath, doc.getText());
+      if (action === "pass") {
+        await next(event);
+      } else if (action === "open" && client) {
+        // it became a kernel file while edited: open it there with its whole text
+        await client.sendNotification(DidOpenTextDocumentNotification.type,
+          client.code2ProtocolConverter.asOpenTextDocumentParams(doc));
+        updateContext(vscode.window.activeTextEditor);
+      }
+    },
+    willSave: async (event, next) => (synced(event.document) ? next(event) : undefined),
+    willSaveWaitUntil: (event, next) => (synced(event.document) ? next(event) : Promise.resolve([])),
+    didSave: async (doc, next) => (synced(doc) ? next(doc) : undefined),
+    didClose: async (doc, next) => {
+      if (gate.closed(doc.uri.toString()) === "pass") {
+        await next(doc);
+      }
+    },
+    provideCodeLenses: (doc, token, next) => (synced(doc) ? next(doc, token) : []),
+    provideHover: (doc, pos, token, next) => (synced(doc) ? next(doc, pos, token) : null),
+    provideInlayHints: (doc, range, token, next) => (synced(doc) ? next(doc, range, token) : []),
+    provideCodeActions: (doc, range, ctx, token, next) => (synced(doc) ? next(doc, range, ctx, token) : []),
+  };
+}
+
 function makeClient(): LanguageClient {
   const cmd = currentServerCommand();
+  // no `transport`: vscode-languageclient then spawns the command as given, over stdio
+  // (TransportKind.stdio would append `--stdio`, which older `kf serve`s refuse)
   const serverOptions: ServerOptions = {
     command: cmd.command,
     args: cmd.args,
-    transport: TransportKind.stdio,
     options: { cwd: workspaceRoot() },
   };
+  gate.reset();
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [
-      ...LANGUAGES.map((language) => ({ scheme: "file", language })),
-      { scheme: "file", pattern: "**/*.{cu,cuh,sycl}" },
-    ],
+    // files that may hold kernels; syncMiddleware lets only the kernel files through
+    documentSelector: [{ scheme: "file", pattern: KERNEL_GLOB }],
     initializationOptions: { kf: serverSettings() },
     outputChannel: output,
+    traceOutputChannel: lspTraceChannel(),
+    // the server's log records at their own level (the default shows all stderr as [error])
+    stdioOptions: {
+      stdout: (input, channel) => {
+        input.on("data", (d: Buffer) => channel.info(d.toString().trimEnd()));
+      },
+      stderr: (input, channel) => {
+        const lines = new LineLeveler((level, line) => channel[level](line));
+        input.setEncoding("utf8");
+        input.on("data", (d: string) => lines.push(d));
+        input.on("end", () => lines.end());
+      },
+    },
     middleware: {
+      ...syncMiddleware(),
       workspace: {
         // the server pulls its `kf` section: answer with the mapped settings (no
         // client-only keys, never a secret)
@@ -109,6 +201,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   client = makeClient();
   try {
     await client.start();
+    void vscode.commands.executeCommand("setContext", CTX_RUNNING, true);
   } catch (e) {
     const cmd = currentServerCommand();
     void vscode.window.showErrorMessage(
@@ -118,6 +211,29 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     return;
   }
   await sendApiKey(context);
+}
+
+let starting: Promise<void> | undefined;
+
+/** Start the server once: when the workspace has kernel files, at the first kernel file
+ *  opened, or at the first kf command. */
+function ensureStarted(context: vscode.ExtensionContext): Promise<void> {
+  starting ??= startClient(context);
+  return starting;
+}
+
+async function workspaceHasKernels(): Promise<boolean> {
+  for (const glob of ACTIVATION_GLOBS) {
+    const found = await vscode.workspace.findFiles(glob, "**/node_modules/**", 1);
+    if (found.length > 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function updateContext(editor: vscode.TextEditor | undefined): void {
+  void vscode.commands.executeCommand("setContext", CTX_KERNEL_FILE, !!editor && isKernelDocument(editor.document));
 }
 
 function requireClient(): LanguageClient {
@@ -214,8 +330,10 @@ function versionOf(uri: string): number | undefined {
 
 async function applyVariant(uri: string, kernel: string, variant?: string): Promise<void> {
   const res = (await execute(A.APPLY_VARIANT, A.applyArgs(uri, kernel, variant, versionOf(uri)))) as
-    { applied?: boolean; reason?: string | null } | null;
-  if (res && res.applied === false) {
+    { applied?: boolean; alreadyApplied?: boolean; reason?: string | null } | null;
+  if (res && res.applied === false && res.alreadyApplied) {
+    void vscode.window.showInformationMessage(`kf: ${res.reason ?? "already applied"}`);
+  } else if (res && res.applied === false) {
     void vscode.window.showWarningMessage(`kf: not applied: ${res.reason ?? "the editor refused the edit"}`);
   }
 }
@@ -499,7 +617,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const s = statusText([...tracker.jobs.values()]);
     item.text = s.text;
     item.tooltip = s.tooltip;
-    item.show();
+    if (client) {
+      item.show();
+    } else {
+      item.hide(); // no server yet (no kernel file seen): nothing to show
+    }
   };
   refresh();
   context.subscriptions.push(item, { dispose: tracker.onChange(refresh) });
@@ -514,8 +636,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push({ dispose: () => clearInterval(timer) });
 
   const register = (id: string, fn: () => Promise<void>): void => {
-    context.subscriptions.push(vscode.commands.registerCommand(id, () => fn().catch(report)));
+    context.subscriptions.push(vscode.commands.registerCommand(id,
+      () => ensureStarted(context).then(fn).then(refresh).catch(report)));
   };
+  context.subscriptions.push(vscode.commands.registerCommand("kf.client.showLog", () => output.show(true)));
   register("kf.client.optimizeAtCursor", optimizeAtCursor);
   register("kf.client.stop", stop);
   register("kf.client.applyBest", applyBest);
@@ -542,7 +666,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (client) {
       await client.stop().catch(() => undefined);
     }
-    await startClient(context);
+    starting = startClient(context);
+    await starting;
   });
   context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(A.VARIANT_SCHEME, new VariantProvider()));
   context.subscriptions.push(context.secrets.onDidChange((e) => {
@@ -561,7 +686,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       void client.sendNotification(DidChangeConfigurationNotification.type, { settings: { kf: serverSettings() } });
     }
   }));
-  await startClient(context);
+  updateContext(vscode.window.activeTextEditor);
+  context.subscriptions.push(vscode.window.onDidChangeActiveTextEditor(updateContext));
+  const maybeStart = (doc: vscode.TextDocument): void => {
+    if (isKernelDocument(doc)) {
+      void ensureStarted(context).then(refresh);
+    }
+    if (doc === vscode.window.activeTextEditor?.document) {
+      updateContext(vscode.window.activeTextEditor);
+    }
+  };
+  context.subscriptions.push(vscode.workspace.onDidOpenTextDocument(maybeStart));
+  context.subscriptions.push(vscode.workspace.onDidChangeTextDocument((e) => {
+    if (!client) {
+      maybeStart(e.document); // (once started, the SyncGate watches edits)
+    }
+  }));
+  if (vscode.workspace.textDocuments.some(isKernelDocument) || await workspaceHasKernels()) {
+    await ensureStarted(context);
+    refresh();
+  }
 }
 
 export async function deactivate(): Promise<void> {

@@ -26,7 +26,7 @@ export const SERVER_KEYS: Readonly<Record<string, true | Readonly<Record<string,
 };
 
 /** Settings the client keeps for itself (never sent to the server). */
-export const CLIENT_KEYS: readonly string[] = ["server", "notifyAfterSeconds"];
+export const CLIENT_KEYS: readonly string[] = ["server", "notifyAfterSeconds", "trace"];
 
 const SECRET = /^(api_?key|key|token|secret|password)$/i;
 

@@ -159,17 +159,39 @@ function M.code_actions(bufnr, cb)
   }, function(err, result) cb(err, result or {}) end, bufnr)
 end
 
---- The kernel at the cursor: the one the server's code actions there are about, else the
---- word under the cursor. cb(ref | nil) with ref = {uri, kernel}.
+--- The kernel a list of lenses names for a cursor line (0-based): the nearest lens at or
+--- above the line, else the file's only kernel. Lenses come from the server, so this is
+--- the server's idea of where kernels are (never the word under the cursor).
+local function kernel_from_lenses(lenses, line)
+  local best, names = nil, {}
+  for _, l in ipairs(lenses or {}) do
+    local ref = kernel_from_actions({ l })
+    if ref then
+      names[ref.kernel] = ref
+      local at = l.range and l.range.start and l.range.start.line or -1
+      if at <= line and (not best or at > best.line) then best = { line = at, ref = ref } end
+    end
+  end
+  if best then return best.ref end
+  local only, n = nil, 0
+  for _, ref in pairs(names) do only, n = ref, n + 1 end
+  return n == 1 and only or nil
+end
+M._kernel_from_lenses = kernel_from_lenses
+
+--- The kernel at the cursor, as the server sees it: the kernel its code actions there are
+--- about, else its code lenses' kernel at or above the cursor. cb(ref | nil), ref = {uri, kernel}.
 function M.kernel_at_cursor(bufnr, cb)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local line = vim.api.nvim_win_get_cursor(0)[1] - 1
   M.code_actions(bufnr, function(err, actions)
     local ref = not err and kernel_from_actions(actions) or nil
-    if not ref then
-      local word = vim.fn.expand('<cword>')
-      if word and word:match('^[%a_][%w_]*$') then ref = { uri = vim.uri_from_bufnr(bufnr), kernel = word } end
-    end
-    cb(ref)
+    if ref then return cb(ref) end
+    local client = M.client(bufnr)
+    if not client then return cb(nil) end
+    request(client, 'textDocument/codeLens', { textDocument = { uri = vim.uri_from_bufnr(bufnr) } }, function(e, lenses)
+      cb(not e and kernel_from_lenses(lenses, line) or nil)
+    end, bufnr)
   end)
 end
 
@@ -231,7 +253,9 @@ function M.apply(variant)
     if variant and variant ~= '' then arg.variant = variant end
     execute(client, 'kf.applyVariant', arg, bufnr, function(err, res)
       if err then return end
-      if type(res) == 'table' and res.applied == false then
+      if type(res) == 'table' and res.applied == false and res.alreadyApplied == true then
+        notify('kf: ' .. tostring(res.reason ~= vim.NIL and res.reason or 'already applied'))
+      elseif type(res) == 'table' and res.applied == false then
         notify('kf: not applied: ' .. tostring(res.reason ~= vim.NIL and res.reason or 'the edit was refused'), vim.log.levels.WARN)
       elseif type(res) == 'table' and res.applied then
         notify('kf: applied the variant of ' .. ref.kernel)
@@ -268,7 +292,12 @@ function M.config(opts)
   local capabilities = vim.lsp.protocol.make_client_capabilities()
   capabilities.window = capabilities.window or {}
   capabilities.window.workDoneProgress = true
-  local settings = opts.settings or {}
+  -- the server asks for a lens refresh when jobs move (0.7 has no handler of its own: ours)
+  capabilities.workspace = capabilities.workspace or {}
+  capabilities.workspace.codeLens = { refreshSupport = true }
+  -- an empty Lua table is a JSON array: no settings is the empty object, never []
+  local settings = opts.settings
+  if type(settings) ~= 'table' or next(settings) == nil then settings = vim.empty_dict() end
   return {
     name = 'kf',
     cmd = M.cmd(opts),
@@ -279,7 +308,53 @@ function M.config(opts)
     init_options = { kf = settings },
     settings = { kf = settings },
     handlers = M.handlers,
+    on_attach = function(client, bufnr)
+      M.on_attach(client, bufnr)
+      if opts.on_attach then opts.on_attach(client, bufnr) end
+    end,
   }
+end
+
+--- Ask the server for a buffer's lenses and show them (any Neovim from 0.7).
+function M.refresh_lenses(client, bufnr)
+  if not vim.api.nvim_buf_is_loaded(bufnr) then return end
+  request(client, 'textDocument/codeLens', { textDocument = { uri = vim.uri_from_bufnr(bufnr) } }, function(err, result, ctx)
+    if err then return end
+    ctx = ctx or {}
+    ctx.bufnr, ctx.client_id = bufnr, client.id
+    vim.lsp.codelens.on_codelens(err, result, ctx, nil)
+    fire('KfLensesChanged', { bufnr = bufnr })
+  end, bufnr)
+end
+
+local function attached_buffers(client)
+  local out = {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) then
+      local c = M.client(b)
+      if c and c.id == client.id then table.insert(out, b) end
+    end
+  end
+  return out
+end
+
+M.handlers['workspace/codeLens/refresh'] = function(_, _, ctx)
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  if client then
+    vim.schedule(function()
+      for _, b in ipairs(attached_buffers(client)) do M.refresh_lenses(client, b) end
+    end)
+  end
+  return vim.NIL
+end
+
+--- Lenses on attach and when the buffer is entered or saved (no manual refresh needed).
+function M.on_attach(client, bufnr)
+  local group = vim.api.nvim_create_augroup('kf_lenses_' .. bufnr, { clear = true })
+  vim.api.nvim_create_autocmd({ 'BufEnter', 'BufWritePost', 'InsertLeave' }, {
+    group = group, buffer = bufnr, callback = function() M.refresh_lenses(client, bufnr) end,
+  })
+  M.refresh_lenses(client, bufnr)
 end
 
 local function find_root(bufnr)
