@@ -54,7 +54,8 @@ def digest(session: Any, buffer: object, offset: int, nbytes: int) -> int | None
         return None
 
 
-def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, atol: float) -> OutputCheck:
+def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, atol: float,
+            poisoned: bool = True) -> OutputCheck:
     """One output buffer of the candidate against the reference's (live Buffers or a stored
     run): by digest on the device when both have one and they agree, else in full on the host."""
     want = getattr(reference, "digest", None)
@@ -66,4 +67,5 @@ def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, 
                 _counts["outputs_matched"] += 1
                 return OutputCheck(True)
     _counts["outputs_on_host"] += 1
-    return compare_output(name, dtype, reference.read(name, dtype), candidate.read(name, dtype), rtol, atol)
+    return compare_output(name, dtype, reference.read(name, dtype), candidate.read(name, dtype), rtol, atol,
+                          poisoned=poisoned)

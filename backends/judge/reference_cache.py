@@ -107,6 +107,8 @@ class ReferenceStore:
         self._runs: OrderedDict[tuple, StoredRun] = OrderedDict()
         self._epochs: dict[str, list[int]] = {}  # original's key -> [epoch, evaluations in it]
         self._lock = threading.Lock()
+        # original's key -> what its self-checks found (spread per buffer, notes); successes only
+        self.checked: dict[str, tuple[dict[str, float], list[str]]] = {}
 
     def begin(self, original_key: str) -> int:
         """One evaluation of `original_key` starts: the input epoch it uses."""
