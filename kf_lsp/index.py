@@ -137,6 +137,11 @@ class KernelIndex:
 
     change = open
 
+    def install(self, entry: FileEntry) -> None:
+        """An open document's entry parsed elsewhere (kf_lsp.parsing)."""
+        with self._lock:
+            self._files[entry.path] = entry
+
     def close(self, path: str) -> FileEntry | None:
         """The document was closed: the disk contents take over (or it leaves the index)."""
         p = norm(path)
