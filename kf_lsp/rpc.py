@@ -53,6 +53,7 @@ SERVER_NOT_INITIALIZED = -32002
 # a header line that starts a frame; a raw newline cannot occur inside a JSON string, and
 # `Content-Length:` is no JSON token, so a match inside a "body" is the next frame's header
 _HEADER_LINE = re.compile(rb"Content-Length[ \t]*:[^\r\n]*\r?\n", re.IGNORECASE)
+_PARTIAL_HEADER = re.compile(rb"content-length[ \t]*:[ \t]*\d*[ \t]*\r?$")
 _ANY_HEADER = re.compile(rb"[A-Za-z][A-Za-z0-9-]*[ \t]*:")
 _ID_IN_FRAGMENT = re.compile(rb'"id"\s*:\s*(-?\d{1,15}|"(?:[^"\\]|\\.){0,200}")')
 
@@ -176,25 +177,26 @@ class FrameReader:
             if body is not None:
                 self._warn_once("salvaged", f"a message with {what}: read up to the end of its JSON")
                 return body
-            fragment = bytes(self.buf[:4096])
+            fragment = self._fragment()
             await self._skip_to_header()
             raise FrameError(PARSE_ERROR, f"a message with {what} (skipped)", _guess_id(fragment))
         length = int(raw_length)
         if length > MAX_MESSAGE_BYTES:
-            fragment = bytes(self.buf[:4096])
+            fragment = self._fragment()
             await self._skip_to_header()
             raise FrameError(PARSE_ERROR, f"refused a message of {length} bytes (the limit is "
                                           f"{MAX_MESSAGE_BYTES // (1024 * 1024)} MiB); skipped", _guess_id(fragment))
         scanned = 0
         while True:
-            m = _HEADER_LINE.search(self.buf, max(0, scanned - 64), min(len(self.buf), length))
-            if m:  # the length was too large: the next frame starts inside the "body"
+            # a header starting inside the body (it may end past it) ends the body
+            m = _HEADER_LINE.search(self.buf, max(0, scanned - 64), min(len(self.buf), length + 256))
+            if m and m.start() < length:  # the length was too large: the next frame starts inside the "body"
                 body = bytes(self.buf[:m.start()])
                 del self.buf[:m.start()]
                 self._warn_once("overrun", f"Content-Length {length} is larger than the message "
                                            f"({len(body)} bytes): read up to the next header")
                 return body
-            if len(self.buf) >= length:
+            if len(self.buf) >= length and (len(self.buf) >= length + 256 or not self._header_may_start(length)):
                 body = bytes(self.buf[:length])
                 del self.buf[:length]
                 return body
@@ -204,6 +206,20 @@ class FrameReader:
                 self.buf.clear()
                 raise FrameError(PARSE_ERROR, f"input ended inside a message of {length} bytes "
                                               f"({len(body)} read)", _guess_id(body))
+
+    def _header_may_start(self, length: int) -> bool:
+        """The body ends with the start of a header line still arriving (`...Content-Len`):
+        a JSON value never ends so, a body whose length was too large by a little does."""
+        if self.eof:
+            return False
+        tail = bytes(self.buf[max(0, length - 40):length]).lower()
+        return bool(_PARTIAL_HEADER.search(tail)) or any(tail.endswith(b"content-length"[:k]) for k in range(1, 15))
+
+    def _fragment(self) -> bytes:
+        """The bytes before the next header (to read a request id from)."""
+        head = bytes(self.buf[:4096])
+        m = _HEADER_LINE.search(head)
+        return head[:m.start()] if m else head
 
     def _salvage(self) -> bytes | None:
         """The JSON value at the buffer's start, when it is whole (consumed)."""
