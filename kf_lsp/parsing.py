@@ -5,7 +5,11 @@ kf_lsp.documents) and asks for a parse; the parse runs later on a snapshot of th
 (debounced: a burst of keystrokes is one parse), outside the event loop, and its result
 is installed in the index only if the document still has that version. A stale result is
 dropped and the newest text parsed instead. Requests on other files never wait for a parse;
-requests on the file itself may `settle` (wait for its current version, bounded).
+requests on the file itself may `settle` (wait for its current version, bounded). A parse
+that finishes after more typing is still installed (a consistent snapshot: its text,
+kernels and version agree, and diagnostics carry that version) and the next parse starts at
+once, so continuous typing into a big file still refreshes it; a result older than what the
+index holds is dropped.
 
 Small documents parse in a thread (a few ms). Large ones parse in a spawned process: the
 scanner is pure Python, and in a thread it would hold the GIL for whole seconds on a 5 MB
@@ -31,8 +35,10 @@ __all__ = ["Reparser", "SMALL_DOCUMENT"]
 log = logging.getLogger("kf.lsp")
 
 SMALL_DOCUMENT = 256 * 1024  # characters: parsed in a thread, after a short debounce
-SMALL_DELAY = 0.03
-LARGE_DELAY = 0.25
+SMALL_DELAY = 0.15  # a pause in typing this long starts the parse...
+LARGE_DELAY = 0.3
+SMALL_MAX_WAIT = 0.5  # ...and continuous typing never postpones it longer than this
+LARGE_MAX_WAIT = 1.0
 
 
 def _parse_open(path: str, text: str, version: int | None) -> FileEntry:
@@ -40,7 +46,7 @@ def _parse_open(path: str, text: str, version: int | None) -> FileEntry:
 
 
 class _Pending:
-    __slots__ = ("uri", "timer", "task", "again", "settled")
+    __slots__ = ("uri", "timer", "task", "again", "settled", "since")
 
     def __init__(self, uri: str):
         self.uri = uri
@@ -48,6 +54,7 @@ class _Pending:
         self.task: asyncio.Task | None = None
         self.again = False
         self.settled = asyncio.Event()
+        self.since: float | None = None  # the first change not yet handed to a parse
 
 
 class Reparser:
@@ -70,8 +77,13 @@ class Reparser:
         if st.timer is not None:
             st.timer.cancel()
         doc = self.documents.get(uri)
-        delay = 0.0 if now else (SMALL_DELAY if doc is None or doc.size < SMALL_DOCUMENT else LARGE_DELAY)
-        st.timer = asyncio.get_running_loop().call_later(delay, self._start, path)
+        loop = asyncio.get_running_loop()
+        small = doc is None or doc.size < SMALL_DOCUMENT
+        if st.since is None:
+            st.since = loop.time()
+        delay = 0.0 if now else min(SMALL_DELAY if small else LARGE_DELAY,
+                                    max(0.0, st.since + (SMALL_MAX_WAIT if small else LARGE_MAX_WAIT) - loop.time()))
+        st.timer = loop.call_later(delay, self._start, path)
 
     def pending(self, path: str) -> bool:
         st = self._pending.get(path)
@@ -107,6 +119,7 @@ class Reparser:
         if st.task is not None and not st.task.done():
             st.again = True
             return
+        st.since = None
         st.task = asyncio.ensure_future(self._run(path, st))
 
     async def _run(self, path: str, st: _Pending) -> None:
@@ -119,14 +132,21 @@ class Reparser:
             entry = await self._parse(path, text, version)
             self.parses += 1
             doc = self.documents.get(st.uri)
-            if doc is None or doc.version != version or doc.text is not text:
-                self.dropped += 1
-                log.debug("dropped the parse of %s version %s (now %s)", path, version,
-                          doc.version if doc else "closed")
+            installed = self.index.get(path)
+            if doc is None or (installed is not None and installed.open and installed.version is not None
+                               and version is not None and installed.version >= version):
+                self.dropped += 1  # closed, or a newer parse is in already
+                log.debug("dropped the parse of %s version %s", path, version)
                 return
-            doc.edits.clear()
+            current = doc.version == version and doc.text is text
+            if current:
+                doc.edits.clear()
+            else:  # typing goes on: this snapshot is the newest known; the next parse starts now
+                doc.edits[:] = [None]
+                st.again = True
             self.index.install(entry)
-            st.settled.set()
+            if current:
+                st.settled.set()
             self.on_indexed(entry)
         except Exception:
             log.exception("parsing %s", path)
