@@ -17,6 +17,7 @@ it), so this module knows nothing of pygls.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import os
@@ -62,8 +63,9 @@ class Resources:
     """Evaluation pools per (backend, device) and stores per workspace, created on first use
     and closed at shutdown."""
 
-    def __init__(self, workspace_for: Callable[[str], str]):
+    def __init__(self, workspace_for: Callable[[str], str], in_project: Callable[[str], bool] | None = None):
         self.workspace_for = workspace_for
+        self.in_project = in_project or (lambda ws: True)
         self.pools: dict[tuple[str, int, str], Any] = {}
         self.stores: dict[str, Any] = {}
         self._device_names: dict[tuple[str, int], str] = {}
@@ -118,9 +120,14 @@ class Resources:
         return self.pools[key]
 
     def db_path(self, path: str) -> str:
+        """`<workspace>/.kf/kf.db`; for a file in no project (no workspace folder, no .kf or
+        .git above it) a database in the user cache, so no `.kf/` appears beside the file."""
         from evolver.store import default_path
 
-        return default_path(self.workspace_for(path))
+        ws = self.workspace_for(path)
+        if self.in_project(ws):
+            return default_path(ws)
+        return os.path.join(user_cache_dir(), "outside", hashlib.sha256(ws.encode()).hexdigest()[:16], "kf.db")
 
     def store_for(self, path: str) -> Any:
         from evolver.store import Store
@@ -128,6 +135,7 @@ class Resources:
         db = self.db_path(path)
         if db not in self.stores:
             self.stores[db] = Store(db)
+            ignore_itself(os.path.dirname(db))
         return self.stores[db]
 
     def existing_store(self, path: str) -> Any | None:
@@ -152,6 +160,23 @@ class Resources:
             except Exception:
                 pass
         self.stores.clear()
+
+
+def user_cache_dir() -> str:
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kf")
+
+
+def ignore_itself(kf_dir: str) -> None:
+    """A `.gitignore` inside `.kf/` so the database never shows in `git status`."""
+    if os.path.basename(kf_dir) != ".kf":
+        return
+    path = os.path.join(kf_dir, ".gitignore")
+    if not os.path.exists(path):
+        try:
+            with open(path, "w") as f:
+                f.write("# kf's results database and its files (written by kf)\n*\n")
+        except OSError as e:
+            log.warning("could not write %s: %s", path, e)
 
 
 def load_summary(store: Any, path: str, kernel: str, content_hash: str) -> SearchSummary | None:
@@ -189,6 +214,8 @@ class _Job:
     def __init__(self, view: JobView, task: asyncio.Task | None = None):
         self.view = view
         self.task = task
+        self.last_report: tuple[str, int | None] | None = None  # the progress last sent (not repeated)
+        self.failure: Any = None  # the first classified LLM failure of the job (said once)
 
 
 class JobManager:
@@ -354,7 +381,8 @@ class JobManager:
             best = await body()
             self._set(job, state="done")
             msg = job.view.message or "done"
-            if has_progress:
+            if has_progress:  # finished is 100%, also when the space ran out before the budget
+                self.client.progress_report(token, msg, 100)
                 self.client.progress_end(token, msg)
             self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=variant_payload(best)))
         except asyncio.CancelledError:
@@ -464,8 +492,12 @@ class JobManager:
             v = job.view
             msg = progress_message(v.done, v.budget, v.best_speedup if (v.best_speedup or 0) > 1.0 else None,
                                    v.message if isinstance(event, Progress) else "")
+            report = (msg, percentage(v.done, v.budget))
+            if report == job.last_report:  # nothing new to say
+                return
+            job.last_report = report
             if v.token:
-                self.client.progress_report(v.token, msg, percentage(v.done, v.budget))
+                self.client.progress_report(v.token, msg, report[1])
             self.client.notify(cmd.JOB_PROGRESS, _job_payload(v))
             self.client.publish(v.path)
 

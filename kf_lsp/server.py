@@ -117,7 +117,7 @@ class KfServer(LanguageServer):
         self._too_large: set[str] = set()
         self.state = State(on_change=self._state_changed)
         self.roots: list[str] = []
-        self.resources = Resources(self.workspace_for)
+        self.resources = Resources(self.workspace_for, self.in_project)
         self.jobs = JobManager(self.state, _ServerClient(self), self.resources, lambda: self.settings)
         self.debouncer: Debouncer | None = None
         self.watcher: FolderWatcher | None = None
@@ -178,6 +178,11 @@ class KfServer(LanguageServer):
         from evolver.store import workspace_of
 
         return workspace_of(p)
+
+    def in_project(self, workspace: str) -> bool:
+        """A workspace folder of the client, or a directory holding .kf or .git."""
+        return (workspace in self.roots or os.path.isdir(os.path.join(workspace, ".kf"))
+                or os.path.exists(os.path.join(workspace, ".git")))
 
     def entry_for(self, uri: str) -> FileEntry | None:
         path = self.path_of(uri)

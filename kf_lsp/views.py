@@ -148,7 +148,7 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
         _, best = _best_for(k, snap, entry.current.get(k.name))
         if job is not None:
             out.append(lsp.CodeLens(rng, _cmd(_job_title(job), cmd.STOP, [{"job": job.id}])))
-        else:
+        elif not spec_has_errors(k):  # kf.optimize would refuse it: the diagnostics say why
             out.append(lsp.CodeLens(rng, _cmd("Optimize", cmd.OPTIMIZE, args)))
         if best is not None:
             t = _variant_time(best)
@@ -156,6 +156,10 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
             out.append(lsp.CodeLens(rng, _cmd(title, cmd.APPLY_VARIANT, [
                 {"uri": uri, "kernel": k.name, "variant": best.id, "version": entry.version}])))
     return out
+
+
+def spec_has_errors(k: KernelSource) -> bool:
+    return any(d.severity == "error" for d in k.spec_errors)
 
 
 def _line_end(entry: FileEntry, line: int) -> int:
@@ -245,15 +249,21 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
     if k.spec is None:
         parts.append("No benchmark spec: use the *Add benchmark spec* action.")
     result = current_result(k, snap)
+    s = snap.searches.get(key)
+    applied_variant = s.find(current) if s is not None and current is not None and result is None else None
     parts.append("**Current code**")
     if result is not None and not result.ok and result.verdict is not Verdict.COMPILED:
         parts.append(f"- {result.verdict.value}: {result.message}")
+    elif applied_variant is not None and applied_variant.result is not None:
+        # the code is a variant the search measured (applied): its figures, not "not measured yet"
+        parts.append(f"- the applied variant ({_speed(applied_variant.speedup)} against the code the search "
+                     "started from), as the search measured it:")
+        parts.extend(f"- {x}" for x in measurement_lines(applied_variant.result.candidate))
     else:
         parts.extend(f"- {x}" for x in measurement_lines(result.reference if result else None, result))
     if result is not None and result.device is not None:
         d = result.device
         parts.append(f"- device: {d.backend} {d.kind} {d.name}" + (f" ({d.arch})" if d.arch else ""))
-    s = snap.searches.get(key)
     job = snap.job_for(key, "optimize")
     if job is not None:
         parts.append(f"**Search**: {progress_message(job.done, job.budget, job.best_speedup)} ({job.state})")
@@ -322,10 +332,10 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     if job is not None:
         out.append(lsp.CodeAction(f"Stop optimizing {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Stop optimizing {k.name}", cmd.STOP, [{"job": job.id}])))
-    else:
+    elif not spec_has_errors(k):
         out.append(lsp.CodeAction(f"Optimize kernel {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Optimize kernel {k.name}", cmd.OPTIMIZE, [base])))
-    if snap.job_for(key, "benchmark") is None:
+    if snap.job_for(key, "benchmark") is None and not spec_has_errors(k):
         out.append(lsp.CodeAction(f"Benchmark kernel {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Benchmark kernel {k.name}", cmd.BENCHMARK, [base])))
     s = snap.searches.get(key)
