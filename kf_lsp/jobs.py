@@ -32,6 +32,8 @@ from backends.model import EvalOptions, EvalRequest, KernelSource, Unit
 from evolver.records import EvaluationDone, Event, Finished, NewElite, Progress, SearchError, SearchKey
 
 from . import commands as cmd
+from .failures import LLMFailure, WatchedClient
+from .liveness import hold, is_dead
 from .settings import Settings, search_config
 from .state import Benchmark, JobView, SearchSummary, State, kernel_key, summarize
 from .views import percentage, progress_message
@@ -188,7 +190,10 @@ def load_summary(store: Any, path: str, kernel: str, content_hash: str) -> Searc
     key = next((k for k in keys if k.reference_hash == content_hash), keys[0])
     config = store.config(key.id)
     budget = config.budget.evaluations if config is not None else 0
-    return summarize(key, store.search_status(key.id), budget, store.variants(key.id), store.finals(key.id))
+    status = store.search_status(key.id)
+    if status == "running" and is_dead(store.path, key.id):  # its process died (kf_lsp.liveness)
+        status = "interrupted"
+    return summarize(key, status, budget, store.variants(key.id), store.finals(key.id))
 
 
 def variant_payload(v: Any) -> dict | None:
@@ -215,7 +220,8 @@ class _Job:
         self.view = view
         self.task = task
         self.last_report: tuple[str, int | None] | None = None  # the progress last sent (not repeated)
-        self.failure: Any = None  # the first classified LLM failure of the job (said once)
+        self.failure: LLMFailure | None = None  # the first classified LLM failure of the job (said once)
+        self.stale = False  # the kernel was edited while it ran
 
 
 class JobManager:
@@ -384,13 +390,15 @@ class JobManager:
             if has_progress:  # finished is 100%, also when the space ran out before the budget
                 self.client.progress_report(token, msg, 100)
                 self.client.progress_end(token, msg)
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=variant_payload(best)))
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=variant_payload(best),
+                                                                **self._extra(job)))
         except asyncio.CancelledError:
             reason = job.view.message or "stopped"
             self._set(job, state="cancelled", message=reason)
             if has_progress:
                 self.client.progress_end(token, f"stopped: {reason}")
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=self._best_of(job)))
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(
+                job.view, best=None if job.stale else self._best_of(job), **self._extra(job)))
         except Exception as e:
             if isinstance(e, _UserError):
                 message = f"kf: {job.view.kernel}: {e}"
@@ -402,7 +410,8 @@ class JobManager:
             self.client.show("warning" if isinstance(e, _UserError) else "error", message)
             if has_progress:
                 self.client.progress_end(token, "failed")
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None, error=message))
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None, error=message,
+                                                                **self._extra(job)))
         finally:
             self.searches.pop(job.view.id, None)
             if acquired:
@@ -423,14 +432,17 @@ class JobManager:
         backend, device, device_name, pool = await self._pool_for(unit, settings)
         store = await asyncio.to_thread(self.res.store_for, unit.path)
         operators: list[Any] = [TuningOperator(config.tuning, seed=config.seed)]
+        llm_client = None
         if config.llm.base_url:
             from evolver.llm_operator import LLMOperator
 
-            operators.append(LLMOperator(config.llm))
+            llm_client = WatchedClient(config.llm, lambda f: self._llm_failed(job, f), seed=0)
+            operators.append(LLMOperator(config.llm, client=llm_client))
         search = Search(unit, pool, store, config, operators, DEFAULT_GRID, backend=backend, device=device,
                         device_name=device_name)
         self.searches[job.view.id] = search
         self._set(job, search=search.key.id)
+        held = hold(store.path, search.key.id) if getattr(store, "path", ":memory:") != ":memory:" else None
         key = kernel_key(unit.path, k.name)
         last = [0.0]
 
@@ -447,6 +459,13 @@ class JobManager:
         try:
             finished = await search.run(emit)
         finally:
+            if held is not None:
+                held.release()
+            if llm_client is not None:
+                try:
+                    await llm_client.close()
+                except Exception:
+                    pass
             for op in operators:
                 close = getattr(op, "close", None)
                 if close is not None and op is not operators[0]:
@@ -462,9 +481,16 @@ class JobManager:
         if finished.reason == "error":
             raise _UserError(f"the search of {k.name} could not run: {job.view.message or 'see the log'}")
         note = f"{finished.reason}: {finished.evaluations} evaluations"
-        note += f", best {best.speedup:.2f}x" if best is not None and best.speedup else ", no verified improvement"
+        if job.stale:  # its variants apply to the code as it was, not to the file now
+            note += (", no best offered: the kernel was edited during the search (its variants apply "
+                     "to the code as it was; optimize again)")
+            best = None
+        else:
+            note += f", best {best.speedup:.2f}x" if best is not None and best.speedup else ", no verified improvement"
+        if job.failure is not None:
+            note += f" (tuning only: {job.failure.summary()})"
         self._set(job, done=finished.evaluations, message=note,
-                  best_speedup=best.speedup if best is not None else job.view.best_speedup)
+                  best_speedup=best.speedup if best is not None else None if job.stale else job.view.best_speedup)
         return best
 
     def _on_event(self, job: _Job, key: str, event: Event, summary, last: list[float]) -> None:
@@ -492,13 +518,14 @@ class JobManager:
             v = job.view
             msg = progress_message(v.done, v.budget, v.best_speedup if (v.best_speedup or 0) > 1.0 else None,
                                    v.message if isinstance(event, Progress) else "")
+            msg += self._notes(job)
             report = (msg, percentage(v.done, v.budget))
             if report == job.last_report:  # nothing new to say
                 return
             job.last_report = report
             if v.token:
                 self.client.progress_report(v.token, msg, report[1])
-            self.client.notify(cmd.JOB_PROGRESS, _job_payload(v))
+            self.client.notify(cmd.JOB_PROGRESS, _job_payload(v, **self._extra(job)))
             self.client.publish(v.path)
 
     async def _pool_for(self, unit: Unit, settings) -> tuple[str, int, str, Any]:
@@ -527,6 +554,59 @@ class JobManager:
         self._set(job, done=1, message=f"{result.verdict.value}" + (f": {t.median * 1e6:.1f} us" if t else
                                                                     f": {result.message}"))
         return None
+
+    # -- what a job must say while it runs ----------------------------------------------------
+
+    def _notes(self, job: _Job) -> str:
+        out = ""
+        if job.stale:
+            out += " - the kernel was edited: these results will not apply to it"
+        if job.failure is not None:
+            out += f" - tuning only: {job.failure.summary()}"
+        return out
+
+    def _say(self, job: _Job) -> None:
+        """Report the job's progress now (its notes changed)."""
+        v = job.view
+        msg = progress_message(v.done, v.budget, v.best_speedup if (v.best_speedup or 0) > 1.0 else None) + \
+            self._notes(job)
+        job.last_report = (msg, percentage(v.done, v.budget))
+        if v.token and v.state == "running":
+            self.client.progress_report(v.token, msg, job.last_report[1])
+        self.client.notify(cmd.JOB_PROGRESS, _job_payload(v, **self._extra(job)))
+
+    def _extra(self, job: _Job) -> dict:
+        out: dict[str, Any] = {}
+        if job.failure is not None:
+            out["llmFailure"] = {"kind": job.failure.kind, "message": job.failure.message}
+        if job.stale:
+            out["stale"] = True
+        return out
+
+    def _llm_failed(self, job: _Job, failure: LLMFailure) -> None:
+        """The first LLM failure of a job: said once (a message), then in its progress."""
+        if job.failure is not None:
+            return
+        job.failure = failure
+        log.warning("job %s: %s", job.view.id, failure.message)
+        self.client.show("warning", f"kf: optimizing {job.view.kernel}: {failure.summary()}: {failure.message}. "
+                                    "The search goes on with tuning only.")
+        self._say(job)
+
+    def kernel_changed(self, path: str, name: str, code_hash: str | None) -> None:
+        """The editor's text of a kernel now has this hash (None: the kernel is gone). A
+        running search of other code is stale: it says so, and offers no best at the end."""
+        for v in self.for_kernel(path, name, "optimize"):
+            job = self._jobs[v.id]
+            live = self.searches.get(v.id)
+            if live is None:
+                continue
+            stale = code_hash != live.reference.kernel.code_hash
+            if stale != job.stale:
+                job.stale = stale
+                if stale:
+                    log.info("job %s: kernel %s edited during the search", v.id, name)
+                self._say(job)
 
     def _warn(self, message: str) -> None:
         self.client.show("warning", f"kf: {message}")

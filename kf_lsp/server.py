@@ -211,6 +211,10 @@ class KfServer(LanguageServer):
         """A parse of an open document was installed."""
         for k in entry.kernels:
             self._saved_hash.setdefault(kernel_key(entry.path, k.name), k.code_hash)
+        hashes = {k.name: k.code_hash for k in entry.kernels}
+        for j in self.jobs.active():  # a search of code the editor no longer holds is stale
+            if j.kind == "optimize" and j.path == entry.path:
+                self.jobs.kernel_changed(entry.path, j.kernel, hashes.get(j.kernel))
         self.schedule_refresh({entry.path}, delay=0.05)
         if entry.kernels:
             self.spawn(self.load_stored([entry]))
