@@ -89,6 +89,10 @@ class Resources:
         except SelectionError as e:
             return str(e)
         if device is None:
+            if chosen == "cuda":
+                return (f"no CUDA GPU here: running {kernel.name} needs one, or a remote scheduler with one "
+                        "(set kf.scheduler, docs/remote.md). Compile errors and compile-only figures are "
+                        "shown on open and save")
             return f"no {chosen} device here: running {kernel.name} needs one (kf devices lists them)"
         name = next((f"{d.kind}: {d.name}" for d in found if d.index == device), f"{chosen}:{device}")
         return chosen, device, name
@@ -236,6 +240,7 @@ class JobManager:
         self._waiters: deque[asyncio.Future] = deque()
         self.progress_interval = 0.25  # seconds between progress reports of one job
         self.searches: dict[str, Any] = {}  # job id -> live Search
+        self._said: set[str] = set()  # messages said once per session
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -400,18 +405,25 @@ class JobManager:
             self.client.notify(cmd.JOB_FINISHED, _job_payload(
                 job.view, best=None if job.stale else self._best_of(job), **self._extra(job)))
         except Exception as e:
+            extra: dict[str, Any] = {}
             if isinstance(e, _UserError):
                 message = f"kf: {job.view.kernel}: {e}"
                 log.warning("job %s: %s", job.view.id, e)
+                if "kf.scheduler" in str(e):
+                    extra["setting"] = "kf.scheduler"
             else:
                 log.error("job %s failed:\n%s", job.view.id, traceback.format_exc())
                 message = f"kf: {job.view.kind} of {job.view.kernel} failed: {type(e).__name__}: {e}"
             self._set(job, state="error", message=message)
-            self.client.show("warning" if isinstance(e, _UserError) else "error", message)
+            said = extra.get("setting") in self._said
+            if not said:  # "needs a GPU" once per session, not on every click
+                self.client.show("warning" if isinstance(e, _UserError) else "error", message)
+                if extra.get("setting"):
+                    self._said.add(extra["setting"])
             if has_progress:
                 self.client.progress_end(token, "failed")
             self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None, error=message,
-                                                                **self._extra(job)))
+                                                                **self._extra(job), **extra))
         finally:
             self.searches.pop(job.view.id, None)
             if acquired:
@@ -607,6 +619,21 @@ class JobManager:
                 if stale:
                     log.info("job %s: kernel %s edited during the search", v.id, name)
                 self._say(job)
+
+    async def compile_only(self, unit: Unit) -> None:
+        """CUDA with no GPU here: compile the kernel (NVRTC needs none) in a spawned worker;
+        the result (compile errors at the user's lines, registers, spills, shared memory)
+        becomes the kernel's benchmark, shown in the hover and the diagnostics."""
+        from backends.run.local_pool import EvalPool
+
+        key = ("cuda", -1, "compile-only")
+        if key not in self.res.pools:
+            self.res.pools[key] = self.res.pool_factory("cuda", -1) if self.res.pool_factory else EvalPool("cuda", [-1])
+        request = EvalRequest(unit, None, "cuda", -1, EvalOptions(target_seconds=0.01), nonce=time.time_ns() & 0x7FFFFFFF)
+        result = await self.res.pools[key].evaluate(request)
+        k = unit.kernel
+        self.state.set_benchmark(kernel_key(unit.path, k.name), Benchmark(k.code_hash, result, time.time()))
+        self.client.publish(unit.path)
 
     def _warn(self, message: str) -> None:
         self.client.show("warning", f"kf: {message}")

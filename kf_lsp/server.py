@@ -232,6 +232,35 @@ class KfServer(LanguageServer):
         if isinstance(uri, str):
             await self.settle(uri, 30.0)
 
+    async def compile_cuda_without_gpu(self, uri: str) -> None:
+        """On open and save: a CUDA kernel on a machine with no CUDA GPU (and no scheduler) is
+        compiled only, so its compile errors and resource figures still reach the editor."""
+        await self.settle(uri, 30.0)
+        entry = self.entry_for(uri)
+        if entry is None or entry.language != "cuda" or self.settings.scheduler:
+            return
+        kernels = [k for k in entry.kernels if k.language == "cuda" and k.spec is not None
+                   and not views.spec_has_errors(k)]
+        if not kernels:
+            return
+        from backends.run.device_choice import devices
+
+        try:
+            found = await asyncio.to_thread(devices, "cuda")
+        except Exception as e:
+            log.warning("probing CUDA devices: %s", e)
+            return
+        if found:
+            return
+        for k in kernels:
+            b = self.state.snapshot.benchmarks.get(kernel_key(entry.path, k.name))
+            if b is not None and b.content_hash == k.code_hash:
+                continue  # this very code was compiled already
+            try:
+                await self.jobs.compile_only(Unit(path=entry.path, text=entry.text, kernel=k))
+            except Exception as e:
+                log.warning("compile-only check of %s: %s", k.name, e)
+
     def open_too_large(self, path: str, text: str, version: int | None) -> FileEntry:
         """An open document over the size cap: indexed empty, with one diagnostic saying why."""
         mb = len(text) / 1e6
@@ -648,6 +677,8 @@ def make_server() -> KfServer:
             return
         ls._too_large.discard(path)
         ls.reparser.request(params.text_document.uri, path, now=True)
+        if path.lower().endswith((".cu", ".cuh")):
+            ls.spawn(ls.compile_cuda_without_gpu(params.text_document.uri))
 
     @feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: KfServer, params: lsp.DidChangeTextDocumentParams) -> None:
@@ -680,6 +711,8 @@ def make_server() -> KfServer:
         entry = ls.entry_for(params.text_document.uri)
         if entry is not None:
             ls.on_save(entry)
+            if entry.language == "cuda":
+                ls.spawn(ls.compile_cuda_without_gpu(params.text_document.uri))
 
     @feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: KfServer, params: lsp.DidCloseTextDocumentParams) -> None:

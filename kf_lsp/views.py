@@ -211,6 +211,18 @@ def current_result(k: KernelSource, snap: Snapshot) -> EvalResult | None:
     return None
 
 
+def occupancy_estimate(registers: int, shared: int | None, block: int = 256) -> float:
+    """Resident warps per SM over the maximum, from the per-SM limits common to sm_70..sm_90
+    (65536 registers allocated per warp in units of 256, 64 warps, 96 KB+ of shared memory,
+    blocks of `block` threads): an upper bound, the compiler's figures only."""
+    regs_per_warp = -(-max(1, registers) * 32 // 256) * 256
+    warps_per_block = -(-block // 32)
+    blocks = min(65536 // (regs_per_warp * warps_per_block), 64 // warps_per_block, 32)
+    if shared:
+        blocks = min(blocks, (96 * 1024) // shared)
+    return max(0.0, min(1.0, blocks * warps_per_block / 64))
+
+
 def measurement_lines(m: KernelMeasurement | None, result: EvalResult | None = None) -> list[str]:
     if m is None or (m.timing is None and m.profile is None):
         return ["not measured yet"]
@@ -234,6 +246,9 @@ def measurement_lines(m: KernelMeasurement | None, result: EvalResult | None = N
             res.append(f"shared {(p.static_shared or 0) + (p.dynamic_shared or 0)} B")
         if p.occupancy is not None:
             res.append(f"occupancy {p.occupancy * 100:.0f}%")
+        elif p.registers:
+            res.append(f"occupancy at most {occupancy_estimate(p.registers, p.static_shared) * 100:.0f}% "
+                       "(estimate from registers and shared memory)")
         if res:
             lines.append(", ".join(res))
         for name, value in list(p.ncu.items())[:8]:
@@ -254,6 +269,9 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
     parts.append("**Current code**")
     if result is not None and not result.ok and result.verdict is not Verdict.COMPILED:
         parts.append(f"- {result.verdict.value}: {result.message}")
+    elif result is not None and result.verdict is Verdict.COMPILED:
+        parts.append("- compiled only: no GPU here to run it (a GPU or `kf.scheduler` runs it)")
+        parts.extend(f"- {x}" for x in measurement_lines(result.reference, result) if x != "not measured yet")
     elif applied_variant is not None and applied_variant.result is not None:
         # the code is a variant the search measured (applied): its figures, not "not measured yet"
         parts.append(f"- the applied variant ({_speed(applied_variant.speedup)} against the code the search "
@@ -374,6 +392,12 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
     for k in entry.kernels:
         out.extend(_diag(entry.text, d) for d in k.spec_errors)
         r = current_result(k, snap)
+        if r is not None and r.verdict is Verdict.COMPILED and r.reference is not None:
+            lines = measurement_lines(r.reference, r)
+            out.append(lsp.Diagnostic(
+                _range(entry.text, k.name_range),
+                f"{k.name} compiles (no GPU here, not run): " + "; ".join(x for x in lines if x != "not measured yet"),
+                severity=lsp.DiagnosticSeverity.Information, source=SOURCE, code="compile-only"))
         if r is not None and r.verdict in (Verdict.COMPILE_ERROR, Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR):
             mine = [d for d in r.diagnostics if not d.file or os.path.realpath(d.file) == entry.path]
             if mine:
