@@ -19,8 +19,10 @@ file, stalling every handler just as if it ran on the loop.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
@@ -145,6 +147,10 @@ class Reparser:
                 doc.edits[:] = [None]
                 st.again = True
             self.index.install(entry)
+            if len(text) >= SMALL_DOCUMENT:
+                # a big file's entry is tens of thousands of objects: keep them out of the
+                # collector's full scans (they are still freed by reference counting)
+                gc.freeze()
             if current:
                 st.settled.set()
             self.on_indexed(entry)
@@ -162,7 +168,9 @@ class Reparser:
         loop = asyncio.get_running_loop()
         try:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                # niced: on a busy machine the server's handlers come before a big file's parse
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=os.nice, initargs=(10,))
             entry = await loop.run_in_executor(self._pool, _parse_open, path, text, version)
         except BrokenProcessPool:
             log.warning("the parser process died; parsing %s in a thread", path)

@@ -421,9 +421,11 @@ def stdin_chunks(fd: int) -> Callable[[], Awaitable[bytes]]:
             except OSError as e:
                 log.error("reading stdin failed: %s: the server stops", e)
                 chunk = b""
+            put = q.put(chunk)
             try:
-                asyncio.run_coroutine_threadsafe(q.put(chunk), loop).result()
+                asyncio.run_coroutine_threadsafe(put, loop).result()
             except Exception:  # the loop is gone
+                put.close()
                 return
             if not chunk:
                 return

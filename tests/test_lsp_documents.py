@@ -108,3 +108,47 @@ async def test_a_document_over_the_size_cap_is_not_indexed_and_says_so(tmp_path)
         # shrunk below the cap: indexed again
         bdoc.replace(SAXPY_CU)
         await wait_for(lambda: _lens_count(c, bdoc.uri, 1), 30, what="lens after shrinking")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_incremental_changes_match_a_naive_splice(seed):
+    """kf's document store against the obvious implementation, random edits with newlines,
+    CRLF, non-BMP characters (UTF-16 columns) and out-of-range positions (clamped)."""
+    import random
+
+    from kf_lsp.documents import Document
+
+    def naive(text: str, change: lsp.TextDocumentContentChangePartial) -> str:
+        lines = text.split("\n")
+
+        def off(p: lsp.Position) -> int:
+            if p.line >= len(lines):
+                return len(text)
+            line = lines[p.line]
+            units, col = 0, 0
+            for ch in line:
+                if units >= p.character:
+                    break
+                units += 2 if ord(ch) > 0xFFFF else 1
+                col += 1
+            return sum(len(x) + 1 for x in lines[:p.line]) + col
+
+        a, b = sorted((off(change.range.start), off(change.range.end)))
+        return text[:a] + change.text + text[b:]
+
+    rng = random.Random(seed)
+    alphabet = ["a", "b", " ", "\n", "\r\n", "{", "}", "\U0001F600", "é", "//"]
+    text = "".join(rng.choice(alphabet) for _ in range(400))
+    doc = Document("file:///t.cu", text, 1)
+    for _ in range(300):
+        n = text.count("\n") + 1
+
+        def pos() -> lsp.Position:
+            return lsp.Position(rng.randrange(n + 2), rng.randrange(12))
+
+        change = lsp.TextDocumentContentChangePartial(lsp.Range(pos(), pos()),
+                                                      "".join(rng.choice(alphabet) for _ in range(rng.randrange(4))))
+        text = naive(text, change)
+        doc.apply(change)
+        assert doc.text == text
+    assert list(doc._starts) == [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
