@@ -143,7 +143,7 @@ class Reparser:
             current = doc.version == version and doc.text is text
             if current:
                 doc.edits.clear()
-            else:  # typing goes on: this snapshot is the newest known; the next parse starts now
+            else:  # typing goes on: this snapshot is the newest known; the next parse is due
                 doc.edits[:] = [None]
                 st.again = True
             self.index.install(entry)
@@ -158,9 +158,10 @@ class Reparser:
             log.exception("parsing %s", path)
             st.settled.set()
         finally:
-            if st.again:
+            if st.again:  # debounced like a change (at most one parse per max wait while typing)
                 st.again = False
-                self._start(path)
+                if path in self._pending:
+                    self.request(st.uri, path)
 
     async def _parse(self, path: str, text: str, version: int | None) -> FileEntry:
         if len(text) < SMALL_DOCUMENT:

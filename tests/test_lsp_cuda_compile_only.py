@@ -42,7 +42,8 @@ async def test_compile_only_figures_in_hover_and_diagnostics_and_running_needs_a
         h = await wait_for(compiled, 120, 0.5, "the compile-only hover")
         assert "registers" in h and "spills" in h and "occupancy at most" in h, h
         assert "not measured yet" not in h
-        info = [d for d in c.diagnostics.get(doc.uri, []) if d.code == "compile-only"]
+        info = await wait_for(lambda: [d for d in c.diagnostics.get(doc.uri, []) if d.code == "compile-only"],
+                              10, what="the compile-only diagnostic")
         assert info and "registers" in info[0].message and info[0].severity == lsp.DiagnosticSeverity.Information
         assert info[0].range.start.line == doc.line_of("void saxpy")
         # running needs a GPU: said once, with the setting that gives one

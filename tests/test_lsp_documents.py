@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 from lsprotocol import types as lsp
@@ -48,14 +49,16 @@ async def test_rapid_changes_publish_a_few_diagnostics_for_the_last_version(tmp_
         await wait_for(lambda: published, 10, what="first diagnostics")
         before = len(published)
         spec_line = doc.line_of("@kf n = 1 << 24")
-        for i in range(100):  # 100 changes in about 2 s
+        t0 = time.monotonic()
+        for i in range(100):  # 100 changes in about 2 s (more on a busy machine)
             doc.replace(doc.text.replace(f"1 << {24 + i}", f"1 << {25 + i}") if i < 99 else
                         doc.text.replace("// @kf block BLOCK", "// @kf blok BLOCK"))
             await asyncio.sleep(0.02)
+        typing = time.monotonic() - t0
         await wait_for(lambda: published[-1].version == doc.version, 10, what="diagnostics of the last version")
         await asyncio.sleep(0.5)
         n = len(published) - before
-        assert 1 <= n <= 10, f"{n} publishDiagnostics for 100 changes"
+        assert 1 <= n <= 3 * typing + 2, f"{n} publishDiagnostics for 100 changes in {typing:.1f} s"
         last = published[-1]
         assert last.version == doc.version
         assert any("blok" in d.message for d in last.diagnostics), last.diagnostics
