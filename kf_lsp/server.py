@@ -212,13 +212,17 @@ class KfServer(LanguageServer):
         """A parse of an open document was installed."""
         for k in entry.kernels:
             self._saved_hash.setdefault(kernel_key(entry.path, k.name), k.code_hash)
-        hashes = {k.name: k.code_hash for k in entry.kernels}
-        for j in self.jobs.active():  # a search of code the editor no longer holds is stale
-            if j.kind == "optimize" and j.path == entry.path:
-                self.jobs.kernel_changed(entry.path, j.kernel, hashes.get(j.kernel))
+        self.check_stale(entry)
         self.schedule_refresh({entry.path}, delay=0.05)
         if entry.kernels:
             self.spawn(self.load_stored([entry]))
+
+    def check_stale(self, entry: FileEntry) -> None:
+        """A running search of code the file no longer holds is stale (it says so)."""
+        hashes = {k.name: k.code_hash for k in entry.kernels}
+        for j in self.jobs.active():
+            if j.kind == "optimize" and j.path == entry.path:
+                self.jobs.kernel_changed(entry.path, j.kernel, hashes.get(j.kernel))
 
     async def settle(self, uri: str, timeout: float) -> None:
         """Let the document's pending parse finish (bounded): a request on the edited file
@@ -390,6 +394,9 @@ class KfServer(LanguageServer):
             return changed
 
         changed = await asyncio.to_thread(work)
+        for e in changed:
+            if not e.open:
+                self.check_stale(e)
         log.info("files changed outside the editor: %d (%d with kernels)", len(paths), len(changed))
         if changed:
             await self.load_stored([e for e in changed if not e.open])

@@ -13,7 +13,7 @@ import pytest
 
 from llm_double import LLMDouble, status
 from lsp_client import Doc, events, execute, hover_text, kf_session, wait_for
-from test_lsp_e2e import REPEAT_SAXPY, SAXPY
+from test_lsp_e2e import SAXPY
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(300)]
 
@@ -23,8 +23,8 @@ def _reports(c, token: str) -> list[str]:
 
 
 async def _failed_search(tmp_path, llm: dict, env: dict | None = None) -> tuple[object, dict, dict]:
-    (tmp_path / "saxpy.cpp").write_text(REPEAT_SAXPY)
-    settings = {"budget": {"evaluations": 4}, "evalSeconds": 0.1, "llm": llm}
+    (tmp_path / "saxpy.cpp").write_text(SAXPY)  # four tuning points: the search outlives the LLM's retries
+    settings = {"budget": {"evaluations": 8}, "evalSeconds": 0.1, "llm": llm}
     async with kf_session(str(tmp_path), settings, env=env) as c:
         doc = Doc(c, str(tmp_path / "saxpy.cpp")).open()
         started = await execute(c, "kf.optimize", {"uri": doc.uri, "kernel": "saxpy"})
