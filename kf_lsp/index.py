@@ -78,14 +78,16 @@ def parse_entry(path: str, text: str, version: int | None = None, open_: bool = 
 
 
 def _current_ids(text: str, kernels: list[KernelSource]) -> dict[str, str]:
-    from backends.kernel.splice import region_text
+    from backends.kernel.text import Lines
     from backends.kernel.tunables import defaults
     from evolver.store import variant_id
 
     out: dict[str, str] = {}
+    lines = Lines(text)  # once per file (splice.region_text builds one per call)
     for k in kernels:
         try:
-            out[k.name] = variant_id(region_text(text, k), defaults(text, k))
+            region = text[lines.offset(k.region.start):lines.offset(k.region.end)]
+            out[k.name] = variant_id(region, defaults(text, k))
         except Exception:  # a half-typed tunable: no id, nothing counts as applied
             pass
     return out
@@ -136,6 +138,11 @@ class KernelIndex:
         return entry
 
     change = open
+
+    def install(self, entry: FileEntry) -> None:
+        """An open document's entry parsed elsewhere (kf_lsp.parsing)."""
+        with self._lock:
+            self._files[entry.path] = entry
 
     def close(self, path: str) -> FileEntry | None:
         """The document was closed: the disk contents take over (or it leaves the index)."""

@@ -17,6 +17,7 @@ it), so this module knows nothing of pygls.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import os
@@ -31,6 +32,8 @@ from backends.model import EvalOptions, EvalRequest, KernelSource, Unit
 from evolver.records import EvaluationDone, Event, Finished, NewElite, Progress, SearchError, SearchKey
 
 from . import commands as cmd
+from .failures import LLMFailure, WatchedClient
+from .liveness import hold, is_dead
 from .settings import Settings, search_config
 from .state import Benchmark, JobView, SearchSummary, State, kernel_key, summarize
 from .views import percentage, progress_message
@@ -62,8 +65,9 @@ class Resources:
     """Evaluation pools per (backend, device) and stores per workspace, created on first use
     and closed at shutdown."""
 
-    def __init__(self, workspace_for: Callable[[str], str]):
+    def __init__(self, workspace_for: Callable[[str], str], in_project: Callable[[str], bool] | None = None):
         self.workspace_for = workspace_for
+        self.in_project = in_project or (lambda ws: True)
         self.pools: dict[tuple[str, int, str], Any] = {}
         self.stores: dict[str, Any] = {}
         self._device_names: dict[tuple[str, int], str] = {}
@@ -85,6 +89,10 @@ class Resources:
         except SelectionError as e:
             return str(e)
         if device is None:
+            if chosen == "cuda":
+                return (f"no CUDA GPU here: running {kernel.name} needs one, or a remote scheduler with one "
+                        "(set kf.scheduler, docs/remote.md). Compile errors and compile-only figures are "
+                        "shown on open and save")
             return f"no {chosen} device here: running {kernel.name} needs one (kf devices lists them)"
         name = next((f"{d.kind}: {d.name}" for d in found if d.index == device), f"{chosen}:{device}")
         return chosen, device, name
@@ -118,9 +126,14 @@ class Resources:
         return self.pools[key]
 
     def db_path(self, path: str) -> str:
+        """`<workspace>/.kf/kf.db`; for a file in no project (no workspace folder, no .kf or
+        .git above it) a database in the user cache, so no `.kf/` appears beside the file."""
         from evolver.store import default_path
 
-        return default_path(self.workspace_for(path))
+        ws = self.workspace_for(path)
+        if self.in_project(ws):
+            return default_path(ws)
+        return os.path.join(user_cache_dir(), "outside", hashlib.sha256(ws.encode()).hexdigest()[:16], "kf.db")
 
     def store_for(self, path: str) -> Any:
         from evolver.store import Store
@@ -128,6 +141,7 @@ class Resources:
         db = self.db_path(path)
         if db not in self.stores:
             self.stores[db] = Store(db)
+            ignore_itself(os.path.dirname(db))
         return self.stores[db]
 
     def existing_store(self, path: str) -> Any | None:
@@ -154,6 +168,23 @@ class Resources:
         self.stores.clear()
 
 
+def user_cache_dir() -> str:
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kf")
+
+
+def ignore_itself(kf_dir: str) -> None:
+    """A `.gitignore` inside `.kf/` so the database never shows in `git status`."""
+    if os.path.basename(kf_dir) != ".kf":
+        return
+    path = os.path.join(kf_dir, ".gitignore")
+    if not os.path.exists(path):
+        try:
+            with open(path, "w") as f:
+                f.write("# kf's results database and its files (written by kf)\n*\n")
+        except OSError as e:
+            log.warning("could not write %s: %s", path, e)
+
+
 def load_summary(store: Any, path: str, kernel: str, content_hash: str) -> SearchSummary | None:
     """The kernel's search from the store: the one started from this very code if there is
     one, else the latest. Blocking (SQLite): call it in a thread."""
@@ -163,7 +194,10 @@ def load_summary(store: Any, path: str, kernel: str, content_hash: str) -> Searc
     key = next((k for k in keys if k.reference_hash == content_hash), keys[0])
     config = store.config(key.id)
     budget = config.budget.evaluations if config is not None else 0
-    return summarize(key, store.search_status(key.id), budget, store.variants(key.id), store.finals(key.id))
+    status = store.search_status(key.id)
+    if status == "running" and is_dead(store.path, key.id):  # its process died (kf_lsp.liveness)
+        status = "interrupted"
+    return summarize(key, status, budget, store.variants(key.id), store.finals(key.id))
 
 
 def variant_payload(v: Any) -> dict | None:
@@ -189,6 +223,9 @@ class _Job:
     def __init__(self, view: JobView, task: asyncio.Task | None = None):
         self.view = view
         self.task = task
+        self.last_report: tuple[str, int | None] | None = None  # the progress last sent (not repeated)
+        self.failure: LLMFailure | None = None  # the first classified LLM failure of the job (said once)
+        self.stale = False  # the kernel was edited while it ran
 
 
 class JobManager:
@@ -203,6 +240,7 @@ class JobManager:
         self._waiters: deque[asyncio.Future] = deque()
         self.progress_interval = 0.25  # seconds between progress reports of one job
         self.searches: dict[str, Any] = {}  # job id -> live Search
+        self._said: set[str] = set()  # messages said once per session
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -354,27 +392,38 @@ class JobManager:
             best = await body()
             self._set(job, state="done")
             msg = job.view.message or "done"
-            if has_progress:
+            if has_progress:  # finished is 100%, also when the space ran out before the budget
+                self.client.progress_report(token, msg, 100)
                 self.client.progress_end(token, msg)
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=variant_payload(best)))
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=variant_payload(best),
+                                                                **self._extra(job)))
         except asyncio.CancelledError:
             reason = job.view.message or "stopped"
             self._set(job, state="cancelled", message=reason)
             if has_progress:
                 self.client.progress_end(token, f"stopped: {reason}")
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=self._best_of(job)))
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(
+                job.view, best=None if job.stale else self._best_of(job), **self._extra(job)))
         except Exception as e:
+            extra: dict[str, Any] = {}
             if isinstance(e, _UserError):
                 message = f"kf: {job.view.kernel}: {e}"
                 log.warning("job %s: %s", job.view.id, e)
+                if "kf.scheduler" in str(e):
+                    extra["setting"] = "kf.scheduler"
             else:
                 log.error("job %s failed:\n%s", job.view.id, traceback.format_exc())
                 message = f"kf: {job.view.kind} of {job.view.kernel} failed: {type(e).__name__}: {e}"
             self._set(job, state="error", message=message)
-            self.client.show("warning" if isinstance(e, _UserError) else "error", message)
+            said = extra.get("setting") in self._said
+            if not said:  # "needs a GPU" once per session, not on every click
+                self.client.show("warning" if isinstance(e, _UserError) else "error", message)
+                if extra.get("setting"):
+                    self._said.add(extra["setting"])
             if has_progress:
                 self.client.progress_end(token, "failed")
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None, error=message))
+            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None, error=message,
+                                                                **self._extra(job), **extra))
         finally:
             self.searches.pop(job.view.id, None)
             if acquired:
@@ -395,14 +444,17 @@ class JobManager:
         backend, device, device_name, pool = await self._pool_for(unit, settings)
         store = await asyncio.to_thread(self.res.store_for, unit.path)
         operators: list[Any] = [TuningOperator(config.tuning, seed=config.seed)]
+        llm_client = None
         if config.llm.base_url:
             from evolver.llm_operator import LLMOperator
 
-            operators.append(LLMOperator(config.llm))
+            llm_client = WatchedClient(config.llm, lambda f: self._llm_failed(job, f), seed=0)
+            operators.append(LLMOperator(config.llm, client=llm_client))
         search = Search(unit, pool, store, config, operators, SEARCH_GRID, backend=backend, device=device,
                         device_name=device_name)
         self.searches[job.view.id] = search
         self._set(job, search=search.key.id)
+        held = hold(store.path, search.key.id) if getattr(store, "path", ":memory:") != ":memory:" else None
         key = kernel_key(unit.path, k.name)
         last = [0.0]
 
@@ -419,6 +471,13 @@ class JobManager:
         try:
             finished = await search.run(emit)
         finally:
+            if held is not None:
+                held.release()
+            if llm_client is not None:
+                try:
+                    await llm_client.close()
+                except Exception:
+                    pass
             for op in operators:
                 close = getattr(op, "close", None)
                 if close is not None and op is not operators[0]:
@@ -434,9 +493,16 @@ class JobManager:
         if finished.reason == "error":
             raise _UserError(f"the search of {k.name} could not run: {job.view.message or 'see the log'}")
         note = f"{finished.reason}: {finished.evaluations} evaluations"
-        note += f", best {best.speedup:.2f}x" if best is not None and best.speedup else ", no verified improvement"
+        if job.stale:  # its variants apply to the code as it was, not to the file now
+            note += (", no best offered: the kernel was edited during the search (its variants apply "
+                     "to the code as it was; optimize again)")
+            best = None
+        else:
+            note += f", best {best.speedup:.2f}x" if best is not None and best.speedup else ", no verified improvement"
+        if job.failure is not None:
+            note += f" (tuning only: {job.failure.summary()})"
         self._set(job, done=finished.evaluations, message=note,
-                  best_speedup=best.speedup if best is not None else job.view.best_speedup)
+                  best_speedup=best.speedup if best is not None else None if job.stale else job.view.best_speedup)
         return best
 
     def _on_event(self, job: _Job, key: str, event: Event, summary, last: list[float]) -> None:
@@ -464,9 +530,14 @@ class JobManager:
             v = job.view
             msg = progress_message(v.done, v.budget, v.best_speedup if (v.best_speedup or 0) > 1.0 else None,
                                    v.message if isinstance(event, Progress) else "")
+            msg += self._notes(job)
+            report = (msg, percentage(v.done, v.budget))
+            if report == job.last_report:  # nothing new to say
+                return
+            job.last_report = report
             if v.token:
-                self.client.progress_report(v.token, msg, percentage(v.done, v.budget))
-            self.client.notify(cmd.JOB_PROGRESS, _job_payload(v))
+                self.client.progress_report(v.token, msg, report[1])
+            self.client.notify(cmd.JOB_PROGRESS, _job_payload(v, **self._extra(job)))
             self.client.publish(v.path)
 
     async def _pool_for(self, unit: Unit, settings) -> tuple[str, int, str, Any]:
@@ -495,6 +566,74 @@ class JobManager:
         self._set(job, done=1, message=f"{result.verdict.value}" + (f": {t.median * 1e6:.1f} us" if t else
                                                                     f": {result.message}"))
         return None
+
+    # -- what a job must say while it runs ----------------------------------------------------
+
+    def _notes(self, job: _Job) -> str:
+        out = ""
+        if job.stale:
+            out += " - the kernel was edited: these results will not apply to it"
+        if job.failure is not None:
+            out += f" - tuning only: {job.failure.summary()}"
+        return out
+
+    def _say(self, job: _Job) -> None:
+        """Report the job's progress now (its notes changed)."""
+        v = job.view
+        msg = progress_message(v.done, v.budget, v.best_speedup if (v.best_speedup or 0) > 1.0 else None) + \
+            self._notes(job)
+        job.last_report = (msg, percentage(v.done, v.budget))
+        if v.token and v.state == "running":
+            self.client.progress_report(v.token, msg, job.last_report[1])
+        self.client.notify(cmd.JOB_PROGRESS, _job_payload(v, **self._extra(job)))
+
+    def _extra(self, job: _Job) -> dict:
+        out: dict[str, Any] = {}
+        if job.failure is not None:
+            out["llmFailure"] = {"kind": job.failure.kind, "message": job.failure.message}
+        if job.stale:
+            out["stale"] = True
+        return out
+
+    def _llm_failed(self, job: _Job, failure: LLMFailure) -> None:
+        """The first LLM failure of a job: said once (a message), then in its progress."""
+        if job.failure is not None:
+            return
+        job.failure = failure
+        log.warning("job %s: %s", job.view.id, failure.message)
+        self.client.show("warning", f"kf: optimizing {job.view.kernel}: {failure.summary()}: {failure.message}. "
+                                    "The search goes on with tuning only.")
+        self._say(job)
+
+    def kernel_changed(self, path: str, name: str, code_hash: str | None) -> None:
+        """The editor's text of a kernel now has this hash (None: the kernel is gone). A
+        running search of other code is stale: it says so, and offers no best at the end."""
+        for v in self.for_kernel(path, name, "optimize"):
+            job = self._jobs[v.id]
+            live = self.searches.get(v.id)
+            if live is None:
+                continue
+            stale = code_hash != live.reference.kernel.code_hash
+            if stale != job.stale:
+                job.stale = stale
+                if stale:
+                    log.info("job %s: kernel %s edited during the search", v.id, name)
+                self._say(job)
+
+    async def compile_only(self, unit: Unit) -> None:
+        """CUDA with no GPU here: compile the kernel (NVRTC needs none) in a spawned worker;
+        the result (compile errors at the user's lines, registers, spills, shared memory)
+        becomes the kernel's benchmark, shown in the hover and the diagnostics."""
+        from backends.run.local_pool import EvalPool
+
+        key = ("cuda", -1, "compile-only")
+        if key not in self.res.pools:
+            self.res.pools[key] = self.res.pool_factory("cuda", -1) if self.res.pool_factory else EvalPool("cuda", [-1])
+        request = EvalRequest(unit, None, "cuda", -1, EvalOptions(target_seconds=0.01), nonce=time.time_ns() & 0x7FFFFFFF)
+        result = await self.res.pools[key].evaluate(request)
+        k = unit.kernel
+        self.state.set_benchmark(kernel_key(unit.path, k.name), Benchmark(k.code_hash, result, time.time()))
+        self.client.publish(unit.path)
 
     def _warn(self, message: str) -> None:
         self.client.show("warning", f"kf: {message}")

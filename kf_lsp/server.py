@@ -26,8 +26,12 @@ from backends.model import Unit
 
 from . import commands as cmd
 from . import views
+from .documents import MAX_DOCUMENT_BYTES, DocumentStore
+from .incremental import inert, with_text
 from .index import FileEntry, KernelIndex
 from .jobs import JobManager, Resources, load_summary, variant_payload
+from .parsing import Reparser
+from .rpc import KfProtocol, serve_stream, stdin_chunks
 from .settings import Settings, merge_raw, parse_settings, unwrap
 from .state import JobView, State, kernel_key
 from .watch import WATCH_GLOB, Debouncer, FolderWatcher
@@ -37,6 +41,8 @@ __all__ = ["KfServer", "make_server", "serve"]
 log = logging.getLogger("kf.lsp")
 
 VERSION = "0.1.0"
+COMPILE_ONLY_KERNELS = 8  # CUDA kernels compiled per open/save when there is no GPU
+SETTLE_SECONDS = 0.5  # a request on a file being edited waits this long at most for its parse
 CONTENT_MODIFIED = -32801
 
 
@@ -100,15 +106,19 @@ class _ServerClient:
 
 class KfServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("kf", VERSION, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        super().__init__("kf", VERSION, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
+                         protocol_cls=KfProtocol)
+        self.documents = DocumentStore()
         self.settings = Settings()
         self._init_raw: object = None
         self._config_raw: object = None
         self._pending_warnings: list[str] = []
         self.index = KernelIndex()
+        self.reparser = Reparser(self.index, self.documents, self._indexed)
+        self._too_large: set[str] = set()
         self.state = State(on_change=self._state_changed)
         self.roots: list[str] = []
-        self.resources = Resources(self.workspace_for)
+        self.resources = Resources(self.workspace_for, self.in_project)
         self.jobs = JobManager(self.state, _ServerClient(self), self.resources, lambda: self.settings)
         self.debouncer: Debouncer | None = None
         self.watcher: FolderWatcher | None = None
@@ -134,6 +144,11 @@ class KfServer(LanguageServer):
 
         task.add_done_callback(done)
         return task
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls pops an "Error in server" message for a failed notification; a protocol
+        error is the client's business and goes to the log only (kf_lsp.rpc)."""
+        log.warning("%s: %s", getattr(source, "__name__", source), error)
 
     def show(self, level: str, message: str) -> None:
         kind = {"error": lsp.MessageType.Error, "warning": lsp.MessageType.Warning}.get(level, lsp.MessageType.Info)
@@ -165,6 +180,11 @@ class KfServer(LanguageServer):
 
         return workspace_of(p)
 
+    def in_project(self, workspace: str) -> bool:
+        """A workspace folder of the client, or a directory holding .kf or .git."""
+        return (workspace in self.roots or os.path.isdir(os.path.join(workspace, ".kf"))
+                or os.path.exists(os.path.join(workspace, ".git")))
+
     def entry_for(self, uri: str) -> FileEntry | None:
         path = self.path_of(uri)
         return self.index.get(path) if path else None
@@ -185,6 +205,82 @@ class KfServer(LanguageServer):
             names = ", ".join(x.name for x in entry.kernels) or "none"
             raise _invalid(f"no kernel {name!r} in {os.path.basename(entry.path)} (kernels: {names})")
         return entry, k
+
+    # -- open documents: parsed off the loop (kf_lsp.parsing) -----------------------------------
+
+    def _indexed(self, entry: FileEntry) -> None:
+        """A parse of an open document was installed."""
+        for k in entry.kernels:
+            self._saved_hash.setdefault(kernel_key(entry.path, k.name), k.code_hash)
+        self.check_stale(entry)
+        self.schedule_refresh({entry.path}, delay=0.05)
+        if entry.kernels:
+            self.spawn(self.load_stored([entry]))
+
+    def check_stale(self, entry: FileEntry) -> None:
+        """A running search of code the file no longer holds is stale (it says so)."""
+        hashes = {k.name: k.code_hash for k in entry.kernels}
+        for j in self.jobs.active():
+            if j.kind == "optimize" and j.path == entry.path:
+                self.jobs.kernel_changed(entry.path, j.kernel, hashes.get(j.kernel))
+
+    async def settle(self, uri: str, timeout: float) -> None:
+        """Let the document's pending parse finish (bounded): a request on the edited file
+        sees its latest text when that takes little time, the previous parse otherwise."""
+        path = self.path_of(uri) if isinstance(uri, str) else None
+        if path is not None and self.reparser.pending(path):
+            await self.reparser.settle(path, timeout)
+
+    async def settle_args(self, arguments: Any) -> None:
+        first = arguments[0] if isinstance(arguments, (list, tuple)) and arguments else arguments
+        uri = first.get("uri") if isinstance(first, dict) else getattr(first, "uri", None)
+        if isinstance(uri, str):
+            await self.settle(uri, 30.0)
+
+    async def compile_cuda_without_gpu(self, uri: str) -> None:
+        """On open and save: a CUDA kernel on a machine with no CUDA GPU (and no scheduler) is
+        compiled only, so its compile errors and resource figures still reach the editor."""
+        await self.settle(uri, 30.0)
+        entry = self.entry_for(uri)
+        if entry is None or entry.language != "cuda" or self.settings.scheduler:
+            return
+        kernels = [k for k in entry.kernels if k.language == "cuda" and k.spec is not None
+                   and not views.spec_has_errors(k)]
+        if not kernels:
+            return
+        from backends.run.device_choice import devices
+
+        try:
+            found = await asyncio.to_thread(devices, "cuda")
+        except Exception as e:
+            log.warning("probing CUDA devices: %s", e)
+            return
+        if found:
+            return
+        if len(kernels) > COMPILE_ONLY_KERNELS:  # a generated file of thousands: the first few
+            log.info("%s: compile-only check of the first %d of %d kernels", entry.path, COMPILE_ONLY_KERNELS,
+                     len(kernels))
+            kernels = kernels[:COMPILE_ONLY_KERNELS]
+        for k in kernels:
+            b = self.state.snapshot.benchmarks.get(kernel_key(entry.path, k.name))
+            if b is not None and b.content_hash == k.code_hash:
+                continue  # this very code was compiled already
+            try:
+                await self.jobs.compile_only(Unit(path=entry.path, text=entry.text, kernel=k))
+            except Exception as e:
+                log.warning("compile-only check of %s: %s", k.name, e)
+
+    def open_too_large(self, path: str, text: str, version: int | None) -> FileEntry:
+        """An open document over the size cap: indexed empty, with one diagnostic saying why."""
+        mb = len(text) / 1e6
+        message = (f"kf: {os.path.basename(path)} is {mb:.1f} MB; kf does not index open documents over "
+                   f"{MAX_DOCUMENT_BYTES / 1e6:.0f} MB (no lenses, hovers or diagnostics for it)")
+        if path not in self._too_large:
+            self._too_large.add(path)
+            self.show("warning", message)
+        entry = FileEntry(path, "", version, True, None, [], error=message)
+        self.index.install(entry)
+        return entry
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -249,11 +345,16 @@ class KfServer(LanguageServer):
                 log.exception("refresh requests")
 
     def publish_diagnostics(self, entry: FileEntry) -> None:
-        try:
-            diags = views.diagnostics(entry, self.state.snapshot)
-        except Exception:
-            log.exception("computing diagnostics")
-            return
+        if entry.error is not None and entry.open and not entry.text:  # too large to index
+            diags = [lsp.Diagnostic(lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0)), entry.error,
+                                    severity=lsp.DiagnosticSeverity.Warning, source=views.SOURCE,
+                                    code="too-large")]
+        else:
+            try:
+                diags = views.diagnostics(entry, self.state.snapshot)
+            except Exception:
+                log.exception("computing diagnostics")
+                return
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=self.uri_of(entry.path), diagnostics=diags, version=entry.version))
 
@@ -293,6 +394,9 @@ class KfServer(LanguageServer):
             return changed
 
         changed = await asyncio.to_thread(work)
+        for e in changed:
+            if not e.open:
+                self.check_stale(e)
         log.info("files changed outside the editor: %d (%d with kernels)", len(paths), len(changed))
         if changed:
             await self.load_stored([e for e in changed if not e.open])
@@ -559,6 +663,7 @@ def make_server() -> KfServer:
         if ls.debouncer is not None:
             ls.debouncer.cancel()
         await asyncio.to_thread(ls.resources.close)
+        ls.reparser.close()
 
     @feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: KfServer, params: lsp.DidChangeConfigurationParams) -> None:
@@ -580,34 +685,56 @@ def make_server() -> KfServer:
         path = ls.path_of(params.text_document.uri)
         if path is None:
             return
-        entry = ls.index.open(path, params.text_document.text, params.text_document.version)
-        for k in entry.kernels:
-            ls._saved_hash.setdefault(kernel_key(path, k.name), k.code_hash)
-        ls.publish_diagnostics(entry)
-        if entry.kernels:
-            ls.spawn(ls.load_stored([entry]))
+        text, version = params.text_document.text, params.text_document.version
+        if len(text) > MAX_DOCUMENT_BYTES:
+            ls.publish_diagnostics(ls.open_too_large(path, text, version))
+            return
+        ls._too_large.discard(path)
+        ls.reparser.request(params.text_document.uri, path, now=True)
+        if path.lower().endswith((".cu", ".cuh")):
+            ls.spawn(ls.compile_cuda_without_gpu(params.text_document.uri))
 
     @feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: KfServer, params: lsp.DidChangeTextDocumentParams) -> None:
         path = ls.path_of(params.text_document.uri)
         if path is None:
             return
-        doc = ls.workspace.get_text_document(params.text_document.uri)
-        entry = ls.index.change(path, doc.source, params.text_document.version)
-        ls.publish_diagnostics(entry)
-        ls.schedule_refresh({path}, delay=0.2)
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return
+        if doc.size > MAX_DOCUMENT_BYTES:
+            ls.open_too_large(path, doc.text, doc.version)
+            ls.schedule_refresh({path}, delay=0.5)
+            return
+        ls._too_large.discard(path)
+        entry = ls.index.get(path)
+        edits = doc.edits
+        if (entry is not None and entry.open and entry.text and len(edits) == len(params.content_changes)
+                and not ls.reparser.pending(path) and inert(entry, edits)):
+            # re-scan only what changed: nothing a kernel depends on did (kf_lsp.incremental)
+            ls.index.install(with_text(entry, doc.text, doc.version))
+            edits.clear()
+            return
+        if len(edits) > 1000:
+            edits[:] = [None]
+        ls.reparser.request(params.text_document.uri, path)
 
     @feature(lsp.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: KfServer, params: lsp.DidSaveTextDocumentParams) -> None:
+    async def did_save(ls: KfServer, params: lsp.DidSaveTextDocumentParams) -> None:
+        await ls.settle(params.text_document.uri, 30.0)
         entry = ls.entry_for(params.text_document.uri)
         if entry is not None:
             ls.on_save(entry)
+            if entry.language == "cuda":
+                ls.spawn(ls.compile_cuda_without_gpu(params.text_document.uri))
 
     @feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: KfServer, params: lsp.DidCloseTextDocumentParams) -> None:
         path = ls.path_of(params.text_document.uri)
         if path is None:
             return
+        ls.reparser.forget(path)
+        ls._too_large.discard(path)
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=params.text_document.uri,
                                                                           diagnostics=[]))
         await asyncio.to_thread(ls.index.close, path)
@@ -615,23 +742,27 @@ def make_server() -> KfServer:
     # -- requests that read cached state only ------------------------------------------------------
 
     @feature(lsp.TEXT_DOCUMENT_HOVER)
-    def hover(ls: KfServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    async def hover(ls: KfServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        await ls.settle(params.text_document.uri, SETTLE_SECONDS)
         entry = ls.entry_for(params.text_document.uri)
         return views.hover(entry, params.position, ls.state.snapshot) if entry else None
 
     @feature(lsp.TEXT_DOCUMENT_CODE_LENS)
-    def code_lens(ls: KfServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+    async def code_lens(ls: KfServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        await ls.settle(params.text_document.uri, SETTLE_SECONDS)
         entry = ls.entry_for(params.text_document.uri)
         return views.code_lenses(entry, ls.state.snapshot, params.text_document.uri) if entry else []
 
     @feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
-    def inlay_hint(ls: KfServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+    async def inlay_hint(ls: KfServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        await ls.settle(params.text_document.uri, SETTLE_SECONDS)
         entry = ls.entry_for(params.text_document.uri)
         return views.inlay_hints(entry, ls.state.snapshot, params.range) if entry else []
 
     @feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(code_action_kinds=[
         lsp.CodeActionKind.QuickFix, lsp.CodeActionKind.RefactorRewrite, lsp.CodeActionKind.Empty]))
-    def code_action(ls: KfServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    async def code_action(ls: KfServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        await ls.settle(params.text_document.uri, SETTLE_SECONDS)
         entry = ls.entry_for(params.text_document.uri)
         if entry is None:
             return []
@@ -647,11 +778,13 @@ def make_server() -> KfServer:
     # -- commands ------------------------------------------------------------------------------
 
     @command(cmd.OPTIMIZE)
-    def optimize(ls: KfServer, *args: Any) -> dict:
+    async def optimize(ls: KfServer, *args: Any) -> dict:
+        await ls.settle_args(args)
         return ls.cmd_optimize(list(args))
 
     @command(cmd.BENCHMARK)
-    def benchmark(ls: KfServer, *args: Any) -> dict:
+    async def benchmark(ls: KfServer, *args: Any) -> dict:
+        await ls.settle_args(args)
         return ls.cmd_benchmark(list(args))
 
     @command(cmd.STOP)
@@ -660,14 +793,17 @@ def make_server() -> KfServer:
 
     @command(cmd.APPLY_VARIANT)
     async def apply_variant(ls: KfServer, *args: Any) -> dict:
+        await ls.settle_args(args)
         return await ls.cmd_apply(list(args))
 
     @command(cmd.VARIANT_DIFF)
     async def variant_diff(ls: KfServer, *args: Any) -> dict:
+        await ls.settle_args(args)
         return await ls.cmd_variant_text(list(args))
 
     @command(cmd.ADD_SPEC)
     async def add_spec(ls: KfServer, *args: Any) -> dict:
+        await ls.settle_args(args)
         return await ls.cmd_add_spec(list(args))
 
     @command(cmd.SET_API_KEY)
@@ -721,8 +857,32 @@ def serve(tcp: int | None = None, host: str = "127.0.0.1", log_level: str = "INF
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    server.start_io(sys.stdin.buffer, proto_out)
-    return 0
+    return run_stdio(server, sys.stdin.fileno(), proto_out)
+
+
+def run_stdio(server: KfServer, stdin_fd: int, out: Any) -> int:
+    """pygls's stdio loop with kf's frame reader (kf_lsp.rpc); the exit code the LSP spec
+    gives (0 after shutdown + exit, 1 otherwise)."""
+    import threading
+
+    from pygls.io_ import StdoutWriter
+
+    server._stop_event = threading.Event()
+    server.protocol.set_writer(StdoutWriter(out))
+    code = 1
+    try:
+        code = asyncio.run(serve_stream(server.protocol, stdin_chunks(stdin_fd), server._stop_event))
+    except BrokenPipeError:
+        log.error("the client closed its end of the connection: the server stops")
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.reparser.close()
+        try:
+            server.shutdown()
+        except Exception:
+            pass
+    return code
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Kernels are keyed by `kernel_key(path, name)`: the real path and the kernel's na
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Callable, Literal
@@ -26,8 +27,14 @@ JobKind = Literal["optimize", "benchmark"]
 JobState = Literal["queued", "running", "done", "cancelled", "error"]
 
 
+@functools.lru_cache(maxsize=4096)
+def _real(path: str) -> str:
+    return os.path.realpath(path)
+
+
 def kernel_key(path: str, name: str) -> str:
-    return f"{os.path.realpath(path)}::{name}"
+    """(realpath is cached: views call this per kernel, thousands of times on a big file)"""
+    return f"{_real(path)}::{name}"
 
 
 class Benchmark(msgspec.Struct, frozen=True):

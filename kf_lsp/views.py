@@ -148,7 +148,7 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
         _, best = _best_for(k, snap, entry.current.get(k.name))
         if job is not None:
             out.append(lsp.CodeLens(rng, _cmd(_job_title(job), cmd.STOP, [{"job": job.id}])))
-        else:
+        elif not spec_has_errors(k):  # kf.optimize would refuse it: the diagnostics say why
             out.append(lsp.CodeLens(rng, _cmd("Optimize", cmd.OPTIMIZE, args)))
         if best is not None:
             t = _variant_time(best)
@@ -156,6 +156,10 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
             out.append(lsp.CodeLens(rng, _cmd(title, cmd.APPLY_VARIANT, [
                 {"uri": uri, "kernel": k.name, "variant": best.id, "version": entry.version}])))
     return out
+
+
+def spec_has_errors(k: KernelSource) -> bool:
+    return any(d.severity == "error" for d in k.spec_errors)
 
 
 def _line_end(entry: FileEntry, line: int) -> int:
@@ -207,6 +211,18 @@ def current_result(k: KernelSource, snap: Snapshot) -> EvalResult | None:
     return None
 
 
+def occupancy_estimate(registers: int, shared: int | None, block: int = 256) -> float:
+    """Resident warps per SM over the maximum, from the per-SM limits common to sm_70..sm_90
+    (65536 registers allocated per warp in units of 256, 64 warps, 96 KB+ of shared memory,
+    blocks of `block` threads): an upper bound, the compiler's figures only."""
+    regs_per_warp = -(-max(1, registers) * 32 // 256) * 256
+    warps_per_block = -(-block // 32)
+    blocks = min(65536 // (regs_per_warp * warps_per_block), 64 // warps_per_block, 32)
+    if shared:
+        blocks = min(blocks, (96 * 1024) // shared)
+    return max(0.0, min(1.0, blocks * warps_per_block / 64))
+
+
 def measurement_lines(m: KernelMeasurement | None, result: EvalResult | None = None) -> list[str]:
     if m is None or (m.timing is None and m.profile is None):
         return ["not measured yet"]
@@ -230,6 +246,9 @@ def measurement_lines(m: KernelMeasurement | None, result: EvalResult | None = N
             res.append(f"shared {(p.static_shared or 0) + (p.dynamic_shared or 0)} B")
         if p.occupancy is not None:
             res.append(f"occupancy {p.occupancy * 100:.0f}%")
+        elif p.registers:
+            res.append(f"occupancy at most {occupancy_estimate(p.registers, p.static_shared) * 100:.0f}% "
+                       "(estimate from registers and shared memory)")
         if res:
             lines.append(", ".join(res))
         for name, value in list(p.ncu.items())[:8]:
@@ -245,15 +264,24 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
     if k.spec is None:
         parts.append("No benchmark spec: use the *Add benchmark spec* action.")
     result = current_result(k, snap)
+    s = snap.searches.get(key)
+    applied_variant = s.find(current) if s is not None and current is not None and result is None else None
     parts.append("**Current code**")
     if result is not None and not result.ok and result.verdict is not Verdict.COMPILED:
         parts.append(f"- {result.verdict.value}: {result.message}")
+    elif result is not None and result.verdict is Verdict.COMPILED:
+        parts.append("- compiled only: no GPU here to run it (a GPU or `kf.scheduler` runs it)")
+        parts.extend(f"- {x}" for x in measurement_lines(result.reference, result) if x != "not measured yet")
+    elif applied_variant is not None and applied_variant.result is not None:
+        # the code is a variant the search measured (applied): its figures, not "not measured yet"
+        parts.append(f"- the applied variant ({_speed(applied_variant.speedup)} against the code the search "
+                     "started from), as the search measured it:")
+        parts.extend(f"- {x}" for x in measurement_lines(applied_variant.result.candidate))
     else:
         parts.extend(f"- {x}" for x in measurement_lines(result.reference if result else None, result))
     if result is not None and result.device is not None:
         d = result.device
         parts.append(f"- device: {d.backend} {d.kind} {d.name}" + (f" ({d.arch})" if d.arch else ""))
-    s = snap.searches.get(key)
     job = snap.job_for(key, "optimize")
     if job is not None:
         parts.append(f"**Search**: {progress_message(job.done, job.budget, job.best_speedup)} ({job.state})")
@@ -322,10 +350,10 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     if job is not None:
         out.append(lsp.CodeAction(f"Stop optimizing {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Stop optimizing {k.name}", cmd.STOP, [{"job": job.id}])))
-    else:
+    elif not spec_has_errors(k):
         out.append(lsp.CodeAction(f"Optimize kernel {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Optimize kernel {k.name}", cmd.OPTIMIZE, [base])))
-    if snap.job_for(key, "benchmark") is None:
+    if snap.job_for(key, "benchmark") is None and not spec_has_errors(k):
         out.append(lsp.CodeAction(f"Benchmark kernel {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Benchmark kernel {k.name}", cmd.BENCHMARK, [base])))
     s = snap.searches.get(key)
@@ -364,6 +392,12 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
     for k in entry.kernels:
         out.extend(_diag(entry.text, d) for d in k.spec_errors)
         r = current_result(k, snap)
+        if r is not None and r.verdict is Verdict.COMPILED and r.reference is not None:
+            lines = measurement_lines(r.reference, r)
+            out.append(lsp.Diagnostic(
+                _range(entry.text, k.name_range),
+                f"{k.name} compiles (no GPU here, not run): " + "; ".join(x for x in lines if x != "not measured yet"),
+                severity=lsp.DiagnosticSeverity.Information, source=SOURCE, code="compile-only"))
         if r is not None and r.verdict in (Verdict.COMPILE_ERROR, Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR):
             mine = [d for d in r.diagnostics if not d.file or os.path.realpath(d.file) == entry.path]
             if mine:

@@ -9,6 +9,7 @@ but the model.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -102,6 +103,11 @@ def lex(text: str) -> Lexed:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _lex_cached(text: str) -> Lexed:
+    return lex(text)
+
+
 def blank(text: str, spans: list[tuple[int, int]]) -> str:
     if not spans:
         return text
@@ -111,11 +117,14 @@ def blank(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
+@functools.lru_cache(maxsize=8)
 def mask(text: str, *, comments: bool = True, strings: bool = True,
          preprocessor: bool = True) -> str:
     """`text` with the chosen parts replaced by spaces (newlines kept): same length, same
-    line numbers and columns, so offsets found in the result apply to `text`."""
-    scan = lex(text)
+    line numbers and columns, so offsets found in the result apply to `text`. Cached (a few
+    texts): finding a file's kernels masks the same text once per kernel with tunables,
+    which made a 1 MB file with many kernels take minutes to scan."""
+    scan = _lex_cached(text)
     return blank(text, (scan.comments if comments else []) + (scan.strings if strings else [])
                   + (scan.preprocessor if preprocessor else []))
 
