@@ -68,7 +68,12 @@ def main(conn: Any, backend: str, device: int) -> None:
     session = None
 
     def send(*msg: Any) -> None:
-        conn.send_bytes(_encoder.encode(msg))
+        try:
+            conn.send_bytes(_encoder.encode(msg))
+        except (BrokenPipeError, EOFError, ConnectionResetError):
+            # the pool that owns us is gone (its process was killed): nobody to tell, nothing to
+            # keep; end quietly instead of a traceback in the host's log
+            os._exit(0)
 
     while True:
         try:
