@@ -306,7 +306,7 @@ class AgentTools:
 
         unit = await self._unit(a.file, a.kernel, self._use(roots))
         k = unit.kernel
-        draft = draft_spec(k, text=unit.text)
+        draft = draft_spec(k)
         written = False
         if a.write:
             if k.spec is not None:
@@ -608,9 +608,8 @@ class AgentTools:
 DESCRIPTIONS = {
     "list_kernels": "The CUDA and SYCL kernels in a folder (recursively) or a file, each with its spec status "
                     "(ok / missing / error, with the diagnostics), its tunables and its latest search.",
-    "draft_spec": "A draft `// @kf` spec for a kernel, drafted from its body (dimensionality, buffer lengths "
-                  "from its subscripts, tune lines, check sizes); a length it cannot derive is a `[?]` placeholder "
-                  "that fails until written. write=true inserts it above a kernel that has none.",
+    "draft_spec": "A draft `// @kf` spec for a kernel, inferred from its signature; check the sizes and launch "
+                  "shape it guesses. write=true inserts it above a kernel that has none.",
     "check_spec": "Checks a kernel's spec: its own errors and warnings, then runs the original alone on it at "
                   "every problem size and seed. A spec the original does not run cleanly on verifies nothing.",
     "bench": "Compiles, verifies and times a kernel in a sandboxed worker: the verdict, medians with p10-p90 "

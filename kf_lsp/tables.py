@@ -79,12 +79,22 @@ def render_result(console: Console, title: str, result: EvalResult) -> None:
             table.add_row(metric, *row)
         console.print(table)
     if result.speedup is not None:
-        sig = "significant" if result.significant else "not significant"
+        if result.significant:
+            sig = "significantly faster"
+        elif result.speedup_high is not None and result.speedup_high < 1:
+            sig = "significantly slower"
+        else:
+            sig = "within noise: not significant"
         console.print(f"speedup: [bold]{result.speedup:.2f}x[/bold] (95% CI {result.speedup_low:.2f}-{result.speedup_high:.2f}, {sig})")
-    for m in (result.reference, result.candidate):
+    said: set[str] = set()
+    for role, m in (("reference", result.reference), ("candidate", result.candidate)):
         if m and m.profile:
             for note in m.profile.notes:
-                console.print(f"[yellow]note:[/yellow] {note}")
+                if note in said:
+                    continue  # a device note both kernels carry is said once
+                said.add(note)
+                who = f" ({role})" if result.candidate is not None and role == "candidate" else ""
+                console.print(f"[yellow]note{who}:[/yellow] {note}")
             for k, v in m.profile.ncu.items():
                 console.print(f"  ncu {k} = {v:g}")
     if result.device and result.reference and result.reference.timing:

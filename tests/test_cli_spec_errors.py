@@ -104,3 +104,37 @@ def test_nan_where_the_reference_has_numbers_is_counted():
     assert not check.ok and check.mismatch_count == 3 and check.nonfinite_count == 2
     assert check.max_abs_err == pytest.approx(0.5) and math.isfinite(check.max_abs_err)
     assert "2 NaN/Inf" in check.message
+
+
+def test_a_buffer_length_that_moves_with_a_tunable_is_bad_input(tmp_path):
+    """Lengths are the contract every variant keeps: a length written with a tunable (a
+    launch rounded up to the work-group) gave the reference and a variant different buffers,
+    and ended in an internal error or a false out_of_bounds (seen by a new user)."""
+    p = variant(tmp_path, "lenwg.cpp", "@kf in  x: float[n]", "@kf in  x: float[roundup(n, WG_SIZE)]")
+    line = one_line_error(kf("bench", str(p), "--seeds", "1"))
+    assert line.startswith(f"kf: {p}:{line_of(p, 'roundup(n, WG_SIZE)]')}:")
+    assert "depends on the tunable WG_SIZE" in line and "contract" in line
+
+
+def test_an_original_that_leaves_part_of_an_output_unwritten_says_so(tmp_path):
+    """Below the error threshold, unwritten elements are still said aloud: they are not
+    compared, so any candidate value passes there."""
+    p = variant(tmp_path, "half.cpp", "@kf global roundup(n, WG_SIZE)", "@kf global roundup(cdiv(n, 2), WG_SIZE)")
+    proc = kf("bench", str(p), "--seeds", "1", "--time-budget", "0.05", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    message = json.loads(proc.stdout)["message"]
+    assert "unwritten" in message and "not compared" in message, message
+
+
+def test_an_interval_wholly_below_one_is_called_slower():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from backends.model import EvalResult, Verdict
+    from kf_lsp.tables import render_result
+
+    out = StringIO()
+    r = EvalResult(Verdict.CORRECT, "correct", speedup=0.85, speedup_low=0.78, speedup_high=0.94, significant=False)
+    render_result(Console(file=out, width=200), "t", r)
+    assert "significantly slower" in out.getvalue() and "not significant" not in out.getvalue()

@@ -90,4 +90,5 @@ async def test_after_kill_9_the_old_search_is_not_running(tmp_path):
 
         h = await wait_for(hover, 20, what="the stored search in the hover")
         assert "running" not in h, h
-        assert "interrupted" in h
+        # the server's own lock says "interrupted"; the store's lease, when it expired first, "died"
+        assert "interrupted" in h or "(died)" in h, h

@@ -45,6 +45,11 @@ def drafted(path: Path, tmp_path: Path) -> Path:
     return out
 
 
+# examples whose output length depends on the launch shape (one partial sum per work-group)
+PLACEHOLDER_EXPECTED = {"reduction.cpp"}
+PLACEHOLDER_EXPECTED_CUDA = {"reduction.cu"}
+
+
 @pytest.fixture(scope="module")
 def pool():
     with EvalPool("sycl", [0]) as p:
@@ -55,6 +60,12 @@ def pool():
 def test_sycl_draft_passes_bench_pasted_unchanged(pool, tmp_path, path):
     out = drafted(path, tmp_path)
     for k in find_kernels(out.read_text(), str(out)):
+        placeholders = [d for d in k.spec_errors if "placeholder" in d.message]
+        if path.name in PLACEHOLDER_EXPECTED:
+            # the number of work-groups sizes `partial`, and the draft cannot know the launch the
+            # author wants: a failing placeholder, never a length that moves with a tunable
+            assert placeholders, (k.name, k.spec_errors, out.read_text())
+            continue
         assert not [d for d in k.spec_errors if d.severity == "error"], (k.name, k.spec_errors, out.read_text())
         unit = load_unit(str(out), k.name)
         result = pool.evaluate_sync(EvalRequest(unit, None, "sycl", 0, QUICK, nonce=time.time_ns() & 0xFFFF))
@@ -71,6 +82,10 @@ def test_a_sycl_draft_passes_the_real_kf_bench(tmp_path):
 @pytest.mark.parametrize("path", CUDA_FILES, ids=lambda p: p.name)
 def test_cuda_draft_compiles_pasted_unchanged(tmp_path, path):
     out = drafted(path, tmp_path)
+    if path.name in PLACEHOLDER_EXPECTED_CUDA:  # one partial sum per block: see PLACEHOLDER_EXPECTED
+        proc = kf("bench", str(out), "--backend", "cuda", "--seeds", "1")
+        assert proc.returncode == 2 and "placeholder" in proc.stderr, proc.stdout + proc.stderr
+        return
     proc = kf("bench", str(out), "--backend", "cuda", "--seeds", "1", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"verdict": "compiled"' in proc.stdout or '"verdict": "correct"' in proc.stdout
@@ -81,6 +96,10 @@ def test_cuda_draft_compiles_pasted_unchanged(tmp_path, path):
 @pytest.mark.parametrize("path", CUDA_FILES, ids=lambda p: p.name)
 def test_cuda_draft_passes_bench_on_a_gpu(tmp_path, path):
     out = drafted(path, tmp_path)
+    if path.name in PLACEHOLDER_EXPECTED_CUDA:  # refused before anything runs, as on the CPU
+        proc = kf("bench", str(out), "--backend", "cuda", "--device", "0", "--seeds", "1")
+        assert proc.returncode == 2 and "placeholder" in proc.stderr, proc.stdout + proc.stderr
+        return
     proc = kf("bench", str(out), "--backend", "cuda", "--device", "0", "--seeds", "1", "--time-budget", "0.2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verdict: correct" in proc.stdout

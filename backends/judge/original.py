@@ -152,4 +152,8 @@ def check_original(run: RunOnce, first: dict[str, np.ndarray], contract: Spec, t
                               f"the original writes {what} of the {n} elements of `{b.name}` ({where}; launched with "
                               f"{shape}): is the launch too small or the length `{b.length}` too large? Elements the "
                               "original does not write are not compared", line=b.line)
+        if written < n:
+            notes.append(f"the original leaves {n - written} of the {n} elements of `{b.name}` unwritten "
+                         f"({where}; launched with {shape}): they are not compared, so any value passes there; "
+                         f"if it should write them, the launch is too small or `{b.length}` too large")
     return OriginalFindings(spread, runs, notes)

@@ -481,6 +481,10 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
     lengths: dict[str, str] = {}
     for p in pointers:
         lengths[p.name] = _length(p.name, body, leaves, defs, known, sizes, fixed_env, extra, elements, inner)
+        if any(re.search(rf"\b{re.escape(k)}\b", lengths[p.name]) for k in tun):
+            # a length is the contract every variant keeps: one that moves with a tunable (a launch
+            # rounded up to the work-group) is a wrong length, so it stays a failing placeholder
+            lengths[p.name] = "?"
 
     for p in ints:  # a count that sizes a buffer needs a size, not 1 (bias[i % channels])
         if values[p.name] == "1" and not re.search(r"stride|step|inc|^ld[a-z]?$|pitch", p.name, re.I) \

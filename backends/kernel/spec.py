@@ -356,6 +356,19 @@ class _Parser:
 
     # -- the whole spec --------------------------------------------------------
 
+    def _tunables_under(self, text: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        """The tunables an expression depends on, through the variables it names."""
+        out: set[str] = set()
+        for n in names(text):
+            if n in self.tunables:
+                out.add(n)
+            elif n in self.variables and n not in seen:
+                try:
+                    out |= self._tunables_under(self.variables[n].expr, seen | {n})
+                except ExprError:
+                    pass
+        return out
+
     def finish(self, entries: list[_Entry]) -> Spec:
         first = entries[0]
         for name in set(self.variables) & set(self.tunables):
@@ -382,6 +395,15 @@ class _Parser:
                             if n.isupper() else "")
                     self.error(e, col, f"{what}: unknown name '{n}' (not a variable, "
                                        f"tunable or parameter){hint}")
+        for e, off, text, what in self.exprs:  # lengths are the contract: no tunable may move them
+            if not what.startswith("length of"):
+                continue
+            moved = self._tunables_under(text)
+            if moved:
+                self.error(e, off, f"{what} depends on the tunable{'s' if len(moved) > 1 else ''} "
+                                   f"{', '.join(sorted(moved))}: buffer lengths are the contract every variant "
+                                   "keeps, so they cannot change with a tunable; write the length from the "
+                                   "problem's sizes (e.g. `rows * cols`)")
         for n, (e, col) in self.fixed.items():
             if n not in self.variables:
                 self.error(e, col, f"`fixed {n}`: '{n}' is not a variable (variables: "
