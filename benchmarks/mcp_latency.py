@@ -61,7 +61,7 @@ async def main() -> None:
     root = tempfile.mkdtemp(prefix="kf-mcp-bench-")
     for f in ("saxpy.cpp", "transpose.cpp"):
         shutil.copy(os.path.join(REPO, "examples", "sycl", f), root)
-    params = StdioServerParameters(command=sys.executable, args=["-m", "kf_lsp.cli", "mcp", "--log-level", "WARNING"],
+    params = StdioServerParameters(command=sys.executable, args=["-m", "kf_lsp", "mcp", "--log-level", "WARNING"],
                                    cwd=root, env={**os.environ, "PYTHONPATH": REPO})
     try:
         async with Client(params, mode="legacy") as c:

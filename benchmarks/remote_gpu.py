@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KF = [sys.executable, "-m", "kf_lsp.cli"]
+KF = [sys.executable, "-m", "kf_lsp"]
 
 
 def _env() -> dict:

@@ -92,7 +92,7 @@ def with_cluster(workers: int, n: int, log, repeats: int) -> tuple[list[float], 
             time.sleep(0.1)
         address = json.loads(sched_file.read_text())["address"]
         for i in range(workers):
-            procs.append(subprocess.Popen([sys.executable, "-m", "kf_lsp.cli", "worker", address, "--backend", "sycl",
+            procs.append(subprocess.Popen([sys.executable, "-m", "kf_lsp", "worker", address, "--backend", "sycl",
                                            "--devices", "0", "--name", f"w{i}"], stdout=log, stderr=log, cwd=ROOT))
         with RemotePool(address, "sycl", connect_timeout=30) as pool:
             while pool.capacity("sycl-cpu", max_age=0) < workers:

@@ -46,7 +46,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             target = small_copy(args.kernel, tmp, args.size)
             start = time.monotonic()
-            proc = subprocess.run([sys.executable, "-m", "kf_lsp.cli", "optimize", target, "--budget", str(args.budget),
+            proc = subprocess.run([sys.executable, "-m", "kf_lsp", "optimize", target, "--budget", str(args.budget),
                                    "--eval-seconds", str(args.eval_seconds), "--db", os.path.join(tmp, "kf.db"),
                                    "--json"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
             wall = time.monotonic() - start

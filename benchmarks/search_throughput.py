@@ -38,7 +38,7 @@ def run(target: str, strategy: str, budget: int, seed: int, tree: Path = ROOT, f
         if fresh_sycl_cache:
             env["SYCL_CACHE_DIR"] = os.path.join(tmp, "sycl-cache")
         start = time.time()
-        proc = subprocess.run([sys.executable, "-m", "kf_lsp.cli", "optimize", target, "--budget", str(budget),
+        proc = subprocess.run([sys.executable, "-m", "kf_lsp", "optimize", target, "--budget", str(budget),
                                "--tuning", strategy, "--db", db, "--seed", str(seed), "--json"],
                               cwd=tree, env=env, capture_output=True, text=True)
         if proc.returncode not in (0, 1):

@@ -1,7 +1,7 @@
 """A pytest-lsp client for `kf serve` (shared by tests/test_lsp_e2e.py and
 benchmarks/lsp_latency.py).
 
-`kf_session(root, settings)` starts the server as a subprocess (`python -m kf_lsp.cli
+`kf_session(root, settings)` starts the server as a subprocess (`python -m kf_lsp
 serve`) over stdio, initializes it with a capable client (work-done progress, apply
 edit, configuration, dynamic watched-files registration, lens/hint refresh) and shuts it
 down at the end. `Doc` keeps the client's copy of an open document and applies the
@@ -24,9 +24,10 @@ from typing import Any, AsyncIterator
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient, make_test_lsp_client
 
-from kf_lsp.commands import JOB_FINISHED, JOB_PROGRESS, JOB_STARTED, to_plain
+from kf_lsp.core.jobs import JOB_FINISHED, JOB_PROGRESS, JOB_STARTED
+from kf_lsp.lsp.commands import to_plain
 
-SERVER = [sys.executable, "-m", "kf_lsp.cli", "serve", "--log-level", "WARNING"]
+SERVER = [sys.executable, "-m", "kf_lsp", "serve", "--log-level", "WARNING"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -27,7 +27,7 @@ class RawServer:
         env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.stderr_path = os.path.join(cwd, "server-stderr.log")
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "kf_lsp.cli", "serve", "--log-level", log_level],
+        self.proc = subprocess.Popen([sys.executable, "-m", "kf_lsp", "serve", "--log-level", log_level],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                                      cwd=cwd, env=env)
         self.messages: queue.Queue = queue.Queue()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-KF = [sys.executable, "-m", "kf_lsp.cli"]
+KF = [sys.executable, "-m", "kf_lsp"]
 
 
 def kf(*args, cwd=ROOT, timeout=300):

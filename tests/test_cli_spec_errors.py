@@ -132,7 +132,7 @@ def test_an_interval_wholly_below_one_is_called_slower():
     from rich.console import Console
 
     from backends.model import EvalResult, Verdict
-    from kf_lsp.tables import render_result
+    from kf_lsp.core.tables import render_result
 
     out = StringIO()
     r = EvalResult(Verdict.CORRECT, "correct", speedup=0.85, speedup_low=0.78, speedup_high=0.94, significant=False)

@@ -176,7 +176,7 @@ def test_vscode_extension_in_code_server(vsix):
 def test_kf_serve_accepts_what_lsp_clients_append():
     """vscode-languageclient appends `--stdio` (TransportKind.stdio) and, for node modules,
     `--clientProcessId=PID`: `kf serve` takes both and answers initialize over stdio."""
-    p = subprocess.Popen([sys.executable, "-m", "kf_lsp.cli", "serve", "--stdio", f"--clientProcessId={os.getpid()}",
+    p = subprocess.Popen([sys.executable, "-m", "kf_lsp", "serve", "--stdio", f"--clientProcessId={os.getpid()}",
                           "--log-level", "WARNING"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, cwd=tempfile.gettempdir())
 
@@ -211,7 +211,7 @@ def test_kf_serve_accepts_what_lsp_clients_append():
         if p.poll() is None:
             p.kill()
         p.wait()
-    err = subprocess.run([sys.executable, "-m", "kf_lsp.cli", "serve", "--stdio", "--tcp", "1"],
+    err = subprocess.run([sys.executable, "-m", "kf_lsp", "serve", "--stdio", "--tcp", "1"],
                          capture_output=True, text=True, timeout=30)
     assert err.returncode == 2 and "--stdio and --tcp" in err.stderr
 

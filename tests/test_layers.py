@@ -1,12 +1,16 @@
-"""backends/ reads as its architecture: no import cycles, no private names across modules,
-and each sub-package imports only the layers below it (backends/__init__.py)."""
+"""The code reads as its architecture: no import cycles, no private names across modules,
+and each part imports only the layers below it: in backends/ (backends/__init__.py), from
+kf_lsp down to evolver down to backends, and in kf_lsp/ the fronts (cli, lsp, mcp) over the
+shared core, never each other (kf_lsp/__init__.py)."""
 
 from __future__ import annotations
 
 import ast
 import pathlib
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent / "backends"
+REPO = pathlib.Path(__file__).resolve().parent.parent
+ROOT = REPO / "backends"
+PACKAGES = ("backends", "evolver", "kf_lsp")
 
 # what each part may import (besides itself); run is the top and may import anything
 ALLOWED = {
@@ -19,12 +23,14 @@ ALLOWED = {
 }
 
 
-def _modules() -> dict[str, pathlib.Path]:
+def _modules(packages=("backends",)) -> dict[str, pathlib.Path]:
     out = {}
-    for f in ROOT.rglob("*.py"):
-        parts = ("backends",) + f.relative_to(ROOT).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        out[name] = f
+    for pkg in packages:
+        root = REPO / pkg
+        for f in root.rglob("*.py"):
+            parts = (pkg,) + f.relative_to(root).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            out[name] = f
     return out
 
 
@@ -44,7 +50,7 @@ def _imports(name: str, path: pathlib.Path, modules) -> list[tuple[str, str]]:
                 found.append((full if full in modules else mod, a.name))
         elif isinstance(node, ast.Import):
             found += [(a.name, "") for a in node.names]
-    return [(m, n) for m, n in found if m.startswith("backends")]
+    return [(m, n) for m, n in found if m.split(".")[0] in PACKAGES]
 
 
 def _part(module: str) -> str:
@@ -52,7 +58,7 @@ def _part(module: str) -> str:
 
 
 def test_no_import_cycles_and_no_private_imports():
-    modules = _modules()
+    modules = _modules(PACKAGES)
     graph = {m: {t for t, _ in _imports(m, p, modules) if t in modules and t != m} for m, p in modules.items()}
     private = [(m, t, n) for m, p in modules.items() for t, n in _imports(m, p, modules)
                if n.startswith("_") and t != m]
@@ -89,3 +95,33 @@ def test_each_part_imports_only_the_layers_below_it():
             if _part(t) != _part(m) and _part(t) not in allowed:
                 wrong.append(f"{m} imports {t}")
     assert not wrong, "; ".join(wrong)
+
+
+# kf_lsp: the fronts over the shared core; main.py and the __main__ launchers sit above them
+FRONTS = {"kf_lsp.cli", "kf_lsp.lsp", "kf_lsp.mcp"}
+LAUNCHERS = {"kf_lsp.main", "kf_lsp.__main__", "kf_lsp.cli.__main__"}
+
+
+def test_packages_depend_one_way():
+    """kf_lsp -> evolver -> backends: nothing below imports anything above it."""
+    modules = _modules(PACKAGES)
+    rank = {"backends": 0, "evolver": 1, "kf_lsp": 2}
+    wrong = [f"{m} imports {t}" for m, p in modules.items() for t, _ in _imports(m, p, modules)
+             if rank[t.split(".")[0]] > rank[m.split(".")[0]]]
+    assert not wrong, "; ".join(wrong)
+
+
+def test_fronts_never_import_each_other_and_core_imports_no_front():
+    modules = _modules(("kf_lsp",))
+    wrong = []
+    for m, p in modules.items():
+        if m in LAUNCHERS or m == "kf_lsp":
+            continue
+        mine = _part(m)
+        for t, _ in _imports(m, p, modules):
+            theirs = _part(t)
+            if theirs in FRONTS and theirs != mine:
+                wrong.append(f"{m} imports {t}")
+    assert not wrong, "; ".join(wrong)
+    flat = [m for m in modules if m.count(".") == 1 and m not in LAUNCHERS and _part(m) not in FRONTS | {"kf_lsp.core"}]
+    assert not flat, f"kf_lsp/ holds modules outside its fronts and core: {flat}"

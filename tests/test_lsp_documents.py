@@ -91,7 +91,7 @@ async def _lens_count(c, uri: str, n: int) -> bool:
 
 
 async def test_a_document_over_the_size_cap_is_not_indexed_and_says_so(tmp_path):
-    from kf_lsp.documents import MAX_DOCUMENT_BYTES
+    from kf_lsp.lsp.documents import MAX_DOCUMENT_BYTES
 
     small = tmp_path / "saxpy.cu"
     small.write_text(SAXPY_CU)
@@ -119,7 +119,7 @@ async def test_incremental_changes_match_a_naive_splice(seed):
     CRLF, non-BMP characters (UTF-16 columns) and out-of-range positions (clamped)."""
     import random
 
-    from kf_lsp.documents import Document
+    from kf_lsp.lsp.documents import Document
 
     def naive(text: str, change: lsp.TextDocumentContentChangePartial) -> str:
         lines = text.split("\n")

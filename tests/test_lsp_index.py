@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from kf_lsp.index import KernelIndex, is_kernel_path, parse_entry
-from kf_lsp.watch import Debouncer, FolderWatcher
+from kf_lsp.core.index import KernelIndex, is_kernel_path, parse_entry
+from kf_lsp.lsp.watch import Debouncer, FolderWatcher
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAXPY = open(os.path.join(REPO, "examples", "sycl", "saxpy.cpp")).read()

@@ -3,9 +3,9 @@
 from lsprotocol import types as lsp
 
 from backends.kernel.scanner import find_kernels
-from kf_lsp.index import FileEntry
-from kf_lsp.positions import from_client, to_client
-from kf_lsp.views import kernel_at_position
+from kf_lsp.core.index import FileEntry
+from kf_lsp.lsp.positions import from_client, to_client
+from kf_lsp.lsp.views import kernel_at_position
 
 SRC = ('/* 🚀 fast */ extern "C" __global__ void k🚀x(const float* x, float* y, int n) {}\n'
        'extern "C" __global__ void plain(const float* x, float* y, int n) {}\n')

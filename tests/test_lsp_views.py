@@ -11,11 +11,12 @@ from lsprotocol import types as lsp
 from backends.model import (DeviceInfo, Diagnostic, EvalResult, KernelMeasurement, Profile, Timing, Verdict)
 from evolver.records import SearchKey, Variant
 from evolver.store import variant_id
-from kf_lsp import commands as cmd
-from kf_lsp import views
-from kf_lsp.index import parse_entry
-from kf_lsp.settings import Settings, merge_raw, parse_settings, search_config
-from kf_lsp.state import Benchmark, JobView, SearchSummary, Snapshot, State, kernel_key, summarize
+from kf_lsp.lsp import commands as cmd
+from kf_lsp.core import apply
+from kf_lsp.lsp import views
+from kf_lsp.core.index import parse_entry
+from kf_lsp.core.settings import Settings, merge_raw, parse_settings, search_config
+from kf_lsp.core.state import Benchmark, JobView, SearchSummary, Snapshot, State, kernel_key, summarize
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = "/ws/saxpy.cpp"
@@ -212,21 +213,21 @@ def test_diagnostics_spec_errors_compile_errors_and_faster_variant():
 
 def test_variant_text_edit_and_diff():
     v = variant(1024, 2.31)
-    new = views.variant_text(TEXT, K, v)
+    new = apply.variant_text(TEXT, K, v)
     assert "#define WG_SIZE 1024" in new and new.count("\n") == TEXT.count("\n")
     edit = views.text_edit(TEXT, new)
     lines = TEXT.split("\n")
     assert lines[edit.range.start.line].startswith("#define WG_SIZE")
     assert edit.new_text == "#define WG_SIZE 1024\n"
-    diff = views.variant_diff("saxpy.cpp", TEXT, new)
+    diff = apply.variant_diff("saxpy.cpp", TEXT, new)
     assert "-#define WG_SIZE 64" in diff and "+#define WG_SIZE 1024" in diff
 
 
 def test_variant_text_refuses_a_changed_kernel():
     changed = TEXT.replace("a * x[i] + y[i]", "y[i] + a * x[i]")
     try:
-        views.variant_text(changed, K, variant(1024, 2.31))
-    except views.ApplyError as e:
+        apply.variant_text(changed, K, variant(1024, 2.31))
+    except apply.ApplyError as e:
         assert "changed" in str(e)
     else:
         raise AssertionError("a stale kernel was spliced")
@@ -345,7 +346,7 @@ def _manager(settings: Settings, gate=None):
     import asyncio  # noqa: F401
 
     from backends.model import Unit
-    from kf_lsp.jobs import JobManager, Resources
+    from kf_lsp.core.jobs import JobManager, Resources
 
     res = Resources(lambda p: "/tmp")
     res.pool_factory = lambda backend, device: _FailingPool(gate)

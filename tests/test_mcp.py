@@ -45,7 +45,7 @@ SECRET = "sk-kf-test-0123456789-never-shown"
 
 
 def kf_command() -> list[str]:
-    return [sys.executable, "-m", "kf_lsp.cli", "mcp"]
+    return [sys.executable, "-m", "kf_lsp", "mcp"]
 
 
 @contextlib.asynccontextmanager

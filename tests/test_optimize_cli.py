@@ -9,10 +9,11 @@ import pytest
 
 from backends.kernel.load import load_unit
 from evolver.records import Variant
-from kf_lsp.cli import InputError, apply_variant
+from kf_lsp.core.apply import apply_variant
+from kf_lsp.core.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KF = [sys.executable, "-m", "kf_lsp.cli"]
+KF = [sys.executable, "-m", "kf_lsp"]
 TRANSPOSE = os.path.join(ROOT, "examples", "sycl", "transpose.cpp")
 
 

@@ -84,7 +84,7 @@ class Cluster:
         return make_security(self.tls["ca"], self.tls["cert"], self.tls["key"]) if self.tls else None
 
     def add_worker(self, name: str) -> None:
-        cmd = [sys.executable, "-m", "kf_lsp.cli", "worker", self.address, "--backend", "sycl", "--devices", "0",
+        cmd = [sys.executable, "-m", "kf_lsp", "worker", self.address, "--backend", "sycl", "--devices", "0",
                "--name", name]
         if self.tls:
             cmd += ["--tls-ca", self.tls["ca"], "--tls-cert", self.tls["cert"], "--tls-key", self.tls["key"]]
@@ -139,7 +139,7 @@ def test_plain_tcp_beyond_loopback_is_refused():
         RemotePool("tls://192.0.2.1:8786")
     for address in ("tcp://127.0.0.1:1", "tcp://127.3.4.5:1", "tcp://[::1]:1", "localhost:1"):
         assert check_address(address).startswith("tcp://")
-    out = subprocess.run([sys.executable, "-m", "kf_lsp.cli", "worker", "tcp://192.0.2.1:8786"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "kf_lsp", "worker", "tcp://192.0.2.1:8786"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "refuses plain tcp" in out.stderr, out.stderr
 
@@ -250,7 +250,7 @@ def test_multi_target_over_the_cluster(pool):
 
 
 def test_kf_bench_remote(cluster, pool):
-    cmd = [sys.executable, "-m", "kf_lsp.cli", "bench", "examples/sycl/saxpy.cpp", "--candidate",
+    cmd = [sys.executable, "-m", "kf_lsp", "bench", "examples/sycl/saxpy.cpp", "--candidate",
            "tests/kernels/sycl/good.cpp", "--seeds", "1", "--time-budget", "0.1", "--json", "--remote", cluster.address]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -265,7 +265,7 @@ def test_kf_bench_remote(cluster, pool):
 def test_kf_optimize_remote(cluster, pool, tmp_path):
     """The search runs unchanged over the cluster: every evaluation on a remote worker."""
     db = tmp_path / "kf.db"
-    cmd = [sys.executable, "-m", "kf_lsp.cli", "optimize", "examples/sycl/saxpy.cpp:saxpy", "--budget", "3",
+    cmd = [sys.executable, "-m", "kf_lsp", "optimize", "examples/sycl/saxpy.cpp:saxpy", "--budget", "3",
            "--eval-seconds", "0.1", "--db", str(db), "--json", "--remote", cluster.address]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode in (0, 1), out.stderr

@@ -34,7 +34,7 @@ SAXPY = os.path.join(ROOT, "examples", "sycl", "saxpy.cpp")
 
 
 def kf(*args, timeout=900, env=None):
-    return subprocess.run([sys.executable, "-m", "kf_lsp.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kf_lsp", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**(env or os.environ), "COLUMNS": "300"})
 
 
@@ -202,7 +202,7 @@ def test_known_proposals_are_fed_back_and_the_budget_is_used(tmp_path):
 
 
 def _start(src, db, budget="40", extra=()):
-    return subprocess.Popen([sys.executable, "-m", "kf_lsp.cli", "optimize", f"{src}:transpose", "--budget", budget,
+    return subprocess.Popen([sys.executable, "-m", "kf_lsp", "optimize", f"{src}:transpose", "--budget", budget,
                              "--eval-seconds", "0.15", "--db", db, *extra], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 

@@ -22,7 +22,7 @@ def test_optimize_with_an_endpoint_runs_the_whole_loop(tmp_path):
     script = [good_variant(), broken_variant(), contract_variant(), truncated(), prose_wrapped()]
     with LLMDouble(script) as llm:
         proc = subprocess.run(
-            [sys.executable, "-m", "kf_lsp.cli", "optimize", f"{src}:saxpy", "--budget", "10",
+            [sys.executable, "-m", "kf_lsp", "optimize", f"{src}:saxpy", "--budget", "10",
              "--llm-base-url", llm.url, "--model", "double", "--db", str(db), "--eval-seconds", "0.1", "--json"],
             cwd=ROOT, capture_output=True, text=True, timeout=600,
             env={**os.environ, "OPENAI_API_KEY": "sk-test-secret-value"},

@@ -1,4 +1,4 @@
-// Arguments of the server's commands (kf_lsp/commands.py: ONE camelCase object each),
+// Arguments of the server's commands (kf_lsp/lsp/commands.py: ONE camelCase object each),
 // finding the kernel at the cursor from the server's own code actions / lenses, and the
 // `kf-variant:` URIs of the diff view. No `vscode` import.
 

@@ -1,5 +1,5 @@
 // The server's stderr -> the output channel, each line at its own level. `kf serve` logs
-// `kf LEVEL logger: message` (kf_lsp/server.py); vscode-languageclient's default shows every
+// `kf LEVEL logger: message` (kf_lsp/lsp/server.py); vscode-languageclient's default shows every
 // stderr line as [error]. No `vscode` import.
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error";

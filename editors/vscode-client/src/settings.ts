@@ -1,4 +1,4 @@
-// The `kf` settings of VS Code -> the language server's `kf` section (kf_lsp/settings.py),
+// The `kf` settings of VS Code -> the language server's `kf` section (kf_lsp/core/settings.py),
 // and the command line that starts the server. No `vscode` import: unit-tested with node.
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -114,13 +114,13 @@ export function serverCommand(pythonPath: string | undefined, extraArgs: readonl
   const extra = (extraArgs ?? []).filter((a) => typeof a === "string");
   const python = pythonPath ? expandPath(pythonPath, workspaceFolder, home) : "";
   if (python) {
-    return { command: python, args: ["-m", "kf_lsp.cli", "serve", ...extra] };
+    return { command: python, args: ["-m", "kf_lsp", "serve", ...extra] };
   }
   return { command: "kf", args: ["serve", ...extra] };
 }
 
 /** The `kf archive FILE:KERNEL --json -` command line, run with the same interpreter. */
 export function archiveCommand(server: ServerCommand, file: string, kernel: string): ServerCommand {
-  const head = server.command === "kf" && server.args[0] === "serve" ? [] : ["-m", "kf_lsp.cli"];
+  const head = server.command === "kf" && server.args[0] === "serve" ? [] : ["-m", "kf_lsp"];
   return { command: server.command, args: [...head, "archive", `${file}:${kernel}`, "--json", "-"] };
 }

@@ -1,5 +1,5 @@
 // Running searches, from the server's kf/jobStarted, kf/jobProgress and kf/jobFinished
-// notifications (payloads: kf_lsp/jobs.py _job_payload). No `vscode` import.
+// notifications (payloads: kf_lsp/core/jobs.py _job_payload). No `vscode` import.
 
 export const JOB_STARTED = "kf/jobStarted";
 export const JOB_PROGRESS = "kf/jobProgress";

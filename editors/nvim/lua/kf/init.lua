@@ -17,11 +17,11 @@ local function notify(msg, level)
   vim.schedule(function() vim.notify(msg, level or vim.log.levels.INFO) end)
 end
 
---- The command that starts the server: `opts.python -m kf_lsp.cli serve` or `kf serve`.
+--- The command that starts the server: `opts.python -m kf_lsp serve` or `kf serve`.
 function M.cmd(opts)
   opts = opts or {}
   local python = opts.python or vim.g.kf_python
-  local cmd = (python and python ~= '') and { vim.fn.expand(python), '-m', 'kf_lsp.cli', 'serve' } or { 'kf', 'serve' }
+  local cmd = (python and python ~= '') and { vim.fn.expand(python), '-m', 'kf_lsp', 'serve' } or { 'kf', 'serve' }
   for _, a in ipairs(opts.extra_args or {}) do table.insert(cmd, a) end
   return cmd
 end

@@ -67,7 +67,9 @@ test("client-side commands never reuse the server's command ids", () => {
   for (const m of src.matchAll(/register(?:Command)?\("([^"]+)"/g)) {
     assert.ok(ids.includes(m[1]), `${m[1]} registered but not contributed`);
   }
-  const py = readFileSync(join(ROOT, "..", "..", "kf_lsp", "commands.py"), "utf8");
+  // command ids live in the language server's commands.py, job notifications in the shared jobs.py
+  const py = readFileSync(join(ROOT, "..", "..", "kf_lsp", "lsp", "commands.py"), "utf8")
+    + readFileSync(join(ROOT, "..", "..", "kf_lsp", "core", "jobs.py"), "utf8");
   for (const id of A.SERVER_COMMANDS) {
     assert.ok(py.includes(`"${id}"`), `${id} is not a server command any more`);
   }

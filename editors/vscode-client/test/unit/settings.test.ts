@@ -68,8 +68,8 @@ test("every kf.* setting of package.json is a server setting or a client one", (
 });
 
 test("the server's Python settings are what the client mirrors", () => {
-  // kf_lsp/settings.py is the source of truth: every field name there (camelCased) is known here
-  const py = readFileSync(join(ROOT, "..", "..", "kf_lsp", "settings.py"), "utf8");
+  // kf_lsp/core/settings.py is the source of truth: every field name there (camelCased) is known here
+  const py = readFileSync(join(ROOT, "..", "..", "kf_lsp", "core", "settings.py"), "utf8");
   const camel = (s: string): string => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
   const classes: Record<string, string[]> = {};
   let current = "";
@@ -89,7 +89,7 @@ test("the server's Python settings are what the client mirrors", () => {
     }
   }
   const sub: Record<string, string> = { llm: "LLMSettings", budget: "BudgetSettings", onSave: "OnSaveSettings" };
-  assert.ok(classes.Settings?.length > 10, "parsed kf_lsp/settings.py");
+  assert.ok(classes.Settings?.length > 10, "parsed kf_lsp/core/settings.py");
   assert.deepEqual([...classes.Settings].sort(), Object.keys(SERVER_KEYS).sort());
   for (const [k, cls] of Object.entries(sub)) {
     const known = SERVER_KEYS[k];
@@ -102,10 +102,10 @@ test("server command: the configured interpreter runs the module, else kf on PAT
   assert.deepEqual(serverCommand("", []), { command: "kf", args: ["serve"] });
   assert.deepEqual(serverCommand(undefined, ["--log-level", "DEBUG"]), { command: "kf", args: ["serve", "--log-level", "DEBUG"] });
   assert.deepEqual(serverCommand("${workspaceFolder}/.venv/bin/python", [], "/ws", "/home/u"),
-    { command: "/ws/.venv/bin/python", args: ["-m", "kf_lsp.cli", "serve"] });
+    { command: "/ws/.venv/bin/python", args: ["-m", "kf_lsp", "serve"] });
   assert.equal(expandPath("~/venv/bin/python", undefined, "/home/u"), "/home/u/venv/bin/python");
   assert.deepEqual(archiveCommand(serverCommand("/py", []), "/a/b.cu", "k"),
-    { command: "/py", args: ["-m", "kf_lsp.cli", "archive", "/a/b.cu:k", "--json", "-"] });
+    { command: "/py", args: ["-m", "kf_lsp", "archive", "/a/b.cu:k", "--json", "-"] });
   assert.deepEqual(archiveCommand(serverCommand("", []), "/a/b.cu", "k"),
     { command: "kf", args: ["archive", "/a/b.cu:k", "--json", "-"] });
 });

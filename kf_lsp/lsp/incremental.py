@@ -22,7 +22,7 @@ import re
 
 import msgspec
 
-from .index import FileEntry
+from kf_lsp.core.index import FileEntry
 
 __all__ = ["inert"]
 

@@ -29,9 +29,8 @@ ALL = [OPTIMIZE, STOP, BENCHMARK, APPLY_VARIANT, VARIANT_DIFF, ADD_SPEC, SET_API
 
 # custom requests / notifications
 VARIANT_TEXT = "kf/variantText"  # request: VariantArgs -> VariantText
-JOB_STARTED = "kf/jobStarted"  # server -> client: JobPayload
-JOB_PROGRESS = "kf/jobProgress"  # server -> client: JobPayload
-JOB_FINISHED = "kf/jobFinished"  # server -> client: JobPayload with `best`
+# server -> client: a job's events (JobPayload; kf/jobFinished with `best`), named by the shared layer
+from kf_lsp.core.jobs import JOB_FINISHED, JOB_PROGRESS, JOB_STARTED  # noqa: E402
 SET_API_KEY_NOTIFICATION = "kf/setApiKey"  # client -> server: ApiKeyArgs
 
 

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import msgspec
 from rich.console import Console
@@ -23,11 +23,8 @@ from backends.run.local_pool import EvalPool, WorkerProcess
 from backends.run.device_choice import SelectionError, choose, devices
 from backends.kernel.load import UnitError, load_unit, split_target
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
-
-
-class InputError(Exception):
-    """Bad input: printed as one line, exit code 2."""
+from kf_lsp.core.apply import apply_variant
+from kf_lsp.core.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
 
 
 def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float]:
@@ -97,7 +94,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     if result.verdict in (Verdict.SPEC_ERROR, Verdict.REFERENCE_FAILED):
         raise InputError(_bad_input_line(ref, result))  # the original or its spec: bad input, one line
     if not args.json:
-        from .tables import render_result
+        from kf_lsp.core.tables import render_result
 
         title = f"{ref.kernel.name}  {ref.path}:{ref.kernel.name_range.start.line + 1}"
         if cand is not None:
@@ -269,7 +266,7 @@ def cmd_devices(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(found)).decode() + "\n")
     else:
-        from .tables import render_devices
+        from kf_lsp.core.tables import render_devices
 
         if not any(d.backend == "cuda" for d in found):
             console.print("cuda: no CUDA GPU found (CUDA kernels are compiled and resource-checked only)")
@@ -290,31 +287,6 @@ def _llm_operator(config, seed: int = 0):
     except ImportError:
         raise InputError("--llm-base-url: the LLM operator is not available in this installation") from None
     return LLMOperator(config, seed=seed)
-
-
-def apply_variant(unit, variant) -> str:
-    """Write `variant` (region + tunable values) into the unit's file, keeping FILE.kf-orig.
-    Refuses when the file changed since `unit` was read. Returns the backup's path."""
-    from backends.kernel.splice import write_variant
-
-    try:
-        with open(unit.path, encoding="utf-8", errors="replace", newline="") as f:
-            now = f.read()
-    except OSError as e:
-        raise InputError(f"{unit.path}: cannot read: {e.strerror}") from None
-    if now != unit.text:
-        raise InputError(f"{unit.path}: the file changed since the search started; not applied "
-                         f"(the variants are kept: kf archive {unit.path}:{unit.kernel.name})")
-    out = write_variant(now, unit.kernel, variant.region, variant.tunables)
-    backup = unit.path + ".kf-orig"
-    if not os.path.exists(backup):
-        with open(backup, "w", encoding="utf-8", newline="") as f:
-            f.write(now)
-    tmp = unit.path + ".kf-tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(out)
-    os.replace(tmp, unit.path)
-    return backup
 
 
 def _show(path: str) -> str:
@@ -652,34 +624,8 @@ def _change(v) -> str:
     return f"{v.operator} {tun}".strip()
 
 
-def cmd_serve(args: argparse.Namespace, console: Console) -> int:
-    from .server import serve
-
-    if args.stdio and args.tcp is not None:
-        raise InputError("serve: --stdio and --tcp exclude each other")
-    return serve(tcp=args.tcp, host=args.host, log_level=args.log_level)
-
-
-def cmd_mcp(args: argparse.Namespace, console: Console) -> int:
-    """`kf mcp`: the MCP server for coding agents (kf_lsp/mcp_server.py, docs/agents.md)."""
-    from .mcp_server import LOOPBACK, serve
-    from .settings import LLMSettings, Settings
-
-    if args.http is not None and args.host not in LOOPBACK:
-        raise InputError(f"--host {args.host}: kf mcp serves HTTP on loopback only (127.0.0.1, localhost, ::1)")
-    for root in args.root or []:
-        if not os.path.isdir(root):
-            raise InputError(f"--root {root}: no such folder")
-    if bool(args.llm_base_url) != bool(args.model):
-        raise InputError("--llm-base-url and --model go together")
-    if args.max_jobs < 1:
-        raise InputError(f"--max-jobs must be at least 1, got {args.max_jobs}")
-    llm = LLMSettings(base_url=args.llm_base_url, model=args.model or "", api_key_env=args.api_key_env)
-    settings = Settings(llm=llm, max_jobs=args.max_jobs)
-    return serve(roots=args.root, http=args.http, host=args.host, log_level=args.log_level, settings=settings)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    """The `kf` parser; `fronts` add the subcommands of the other fronts (kf_lsp/main.py)."""
     p = argparse.ArgumentParser(prog="kf", description="Find, measure and speed up CUDA and SYCL kernels.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -755,35 +701,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", metavar="FILE", help="also write the archive as JSON to FILE ('-': stdout only)")
     a.set_defaults(func=cmd_archive)
 
-    sv = sub.add_parser("serve", help="run the language server (stdio; --tcp PORT for debugging); docs/lsp.md")
-    sv.add_argument("--tcp", type=int, metavar="PORT", help="listen on a TCP port instead of stdio")
-    sv.add_argument("--host", default="127.0.0.1", help="the address --tcp listens on (default 127.0.0.1)")
-    sv.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                    help="what the server logs to stderr (default INFO)")
-    # what LSP clients append by convention (vscode-languageclient's TransportKind.stdio adds
-    # --stdio, its node-module transport --clientProcessId=PID): stdio is the default anyway
-    sv.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
-    sv.add_argument("--clientProcessId", metavar="PID", help=argparse.SUPPRESS)
-    sv.set_defaults(func=cmd_serve)
-
-    m = sub.add_parser("mcp", help="run the MCP server for coding agents (stdio; --http PORT on loopback)")
-    m.add_argument("--root", action="append", metavar="DIR",
-                   help="a folder the tools may use when the client declares no roots (default: the current folder)")
-    m.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
-    m.add_argument("--host", default="127.0.0.1", help="the loopback address --http listens on (default 127.0.0.1)")
-    m.add_argument("--llm-base-url", metavar="URL", help="default OpenAI-compatible endpoint for optimize")
-    m.add_argument("--model", metavar="NAME", help="the model name at --llm-base-url")
-    m.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
-                   help="the environment variable holding the LLM key (default OPENAI_API_KEY)")
-    m.add_argument("--max-jobs", type=int, default=2, metavar="N", help="searches running at once (default 2)")
-    m.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                   help="what the server logs to stderr (default INFO)")
-    m.set_defaults(func=cmd_mcp)
+    for add in fronts:
+        add(sub)
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, fronts: Sequence[Callable[[Any], None]] = ()) -> int:
+    parser = build_parser(fronts)
     args = parser.parse_args(argv)
     console = Console(stderr=False, highlight=False)
     try:
@@ -795,6 +719,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("kf: interrupted\n")
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,11 +32,11 @@ from backends.kernel.text import mask, range_to_offsets
 from backends.model import EvalOptions, EvalRequest, EvalResult, KernelMeasurement, KernelSource, Unit, Verdict
 from evolver.records import Variant
 
-from . import agent_records as r
-from .index import KERNEL_EXTENSIONS, MAX_FILE_BYTES, is_ignored_dir, parse_entry
-from .jobs import JobManager, Resources, load_summary
-from .settings import LLMSettings, Settings
-from .state import JobView, SearchSummary, State
+from . import records as r
+from kf_lsp.core.index import KERNEL_EXTENSIONS, MAX_FILE_BYTES, is_ignored_dir, parse_entry
+from kf_lsp.core.jobs import JobManager, Resources, load_summary
+from kf_lsp.core.settings import LLMSettings, Settings
+from kf_lsp.core.state import JobView, SearchSummary, State
 
 __all__ = ["ToolError", "AgentTools", "confine", "Progress"]
 
@@ -501,7 +501,7 @@ class AgentTools:
     def _variant_info(self, unit: Unit, v: Variant, applicable: bool, current: str | None) -> r.VariantInfo:
         from evolver.descriptors import DEFAULT_GRID
 
-        from .views import ApplyError, variant_diff, variant_text
+        from kf_lsp.core.apply import ApplyError, variant_diff, variant_text
 
         try:
             description = DEFAULT_GRID.describe_cell(list(v.cell)) if v.cell else ""
@@ -543,8 +543,8 @@ class AgentTools:
         """Writes a verified variant into the file as `kf optimize --apply` does (backup
         FILE.kf-orig, kept from the first change), only when the variant was measured
         against the kernel's code as it is now (and the file has `file_sha256`, if given)."""
-        from .cli import InputError, apply_variant
-        from .views import ApplyError, variant_diff, variant_text
+        from kf_lsp.core.apply import ApplyError, apply_variant, variant_diff, variant_text
+        from kf_lsp.core.errors import InputError
 
         unit = await self._unit(a.file, a.kernel, self._use(roots))
         k = unit.kernel

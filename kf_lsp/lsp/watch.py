@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Callable, Iterable
 
-from .index import is_kernel_path
+from kf_lsp.core.index import is_kernel_path
 
 __all__ = ["Debouncer", "FolderWatcher", "WATCH_GLOB"]
 

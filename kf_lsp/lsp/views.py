@@ -8,7 +8,6 @@ function answers in microseconds and is unit-tested with synthetic data
 
 from __future__ import annotations
 
-import difflib
 from typing import Sequence
 
 from lsprotocol import types as lsp
@@ -17,14 +16,14 @@ from backends.model import Diagnostic, EvalResult, KernelMeasurement, KernelSour
 from evolver.records import Variant
 
 from . import commands as cmd
-from .index import FileEntry
+from kf_lsp.core.index import FileEntry
+from kf_lsp.core.jobs import progress_message
 from .positions import from_client, line_of, to_client
-from .state import JobView, SearchSummary, Snapshot, applicable, kernel_key
-from .tables import fmt_bytes_rate, fmt_time
+from kf_lsp.core.state import JobView, SearchSummary, Snapshot, applicable, kernel_key
+from kf_lsp.core.tables import fmt_bytes_rate, fmt_time
 
 __all__ = ["code_lenses", "inlay_hints", "hover", "hover_markdown", "code_actions", "diagnostics",
-           "variant_text", "variant_diff", "text_edit", "change_label", "progress_message", "kernel_at_position",
-           "ApplyError"]
+           "text_edit", "change_label", "kernel_at_position"]
 
 SOURCE = "kf"
 
@@ -32,9 +31,6 @@ SOURCE = "kf"
 def _cmd(title: str, command: str, arguments: list | None = None) -> lsp.Command:
     return lsp.Command(title=title, command=command, arguments=arguments)
 
-
-class ApplyError(ValueError):
-    """A variant cannot be written into the file (the message says why)."""
 
 
 # -- small formatting helpers ------------------------------------------------------------
@@ -84,19 +80,6 @@ def _describe_default():
 
 
 _DESCRIBE = _describe_default()
-
-
-def progress_message(done: int, budget: int, best: float | None, note: str = "") -> str:
-    msg = f"{done}/{budget} evaluations"
-    if best is not None:
-        msg += f", best {best:.2f}x"
-    if note:
-        msg += f" - {note}"
-    return msg
-
-
-def percentage(done: int, budget: int) -> int:
-    return max(0, min(100, int(100 * done / budget))) if budget > 0 else 0
 
 
 # -- lenses and hints -----------------------------------------------------------------------
@@ -417,21 +400,6 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
 # -- variant texts ------------------------------------------------------------------------
 
 
-def variant_text(text: str, kernel: KernelSource, v: Variant) -> str:
-    """The whole file with the variant's region and tunable values written in. Raises
-    ApplyError when the kernel's text is not what the variant was measured against."""
-    from backends.kernel.scanner import KernelNotFound
-    from backends.kernel.splice import StaleKernel, write_variant
-    from backends.kernel.tunables import TunableError
-
-    try:
-        return write_variant(text, kernel, v.region, v.tunables)
-    except StaleKernel as e:
-        raise ApplyError(str(e)) from None
-    except (KernelNotFound, TunableError) as e:
-        raise ApplyError(f"the variant cannot be written into the file: {e}") from None
-
-
 def text_edit(old: str, new: str) -> lsp.TextEdit:
     """One TextEdit turning `old` into `new`: the smallest span of whole lines that differs."""
     a_lines = old.splitlines(keepends=True)
@@ -450,11 +418,6 @@ def text_edit(old: str, new: str) -> lsp.TextEdit:
     else:
         end = lsp.Position(end_line, 0)
     return lsp.TextEdit(lsp.Range(start, end), "".join(b_lines[p:len(b_lines) - s]))
-
-
-def variant_diff(path: str, old: str, new: str) -> str:
-    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                        fromfile=f"a/{path.lstrip('/')}", tofile=f"b/{path.lstrip('/')}"))
 
 
 def top_variants(summary: SearchSummary | None, limit: int) -> Sequence[Variant]:

@@ -30,7 +30,7 @@ from typing import Callable
 import msgspec
 
 from .documents import DocumentStore
-from .index import FileEntry, KernelIndex, parse_entry
+from kf_lsp.core.index import FileEntry, KernelIndex, parse_entry
 
 __all__ = ["Reparser", "SMALL_DOCUMENT"]
 

@@ -31,14 +31,33 @@ import msgspec
 from backends.model import EvalOptions, EvalRequest, KernelSource, Unit
 from evolver.records import EvaluationDone, Event, Finished, NewElite, Progress, SearchError, SearchKey
 
-from . import commands as cmd
 from .failures import LLMFailure, WatchedClient
 from .liveness import hold, is_dead
 from .settings import Settings, search_config
 from .state import Benchmark, JobView, SearchSummary, State, kernel_key, summarize
-from .views import percentage, progress_message
 
-__all__ = ["Client", "Resources", "JobManager", "load_summary", "variant_payload"]
+# What a job says while it runs, by the names the language server sends them under
+# (server -> client notifications; the MCP front keeps them in the job's view instead).
+JOB_STARTED = "kf/jobStarted"
+JOB_PROGRESS = "kf/jobProgress"
+JOB_FINISHED = "kf/jobFinished"
+
+
+def progress_message(done: int, budget: int, best: float | None, note: str = "") -> str:
+    msg = f"{done}/{budget} evaluations"
+    if best is not None:
+        msg += f", best {best:.2f}x"
+    if note:
+        msg += f" - {note}"
+    return msg
+
+
+def percentage(done: int, budget: int) -> int:
+    return max(0, min(100, int(100 * done / budget))) if budget > 0 else 0
+
+
+__all__ = ["Client", "Resources", "JobManager", "load_summary", "variant_payload", "job_payload",
+           "JOB_STARTED", "JOB_PROGRESS", "JOB_FINISHED", "progress_message", "percentage"]
 
 log = logging.getLogger("kf.lsp")
 
@@ -208,7 +227,7 @@ def variant_payload(v: Any) -> dict | None:
             "cell": list(v.cell) if v.cell else None, "significant": v.significant}
 
 
-def _job_payload(j: JobView, **extra: Any) -> dict:
+def job_payload(j: JobView, **extra: Any) -> dict:
     return {"jobId": j.id, "kind": j.kind, "uri": _uri(j.path), "kernel": j.kernel, "state": j.state,
             "done": j.done, "budget": j.budget, "bestSpeedup": j.best_speedup, "message": j.message, **extra}
 
@@ -371,7 +390,7 @@ class JobManager:
         """A task cancelled before it ever ran (a queued job stopped at once) still ends."""
         if job.view.active:
             self._set(job, state="cancelled" if task.cancelled() else "error")
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None))
+            self.client.notify(JOB_FINISHED, job_payload(job.view, best=None))
             self.client.publish(job.view.path)
 
     async def _run(self, job: _Job, body: Callable[[], Any]) -> None:
@@ -380,7 +399,7 @@ class JobManager:
         acquired = False
         try:
             if self._full():
-                self.client.notify(cmd.JOB_STARTED, _job_payload(job.view, queued=True))
+                self.client.notify(JOB_STARTED, job_payload(job.view, queued=True))
             await self._acquire()
             acquired = True
             self._set(job, state="running", started=time.time())
@@ -388,21 +407,21 @@ class JobManager:
             has_progress = await self.client.progress_begin(token, title, "starting", True)
             if not has_progress:
                 self._set(job, token=None)
-            self.client.notify(cmd.JOB_STARTED, _job_payload(job.view))
+            self.client.notify(JOB_STARTED, job_payload(job.view))
             best = await body()
             self._set(job, state="done")
             msg = job.view.message or "done"
             if has_progress:  # finished is 100%, also when the space ran out before the budget
                 self.client.progress_report(token, msg, 100)
                 self.client.progress_end(token, msg)
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=variant_payload(best),
+            self.client.notify(JOB_FINISHED, job_payload(job.view, best=variant_payload(best),
                                                                 **self._extra(job)))
         except asyncio.CancelledError:
             reason = job.view.message or "stopped"
             self._set(job, state="cancelled", message=reason)
             if has_progress:
                 self.client.progress_end(token, f"stopped: {reason}")
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(
+            self.client.notify(JOB_FINISHED, job_payload(
                 job.view, best=None if job.stale else self._best_of(job), **self._extra(job)))
         except Exception as e:
             extra: dict[str, Any] = {}
@@ -422,7 +441,7 @@ class JobManager:
                     self._said.add(extra["setting"])
             if has_progress:
                 self.client.progress_end(token, "failed")
-            self.client.notify(cmd.JOB_FINISHED, _job_payload(job.view, best=None, error=message,
+            self.client.notify(JOB_FINISHED, job_payload(job.view, best=None, error=message,
                                                                 **self._extra(job), **extra))
         finally:
             self.searches.pop(job.view.id, None)
@@ -537,7 +556,7 @@ class JobManager:
             job.last_report = report
             if v.token:
                 self.client.progress_report(v.token, msg, report[1])
-            self.client.notify(cmd.JOB_PROGRESS, _job_payload(v, **self._extra(job)))
+            self.client.notify(JOB_PROGRESS, job_payload(v, **self._extra(job)))
             self.client.publish(v.path)
 
     async def _pool_for(self, unit: Unit, settings) -> tuple[str, int, str, Any]:
@@ -585,7 +604,7 @@ class JobManager:
         job.last_report = (msg, percentage(v.done, v.budget))
         if v.token and v.state == "running":
             self.client.progress_report(v.token, msg, job.last_report[1])
-        self.client.notify(cmd.JOB_PROGRESS, _job_payload(v, **self._extra(job)))
+        self.client.notify(JOB_PROGRESS, job_payload(v, **self._extra(job)))
 
     def _extra(self, job: _Job) -> dict:
         out: dict[str, Any] = {}

@@ -29,9 +29,9 @@ from urllib.parse import unquote, urlparse
 
 import msgspec
 
-from .agent_records import tool_schema
-from .agent_tools import AgentTools, ToolError
-from .settings import Settings
+from .records import tool_schema
+from .tools import AgentTools, ToolError
+from kf_lsp.core.settings import Settings
 
 __all__ = ["make_server", "serve", "roots_from_uris"]
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from evolver.records import EvaluationDone, Event, Finished, NewElite, Progress as ProgressEvent, SearchError, Variant
 
-from .tables import fmt_time
+from kf_lsp.core.tables import fmt_time
 
 
 def fmt_speedup(v: Variant) -> str:

@@ -26,14 +26,15 @@ from backends.model import Unit
 
 from . import commands as cmd
 from . import views
+from kf_lsp.core import apply
 from .documents import MAX_DOCUMENT_BYTES, DocumentStore
 from .incremental import inert, with_text
-from .index import FileEntry, KernelIndex
-from .jobs import JobManager, Resources, load_summary, variant_payload
+from kf_lsp.core.index import FileEntry, KernelIndex
+from kf_lsp.core.jobs import JobManager, Resources, load_summary, variant_payload
 from .parsing import Reparser
 from .rpc import KfProtocol, serve_stream, stdin_chunks
-from .settings import Settings, merge_raw, parse_settings, unwrap
-from .state import JobView, State, kernel_key
+from kf_lsp.core.settings import Settings, merge_raw, parse_settings, unwrap
+from kf_lsp.core.state import JobView, State, kernel_key
 from .watch import WATCH_GLOB, Debouncer, FolderWatcher
 
 __all__ = ["KfServer", "make_server", "serve"]
@@ -513,8 +514,8 @@ class KfServer(LanguageServer):
             self.show("warning", f"kf: {reason}")
             return {"applied": False, "reason": reason}
         try:
-            new_text = views.variant_text(entry.text, k, v)
-        except views.ApplyError as e:
+            new_text = apply.variant_text(entry.text, k, v)
+        except apply.ApplyError as e:
             self.show("warning", f"kf: {e}")
             return {"applied": False, "reason": str(e)}
         label = f"kf: apply {v.speedup:.2f}x variant of {k.name}" if v.speedup else f"kf: apply variant of {k.name}"
@@ -541,14 +542,14 @@ class KfServer(LanguageServer):
         text = None
         if not stale:
             try:
-                text = views.variant_text(entry.text, k, v)
-            except views.ApplyError:
+                text = apply.variant_text(entry.text, k, v)
+            except apply.ApplyError:
                 stale = True
         if text is not None:
-            diff = views.variant_diff(os.path.relpath(entry.path, self.workspace_for(entry.path)), entry.text, text)
+            diff = apply.variant_diff(os.path.relpath(entry.path, self.workspace_for(entry.path)), entry.text, text)
         else:  # the kernel changed: compare the regions as measured
             ref = summary.reference.region if summary.reference is not None else ""
-            diff = views.variant_diff(f"{k.name} (as measured)", ref, v.region)
+            diff = apply.variant_diff(f"{k.name} (as measured)", ref, v.region)
         return {"uri": f"kf-variant:{entry.path}?kernel={k.name}&variant={v.id}", "variant": v.id,
                 "speedup": v.speedup, "stale": stale, "region": v.region, "tunables": dict(v.tunables),
                 "text": text, "diff": diff, "summary": variant_payload(v)}
@@ -575,9 +576,9 @@ class KfServer(LanguageServer):
 
     def cmd_list_jobs(self, arguments: Any) -> dict:
         self._parse(cmd.LIST_JOBS, arguments)
-        from .jobs import _job_payload
+        from kf_lsp.core.jobs import job_payload
 
-        return {"jobs": [_job_payload(j) for j in self.state.snapshot.jobs.values()]}
+        return {"jobs": [job_payload(j) for j in self.state.snapshot.jobs.values()]}
 
 
 def _guard(f):
