@@ -1,0 +1,122 @@
+"""C++/CUDA/SYCL syntax trees from tree-sitter, for what a hand-written scanner cannot follow.
+
+Real files hold host code around their kernels: lambdas passed to `parallel_for`, launch
+sites (`k<<<grid, block, smem, stream>>>(...)`, `cudaLaunchKernel`), allocations, templates
+and macros. tree-sitter is the parser editors use for exactly this (error-tolerant,
+incremental, fast on large files); the CUDA grammar (tree-sitter-cuda) is a superset of the
+C++ one, so one grammar reads both languages. Macros are not expanded: a node's text is the
+text the user wrote.
+
+Positions: tree-sitter counts bytes of UTF-8; kf counts code points (backends.model.Position).
+`Tree.offset(byte)` and `Tree.byte(offset)` convert. Trees are cached by the text's hash.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+__all__ = ["Tree", "parse", "Node", "walk", "text_of", "children_of_type", "enclosing", "function_name"]
+
+try:  # the parser is a dependency; its absence is reported by the callers that need it
+    import tree_sitter as _ts
+    import tree_sitter_cuda as _ts_cuda
+except ImportError:  # pragma: no cover - a broken install
+    _ts = None
+    _ts_cuda = None
+
+Node = "tree_sitter.Node"
+
+
+@functools.lru_cache(maxsize=1)
+def _parser():
+    if _ts is None:
+        raise RuntimeError("tree-sitter is not installed (pip install tree-sitter tree-sitter-cuda)")
+    return _ts.Parser(_ts.Language(_ts_cuda.language()))
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A parsed text: the tree-sitter tree plus the byte <-> code-point maps of its text."""
+
+    text: str
+    data: bytes
+    tree: object
+    ascii: bool
+
+    @property
+    def root(self):
+        return self.tree.root_node
+
+    def offset(self, byte: int) -> int:
+        """Code-point offset of a byte offset."""
+        return byte if self.ascii else len(self.data[:byte].decode("utf-8", errors="replace"))
+
+    def byte(self, offset: int) -> int:
+        return offset if self.ascii else len(self.text[:offset].encode("utf-8"))
+
+    def text_of(self, node) -> str:
+        return self.data[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
+
+    def span(self, node) -> tuple[int, int]:
+        """The node's (start, end) code-point offsets in `text`."""
+        return self.offset(node.start_byte), self.offset(node.end_byte)
+
+
+@functools.lru_cache(maxsize=32)
+def parse(text: str) -> Tree:
+    """The syntax tree of a C++/CUDA/SYCL text (never raises on bad code: tree-sitter marks
+    the broken parts as ERROR nodes and parses the rest)."""
+    data = text.encode("utf-8", errors="surrogatepass")
+    return Tree(text=text, data=data, tree=_parser().parse(data), ascii=len(data) == len(text))
+
+
+def walk(node, descend: Callable[[object], bool] | None = None) -> Iterator[object]:
+    """Every node under `node` (itself included) in document order; `descend(n)` False skips
+    n's children."""
+    cursor = node.walk()
+    visited_children = False
+    while True:
+        if not visited_children:
+            yield cursor.node
+            if (descend is None or descend(cursor.node)) and cursor.goto_first_child():
+                continue
+        if cursor.goto_next_sibling():
+            visited_children = False
+        elif cursor.goto_parent():
+            visited_children = True
+        else:
+            return
+
+
+def text_of(tree: Tree, node) -> str:
+    return tree.text_of(node)
+
+
+def children_of_type(node, *types: str) -> list:
+    return [c for c in node.children if c.type in types]
+
+
+def enclosing(node, *types: str):
+    """The nearest ancestor of `node` of one of `types`, or None."""
+    p = node.parent
+    while p is not None and p.type not in types:
+        p = p.parent
+    return p
+
+
+def function_name(tree: Tree, fn) -> str | None:
+    """The declared name of a function_definition (`ns::Cls::f` -> `f`), or None."""
+    decl = fn.child_by_field_name("declarator")
+    while decl is not None and decl.type not in ("identifier", "field_identifier", "qualified_identifier",
+                                                 "destructor_name", "operator_name"):
+        decl = decl.child_by_field_name("declarator")
+    if decl is None:
+        return None
+    if decl.type == "qualified_identifier":
+        name = decl.child_by_field_name("name")
+        while name is not None and name.type == "qualified_identifier":
+            name = name.child_by_field_name("name")
+        return tree.text_of(name) if name is not None else None
+    return tree.text_of(decl)
