@@ -86,7 +86,24 @@ class Launch(msgspec.Struct, frozen=True):
 
 class Tunable(msgspec.Struct, frozen=True):
     name: str
-    values: list[int | float]
+    values: list[int | float | str]  # a str value is a type (`tune T = float, half`)
+    line: int = 0
+
+
+class Require(msgspec.Struct, frozen=True):
+    """`@kf require C % 4 == 0`: a condition every problem size must meet (checked, derived
+    and random sizes alike); an expression of variables that is true or false."""
+
+    expr: str
+    line: int = 0
+
+
+class Reference(msgspec.Struct, frozen=True):
+    """`@kf reference ref.py:func`: a Python function (NumPy; PyTorch where installed) or a
+    KernelBench-style module (`Model`, `get_inputs`) that computes the expected outputs."""
+
+    path: str  # as written, relative to the kernel's file
+    function: str | None = None  # None: a KernelBench module (Model)
     line: int = 0
 
 
@@ -109,13 +126,26 @@ class Spec(msgspec.Struct, frozen=True):
     flops: str | None = None  # floating-point operations per launch, for the roofline
     range: Range | None = None  # where the spec lines are
     fixed: list[str] = []  # `@kf fixed NAME`: variables kf never varies (no derived sizes)
+    requires: list[Require] = []  # `@kf require EXPR`: conditions on problem sizes
+    nulls: list[str] = []  # `@kf NAME = null`: pointer parameters passed as null pointers
+    types: dict[str, str] = {}  # `@kf T = float`: type template parameters bound to types
+    flags: list[str] = []  # `@kf flags ...`: compiler flags for the file (beside the project's)
+    reference: Reference | None = None  # `@kf reference ...`: a Python oracle
 
     def buffer(self, name: str) -> BufferSpec | None:
         return next((b for b in self.buffers if b.name == name), None)
 
 
+KernelForm = Literal["global", "free_function", "nd_item_function", "lambda"]
+
+
 class KernelSource(msgspec.Struct, frozen=True):
-    """A kernel found in a file: where it is and what it promises."""
+    """A kernel found in a file: where it is and what it promises.
+
+    `form` is how the user wrote it: a CUDA `__global__` function, a SYCL free-function
+    kernel, a function taking `sycl::nd_item<N>` called from a `parallel_for` lambda, or
+    the lambda itself; the last two are lifted into a free-function kernel to compile and
+    spliced back in the user's form."""
 
     file: str
     language: Language
@@ -130,6 +160,7 @@ class KernelSource(msgspec.Struct, frozen=True):
     template_params: list[str] = []
     content_hash: str = ""  # sha256 of the region text (splice's check that the text is unchanged)
     code_hash: str = ""  # the region plus the tunable values bound outside it: the kernel's identity
+    form: KernelForm = "global"
 
 
 # ---------------------------------------------------------------------------
@@ -263,8 +294,10 @@ class Unit(msgspec.Struct, frozen=True):
     path: str  # the user's file (diagnostics name it); may not exist on disk (unsaved text)
     text: str  # the whole file text
     kernel: KernelSource  # parsed from `text`; spec taken from here
-    tunables: dict[str, int | float] = {}  # tunable bindings; missing ones take their defaults
+    tunables: dict[str, int | float | str] = {}  # tunable bindings; missing ones take their defaults
     include_dirs: list[str] = []
+    flags: list[str] = []  # the project's compiler flags for this file (compile_commands.json, settings, CLI)
+    flags_source: str = ""  # where `flags` came from, for messages: "compile_commands.json", "kf.cuda.flags"...
 
 
 class EvalOptions(msgspec.Struct, frozen=True):

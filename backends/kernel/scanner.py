@@ -217,7 +217,7 @@ def find_kernels(text: str, path: str, language: Language | None = None) -> list
             name_range=Range(name_pos, lines.pos(d.name_start + len(d.name))),
             region=Range(lines.pos(region_start), lines.pos(region_end)),
             spec=spec, spec_errors=errors, is_template=header is not None,
-            template_params=tparams,
+            template_params=tparams, form="global" if f.language == "cuda" else "free_function",
             content_hash=hashlib.sha256(region.encode("utf-8", "surrogatepass")).hexdigest(),
         ))
     return [_with_code_hash(text, k) for k in kernels]
