@@ -13,7 +13,8 @@ from typing import Mapping
 import numpy as np
 
 from backends.judge import device_checks
-from backends.judge.verify import CANARY, GUARD_BYTES, guard_intact
+from backends.judge.memory import device_limit
+from backends.judge.verify import GUARD_BYTES, guard_bytes, guard_intact, guard_units
 from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
 from backends.kernel.tunables import TunableError, bind, defaults
@@ -168,19 +169,33 @@ MAX_BYTES = int(float(os.environ.get("KF_MAX_BUFFER_GIB", "64")) * 2**30)
 
 
 class Buffers:
-    """One kernel's allocations at one problem size, each with a canary guard on both sides."""
+    """One kernel's allocations at one problem size, each with a guard on both sides.
+
+    Guards hold NaN for float buffers and the integer canary otherwise; `alternate_guards`
+    (True, or the names of the buffers it applies to) fills them with the second pattern
+    instead (huge values of both signs; `guard_phase` says which comes first), for the run
+    that shows reads out of bounds (backends/judge/verify.py). `guard` = 0: no guards (the
+    compute-sanitizer probe, whose memcheck must see the real ends of the allocations)."""
 
     def __init__(self, session: DeviceSession, spec: Spec, env: Mapping[str, int | float],
-                 alternate_poison: bool = False):
+                 alternate_poison: bool = False, alternate_guards: bool | set[str] = False,
+                 guard_phase: int = 0, guard: int = GUARD_BYTES):
         self.session = session
         self.spec = spec
         self.env = env
         self.alternate = alternate_poison
+        self.guard = guard
         self.alloc: dict[str, object] = {}
         self.nbytes: dict[str, int] = buffer_sizes(spec, env)
         self.initial: dict[str, np.ndarray] = {}
         self.digests: dict[str, int | None] = {}  # of each input as written (device_checks)
-        limit = getattr(getattr(session, "info", None), "memory_bytes", 0) or 0
+        self.guards: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each guard holds (front, back)
+        self.units: dict[str, tuple[bytes, bytes]] = {}  # their repeating units
+        for b in spec.buffers:
+            alt = b.name in alternate_guards if isinstance(alternate_guards, (set, frozenset)) else bool(alternate_guards)
+            self.guards[b.name] = guard_bytes(b.dtype, alt, guard_phase)
+            self.units[b.name] = guard_units(b.dtype, alt, guard_phase)
+        limit = device_limit(session)
         total = sum(self.nbytes.values())
         if limit and total > limit:
             big = max(spec.buffers, key=lambda b: self.nbytes[b.name])
@@ -190,7 +205,7 @@ class Buffers:
         try:
             for b in spec.buffers:
                 try:
-                    self.alloc[b.name] = session.alloc(self.nbytes[b.name] + 2 * GUARD_BYTES)
+                    self.alloc[b.name] = session.alloc(self.nbytes[b.name] + 2 * guard)
                 except MemoryError:
                     raise EvalFailure(Verdict.SPEC_ERROR, f"cannot allocate {b.name} "
                                       f"({self.nbytes[b.name] / 2**20:.0f} MiB) on this device: use a smaller size",
@@ -200,19 +215,28 @@ class Buffers:
             raise
 
     def load(self, inputs: Mapping[str, np.ndarray]) -> None:
+        g = self.guard
         for b in self.spec.buffers:
             buf, n = self.alloc[b.name], self.nbytes[b.name]
-            self.session.fill(buf, 0, GUARD_BYTES, CANARY)
-            self.session.fill(buf, GUARD_BYTES + n, GUARD_BYTES, CANARY)
+            if g:
+                self._write_guards(b, buf, n)
             if b.role == "out":
                 if n:
-                    self.session.fill(buf, GUARD_BYTES, n, out_fill(b, self.env, self.alternate))
+                    self.session.fill(buf, g, n, out_fill(b, self.env, self.alternate))
             else:
                 self.initial[b.name] = inputs[b.name]
                 if n:
-                    self.session.write(buf, GUARD_BYTES, inputs[b.name])
+                    self.session.write(buf, g, inputs[b.name])
                     if b.role == "in":
-                        self.digests[b.name] = device_checks.digest(self.session, buf, GUARD_BYTES, n)
+                        self.digests[b.name] = device_checks.digest(self.session, buf, g, n)
+
+    def _write_guards(self, b: BufferSpec, buf: object, n: int) -> None:
+        for offset, unit, whole in ((0, self.units[b.name][0], self.guards[b.name][0]),
+                                    (GUARD_BYTES + n, self.units[b.name][1], self.guards[b.name][1])):
+            if len(unit) <= 8:
+                self.session.fill(buf, offset, GUARD_BYTES, unit)  # on the device
+            else:  # a 16-byte unit (alternating doubles): written from the host
+                self.session.write(buf, offset, whole)
 
     def reset_outputs(self) -> None:
         """Before a timed trial: outputs poisoned again, inout buffers back to their inputs."""
@@ -221,19 +245,22 @@ class Buffers:
             if not n:
                 continue
             if b.role == "out":
-                self.session.fill(self.alloc[b.name], GUARD_BYTES, n, out_fill(b, self.env, self.alternate))
+                self.session.fill(self.alloc[b.name], self.guard, n, out_fill(b, self.env, self.alternate))
             elif b.role == "inout":
-                self.session.write(self.alloc[b.name], GUARD_BYTES, self.initial[b.name])
+                self.session.write(self.alloc[b.name], self.guard, self.initial[b.name])
 
     def read(self, name: str, dtype: str) -> np.ndarray:
-        raw = self.session.read(self.alloc[name], GUARD_BYTES, self.nbytes[name])
+        raw = self.session.read(self.alloc[name], self.guard, self.nbytes[name])
         return raw.view(dtypes.numpy_dtype(dtype))
 
     def check_guards(self) -> tuple[str, str] | None:
+        if not self.guard:
+            return None
         for b in self.spec.buffers:
             buf, n = self.alloc[b.name], self.nbytes[b.name]
             ok, where = guard_intact(
-                self.session.read(buf, 0, GUARD_BYTES), self.session.read(buf, GUARD_BYTES + n, GUARD_BYTES)
+                self.session.read(buf, 0, GUARD_BYTES), self.session.read(buf, GUARD_BYTES + n, GUARD_BYTES),
+                self.guards[b.name],
             )
             if not ok:
                 return b.name, where
@@ -241,7 +268,7 @@ class Buffers:
 
     def digest(self, name: str) -> int | None:
         """The keyed digest of a buffer's contents now, on the device (None: check on the host)."""
-        return device_checks.digest(self.session, self.alloc[name], GUARD_BYTES, self.nbytes[name])
+        return device_checks.digest(self.session, self.alloc[name], self.guard, self.nbytes[name])
 
     def modified_inputs(self) -> str | None:
         for b in self.spec.buffers:
@@ -249,7 +276,7 @@ class Buffers:
                 was = self.digests.get(b.name)
                 if was is not None and self.digest(b.name) == was:
                     continue  # unchanged, checked on the device
-                now = self.session.read(self.alloc[b.name], GUARD_BYTES, self.nbytes[b.name])
+                now = self.session.read(self.alloc[b.name], self.guard, self.nbytes[b.name])
                 if not np.array_equal(now, self.initial[b.name].view(np.uint8)):
                     changed = int(np.count_nonzero(now != self.initial[b.name].view(np.uint8)))
                     return f"{b.name} ({changed} bytes changed)"
@@ -259,7 +286,7 @@ class Buffers:
         out: list[KernelArg] = []
         for p in params:
             if p.is_pointer:
-                out.append(BufferArg(self.alloc[p.name], GUARD_BYTES))
+                out.append(BufferArg(self.alloc[p.name], self.guard))
             else:
                 dt = dtypes.canonical(p.base_type)
                 if dt is None:
