@@ -73,7 +73,7 @@ def _spec_errors(unit: Unit) -> list[Diagnostic]:
     return [d for d in unit.kernel.spec_errors if d.severity == "error"]
 
 
-PROBED = frozenset({"residue", "combined", "random"})  # small sizes kf chose: the candidate runs three times
+PROBED = frozenset({"residue", "combined", "random"})  # small sizes kf chose
 SANITIZED_SIZES = 12  # of them, the first ones run under compute-sanitizer
 
 
@@ -83,10 +83,11 @@ class SizeCase(tuple):
     a size the spec lists (a `@kf check` line)."""
 
     def __new__(cls, label: str, overrides: dict[str, str], derived: bool, kind: str = "default",
-                line: int | None = None):
+                line: int | None = None, probe: bool = False):
         case = super().__new__(cls, (label, overrides, derived))
         case.kind = kind
         case.line = line
+        case.probe = probe  # the candidate runs three times here (and the original twice)
         return case
 
     @property
@@ -243,10 +244,10 @@ class Evaluation:
                 sizes.append(SizeCase(label, dict(c.assignments), False, "check", c.line))
             for d in derived_sizes(contract, tunables, [c.assignments for c in contract.checks], language):
                 sizes.append(SizeCase(f"{d.label} ({'above the default' if d.kind == 'above' else 'derived'})",
-                                      d.overrides, True, d.kind))
+                                      d.overrides, True, d.kind, probe=d.probe))
             r = random_size(contract, self.req.nonce, tunables, language)
             if r is not None:
-                sizes.append(SizeCase(f"{r.label} (random)", r.overrides, True, "random"))
+                sizes.append(SizeCase(f"{r.label} (random)", r.overrides, True, "random", probe=True))
         return sizes
 
     def _plan(self, ref: LaunchableKernel, contract: Spec, cases: list["SizeCase"]) -> list["SizeCase"]:
@@ -462,7 +463,7 @@ class Evaluation:
                         self.checks.append(CheckReport(int_sizes, seed, True, derived=derived))
                         continue
                     env_c = cand.env(contract, case.overrides)
-                    small = case.kind in PROBED
+                    small = case.probe
                     cb = self._run_checked(cand, contract, env_c, inputs, what)
                     try:
                         try:
@@ -532,7 +533,7 @@ class Evaluation:
         int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
         self.at = (int_sizes, seed, derived)
         what = run_label(int_sizes, seed, derived)
-        probe = case.kind in PROBED
+        probe = case.probe
         phase = size_index % 2
 
         def run_original(inp):

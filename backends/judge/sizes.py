@@ -25,6 +25,9 @@ by a buffer length or the launch shape, not marked `@kf fixed`) kf derives:
 - **one random size per evaluation**, drawn from the request's nonce (every variable
   log-uniform in [1, default]) and reported: sizes a candidate cannot know in advance.
 
+At PROBES_PER_VARIABLE residue sizes of each variable, all at once and the random size, the
+candidate runs twice more (other guard contents, then a repeat: docs/evaluation.md).
+
 Every size meets the spec's `@kf require` lines (a size that does not is never run) and
 leaves `@kf fixed` variables at their defaults. A residue or combined size costing more
 than the default (bytes or work-items, e.g. `chunk = 1` of a reduction) is left out; one
@@ -37,6 +40,7 @@ import ast
 import math
 from typing import Mapping
 
+import msgspec
 import numpy as np
 
 from backends.kernel import dtypes
@@ -51,15 +55,20 @@ ABOVE_MAX_FACTOR = 4.5  # the 2^24 crossing is checked when it costs at most thi
 SMALL_TARGET = 32  # other variables sit at about this (a multiple of the default's power-of-two part, <= 64)
 MAX_MODULUS = 4096  # M (the residue sizes' base) stays at most this
 MAX_COST = 1.5  # residue/combined/random sizes costing more than this times the default are left out
+PROBES_PER_VARIABLE = 2  # residue sizes per variable (above 1) where the candidate runs three times
+_CACHE: dict[tuple, list] = {}  # derived sizes of a spec (they cost ~0.5 s to derive on a loaded 2-core host)
 
 
 class DerivedSize:
-    """A size kf chose: `kind` is "residue", "combined", "above" or "random"."""
+    """A size kf chose: `kind` is "residue", "combined", "above" or "random"; `probe`: one of
+    the small sizes where the candidate runs three times (PROBES_PER_VARIABLE residue sizes
+    of each variable, all at once, the random size)."""
 
-    def __init__(self, label: str, overrides: dict[str, str], kind: str = "residue"):
+    def __init__(self, label: str, overrides: dict[str, str], kind: str = "residue", probe: bool = False):
         self.label = label
         self.overrides = overrides
         self.kind = kind
+        self.probe = probe
 
     def __repr__(self) -> str:
         return f"DerivedSize({self.label!r}, {self.kind})"
@@ -259,6 +268,17 @@ def derived_sizes(spec: Spec, tunables: Mapping[str, int | float] | None = None,
     """Sizes to check besides the spec's own (`listed`: its check lines' overrides): the
     residue sizes, all-at-once and the size above the default (module doc). The random size
     is separate (random_size): it changes with every request."""
+    key = (msgspec.msgpack.encode(spec), repr(sorted((tunables or {}).items())), repr(listed), language)
+    found = _CACHE.get(key)
+    if found is None:
+        found = _derive(spec, tunables, listed, language)
+        if len(_CACHE) >= 64:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = found
+    return [DerivedSize(d.label, dict(d.overrides), d.kind, d.probe) for d in found]
+
+
+def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
     sizes = size_variables(spec, tunables)
     if not sizes:
         return []
@@ -275,7 +295,7 @@ def derived_sizes(spec: Spec, tunables: Mapping[str, int | float] | None = None,
     seen = [dict(x) for x in (listed or [])] + [{}]
     out: list[DerivedSize] = []
 
-    def add(overrides: dict[str, int], kind: str, max_cost: float | None = MAX_COST) -> str:
+    def add(overrides: dict[str, int], kind: str, max_cost: float | None = MAX_COST, probe: bool = False) -> str:
         """"added", "seen" (a listed or derived size already), "invalid" (require, launch) or "costly"."""
         ov = {k: str(v) for k, v in overrides.items()}
         if any(_same(ov, s, env) for s in seen):
@@ -289,7 +309,7 @@ def derived_sizes(spec: Spec, tunables: Mapping[str, int | float] | None = None,
         if max_cost is not None and (cost[0] > base[0] * max_cost or cost[1] > max(base[1], 1) * max_cost):
             return "costly"
         seen.append(ov)
-        out.append(DerivedSize(_label(overrides), ov, kind))
+        out.append(DerivedSize(_label(overrides), ov, kind, probe))
         return "added"
 
     odd: dict[str, int] = {}  # each variable's value with a partial last group (M+1 or default-1)
@@ -303,12 +323,15 @@ def derived_sizes(spec: Spec, tunables: Mapping[str, int | float] | None = None,
         else:
             classes = [r for r in range(1, min(8, default))] + ([default - 1] if default - 1 >= 8 else [])
             step = 8
+        probes = 0
         for first in classes:
             # the first value of this residue class that meets the spec's lines (`require C % 4 == 0`
             # leaves some classes empty), staying below the default
             v = first
             while v < default:
-                status = add({**others, name: v}, "residue")
+                probe = v > 1 and probes < PROBES_PER_VARIABLE
+                status = add({**others, name: v}, "residue", probe=probe)
+                probes += status == "added" and probe
                 if status in ("added", "seen"):
                     if name not in odd and v > 1 and (v % modulus == 1 or v == default - 1):
                         odd[name] = v
@@ -317,7 +340,7 @@ def derived_sizes(spec: Spec, tunables: Mapping[str, int | float] | None = None,
                     break  # larger values cost more; and 1 is 1: nothing above it stands for it
                 v += step
     if len(odd) > 1:
-        add({**small, **odd}, "combined")
+        add({**small, **odd}, "combined", probe=True)
     above = _above(spec, sizes, small, env, base, tunables, language)
     if above is not None:
         add(above, "above", max_cost=None)
@@ -399,7 +422,7 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
         cost = footprint(spec, sub)
         if cost is None or cost[0] > base[0] * MAX_COST or cost[1] > max(base[1], 1) * MAX_COST:
             continue
-        return DerivedSize(_label(point), {k: str(v) for k, v in point.items()}, "random")
+        return DerivedSize(_label(point), {k: str(v) for k, v in point.items()}, "random", probe=True)
     return None
 
 

@@ -8,6 +8,7 @@ like `1 << 100000` fails fast instead of eating memory.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -55,6 +56,7 @@ _BINOPS: dict[type, str] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; the tree is only read (a run evaluates ~20)
 def _parse(expr: str) -> ast.expr:
     """Parse and check the shape of an expression (no values needed)."""
     if not isinstance(expr, str) or not expr.strip():
