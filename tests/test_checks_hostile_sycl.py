@@ -20,7 +20,6 @@ from backends.kernel.expressions import resolve  # noqa: E402
 from backends.kernel.load import load_unit  # noqa: E402
 from backends.kernel.tunables import defaults  # noqa: E402
 from backends.model import EvalOptions, EvalRequest, Require, Verdict  # noqa: E402
-from backends.session import BufferArg  # noqa: E402
 from backends.sycl import list_devices  # noqa: E402
 from backends.sycl.session import SyclSession  # noqa: E402
 
@@ -80,6 +79,18 @@ def test_a_read_nan_hides_is_caught_by_a_run_with_other_guard_contents(session):
     assert r.verdict is Verdict.OUT_OF_BOUNDS, r.message
     assert "reads out of bounds of `x`" in r.message and "other guard contents" in r.message
     assert failing(r).derived
+
+
+def test_an_original_that_reads_past_a_buffer_is_a_spec_error_not_the_candidates_fault(session):
+    """NaN guards make the original's own output NaN where it reads past a buffer: before a
+    correct candidate could be judged wrong against it, kf says the original is at fault (the
+    spec's length, or the kernel), at the buffer's line, alone or with a candidate."""
+    for candidate in ("../../sycl/good.cpp", None):
+        r = judge(session, candidate, reference=HOSTILE / "nan_guard_read.cpp")
+        assert r.verdict is Verdict.SPEC_ERROR, r.message
+        assert "the original reads outside `x`" in r.message
+        d = [x for x in r.diagnostics if x.severity == "error"][-1]
+        assert "@kf in  x: float[n]" in (HOSTILE / "nan_guard_read.cpp").read_text().splitlines()[d.line]
 
 
 # -- 19.3 / 20.2: sizes nobody wrote -------------------------------------------------------------
@@ -245,7 +256,7 @@ def test_a_change_in_the_originals_buffers_found_after_a_candidate_ran_is_the_ca
         cb.load(inputs)
         # the candidate's launch, its `y` being the original's: it writes into the original's input
         args = cb.args(cand_unit.kernel.params, env)
-        args[1] = BufferArg(rb.alloc["y"], rb.guard)
+        args[1] = rb.arg("y")
         session.launch(cand.compiled, *cand.launch_shape(env), args)
         with pytest.raises(EvalFailure) as blamed:
             ev._after_run(ref, rb, "timed runs", candidate_ran=True)

@@ -206,6 +206,13 @@ class CudaSession:
         if self._dead is not None:
             raise DeviceFault(f"the CUDA context is unusable after an earlier fault: {self._dead}", sticky=True)
 
+    def _current(self) -> None:
+        """The device's context current on the calling thread (cuda.core's Device objects are
+        per-thread singletons: the compile thread gets its own)."""
+        from cuda.core import Device
+
+        Device(self.index).set_current()
+
     def _fault(self, message: str) -> DeviceFault:
         self._dead = message
         return DeviceFault(message, sticky=True)
@@ -254,7 +261,7 @@ class CudaSession:
         """Compile and load. Safe from another thread (the harness compiles a candidate while
         the original's checks run): the context is made current on the calling thread."""
         self._alive()
-        self.device.set_current()
+        self._current()
         out = compile_cuda(unit, self.info.arch or "sm_90", want_ptx=True)  # PTX: behavioural features
         if isinstance(out, CompileFailure):
             return out
@@ -304,7 +311,7 @@ class CudaSession:
         import msgspec
 
         self._alive()
-        self.device.set_current()
+        self._current()
         return self.load(msgspec.msgpack.decode(data, type=CompiledModule), unit.path)
 
     def artifact_salt(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import threading
 import time
@@ -87,7 +88,7 @@ class SizeCase(tuple):
         case = super().__new__(cls, (label, overrides, derived))
         case.kind = kind
         case.line = line
-        case.probe = probe  # the candidate runs three times here (and the original twice)
+        case.probe = probe  # the candidate runs three times here, the original twice (other guard contents)
         return case
 
     @property
@@ -419,7 +420,7 @@ class Evaluation:
         still be compiling (PendingCompile): the original's runs go first meanwhile. The
         original's buffers are copied to the host and freed before the candidate runs, so
         nothing of the original is alive for it to read or write. At the small sizes kf chose
-        the candidate runs twice more (backends/judge/sizes.py; docs/evaluation.md)."""
+        the candidate runs twice more at the probed ones (backends/judge/sizes.py; docs/evaluation.md)."""
         skipped: list[str] = []
         # the original's outputs on worker-secret inputs, reused across evaluations (reference_cache)
         store = reference_cache.store_for(self.session) if (
@@ -551,16 +552,34 @@ class Evaluation:
                 rb = _to_host(rb, contract)
         except EvalFailure as f:
             if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
-                skipped.append(_plain_label(label))
+                m = re.search(r"reads outside `\w+`", f.message)
+                skipped.append(_plain_label(label) + (f" (it {m.group(0)} there)" if m else ""))
                 return None  # the original cannot run at a size kf chose: not the user's problem
             raise
         try:
             if size_index == 0 and seed == 0:
+                if store is None or self.reference_key not in store.checked:
+                    self._original_reads_guards(ref, contract, env_r, inputs, rb, what)
                 self._original_checks(ref, contract, env_r, inputs, rb, what, store)
         except BaseException:
             rb.free()
             raise
         return env_r, int_sizes, inputs, rb
+
+    def _original_reads_guards(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb, what: str) -> None:
+        """NaN in the original's outputs at the default size: is it a NaN guard it read? (Its
+        outputs would then change with the guards' contents.) A spec error at the buffer's
+        line, before its own checks take the NaN for something else."""
+        outs = _outputs(rb, contract)
+        if not any(dtypes.is_float(b.dtype) and np.isnan(outs[b.name]).any() for b in contract.buffers
+                   if b.role != "in"):
+            return
+        readers = self._guard_readers(ref, contract, env, inputs, outs, what, 0)
+        if readers:
+            b = contract.buffer(readers[0])
+            raise EvalFailure(Verdict.SPEC_ERROR, f"the original reads outside `{readers[0]}` ({what}): its outputs "
+                              "change with the contents of the memory next to the buffer; declare the length it reads",
+                              line=b.line if b is not None else None)
 
     def _repeat(self, cand: LaunchableKernel, contract: Spec, env, inputs, rb, first: dict[str, np.ndarray],
                 sizes, seed: int, what: str, phase: int) -> None:
