@@ -43,6 +43,10 @@ class ListArgs(_Args):
 class KernelArgs(_Args):
     file: FilePath
     kernel: KernelName = None
+    flags: Annotated[list[Annotated[str, Meta(max_length=4096)]], Meta(
+        max_length=256, description="compiler flags for a file without a compile_commands.json entry, e.g. "
+                                    "[\"-DENABLE_BF16\", \"-Iinclude\"] (include paths inside the roots; default: "
+                                    "the kf.cuda.flags / kf.sycl.flags setting)")] = []
 
 
 class DraftArgs(KernelArgs):
