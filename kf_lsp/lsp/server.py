@@ -257,8 +257,8 @@ class KfServer(LanguageServer):
         compiled only, so its compile errors and resource figures still reach the editor."""
         await self.settle(uri, 30.0)
         entry = self.entry_for(uri)
-        if entry is None or entry.language != "cuda" or self.settings.scheduler:
-            return
+        if entry is None or entry.language != "cuda" or self.settings.scheduler or entry.blocker is not None:
+            return  # (a file that cannot be compiled here says so once: entry.blocker)
         kernels = [k for k in entry.kernels if k.language == "cuda" and k.spec is not None
                    and not views.spec_has_errors(k)]
         if not kernels:
