@@ -537,6 +537,7 @@ def _compile_nvcc(unit: CompileUnit, arch: str) -> CompiledModule | CompileFailu
     diags = [msgspec.structs.replace(d, source="nvcc") for d in parse_nvrtc_log(log, unit.path)]
     diags = sort_diagnostics(diags + nvcc.gcc_diagnostics(log, unit.path))
     if status != 0 or cubin is None:
+        diags = [_with_install_hint(d) for d in diags]
         if not any(d.severity == "error" for d in diags):
             last = [ln for ln in log.strip().splitlines() if ln.strip()][-3:]
             msg = f"nvcc failed (exit {status})" + (": " + " | ".join(last) if last else "")
@@ -554,6 +555,19 @@ def _compile_nvcc(unit: CompileUnit, arch: str) -> CompiledModule | CompileFailu
         warnings=warnings, log=log, ptx=ptx, compiler=f"nvcc {version}".strip(), param_types=types,
         dropped_flags=nvcc.nvcc_options(list(unit.options))[1],
     )
+
+
+def _with_install_hint(d: Diagnostic) -> Diagnostic:
+    """A CUDA library header not found: say which package provides it."""
+    from backends.cuda.nvcc import missing_library
+
+    if d.severity != "error" or not re.search(r"No such file|cannot open source file", d.message):
+        return d
+    package = missing_library(d.message)
+    if package is None:
+        return d
+    return msgspec.structs.replace(d, message=f"{d.message} (the host code includes a CUDA library's header: "
+                                              f"`pip install {package}` or the CUDA toolkit provides it)")
 
 
 def compile_ptx(unit: CompileUnit, arch: str = "sm_90") -> str | CompileFailure:

@@ -64,6 +64,48 @@ def nvcc_version(path: str | None = None) -> str:
     return m.group(1) if m else ""
 
 
+_LIBRARIES = ("cublas", "cufft", "curand", "cusolver", "cusparse", "npp", "nvjitlink", "nvrtc", "profiler", "nvjpeg")
+# the pip package of each CUDA library's headers, for the message when one is missing
+LIBRARY_PACKAGES = {"cublas": "nvidia-cublas", "cufft": "nvidia-cufft", "curand": "nvidia-curand",
+                    "cusolver": "nvidia-cusolver", "cusparse": "nvidia-cusparse", "npp": "nvidia-npp",
+                    "nvjpeg": "nvidia-nvjpeg", "nvrtc": "nvidia-cuda-nvrtc", "nvJitLink": "nvidia-nvjitlink"}
+
+
+@functools.lru_cache(maxsize=1)
+def library_include_dirs() -> tuple[str, ...]:
+    """Header folders of the CUDA libraries installed as wheels (cuBLAS, cuFFT...): a system
+    toolkit has them in its include/; pip installs put each in its own folder, which host
+    code's `#include <cublas_v2.h>` must find as it would with the toolkit."""
+    dirs: list[str] = []
+    try:
+        from cuda import pathfinder
+
+        for lib in _LIBRARIES:
+            try:
+                d = pathfinder.find_nvidia_header_directory(lib)
+            except Exception:
+                d = None
+            if d and os.path.normpath(str(d)) not in dirs:
+                dirs.append(os.path.normpath(str(d)))
+    except Exception:
+        pass
+    nvcc = find_nvcc()
+    own = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(nvcc)), "..", "include")) if nvcc else ""
+    # nvcc's own include folder comes first by itself; a folder with another runtime's headers
+    # (a wheel of another CUDA version beside a system nvcc) would mix versions: left out
+    return tuple(d for d in dirs if os.path.realpath(d) != os.path.realpath(own)
+                 and not os.path.isfile(os.path.join(d, "cuda_runtime.h")))
+
+
+def missing_library(message: str) -> str | None:
+    """The pip package that provides a CUDA library header a compile could not find."""
+    m = re.search(r"\b(cublas|cublasLt|cufft|curand|cusolver|cusparse|npp|nvjpeg|nvrtc|nvJitLink)\w*\.h", message)
+    if not m:
+        return None
+    key = "cublas" if m.group(1).startswith("cublas") else m.group(1)
+    return LIBRARY_PACKAGES.get(key)
+
+
 # flags that only concern the host object kf never builds (warnings, host optimisation and
 # code generation, the host compiler's own options given bare): left out of device compiles
 HOST_ONLY = re.compile(r"^(-O\d?|-O[sgz]|-g\d?|-ggdb|-W(?!no-deprecated-gpu-targets$).*|-w$|-f.*|-m(?!axrregcount).*|"
@@ -127,6 +169,7 @@ def compile_nvcc(unit: CompileUnit, arch: str, probes: str
             cmd.append("-lineinfo")
         cmd += [f"-I{d}" for d in unit.include_dirs]
         cmd += options
+        cmd += [f"--system-include={d}" for d in library_include_dirs()]  # after the project's own
         cmd.append(src)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp)

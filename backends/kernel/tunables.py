@@ -156,6 +156,19 @@ def defaults(text: str, kernel: KernelSource) -> dict[str, Value]:
     return out
 
 
+def _variable_value(kernel: KernelSource, name: str, expr: str) -> str:
+    """The value of spec variable `name` (default sizes) as a template argument."""
+    from backends.kernel.expressions import resolve
+
+    try:
+        value = resolve(kernel.spec).get(name)  # type: ignore[arg-type]
+    except Exception:
+        value = None
+    if isinstance(value, bool) or expr.strip() in ("true", "false"):
+        return expr.strip() if expr.strip() in ("true", "false") else str(value).lower()
+    return _fmt(value) if isinstance(value, (int, float)) else expr.strip()
+
+
 def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
     """The file with `values` bound (missing tunables take their defaults)."""
     spec_names = [t.name for t in kernel.spec.tunables] if kernel.spec else []
@@ -192,18 +205,21 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
     elif kernel.is_template:
         args: list[str | None] = []
         types = kernel.spec.types if kernel.spec else {}
+        variables = {v.name: v.expr for v in kernel.spec.variables} if kernel.spec else {}
         for kind, name, default in tparams:
             if name in merged and name in spec_names:
                 args.append(_fmt(merged[name]))
             elif name in types:  # `@kf T = float`
                 args.append(types[name])
+            elif name in variables:  # `@kf N = 512`: a non-type template parameter given a value
+                args.append(_variable_value(kernel, name, variables[name]))
             else:
                 args.append(None if default is None else default)
         # trailing unbound parameters whose defaults name other parameters stay implicit
         keep = len(args)
         for i in range(len(tparams) - 1, -1, -1):
             name, default = tparams[i][1], tparams[i][2]
-            if name in spec_names or name in types or default is None:
+            if name in spec_names or name in types or name in variables or default is None:
                 break
             if any(re.search(rf"\b{re.escape(o)}\b", default) for o in tnames):
                 keep = i
