@@ -260,3 +260,16 @@ def test_floatx_under_enable_bf16_is_verified_on_the_gpu(tmp_path):
     proc = kf("bench", str(REAL / "floatx.cu"), "--flags=-DENABLE_BF16", "--json", "--time-budget", "0.2")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
     assert json.loads(proc.stdout)["verdict"] == "correct"
+
+
+@needs_nvcc
+def test_a_candidate_compiles_the_way_the_original_does(tmp_path):
+    src = tmp_path / "floatx.cu"
+    shutil.copy(REAL / "floatx.cu", src)
+    ref = load_unit(str(src), flags=["-DENABLE_BF16"], flags_source="--flags")
+    text = src.read_text().replace("0.5f * x", "x * 0.5f")  # a variant spliced into the same file
+    cand = load_unit(str(src), text=text)  # made without the flags, as a search makes it
+    assert cand.flags == []
+    result = compile_only(ref, cand)
+    assert result.verdict is Verdict.COMPILED, result.message
+    assert result.candidate.profile.registers > 0 and result.build.flags == ["-DENABLE_BF16"]

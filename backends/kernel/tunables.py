@@ -176,6 +176,11 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
     if unknown:
         raise TunableError(f"{', '.join(repr(n) for n in unknown)}: not a tunable of "
                            f"'{kernel.name}' (tunables: {', '.join(spec_names) or 'none'})")
+    for t in (kernel.spec.tunables if kernel.spec else []):
+        if t.name in values and isinstance(values[t.name], str) != _is_type_tunable(t):
+            kind = "types" if _is_type_tunable(t) else "numbers"
+            raise TunableError(f"tunable '{t.name}' takes {kind} ({', '.join(_fmt(v) for v in t.values)}), "
+                               f"not `{values[t.name]}`")
     merged = {**defaults(text, kernel), **values}
     code_pp = mask(text, preprocessor=False)
     code = mask(text)
