@@ -129,6 +129,8 @@ def test_every_cuda_kernel_is_verified_on_the_gpu(entry, tmp_path):
                               timeout=600, cwd=ROOT)
     finally:
         copy.unlink()
+    if proc.returncode == 2 and "pip install nvidia-" in proc.stderr:  # e.g. cuBLAS headers for llm.c's host code
+        pytest.skip(f"a CUDA library's headers are not installed here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     result = json.loads(proc.stdout)
     assert result["verdict"] == "correct", result["message"]
