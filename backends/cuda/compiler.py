@@ -541,6 +541,9 @@ def _compile_nvcc(unit: CompileUnit, arch: str) -> CompiledModule | CompileFailu
         if not any(d.severity == "error" for d in diags):
             last = [ln for ln in log.strip().splitlines() if ln.strip()][-3:]
             msg = f"nvcc failed (exit {status})" + (": " + " | ".join(last) if last else "")
+            if re.search(r"(gcc|g\+\+|cl\.exe|clang|host compiler)[^\n]*(not found|No such file)|"
+                         r"failed to preprocess host compiler", log, re.I):
+                msg += ": nvcc needs a host C++ compiler (g++ or clang++ on PATH, or -ccbin in the flags)"
             diags.insert(0, Diagnostic(unit.path, 0, 0, "error", msg, "nvcc"))
         return CompileFailure(diags, log, compiler=f"nvcc {version}".strip())
     symbol = entry_from_ptx(ptx)

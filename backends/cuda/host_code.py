@@ -69,7 +69,20 @@ def _resolve(name: str, quoted: bool, here: str, include_dirs: Sequence[str], sy
     return None
 
 
-def _host_function(text: str, path: str) -> Blocker | None:
+_ANNOTATION = re.compile(r"\b(__global__|__device__)\b")
+_MACRO = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)[ \t]+([^\n]*)$", re.M)
+
+
+def _annotation_macros(text: str) -> set[str]:
+    """Object-like macros that stand for an execution space (`#define HD __host__ __device__`)."""
+    found: set[str] = set()
+    for m in _MACRO.finditer(text):
+        if _ANNOTATION.search(m.group(2)) or any(re.search(rf"\b{re.escape(x)}\b", m.group(2)) for x in found):
+            found.add(m.group(1))
+    return found
+
+
+def _host_function(text: str, path: str, macros: set[str] = frozenset()) -> Blocker | None:
     """The first function definition (or launch) in `text` that is host code."""
     from backends.kernel import syntax
 
@@ -85,7 +98,9 @@ def _host_function(text: str, path: str) -> Blocker | None:
                 continue
             a, b = tree.span(node)
             head = text[a:tree.span(body)[0]]
-            if re.search(r"\b(__global__|__device__)\b", head) or re.search(r"=\s*(default|delete)\s*;?$", head):
+            if _ANNOTATION.search(head) or re.search(r"=\s*(default|delete)\s*;?$", head):
+                continue
+            if macros and any(re.search(rf"\b{re.escape(x)}\b", head) for x in macros):
                 continue
             # `__host__ __device__` is fine; a template's header is part of the head
             pos = lines.pos(a)
@@ -108,6 +123,7 @@ def nvrtc_blocker(path: str, text: str, include_dirs: Sequence[str] = (), system
     (-I), `system_dirs` the CUDA toolkit's headers. `skip`: a (start, end) offset span left
     out of the check (the kernel's own region: a variant may change it, the choice may not)."""
     seen: set[str] = set()
+    macros: set[str] = set()
 
     def check(p: str, t: str, depth: int, span: tuple[int, int] | None) -> Blocker | None:
         if span is not None:
@@ -141,7 +157,8 @@ def nvrtc_blocker(path: str, text: str, include_dirs: Sequence[str] = (), system
                     found.append(Blocker(p, pos.line, pos.column, sub.kind,
                                          f"{what} ({os.path.basename(sub.path)}:{sub.line + 1}: {sub.describe()})"))
                     break
-        fn = _host_function(t, p)
+        macros.update(_annotation_macros(t))  # a header's `#define HD __host__ __device__` counts below
+        fn = _host_function(t, p, macros)
         if fn is not None:
             found.append(fn)
         return min(found, key=lambda b: (b.line, b.column)) if found else None
