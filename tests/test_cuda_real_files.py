@@ -273,3 +273,20 @@ def test_a_candidate_compiles_the_way_the_original_does(tmp_path):
     result = compile_only(ref, cand)
     assert result.verdict is Verdict.COMPILED, result.message
     assert result.candidate.profile.registers > 0 and result.build.flags == ["-DENABLE_BF16"]
+
+
+def test_what_keeps_a_file_from_nvrtc(tmp_path):
+    from backends.cuda.compiler import cuda_include_dirs
+    from backends.cuda.host_code import nvrtc_blocker
+
+    system = list(cuda_include_dirs())
+    device = ("#include <cuda_fp16.h>\n#include <cmath>\n#define HD __host__ __device__\n"
+              "HD inline float sq(float a) { return a * a; }\n__global__ void k(float* x) { x[0] = sq(M_PI); }\n")
+    assert nvrtc_blocker(str(tmp_path / "a.cu"), device, [], system) is None
+    b = nvrtc_blocker(str(tmp_path / "a.cu"), "#include <vector>\n" + device, [], system)
+    assert (b.kind, b.line) == ("host-header", 0)
+    b = nvrtc_blocker(str(tmp_path / "a.cu"), device + '#include "nowhere.h"\n', [], system)
+    assert (b.kind, b.line) == ("missing-header", 5)
+    (tmp_path / "util.h").write_text("#pragma once\nstatic void log_it() {}\n")
+    b = nvrtc_blocker(str(tmp_path / "a.cu"), '#include "util.h"\n' + device, [], system)
+    assert b.kind == "host-function" and b.line == 0 and "util.h:2" in b.what  # named at the include

@@ -18,7 +18,7 @@ import os
 import re
 from typing import NamedTuple, Sequence
 
-from backends.kernel.text import Lines, mask
+from backends.kernel.text import Lines, blank, lex, mask
 
 __all__ = ["Blocker", "nvrtc_blocker", "SHIM_DIR", "SHIMS"]
 
@@ -128,7 +128,7 @@ def nvrtc_blocker(path: str, text: str, include_dirs: Sequence[str] = (), system
     def check(p: str, t: str, depth: int, span: tuple[int, int] | None) -> Blocker | None:
         if span is not None:
             t = t[:span[0]] + "".join(c if c == "\n" else " " for c in t[span[0]:span[1]]) + t[span[1]:]
-        code = mask(t, preprocessor=False)
+        code = blank(t, lex(t).comments)  # comments out, include names (string-like) kept
         lines = Lines(t)
         here = os.path.dirname(os.path.abspath(p))
         found: list[Blocker] = []
