@@ -289,4 +289,4 @@ def test_what_keeps_a_file_from_nvrtc(tmp_path):
     assert (b.kind, b.line) == ("missing-header", 5)
     (tmp_path / "util.h").write_text("#pragma once\nstatic void log_it() {}\n")
     b = nvrtc_blocker(str(tmp_path / "a.cu"), '#include "util.h"\n' + device, [], system)
-    assert b.kind == "host-function" and b.line == 0 and "util.h:2" in b.what  # named at the include
+    assert b.kind == "host-include" and b.line == 0 and "util.h:2" in b.what  # named at the include

@@ -38,14 +38,14 @@ class Blocker(NamedTuple):
     path: str
     line: int
     column: int
-    kind: str  # "host-header" | "host-function" | "launch" | "missing-header"
+    kind: str  # "host-header" | "host-include" (a project header with host code) | "host-function" | "launch" | "missing-header"
     what: str  # the text at fault: `#include <stdio.h>`, `int main(...)`, `kernel<<<...>>>`
 
     def describe(self) -> str:
         return {"host-header": f"{self.what} is a host header",
                 "host-function": f"{self.what} is host code",
                 "launch": f"{self.what} is a kernel launch (host code)",
-                "missing-header": f"{self.what}: header not found"}.get(self.kind, self.what)
+                "missing-header": f"{self.what}: header not found"}.get(self.kind, self.what)  # host-include: as is
 
 
 def _resolve(name: str, quoted: bool, here: str, include_dirs: Sequence[str], system_dirs: Sequence[str]
@@ -154,7 +154,8 @@ def nvrtc_blocker(path: str, text: str, include_dirs: Sequence[str] = (), system
                 except OSError:
                     sub = None
                 if sub is not None:  # reported at the include line of this file, naming the header's line
-                    found.append(Blocker(p, pos.line, pos.column, sub.kind,
+                    kind = "missing-header" if sub.kind == "missing-header" else "host-include"
+                    found.append(Blocker(p, pos.line, pos.column, kind,
                                          f"{what} ({os.path.basename(sub.path)}:{sub.line + 1}: {sub.describe()})"))
                     break
         macros.update(_annotation_macros(t))  # a header's `#define HD __host__ __device__` counts below
