@@ -142,6 +142,8 @@ def test_compile_commands_json_command_and_arguments_forms(tmp_path):
 def test_normalize_drops_output_and_dependency_flags():
     assert normalize(["-o", "x.o", "-MD", "-MF", "x.d", "-c", "k.cu", "-U", "NDEBUG", "-include", "pre.h"],
                      "/p", "/p/k.cu") == ["-UNDEBUG", "--pre-include=/p/pre.h"]
+    assert normalize(["-lineinfo", "-lcublas", "-L/x", "-MFx.d", "-arch=sm_80", "-maxrregcount=32", "-Xptxas", "-v"],
+                     "/p") == ["-lineinfo", "-maxrregcount=32", "-Xptxas=-v"]
 
 
 @needs_nvcc

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shlex
 from typing import Iterable, Sequence
 
@@ -44,6 +45,11 @@ _DROP = {"-c", "--compile", "-M", "-MM", "-MD", "-MMD", "-MP", "-E", "-S", "-cub
          "--cubin", "--ptx", "--fatbin", "-dc", "-dw", "-dlink", "--device-c", "--device-w", "-lib", "-shared",
          "-static", "-run", "-v", "--verbose", "-keep", "--keep", "-save-temps", "-pipe", "-dryrun",
          "--dryrun", "-Werror", "-Winvalid-pch", "-fPIC", "-fpic", "-fPIE", "-pthread", "-rdynamic"}
+# the same, attached: `-MFdeps.d`, `-ofile.o`, `-arch=sm_80`, `-lcublas`, `-L/lib`, `-xcu`
+_DROP_ATTACHED = re.compile(r"^(-M[DMFTQP].*|-o.+|-Wl,.*|-Xlinker=.*|-gencode=.*|--generate-code=.*|-arch=.*|"
+                            r"--gpu-architecture=.*|-code=.*|--gpu-code=.*|--cuda-gpu-arch=.*|--offload-arch=.*|"
+                            r"-march=.*|-mtune=.*|--output-file=.*|-l(?!ineinfo$).+|-L.+|--keep-dir=.*|"
+                            r"--options-file=.*|-x.+)$")
 _SOURCE_EXT = (".cu", ".cuh", ".cpp", ".cc", ".cxx", ".c", ".hpp", ".h", ".o", ".obj", ".a", ".so")
 # attached forms: `-DX`, `-I/path`, `-std=c++17`, `--gpu-architecture=sm_90`
 _PATH_PREFIXES = ("--system-include=", "--pre-include=", "--include-path=", "-I", "-ccbin=")
@@ -96,16 +102,13 @@ def normalize(args: Iterable[str], directory: str, source_file: str | None = Non
         if not a:
             continue
         nxt = items[i] if i < len(items) else None
-        if a in _WITH_VALUE and nxt is not None and not (a == "-rdc" or a == "--relocatable-device-code"):
+        if a in _WITH_VALUE and nxt is not None:
             value = nxt
             i += 1
             if a in _DROP_WITH_VALUE:
                 continue
             a = _attach(a, value)
-        elif a in _DROP or a.startswith(("-M", "-o", "-Wl,", "-Xlinker=", "-gencode=", "--generate-code=",
-                                        "-arch=", "--gpu-architecture=", "-code=", "--gpu-code=", "--cuda-gpu-arch=",
-                                        "--offload-arch=", "-march", "-mtune", "--output-file=", "-l", "-L",
-                                        "--keep-dir=", "--options-file=", "-x")) and not a.startswith("-maxrregcount"):
+        elif a in _DROP or _DROP_ATTACHED.match(a):
             continue
         elif not a.startswith("-"):
             p = _absolute(a, directory)
