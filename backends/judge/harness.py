@@ -35,6 +35,7 @@ from backends.session import (
 )
 from backends.kernel.expressions import ExprError, evaluate as eval_expr
 from backends.model import (
+    Build,
     CheckReport,
     Diagnostic,
     EvalRequest,
@@ -68,6 +69,37 @@ Reporter = Callable[[str, float], None]
 
 COMPILE_SECONDS = 180.0
 LAUNCH_SECONDS = 60.0
+
+
+def _build(unit: Unit, cu, out, diagnostics=None) -> Build | None:
+    """The Build of the original: compiler (from what compiled it), flags and their source."""
+    if unit.kernel.language != "cuda":
+        compiler = getattr(out, "compiler", "") if out is not None else ""
+        return Build(compiler) if compiler else None
+    from backends.judge.launch import unit_flags
+
+    flags, source = (list(cu.options), "") if cu is not None else unit_flags(unit)
+    if cu is not None:
+        source = unit_flags(unit)[1]
+    compiler = getattr(out, "compiler", "") or getattr(getattr(out, "compiled", None), "compiler", "")
+    why = ""
+    if cu is not None and cu.compiler == "nvcc":
+        why = _why_nvcc(unit, cu)
+    elif diagnostics:
+        why = diagnostics[0].message
+        compiler = compiler or "nvrtc"
+    return Build(compiler or (cu.compiler if cu is not None else ""), flags, source, why)
+
+
+def _why_nvcc(unit: Unit, cu) -> str:
+    try:
+        from backends.cuda.compiler import choose_compiler
+        from backends.kernel.text import range_to_offsets
+
+        dirs = list(cu.include_dirs) + [f[2:] for f in cu.options if f.startswith("-I")]
+        return choose_compiler(unit.path, unit.text, dirs, range_to_offsets(unit.text, unit.kernel.region)).reason
+    except Exception:
+        return ""
 
 
 def _spec_errors(unit: Unit) -> list[Diagnostic]:
@@ -157,6 +189,8 @@ class Evaluation:
         self.at: tuple[dict[str, int], int, bool] | None = None  # the (sizes, seed) running now
         self.reference_key: str | None = None  # the original's compile digest (compile_cache)
         self.cases: list[SizeCase] = []  # the sizes checked (after the memory plan)
+        self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
+        self.build: Build | None = None
 
     # -- steps -----------------------------------------------------------------------
 
@@ -171,7 +205,15 @@ class Evaluation:
         errors = _spec_errors(unit)
         if errors:
             raise EvalFailure(Verdict.SPEC_ERROR, f"{role}: {errors[0].format()}", errors)
-        return compile_unit_for(unit, role)
+        try:
+            cu, values = compile_unit_for(unit, role, like=self.reference_unit if role == "candidate" else None)
+        except EvalFailure as f:
+            if role == "reference":
+                self.build = _build(unit, None, None, f.diagnostics)
+            raise
+        if role == "reference":
+            self.reference_unit = cu
+        return cu, values
 
     def _compile(self, unit: Unit, role: str, background: bool = False,
                  prepared: tuple[CompileUnit, dict] | None = None) -> "LaunchableKernel | PendingCompile":
@@ -179,14 +221,16 @@ class Evaluation:
         PendingCompile that `_candidate` finishes (KF_COMPILE_OVERLAP=0: never)."""
         cu, values = prepared or self._unit(unit, role)
         if background and os.environ.get("KF_COMPILE_OVERLAP") != "0":
-            return PendingCompile(lambda: self._build(cu, role), unit, values)
+            return PendingCompile(lambda: self._compile_now(cu, role), unit, values)
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
-        out = self._build(cu, role)
+        out = self._compile_now(cu, role)
         self.compile_seconds += time.perf_counter() - t
+        if role == "reference":
+            self.build = _build(unit, cu, out)
         return self._loaded(unit, role, out, values)
 
-    def _build(self, cu: CompileUnit, role: str):
+    def _compile_now(self, cu: CompileUnit, role: str):
         if role == "reference":  # compiled once per worker (compile_cache); candidates load afresh
             compiled = compile_cache.compile_original(self.session, cu)
             self.reference_key = compiled.key
@@ -206,13 +250,34 @@ class Evaluation:
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
             raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        return LaunchableKernel(role, unit, unit.kernel.spec, out, values)
+        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values)
+        if role == "reference":
+            self._check_types(k)
+        return k
+
+    def _check_types(self, k: LaunchableKernel) -> None:
+        """The spec's buffer types against the parameters' types as the compiler resolved them
+        (typedefs and macros under the project's flags: `floatX` is `__nv_bfloat16` under
+        -DENABLE_BF16): a spec that says float for a bfloat16 buffer would verify nothing."""
+        spec = k.spec
+        for i, p in enumerate(k.unit.kernel.params):
+            seen = k.param_types.get(i)
+            b = spec.buffer(p.name) if p.is_pointer else None
+            if seen is None or b is None or dtypes.canonical(p.base_type) is not None:
+                continue
+            dt = dtypes.canonical(seen)
+            if dt is not None and not dtypes.same_memory(dt, b.dtype):
+                flags = " ".join(self.build.flags) if self.build and self.build.flags else "no flags"
+                raise EvalFailure(Verdict.SPEC_ERROR,
+                                  f"buffer '{p.name}' is {b.dtype} in the spec, but the compiler sees `{p.base_type}` "
+                                  f"as `{seen}` ({dt}) with {flags}: write `{p.name}: {dt}[...]` or build with the "
+                                  "project's flags", line=b.line)
 
     def _launch(self, k: LaunchableKernel, bufs: Buffers, env, what: str, timed: bool = False) -> float:
         if timed or what == "warm-up" or what.startswith("timing"):
             what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
-        args = bufs.args(k.unit.kernel.params, env)
+        args = bufs.args(k.unit.kernel.params, env, k.param_types)
         self.report(f"running the {k.role} ({what})", self._launch_deadline)
         try:
             if timed:
@@ -799,7 +864,7 @@ class Evaluation:
         t0 = time.perf_counter()
         result = self._run()
         result = _with(result, device=self.session.info, compile_seconds=self.compile_seconds,
-                       wall_seconds=time.perf_counter() - t0)
+                       wall_seconds=time.perf_counter() - t0, build=self.build)
         return result, self.healthy
 
     def _run(self) -> EvalResult:

@@ -173,8 +173,10 @@ def _probe(request_path: str, sizes_path: str) -> int:
         return 2
     contract = req.reference.kernel.spec
     session = CudaSession(req.device)
-    cu, values = compile_unit_for(unit, "candidate")
-    cu = msgspec.structs.replace(cu, options=list(cu.options) + ["-lineinfo"])
+    like = compile_unit_for(req.reference, "reference")[0]
+    cu, values = compile_unit_for(unit, "candidate", like=like)  # compiled as the harness compiles it
+    if "-lineinfo" not in cu.options:
+        cu = msgspec.structs.replace(cu, options=list(cu.options) + ["-lineinfo"])
     compiled = session.compile(cu)
     if not hasattr(compiled, "entry"):
         print("kf sanitizer probe: the candidate does not compile", file=sys.stderr)
@@ -187,7 +189,7 @@ def _probe(request_path: str, sizes_path: str) -> int:
         try:
             bufs.load(generate_inputs(contract, env, np.random.default_rng([req.nonce, 0x5A, i])))
             grid, block, shared = k.launch_shape(env)
-            args = bufs.args(unit.kernel.params, env)
+            args = bufs.args(unit.kernel.params, env, k.param_types)
             for _ in range(2):
                 session.launch(compiled, grid, block, shared, args)
                 launches += 1
