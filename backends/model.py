@@ -314,6 +314,7 @@ class EvalOptions(msgspec.Struct, frozen=True):
     ncu: bool = False
     timeout_s: float = 30.0  # for one launch and its checks: longer is a hang (the worker is killed)
     sanitize: bool = False  # CUDA: run the candidate under compute-sanitizer (racecheck, initcheck, memcheck) too
+    compile_overlap: bool = True  # compile the candidate in a thread beside the original's work
 
 
 class EvalRequest(msgspec.Struct, frozen=True):

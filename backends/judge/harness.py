@@ -59,7 +59,7 @@ from backends.judge.launch import (
 from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
 from backends.judge.sizes import derived_sizes, random_size
-from backends.judge.evidence import run_label
+from backends.judge.evidence import COMPILING_MEANWHILE, run_label
 from backends.judge import compile_cache, device_checks, memory, reference_cache, sanitizer
 from backends.judge.reference_cache import StoredRun
 from backends.judge.verify import guard_differs
@@ -178,7 +178,8 @@ class Evaluation:
     def __init__(self, session: DeviceSession, request: EvalRequest, report: Reporter):
         self.session = session
         self.req = request
-        self.report = report
+        self._report = report
+        self.pending: PendingCompile | None = None  # the candidate compiling in a thread, if it is
         self.opts = request.options
         self.healthy = True
         self.compile_seconds = 0.0
@@ -191,6 +192,13 @@ class Evaluation:
         self.cases: list[SizeCase] = []  # the sizes checked (after the memory plan)
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
         self.build: Build | None = None
+
+    def report(self, what: str, seconds: float) -> None:
+        """The stage the pool sees (it names a hang or a death); while the candidate compiles
+        in a thread, marked so (evidence.COMPILING_MEANWHILE): a death then is either side's."""
+        if self.pending is not None and not self.pending.done():
+            what += COMPILING_MEANWHILE
+        self._report(what, seconds)
 
     # -- steps -----------------------------------------------------------------------
 
@@ -220,8 +228,9 @@ class Evaluation:
         """Compile (through compile_cache); `background`: in a thread, returning a
         PendingCompile that `_candidate` finishes (KF_COMPILE_OVERLAP=0: never)."""
         cu, values = prepared or self._unit(unit, role)
-        if background and os.environ.get("KF_COMPILE_OVERLAP") != "0":
-            return PendingCompile(lambda: self._compile_now(cu, role), unit, values)
+        if background and self.opts.compile_overlap and os.environ.get("KF_COMPILE_OVERLAP") != "0":
+            self.pending = PendingCompile(lambda: self._compile_now(cu, role), unit, values)
+            return self.pending
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
         out = self._compile_now(cu, role)

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from backends.judge.evidence import failed_check
+from backends.judge.evidence import COMPILING_MEANWHILE, failed_check
 from backends.run import worker
 from backends.model import Diagnostic, DeviceInfo, EvalRequest, EvalResult, Verdict
 
@@ -249,6 +249,12 @@ class WorkerProcess:
         self.evaluations += 1
         started = time.perf_counter()
         kind, payload, stage = self._call(("eval", msgspec.to_builtins(request)), cancel)
+        if kind in ("timeout", "died") and COMPILING_MEANWHILE in stage and request.options.compile_overlap:
+            # the candidate was compiling beside the original's work: either may have hung or
+            # crashed the process. Once more with the compile in turn, so the stage says which
+            again = msgspec.structs.replace(request, options=msgspec.structs.replace(request.options,
+                                                                                       compile_overlap=False))
+            return self.evaluate(again, cancel)
         on_reference = "reference" in stage
         if kind == "result":
             result = worker.decode_result(payload[0])
