@@ -316,19 +316,9 @@ class CudaSession:
         return self.load(msgspec.msgpack.decode(data, type=CompiledModule), unit.path)
 
     def artifact_salt(self) -> str:
-        """What else decides the cubin: the architecture, NVRTC's version, kf's compiler module."""
-        import hashlib
-        from importlib import metadata
+        from backends.cuda.compiler import artifact_salt
 
-        from backends.cuda import compiler
-
-        try:
-            version = metadata.version("cuda-bindings")
-        except metadata.PackageNotFoundError:
-            version = "?"
-        with open(compiler.__file__, "rb") as f:
-            mine = hashlib.sha256(f.read()).hexdigest()[:16]
-        return f"cuda|{self.info.arch}|cuda-bindings {version}|{mine}"
+        return artifact_salt(self.info.arch or "sm_90")
 
     # -- memory -----------------------------------------------------------------------
 

@@ -434,22 +434,6 @@ class SyclSession:
             return {}
         return {k: int(v) for k, v in zip(self._INFO_KEYS, out) if v >= 0}
 
-    # -- the disk cache of compiled kernels (backends/judge/compile_cache.py) ------
-
-    def artifact(self, kernel: SyclKernel, unit: CompileUnit) -> bytes:
-        """What the disk cache keeps for a compiled unit: the exact text compiled. Compiled
-        again (from_artifact), the SYCL runtime's persistent cache, keyed on the exact text,
-        answers without running the compiler, and the kernel bundle is new (program state at
-        zero)."""
-        return msgspec.msgpack.encode([unit.source, list(unit.options)])
-
-    def from_artifact(self, data: bytes, unit: CompileUnit) -> SyclKernel | CompileFailure:
-        source, options = msgspec.msgpack.decode(data)
-        return self.compile(msgspec.structs.replace(unit, source=source, options=list(options)))
-
-    def artifact_salt(self) -> str:
-        return "sycl-source-1"
-
     # -- memory ------------------------------------------------------------------
 
     def alloc(self, nbytes: int) -> SyclBuffer:
