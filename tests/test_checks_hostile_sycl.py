@@ -277,3 +277,35 @@ def test_small_sizes_run_repeatedly_catch_a_candidate_wrong_on_some_runs_only(se
     assert r.verdict is Verdict.NONDETERMINISTIC, r.message
     assert "right on the first run, wrong on a repeat" in r.message
     assert failing(r).derived
+
+
+# -- large buffers checked by a digest on the device (the cost of the checks above) ---------------
+
+
+def test_the_device_digest_is_the_documented_function_and_sees_one_changed_bit(session):
+    from backends.judge.device_checks import DEVICE_MIN_BYTES
+
+    words = DEVICE_MIN_BYTES // 4 + 3
+    data = np.random.default_rng(3).integers(0, 2**32, words, dtype=np.uint32)
+    buf = session.alloc(4 * words + 64)
+    try:
+        session.write(buf, 64, data)
+        d = session.keyed_digest(buf, 64, 4 * words, 0x1234)
+        with np.errstate(over="ignore"):
+            i = np.arange(words, dtype=np.uint64)
+
+            def mix(z):
+                z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+                z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+                return z ^ (z >> np.uint64(31))
+
+            host = int(np.sum(mix(mix(np.uint64(0x1234) ^ (i * np.uint64(0x9E3779B97F4A7C15))) ^ data.astype(np.uint64)),
+                              dtype=np.uint64))
+        assert d == host == session.keyed_digest(buf, 64, 4 * words, 0x1234)
+        data[words // 2] ^= 1 << 7
+        session.write(buf, 64, data)
+        assert session.keyed_digest(buf, 64, 4 * words, 0x1234) != d
+        with pytest.raises(ValueError):
+            session.keyed_digest(buf, 66, 8, 1)  # not whole aligned words: checked on the host instead
+    finally:
+        session.free(buf)

@@ -305,6 +305,28 @@ _LAUNCH_WORDS = re.compile(
 )
 
 
+_DIGEST_SOURCE = r"""
+#include <sycl/sycl.hpp>
+namespace syclext = sycl::ext::oneapi;
+namespace syclexp = sycl::ext::oneapi::experimental;
+static inline unsigned long long kf_mix(unsigned long long z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+// the sum over i of mix(mix(key ^ i*phi) ^ word[i]), as CudaSession's kf_digest: order-free,
+// so each work-item adds its share into the total once
+extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
+void kf_digest(const unsigned int* p, unsigned long long n, unsigned long long key, unsigned long long* out) {
+  auto it = syclext::this_work_item::get_nd_item<1>();
+  unsigned long long acc = 0;
+  for (size_t i = it.get_global_id(0); i < n; i += it.get_global_range(0))
+    acc += kf_mix(kf_mix(key ^ (i * 0x9E3779B97F4A7C15ull)) ^ (unsigned long long)p[i]);
+  sycl::atomic_ref<unsigned long long, sycl::memory_order::relaxed, sycl::memory_scope::device> total(*out);
+  total.fetch_add(acc);
+}
+"""
+
 _COPY_SOURCE = r"""
 #include <sycl/sycl.hpp>
 extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((sycl::ext::oneapi::experimental::nd_range_kernel<1>))
@@ -348,6 +370,8 @@ class SyclSession:
         self._dev_scratch: SyclBuffer | None = None
         self._flush_counter = 0
         self._peak: float | None = None
+        self._digest: SyclKernel | None = None
+        self._digest_sink: SyclBuffer | None = None
         self._events_usable: bool | None = None if self._profiling else False
         self._closed = False
 
@@ -613,6 +637,30 @@ class SyclSession:
                 self._dev_scratch = self.alloc(256 << 20)
             self.fill(self._dev_scratch, 0, self._dev_scratch.nbytes,
                       bytes([self._flush_counter]) * 4)
+
+    def keyed_digest(self, buffer: object, offset: int, nbytes: int, key: int) -> int:
+        """A 64-bit keyed digest of a device range, computed by a kernel (one pass at memory
+        bandwidth over every core), so the harness checks a large input unchanged, or an
+        output equal to the original's, without copying it back and comparing it on the host
+        (backends/judge/device_checks.py). ValueError for a range of whole 4-byte words it
+        cannot take (the caller checks on the host)."""
+        addr = self._addr(buffer, offset, nbytes)
+        if nbytes % 4 or addr % 4:
+            raise ValueError("digest needs a 4-byte aligned range of whole words")
+        if self._digest is None:
+            k = self.compile(CompileUnit("<kf_digest>", _DIGEST_SOURCE, "kf_digest", "sycl"))
+            if isinstance(k, CompileFailure):
+                raise RuntimeError("could not build the digest kernel: " + k.log)
+            self._digest, self._digest_sink = k, self.alloc(8)
+        sink = self._digest_sink
+        self.fill(sink, 0, 8, b"\0" * 8)
+        words = nbytes // 4
+        wg = 64
+        groups = max(1, min(-(-words // (wg * 256)), 16 * max(self.info.compute_units, 1)))
+        self.launch(self._digest, (groups * wg, 1, 1), (wg, 1, 1), 0,
+                    [BufferArg(buffer, offset), ScalarArg(words, "u64"),
+                     ScalarArg(key & 0xFFFFFFFFFFFFFFFF, "u64"), BufferArg(sink, 0)])
+        return int(self.read(sink, 0, 8).view(np.uint64)[0])
 
     def measure_peak_bandwidth(self) -> float:
         """Bytes/s (read + written) of the faster of a runtime memcpy and a parallel copy
