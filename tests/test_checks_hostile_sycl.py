@@ -309,3 +309,26 @@ def test_the_device_digest_is_the_documented_function_and_sees_one_changed_bit(s
             session.keyed_digest(buf, 66, 8, 1)  # not whole aligned words: checked on the host instead
     finally:
         session.free(buf)
+
+
+# -- 20.3: the candidate compiled beside the original's work ----------------------------------
+
+
+def test_with_the_compile_overlapped_verdicts_and_blame_stay_the_same(session, monkeypatch):
+    """The overlap is off by default on a CPU device (it competes for the same cores); forced
+    on, the original's checks run while the candidate compiles and the verdicts are the same,
+    and a compiler that crashes the worker then is still the candidate's compile error (the
+    pool asks again with the compile in turn)."""
+    from backends.run.local_pool import EvalPool
+
+    monkeypatch.setenv("KF_COMPILE_OVERLAP", "1")
+    assert judge(session, "../../sycl/good.cpp").verdict is Verdict.CORRECT
+    assert judge(session, "float4_tail.cpp").verdict is Verdict.UNWRITTEN
+    crash = KERNELS / "sycl_crash"
+    options = EvalOptions(seeds=1, check_extra_sizes=False, time=False, profile=False)
+    with EvalPool("sycl", [0]) as pool:
+        r = pool.evaluate_sync(EvalRequest(load_unit(str(crash / "scale.cpp")), load_unit(str(crash / "scale_bf16.cpp")),
+                                           "sycl", 0, options))
+    if r.verdict is Verdict.CORRECT:
+        pytest.skip("this SYCL runtime compiles bfloat16 code (the crash is fixed)")
+    assert r.verdict is Verdict.COMPILE_ERROR and "while compiling the candidate" in r.message, r.message

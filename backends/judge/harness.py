@@ -228,7 +228,7 @@ class Evaluation:
         """Compile (through compile_cache); `background`: in a thread, returning a
         PendingCompile that `_candidate` finishes (KF_COMPILE_OVERLAP=0: never)."""
         cu, values = prepared or self._unit(unit, role)
-        if background and self.opts.compile_overlap and os.environ.get("KF_COMPILE_OVERLAP") != "0":
+        if background and self._overlap():
             self.pending = PendingCompile(lambda: self._compile_now(cu, role), unit, values)
             return self.pending
         self.report(f"compiling the {role}", COMPILE_SECONDS)
@@ -238,6 +238,15 @@ class Evaluation:
         if role == "reference":
             self.build = _build(unit, cu, out)
         return self._loaded(unit, role, out, values)
+
+    def _overlap(self) -> bool:
+        """Compile the candidate beside the original's work? Where they use different resources:
+        a GPU (the compiler on a host core, the checks on the device). On a CPU device both
+        compete for the same cores; measured on the 2-core host, a search was no faster with it
+        (its compiles slower). KF_COMPILE_OVERLAP=1/0 forces it."""
+        forced = os.environ.get("KF_COMPILE_OVERLAP")
+        wanted = forced != "0" if forced is not None else getattr(self.session.info, "kind", "") != "cpu"
+        return wanted and self.opts.compile_overlap
 
     def _compile_now(self, cu: CompileUnit, role: str):
         if role == "reference":  # compiled once per worker (compile_cache); candidates load afresh
