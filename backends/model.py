@@ -105,6 +105,7 @@ class Reference(msgspec.Struct, frozen=True):
     path: str  # as written, relative to the kernel's file
     function: str | None = None  # None: a KernelBench module (Model)
     line: int = 0
+    precision: str = "float64"  # float inputs reach it as: float64 | float32 | native (the buffer's own type)
 
 
 class Check(msgspec.Struct, frozen=True):
@@ -229,6 +230,12 @@ class CheckReport(msgspec.Struct, frozen=True):
     message: str = ""
     nonfinite_count: int = 0  # elements that are NaN/Inf where the reference's are finite (or the reverse)
     derived: bool = False  # a size kf chose (backends/judge/sizes.py), not one the spec lists
+    # the oracle's account (backends/judge/oracle.py): what the outputs were compared with and how
+    oracle: str = ""  # "python reference" (`@kf reference`) or "original" (the original kernel's outputs)
+    rule: str = ""  # why it passed or failed: "tolerance" | "no worse than the original" | ""
+    rtol: float | None = None  # the tolerance used for `buffer` (the worst one when all passed)
+    atol: float | None = None  # absolute part actually used (scaled to the outputs' magnitude)
+    original_error: float | None = None  # with a Python reference: the original's max abs error against it
 
 
 class Timing(msgspec.Struct, frozen=True):

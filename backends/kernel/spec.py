@@ -16,7 +16,7 @@ from backends.kernel.text import match_bracket, split_top
 from backends.kernel.expressions import ExprError, names, resolve, evaluate
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import (BufferSpec, Check, Diagnostic, KernelSource, Language, Launch, Param,
-                    Position, Range, Spec, Tunable, Variable)
+                    Position, Range, Reference, Spec, Tunable, Variable)
 
 __all__ = ["parse_spec", "draft_spec", "check_contract", "KEYWORDS"]
 
@@ -27,7 +27,7 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
-            "fixed", "tol", "tune", "bytes", "flops", "begin", "end")
+            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "reference")
 _TYPE_HINT = "float, double, half, int, unsigned, int64_t, uint8_t... or f32, f64, f16, i32, u32, i64, u8"
 
 
@@ -57,6 +57,7 @@ class _Parser:
         self.atol: float | None = None
         self.bytes: str | None = None
         self.flops: str | None = None
+        self.reference: Reference | None = None
         self.seen: dict[str, int] = {}  # single-occurrence keywords -> line
         # (entry, offset, expr, what) for the name checks after every line is read
         self.exprs: list[tuple[_Entry, int, str, str]] = []
@@ -123,12 +124,15 @@ class _Parser:
             self.tune(e, rest_off, rest)
         elif word == "fixed":
             self.fixed_line(e, rest_off, rest)
+        elif word == "reference":
+            if self.once(e, word):
+                self.reference_line(e, rest_off, rest)
         elif word in ("begin", "end") and not rest:
             pass  # region markers, handled by the source scanner
         else:
             a, b = _LAUNCH[self.language]
             self.error(e, 0, f"unknown spec line `{word}`: expected `NAME = EXPR` or one of "
-                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops")
+                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops, reference")
 
     def variable(self, e: _Entry, m: re.Match) -> None:
         name = m.group(1)
@@ -292,6 +296,37 @@ class _Parser:
             else:
                 self.fixed[part.strip()] = (e, col)
 
+    def reference_line(self, e: _Entry, off: int, rest: str) -> None:
+        """`reference ref.py:func [precision=float64|float32|native]` or `reference task.py` (a
+        KernelBench module). The Python file is read, never run, here (the editor parses specs)."""
+        from backends.kernel.pyref import check_reference
+
+        parts = rest.split()
+        usage = "expected `reference FILE.py:FUNCTION` or `reference FILE.py` (a module with `Model` and `get_inputs`)"
+        if not parts:
+            return self.error(e, off, usage)
+        target, precision = parts[0], "float64"
+        col = off + len(rest) - len(rest.lstrip())
+        for word in parts[1:]:
+            wcol = off + rest.find(word)
+            key, eq, value = word.partition("=")
+            if key != "precision" or not eq:
+                return self.error(e, wcol, f"unexpected `{word}` after the reference: only "
+                                           "`precision=float64|float32|native` may follow")
+            if value not in ("float64", "float32", "native"):
+                return self.error(e, wcol + len(key) + 1, f"precision must be float64 (the default), float32 or "
+                                                          f"native (the buffers' own types), not `{value}`")
+            precision = value
+        path, sep, function = target.rpartition(":")
+        if not sep or not function.isidentifier():
+            path, function = target, ""
+        if not path.endswith(".py"):
+            return self.error(e, col, f"the reference must be a Python file (`.py`), not `{path}`: {usage}")
+        problem = check_reference(self.path, path, function or None)
+        if problem is not None:
+            self.error(e, col + (len(path) + 1 if problem[0] == "function" else 0), problem[1])
+        self.reference = Reference(path, function or None, e.line, precision)
+
     def tol(self, e: _Entry, off: int, rest: str) -> None:
         if not self.once(e, "tol"):
             return
@@ -447,6 +482,7 @@ class _Parser:
             rtol=self.rtol, atol=self.atol, bytes=self.bytes, flops=self.flops,
             range=Range(Position(first.line, 0), Position(last.line, last.col + len(last.text))),
             fixed=[n for n in self.fixed if n in self.variables],
+            reference=self.reference,
         )
         if not any(d.severity == "error" for d in self.diags):
             self.try_values(spec)
