@@ -154,8 +154,10 @@ def test_the_search_continues_from_the_first_correct_kernel(reference, tmp_path)
 
 
 @pytest.mark.skipif(not __import__("tiny_llm").available()[0], reason=__import__("tiny_llm").available()[1])
+@pytest.mark.timeout(1500)
 def test_a_real_tiny_llm_is_asked_for_the_first_kernel(reference, tmp_path):
-    """SmolLM2-135M: the loop and the messages, not the kernel's quality."""
+    """SmolLM2-135M: the loop and the messages, not the kernel's quality. One request (a
+    prompt of ~3000 tokens: a minute on a quiet 2-core machine, several on a loaded one)."""
     import tiny_llm
     from backends.judge.stub_draft import draft_stub
     from backends.run.local_pool import EvalPool
@@ -170,8 +172,8 @@ def test_a_real_tiny_llm_is_asked_for_the_first_kernel(reference, tmp_path):
     with tiny_llm.TinyLLMServer() as server:
         cfg = LLMConfig(base_url=server.url, model=server.model, temperature=0.0, max_tokens=256, concurrency=1,
                         timeout_s=240.0, retries=1, evolve_prompts=False)
-        config = SearchConfig(budget=Budget(evaluations=2), llm=cfg, batch=1, eval_seconds=0.1, final_blocks=1,
-                              ask_again=1)
+        config = SearchConfig(budget=Budget(evaluations=1), llm=cfg, batch=1, eval_seconds=0.1, final_blocks=1,
+                              ask_again=0)
         events = []
         with EvalPool("sycl", [0]) as pool, Store(str(tmp_path / "kf.db")) as store:
             search = Search(unit, pool, store, config, [TuningOperator(), LLMOperator(cfg)], backend="sycl")
