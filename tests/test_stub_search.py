@@ -187,3 +187,49 @@ def test_a_real_tiny_llm_is_asked_for_the_first_kernel(reference, tmp_path):
         assert any("is now the baseline" in m for m in said)
     else:
         assert all(not v.ok for v in tried)
+
+
+# -- the editor and MCP offer it ----------------------------------------------------------------
+
+def test_the_editor_offers_to_write_a_first_kernel_on_a_stub(reference, tmp_path):
+    from backends.judge.stub_draft import draft_stub
+    from kf_lsp.core.index import parse_entry
+    from kf_lsp.core.state import Snapshot
+    from kf_lsp.lsp import commands as cmd
+    from kf_lsp.lsp import views
+    from lsprotocol import types as lsp
+
+    path, text = draft_stub(str(reference), "scale_add", "sycl")
+    entry = parse_entry(path, text, 1, True)
+    uri = "file://" + path
+    lenses = views.code_lenses(entry, Snapshot(), uri)
+    lens = [x for x in lenses if x.command.command == cmd.OPTIMIZE]
+    assert lens and lens[0].command.title == "Write a first kernel from the Python reference (LLM)"
+    line = text.splitlines().index("  // @kf stub")
+    actions = views.code_actions(entry, uri, lsp.Range(lsp.Position(line, 0), lsp.Position(line, 0)), Snapshot())
+    assert any(a.title == "Write kernel scale_add from its Python reference (LLM)" and a.command.command == cmd.OPTIMIZE
+               for a in actions)
+    plain = parse_entry(str(ROOT / "examples/sycl/saxpy.cpp"), (ROOT / "examples/sycl/saxpy.cpp").read_text(), 1, True)
+    assert [x.command.title for x in views.code_lenses(plain, Snapshot(), "file:///s.cpp")
+            if x.command.command == cmd.OPTIMIZE] == ["Optimize"]
+
+
+@pytest.mark.asyncio
+async def test_mcp_optimize_on_a_reference_path_writes_the_first_kernel(reference, tmp_path):
+    from test_mcp import call, kf_mcp, refused
+
+    root = str(tmp_path)
+    with LLMDouble([answer(FIRST, "one element per work-item")], default=answer(SECOND, "four per item")) as llm:
+        async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
+            why = await refused(c, "optimize", {"file": "scale.py", "kernel": "scale_add"})
+            assert "give `language`" in why
+            started = await call(c, "optimize", {"file": "scale.py", "kernel": "scale_add", "language": "sycl",
+                                                 "budget": 3, "eval_seconds": 0.1,
+                                                 "llm": {"base_url": llm.url, "model": "double"}})
+            status = await call(c, "job_status", {"job_id": started["job"]["job_id"], "wait_seconds": 500})
+            assert status["jobs"][0]["state"] == "done", status
+    stub = tmp_path / "scale_scale_add.cpp"
+    assert stub.exists() and "@kf reference scale.py:scale_add" in stub.read_text()
+    (key,) = Store(started["database"]).searches()
+    variants = Store(started["database"]).variants(key.id)
+    assert any(v.message.startswith("baseline:") for v in variants), [v.message[:80] for v in variants]
