@@ -38,7 +38,7 @@ __all__ = ["OriginalFindings", "check_original", "accumulation_bound", "SPREAD_F
 
 SPREAD_FACTOR = 8.0  # a candidate may differ from the original by at least this many times the original's own spread
 BOUND_LAMBDA = 3.0  # confidence multiple of the probabilistic summation bound (docs/evaluation.md)
-_UNIT_ROUNDOFF = {"f16": 2.0 ** -11, "f32": 2.0 ** -24, "f64": 2.0 ** -53}
+_UNIT_ROUNDOFF = {"f16": 2.0 ** -11, "bf16": 2.0 ** -8, "f32": 2.0 ** -24, "f64": 2.0 ** -53}
 MIN_WRITTEN_FRACTION = 0.5  # an `out` buffer the original writes less of than this is a spec error
 EXTRA_RUNS_FOR_SPREAD = 2  # more runs when a float output varies or accumulates (has a start value)
 
@@ -68,7 +68,7 @@ def accumulation_bound(b: BufferSpec, contract: Spec, inputs: dict[str, np.ndarr
     (the probabilistic bound of Higham and Mary, gamma~_k = lambda * sqrt(k) * u, applied to
     the partial sums' size rather than to sum|x_i|, which would accept a zero for a sum
     whose terms cancel)."""
-    u = _UNIT_ROUNDOFF.get(b.dtype, 2.0 ** -24)
+    u = _UNIT_ROUNDOFF.get(dtypes.scalar(b.dtype), 2.0 ** -24)
     n_out = max(1, lengths.get(b.name, 1))
     floats = [x for x in contract.buffers if x.role != "out" and dtypes.is_float(x.dtype) and x.name in inputs]
     n_in = max((lengths.get(x.name, 0) for x in floats), default=0) or \
