@@ -113,8 +113,9 @@ def extract_region(reply: str, reference: KernelSource, language: Language | Non
                               "truncated" if cut else "no_code")
     chosen: tuple[CodeBlock, KernelSource] | None = None
     others: list[str] = []
+    loose = [reference.name] if reference.form == "nd_item_function" else []  # its launcher stays in the file
     for b in blocks:
-        for k in find_kernels(b.text, reference.file, language):
+        for k in find_kernels(b.text, reference.file, language, loose):
             if stands_for(k, reference):
                 chosen = (b, k)  # the last block defining it wins
             else:

@@ -127,9 +127,10 @@ def test_lambdas_are_found_with_their_names_lines_and_forms():
 def test_a_lambda_takes_what_it_captures_as_parameters():
     ks = _kernels(USM)
     p = {n: [(x.name, x.type, x.is_pointer) for x in k.params] for n, k in ks.items()}
-    assert p["axpy#1"] == [("y", "T*", True), ("alpha", "T", False), ("x", "T*", True)]
+    # in the order the host declares them, so a variant using them in another order keeps them
+    assert p["axpy#1"] == [("alpha", "T", False), ("x", "T*", True), ("y", "T*", True)]
     assert p["main#1"] == [("a", "float*", True)]  # rows/cols only shape the range
-    assert p["scale"] == [("b", "float*", True), ("a", "float*", True)]
+    assert p["scale"] == [("a", "float*", True), ("b", "float*", True)]
     assert p["main#2"] == [("b", "float*", True)]
     assert ks["axpy#1"].template_params == ["T"]  # `T*` takes the spec's buffer type
 
@@ -147,7 +148,7 @@ def test_spec_above_the_parallel_for_line_is_the_lambdas_spec():
                      "n = 1024", "global n", "local 64")
     k = _kernels(text)["scale"]
     assert k.spec is not None and not [d for d in k.spec_errors if d.severity == "error"], k.spec_errors
-    assert [b.name for b in k.spec.buffers] == ["b", "a"]
+    assert [b.name for b in k.spec.buffers] == ["a", "b"]
     assert text.splitlines()[k.region.start.line].strip() == "// @kf in  a: float[n]"
     assert text.splitlines()[k.region.end.line].strip() == "});"
 
@@ -239,3 +240,24 @@ def test_the_language_servers_index_has_them():
     assert [k.name for k in entry.kernels] == ["axpy#1", "main#1", "scale", "main#2"]
     inside = next(i for i, ln in enumerate(USM.splitlines()) if "b[i] = 2 * a[i];" in ln)
     assert entry.kernel_at(inside).name == "scale"
+
+
+def test_editor_lenses_sit_on_the_line_where_each_kernels_statement_starts():
+    from lsprotocol import types as lsp
+
+    from kf_lsp.core.state import Snapshot
+    from kf_lsp.lsp import views
+
+    text = with_spec(USM, "h.parallel_for<class scale>", "in  a: float[n]", "out b: float[n]",
+                     "n = 1024", "global n", "local 64")
+    entry = parse_entry("/w/k.cpp", text, 1, True)
+    lenses = views.code_lenses(entry, Snapshot(), "file:///w/k.cpp")
+    lines = text.splitlines()
+    got = [(lines[lens.range.start.line].strip()[:24], lens.command.title) for lens in lenses]
+    assert got == [("q.parallel_for(sycl::ran", "Add benchmark spec"),
+                   ("q.parallel_for(sycl::ran", "Add benchmark spec"),
+                   ("h.parallel_for<class sca", "Optimize"),
+                   ("auto e = q.parallel_for(", "Add benchmark spec")]
+    k = entry.kernel("scale")
+    h = views.hover(entry, lsp.Position(k.name_range.start.line, k.name_range.start.column + 1), Snapshot())
+    assert h is not None and "scale" in h.contents.value

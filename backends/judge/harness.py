@@ -118,7 +118,7 @@ class Evaluation:
         if timed or what == "warm-up" or what.startswith("timing"):
             what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
-        args = bufs.args(k.unit.kernel.params, env)
+        args = k.args(bufs, env)
         self.report(f"running the {k.role} ({what})", self._launch_deadline)
         try:
             if timed:

@@ -17,6 +17,7 @@ import hashlib
 import msgspec
 import re
 from dataclasses import dataclass
+from typing import Collection
 
 from backends.model import Diagnostic, KernelSource, Language, Param, Range
 from backends.kernel.declarations import Declaration, declaration, parameters, statement_start, template_header
@@ -101,10 +102,10 @@ def _find_decls(code: str, language: Language | None) -> list[_Found]:
     return found
 
 
-def _forms(text: str, code: str) -> list[_Found]:
+def _forms(text: str, code: str, functions: Collection[str] = ()) -> list[_Found]:
     """SYCL lambdas and nd_item functions (tree-sitter reads the host code around them)."""
     out = []
-    for form in find_sycl_forms(text):
+    for form in find_sycl_forms(text, functions):
         decl = None
         if form.form == "nd_item_function":
             decl = declaration(code, form.start)
@@ -148,9 +149,12 @@ def _markers(lines: Lines, no_comments: str) -> tuple[list[tuple[int, int]], lis
     return pairs, unpaired
 
 
-def find_kernels(text: str, path: str, language: Language | None = None) -> list[KernelSource]:
+def find_kernels(text: str, path: str, language: Language | None = None,
+                 nd_item_functions: Collection[str] = ()) -> list[KernelSource]:
     """Every kernel defined in `text`, in file order. With no language, the file's
-    extension decides; an unknown extension looks for both kinds."""
+    extension decides; an unknown extension looks for both kinds. `nd_item_functions`
+    names functions taking a SYCL work-item that are kernels even though no `parallel_for`
+    of `text` launches them (a fragment: an LLM's rewrite of such a kernel)."""
     if language is None and path.lower().endswith(_CUDA_EXT):
         language = "cuda"
     try:
@@ -162,9 +166,9 @@ def find_kernels(text: str, path: str, language: Language | None = None) -> list
         found = _find_decls(scan_code, language)
     except Exception:  # the lexer is total; this is a last line of defence for editors
         return []
-    if language in (None, "sycl") and "parallel_for" in text:
+    if language in (None, "sycl") and ("parallel_for" in text or nd_item_functions):
         try:
-            lifted = _forms(text, scan_code)
+            lifted = _forms(text, scan_code, nd_item_functions)
         except Exception:  # a bug in the finder must not hide the other kernels
             lifted = []
         free = {f.decl.name for f in found if f.language == "sycl" and f.decl is not None}

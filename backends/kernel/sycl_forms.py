@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Collection
 
 from backends.kernel import syntax
 from backends.kernel.syntax import Tree
@@ -53,6 +54,7 @@ class Variable:
     decl: tuple[int, int] = (0, 0)  # offsets of the declaration statement
     note: str = ""  # unsupported: why; unknown type: what to write
     uses: int = 0  # offset of the first use in the kernel
+    at: int = 0  # offset of its name where the host declares it (the parameters' order)
 
 
 @dataclass
@@ -70,7 +72,7 @@ class SyclKernelForm:
     item_index: int = 0  # nd_item function: position of the item parameter
     dims: int = 0  # 0: not known from the code
     range_launch: bool | None = None  # None: not known from the code
-    variables: list[Variable] = field(default_factory=list)  # lambda: what it captures and uses
+    variables: list[Variable] = field(default_factory=list)  # lambda: what it takes from the host, in declaration order
     local_args: dict[int, tuple[str, Variable]] = field(default_factory=dict)  # function: param index -> (call-site text, local accessor)
     function: str = ""  # the enclosing function (lambda) / the function itself
     template: str = ""  # the enclosing function's (or the function's) template parameter list, `<...>`
@@ -153,6 +155,7 @@ class _Decl:
     init: object | None  # initialiser node (expression, argument_list, initializer_list)
     qualifiers: set[str]
     statement: tuple[int, int]
+    at: int = 0  # offset of the declared name
 
 
 def _decls_of(t: Tree, node) -> list[_Decl]:
@@ -172,7 +175,7 @@ def _decls_of(t: Tree, node) -> list[_Decl]:
     for d in declarators:
         if d is None:
             continue
-        name, _, ptr, ref = _declarator_name(t, d)
+        name, name_node, ptr, ref = _declarator_name(t, d)
         if not name:
             continue
         init = None
@@ -182,7 +185,8 @@ def _decls_of(t: Tree, node) -> list[_Decl]:
             init = d.child_by_field_name("parameters")
         elif node.type == "optional_parameter_declaration":
             init = node.child_by_field_name("default_value")
-        out.append(_Decl(node, name, full_type, ptr, ref, init, quals, t.span(node)))
+        out.append(_Decl(node, name, full_type, ptr, ref, init, quals, t.span(node),
+                         t.span(name_node)[0] if name_node is not None else t.span(node)[0]))
     return out
 
 
@@ -503,7 +507,7 @@ def _buffer_info(t: Tree, node, ctx: _Context, at) -> tuple[str, int, list[str]]
 
 def _classify(ctx: _Context, d: _Decl, name: str) -> Variable:
     t = ctx.t
-    v = Variable(name=name, kind="scalar", decl=d.statement)
+    v = Variable(name=name, kind="scalar", decl=d.statement, at=d.at)
     ty = d.type_text
     ty_node = d.node.child_by_field_name("type")
     init = _unparen(d.init) if d.init is not None and d.init.type not in ("argument_list", "initializer_list", "parameter_list") else d.init
@@ -750,13 +754,21 @@ def _launch_of(t: Tree, node, ctx: _Context, at, depth: int = 0) -> tuple[bool |
 
 
 def _kernel_name(t: Tree, targs) -> tuple[str, object | None]:
-    """The kernel-name template argument of `parallel_for<class K>` (`K`, `K<T>` -> `K`)."""
+    """The kernel-name template argument of `parallel_for<class K>` (`K`, `K<T>` -> `K`; a
+    class declared inside it names it: `name<T, class scan>` -> `scan`)."""
     if targs is None:
         return "", None
     args = [c for c in targs.named_children if c.type != "comment"]
     if not args:
         return "", None
     node = args[0]
+    for n in syntax.walk(node):
+        if n.type in ("class_specifier", "struct_specifier"):
+            nm = n.child_by_field_name("name")
+            while nm is not None and nm.type in ("template_type", "qualified_identifier"):
+                nm = nm.child_by_field_name("name")
+            if nm is not None:
+                return t.text_of(nm), nm
     for n in syntax.walk(node):
         if n.type in ("type_identifier", "identifier"):
             p = n.parent
@@ -849,12 +861,14 @@ def _variables(ctx: _Context, lam, body) -> tuple[list[Variable], list[tuple[int
     seen: dict[str, Variable] = {}
     problems: list[tuple[int, str]] = []
     fn = _enclosing_function(lam)
+    unresolved: dict[str, int] = {}
     for ident in _identifiers(t, body):
         name = t.text_of(ident)
-        if name in seen or name in inside:
+        if name in seen or name in inside or name in unresolved:
             continue
         d = _lookup(t, lam, name)
         if d is None:
+            unresolved[name] = t.span(ident)[0]
             continue  # a global, a macro, a function: the lifted kernel sees it as the lambda did
         if d.node.type == "field_declaration":
             continue
@@ -864,18 +878,20 @@ def _variables(ctx: _Context, lam, body) -> tuple[list[Variable], list[tuple[int
         if v.kind == "unsupported":
             problems.append((v.uses, v.note))
     # implicit members of the enclosing class (`[=]` in a member function captures `this`)
-    if fn is not None:
-        cls = syntax.enclosing(fn, "class_specifier", "struct_specifier")
-        if cls is not None:
-            members = {d.name for n in syntax.walk(cls) if n.type == "field_declaration" for d in _decls_of(t, n)}
-            for ident in _identifiers(t, body):
-                name = t.text_of(ident)
-                if name in members and name not in inside and name not in seen:
-                    problems.append((t.span(ident)[0], f"the kernel uses the member '{name}' (through "
-                                     "`this`): kf cannot lift it; copy it into a local variable before "
-                                     "the parallel_for"))
-                    break
-    return list(seen.values()), problems
+    cls = syntax.enclosing(fn, "class_specifier", "struct_specifier") if fn is not None and unresolved else None
+    if cls is not None:
+        body_list = cls.child_by_field_name("body")
+        members = {d.name for n in (body_list.named_children if body_list is not None else [])
+                   if n.type == "field_declaration" for d in _decls_of(t, n)}
+        for name, at in sorted(unresolved.items(), key=lambda kv: kv[1]):
+            if name in members:
+                problems.append((at, f"the kernel uses the member '{name}' (through `this`): kf "
+                                     "cannot lift it; copy it into a local variable before the "
+                                     "parallel_for"))
+                break
+    # in the order the host declares them: a variant that uses them in another order keeps
+    # the same parameters (the contract)
+    return sorted(seen.values(), key=lambda v: v.at), problems
 
 
 def _sub_group_property(t: Tree, lam) -> list[str]:
@@ -886,15 +902,17 @@ def _sub_group_property(t: Tree, lam) -> list[str]:
     return [f"sycl::ext::oneapi::experimental::sub_group_size<{m.group(1)}>"] if m else []
 
 
-def find_sycl_forms(text: str) -> list[SyclKernelForm]:
-    """Every SYCL lambda kernel and nd_item function kernel in `text`, in file order."""
-    if "parallel_for" not in text:
+def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKernelForm]:
+    """Every SYCL lambda kernel and nd_item function kernel in `text`, in file order.
+    `functions`: names of functions taking a work-item that are kernels even where no
+    `parallel_for` of the text calls them (a fragment of code: an LLM's rewrite of one)."""
+    if "parallel_for" not in text and not functions:
         return []
     try:
-        t = syntax.parse(text)
+        t = syntax.parse_code(text)
     except Exception:
         return []
-    functions = _top_functions(t)
+    functions = top = _top_functions(t)
     ctx = _Context(t, functions, set())
     ctx.constant_texts = _constant_texts(t)
     calls = [n for n in syntax.walk(t.root) if n.type == "call_expression" and
@@ -980,6 +998,15 @@ def find_sycl_forms(text: str) -> list[SyclKernelForm]:
             template=template, template_params=tparams,
             namespaces=_namespaces(t, fn) if fn is not None else [],
             usings=_usings(t, lam, fn), properties=_sub_group_property(t, lam), problems=problems))
+    for fname in functions:
+        if fname in by_function:
+            continue
+        for fdef in top.get(fname, []):
+            params = _function_params(fdef)
+            index = next((i for i, p in enumerate(params) if _item_of(t, p)[2]), None)
+            if index is not None:
+                out.append(_function_kernel(t, ctx, fdef, fname, None, index, None, None, 0))
+                break
     out.sort(key=lambda k: k.start)
     return out
 
@@ -1036,7 +1063,7 @@ def _function_kernel(t: Tree, ctx: _Context, fdef, fname: str, call, index: int,
     problems: list[tuple[int, str]] = []
     # arguments made from local accessors: work-group local memory, not kernel parameters
     local_args: dict[int, tuple[str, Variable]] = {}
-    args = _args(call)
+    args = _args(call) if call is not None else []
     for i, a in enumerate(args):
         if i == index or i >= len(params):
             continue
