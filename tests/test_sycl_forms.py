@@ -261,3 +261,23 @@ def test_editor_lenses_sit_on_the_line_where_each_kernels_statement_starts():
     k = entry.kernel("scale")
     h = views.hover(entry, lsp.Position(k.name_range.start.line, k.name_range.start.column + 1), Snapshot())
     assert h is not None and "scale" in h.contents.value
+
+
+def test_add_spec_puts_the_draft_directly_above_a_stored_lambdas_parallel_for():
+    from lsprotocol import types as lsp
+
+    from kf_lsp.core.state import Snapshot
+    from kf_lsp.lsp import views
+
+    entry = parse_entry("/w/b.cpp", BUFFERS, 1, True)
+    k = entry.kernel("stored")
+    inside = lsp.Range(lsp.Position(k.region.start.line + 1, 0), lsp.Position(k.region.start.line + 1, 0))
+    draft = "// @kf in  a: float[M * N]\n// @kf inout v: double[N]\n// @kf global M, N\n// @kf local 4, 4\n"
+    actions = views.code_actions(entry, "file:///w/b.cpp", inside, Snapshot(), spec_text=draft)
+    edit = actions[0].edit.document_changes[0].edits[0]
+    lines = BUFFERS.split("\n")
+    at = edit.range.start.line
+    new = "\n".join(lines[:at] + edit.new_text.rstrip("\n").split("\n") + lines[at:])
+    k2 = _kernels(new)["stored"]
+    assert "h.parallel_for<class stored>" in lines[at] and edit.new_text.startswith("    // @kf in")
+    assert k2.spec is not None and [b.name for b in k2.spec.buffers] == ["a", "v"]

@@ -167,3 +167,18 @@ def test_a_variant_that_changes_what_the_lambda_captures_breaks_the_contract(bad
     region = region_text(PROGRAM, unit.kernel).replace("z[i] = y[i] * y[i] + 1.0f;", bad)
     cand = validate(region, unit)
     assert getattr(cand, "kind", None) == kind and "parameter count changed" in cand.reason
+
+
+@pytest.mark.parametrize("name, words", [
+    ("main#1", ["a lambda passed to `parallel_for`", "no new captures"]),
+    ("scale", ["a function taking the SYCL work-item", "keep the `@kf global` and `@kf local`"]),
+])
+def test_the_llm_is_asked_for_the_users_form(name, words):
+    from evolver.operators import Context
+    from evolver.prompts import build_messages, default_prompt
+
+    unit = load_unit("p.cpp", name, text=PROGRAM)
+    ctx = Context(reference=unit, reference_variant=None, elites=[], parents=[], recent_failures=[],
+                  empty_cells=[], good_moves=[], axes=[], device="sycl cpu", prompts=[], generation=1)
+    user = build_messages(ctx, None, default_prompt("sycl"))[1]["content"]
+    assert all(w in user for w in words), user

@@ -112,7 +112,7 @@ class Evaluation:
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
             raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        return LaunchableKernel(role, unit, unit.kernel.spec, out, values)
+        return LaunchableKernel(role, unit, unit.kernel.spec, out, values, cu.source)
 
     def _launch(self, k: LaunchableKernel, bufs: Buffers, env, what: str, timed: bool = False) -> float:
         if timed or what == "warm-up" or what.startswith("timing"):
@@ -382,7 +382,7 @@ class Evaluation:
         from backends.kernel.features import extract  # behavioural features from the compiled code (never raises)
 
         features, feature_source = extract(
-            k.language, k.compiled, k.unit.text,
+            k.language, k.compiled, k.source if k.plan is not None and k.source else k.unit.text,
             Profile(registers=res.registers, spill_stores=res.spill_stores, spill_loads=res.spill_loads,
                     static_shared=res.static_shared, dynamic_shared=shared, occupancy=occupancy,
                     block_threads=threads),

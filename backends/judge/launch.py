@@ -42,8 +42,10 @@ class EvalFailure(Exception):
 class LaunchableKernel:
     """A compiled kernel with what is needed to launch it: its spec, tunables, language."""
 
-    def __init__(self, role: str, unit: Unit, spec: Spec, compiled: CompiledKernel, tunables: dict):
+    def __init__(self, role: str, unit: Unit, spec: Spec, compiled: CompiledKernel, tunables: dict,
+                 source: str | None = None):
         self.role = role
+        self.source = source  # what went to the compiler (a lifted kernel's unit), for its features
         self.unit = unit
         self.spec = spec
         self.compiled = compiled

@@ -33,7 +33,7 @@ from backends.kernel import dtypes, syntax
 from backends.kernel.expressions import ExprError, names, resolve, evaluate
 from backends.kernel.sycl_forms import (SyclKernelForm, Variable, declarations_of, find_sycl_forms,
                                         function_params, lookup, range_extents, top_functions)
-from backends.kernel.text import Lines
+from backends.kernel.text import Lines, mask
 from backends.model import Diagnostic, KernelSource, Spec
 
 __all__ = ["HiddenArg", "Plan", "Lifted", "LiftError", "LIFTED_FORMS", "plan", "lift",
@@ -188,6 +188,14 @@ def plan(text: str, kernel: KernelSource, path: str | None = None,
                                         f"range is {dims}-dimensional")])
         hidden += [HiddenArg(f"kf_range{d}", launch.grid[d], None, f"the range's dimension {d}")
                    for d in range(dims)]
+        if form.offset:  # parallel_for(range, offset, ...): ids start at the offset
+            env0 = _Env(spec) if spec is not None else None
+            for d, off in enumerate(form.offset[:dims]):
+                se = _spec_expr(off)
+                if se is None or env0 is None or names(se) - env0.known():
+                    raise LiftError([_err(path, lines, at, f"the offset `{off}` of the launch is not a spec "
+                                                           "expression: add the variables it uses to the spec")])
+                hidden.append(HiddenArg(f"kf_offset{d}", se, None, f"the offset's dimension {d}"))
     elif launch is not None and len(launch.grid) != dims:
         raise LiftError([Diagnostic(path, launch.line, 0, "error",
                                     f"`global` has {len(launch.grid)} dimension(s) but the kernel's "
@@ -274,8 +282,9 @@ def _blank(text: str, a: int, b: int) -> str:
     return text[:a] + re.sub(r"[^\r\n]", " ", text[a:b]) + text[b:]
 
 
-def _needed(t, roots: list[str], functions: dict[str, list]) -> set[str]:
-    """Names of the file's functions reachable from `roots` (texts) through function bodies."""
+def _needed(code: str, t, roots: list[str], functions: dict[str, list]) -> set[str]:
+    """Names of the file's functions reachable from `roots` (texts, comments and strings
+    blanked) through function bodies (`code`: the file so blanked)."""
     need: set[str] = set()
     todo = [w for r in roots for w in re.findall(r"[A-Za-z_]\w*", r)]
     while todo:
@@ -284,7 +293,8 @@ def _needed(t, roots: list[str], functions: dict[str, list]) -> set[str]:
             continue
         need.add(w)
         for fn in functions[w]:
-            todo.extend(re.findall(r"[A-Za-z_]\w*", t.text_of(fn)))
+            a, b = t.span(fn)
+            todo.extend(re.findall(r"[A-Za-z_]\w*", code[a:b]))
     return need
 
 
@@ -293,22 +303,24 @@ def _adapted(text: str, form: SyclKernelForm, path: str, prelude: str) -> str:
     blanked, includes guarded, tunable `#define`s after the includes; `#line` directives keep
     the user's line numbers."""
     t = syntax.parse_code(text)
+    code = mask(text)
     functions = top_functions(t)
-    kernel_text = text[form.body[0]:form.body[1]] if form.form == "lambda" else text[form.start:form.end]
+    kernel_text = code[form.body[0]:form.body[1]] if form.form == "lambda" else code[form.start:form.end]
     roots = [kernel_text] + [v.type + " " + v.elem for v in form.variables] + \
-            [text[a:b] for a, b in form.usings] + [text[v.decl[0]:v.decl[1]] for v in form.variables
+            [code[a:b] for a, b in form.usings] + [code[v.decl[0]:v.decl[1]] for v in form.variables
                                                    if v.kind in ("constant", "local")]
     for _, v in form.local_args.values():
-        roots.append(text[v.decl[0]:v.decl[1]])
-    # everything at namespace scope that is not a function keeps what it names
-    fn_spans = sorted({(f.start_byte, f.end_byte) for fs in functions.values() for f in fs})
+        roots.append(code[v.decl[0]:v.decl[1]])
+    # everything at namespace scope that is not a function keeps what it names, and so does
+    # a function the parser could not read (it is kept whole)
+    spans = sorted({t.span(f) for fs in functions.values() for f in fs if not f.has_error})
     rest, last = [], 0
-    for a, b in fn_spans:
-        rest.append(t.data[last:a].decode("utf-8", "replace"))
+    for a, b in spans:
+        rest.append(code[last:a])
         last = max(last, b)
-    rest.append(t.data[last:].decode("utf-8", "replace"))
+    rest.append(code[last:])
     roots.append("".join(rest))
-    keep = _needed(t, roots, functions)
+    keep = _needed(code, t, roots, functions)
     out = text
     spans = []
     for name, fs in functions.items():
@@ -469,8 +481,13 @@ def lift(text: str, kernel: KernelSource, path: str, entry: str | None = None, p
         cond = " || ".join(f"kf_nd.get_global_id({i}) >= kf_range{i}" for i in range(d))
         prologue.append(f"  if ({cond}) return;")
         rng = f"sycl::range<{d}>(" + ", ".join(f"kf_range{i}" for i in range(d)) + ")"
-        item_value = {"id": "kf_nd.get_global_id()",
-                      "nd_item": "kf_nd"}.get(form.item_kind, f"sycl::detail::Builder::createItem<{d}, false>({rng}, kf_nd.get_global_id())")
+        if form.offset:
+            off = f"sycl::id<{d}>(" + ", ".join(f"kf_offset{i}" for i in range(d)) + ")"
+            gid = f"(kf_nd.get_global_id() + {off})"
+            item_value = {"id": gid}.get(form.item_kind, f"sycl::detail::Builder::createItem<{d}, true>({rng}, {gid}, {off})")
+        else:
+            item_value = {"id": "kf_nd.get_global_id()",
+                          "nd_item": "kf_nd"}.get(form.item_kind, f"sycl::detail::Builder::createItem<{d}, false>({rng}, kf_nd.get_global_id())")
     else:
         item_value = item_expr
     if form.form == "lambda":
@@ -608,8 +625,7 @@ def lift(text: str, kernel: KernelSource, path: str, entry: str | None = None, p
         f'#line {stmt_line} "{esc}"',
         ns_open + (header + " " if header else "") + props,
         f"void {name}({', '.join(params)}) {{",
-        *prologue,
-        *call,
+        *_scoped(form, params, prologue + call),
         "}",
         ns_close,
         "",
@@ -617,6 +633,21 @@ def lift(text: str, kernel: KernelSource, path: str, entry: str | None = None, p
     source = _adapted(text, form, path, prelude) + "\n" + "\n".join(c for c in code if c is not None)
     qual = "::".join([n for n in form.namespaces if n] + [name])
     return Lifted(source=source, entry=qual + entry_args, plan=p)
+
+
+def _scoped(form: SyclKernelForm, params: list[str], body: list[str]) -> list[str]:
+    """The kernel's body, for a lambda in a member function inside a local class derived
+    from that class, so the body finds the class's static members and types unqualified
+    as it did in place."""
+    if not form.scope_class or form.form != "lambda":
+        return body
+    names = [re.search(r"([A-Za-z_]\w*)\s*$", p).group(1) for p in params]
+    return [f"  struct kf_scope : ::{form.scope_class} {{",
+            f"    static void kf_run({', '.join(params)}) {{",
+            *body,
+            "    }",
+            "  };",
+            f"  kf_scope::kf_run({', '.join(names)});"]
 
 
 def _param_decls(t, pn):

@@ -80,6 +80,8 @@ class SyclKernelForm:
     namespaces: list[str] = field(default_factory=list)
     usings: list[tuple[int, int]] = field(default_factory=list)  # using-directives/aliases in scope (offsets)
     properties: list[str] = field(default_factory=list)  # extra kernel properties (sub-group size)
+    scope_class: str = ""  # the class whose member function holds the lambda (its static members are in scope)
+    offset: list[str] = field(default_factory=list)  # `parallel_for(range, id offset, kernel)`: the offset (C++)
     problems: list[tuple[int, str]] = field(default_factory=list)  # (offset, message): cannot be lifted
 
 
@@ -337,6 +339,7 @@ class _Context:
         self.functions = functions  # name -> function_definition nodes at namespace scope
         self.template_names = template_names
         self.constant_texts: dict[str, str] = {}
+        self.aliases: dict[str, object] = {}  # `using X = T;` / `typedef T X;`: name -> T's node
 
     def is_scalar_type(self, type_text: str) -> bool:
         words = re.findall(r"[A-Za-z_]\w*", re.sub(r"\b(const|volatile|static|constexpr|sycl|cl|std)\b", " ", type_text))
@@ -510,6 +513,13 @@ def _classify(ctx: _Context, d: _Decl, name: str) -> Variable:
     v = Variable(name=name, kind="scalar", decl=d.statement, at=d.at)
     ty = d.type_text
     ty_node = d.node.child_by_field_name("type")
+    for _ in range(4):  # type aliases: `using rw_accessor = sycl::accessor<float, 1, ...>;`
+        bare = _clean(re.sub(r"\b(const|volatile)\b", " ", ty))
+        alias = ctx.aliases.get(bare)
+        if alias is None:
+            break
+        ty = ("const " if re.search(r"\bconst\b", ty) else "") + _clean(t.text_of(alias))
+        ty_node = alias
     init = _unparen(d.init) if d.init is not None and d.init.type not in ("argument_list", "initializer_list", "parameter_list") else d.init
     init_text = t.text_of(init) if init is not None else ""
     # local memory: local_accessor, or an accessor with target::local
@@ -838,6 +848,29 @@ def _usings(t: Tree, node, stop) -> list[tuple[int, int]]:
     return sorted(out)
 
 
+def _scope_class(t: Tree, fn) -> str:
+    """The (qualified) class a member function belongs to: defined in the class body, or
+    out of it as `Cls::f`; "" for a free function or a class template's member."""
+    cls = syntax.enclosing(fn, "class_specifier", "struct_specifier")
+    names = []
+    while cls is not None:
+        nm = cls.child_by_field_name("name")
+        if nm is None or nm.type != "type_identifier" or (cls.parent is not None and cls.parent.type == "template_declaration"):
+            return ""
+        names.insert(0, t.text_of(nm))
+        cls = syntax.enclosing(cls, "class_specifier", "struct_specifier")
+    if names:
+        return "::".join(_namespaces(t, fn) + names)
+    decl = fn.child_by_field_name("declarator")
+    while decl is not None and decl.type not in ("qualified_identifier",):
+        decl = decl.child_by_field_name("declarator")
+    if decl is not None:
+        scope = decl.child_by_field_name("scope")
+        if scope is not None and scope.type == "namespace_identifier":
+            return "::".join(_namespaces(t, fn) + [t.text_of(scope)])
+    return ""
+
+
 def _capture_problems(t: Tree, lam) -> list[tuple[int, str]]:
     out = []
     caps = lam.child_by_field_name("captures")
@@ -882,7 +915,7 @@ def _variables(ctx: _Context, lam, body) -> tuple[list[Variable], list[tuple[int
     if cls is not None:
         body_list = cls.child_by_field_name("body")
         members = {d.name for n in (body_list.named_children if body_list is not None else [])
-                   if n.type == "field_declaration" for d in _decls_of(t, n)}
+                   if n.type == "field_declaration" for d in _decls_of(t, n) if "static" not in d.qualifiers}
         for name, at in sorted(unresolved.items(), key=lambda kv: kv[1]):
             if name in members:
                 problems.append((at, f"the kernel uses the member '{name}' (through `this`): kf "
@@ -915,8 +948,19 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
     functions = top = _top_functions(t)
     ctx = _Context(t, functions, set())
     ctx.constant_texts = _constant_texts(t)
-    calls = [n for n in syntax.walk(t.root) if n.type == "call_expression" and
-             _call_name(t, n)[0] in ("parallel_for",)]
+    calls = []
+    for n in syntax.walk(t.root):
+        if n.type == "call_expression" and _call_name(t, n)[0] == "parallel_for":
+            calls.append(n)
+        elif n.type == "alias_declaration":
+            nm, ty = n.child_by_field_name("name"), n.child_by_field_name("type")
+            if nm is not None and ty is not None:
+                ctx.aliases[t.text_of(nm)] = ty
+        elif n.type == "type_definition":
+            ty = n.child_by_field_name("type")
+            for dd in n.children_by_field_name("declarator"):
+                if dd.type == "type_identifier" and ty is not None:
+                    ctx.aliases[t.text_of(dd)] = ty
     out: list[SyclKernelForm] = []
     ordinals: dict[int, int] = {}
     by_function: dict[str, SyclKernelForm] = {}
@@ -954,6 +998,14 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
             launch_range = True
         dims = item_dims or launch_dims
         problems: list[tuple[int, str]] = []
+        offset: list[str] = []
+        if len(args) == 3 and len(pnodes) == 1 and launch_range is not False and \
+                re.match(r"^\s*(?:(?:cl\s*::\s*)?sycl\s*::\s*)?id\b", t.text_of(args[1])):
+            # parallel_for(range, offset, kernel): the deprecated offset, kept as written
+            node = args[1]
+            inner = node.child_by_field_name("arguments") or node.child_by_field_name("value")
+            offset = [_clean(t.text_of(a)) for a in inner.named_children] if inner is not None else []
+            args = [args[0], args[2]]
         if len(args) > 2 or len(pnodes) > 1:
             where = t.span(args[1])[0] if len(args) > 2 else t.span(pnodes[1])[0]
             what = "reductions (`sycl::reduction`)" if re.search(r"reduction", t.text_of(call)) else \
@@ -997,7 +1049,9 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
             range_launch=launch_range, variables=variables, function=fn_name or "",
             template=template, template_params=tparams,
             namespaces=_namespaces(t, fn) if fn is not None else [],
-            usings=_usings(t, lam, fn), properties=_sub_group_property(t, lam), problems=problems))
+            usings=_usings(t, lam, fn), properties=_sub_group_property(t, lam), problems=problems,
+            offset=offset,
+            scope_class=_scope_class(t, fn) if fn is not None else ""))
     for fname in functions:
         if fname in by_function:
             continue

@@ -122,7 +122,8 @@ def parse_code(text: str) -> Tree:
     for line in code.split("\n"):
         end = pos + len(line)
         m = _DIRECTIVE.match(line)
-        if m and (depth > 0 or stack):
+        literal = m is not None and m.group(1) == "if" and re.fullmatch(r"\s*[01]\s*(?://.*|/\*.*)?", m.group(2))
+        if m and (depth > 0 or stack or literal):  # in an expression, or `#if 0` anywhere
             kind = m.group(1)
             if kind in ("if", "ifdef", "ifndef"):
                 c = _condition(kind, m.group(2), defines)
