@@ -560,8 +560,8 @@ def lift(text: str, kernel: KernelSource, path: str, entry: str | None = None, p
                 n = missing[0][1:-2]
                 diags.append(_err(path, lines, form.name_span[0],
                                   f"the kernel is inside the template '{form.function}' and uses its "
-                                  f"parameter '{n}': bind it with `// @kf {n} = float` (the type or value "
-                                  "to compile it with)"))
+                                  f"parameter '{n}': bind it with `// @kf {n} = ...` (the type or value to "
+                                  "compile it with, e.g. `float`)"))
             entry_args = "<" + ", ".join(args) + ">"
     else:
         # nd_item function: a kernel that calls it with the work-item
