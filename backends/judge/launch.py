@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+import msgspec
 import numpy as np
 
 from backends.judge import device_checks
@@ -109,7 +110,11 @@ class LaunchableKernel:
     def args(self, bufs: "Buffers", env: Mapping[str, int | float]) -> list[KernelArg]:
         """The kernel's arguments: its parameters from the buffers and variables, then (a
         lifted kernel) the hidden `size_t`s its plan asks for (range, accessor extents)."""
-        out = bufs.args(self.unit.kernel.params, env)
+        params = self.unit.kernel.params
+        if self.plan is not None and self.plan.types:  # `T alpha` in a template: the type T is compiled with
+            params = [msgspec.structs.replace(p, base_type=self.plan.types.get(p.base_type, p.base_type))
+                      for p in params]
+        out = bufs.args(params, env)
         for h in self.plan.hidden if self.plan is not None else []:
             v = int_expr(h.expr, env, f"{self.role}: {h.what}")
             if v < 0:

@@ -65,6 +65,7 @@ class Plan(msgspec.Struct, frozen=True):
     dims: int
     range_launch: bool  # a `range` launch: kf picks the work-group and rounds the global size up
     hidden: list[HiddenArg] = []
+    types: dict[str, str] = {}  # template type parameters -> the C++ types they are compiled with
 
 
 class Lifted(msgspec.Struct, frozen=True):
@@ -242,7 +243,7 @@ def plan(text: str, kernel: KernelSource, path: str | None = None,
                 hidden.append(HiddenArg(f"{v.name}__kf_e{d}", se, cap, f"local accessor '{v.name}'"))
     if diags:
         raise LiftError(diags)
-    return Plan(dims=dims, range_launch=bool(range_launch), hidden=hidden)
+    return Plan(dims=dims, range_launch=bool(range_launch), hidden=hidden, types=_infer_types(form, spec))
 
 
 def _plural(dims: int) -> str:
