@@ -277,3 +277,24 @@ def test_a_lambda_in_a_function_template_takes_its_types_from_the_spec(session):
     opts = EvalOptions(seeds=1, target_seconds=0.05, min_trials=2, max_trials=3, warmup_seconds=0.0, profile=False)
     result, _ = harness.evaluate(session, EvalRequest(unit, None, "sycl", 0, opts))
     assert result.verdict.value == "correct", result.message
+
+
+def test_a_lambda_is_compiled_with_the_projects_macros(session, tmp_path):
+    """`@kf flags -DSCALE=3` (or compile_commands.json, kf.sycl.flags): the lifted kernel's
+    unit is built with the project's macros and include directories."""
+    from backends.judge import harness
+    from backends.kernel.load import load_unit
+    from backends.model import EvalOptions, EvalRequest
+
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "scale.hpp").write_text("inline float scaled(float v) { return SCALE * v; }\n")
+    text = TEMPLATE.replace("#include <sycl/sycl.hpp>\n", '#include <sycl/sycl.hpp>\n#include "scale.hpp"\n')
+    text = text.replace("y[i] += alpha * x[i];", "y[i] += scaled(alpha * x[i]);")
+    text = text.replace("  // @kf in    x: float[n]", "  // @kf flags -DSCALE=3 -Iinc\n  // @kf in    x: float[n]")
+    assert "-DSCALE=3" in text
+    path = tmp_path / "axpy.cpp"
+    path.write_text(text)
+    unit = load_unit(str(path), "axpy#1")
+    opts = EvalOptions(seeds=1, target_seconds=0.05, min_trials=2, max_trials=3, warmup_seconds=0.0, profile=False)
+    result, _ = harness.evaluate(session, EvalRequest(unit, None, "sycl", 0, opts))
+    assert result.verdict.value == "correct", result.message
