@@ -162,6 +162,12 @@ class KernelSource(msgspec.Struct, frozen=True):
     content_hash: str = ""  # sha256 of the region text (splice's check that the text is unchanged)
     code_hash: str = ""  # the region plus the tunable values bound outside it: the kernel's identity
     form: KernelForm = "global"
+    # SYCL lambdas and nd_item functions (backends/kernel/sycl_forms.py): the launch as the code
+    # writes it. dims: 1-3, 0 when the code does not say (the spec's `global` does);
+    # range_launch: a `range` launch with an `id`/`item` (the spec needs `global` only; kf picks
+    # the work-group and rounds the global size up, and the extra work-items do nothing).
+    dims: int = 0
+    range_launch: bool = False
 
 
 # ---------------------------------------------------------------------------

@@ -349,6 +349,31 @@ def _reference_part(unit: Unit, source: str) -> str:
             "against it (in float64):\n```python\n" + source.strip() + "\n```")
 
 
+# SYCL kernels as users write them (backends/kernel/sycl_forms.py): kf lifts them to compile
+# them, but a variant is written, and applied, in the user's form
+_FORM_NOTES = {
+    "lambda": (
+        "This kernel is a lambda passed to `parallel_for` in the user's host code, not a "
+        "free-function kernel (the advice about the free-function form does not apply to it). "
+        "Write the variant in the same form: the `@kf` lines, then the whole `parallel_for` "
+        "statement with its lambda as it stands in the user's function (same queue or handler, "
+        "same kernel name if it has one). The parameters above are the variables the lambda "
+        "captures: use exactly those (no new captures, none dropped), plus what the file "
+        "defines (macros, constants, helper functions). For work-group local memory declare "
+        "`sycl::ext::oneapi::experimental::work_group_static<T[N]>` inside the lambda body. "
+        "Launch lines follow the code: a `sycl::range` launch has `@kf global` only; an "
+        "`nd_range` launch (with `sycl::nd_item<N>`) has `@kf global` and `@kf local` that "
+        "match the nd_range the code builds."),
+    "nd_item_function": (
+        "This kernel is a function taking the SYCL work-item, called from a `parallel_for` "
+        "lambda elsewhere in the user's file, not a free-function kernel (the advice about the "
+        "free-function form does not apply to it). Write the variant as the same function: "
+        "the `@kf` lines, then the whole function with exactly the same signature (every "
+        "parameter, the work-item one included). Its launch is the caller's, outside the "
+        "region: keep the `@kf global` and `@kf local` lines as they are."),
+}
+
+
 def build_messages(context: Any, parent: Variant | None, prompt: Prompt,
                    tuning_summary: str = "") -> list[dict[str, str]]:
     """The chat messages asking for one improved variant of `parent` (None: the reference)."""
@@ -378,6 +403,9 @@ def build_messages(context: Any, parent: Variant | None, prompt: Prompt,
     if source is not None:
         parts.append(_reference_part(ref, source))
     parts.append("The contract every variant keeps (do not change it):\n" + _contract(context))
+    note = _FORM_NOTES.get(ref.kernel.form)
+    if note:
+        parts.append(note)
     if not is_reference:
         parts.append(f"The variant to improve (parent {parent.id[:10]}):\n```{fence}\n"
                      f"{parent_region.strip()}\n```")

@@ -168,7 +168,7 @@ class Evaluation:
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
             raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values)
+        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values, cu.source)
         if role == "reference":
             self._check_types(k)
         return k
@@ -195,7 +195,7 @@ class Evaluation:
         if timed or what == "warm-up" or what.startswith("timing"):
             what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
-        args = bufs.args(k.unit.kernel.params, env, k.param_types)
+        args = k.args(bufs, env)
         self.report(f"running the {k.role} ({what})", self._launch_deadline)
         try:
             if timed:
@@ -603,7 +603,7 @@ class Evaluation:
         from backends.kernel.features import extract  # behavioural features from the compiled code (never raises)
 
         features, feature_source = extract(
-            k.language, k.compiled, k.unit.text,
+            k.language, k.compiled, k.source if k.plan is not None and k.source else k.unit.text,
             Profile(registers=res.registers, spill_stores=res.spill_stores, spill_loads=res.spill_loads,
                     static_shared=res.static_shared, dynamic_shared=shared, occupancy=occupancy,
                     block_threads=threads),

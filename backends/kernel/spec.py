@@ -44,8 +44,9 @@ class _Entry:
 
 class _Parser:
     def __init__(self, path: str, params: list[Param], language: Language,
-                 template_params: Sequence[str] = ()):
+                 template_params: Sequence[str] = (), range_launch: bool = False):
         self.path, self.params, self.language = path, params, language
+        self.range_launch = range_launch
         self.template_params = set(template_params)
         self.by_name = {p.name: p for p in params if p.name}
         self.diags: list[Diagnostic] = []
@@ -512,11 +513,18 @@ class _Parser:
                                              f"`local` has {len(block)}"))
             shared = self.shared[0] if self.shared else "0"
             launch = Launch(grid, block, shared, gline)
+        elif self.range_launch and a in self.launch:
+            # a SYCL `range` launch: the work-group size is kf's to choose (`local` may set it)
+            grid, gline = self.launch[a]
+            launch = Launch(grid, [], self.shared[0] if self.shared else "0", gline)
         elif a in self.launch or b in self.launch:
             have, missing = (a, b) if a in self.launch else (b, a)
             self.diags.append(Diagnostic(self.path, self.launch[have][1], 0, "error",
                                          f"`{have}` needs a `{missing}` line: add "
                                          f"`// @kf {missing} ...`"))
+        elif self.range_launch:
+            self.error(first, 0, f"no launch shape: add `// @kf {a} ...` (the range the kernel is "
+                                 "launched over)")
         elif not any(d.message.startswith(f"`{w}`") for d in self.diags for w in _LAUNCH[_OTHER[self.language]]):
             self.error(first, 0, f"no launch shape: add `// @kf {a} ...` and `// @kf {b} ...`")
         last = entries[-1]
@@ -636,7 +644,8 @@ class _Parser:
                                              f"start value of '{b.name}': {err}"))
             except RangeError as err:
                 self.diags.append(Diagnostic(self.path, b.line, 0, "error", f"'{b.name}': {err}"))
-        if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block):
+        if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block) \
+                and not self.range_launch:  # a range launch is rounded up to whole work-groups by kf
             try:
                 g = [evaluate(x, env) for x in spec.launch.grid]
                 loc = [evaluate(x, env) for x in spec.launch.block]
@@ -676,7 +685,7 @@ def _entries(lines: list[tuple[int, str]]) -> list[_Entry]:
 
 
 def parse_spec(lines: list[tuple[int, str]], path: str, params: list[Param],
-               language: Language, template_params: Sequence[str] = ()
+               language: Language, template_params: Sequence[str] = (), range_launch: bool = False
                ) -> tuple[Spec | None, list[Diagnostic]]:
     """Read spec lines into a Spec, with diagnostics for everything wrong.
 
@@ -686,11 +695,13 @@ def parse_spec(lines: list[tuple[int, str]], path: str, params: list[Param],
     line without `@kf` is read whole as one entry. Returns (None, []) for no lines,
     otherwise a best-effort Spec even when there are errors. `template_params` names the
     kernel's template parameters, so a `T*` parameter accepts any buffer type.
+    `range_launch`: a SYCL kernel launched over a `range`, for which `global` alone is a
+    launch shape (kf picks the work-group; a `local` line may set it).
     """
     entries = _entries(lines)
     if not entries:
         return None, []
-    p = _Parser(path, params, language, template_params)
+    p = _Parser(path, params, language, template_params, range_launch)
     for e in entries:
         p.entry(e)
     spec = p.finish(entries)

@@ -208,7 +208,7 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
             raise InputError(f"{path}: {'no such file' if isinstance(e, FileNotFoundError) else e.strerror}") from None
         kernels = find_kernels(text, path)
         if not kernels:
-            raise InputError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL free-function kernels here")
+            raise InputError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL kernels here")
     else:
         unit = _unit(args.target, flags=args.flags)
         if args.check:

@@ -148,6 +148,17 @@ def _stub(entry: FileEntry, k: KernelSource) -> bool:
     return k.spec is not None and k.spec.reference is not None and is_stub(entry.text, k)
 
 
+def spec_insertion(text: str, k: KernelSource, spec_text: str) -> tuple[lsp.Position, str]:
+    """Where a drafted spec goes and its text: directly above the kernel (a lambda's
+    `parallel_for` statement, a function's first line), indented like it."""
+    line = k.definition.start.line
+    code = line_of(text, line)
+    indent = code[:len(code) - len(code.lstrip(" \t"))]
+    if indent:
+        spec_text = "".join(indent + ln if ln.strip() else ln for ln in spec_text.splitlines(keepends=True))
+    return lsp.Position(line, 0), spec_text
+
+
 def spec_has_errors(k: KernelSource) -> bool:
     return any(d.severity == "error" for d in k.spec_errors)
 
@@ -342,10 +353,10 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     if k.spec is None:
         edit = None
         if spec_text is not None:
-            at = lsp.Position(k.region.start.line, 0)
+            at, text = spec_insertion(entry.text, k, spec_text)
             edit = lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(
                 lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=entry.version),
-                [lsp.TextEdit(lsp.Range(at, at), spec_text)])])
+                [lsp.TextEdit(lsp.Range(at, at), text)])])
         out.append(lsp.CodeAction(f"Add benchmark spec for {k.name}", kind=lsp.CodeActionKind.QuickFix,
                                   edit=edit, command=None if edit else _cmd(
                                       "Add benchmark spec", cmd.ADD_SPEC, [{**base, "version": entry.version}])))
