@@ -79,6 +79,10 @@ class OptimizeArgs(KernelArgs):
     llm: LLMArgs | None = None
     tuning: Literal["auto", "exhaustive", "random", "bayes"] | None = None
     eval_seconds: Annotated[float, Meta(gt=0, le=60, description="timing per kernel per evaluation")] | None = None
+    language: Annotated[Literal["cuda", "sycl"] | None, Meta(description=(
+        "with a Python reference as `file` (ref.py, `kernel` its function; a KernelBench task.py with no kernel): "
+        "the kernel language to write; a stub kernel file is drafted next to it and the LLM writes the first "
+        "kernel"))] = None
 
 
 class JobArgs(_Args):
