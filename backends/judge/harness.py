@@ -144,9 +144,10 @@ class PendingCompile:
     launches (ctypes and the CUDA bindings release the GIL), so the original's work proceeds
     meanwhile. `wait` gives the compiled kernel or CompileFailure (or raises what it raised)."""
 
-    def __init__(self, build: Callable[[], object], unit: Unit, values: dict):
+    def __init__(self, build: Callable[[], object], unit: Unit, values: dict, source: str | None = None):
         self.unit = unit
         self.values = values
+        self.source = source  # what went to the compiler
         self.seconds = 0.0
         self._result: object = None
         self._error: BaseException | None = None
@@ -241,7 +242,7 @@ class Evaluation:
         PendingCompile that `_candidate` finishes (KF_COMPILE_OVERLAP=0: never)."""
         cu, values = prepared or self._unit(unit, role)
         if background and self._overlap():
-            self.pending = PendingCompile(lambda: self._compile_now(cu, role), unit, values)
+            self.pending = PendingCompile(lambda: self._compile_now(cu, role), unit, values, cu.source)
             return self.pending
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
@@ -249,7 +250,7 @@ class Evaluation:
         self.compile_seconds += time.perf_counter() - t
         if role == "reference":
             self.build = _build(unit, cu, out)
-        return self._loaded(unit, role, out, values)
+        return self._loaded(unit, role, out, values, cu.source)
 
     def _overlap(self) -> bool:
         """Compile the candidate beside the original's work? Where they use different resources:
@@ -272,15 +273,15 @@ class Evaluation:
         self.report("compiling the candidate", COMPILE_SECONDS)
         out = pending.wait()
         self.compile_seconds += pending.seconds
-        return self._loaded(pending.unit, "candidate", out, pending.values)
+        return self._loaded(pending.unit, "candidate", out, pending.values, pending.source)
 
-    def _loaded(self, unit: Unit, role: str, out, values: dict) -> LaunchableKernel:
+    def _loaded(self, unit: Unit, role: str, out, values: dict, source: str | None = None) -> LaunchableKernel:
         if isinstance(out, CompileFailure):
             first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
             raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values, cu.source)
+        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values, source)
         if role == "reference":
             self._check_types(k)
         return k

@@ -181,7 +181,7 @@ def _probe(request_path: str, sizes_path: str) -> int:
     if not hasattr(compiled, "entry"):
         print("kf sanitizer probe: the candidate does not compile", file=sys.stderr)
         return 2
-    k = LaunchableKernel("candidate", unit, unit.kernel.spec, compiled, values)
+    k = LaunchableKernel("candidate", unit, unit.kernel.spec, compiled, values, cu.source)
     launches = 0
     for i, overrides in enumerate(sizes):
         env = k.env(contract, overrides)
