@@ -44,8 +44,16 @@ def _signal_name(code: int | None) -> str:
 
 def _worker_main(conn, backend: str, device: int) -> None:
     """A worker ignores Ctrl-C: the terminal sends SIGINT to the whole process group, and
-    the parent, not the worker, decides what an interrupt means (it kills its workers)."""
+    the parent, not the worker, decides what an interrupt means (it kills its workers).
+    It runs generated code: credentials its parent still had are dropped from its
+    environment first, so the compilers it starts do not get them either (kf's fronts
+    spawn it without them: kf_lsp/core/secrets.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import os
+
+    from backends.run.environment import drop_secrets
+
+    drop_secrets(os.environ)
     worker.main(conn, backend, device)
 
 
