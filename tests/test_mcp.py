@@ -506,11 +506,9 @@ def _walk(schema: dict, defs: dict):
                 yield from _walk(defs[ref.rsplit("/", 1)[-1]], defs)
 
 
-@pytest.mark.asyncio
-async def test_schemas_describe_every_parameter_with_its_default_and_unit_and_type_every_state(tmp_path):
-    root = workspace(tmp_path)
-    async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
-        tools = {t.name: t for t in (await c.list_tools()).tools}
+def check_schemas(tools: dict) -> None:
+    """Every parameter described with its default and unit (never inside anyOf); typed enums
+    for every state, one vocabulary with the language server; positions said to be 1-based."""
     for t in tools.values():
         schema = t.input_schema
         for name, prop in schema["properties"].items():
@@ -541,11 +539,12 @@ async def test_schemas_describe_every_parameter_with_its_default_and_unit_and_ty
 
 
 @pytest.mark.asyncio
-async def test_positions_are_1_based_lists_filter_and_page_and_bad_tunables_are_errors(tmp_path):
+async def test_the_contract_schemas_1_based_positions_filters_paging_compact_text_and_errors(tmp_path):
     root = workspace(tmp_path)
     (pathlib.Path(root) / "badspec.cpp").write_text(BAD_SPEC)
     bad_line = BAD_SPEC.splitlines().index("// @kf in  y: floaty[n]") + 1
     async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
+        check_schemas({t.name: t for t in (await c.list_tools()).tools})
         # spec diagnostics: 1-based lines, as KernelInfo.line and the messages are
         listed = await call(c, "list_kernels", {"glob": "badspec.cpp"})
         (k,) = listed["kernels"]

@@ -41,29 +41,29 @@ async def test_a_per_call_client_gets_the_contract_and_an_honest_answer_about_jo
     root = workspace(tmp_path)
     log = tmp_path / "kf-mcp.log"
     with open(log, "w") as err:
-        async with Client(transport(root, err), timeout=120) as c:
+        async with Client(transport(root, err), timeout=120) as c:  # one server for the plain calls
             tools = {t.name: t for t in await c.list_tools()}
-        assert {"list_kernels", "optimize", "job_status", "results"} <= set(tools)
-        wait = tools["job_status"].input_schema["properties"]["wait_seconds"]
-        assert "at most 50 s" in wait["description"] and "anyOf" not in wait
+            assert {"list_kernels", "optimize", "job_status", "results"} <= set(tools)
+            wait = tools["job_status"].input_schema["properties"]["wait_seconds"]
+            assert "at most 50 s" in wait["description"] and "anyOf" not in wait
 
-        listed = await once(root, err, "list_kernels", {"glob": "**/*.cpp", "limit": 2})
-        data = listed.structured_content
-        assert data["total"] == 3 and len(data["kernels"]) == 2 and data["next_cursor"]
-        saxpy = next(k for k in data["kernels"] + (await once(root, err, "list_kernels", {
-            "glob": "**/*.cpp", "cursor": data["next_cursor"]})).structured_content["kernels"]
-            if k["file"].endswith("kernels/saxpy.cpp"))
-        assert saxpy["line"] == REPEAT_SAXPY.splitlines().index(
-            next(x for x in REPEAT_SAXPY.splitlines() if x.startswith("void saxpy"))) + 1
-        text = listed.content[0].text
-        assert text.startswith("3 kernels under") and not text.lstrip().startswith("{")
+            listed = await c.call_tool("list_kernels", {"glob": "**/*.cpp", "limit": 2})
+            data = listed.structured_content
+            assert data["total"] == 3 and len(data["kernels"]) == 2 and data["next_cursor"]
+            rest = (await c.call_tool("list_kernels", {"glob": "**/*.cpp", "cursor": data["next_cursor"]}))
+            saxpy = next(k for k in data["kernels"] + rest.structured_content["kernels"]
+                         if k["file"].endswith("kernels/saxpy.cpp"))
+            assert saxpy["line"] == REPEAT_SAXPY.splitlines().index(
+                next(x for x in REPEAT_SAXPY.splitlines() if x.startswith("void saxpy"))) + 1
+            text = listed.content[0].text
+            assert text.startswith("3 kernels under") and not text.lstrip().startswith("{")
 
-        # errors are errors, at once
-        with pytest.raises(ToolError, match="configured by whoever starts kf mcp"):
-            await once(root, err, "optimize", {"file": "kernels/saxpy.cpp",
+            # errors are errors, at once
+            with pytest.raises(ToolError, match="configured by whoever starts kf mcp"):
+                await c.call_tool("optimize", {"file": "kernels/saxpy.cpp",
                                                "llm": {"base_url": "http://127.0.0.1:9/v1", "model": "m"}})
-        with pytest.raises(ToolError, match="not a tunable"):
-            await once(root, err, "bench", {"file": "kernels/saxpy.cpp", "tunables": {"NOPE": 1}})
+            with pytest.raises(ToolError, match="not a tunable"):
+                await c.call_tool("bench", {"file": "kernels/saxpy.cpp", "tunables": {"NOPE": 1}})
 
         # a job cannot outlive the server of its call: said, and answered honestly afterwards
         started = (await once(root, err, "optimize", {"file": "transpose.cpp", "budget": 300,
