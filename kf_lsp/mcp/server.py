@@ -44,10 +44,12 @@ VERSION = "0.1.0"
 
 INSTRUCTIONS = """kf measures CUDA and SYCL kernels with a harness that cannot be fooled and searches for
 faster variants. A typical session: list_kernels -> (draft_spec write=true, if the spec is missing) ->
-check_spec -> bench (optionally a candidate you wrote) -> optimize -> job_status(wait_seconds) ->
-results -> apply_variant. Speedups are verified against the original on fresh inputs and given with a 95%
-confidence interval; only significant ones (interval above 1) count. Paths must lie under the client's
-roots (or the folder kf mcp was started in). See docs/agents.md."""
+check_spec -> bench (optionally a candidate you wrote) -> optimize -> job_status(wait_seconds, at most 50 s:
+repeat while running) -> results -> apply_variant. Speedups are verified against the original on fresh inputs
+and given with a 95% confidence interval; only significant ones (interval above 1) count. Positions are
+1-based. A job lives in this server process and ends with it. LLM endpoints are the ones this server was
+started with, chosen by name. Paths must lie under the client's roots (or the folder kf mcp was started in).
+See docs/agents.md."""
 
 
 def roots_from_uris(uris: list[str]) -> list[str]:
