@@ -327,6 +327,16 @@ class KernelMeasurement(msgspec.Struct, frozen=True):
     profile: Profile | None = None
 
 
+class Build(msgspec.Struct, frozen=True, omit_defaults=True):
+    """How the original was compiled: which compiler, with which of the project's flags,
+    from where (compile_commands.json, settings, --flags, `@kf flags`), and why that compiler."""
+
+    compiler: str  # "nvcc 13.0.88" / "nvrtc 13.5"
+    flags: list[str] = []
+    flags_source: str = ""
+    why: str = ""  # e.g. "`int main()` is host code (vectorAdd.cu:120)"
+
+
 class EvalResult(msgspec.Struct, frozen=True):
     verdict: Verdict
     message: str = ""  # one line for humans
@@ -341,6 +351,7 @@ class EvalResult(msgspec.Struct, frozen=True):
     device: DeviceInfo | None = None
     compile_seconds: float = 0.0
     wall_seconds: float = 0.0
+    build: Build | None = None  # the compiler and flags used (CUDA)
 
     @property
     def ok(self) -> bool:

@@ -532,7 +532,7 @@ class Search:
             self._send(SearchError(f"{p.operator} variant: {d.message}", d.file, d.line))
             return fail(Verdict.SPEC_ERROR, d.format())
         return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(p.tunables),
-                    include_dirs=list(ref.include_dirs))
+                    include_dirs=list(ref.include_dirs), flags=list(ref.flags), flags_source=ref.flags_source)
 
     def _cell(self, result: EvalResult, which: str = "candidate") -> tuple[list[int] | None, dict[str, float]]:
         m = getattr(result, which)

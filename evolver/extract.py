@@ -219,7 +219,8 @@ def validate(region: str, reference: Unit) -> Unit | ExtractFailure:
     if cand.spec is None:
         return ExtractFailure("the reply's kernel has no @kf spec lines", "spec_error")
     return Unit(path=reference.path, text=text, kernel=cand, tunables={},
-                include_dirs=list(reference.include_dirs))
+                include_dirs=list(reference.include_dirs), flags=list(reference.flags),
+                flags_source=reference.flags_source)
 
 
 _IDEA = re.compile(r"^\s*(?:\*\*)?(?:idea|change|summary)(?:\*\*)?\s*[:\-]\s*(.+)$", re.I | re.M)

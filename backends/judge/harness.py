@@ -32,6 +32,7 @@ from backends.session import (
 )
 from backends.kernel.expressions import ExprError, evaluate as eval_expr
 from backends.model import (
+    Build,
     CheckReport,
     Diagnostic,
     EvalRequest,
@@ -65,6 +66,37 @@ COMPILE_SECONDS = 180.0
 LAUNCH_SECONDS = 60.0
 
 
+def _build(unit: Unit, cu, out, diagnostics=None) -> Build | None:
+    """The Build of the original: compiler (from what compiled it), flags and their source."""
+    if unit.kernel.language != "cuda":
+        compiler = getattr(out, "compiler", "") if out is not None else ""
+        return Build(compiler) if compiler else None
+    from backends.judge.launch import unit_flags
+
+    flags, source = (list(cu.options), "") if cu is not None else unit_flags(unit)
+    if cu is not None:
+        source = unit_flags(unit)[1]
+    compiler = getattr(out, "compiler", "") or getattr(getattr(out, "compiled", None), "compiler", "")
+    why = ""
+    if cu is not None and cu.compiler == "nvcc":
+        why = _why_nvcc(unit, cu)
+    elif diagnostics:
+        why = diagnostics[0].message
+        compiler = compiler or "nvrtc"
+    return Build(compiler or (cu.compiler if cu is not None else ""), flags, source, why)
+
+
+def _why_nvcc(unit: Unit, cu) -> str:
+    try:
+        from backends.cuda.compiler import choose_compiler
+        from backends.kernel.text import range_to_offsets
+
+        dirs = list(cu.include_dirs) + [f[2:] for f in cu.options if f.startswith("-I")]
+        return choose_compiler(unit.path, unit.text, dirs, range_to_offsets(unit.text, unit.kernel.region)).reason
+    except Exception:
+        return ""
+
+
 def _spec_errors(unit: Unit) -> list[Diagnostic]:
     return [d for d in unit.kernel.spec_errors if d.severity == "error"]
 
@@ -85,6 +117,8 @@ class Evaluation:
         self.notes: list[str] = []  # for the verdict: skipped derived sizes, a nondeterministic original
         self.at: tuple[dict[str, int], int, bool] | None = None  # the (sizes, seed) running now
         self.reference_key: str | None = None  # the original's compile digest (compile_cache)
+        self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
+        self.build: Build | None = None
 
     # -- steps -----------------------------------------------------------------------
 
@@ -98,7 +132,14 @@ class Evaluation:
         errors = _spec_errors(unit)
         if errors:
             raise EvalFailure(Verdict.SPEC_ERROR, f"{role}: {errors[0].format()}", errors)
-        cu, values = compile_unit_for(unit, role)
+        try:
+            cu, values = compile_unit_for(unit, role, like=self.reference_unit if role == "candidate" else None)
+        except EvalFailure as f:
+            if role == "reference":
+                self.build = _build(unit, None, None, f.diagnostics)
+            raise
+        if role == "reference":
+            self.reference_unit = cu
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
         if role == "reference":  # compiled once per worker (compile_cache); candidates always afresh
@@ -107,18 +148,41 @@ class Evaluation:
         else:
             out = self.session.compile(cu)
         self.compile_seconds += time.perf_counter() - t
+        if role == "reference":
+            self.build = _build(unit, cu, out)
         if isinstance(out, CompileFailure):
             first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
             raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        return LaunchableKernel(role, unit, unit.kernel.spec, out, values)
+        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values)
+        if role == "reference":
+            self._check_types(k)
+        return k
+
+    def _check_types(self, k: LaunchableKernel) -> None:
+        """The spec's buffer types against the parameters' types as the compiler resolved them
+        (typedefs and macros under the project's flags: `floatX` is `__nv_bfloat16` under
+        -DENABLE_BF16): a spec that says float for a bfloat16 buffer would verify nothing."""
+        spec = k.spec
+        for i, p in enumerate(k.unit.kernel.params):
+            seen = k.param_types.get(i)
+            b = spec.buffer(p.name) if p.is_pointer else None
+            if seen is None or b is None or dtypes.canonical(p.base_type) is not None:
+                continue
+            dt = dtypes.canonical(seen)
+            if dt is not None and not dtypes.same_memory(dt, b.dtype):
+                flags = " ".join(self.build.flags) if self.build and self.build.flags else "no flags"
+                raise EvalFailure(Verdict.SPEC_ERROR,
+                                  f"buffer '{p.name}' is {b.dtype} in the spec, but the compiler sees `{p.base_type}` "
+                                  f"as `{seen}` ({dt}) with {flags}: write `{p.name}: {dt}[...]` or build with the "
+                                  "project's flags", line=b.line)
 
     def _launch(self, k: LaunchableKernel, bufs: Buffers, env, what: str, timed: bool = False) -> float:
         if timed or what == "warm-up" or what.startswith("timing"):
             what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
-        args = bufs.args(k.unit.kernel.params, env)
+        args = bufs.args(k.unit.kernel.params, env, k.param_types)
         self.report(f"running the {k.role} ({what})", self._launch_deadline)
         try:
             if timed:
@@ -438,7 +502,7 @@ class Evaluation:
         t0 = time.perf_counter()
         result = self._run()
         result = _with(result, device=self.session.info, compile_seconds=self.compile_seconds,
-                       wall_seconds=time.perf_counter() - t0)
+                       wall_seconds=time.perf_counter() - t0, build=self.build)
         return result, self.healthy
 
     def _run(self) -> EvalResult:

@@ -48,6 +48,8 @@ class LaunchableKernel:
         self.compiled = compiled
         self.tunables = tunables
         self.language = unit.kernel.language
+        module = getattr(compiled, "compiled", compiled)  # CudaKernel holds its CompiledModule
+        self.param_types: dict[int, str] = dict(getattr(module, "param_types", {}) or {})
 
     def env(self, contract: Spec, overrides: Mapping[str, str]) -> dict[str, int | float]:
         """Variables for one problem size: the contract's (reference) variables, plus any the
@@ -140,8 +142,9 @@ def alternate_poison(dtype: str) -> bytes:
     """A second poison, unlike the first: finite for floats (a kernel adding into NaN keeps
     NaN, which would look unwritten), another odd byte for integers."""
     if dtypes.is_float(dtype):  # far from ordinary outputs, yet adding a small value changes it
-        return np.array([1000.5 if dtype == "f16" else 1234567.875], dtype=dtypes.numpy_dtype(dtype)).tobytes()
-    return b"\x3c" * dtypes.itemsize(dtype)
+        value = {"f16": 1000.5, "bf16": 1000.0}.get(dtypes.scalar(dtype), 1234567.875)
+        return np.array([value], dtype=dtypes.numpy_dtype(dtype)).tobytes()
+    return b"\x3c" * dtypes.numpy_dtype(dtype).itemsize
 
 
 def buffer_sizes(spec: Spec, env: Mapping[str, int | float]) -> dict[str, int]:
@@ -255,15 +258,20 @@ class Buffers:
                     return f"{b.name} ({changed} bytes changed)"
         return None
 
-    def args(self, params, env: Mapping[str, int | float]) -> list[KernelArg]:
+    def args(self, params, env: Mapping[str, int | float], resolved: Mapping[int, str] | None = None) -> list[KernelArg]:
+        """Launch arguments; `resolved`: parameter types as the compiler saw them (typedefs,
+        macros, bound template parameters), for parameters whose written type kf does not know."""
         out: list[KernelArg] = []
-        for p in params:
+        for i, p in enumerate(params):
             if p.is_pointer:
                 out.append(BufferArg(self.alloc[p.name], GUARD_BYTES))
             else:
-                dt = dtypes.canonical(p.base_type)
-                if dt is None:
-                    raise EvalFailure(Verdict.SPEC_ERROR, f"parameter {p.name}: unsupported scalar type `{p.type}`")
+                dt = dtypes.canonical(p.base_type) or (dtypes.canonical(resolved[i]) if resolved and i in resolved
+                                                       else None)
+                if dt is None or "x" in dt:
+                    seen = f" (the compiler sees `{resolved[i]}`)" if resolved and i in resolved else ""
+                    raise EvalFailure(Verdict.SPEC_ERROR, f"parameter {p.name}: unsupported scalar type "
+                                                          f"`{p.type}`{seen}")
                 value = env[p.name]
                 out.append(ScalarArg(float(value) if dtypes.is_float(dt) else int(value), dt))
         return out
@@ -286,8 +294,8 @@ def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.G
     for b in spec.buffers:
         if b.role == "out":
             continue
-        n = sizes[b.name] // dtypes.itemsize(b.dtype)
         dt = dtypes.numpy_dtype(b.dtype)
+        n = sizes[b.name] // dt.itemsize  # scalars: a float4 element is 4 of them
         try:
             lo = eval_expr(b.low, env) if b.low is not None else None
             hi = eval_expr(b.high, env) if b.high is not None else None
@@ -308,7 +316,11 @@ def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.G
     return data
 
 
-def compile_unit_for(unit: Unit, role: str) -> tuple[CompileUnit, dict[str, int | float]]:
+def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None
+                     ) -> tuple[CompileUnit, dict[str, int | float | str]]:
+    """What goes to the compiler for `unit`, and the tunable values bound in it. CUDA: the
+    project's flags (unit_flags) and the compiler chosen for the file; `like` (the
+    original's unit) makes a candidate compile the same way as the original."""
     kernel = unit.kernel
     try:
         values = {**defaults(unit.text, kernel), **unit.tunables}
@@ -321,7 +333,50 @@ def compile_unit_for(unit: Unit, role: str) -> tuple[CompileUnit, dict[str, int 
     parent = os.path.dirname(os.path.abspath(unit.path))
     if parent not in include_dirs and os.path.isdir(parent):
         include_dirs.append(parent)
-    return CompileUnit(unit.path, source, bound.entry, kernel.language, include_dirs), values
+    if kernel.language != "cuda":
+        return CompileUnit(unit.path, source, bound.entry, kernel.language, include_dirs), values
+    probe = len(kernel.params) if _needs_probe(kernel) else 0
+    if like is not None:
+        return CompileUnit(unit.path, source, bound.entry, "cuda", include_dirs, list(like.options),
+                           like.compiler, probe), values
+    from backends.cuda.compiler import blocked, choose_compiler
+    from backends.kernel.text import range_to_offsets
+
+    flags, _ = unit_flags(unit)
+    project_dirs = [f[2:] for f in flags if f.startswith("-I")] + \
+        [f.split("=", 1)[1] for f in flags if f.startswith("--system-include=")]
+    choice = choose_compiler(unit.path, unit.text, include_dirs + project_dirs,
+                             skip=range_to_offsets(unit.text, kernel.region))
+    cu = CompileUnit(unit.path, source, bound.entry, "cuda", include_dirs, flags, choice.compiler, probe)
+    stop = blocked(cu, choice)
+    if stop is not None:
+        verdict = Verdict.REFERENCE_FAILED if role == "reference" else Verdict.COMPILE_ERROR
+        raise EvalFailure(verdict, f"{role} cannot be compiled here: {stop.diagnostics[0].format()}",
+                          list(stop.diagnostics))
+    return cu, values
+
+
+def _needs_probe(kernel) -> bool:
+    """Ask the compiler for the parameters' types when one is written as a type kf does not
+    know (a typedef, a macro, a template parameter)."""
+    return any(dtypes.canonical(p.base_type) is None for p in kernel.params)
+
+
+def unit_flags(unit: Unit) -> tuple[list[str], str]:
+    """(flags, where from): the Unit's own (set by load_unit from compile_commands.json,
+    settings or --flags, with the file's `@kf flags`); for a Unit made without them, the
+    file's compile_commands.json entry and `@kf flags` lines."""
+    if unit.flags or unit.flags_source:
+        return list(unit.flags), unit.flags_source
+    from backends.kernel.project_flags import file_flags, flags_for
+    from backends.kernel.scanner import find_kernels
+
+    try:
+        kernels = find_kernels(unit.text, unit.path, unit.kernel.language)
+    except Exception:
+        kernels = [unit.kernel]
+    found = flags_for(unit.path, spec_flags=file_flags(kernels))
+    return found.flags, found.source
 
 
 def with_prelude(text: str, prelude: str, path: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from backends.model import Unit
-from backends.kernel.scanner import KernelNotFound, find_kernel, language_of
+from backends.kernel.project_flags import ProjectFlags, file_flags, flags_for
+from backends.kernel.scanner import KernelNotFound, find_kernel, find_kernels, language_of
 
 
 class UnitError(Exception):
@@ -22,7 +23,11 @@ def split_target(target: str) -> tuple[str, str | None]:
 
 
 def load_unit(path: str, name: str | None = None, text: str | None = None,
-              tunables: dict[str, int | float] | None = None) -> Unit:
+              tunables: dict[str, int | float | str] | None = None, flags: str | list[str] | None = None,
+              flags_source: str = "", workspace: str | None = None) -> Unit:
+    """The Unit for kernel `name` of `path`, with the file's build flags: its
+    compile_commands.json entry, else `flags` (from `flags_source`: "--flags",
+    "kf.cuda.flags"...; relative paths from `workspace`), then the file's `@kf flags` lines."""
     if text is None:
         try:
             with open(path, encoding="utf-8", errors="replace", newline="") as f:
@@ -37,4 +42,13 @@ def load_unit(path: str, name: str | None = None, text: str | None = None,
         kernel = find_kernel(text, path, name)
     except KernelNotFound as e:
         raise UnitError(str(e)) from None
-    return Unit(path=path, text=text, kernel=kernel, tunables=dict(tunables or {}))
+    found = project_flags(path, text, kernel.language, flags, flags_source, workspace)
+    return Unit(path=path, text=text, kernel=kernel, tunables=dict(tunables or {}), flags=found.flags,
+                flags_source=found.source)
+
+
+def project_flags(path: str, text: str, language: str | None = None, flags: str | list[str] | None = None,
+                  flags_source: str = "", workspace: str | None = None) -> ProjectFlags:
+    """The flags `path` is built with (backends/kernel/project_flags.py), `@kf flags` included."""
+    kernels = find_kernels(text, path, language)  # type: ignore[arg-type]
+    return flags_for(path, flags, flags_source, file_flags(kernels), workspace)

@@ -27,8 +27,8 @@ from kf_lsp.core.apply import apply_variant
 from kf_lsp.core.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
 
 
-def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float]:
-    out: dict[str, int | float] = {}
+def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float | str]:
+    out: dict[str, int | float | str] = {}
     for pair in pairs or []:
         name, eq, value = pair.partition("=")
         if not eq or not name.strip().isidentifier():
@@ -39,14 +39,18 @@ def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float]:
             try:
                 out[name.strip()] = float(value)
             except ValueError:
-                raise InputError(f"--tune {name}: {value!r} is not a number") from None
+                if not value.strip() or not all(c.isalnum() or c in "_:<>, *" for c in value.strip()):
+                    raise InputError(f"--tune {name}: {value!r} is not a number or a type") from None
+                out[name.strip()] = " ".join(value.split())  # a type: --tune T=half
     return out
 
 
-def _unit(target: str, tunables: dict | None = None):
+def _unit(target: str, tunables: dict | None = None, flags: Sequence[str] | None = None):
+    """The Unit of FILE[:KERNEL], built with the file's compile_commands.json flags, else
+    `--flags`, then its `@kf flags` lines."""
     path, name = split_target(target)
     try:
-        return load_unit(path, name, tunables=tunables)
+        return load_unit(path, name, tunables=tunables, flags=list(flags or []), flags_source="--flags")
     except UnitError as e:
         raise InputError(str(e)) from None
 
@@ -64,9 +68,9 @@ def _spec_problems(unit) -> None:
 
 
 def cmd_bench(args: argparse.Namespace, console: Console) -> int:
-    ref = _unit(args.target)
+    ref = _unit(args.target, flags=args.flags)
     _spec_problems(ref)
-    cand = _unit(args.candidate, _tunables(args.tune)) if args.candidate else None
+    cand = _unit(args.candidate, _tunables(args.tune), flags=args.flags) if args.candidate else None
     _check_tunes(cand or ref, _tunables(args.tune))
     if cand is None and args.tune:
         ref = msgspec.structs.replace(ref, tunables=_tunables(args.tune))
@@ -206,7 +210,7 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
         if not kernels:
             raise InputError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL free-function kernels here")
     else:
-        unit = _unit(args.target)
+        unit = _unit(args.target, flags=args.flags)
         if args.check:
             return _check_spec(args, unit, console)
         text, kernels = unit.text, [unit.kernel]
@@ -329,7 +333,7 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
         raise InputError("--apply needs an explicit FILE:KERNEL (the bundled example is left as it is)")
     if bool(args.llm_base_url) != bool(args.model):
         raise InputError("--llm-base-url and --model go together")
-    ref = _unit(args.target or DEFAULT_EXAMPLE)
+    ref = _unit(args.target or DEFAULT_EXAMPLE, flags=args.flags)
     _spec_problems(ref)
 
     import asyncio
@@ -650,6 +654,8 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     b.add_argument("--timeout", type=float, default=30.0, metavar="S", help="a launch longer than this is a hang")
     b.add_argument("--ncu", action="store_true", help="also collect Nsight Compute metrics (CUDA, where ncu exists)")
     b.add_argument("--json", action="store_true", help="print the result as JSON (docs/results.md)")
+    b.add_argument("--flags", action="append", metavar='"FLAGS"', help="compiler flags for files without a compile_commands.json entry, e.g. "
+                        '--flags="-DENABLE_BF16 -Iinclude" (repeatable; a file\'s `// @kf flags` lines are added)')
     from backends.run.pool import add_remote_arguments
 
     add_remote_arguments(b)
@@ -676,6 +682,8 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     s.add_argument("--backend", choices=("cuda", "sycl"))
     s.add_argument("--device", type=int, help="device index (kf devices lists them)")
     s.add_argument("--timeout", type=float, default=30.0, metavar="S", help="a launch longer than this is a hang")
+    s.add_argument("--flags", action="append", metavar='"FLAGS"', help="compiler flags for files without a compile_commands.json entry, e.g. "
+                        '--flags="-DENABLE_BF16 -Iinclude" (repeatable; a file\'s `// @kf flags` lines are added)')
     s.set_defaults(func=cmd_spec)
 
     d = sub.add_parser("devices", help="list backends and devices with their peak bandwidth")
@@ -702,6 +710,8 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
                    help="interleaved re-time blocks behind the final claim (default 3)")
     o.add_argument("--apply", action="store_true", help="write the best variant into the file (backup FILE.kf-orig)")
     o.add_argument("--json", action="store_true", help="print the result as JSON")
+    o.add_argument("--flags", action="append", metavar='"FLAGS"', help="compiler flags for files without a compile_commands.json entry, e.g. "
+                        '--flags="-DENABLE_BF16 -Iinclude" (repeatable; a file\'s `// @kf flags` lines are added)')
     add_remote_arguments(o)
     o.set_defaults(func=cmd_optimize)
 

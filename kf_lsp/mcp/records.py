@@ -31,6 +31,7 @@ __all__ = ["ListArgs", "KernelArgs", "DraftArgs", "BenchArgs", "LLMChoice", "Opt
 Number = int | float
 # below the 60 s after which common MCP clients give up on a request (KF_MCP_MAX_WAIT: tests shorten it)
 MAX_WAIT_SECONDS = float(os.environ.get("KF_MCP_MAX_WAIT") or 50.0)
+Value = int | float | str  # a tunable's value: a number, or a type (`tune T = float, half`)
 FilePath = Annotated[str, Meta(min_length=1, max_length=4096,
                                description="a kernel file, absolute or relative to the first root")]
 KernelName = Annotated[Annotated[str, Meta(max_length=1000)] | None, Meta(
@@ -75,6 +76,10 @@ class ListArgs(_Args):
 class KernelArgs(_Args):
     file: FilePath
     kernel: KernelName = None
+    flags: Annotated[list[Annotated[str, Meta(max_length=4096)]], Meta(
+        max_length=256, description="compiler flags for a file without a compile_commands.json entry, e.g. "
+                                    "[\"-DENABLE_BF16\", \"-Iinclude\"] (include paths inside the roots; default: "
+                                    "the kf.cuda.flags / kf.sycl.flags setting)")] = []
 
 
 class DraftArgs(KernelArgs):
@@ -87,7 +92,7 @@ class BenchArgs(KernelArgs):
         description="a candidate: the whole file, or only the kernel (its @kf lines and definition) to splice "
                     "over the original's; without @kf lines the original's spec is used. Default: no candidate "
                     "(the file alone is measured)")] = None
-    tunables: Annotated[dict[str, Number], Meta(
+    tunables: Annotated[dict[str, Value], Meta(
         description="values for the kernel's `@kf tune` tunables (names the spec declares; another name is an "
                     "error); without candidate_source, the file itself with these values is the candidate. "
                     "Default: none")] = {}
@@ -182,7 +187,7 @@ class KernelInfo(msgspec.Struct, frozen=True):
     language: Literal["cuda", "sycl"]
     spec: Annotated[Literal["ok", "missing", "error"], Meta(description="the `// @kf` spec's status")]
     diagnostics: Annotated[list[Position], Meta(description="the spec's errors and warnings (1-based positions)")]
-    tunables: dict[str, list[Number]]
+    tunables: dict[str, list[Value]]
     search: SearchInfo | None = None
 
 
@@ -277,7 +282,7 @@ class VariantInfo(msgspec.Struct, frozen=True):
         "measurement (a stopped or interrupted search is not re-timed)"))]
     cell: list[int] | None
     cell_description: Annotated[str, Meta(description="the archive cell in words (docs/descriptors.md)")]
-    tunables: dict[str, Number]
+    tunables: dict[str, Value]
     is_current: Annotated[bool, Meta(description="the file already holds this variant")]
     diff: Annotated[str, Meta(description=(
         "unified diff from the file as it is to the file with the variant (\"\" when not applicable)"))]

@@ -90,6 +90,18 @@ def confine(path: str, roots: list[str]) -> str:
                     "files under the folders the client declares as roots, or the folder kf mcp was started in")
 
 
+def _confine_flags(flags: list[str], roots: list[str]) -> None:
+    """Flags an agent gives may not reach outside the roots: include paths must lie inside
+    them, and flags that run or reconfigure the host compiler are refused."""
+    for f in flags:
+        if f.startswith(("-ccbin", "--compiler-bindir", "-Xcompiler", "--compiler-options", "-Xcudafe",
+                         "--options-file", "-optf")):
+            raise ToolError(f"kf: flag {f.split('=')[0]} is not accepted from an MCP client")
+        for prefix in ("-I", "--system-include=", "--pre-include="):
+            if f.startswith(prefix) and len(f) > len(prefix):
+                confine(f[len(prefix):], roots)
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -224,14 +236,25 @@ class AgentTools:
         self.roots = roots
         return roots
 
-    async def _unit(self, file: str, kernel: str | None, roots: list[str]) -> Unit:
+    async def _unit(self, file: str, kernel: str | None, roots: list[str], flags: list[str] | None = None) -> Unit:
         path = confine(file, roots)
         if os.path.isdir(path):
             raise ToolError(f"kf: {file}: a folder, not a kernel file (list_kernels lists the files)")
+        given, source = (list(flags), "flags") if flags else (None, "")
+        if flags:
+            from backends.kernel.project_flags import normalize, split
+
+            _confine_flags(normalize(split(flags), self.workspace_for(path)), roots)
         try:
-            return await self._io(load_unit, path, kernel)
+            unit = await self._io(load_unit, path, kernel, None, None, given, source, self.workspace_for(path))
         except UnitError as e:
             raise ToolError(f"kf: {e}") from None
+        if not flags:  # the setting, where the file has no compile_commands.json entry
+            configured = (self.settings.cuda if unit.kernel.language == "cuda" else self.settings.sycl).flags
+            if configured and not unit.flags_source.startswith("compile_commands"):
+                unit = await self._io(load_unit, path, kernel, unit.text, None, configured,
+                                      f"kf.{unit.kernel.language}.flags", self.workspace_for(path))
+        return unit
 
     @staticmethod
     def _need_spec(unit: Unit) -> None:
@@ -351,7 +374,7 @@ class AgentTools:
                          ) -> r.DraftResult:
         from backends.kernel.spec import draft_spec
 
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         draft = draft_spec(k)
         written = False
@@ -382,7 +405,7 @@ class AgentTools:
                          ) -> r.SpecCheck:
         """The spec's own diagnostics, then the original run alone on it (every problem size
         and seed, untimed): a spec the original does not run cleanly on verifies nothing."""
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         status = _spec_status(k)
         base = dict(file=unit.path, kernel=k.name, spec=status, diagnostics=r.positions(k.spec_errors))
@@ -436,11 +459,12 @@ class AgentTools:
             kernel = find_kernel(text, ref.path, k.name)
         except KernelNotFound as e:
             raise ToolError(f"kf: candidate_source: {e}") from None
-        return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(tunables), include_dirs=list(ref.include_dirs))
+        return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(tunables), include_dirs=list(ref.include_dirs),
+                    flags=list(ref.flags), flags_source=ref.flags_source)
 
     async def bench(self, a: r.BenchArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                     ) -> r.BenchResult:
-        ref = await self._unit(a.file, a.kernel, self._use(roots))
+        ref = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         self._need_spec(ref)
         cand = self._candidate(ref, a.candidate_source, dict(a.tunables))
         if cand is not None and a.tunables:
@@ -492,7 +516,7 @@ class AgentTools:
 
     async def optimize(self, a: r.OptimizeArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                        ) -> r.OptimizeResult:
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         self._need_spec(unit)
         settings = self._settings_for(a)
         await self.warm()
@@ -596,7 +620,7 @@ class AgentTools:
 
     async def results(self, a: r.ResultsArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                       ) -> r.Results:
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         s = await self._summary(unit)
         current = parse_entry(unit.path, unit.text).current.get(k.name)
@@ -620,7 +644,7 @@ class AgentTools:
         from kf_lsp.core.apply import ApplyError, apply_variant, variant_diff, variant_text
         from kf_lsp.core.errors import InputError
 
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         if a.file_sha256 is not None and a.file_sha256.lower() != _sha256(unit.text):
             raise ToolError(f"kf: {unit.path}: the file changed since its sha256 was read; not applied "
