@@ -24,6 +24,8 @@ export const SERVER_KEYS: Readonly<Record<string, true | Readonly<Record<string,
   variantActions: true,
   watch: true,
   debounceMs: true,
+  cuda: { flags: true },
+  sycl: { flags: true },
 };
 
 /** Settings the client keeps for itself (never sent to the server). */
