@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+import msgspec
 import numpy as np
 
 from backends.judge import device_checks
 from backends.judge.verify import CANARY, GUARD_BYTES, guard_intact
 from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
+from backends.kernel.lift import LIFTED_FORMS, LiftError, Plan, lift, plan as lift_plan
 from backends.kernel.tunables import TunableError, bind, defaults
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
@@ -23,7 +25,7 @@ from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSessi
 
 __all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "generate_inputs", "compile_unit_for",
            "with_prelude", "launch_words", "describe_shape", "buffer_sizes", "out_fill",
-           "alternate_poison"]
+           "alternate_poison", "range_work_group", "lifted_plan"]
 
 
 class EvalFailure(Exception):
@@ -41,13 +43,17 @@ class EvalFailure(Exception):
 class LaunchableKernel:
     """A compiled kernel with what is needed to launch it: its spec, tunables, language."""
 
-    def __init__(self, role: str, unit: Unit, spec: Spec, compiled: CompiledKernel, tunables: dict):
+    def __init__(self, role: str, unit: Unit, spec: Spec, compiled: CompiledKernel, tunables: dict,
+                 source: str | None = None):
         self.role = role
+        self.source = source  # what went to the compiler (a lifted kernel's unit), for its features
         self.unit = unit
         self.spec = spec
         self.compiled = compiled
         self.tunables = tunables
         self.language = unit.kernel.language
+        # a SYCL lambda / nd_item function runs as a lifted free-function kernel (kernel/lift.py)
+        self.plan: Plan | None = lifted_plan(unit, role) if unit.kernel.form in LIFTED_FORMS else None
         module = getattr(compiled, "compiled", compiled)  # CudaKernel holds its CompiledModule
         self.param_types: dict[int, str] = dict(getattr(module, "param_types", {}) or {})
 
@@ -85,6 +91,12 @@ class LaunchableKernel:
             return (vals[0], vals[1], vals[2])
 
         shared = int_expr(launch.shared, env, f"{self.role}: shared", launch.line)
+        if self.plan is not None and self.plan.range_launch:
+            # a `range` launch: whole work-groups (the spec's `local`, else kf's), the global size
+            # rounded up; the lifted kernel's extra work-items return at once
+            grid = dims(launch.grid, words[0])
+            block = dims(launch.block, words[1]) if launch.block else range_work_group(grid, self.plan.dims)
+            return tuple(-(-g // b) * b for g, b in zip(grid, block)), block, shared  # type: ignore[return-value]
         grid, block = dims(launch.grid, words[0]), dims(launch.block, words[1])
         if self.language == "sycl":
             for d, (g, b) in enumerate(zip(grid, block)):
@@ -95,6 +107,48 @@ class LaunchableKernel:
                         f"work-group size `local` {b} ({_at(env)}): write `roundup(..., {launch.block[d]})` "
                         "and guard the extra work-items", line=launch.line)
         return grid, block, shared
+
+
+    def args(self, bufs: "Buffers", env: Mapping[str, int | float]) -> list[KernelArg]:
+        """The kernel's arguments: its parameters from the buffers and variables, then (a
+        lifted kernel) the hidden `size_t`s its plan asks for (range, accessor extents)."""
+        params = self.unit.kernel.params
+        if self.plan is not None and self.plan.types:  # `T alpha` in a template: the type T is compiled with
+            params = [msgspec.structs.replace(p, base_type=self.plan.types.get(p.base_type, p.base_type))
+                      for p in params]
+        out = bufs.args(params, env, self.param_types)
+        for h in self.plan.hidden if self.plan is not None else []:
+            v = int_expr(h.expr, env, f"{self.role}: {h.what}")
+            if v < 0:
+                raise EvalFailure(Verdict.SPEC_ERROR, f"{self.role}: {h.what} is {v} ({_at(env)})")
+            if h.cap is not None and v > h.cap:
+                raise EvalFailure(Verdict.SPEC_ERROR,
+                                  f"{self.role}: {h.what} needs {v} elements at {_at(env)}, but kf sized its "
+                                  f"local memory at compile time for the spec's sizes (at most {h.cap}): "
+                                  "derived sizes larger than the default are not supported here")
+            out.append(ScalarArg(v, "u64"))
+        return out
+
+
+def range_work_group(grid: tuple[int, int, int], dims: int) -> tuple[int, int, int]:
+    """The work-group kf gives a `range` launch: 256 work-items (16x16, 8x8x4), no larger
+    than the range needs in each dimension (a power of two)."""
+    base = {1: (256, 1, 1), 2: (16, 16, 1)}.get(dims, (8, 8, 4))
+    out = []
+    for g, b in zip(grid, base):
+        p = 1
+        while p < g and p < b:
+            p *= 2
+        out.append(p)
+    return out[0], out[1], out[2]
+
+
+def lifted_plan(unit: Unit, role: str) -> Plan:
+    try:
+        return lift_plan(unit.text, unit.kernel, unit.path)
+    except LiftError as e:
+        raise EvalFailure(Verdict.SPEC_ERROR if role == "reference" else Verdict.COMPILE_ERROR,
+                          f"{role}: {e.diagnostics[0].format()}", e.diagnostics) from None
 
 
 def launch_words(language: str) -> tuple[str, str]:
@@ -328,13 +382,25 @@ def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None
     except TunableError as e:
         raise EvalFailure(Verdict.SPEC_ERROR, f"{role}: {e}") from None
     path = unit.path.replace("\\", "/").replace('"', '\\"')
-    source = with_prelude(bound.text, bound.prelude, path)
+    entry = bound.entry
+    if kernel.form in LIFTED_FORMS:  # a SYCL lambda / nd_item function: its lifted free-function kernel
+        try:
+            lifted = lift(bound.text, kernel, unit.path, bound.entry, bound.prelude, values)
+        except LiftError as e:
+            raise EvalFailure(Verdict.SPEC_ERROR if role == "reference" else Verdict.COMPILE_ERROR,
+                              f"{role}: {e.diagnostics[0].format()}", e.diagnostics) from None
+        source, entry = lifted.source, lifted.entry
+    else:
+        source = with_prelude(bound.text, bound.prelude, path)
     include_dirs = list(unit.include_dirs)
     parent = os.path.dirname(os.path.abspath(unit.path))
     if parent not in include_dirs and os.path.isdir(parent):
         include_dirs.append(parent)
-    if kernel.language != "cuda":
-        return CompileUnit(unit.path, source, bound.entry, kernel.language, include_dirs), values
+    if kernel.language != "cuda":  # SYCL: the project's include directories and macros
+        flags, _ = unit_flags(unit)
+        include_dirs += [f[2:] for f in flags if f.startswith("-I") and f[2:] not in include_dirs]
+        options = [f for f in flags if f.startswith(("-D", "-U"))]
+        return CompileUnit(unit.path, source, entry, kernel.language, include_dirs, options), values
     probe = len(kernel.params) if _needs_probe(kernel) else 0
     if like is not None:
         return CompileUnit(unit.path, source, bound.entry, "cuda", include_dirs, list(like.options),

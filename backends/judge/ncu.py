@@ -137,7 +137,7 @@ def _probe(path: str, role: str) -> int:
     bufs = Buffers(session, contract, env)
     bufs.load(generate_inputs(contract, env, np.random.default_rng([req.nonce, 7])))
     grid, block, shared = k.launch_shape(env)
-    args = bufs.args(unit.kernel.params, env, k.param_types)
+    args = k.args(bufs, env)
     for _ in range(2):
         session.launch(compiled, grid, block, shared, args)
     bufs.free()

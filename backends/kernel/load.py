@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 
 from backends.model import Unit
 from backends.kernel.project_flags import ProjectFlags, file_flags, flags_for
 from backends.kernel.scanner import KernelNotFound, find_kernel, find_kernels, language_of
+
+
+_KERNEL_NAME = re.compile(r"[A-Za-z_]\w*(?:#\d+)?|#\d+")
 
 
 class UnitError(Exception):
@@ -14,10 +18,11 @@ class UnitError(Exception):
 
 
 def split_target(target: str) -> tuple[str, str | None]:
-    """'path/k.cu:saxpy' -> ('path/k.cu', 'saxpy'); 'k.cu' -> ('k.cu', None)."""
+    """'path/k.cu:saxpy' -> ('path/k.cu', 'saxpy'); 'k.cu' -> ('k.cu', None); a SYCL lambda
+    without a kernel name is FUNC#K: 'main.cpp:main#2' -> ('main.cpp', 'main#2')."""
     if ":" in target:
         path, _, name = target.rpartition(":")
-        if path and name.isidentifier() and not os.path.exists(target):
+        if path and _KERNEL_NAME.fullmatch(name) and not os.path.exists(target):
             return path, name
     return target, None
 
@@ -37,7 +42,7 @@ def load_unit(path: str, name: str | None = None, text: str | None = None,
         except OSError as e:
             raise UnitError(f"{path}: cannot read: {e.strerror}") from None
     if language_of(path, text) is None:
-        raise UnitError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL free-function kernels here")
+        raise UnitError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL kernels here")
     try:
         kernel = find_kernel(text, path, name)
     except KernelNotFound as e:

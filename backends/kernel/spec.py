@@ -17,7 +17,7 @@ from backends.kernel.text import match_bracket, split_top
 from backends.kernel.expressions import ExprError, names, resolve, evaluate
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import (BufferSpec, Check, Diagnostic, KernelSource, Language, Launch, Param,
-                    Position, Range, Spec, Tunable, Variable)
+                    Position, Range, Reference, Spec, Tunable, Variable)
 
 __all__ = ["parse_spec", "draft_spec", "check_contract", "KEYWORDS"]
 
@@ -28,7 +28,7 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
-            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "flags")
+            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "flags", "reference")
 _TYPE_HINT = ("float, double, half, bfloat16, int, unsigned, int64_t, uint8_t, float4, half2, uint4... "
               "or f32, f64, f16, bf16, i32, u32, i64, u8")
 _TYPE_TEXT = re.compile(r"(?:const\s+|unsigned\s+|signed\s+|long\s+|short\s+)*[A-Za-z_][\w]*(?:::[A-Za-z_]\w*)*"
@@ -44,8 +44,9 @@ class _Entry:
 
 class _Parser:
     def __init__(self, path: str, params: list[Param], language: Language,
-                 template_params: Sequence[str] = ()):
+                 template_params: Sequence[str] = (), range_launch: bool = False):
         self.path, self.params, self.language = path, params, language
+        self.range_launch = range_launch
         self.template_params = set(template_params)
         self.by_name = {p.name: p for p in params if p.name}
         self.diags: list[Diagnostic] = []
@@ -61,6 +62,7 @@ class _Parser:
         self.atol: float | None = None
         self.bytes: str | None = None
         self.flops: str | None = None
+        self.reference: Reference | None = None
         self.seen: dict[str, int] = {}  # single-occurrence keywords -> line
         self.types: dict[str, str] = {}  # `T = float`: type template parameters bound to types
         self.typed_buffers: list[tuple[_Entry, int, str, str, str, str | None]] = []  # buffers of type `T*`
@@ -133,12 +135,15 @@ class _Parser:
             self.fixed_line(e, rest_off, rest)
         elif word == "flags":
             self.flags_line(e, rest_off, rest)
+        elif word == "reference":
+            if self.once(e, word):
+                self.reference_line(e, rest_off, rest)
         elif word in ("begin", "end") and not rest:
             pass  # region markers, handled by the source scanner
         else:
             a, b = _LAUNCH[self.language]
             self.error(e, 0, f"unknown spec line `{word}`: expected `NAME = EXPR` or one of "
-                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops, flags")
+                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops, flags, reference")
 
     def flags_line(self, e: _Entry, off: int, rest: str) -> None:
         """`flags -DENABLE_BF16 -I../include -std=c++17`: compiler flags for the file."""
@@ -325,6 +330,37 @@ class _Parser:
             else:
                 self.fixed[part.strip()] = (e, col)
 
+    def reference_line(self, e: _Entry, off: int, rest: str) -> None:
+        """`reference ref.py:func [precision=float64|float32|native]` or `reference task.py` (a
+        KernelBench module). The Python file is read, never run, here (the editor parses specs)."""
+        from backends.kernel.pyref import check_reference
+
+        parts = rest.split()
+        usage = "expected `reference FILE.py:FUNCTION` or `reference FILE.py` (a module with `Model` and `get_inputs`)"
+        if not parts:
+            return self.error(e, off, usage)
+        target, precision = parts[0], "float64"
+        col = off + len(rest) - len(rest.lstrip())
+        for word in parts[1:]:
+            wcol = off + rest.find(word)
+            key, eq, value = word.partition("=")
+            if key != "precision" or not eq:
+                return self.error(e, wcol, f"unexpected `{word}` after the reference: only "
+                                           "`precision=float64|float32|native` may follow")
+            if value not in ("float64", "float32", "native"):
+                return self.error(e, wcol + len(key) + 1, f"precision must be float64 (the default), float32 or "
+                                                          f"native (the buffers' own types), not `{value}`")
+            precision = value
+        path, sep, function = target.rpartition(":")
+        if not sep or not function.isidentifier():
+            path, function = target, ""
+        if not path.endswith(".py"):
+            return self.error(e, col, f"the reference must be a Python file (`.py`), not `{path}`: {usage}")
+        problem = check_reference(self.path, path, function or None)
+        if problem is not None:
+            self.error(e, col + (len(path) + 1 if problem[0] == "function" else 0), problem[1])
+        self.reference = Reference(path, function or None, e.line, precision)
+
     def tol(self, e: _Entry, off: int, rest: str) -> None:
         if not self.once(e, "tol"):
             return
@@ -477,11 +513,18 @@ class _Parser:
                                              f"`local` has {len(block)}"))
             shared = self.shared[0] if self.shared else "0"
             launch = Launch(grid, block, shared, gline)
+        elif self.range_launch and a in self.launch:
+            # a SYCL `range` launch: the work-group size is kf's to choose (`local` may set it)
+            grid, gline = self.launch[a]
+            launch = Launch(grid, [], self.shared[0] if self.shared else "0", gline)
         elif a in self.launch or b in self.launch:
             have, missing = (a, b) if a in self.launch else (b, a)
             self.diags.append(Diagnostic(self.path, self.launch[have][1], 0, "error",
                                          f"`{have}` needs a `{missing}` line: add "
                                          f"`// @kf {missing} ...`"))
+        elif self.range_launch:
+            self.error(first, 0, f"no launch shape: add `// @kf {a} ...` (the range the kernel is "
+                                 "launched over)")
         elif not any(d.message.startswith(f"`{w}`") for d in self.diags for w in _LAUNCH[_OTHER[self.language]]):
             self.error(first, 0, f"no launch shape: add `// @kf {a} ...` and `// @kf {b} ...`")
         last = entries[-1]
@@ -494,6 +537,7 @@ class _Parser:
             range=Range(Position(first.line, 0), Position(last.line, last.col + len(last.text))),
             fixed=[n for n in self.fixed if n in self.variables],
             types=dict(self.types), flags=list(self.flags),
+            reference=self.reference,
         )
         if not any(d.severity == "error" for d in self.diags):
             self.try_values(spec)
@@ -600,7 +644,8 @@ class _Parser:
                                              f"start value of '{b.name}': {err}"))
             except RangeError as err:
                 self.diags.append(Diagnostic(self.path, b.line, 0, "error", f"'{b.name}': {err}"))
-        if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block):
+        if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block) \
+                and not self.range_launch:  # a range launch is rounded up to whole work-groups by kf
             try:
                 g = [evaluate(x, env) for x in spec.launch.grid]
                 loc = [evaluate(x, env) for x in spec.launch.block]
@@ -640,7 +685,7 @@ def _entries(lines: list[tuple[int, str]]) -> list[_Entry]:
 
 
 def parse_spec(lines: list[tuple[int, str]], path: str, params: list[Param],
-               language: Language, template_params: Sequence[str] = ()
+               language: Language, template_params: Sequence[str] = (), range_launch: bool = False
                ) -> tuple[Spec | None, list[Diagnostic]]:
     """Read spec lines into a Spec, with diagnostics for everything wrong.
 
@@ -650,11 +695,13 @@ def parse_spec(lines: list[tuple[int, str]], path: str, params: list[Param],
     line without `@kf` is read whole as one entry. Returns (None, []) for no lines,
     otherwise a best-effort Spec even when there are errors. `template_params` names the
     kernel's template parameters, so a `T*` parameter accepts any buffer type.
+    `range_launch`: a SYCL kernel launched over a `range`, for which `global` alone is a
+    launch shape (kf picks the work-group; a `local` line may set it).
     """
     entries = _entries(lines)
     if not entries:
         return None, []
-    p = _Parser(path, params, language, template_params)
+    p = _Parser(path, params, language, template_params, range_launch)
     for e in entries:
         p.entry(e)
     spec = p.finish(entries)

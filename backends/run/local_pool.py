@@ -261,7 +261,11 @@ class WorkerProcess:
                 self.kill()
             return result
         if kind in ("timeout", "died"):  # the size, seed and wall time of the run that never returned
-            if kind == "timeout":
+            if kind == "timeout" and "Python reference" in stage:  # the user's oracle hung (`@kf reference`)
+                verdict, message = (Verdict.REFERENCE_FAILED,
+                                    f"timed out while {stage}: the reference is user code and ran past the "
+                                    "evaluation's time limit; the worker was killed")
+            elif kind == "timeout":
                 verdict, message = ((Verdict.REFERENCE_FAILED, f"the original kernel timed out while {stage}")
                                     if on_reference else (Verdict.TIMEOUT, f"timed out while {stage}; the worker was killed"))
             elif stage.startswith("compiling"):  # the compiler itself crashed: that unit does not compile

@@ -585,8 +585,8 @@ class KfServer(LanguageServer):
         self._check_version(entry, a.version)
         if k.spec is not None:
             return {"applied": False, "reason": f"{k.name} already has a spec"}
-        at = lsp.Position(k.region.start.line, 0)
-        return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), draft_spec(k)),
+        at, text = views.spec_insertion(entry.text, k, draft_spec(k))
+        return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), text),
                                       f"kf: benchmark spec for {k.name}")
 
     def cmd_set_api_key(self, arguments: Any) -> dict:

@@ -14,6 +14,7 @@ from lsprotocol import types as lsp
 
 import msgspec
 
+from backends.kernel.pyref import is_stub
 from backends.model import DeviceInfo, Diagnostic, EvalResult, KernelMeasurement, KernelSource, Range, Timing, Verdict
 from evolver.records import Variant
 
@@ -169,7 +170,8 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
         if job is not None:
             out.append(lsp.CodeLens(rng, _cmd(_job_title(job), cmd.STOP, [{"job": job.id}])))
         elif not spec_has_errors(k) and not cannot_compile(entry, k, snap):  # the diagnostics say why
-            out.append(lsp.CodeLens(rng, _cmd("Optimize", cmd.OPTIMIZE, args)))
+            title = "Write a first kernel from the Python reference (LLM)" if _stub(entry, k) else "Optimize"
+            out.append(lsp.CodeLens(rng, _cmd(title, cmd.OPTIMIZE, args)))
         if best is not None:
             t = _variant_time(best)
             note = _retime_note(s)
@@ -178,6 +180,22 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
             out.append(lsp.CodeLens(rng, _cmd(title, cmd.APPLY_VARIANT, [
                 {"uri": uri, "kernel": k.name, "variant": best.id, "version": entry.version}])))
     return out
+
+
+def _stub(entry: FileEntry, k: KernelSource) -> bool:
+    """A kernel with no code yet whose spec names a Python reference: the search writes its first version."""
+    return k.spec is not None and k.spec.reference is not None and is_stub(entry.text, k)
+
+
+def spec_insertion(text: str, k: KernelSource, spec_text: str) -> tuple[lsp.Position, str]:
+    """Where a drafted spec goes and its text: directly above the kernel (a lambda's
+    `parallel_for` statement, a function's first line), indented like it."""
+    line = k.definition.start.line
+    code = line_of(text, line)
+    indent = code[:len(code) - len(code.lstrip(" \t"))]
+    if indent:
+        spec_text = "".join(indent + ln if ln.strip() else ln for ln in spec_text.splitlines(keepends=True))
+    return lsp.Position(line, 0), spec_text
 
 
 def spec_has_errors(k: KernelSource) -> bool:
@@ -386,10 +404,10 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     if k.spec is None:
         edit = None
         if spec_text is not None:
-            at = lsp.Position(k.region.start.line, 0)
+            at, text = spec_insertion(entry.text, k, spec_text)
             edit = lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(
                 lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=entry.version),
-                [lsp.TextEdit(lsp.Range(at, at), spec_text)])])
+                [lsp.TextEdit(lsp.Range(at, at), text)])])
         out.append(lsp.CodeAction(f"Add benchmark spec for {k.name}", kind=lsp.CodeActionKind.QuickFix,
                                   edit=edit, command=None if edit else _cmd(
                                       "Add benchmark spec", cmd.ADD_SPEC, [{**base, "version": entry.version}])))
@@ -400,8 +418,9 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
         out.append(lsp.CodeAction(f"Stop optimizing {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Stop optimizing {k.name}", cmd.STOP, [{"job": job.id}])))
     elif not spec_has_errors(k) and not cannot_compile(entry, k, snap):
-        out.append(lsp.CodeAction(f"Optimize kernel {k.name}", kind=lsp.CodeActionKind.Empty,
-                                  command=_cmd(f"Optimize kernel {k.name}", cmd.OPTIMIZE, [base])))
+        title = f"Write kernel {k.name} from its Python reference (LLM)" if _stub(entry, k) else \
+            f"Optimize kernel {k.name}"
+        out.append(lsp.CodeAction(title, kind=lsp.CodeActionKind.Empty, command=_cmd(title, cmd.OPTIMIZE, [base])))
     if snap.job_for(key, "benchmark") is None and not spec_has_errors(k) and not cannot_compile(entry, k, snap):
         out.append(lsp.CodeAction(f"Benchmark kernel {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Benchmark kernel {k.name}", cmd.BENCHMARK, [base])))

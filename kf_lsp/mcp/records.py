@@ -127,6 +127,10 @@ class OptimizeArgs(KernelArgs):
     eval_seconds: Annotated[Annotated[float, Meta(gt=0, le=60)] | None, Meta(description=(
         "seconds of timing per kernel per evaluation (default: the server's, 0.5)"))] = None
     wait_seconds: Wait = 0.0
+    language: Annotated[Literal["cuda", "sycl"] | None, Meta(description=(
+        "with a Python reference as `file` (ref.py, `kernel` its function; a KernelBench task.py with no kernel): "
+        "the kernel language to write; a stub kernel file is drafted next to it and the LLM writes the first "
+        "kernel. Default: none (`file` is a kernel file)"))] = None
 
 
 class JobArgs(_Args):

@@ -516,7 +516,10 @@ class AgentTools:
 
     async def optimize(self, a: r.OptimizeArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                        ) -> r.OptimizeResult:
-        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
+        if a.file.endswith(".py"):  # a Python reference: optimize the stub drafted next to it
+            unit = await self._stub_unit(a, self._use(roots))
+        else:
+            unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         self._need_spec(unit)
         settings = self._settings_for(a)
         await self.warm()
@@ -534,6 +537,27 @@ class AgentTools:
 
     def _kf_dirs(self) -> list[str]:
         return list(dict.fromkeys(os.path.join(x, ".kf") for x in self.roots + self.default_roots))
+
+    async def _stub_unit(self, a: r.OptimizeArgs, roots: list[str]) -> Unit:
+        """The stub kernel file for a Python reference (drafted once, next to it; the inspection
+        of the reference runs in a separate process: backends/judge/stub_draft.py)."""
+        from backends.judge.stub_draft import DraftError, draft_stub, kernel_name, stub_path
+
+        path = confine(a.file, roots)
+        if a.language is None:
+            raise ToolError(f"kf: {a.file}: a Python reference: give `language` (cuda or sycl) for the kernel to write")
+        stub = stub_path(path, a.kernel, a.language)
+        if not os.path.exists(stub):
+            try:
+                stub, text = await asyncio.to_thread(draft_stub, path, a.kernel, a.language)
+            except DraftError as e:
+                raise ToolError(f"kf: {e}") from None
+            with open(stub, "w", encoding="utf-8") as f:
+                f.write(text)
+        try:
+            return await self._io(load_unit, stub, kernel_name(path, a.kernel))
+        except UnitError as e:
+            raise ToolError(f"kf: {e}") from None
 
     def _find_job(self, job_id: str) -> JobView:
         """A job of this process, else one an earlier process recorded (its stored state)."""
@@ -717,7 +741,10 @@ DESCRIPTIONS = {
              "timeout...).",
     "optimize": "Starts a background search for faster variants (MAP-Elites: tuning, plus LLM rewrites when llm is "
                 "given) and returns a job id at once. Follow it with job_status, stop it with stop; results and "
-                "apply_variant when it is done. A kernel already being optimized returns its running job.",
+                "apply_variant when it is done. A kernel already being optimized returns its running job. On a stub "
+                "kernel (empty body or `// @kf stub`, with `@kf reference`), or on a Python reference file with "
+                "`language` (a stub file is drafted next to it), the LLM writes the first kernel and the first "
+                "correct one becomes the baseline for speedups.",
     "job_status": "A job's state and progress (evaluations done of the budget, best speedup so far); "
                   "wait_seconds waits for it to finish, with progress notifications. No job_id: every job.",
     "stop": "Stops a job; every evaluation finished so far is kept and the search resumes from them next time.",
