@@ -19,7 +19,7 @@ from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolv
 from backends.kernel.tunables import TunableError, bind, defaults
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
-from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, ScalarArg
+from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, NullArg, ScalarArg
 
 __all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "generate_inputs", "compile_unit_for",
            "with_prelude", "launch_words", "describe_shape", "buffer_sizes", "out_fill",
@@ -258,7 +258,9 @@ class Buffers:
     def args(self, params, env: Mapping[str, int | float]) -> list[KernelArg]:
         out: list[KernelArg] = []
         for p in params:
-            if p.is_pointer:
+            if p.is_pointer and p.name in self.spec.nulls:
+                out.append(NullArg())  # `@kf NAME = null`
+            elif p.is_pointer:
                 out.append(BufferArg(self.alloc[p.name], GUARD_BYTES))
             else:
                 dt = dtypes.canonical(p.base_type)

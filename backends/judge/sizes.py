@@ -18,10 +18,10 @@ import math
 from typing import Mapping
 
 from backends.kernel import dtypes
-from backends.kernel.expressions import ExprError, evaluate, names, resolve
+from backends.kernel.expressions import ExprError, evaluate, holds, names, resolve
 from backends.model import Spec
 
-__all__ = ["DerivedSize", "derived_sizes", "size_variables"]
+__all__ = ["DerivedSize", "derived_sizes", "size_variables", "satisfies", "respecting"]
 
 SMALL_PRIME = 37
 
@@ -76,6 +76,40 @@ def size_variables(spec: Spec, tunables: Mapping[str, int | float] | None = None
     return out
 
 
+def satisfies(spec: Spec, env: Mapping[str, int | float]) -> bool:
+    """Whether the sizes in `env` meet every `@kf require` line of the spec (a condition that
+    cannot be evaluated there does not hold)."""
+    for r in spec.requires:
+        try:
+            if not holds(r.expr, env):
+                return False
+        except ExprError:
+            return False
+    return True
+
+
+def respecting(spec: Spec, overrides: dict[str, int], tunables: Mapping[str, int | float] | None = None,
+               default: Mapping[str, int] | None = None) -> dict[str, int] | None:
+    """`overrides` if their sizes meet the spec's requires; else, for one variable, the nearest
+    value above it (below its default) that does (`C = 37` with `require C % 4 == 0` gives
+    `C = 40`); None when none does."""
+    def ok(ov: dict[str, int]) -> bool:
+        try:
+            return satisfies(spec, resolve(spec, {k: str(v) for k, v in ov.items()}, tunables))
+        except ExprError:
+            return False
+    if not spec.requires or ok(overrides):
+        return overrides
+    if len(overrides) != 1:
+        return None
+    (name, v), = overrides.items()
+    top = (default or {}).get(name, v + 1024)
+    for w in range(v + 1, min(top, v + 4096)):
+        if ok({name: w}):
+            return {name: w}
+    return None
+
+
 def _avoid(spec: Spec, env: Mapping[str, int | float]) -> set[int]:
     """Sizes a derived size must not be a multiple of: tunable values and launch sizes."""
     avoid = {int(x) for t in spec.tunables for x in t.values if isinstance(x, int) and x > 1}
@@ -125,7 +159,10 @@ def derived_sizes(spec: Spec, tunables: Mapping[str, int | float] | None = None,
     out: list[DerivedSize] = []
 
     def add(overrides: dict[str, int]) -> None:
-        ov = {k: str(v) for k, v in overrides.items()}
+        kept = respecting(spec, overrides, tunables, sizes)
+        if kept is None:
+            return  # no size near it meets the spec's `require` lines
+        ov = {k: str(v) for k, v in kept.items()}
         if any(_same(ov, s, env) for s in seen):
             return
         try:

@@ -20,6 +20,7 @@ import ast
 import itertools
 import random
 import re
+from dataclasses import dataclass
 
 from backends.kernel import dtypes
 from backends.kernel.declarations import template_params
@@ -27,7 +28,7 @@ from backends.kernel.expressions import ExprError, evaluate, evaluate_c
 from backends.kernel.text import mask, match_bracket, range_to_offsets
 from backends.model import KernelSource
 
-__all__ = ["draft_spec_for"]
+__all__ = ["draft_spec_for", "analyse", "render", "BodyDraft"]
 
 _BLOCKISH = re.compile(r"^(BLOCK|BLOCK_SIZE|BLOCKSIZE|BS|TPB|THREADS|NTHREADS|BLOCK_DIM|WG|WG_SIZE|WGSIZE|"
                        r"THREADS_PER_BLOCK|LOCAL_SIZE|WORK_GROUP_SIZE|GROUP_SIZE)$", re.I)
@@ -341,8 +342,43 @@ def _tune_values(default: int) -> list[int]:
     return [default]
 
 
+@dataclass
+class BodyDraft:
+    """What the kernel's body says, before it is written as spec lines (the host drafter,
+    backends/kernel/host_draft.py, starts from it)."""
+
+    raw: str  # the body, masked
+    body: str  # normalized (launch built-ins as __tid0, __gid0...)
+    dims: int
+    tunables: dict[str, int]
+    values: dict[str, str]  # integer parameter -> drafted value
+    grid: list[str]
+    local: list[str]
+    extent: list[str | None]  # per dimension: the bound the global index is guarded by (None: no guard)
+    lengths: dict[str, str]  # pointer parameter -> length ("?" unknown)
+    roles: dict[str, str]  # pointer parameter -> in / out / inout
+    accumulates: dict[str, bool]
+    checks: list[str]
+    entries: list[str]
+
+
 def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
-    """A spec for `kernel` that runs, for `kf spec` and the editor's quick fix."""
+    """A spec for `kernel` that runs, read from its body alone."""
+    return render(analyse(text, kernel).entries, comment)
+
+
+def render(entries: list[str], comment: str = "//") -> str:
+    """Spec lines as comment lines (`// @kf ...` or a `/* ... */` block); an entry that starts
+    with `//` is free text (a note), written as a comment line of its own."""
+    if comment.startswith("/*"):
+        return "/*\n" + "".join(f" * {x[2:].strip()}\n" if x.startswith("//") else f" * @kf {x}\n"
+                                for x in entries) + " */\n"
+    return "".join(f"{comment} {x[2:].strip()}\n" if x.startswith("//") else f"{comment} @kf {x}\n"
+                   for x in entries)
+
+
+def analyse(text: str, kernel: KernelSource) -> BodyDraft:
+    """The body's draft: launch, lengths, roles, tunables and checks read from the kernel's code."""
     raw = _body(text, kernel)
     body = _normalize(raw, kernel.language)
     dims = _dims(text, kernel, body)
@@ -491,9 +527,12 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
                 and any(re.search(rf"\b{p.name}\b", x) for x in lengths.values()):
             values[p.name] = "64"
     entries: list[str] = []
+    roles: dict[str, str] = {}
+    accum: dict[str, bool] = {}
     for p in pointers:
         accumulates = not p.is_const and _accumulates(p.name, body)
         role = "in" if p.is_const else ("out" if accumulates or not _reads(p.name, body) else "inout")
+        roles[p.name], accum[p.name] = role, accumulates
         t = p.base_type if dtypes.canonical(p.base_type) else "float"
         tail = " start 0" if accumulates else ""
         entries.append(f"{role:<3} {p.name}: {t}[{lengths[p.name]}]{tail}")
@@ -513,9 +552,7 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
         entries.append(f"tune {name} = " + ", ".join(str(v) for v in _tune_values(default)))
     checks = _checks(sizes, values, pitch, dims, inner)
     entries += [f"check {c}" for c in checks]
-    if comment.startswith("/*"):
-        return "/*\n" + "".join(f" * @kf {x}\n" for x in entries) + " */\n"
-    return "".join(f"{comment} @kf {x}\n" for x in entries)
+    return BodyDraft(raw, body, dims, tun, values, grid, local, extent, lengths, roles, accum, checks, entries)
 
 
 def _tidy_c(c_expr: str) -> str:

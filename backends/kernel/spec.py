@@ -13,10 +13,10 @@ from typing import Sequence
 
 from backends.kernel import dtypes
 from backends.kernel.text import match_bracket, split_top
-from backends.kernel.expressions import ExprError, names, resolve, evaluate
+from backends.kernel.expressions import ExprError, holds, names, resolve, evaluate
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import (BufferSpec, Check, Diagnostic, KernelSource, Language, Launch, Param,
-                    Position, Range, Spec, Tunable, Variable)
+                    Position, Range, Require, Spec, Tunable, Variable)
 
 __all__ = ["parse_spec", "draft_spec", "check_contract", "KEYWORDS"]
 
@@ -27,7 +27,7 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
-            "fixed", "tol", "tune", "bytes", "flops", "begin", "end")
+            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "require")
 _TYPE_HINT = "float, double, half, int, unsigned, int64_t, uint8_t... or f32, f64, f16, i32, u32, i64, u8"
 
 
@@ -49,6 +49,8 @@ class _Parser:
         self.variables: dict[str, Variable] = {}
         self.tunables: dict[str, Tunable] = {}
         self.checks: list[Check] = []
+        self.requires: list[tuple[_Entry, int, Require]] = []  # with the expression's column
+        self.nulls: dict[str, int] = {}  # pointer parameters passed as null -> line
         self.fixed: dict[str, tuple[_Entry, int]] = {}
         self.ranges: list[tuple[_Entry, int, str, str | None, str | None]] = []
         self.launch: dict[str, tuple[list[str], int]] = {}  # keyword -> (exprs, line)
@@ -123,16 +125,20 @@ class _Parser:
             self.tune(e, rest_off, rest)
         elif word == "fixed":
             self.fixed_line(e, rest_off, rest)
+        elif word == "require":
+            self.require(e, rest_off, rest)
         elif word in ("begin", "end") and not rest:
             pass  # region markers, handled by the source scanner
         else:
             a, b = _LAUNCH[self.language]
             self.error(e, 0, f"unknown spec line `{word}`: expected `NAME = EXPR` or one of "
-                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops")
+                             f"in, out, inout, {a}, {b}, shared, check, fixed, require, tol, tune, bytes, flops")
 
     def variable(self, e: _Entry, m: re.Match) -> None:
         name = m.group(1)
         p = self.by_name.get(name)
+        if e.text[m.end():].strip() in ("null", "nullptr", "NULL"):
+            return self.null(e, name, p, m.end())
         if p is not None and p.is_pointer:
             self.error(e, 0, f"'{name}' is a pointer parameter: describe it with "
                              f"`@kf in {name}: {p.base_type}[LEN]` (or out/inout)")
@@ -143,6 +149,28 @@ class _Parser:
             return
         x = self.expr(e, m.end(), e.text[m.end():], f"variable '{name}'")
         self.variables[name] = Variable(name, x or "0", e.line)
+
+    def null(self, e: _Entry, name: str, p: Param | None, off: int) -> None:
+        """`@kf bias = null`: the kernel gets a null pointer for `bias` (its `bias != NULL` path)."""
+        if p is None or not p.is_pointer:
+            what = "not a parameter of the kernel" if p is None else f"`{p.type}`, not a pointer"
+            return self.error(e, off, f"`null` is for pointer parameters: '{name}' is {what}")
+        if name in self.nulls or name in self.buffers:
+            first = self.nulls.get(name, self.buffers[name].line if name in self.buffers else e.line)
+            return self.error(e, 0, f"'{name}' is described twice (first at line {first + 1})")
+        self.nulls[name] = e.line
+
+    def require(self, e: _Entry, off: int, rest: str) -> None:
+        """`require C % 4 == 0`: a condition every problem size must meet."""
+        lead = len(rest) - len(rest.lstrip())
+        text = rest.strip()
+        if not text:
+            return self.error(e, off, "expected `require CONDITION`, e.g. `require C % 4 == 0` or `require n >= 32`")
+        try:
+            names(text, condition=True)
+        except ExprError as err:
+            return self.error(e, off + lead, f"`require`: {err}")
+        self.requires.append((e, off + lead, Require(text, e.line)))
 
     def buffer(self, e: _Entry, role: str, off: int, rest: str) -> None:
         usage = f"expected `{role} NAME: TYPE[LEN]`"
@@ -231,6 +259,8 @@ class _Parser:
         if name in self.buffers:
             return self.error(e, off, f"duplicate buffer '{name}' (first at line "
                                       f"{self.buffers[name].line + 1})")
+        if name in self.nulls:
+            return self.error(e, off, f"'{name}' is described twice (first at line {self.nulls[name] + 1}, `= null`)")
         self.buffers[name] = BufferSpec(name, role, dtype or type_text, length or "0",  # type: ignore[arg-type]
                                         low, high, e.line, start)
 
@@ -395,6 +425,11 @@ class _Parser:
                             if n.isupper() else "")
                     self.error(e, col, f"{what}: unknown name '{n}' (not a variable, "
                                        f"tunable or parameter){hint}")
+        for e, off, r in self.requires:
+            for n in sorted(names(r.expr, condition=True)):
+                if n not in known:
+                    col = off + (m.start() if (m := re.search(rf"\b{n}\b", r.expr)) else 0)
+                    self.error(e, col, f"`require`: unknown name '{n}' (not a variable, tunable or parameter)")
         for e, off, text, what in self.exprs:  # lengths are the contract: no tunable may move them
             if not what.startswith("length of"):
                 continue
@@ -413,7 +448,7 @@ class _Parser:
             if not p.name:
                 self.error(first, 0, f"parameter {i + 1} (`{p.type}`) has no name: name it "
                                      "so the spec can describe it")
-            elif p.is_pointer and p.name not in self.buffers:
+            elif p.is_pointer and p.name not in self.buffers and p.name not in self.nulls:
                 role = "in" if p.is_const else "out"
                 self.error(first, 0, f"parameter '{p.name}' has no buffer: add "
                                      f"`// @kf {role} {p.name}: {p.base_type}[LEN]`")
@@ -447,6 +482,8 @@ class _Parser:
             rtol=self.rtol, atol=self.atol, bytes=self.bytes, flops=self.flops,
             range=Range(Position(first.line, 0), Position(last.line, last.col + len(last.text))),
             fixed=[n for n in self.fixed if n in self.variables],
+            requires=[r for _, _, r in self.requires],
+            nulls=[p.name for p in self.params if p.name in self.nulls],
         )
         if not any(d.severity == "error" for d in self.diags):
             self.try_values(spec)
@@ -532,6 +569,7 @@ class _Parser:
                                              f"start value of '{b.name}': {err}"))
             except RangeError as err:
                 self.diags.append(Diagnostic(self.path, b.line, 0, "error", f"'{b.name}': {err}"))
+        self.check_requires(spec, env)
         if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block):
             try:
                 g = [evaluate(x, env) for x in spec.launch.grid]
@@ -545,6 +583,35 @@ class _Parser:
                         f"`global` is {gv} work-items in dimension {d}, not a multiple of the work-group "
                         f"size `local` {lv}: write `roundup(..., {spec.launch.block[d]})` and guard the "
                         "extra work-items in the kernel"))
+
+
+    def check_requires(self, spec: Spec, env: dict) -> None:
+        """The spec's own sizes (the default and every `check` line) must meet its `require`
+        lines: an error at the line whose sizes break one, naming the values."""
+        if not self.requires:
+            return
+        sizes: list[tuple[int, str, dict]] = [(-1, "the default sizes", env)]
+        for c in spec.checks:
+            try:
+                sizes.append((c.line, "this check's sizes", resolve(spec, c.assignments)))
+            except ExprError:
+                continue  # reported by the harness, with the check's line
+        for line, what, values in sizes:
+            for e, col, r in self.requires:
+                try:
+                    ok = holds(r.expr, values)
+                except ExprError as err:
+                    if line < 0:
+                        self.error(e, col, f"`require {r.expr}`: {err} (with the default sizes)")
+                    continue
+                if ok:
+                    continue
+                shown = ", ".join(f"{n} = {values[n]}" for n in sorted(names(r.expr, condition=True)) if n in values)
+                if line < 0:
+                    self.error(e, col, f"{what} break `require {r.expr}` ({shown}): change the sizes or the condition")
+                else:
+                    self.diags.append(Diagnostic(self.path, line, 0, "error",
+                                                 f"{what} break `require {r.expr}` (line {r.line + 1}; {shown})"))
 
 
 def _entries(lines: list[tuple[int, str]]) -> list[_Entry]:
@@ -728,6 +795,8 @@ def check_contract(reference: KernelSource, candidate: KernelSource) -> list[str
     for cb in cs.buffers:
         if rs.buffer(cb.name) is None:
             problems.append(f"buffer '{cb.name}' is new: the reference has no such buffer")
+    if sorted(rs.nulls) != sorted(cs.nulls):
+        problems.append(f"null pointer arguments changed: {', '.join(rs.nulls) or 'none'} -> {', '.join(cs.nulls) or 'none'}")
     # variables that decide parameter values or buffer sizes are part of the contract
     ref_vars = {v.name: v.expr for v in rs.variables}
     scalar = {p.name for p in rp if not p.is_pointer}

@@ -218,9 +218,8 @@ class AgentTools:
     def _need_spec(unit: Unit) -> None:
         k = unit.kernel
         errors = [d for d in k.spec_errors if d.severity == "error"]
-        if errors:
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise ToolError(f"kf: {errors[0].format()}{more}")
+        if errors:  # every one, a line each: the agent fixes them in one go
+            raise ToolError("\n".join(f"kf: {d.format()}" for d in errors))
         if k.spec is None:
             raise ToolError(f"kf: {_where(unit.path, k)}: kernel {k.name} has no `// @kf` spec: draft_spec drafts "
                             "one (write=true inserts it), then check_spec")
