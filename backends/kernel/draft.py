@@ -531,7 +531,7 @@ def analyse(text: str, kernel: KernelSource) -> BodyDraft:
     accum: dict[str, bool] = {}
     for p in pointers:
         accumulates = not p.is_const and _accumulates(p.name, body)
-        role = "in" if p.is_const else ("out" if accumulates or not _reads(p.name, body) else "inout")
+        role = _role(p.name, p.is_const, accumulates, body)
         roles[p.name], accum[p.name] = role, accumulates
         t = p.base_type if dtypes.canonical(p.base_type) else "float"
         tail = " start 0" if accumulates else ""
@@ -605,6 +605,115 @@ def _balanced(s: str) -> bool:
         if depth < 0:
             return False
     return depth == 0
+
+
+_LOADS = re.compile(r"^(?:__ldg|__ldcs|__ldcg|__ldca|__ldlu|__ldcv|load\w*|ld\w*|read\w*|fetch\w*|tex1Dfetch)$", re.I)
+_STORES = re.compile(r"^(?:__stcs|__stcg|__stwb|__stwt|store\w*|st\w*|write\w*)$", re.I)
+_ATOMICS = re.compile(r"^(?:atomic\w*|__hip_atomic\w*)$", re.I)
+_NOT_CALLS = {"if", "for", "while", "switch", "return", "sizeof", "static_cast", "reinterpret_cast", "const_cast"}
+
+
+def _aliases(name: str, body: str) -> set[str]:
+    """`name` and the local pointers made from it (`const float* x = inp + i * C`,
+    `auto v = reinterpret_cast<float4*>(out)`)."""
+    out = {name}
+    decl = re.compile(r"(?:[\w:<>]+\s*\*+\s*(?:const\s+|__restrict__\s+)*|\bauto\s*\*?\s*)([A-Za-z_]\w*)\s*=\s*([^;]+);")
+    for _ in range(4):
+        grew = False
+        for m in decl.finditer(body):
+            lhs, rhs = m.group(1), m.group(2)
+            if lhs in out:
+                continue
+            if any(re.search(rf"(?<![\w.]){re.escape(a)}\b(?!\s*\[)", rhs) for a in out) and \
+                    not re.search(r"\w\s*\(", re.sub(r"(?:reinterpret_cast|static_cast|const_cast)\s*<[^<>]*>\s*\(", "(", rhs)):
+                out.add(lhs)
+                grew = True
+        if not grew:
+            break
+    return out
+
+
+def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
+    """(reads, writes, unknown) of `name`'s elements through itself and its aliases: subscripts and
+    dereferences on either side of an assignment, loads and stores by name (`__ldg`, `store128`),
+    atomics; passed to any other function it may be read or written (`unknown`)."""
+    reads = writes = unknown = False
+    for a in _aliases(name, body):
+        for m in re.finditer(rf"(?<![\w.>]){re.escape(a)}\b", body):
+            before = body[:m.start()].rstrip()
+            after = body[m.end():]
+            if after.lstrip().startswith("["):
+                i = body.index("[", m.end())
+                j = match_bracket(body, i)
+                rest = body[j:].lstrip() if j > 0 else ""
+                if re.match(r"=(?!=)", rest):
+                    writes = True
+                elif re.match(r"[-+*/%&|^]=|\+\+|--|<<=|>>=", rest) or re.search(r"(\+\+|--)\s*$", before):
+                    reads = writes = True
+                else:
+                    reads = True
+                continue
+            call = _enclosing_call(body, m.start())
+            if call is not None:
+                fname = call
+                if _ATOMICS.match(fname):
+                    reads = writes = True
+                elif _STORES.match(fname):
+                    writes = True
+                elif _LOADS.match(fname):
+                    reads = True
+                elif fname not in _NOT_CALLS:
+                    unknown = True
+                continue
+            if re.search(r"\*\s*\(?\s*$", before) and not re.search(r"[\w)\]]\s*\*\s*\(?\s*$", before):
+                deref_end = m.end()
+                close = re.match(r"[^;()]*\)", body[deref_end:]) if before.endswith("(") else None
+                rest = body[deref_end + (close.end() if close else 0):].lstrip()
+                if re.match(r"=(?!=)", rest):
+                    writes = True
+                elif re.match(r"[-+*/%&|^]=", rest):
+                    reads = writes = True
+                else:
+                    reads = True
+    return reads, writes, unknown
+
+
+def _enclosing_call(body: str, pos: int) -> str | None:
+    """The function whose argument list holds position `pos` directly (`f(a, x + 1)` -> f)."""
+    depth = 0
+    i = pos - 1
+    while i >= 0:
+        c = body[i]
+        if c in ")]":
+            depth += 1
+        elif c in "([":
+            if depth == 0:
+                if c == "[":
+                    return None
+                m = re.search(r"([A-Za-z_][\w:]*)\s*(?:<[^<>;]*>)?\s*$", body[:i])
+                return m.group(1).split("::")[-1] if m else None
+            depth -= 1
+        elif c in ";{}" and depth == 0:
+            return None
+        elif c == "=" and depth == 0 and (i == 0 or body[i - 1] not in "=!<>") and body[i + 1:i + 2] != "=":
+            return None
+        i -= 1
+    return None
+
+
+def _role(name: str, is_const: bool, accumulates: bool, body: str) -> str:
+    """`in` for a buffer the kernel never writes (const or not), `out` for one it writes without
+    reading (or accumulates into from a start value), else `inout` (always safe)."""
+    if is_const:
+        return "in"
+    if accumulates:
+        return "out"
+    reads, writes, unknown = _uses(name, body)
+    if not writes and not unknown:
+        return "in"
+    if not reads and not unknown:
+        return "out"
+    return "inout"
 
 
 def _reads(name: str, body: str) -> bool:

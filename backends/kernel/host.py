@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from backends.kernel import syntax
+from backends.kernel.simplify import negate
 
 __all__ = ["Val", "Leaf", "Site", "Host", "type_size"]
 
@@ -51,6 +52,11 @@ _PARSE_FNS = re.compile(r"^(?:std::)?(?:atoi|atol|atoll|atof|stoi|stol|stoll|sto
 _MIN_MAX = {"min": "min", "max": "max", "std::min": "min", "std::max": "max", "fmin": "min", "fmax": "max",
             "fminf": "min", "fmaxf": "max", "sycl::min": "min", "sycl::max": "max", "MIN": "min", "MAX": "max",
             "umin": "min", "umax": "max"}
+
+
+GUESS = "1024"  # a size kf cannot read from the program (its command line, the device): chosen by the drafter
+_INT_TYPE = re.compile(r"\b(int|unsigned|long|short|size_t|int32_t|int64_t|uint32_t|uint64_t|ptrdiff_t|auto|uint|"
+                       r"index_t|IndexType|std::size_t)\b")
 
 
 def type_size(type_text: str, typedefs: dict[str, str] | None = None) -> int | None:
@@ -379,19 +385,22 @@ class Host:
         return out
 
     def _points_to(self, call, var: str, kernel: str) -> bool:
-        """`kernel = &transposeNaive; ... kernel<<<...>>>`: does function pointer `var` hold `kernel`
-        at this launch (its last assignment before the launch, or its declaration)?"""
+        """`kernel = &transposeNaive; ... kernel<<<...>>>`: is `kernel` among the functions the
+        pointer `var` is given (its initializer or any assignment in its scope, a `switch` over
+        kernels included)?"""
         d = self._declaration(var, call)
-        if d is None:
+        if d is None or d.kind in ("define", "macro"):
             return False
-        values = [d.value] if d.value is not None else []
-        values += [a for a in self._assignments(var, d, call)]
-        for v in reversed(values):
-            if v is None:
+        if d.value is not None and self._kernel_ref(d.value) == kernel:
+            return True
+        scope = d.scope or self._file_of(call).tree.root
+        for n in syntax.walk(scope):
+            if n.type != "assignment_expression":
                 continue
-            if self._kernel_ref(v) == kernel:
+            left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            if left is not None and right is not None and self.text(left).strip() == var \
+                    and self._kernel_ref(right) == kernel:
                 return True
-            return False
         return False
 
     # -- SYCL ----------------------------------------------------------------------------------
@@ -444,7 +453,7 @@ class Host:
 
     def _ctor_name(self, node) -> str:
         """`sycl::nd_range<1>(...)`, `nd_range{...}`, a declaration `sycl::range<2> r(a, b)` -> its class name."""
-        if node.type in ("init_declarator", "declaration"):
+        if node.type in ("init_declarator", "declaration", "function_declarator"):
             decl = node if node.type == "declaration" else node.parent
             t = decl.child_by_field_name("type") if decl is not None else None
             return re.sub(r"<.*", "", self.text(t)).split("::")[-1].strip() if t is not None else ""
@@ -467,8 +476,8 @@ class Host:
             v = node.child_by_field_name("value")
             if v is not None:
                 return list(v.named_children) if v.type in ("argument_list", "initializer_list") else [v]
-        if node.type == "declaration":
-            d = node.child_by_field_name("declarator")
+        if node.type in ("declaration", "function_declarator"):
+            d = node.child_by_field_name("declarator") if node.type == "declaration" else node
             if d is not None and d.type == "function_declarator":
                 ps = d.child_by_field_name("parameters")
                 return [c for c in ps.named_children] if ps is not None else []
@@ -589,7 +598,7 @@ class Host:
             elif d.type == "function_declarator" and _is_class_type(type_text):
                 nn = d.child_by_field_name("declarator")
                 if nn is not None and f.tree.text_of(nn) == name:  # `std::vector<float> v(n);`
-                    return _Decl(name, f, node, None, "ctor", type_text, node.parent, ct)
+                    return _Decl(name, f, d, None, "ctor", type_text, node.parent, ct)
             else:
                 nn = _decl_name(d)
                 if nn is not None and f.tree.text_of(nn) == name:
@@ -620,24 +629,13 @@ class Host:
                 if left is None or left.type != "identifier" or f.tree.text_of(left) != name:
                     continue
                 op = f.tree.text_of(n.child_by_field_name("operator")) if n.child_by_field_name("operator") else "="
-                stmt = n.parent
-                conditional = False
-                q = stmt
-                while q is not None and q.id != scope.id:
-                    if q.type in ("if_statement", "while_statement", "for_statement", "do_statement",
-                                  "switch_statement", "conditional_expression", "for_range_loop",
-                                  "lambda_expression") and q.id not in enclosing:
-                        conditional = q
-                        break
-                    q = q.parent
-                if conditional is not False:
-                    if conditional.type == "if_statement":
-                        cond = conditional.child_by_field_name("condition")
-                        if cond is not None and re.search(r"\bargc\b|\bargv\b", f.tree.text_of(cond)):
-                            continue  # the command line's override: the program's default stands
-                    if n.child_by_field_name("right") is not None and \
-                            _ARGV.search(f.tree.text_of(n.child_by_field_name("right"))):
-                        continue
+                if _ARGV.search(f.tree.text_of(n.child_by_field_name("right")) or ""):
+                    if self._guarded_by_branch(n, scope, enclosing) is not True:
+                        continue  # the command line's override: the program's default stands
+                verdict = self._guarded_by_branch(n, scope, enclosing)
+                if verdict == "skip":
+                    continue
+                if verdict is None:
                     out.append(None)
                     continue
                 right = n.child_by_field_name("right")
@@ -647,6 +645,102 @@ class Host:
                 if arg is not None and arg.type == "identifier" and f.tree.text_of(arg) == name:
                     out.append(None)
         return out
+
+    def _guarded_by_branch(self, n, scope, enclosing: set) -> bool | str | None:
+        """Does statement `n` run on the way to the launch? True (unconditionally, or in a branch the
+        program's defaults take), "skip" (a branch they do not take, or one the command line
+        selects), None (in a loop, or a branch kf cannot decide)."""
+        tree = self._file_of(n).tree
+        verdict: bool | str | None = True
+        child, q = n, n.parent
+        while q is not None and q.id != scope.id and q.id not in enclosing:
+            if q.type == "if_statement":
+                cond = q.child_by_field_name("condition")
+                if cond is not None and re.search(r"\bargc\b|\bargv\b|\bcheckCmdLine", tree.text_of(cond)):
+                    return "skip"
+                c = self.condition(cond)
+                alt = q.child_by_field_name("alternative")
+                in_alt = alt is not None and child.id == alt.id
+                if c is None:
+                    verdict = None
+                elif c == in_alt:
+                    return "skip"
+            elif q.type == "case_statement":
+                if self.reached(n) is False:
+                    return "skip"
+            elif q.type in ("while_statement", "for_statement", "do_statement", "for_range_loop",
+                            "lambda_expression", "conditional_expression"):
+                verdict = None
+            child, q = q, q.parent
+        return verdict
+
+    def preconditions(self, site: Site) -> list[str]:
+        """What the program checks before the launch and refuses to run without: `if (COND) {...
+        exit(1); }` (or return / abort / throw) and `assert(COND)` in the functions on the way to
+        the launch, as spec conditions over leaves (`size_x == size_y`, `n % 4 == 0`)."""
+        out: list[str] = []
+        node = site.node
+        for _ in range(4):  # the launching function, then its first callers
+            fn = node.parent
+            while fn is not None and fn.type not in ("function_definition",):
+                fn = fn.parent
+            if fn is None:
+                break
+            for n in syntax.walk(fn):
+                if n.start_byte >= node.start_byte:
+                    break
+                cond = None
+                if n.type == "if_statement" and self._exits(n.child_by_field_name("consequence")):
+                    c = n.child_by_field_name("condition")
+                    text = self.cond_expr(c)
+                    cond = negate(text) if text else None
+                elif n.type == "call_expression" and self._callee(n)[0] == "assert":
+                    a = n.child_by_field_name("arguments")
+                    cond = self.cond_expr(a.named_children[0]) if a is not None and a.named_children else None
+                if cond and names_of(cond) and cond not in out:
+                    out.append(cond)
+            name = syntax.function_name(self._file_of(fn).tree, fn)
+            calls = self._calls(name or "", fn) if name and name != "main" else []
+            if not calls:
+                break
+            node = calls[0]
+        return out
+
+    def _exits(self, stmt) -> bool:
+        if stmt is None:
+            return False
+        text = self.text(stmt)
+        return bool(re.search(r"\b(exit|abort|return|throw|std::exit|EXIT_FAILURE)\b", text)) and \
+            not re.search(r"\b(for|while)\b", text)
+
+    def cond_expr(self, node) -> str | None:
+        """A host condition as a spec condition over leaves, or None."""
+        if node is None:
+            return None
+        tree = self._file_of(node).tree
+        t = node.type
+        if t in ("parenthesized_expression", "condition_clause"):
+            inner = node.named_children[-1] if node.named_children else None
+            x = self.cond_expr(inner)
+            return f"({x})" if x else None
+        if t == "unary_expression" and tree.text_of(node.child_by_field_name("operator")) == "!":
+            x = self.cond_expr(node.child_by_field_name("argument"))
+            return f"not ({x})" if x else None
+        if t == "binary_expression":
+            op = tree.text_of(node.child_by_field_name("operator"))
+            if op in ("&&", "||"):
+                a = self.cond_expr(node.child_by_field_name("left"))
+                b = self.cond_expr(node.child_by_field_name("right"))
+                if a is None or b is None:
+                    return None
+                return f"{a} {'and' if op == '&&' else 'or'} {b}"
+            if op in ("==", "!=", "<", "<=", ">", ">="):
+                a = self._value(node.child_by_field_name("left"), 0)
+                b = self._value(node.child_by_field_name("right"), 0)
+                if not a.known or not b.known or a.is_float or b.is_float:
+                    return None
+                return f"{a.expr} {op} {b.expr}"
+        return None
 
     # -- values ---------------------------------------------------------------------------------
 
@@ -680,8 +774,18 @@ class Host:
         if t == "parameter_declaration" and node.child_by_field_name("declarator") is None:
             inner = node.child_by_field_name("type")  # `dim3 b(BLOCK);` parses as a function declaration
             return self._value(inner, depth + 1) if inner is not None else _unknown(text)
-        if t in ("identifier", "qualified_identifier", "type_identifier"):
-            return self._name(text.split("::")[-1] if t == "qualified_identifier" else text, node, depth)
+        if t == "qualified_identifier":
+            scope = text.rsplit("::", 1)[0].strip()
+            member = self._static_member(scope, text.rsplit("::", 1)[1].strip(), node, depth)
+            if member is not None:
+                return member
+            if re.fullmatch(r"(?:std|sycl|cl|::)?(?:::\w+)*", scope) or scope in ("std", "sycl", "cl"):
+                return self._name(text.split("::")[-1], node, depth)
+            return _unknown(f"`{_short(text)}`")
+        if t == "assignment_expression":  # `N = M = 1024`: the value assigned
+            return self._value(node.child_by_field_name("right"), depth + 1)
+        if t in ("identifier", "type_identifier"):
+            return self._name(text, node, depth)
         if t == "sizeof_expression":
             ty = node.child_by_field_name("type")
             if ty is not None:
@@ -824,6 +928,12 @@ class Host:
         args_node = node.child_by_field_name("arguments")
         args = list(args_node.named_children) if args_node is not None else []
         text = tree.text_of(node)
+        if name in ("static_cast", "reinterpret_cast", "const_cast", "int", "size_t", "unsigned", "long",
+                    "int64_t", "uint32_t", "uint64_t", "float", "double") and len(args) == 1:
+            v = self._value(args[0], depth + 1)
+            to_float = name in ("float", "double") or bool(targs and re.search(r"\b(float|double|half)\b", targs[0]))
+            to_int = not to_float and (name not in ("static_cast", "reinterpret_cast", "const_cast") or bool(targs))
+            return Val(v.expr, v.why, (v.is_float or to_float) and not to_int, v.parts, v.array)
         if _PARSE_FNS.match(full) or _PARSE_FNS.match(name):
             return _unknown(f"read from the command line (`{_short(text)}`)")
         if full in _MIN_MAX or name in ("min", "max"):
@@ -914,6 +1024,41 @@ class Host:
             return None
         self._synthetic.append((_File(self._file_of(at).path, t), self._origin(at)))
         return v
+
+    def _static_member(self, scope: str, member: str, at, depth: int) -> Val | None:
+        """`x128::size`: a static constexpr member of a class (through typedefs), its template
+        parameters bound to the type's template arguments; None when there is no such class."""
+        t = self.resolve_type(scope)
+        m = re.fullmatch(r"\s*([\w:]+?)\s*(?:<(.*)>)?\s*", t)
+        if not m:
+            return None
+        cls, targs = m.group(1).split("::")[-1], [a.strip() for a in (m.group(2) or "").split(",") if a.strip()]
+        for f in self.files:
+            for n in syntax.walk(f.tree.root):
+                if n.type not in ("struct_specifier", "class_specifier"):
+                    continue
+                name = n.child_by_field_name("name")
+                body = n.child_by_field_name("body")
+                if name is None or body is None or f.tree.text_of(name) != cls:
+                    continue
+                tparams: list[str] = []
+                if n.parent is not None and n.parent.type == "template_declaration":
+                    ps = n.parent.child_by_field_name("parameters")
+                    tparams = [self.text(_decl_name(p)) for p in (ps.named_children if ps is not None else [])
+                               if _decl_name(p) is not None]
+                for fd in body.named_children:
+                    if fd.type != "field_declaration":
+                        continue
+                    decl = fd.child_by_field_name("declarator")
+                    value = fd.child_by_field_name("default_value")
+                    if decl is None or value is None or f.tree.text_of(decl) != member:
+                        continue
+                    expr = f.tree.text_of(value)
+                    for p, a in zip(tparams, targs):
+                        expr = re.sub(rf"\b{re.escape(p)}\b", a, expr)
+                    node = self._parse_expr(expr, at)
+                    return self._value(node, depth + 1) if node is not None else _unknown(f"`{scope}::{member}`")
+        return None
 
     def _function(self, name: str):
         for f in self.files:
@@ -1008,21 +1153,22 @@ class Host:
                 return _unknown(f"`{name}` (changed conditionally or in a loop before the launch)")
             if isinstance(last, tuple):
                 return _unknown(f"`{name}` (updated with `{last[1]}` before the launch)")
-            return self._value(last, depth + 1)
-        if d.kind == "loop" and value is not None:
-            return self._value(value, depth + 1)  # the loop's first iteration
+            value = last
         if value is None:
             if d.kind == "define":
                 return _unknown(f"`{name}` (an empty #define)")
+            if d.kind == "var" and _INT_TYPE.search(d.type_text or "") and "*" not in (d.type_text or ""):
+                return self._leaf(d, name, GUESS, guessed=True, why=f"`{name}` is set where kf cannot follow it")
             return _unknown(f"`{name}` (declared without a value)")
-        if d.kind == "define":  # expanded where it is used, as the preprocessor does
+        if d.kind == "define" and not assigned:  # expanded where it is used, as the preprocessor does
             expr = self._parse_expr(self.text(value), origin_at)
             v = self._value(expr, depth + 1) if expr is not None else _unknown(f"`{name}`")
         else:
             v = self._value(value, depth + 1)
         if not v.known:
-            if "command line" in v.why and d.kind in ("var", "define"):
-                return self._leaf(d, name, "", guessed=True, why=v.why)
+            if "command line" in v.why and d.kind == "var" and _INT_TYPE.search(d.type_text or "") \
+                    and "*" not in (d.type_text or ""):
+                return self._leaf(d, name, GUESS, guessed=True, why=v.why)
             return v
         if v.parts is not None or v.array is not None:
             return v
@@ -1097,7 +1243,37 @@ class Host:
                 if fn.start_byte <= n.start_byte < fn.end_byte and self._file_of(n).tree.root == self._file_of(fn).tree.root:
                     continue
                 (ruled_out if self.reached(n) is False else calls).append(n)
+        if not calls and not ruled_out:
+            calls = self._indirect_calls(fname)
         return calls + ruled_out
+
+    def _indirect_calls(self, fname: str) -> list:
+        """Calls of `fname` through a function parameter: `time_it(sgemm_gpu, d_A, ...)` where
+        `time_it(F f, ...)` calls `f(...)`: those calls, in `time_it`."""
+        out = []
+        for f in self.files:
+            for n in syntax.walk(f.tree.root):
+                if n.type != "call_expression":
+                    continue
+                a = n.child_by_field_name("arguments")
+                args = list(a.named_children) if a is not None else []
+                index = next((i for i, x in enumerate(args) if self.text(x).strip().lstrip("&").strip() == fname), None)
+                if index is None:
+                    continue
+                g = self._function(self._callee(n)[0])
+                if g is None:
+                    continue
+                params = _find_child(g.child_by_field_name("declarator"), "parameter_list")
+                ps = params.named_children if params is not None else []
+                if index >= len(ps) or _decl_name(ps[index]) is None:
+                    continue
+                pname = self.text(_decl_name(ps[index]))
+                for m in syntax.walk(g):
+                    if m.type == "call_expression":
+                        callee = self.text(m.child_by_field_name("function")).strip().strip("()*& ")
+                        if callee == pname:
+                            out.append(m)
+        return out
 
     def reached(self, node) -> bool | None:
         """Whether the program's defaults take the branches leading to `node` (None: not known)."""
@@ -1371,6 +1547,15 @@ class Host:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
+def names_of(expr: str) -> set[str]:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return set()
+    funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in funcs}
+
+
 def _dims(v: Val) -> list[Val]:
     if v.parts is not None:
         parts = list(v.parts)
@@ -1397,7 +1582,7 @@ def _decl_name(node):
         if nxt is None:
             nxt = next((c for c in node.named_children if c.type in ("identifier", "pointer_declarator",
                                                                         "reference_declarator", "array_declarator",
-                                                                        "init_declarator")), None)
+                                                                        "init_declarator", "type_identifier")), None)
         node = nxt
     return node
 

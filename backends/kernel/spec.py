@@ -7,6 +7,7 @@ write instead; parsing goes on after an error so one typo does not hide the rest
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -28,6 +29,17 @@ _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
             "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "require")
+_PLACEHOLDER_HINT = {"grid": "the grid in blocks, e.g. `cdiv(n, 256)`", "block": "the block in threads, e.g. `256`",
+                     "global": "the global size in work-items, e.g. `roundup(n, 256)`",
+                     "local": "the work-group size, e.g. `256`", "shared": "the dynamic shared memory in bytes"}
+def _placeholder_hint(what: str) -> str:
+    if what.startswith("range of"):
+        return "the bound its values stay below, e.g. `range 0..V` for indices into a table of V rows"
+    if what.startswith("variable"):
+        return "its value"
+    return _PLACEHOLDER_HINT.get(what.strip("`"), "its value")
+
+
 _TYPE_HINT = "float, double, half, int, unsigned, int64_t, uint8_t... or f32, f64, f16, i32, u32, i64, u8"
 
 
@@ -60,6 +72,7 @@ class _Parser:
         self.bytes: str | None = None
         self.flops: str | None = None
         self.seen: dict[str, int] = {}  # single-occurrence keywords -> line
+        self.placeholder = False
         # (entry, offset, expr, what) for the name checks after every line is read
         self.exprs: list[tuple[_Entry, int, str, str]] = []
 
@@ -73,6 +86,11 @@ class _Parser:
         text, offset = text.strip(), offset + lead
         if not text:
             self.error(e, offset, f"{what}: expected an expression")
+            return None
+        if text == "?":  # a draft's placeholder: kf could not tell the value from the code
+            self.placeholder = True
+            self.error(e, offset, f"{what} is a placeholder (`kf spec` could not tell it from the code; a "
+                                  f"`// kf:` note above says why): write {_placeholder_hint(what)}")
             return None
         try:
             names(text)
@@ -280,9 +298,12 @@ class _Parser:
             extra = parts[3][1]
             return self.error(e, off + parts[3][0] + len(extra) - len(extra.lstrip()),
                               f"`{word}` takes 1 to 3 dimensions")
+        self.placeholder = False
         exprs = [self.expr(e, off + o, p, f"`{word}`") for o, p in parts]
         if all(x is not None for x in exprs):
             self.launch[word] = ([x for x in exprs if x], e.line)
+        elif self.placeholder:  # reported once, at the placeholder: not also as a missing line
+            self.launch[word] = ([x or "1" for x in exprs], e.line)
 
     def check(self, e: _Entry, off: int, rest: str) -> None:
         assignments: dict[str, str] = {}
@@ -666,17 +687,35 @@ _BLOCK_NAMES = re.compile(r"^(BLOCK|BLOCK_SIZE|BLOCKSIZE|BS|TPB|THREADS|NTHREADS
                           r"WG|WG_SIZE|WGSIZE|TILE|THREADS_PER_BLOCK)$", re.I)
 
 
-def draft_spec(kernel: KernelSource, comment: str = "//", text: str | None = None) -> str:
-    """A spec for `kf spec` and the editor's quick fix. With the file's `text`, drafted from
-    the kernel's body so that it runs (backends/kernel/draft.py); without it, inferred from
-    the signature alone (sizes guessed from parameter names), for the user to correct."""
-    if text is not None:
-        from backends.kernel.draft import draft_spec_for
+def draft_spec(kernel: KernelSource, comment: str = "//", text: str | None = None,
+               path: str | None = None, files: list[tuple[str, str]] | None = None,
+               include_dirs: list[str] | None = None) -> str:
+    """The one drafter of `kf spec`, the editor's "Add spec" and MCP `draft_spec`.
 
-        try:
-            return draft_spec_for(text, kernel, comment)
-        except Exception:  # a draft is a convenience: fall back to the signature's
-            pass
+    With the file's `text`: read from the host code that launches the kernel where there is
+    one (backends/kernel/host_draft.py: the file, the files it includes, and `files`), else
+    from the kernel's body (backends/kernel/draft.py). A draft always parses: what kf could
+    not tell is a placeholder the parser rejects with a message saying what to write. Without
+    `text`, inferred from the signature alone (sizes guessed from parameter names)."""
+    if text is not None:
+        from backends.kernel.draft import analyse, render
+        from backends.kernel.host_draft import host_draft
+
+        for attempt in ("host", "body"):
+            try:
+                if attempt == "host":
+                    entries = host_draft(text, kernel, path or kernel.file, files, include_dirs)
+                    if entries is None:
+                        continue
+                else:
+                    entries = analyse(text, kernel).entries
+            except Exception:  # a draft is a convenience: the next way of drafting
+                if os.environ.get("KF_DEBUG_DRAFT"):
+                    raise
+                continue
+            draft = render(_named(entries, kernel), comment)
+            if _parses(draft, kernel):
+                return draft
     ints = [p for p in kernel.params if not p.is_pointer
             and (dtypes.canonical(p.base_type) or "f").startswith(("i", "u"))]
     floats = [p for p in kernel.params if not p.is_pointer and p not in ints]
@@ -746,6 +785,27 @@ def draft_spec(kernel: KernelSource, comment: str = "//", text: str | None = Non
     if comment.startswith("/*"):
         return "/*\n" + "".join(f" * @kf {x}\n" for x in entries) + " */\n"
     return "".join(f"{comment} @kf {x}\n" for x in entries)
+
+
+def _named(entries: list[str], kernel: KernelSource) -> list[str]:
+    """An unnamed parameter gets a note saying to name it, never a `@kf  = 1.5` line."""
+    out = [e for e in entries if not re.match(r"(?:in|out|inout)?\s*:|\s*=", e)]
+    for i, p in enumerate(kernel.params):
+        if not p.name:
+            out.insert(0, f"// kf: parameter {i + 1} (`{p.type}`) has no name: name it so the spec can describe it")
+    return out
+
+
+def _parses(draft: str, kernel: KernelSource) -> bool:
+    """A draft may hold placeholders (the parser says what to write there) and nothing else wrong."""
+    lines = [(i, ln) for i, ln in enumerate(draft.splitlines()) if "@kf" in ln]
+    _, diags = parse_spec(lines, kernel.file, kernel.params, kernel.language, kernel.template_params)
+    bad = [d for d in diags if d.severity == "error" and "placeholder" not in d.message
+           and "has no name" not in d.message and "unknown element type" not in d.message
+           and "cannot generate data for" not in d.message]  # the parameter's own type: said at the line
+    if bad and os.environ.get("KF_DEBUG_DRAFT"):
+        raise AssertionError("a draft that does not parse: " + "; ".join(d.format() for d in bad) + "\n" + draft)
+    return not bad
 
 
 # ---------------------------------------------------------------------------

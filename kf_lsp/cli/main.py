@@ -214,7 +214,7 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
         if k.spec is not None:
             sys.stderr.write(f"kf: {path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: {k.name} "
                              f"already has a spec; `kf spec {path}:{k.name} --check` runs the original with it\n")
-        sys.stdout.write(draft_spec(k, text=text))
+        sys.stdout.write(draft_spec(k, text=text, path=path))
     return EXIT_OK
 
 

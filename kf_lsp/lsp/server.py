@@ -563,7 +563,7 @@ class KfServer(LanguageServer):
         if k.spec is not None:
             return {"applied": False, "reason": f"{k.name} already has a spec"}
         at = lsp.Position(k.region.start.line, 0)
-        return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), draft_spec(k)),
+        return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), draft_spec(k, text=entry.text, path=entry.path)),
                                       f"kf: benchmark spec for {k.name}")
 
     def cmd_set_api_key(self, arguments: Any) -> dict:
@@ -772,7 +772,7 @@ def make_server() -> KfServer:
         if k is not None and k.spec is None:
             from backends.kernel.spec import draft_spec
 
-            spec_text = draft_spec(k)
+            spec_text = draft_spec(k, text=entry.text, path=entry.path)  # as `kf spec` and MCP draft it
         return views.code_actions(entry, params.text_document.uri, params.range, ls.state.snapshot,
                                   ls.settings.variant_actions, spec_text)
 

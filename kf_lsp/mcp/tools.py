@@ -305,7 +305,7 @@ class AgentTools:
 
         unit = await self._unit(a.file, a.kernel, self._use(roots))
         k = unit.kernel
-        draft = draft_spec(k)
+        draft = await self._io(functools.partial(draft_spec, k, text=unit.text, path=unit.path))  # as `kf spec` drafts it
         written = False
         if a.write:
             if k.spec is not None:
