@@ -721,7 +721,7 @@ def _choose_guesses(variables: dict[str, str], guessed: list[str], exprs: dict, 
 
 def _scale_down(d: _Draft, kernel: KernelSource, host: Host, type_bindings: dict) -> None:
     """Halve the largest size variable until the buffers fit in MAX_DEFAULT_BYTES, and say so."""
-    before = dict(d.variables)
+    before = {**d.variables, **d.values}
     for _ in range(64):
         env = _env_for(d)
         for t, vals in d.tunables.items():
@@ -752,11 +752,11 @@ def _scale_down(d: _Draft, kernel: KernelSource, host: Host, type_bindings: dict
         new = v // 2
         target = d.variables if n in d.variables else d.values
         target[n] = str(new) if new & (new - 1) else f"1 << {new.bit_length() - 1}"
-    changed = [n for n in before if before[n] != d.variables.get(n, before[n])] + \
-        [n for n in d.values if n in before and before[n] != d.values[n]]
-    if changed or total > MAX_DEFAULT_BYTES:
+    now = {**d.variables, **d.values}
+    changed = [n for n in before if before[n] != now.get(n, before[n])]
+    if changed:
         d.notes.append("the program's sizes scaled down so the buffers fit in 1 GiB: " + ", ".join(
-            f"{n} = {before.get(n)} -> {d.variables.get(n, d.values.get(n))}" for n in changed))
+            f"{n} = {before[n]} -> {now[n]}" for n in changed))
 
 
 def _checks(d: _Draft, body: BodyDraft, kernel: KernelSource) -> None:
