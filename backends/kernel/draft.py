@@ -28,7 +28,7 @@ from backends.kernel.expressions import ExprError, evaluate, evaluate_c
 from backends.kernel.text import mask, match_bracket, range_to_offsets
 from backends.model import KernelSource
 
-__all__ = ["draft_spec_for", "analyse", "render", "BodyDraft"]
+__all__ = ["draft_spec_for", "analyse", "render", "BodyDraft", "aliases"]
 
 _BLOCKISH = re.compile(r"^(BLOCK|BLOCK_SIZE|BLOCKSIZE|BS|TPB|THREADS|NTHREADS|BLOCK_DIM|WG|WG_SIZE|WGSIZE|"
                        r"THREADS_PER_BLOCK|LOCAL_SIZE|WORK_GROUP_SIZE|GROUP_SIZE)$", re.I)
@@ -613,7 +613,7 @@ _ATOMICS = re.compile(r"^(?:atomic\w*|__hip_atomic\w*)$", re.I)
 _NOT_CALLS = {"if", "for", "while", "switch", "return", "sizeof", "static_cast", "reinterpret_cast", "const_cast"}
 
 
-def _aliases(name: str, body: str) -> set[str]:
+def aliases(name: str, body: str) -> set[str]:
     """`name` and the local pointers made from it (`const float* x = inp + i * C`,
     `auto v = reinterpret_cast<float4*>(out)`)."""
     out = {name}
@@ -638,7 +638,7 @@ def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
     dereferences on either side of an assignment, loads and stores by name (`__ldg`, `store128`),
     atomics; passed to any other function it may be read or written (`unknown`)."""
     reads = writes = unknown = False
-    for a in _aliases(name, body):
+    for a in aliases(name, body):
         for m in re.finditer(rf"(?<![\w.>]){re.escape(a)}\b", body):
             before = body[:m.start()].rstrip()
             after = body[m.end():]

@@ -660,10 +660,10 @@ def _vector_width(name: str, raw: str, type_name: str) -> int:
     size = dtypes.itemsize(dtypes.canonical(type_name)) if dtypes.canonical(type_name) else None
     if not size:
         return 0
-    from backends.kernel.draft import _aliases
+    from backends.kernel.draft import aliases
 
     width = 0
-    for alias in _aliases(name, raw):
+    for alias in aliases(name, raw):
         if alias != name:
             width = max(width, _vector_width_of(alias, raw, size))
     width = max(width, _vector_width_of(name, raw, size))
