@@ -1142,6 +1142,8 @@ class Host:
             cname = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
             if cname in ("dim3", "range", "id", "uint3"):
                 return self._ctor(cname, args, self.text(d.node), depth)
+            if len(args) == 1 and (cname in _SIZES or _INT_TYPE.fullmatch(cname)):  # `double scalar(3);`
+                return self._value(args[0], depth + 1)
             return _unknown(f"`{name}` (a {cname})")
         value = d.value
         if d.kind == "loop":  # the loop's first iteration

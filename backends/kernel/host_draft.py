@@ -386,7 +386,14 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
         if p.is_pointer:
             continue
         x = exprs.get(f"value:{p.name}")
-        if x is None:
+        if x is None and dtypes.is_float(dtypes.canonical(_spec_type(host.resolve_type(p.base_type)) or p.base_type) or "i"):
+            # a floating-point scalar is no size: any finite value runs the kernel the same way
+            literal_floats = re.findall(r"[-+]?\d+\.\d*(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+",
+                                        host.text(nodes[p.name]) if p.name in nodes else "")
+            d.values[p.name] = literal_floats[0] if len(literal_floats) == 1 else "1.5"
+            d.notes.append(f"{p.name} = {d.values[p.name]}: chosen by kf (it could not follow "
+                           f"{whys.get(f'value:{p.name}', 'its value')})")
+        elif x is None:
             d.values[p.name] = "?"
             d.notes.append(f"{p.name}: kf could not follow {whys.get(f'value:{p.name}', 'its value')}")
         elif x == p.name:
