@@ -64,7 +64,11 @@ def _rewrite(node: ast.expr, cancel: bool = True) -> ast.expr:
     """One bottom-up pass of the idioms: `x * 1`, `x + 0`, `x // 1`, ceiling divisions, and (with
     `cancel`) `x * k // k`."""
     if isinstance(node, ast.Call):
-        return ast.Call(node.func, [_rewrite(a, cancel) for a in node.args], [])
+        args = [_rewrite(a, cancel) for a in node.args]
+        if isinstance(node.func, ast.Name) and node.func.id in ("cdiv", "roundup") and len(args) == 2 \
+                and _const(args[1]) == 1:
+            return args[0]  # cdiv(n, 1) -> n
+        return ast.Call(node.func, args, [])
     if isinstance(node, ast.UnaryOp):
         return ast.UnaryOp(node.op, _rewrite(node.operand, cancel))
     if not isinstance(node, ast.BinOp):
