@@ -607,8 +607,10 @@ class AgentTools:
 DESCRIPTIONS = {
     "list_kernels": "The CUDA and SYCL kernels in a folder (recursively) or a file, each with its spec status "
                     "(ok / missing / error, with the diagnostics), its tunables and its latest search.",
-    "draft_spec": "A draft `// @kf` spec for a kernel, inferred from its signature; check the sizes and launch "
-                  "shape it guesses. write=true inserts it above a kernel that has none.",
+    "draft_spec": "A draft `// @kf` spec for a kernel, read from the host code that launches it (launch shape, "
+                  "sizes, buffer lengths from the allocations) or else from its body: the same text as `kf spec`. "
+                  "A `?` placeholder marks what kf could not tell (a `// kf:` note says why): fill it in. "
+                  "write=true inserts it above a kernel that has none.",
     "check_spec": "Checks a kernel's spec: its own errors and warnings, then runs the original alone on it at "
                   "every problem size and seed. A spec the original does not run cleanly on verifies nothing.",
     "bench": "Compiles, verifies and times a kernel in a sandboxed worker: the verdict, medians with p10-p90 "
