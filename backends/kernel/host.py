@@ -296,8 +296,45 @@ class Host:
                 break
         return t
 
-    def sizeof(self, type_text: str) -> int | None:
+    def sizeof(self, type_text: str, at=None) -> int | None:
+        """Bytes of a type; with `at`, a template parameter visible there is the caller's argument."""
+        if at is not None:
+            type_text = self.type_at(type_text, at)
         return type_size(self.resolve_type(type_text), self.typedefs)
+
+    def type_at(self, type_text: str, at) -> str:
+        """`T` (a template parameter of the function around `at`) as its first caller instantiates
+        it (`run<float>(...)`); other types unchanged."""
+        t = " ".join(re.sub(r"\b(const|volatile|typename)\b", " ", type_text).split()).rstrip("*& ")
+        if not re.fullmatch(r"[A-Za-z_]\w*", t):
+            return type_text
+        arg = self.template_arg(t, at)
+        return arg if arg is not None else type_text
+
+    def template_arg(self, name: str, at, depth: int = 0) -> str | None:
+        """The text a function template's parameter `name` (visible at `at`) is instantiated with:
+        the template argument of the function's first call that gives one (`scan<T, N><<<...>>>`
+        inside `runTest<int, 512>`: T -> int), through enclosing templates."""
+        if depth > 6:
+            return None
+        d = self._declaration(name, at)
+        if d is None or d.kind != "tparam":
+            return None
+        tdecl = d.scope
+        fn = next((c for c in tdecl.named_children if c.type == "function_definition"), None) if tdecl is not None else None
+        ps = tdecl.child_by_field_name("parameters") if tdecl is not None else None
+        names = [self.text(_decl_name(p)) for p in (ps.named_children if ps is not None else []) if _decl_name(p) is not None]
+        if fn is None or name not in names:
+            return d.value is not None and self.text(d.value) or None
+        index = names.index(name)
+        fname = syntax.function_name(self._file_of(fn).tree, fn)
+        for call in self._calls(fname or "", fn):
+            _, targs = self._callee(call)
+            if index < len(targs):
+                arg = targs[index].strip()
+                inner = self.template_arg(arg, call, depth + 1) if re.fullmatch(r"[A-Za-z_]\w*", arg) else None
+                return inner or arg
+        return self.text(d.value) if d.value is not None else None
 
     # -- finding launches -------------------------------------------------------------------
 
@@ -427,8 +464,14 @@ class Host:
                     lam if lam.type == "lambda_expression" else None)
 
     def _range_of(self, node) -> tuple[str, list[Val], list[Val]]:
+        t = None
+        if node.type == "identifier":
+            d = self._declaration(self.text(node), node)
+            if d is not None and d.kind == "ctor":
+                t = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
+                node = d.node
         node = self._through_vars(node)
-        t = self._ctor_name(node)
+        t = t or self._ctor_name(node)
         if t == "nd_range":
             parts = self._ctor_args(node)
             if len(parts) >= 2:
@@ -575,6 +618,19 @@ class Host:
             return found
         if t == "template_declaration":
             return None
+        if t == "expression_statement":  # `sycl::range<1> gws(n);` read as `sycl::range < 1 > gws(n)`
+            e = node.named_children[0] if node.named_children else None
+            if e is not None and e.type == "binary_expression" and f.tree.text_of(e.child_by_field_name("operator")) == ">":
+                right, left = e.child_by_field_name("right"), e.child_by_field_name("left")
+                if right is not None and right.type in ("call_expression", "compound_literal_expression") and \
+                        left is not None and left.type == "binary_expression" and \
+                        f.tree.text_of(left.child_by_field_name("operator")) == "<":
+                    fn = right.child_by_field_name("function") or right.child_by_field_name("type")
+                    if fn is not None and fn.type in ("identifier", "type_identifier") and f.tree.text_of(fn) == name:
+                        type_text = f.tree.text_of(left.child_by_field_name("left")) + "<" + \
+                            f.tree.text_of(left.child_by_field_name("right")) + ">"
+                        return _Decl(name, f, right, None, "ctor", type_text, node.parent)
+            return None
         if t != "declaration" and not (t == "field_declaration"):
             return None
         type_node = node.child_by_field_name("type")
@@ -622,8 +678,8 @@ class Host:
             enclosing.add(p.id)
             p = p.parent
         for n in syntax.walk(scope, lambda x: x.start_byte < at.start_byte):
-            if n.start_byte < start or n.start_byte >= at.start_byte:
-                continue
+            if n.start_byte < start or n.start_byte >= at.start_byte or n.end_byte > at.start_byte:
+                continue  # not before `at`, or holding it (`b = min(a, b)`: its `b` is the earlier value)
             if n.type == "assignment_expression":
                 left = n.child_by_field_name("left")
                 if left is None or left.type != "identifier" or f.tree.text_of(left) != name:
@@ -774,6 +830,9 @@ class Host:
         if t == "parameter_declaration" and node.child_by_field_name("declarator") is None:
             inner = node.child_by_field_name("type")  # `dim3 b(BLOCK);` parses as a function declaration
             return self._value(inner, depth + 1) if inner is not None else _unknown(text)
+        if t == "parameter_declaration" and re.fullmatch(r"\s*[A-Za-z_]\w*\s*\*\s*[A-Za-z_]\w*\s*", text):
+            expr = self._parse_expr(text, node)  # `range<1> g(a * b);` parses as a parameter `a *b`
+            return self._value(expr, depth + 1) if expr is not None else _unknown(text)
         if t == "qualified_identifier":
             scope = text.rsplit("::", 1)[0].strip()
             member = self._static_member(scope, text.rsplit("::", 1)[1].strip(), node, depth)
@@ -789,7 +848,7 @@ class Host:
         if t == "sizeof_expression":
             ty = node.child_by_field_name("type")
             if ty is not None:
-                size = self.sizeof(tree.text_of(ty))
+                size = self.sizeof(tree.text_of(ty), node)
             else:
                 v = node.child_by_field_name("value")
                 size = self._sizeof_value(v) if v is not None else None
@@ -909,8 +968,8 @@ class Host:
             d = self._declaration(tree.text_of(v), v)
             if d is not None and d.type_text:
                 return self.sizeof(d.type_text)
-            if d is None:  # `sizeof(half)` parses as the value `(half)`: a type name
-                return self.sizeof(tree.text_of(v))
+            if d is None or d.kind == "tparam":  # `sizeof(half)` parses as the value `(half)`: a type name
+                return self.sizeof(tree.text_of(v), v)
         if v.type in ("subscript_expression", "pointer_expression"):
             inner = v.child_by_field_name("argument")
             if inner is not None and inner.type == "identifier":
@@ -1130,7 +1189,14 @@ class Host:
         if d.kind == "param":
             return self._parameter(d, depth)
         if d.kind == "tparam":
-            return _unknown(f"the template parameter `{name}`")
+            arg = self.template_arg(name, origin_at)
+            node = self._parse_expr(arg, self._first_call_of_template(d) or origin_at) if arg else None
+            if node is None:
+                return _unknown(f"the template parameter `{name}`")
+            v = self._value(node, depth + 1)
+            if v.known and _is_constant(v.expr):
+                return self._leaf(d, name, v.expr, is_float=v.is_float)
+            return v
         if d.kind == "macro":
             return _unknown(f"the macro `{name}`")
         if d.kind == "array":
@@ -1179,6 +1245,13 @@ class Host:
             return self._leaf(d, name, _pretty_constant(self.text(value) if d.kind != "define" else self.text(value),
                                                        num), is_float=v.is_float or isinstance(num, float))
         return v
+
+    def _first_call_of_template(self, d: _Decl):
+        fn = next((c for c in d.scope.named_children if c.type == "function_definition"), None) if d.scope is not None else None
+        if fn is None:
+            return None
+        calls = self._calls(syntax.function_name(self._file_of(fn).tree, fn) or "", fn)
+        return calls[0] if calls else None
 
     def _origin(self, at):
         """A synthetic node (an inlined body or macro) resolves its names where it was used."""
@@ -1373,8 +1446,8 @@ class Host:
                 ty = d.type_text
                 m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", ty)
                 if m and re.search(r"\b(vector|device_vector|buffer|accessor|host_vector|unique_ptr)\b", ty):
-                    return self.sizeof(m.group(1))
-                return self.sizeof(ty)
+                    return self.sizeof(m.group(1), d.node)
+                return self.sizeof(ty, d.node)
         return None
 
     def allocation_of_decl(self, d: _Decl, at, depth: int = 0) -> Val:
@@ -1481,7 +1554,7 @@ class Host:
         if not v.known:
             return v
         if targs:
-            size = self.sizeof(targs[0])
+            size = self.sizeof(targs[0], node)
             if size is None:
                 return _unknown(f"the size of `{targs[0]}`")
             return Val(f"({v.expr}) * {size}")
@@ -1494,7 +1567,7 @@ class Host:
             return _unknown(f"`{_short(self.text(node))}`")
         n = decl.named_children[0] if decl.named_children else None
         v = self._value(n, depth + 1) if n is not None else _unknown("")
-        size = self.sizeof(self.text(ty)) if ty is not None else None
+        size = self.sizeof(self.text(ty), node) if ty is not None else None
         if not v.known or size is None:
             return v if not v.known else _unknown(f"the size of `{self.text(ty)}`")
         return Val(f"({v.expr}) * {size}")
@@ -1505,10 +1578,10 @@ class Host:
         if d.kind == "var" and d.value is not None:
             args = self._ctor_args(d.value)
         m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", d.type_text)
-        elem = self.sizeof(m.group(1)) if m else None
+        elem = self.sizeof(m.group(1), d.node) if m else None
         if not args:
             return _unknown(f"the size of buffer `{d.name}`")
-        rng = args[-1] if len(args) >= 2 else args[0]
+        rng = args[1] if len(args) >= 2 else args[0]  # (host pointer, range[, properties]) or (range)
         if len(args) == 1 and args[0].type == "identifier":
             dd = self._declaration(self.text(args[0]), args[0])
             if dd is not None and re.search(r"\b(vector|array)\b", dd.type_text):
@@ -1523,6 +1596,8 @@ class Host:
             if elem is None and m is None:
                 return _unknown(f"the element type of buffer `{d.name}`")
         count = " * ".join(f"({p.expr})" for p in v.parts)
+        if elem is None:
+            return _unknown(f"the element type of buffer `{d.name}`")
         return Val(f"({count}) * {elem}")
 
     def _accessor_source(self, d: _Decl):
