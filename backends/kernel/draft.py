@@ -533,7 +533,7 @@ def analyse(text: str, kernel: KernelSource) -> BodyDraft:
         accumulates = not p.is_const and _accumulates(p.name, body)
         role = _role(p.name, p.is_const, accumulates, body)
         roles[p.name], accum[p.name] = role, accumulates
-        t = p.base_type if dtypes.canonical(p.base_type) else "float"
+        t = p.base_type  # a type kf cannot read (a template parameter, a typedef) fails with a message, never a guess
         tail = " start 0" if accumulates else ""
         entries.append(f"{role:<3} {p.name}: {t}[{lengths[p.name]}]{tail}")
     for p in params:

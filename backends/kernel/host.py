@@ -205,9 +205,10 @@ class Host:
                 break
 
     def _file_of(self, node) -> _File:
-        root = node
-        while root.parent is not None:
-            root = root.parent
+        root = node.tree.root_node if hasattr(node, "tree") else node
+        if not hasattr(node, "tree"):
+            while root.parent is not None:
+                root = root.parent
         for f in self.files:
             if f.tree.root == root:
                 return f
@@ -215,6 +216,18 @@ class Host:
             if f.tree.root == root:
                 return f
         return self.files[0]
+
+    def _calls_by_name(self) -> dict[str, list]:
+        """Every call expression of the files, by called name (built once)."""
+        index = getattr(self, "_call_index", None)
+        if index is None:
+            index = {}
+            for f in self.files:
+                for n in syntax.walk(f.tree.root):
+                    if n.type == "call_expression":
+                        index.setdefault(self._callee(n)[0], []).append(n)
+            self._call_index = index
+        return index
 
     def text(self, node) -> str:
         return self._file_of(node).tree.text_of(node)
@@ -345,6 +358,10 @@ class Host:
             for n in syntax.walk(f.tree.root):
                 if n.type != "call_expression":
                     continue
+                callee_text = f.tree.text_of(n.child_by_field_name("function") or n)[:400]
+                if name not in callee_text and "LaunchKernel" not in callee_text and \
+                        not any(c.type == "kernel_call_syntax" for c in n.children):
+                    continue  # not `name(...)`, `ptr<<<...>>>` nor cudaLaunchKernel: not a launch of it
                 site = None
                 if language == "cuda":
                     site = self._cuda_site(f, n, name)
@@ -1120,11 +1137,15 @@ class Host:
         return None
 
     def _function(self, name: str):
-        for f in self.files:
-            for n in syntax.walk(f.tree.root, lambda x: x.type not in ("function_definition",)):
-                if n.type == "function_definition" and syntax.function_name(f.tree, n) == name:
-                    return n
-        return None
+        index = getattr(self, "_function_index", None)
+        if index is None:
+            index = {}
+            for f in self.files:
+                for n in syntax.walk(f.tree.root, lambda x: x.type not in ("function_definition",)):
+                    if n.type == "function_definition":
+                        index.setdefault(syntax.function_name(f.tree, n), n)
+            self._function_index = index
+        return index.get(name)
 
     def _container_size(self, obj, depth: int, byte: bool = False) -> Val:
         if obj.type != "identifier":
@@ -1309,15 +1330,12 @@ class Host:
         """Direct calls of function `fname` outside its own body, in document order; a call inside a
         branch the program's defaults rule out comes last."""
         calls, ruled_out = [], []
-        for f in self.files:
-            for n in syntax.walk(f.tree.root):
-                if n.type != "call_expression" or any(c.type == "kernel_call_syntax" for c in n.children):
-                    continue
-                if self._callee(n)[0] != fname:
-                    continue
-                if fn.start_byte <= n.start_byte < fn.end_byte and self._file_of(n).tree.root == self._file_of(fn).tree.root:
-                    continue
-                (ruled_out if self.reached(n) is False else calls).append(n)
+        for n in self._calls_by_name().get(fname, []):
+            if any(c.type == "kernel_call_syntax" for c in n.children):
+                continue
+            if fn.start_byte <= n.start_byte < fn.end_byte and self._file_of(n).tree.root == self._file_of(fn).tree.root:
+                continue
+            (ruled_out if self.reached(n) is False else calls).append(n)
         if not calls and not ruled_out:
             calls = self._indirect_calls(fname)
         return calls + ruled_out

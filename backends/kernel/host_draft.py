@@ -64,6 +64,7 @@ class _Draft:
     requires: list[str] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    types: dict[str, str] = field(default_factory=dict)  # `T = float`: type template parameters
     language: str = "cuda"
     range_launch: bool = False  # SYCL `parallel_for(range, ...)`: `global` only
 
@@ -209,7 +210,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     tparams = template_params(text, kernel) if kernel.language == "cuda" else []
     for (kind, name, default), arg in zip(tparams, site.template_args):
         if kind in ("typename", "class"):
-            type_bindings[name] = arg
+            type_bindings[name] = host.type_at(arg, site.node)  # `scan<T, N>` in `runTest<int, 512>`: int
     # values of scalar parameters and buffer sizes, as host expressions over leaves
     values: dict[str, Val] = {}
     sizes: dict[str, Val] = {}
@@ -227,7 +228,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
             if p.base_type in [t for k, t, _ in tparams if k in ("typename", "class")] and p.base_type not in type_bindings:
                 pt = host.pointer_type(node)
                 if pt:
-                    type_bindings[p.base_type] = re.sub(r"\*|\bconst\b", "", pt).strip()
+                    type_bindings[p.base_type] = host.type_at(re.sub(r"\*|\bconst\b", "", pt).strip(), node)
         else:
             values[p.name] = host.value(node)
     for (kind, name, default), arg in zip(tparams, site.template_args):
@@ -402,6 +403,10 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
             d.values[p.name] = x
     d.variables = variables
 
+    for kind, name, _ in tparams:
+        if kind in ("typename", "class") and name in type_bindings:
+            d.types[name] = " ".join(host.resolve_type(type_bindings[name]).split()) \
+                if _spec_type(host.resolve_type(type_bindings[name])) else type_bindings[name]
     # buffers
     for p in kernel.params:
         if not p.is_pointer:
@@ -870,6 +875,8 @@ def _entries(d: _Draft) -> list[str]:
         if b.range_hi is not None and b.role != "out":
             tail += f" range 0..{b.range_hi}"
         out.append(f"{b.role:<3} {b.name}: {b.type_name}[{b.length if b.length is not None else '?'}]{tail}")
+    for n, t in d.types.items():
+        out.append(f"{n} = {t}")
     for b in d.buffers:
         if b.null:
             out.append(f"{b.name} = null")
