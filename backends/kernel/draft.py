@@ -65,6 +65,7 @@ def _normalize(body: str, language: str) -> str:
     if language == "sycl":
         for fn, short in (("get_global_id", "gid"), ("get_global_range", "gsz"), ("get_group", "grp"),
                           ("get_local_id", "lid"), ("get_local_range", "lsz"), ("get_group_range", "ngrp")):
+            s = re.sub(rf"[\w:]+\s*(?:<\s*\d\s*>)?\s*\(\s*\)\s*\.\s*{fn}\s*\(\s*(\d)\s*\)", rf"__{short}\1", s)
             s = re.sub(rf"\b\w+\s*\.\s*{fn}\s*\(\s*(\d)\s*\)", rf"__{short}\1", s)
             s = re.sub(rf"\b{fn}\s*\(\s*(\d)\s*\)", rf"__{short}\1", s)
     else:
