@@ -60,7 +60,8 @@ def _spec_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _errors(k, text: str) -> list[str]:
-    _, diags = parse_spec(_spec_lines(text), k.file, k.params, k.language, k.template_params)
+    extra = {"range_launch": True} if getattr(k, "range_launch", False) else {}
+    _, diags = parse_spec(_spec_lines(text), k.file, k.params, k.language, k.template_params, **extra)
     return [d.message for d in diags if d.severity == "error"]
 
 
@@ -134,10 +135,11 @@ def _lengths(case: Case) -> str | None:
     """None when the draft's buffer lengths equal the hand-written spec's at the hand-written
     default sizes (where the draft's variables can take them), else what differs."""
     hand_text = (CORPUS / case.entry["spec"]).read_text()
+    extra = {"range_launch": True} if getattr(case.kernel, "range_launch", False) else {}
     hand, _ = parse_spec(_spec_lines(hand_text), "hand", case.kernel.params, case.kernel.language,
-                         case.kernel.template_params)
+                         case.kernel.template_params, **extra)
     draft, _ = parse_spec(_spec_lines(case.draft), "draft", case.kernel.params, case.kernel.language,
-                          case.kernel.template_params)
+                          case.kernel.template_params, **extra)
     if hand is None or draft is None:
         return "a spec that does not parse"
     try:

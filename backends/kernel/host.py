@@ -472,6 +472,8 @@ class Host:
         if lam.type == "identifier":  # `auto step = [=](id<1> i) {...}; parallel_for(r, step)`
             d = self._declaration(self.text(lam), lam)
             lam = d.value if d is not None and d.value is not None else lam
+        while lam.type == "parenthesized_expression" and lam.named_children:  # `auto k = ([=](...) {...});`
+            lam = lam.named_children[0]
         rng = args[0] if len(args) >= 2 else None
         if rng is None:
             return None
@@ -542,6 +544,17 @@ class Host:
                 ps = d.child_by_field_name("parameters")
                 return [c for c in ps.named_children] if ps is not None else []
         return []
+
+    def function_params(self, name: str) -> list[tuple[str, str]]:
+        """(name, type text) of each parameter of function `name`'s definition ([] if none found)."""
+        fn = self._function(name)
+        params = _find_child(fn.child_by_field_name("declarator"), "parameter_list") if fn is not None else None
+        out = []
+        for p in params.named_children if params is not None else []:
+            n = _decl_name(p)
+            t = p.child_by_field_name("type")
+            out.append((self.text(n) if n is not None else "", self.text(p) if t is not None else ""))
+        return out
 
     def _nd_item_site(self, f: _File, call, name: str) -> Site | None:
         """A call of nd_item function `name` inside a `parallel_for` lambda: the parallel_for's

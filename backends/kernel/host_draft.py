@@ -175,15 +175,23 @@ def _param_nodes(host: Host, site: Site, kernel: KernelSource) -> dict[str, obje
                     out[p.name] = n
                     break
         return out
+    if kernel.form == "nd_item_function":  # by name: the call also passes the work-item (and local memory)
+        names = [n for n, _ in host.function_params(kernel.name)]
+        if len(names) == len(site.args):
+            by_name = dict(zip(names, site.args))
+            return {p.name: by_name[p.name] for p in kernel.params if p.name in by_name}
+        return out
     for p, a in zip(kernel.params, site.args):
         out[p.name] = a
     return out
 
 
-def _element_type(host: Host, kernel: KernelSource, p, type_bindings: dict[str, str]) -> str:
+def _element_type(host: Host, kernel: KernelSource, p, type_bindings: dict[str, str], at=None) -> str:
     t = p.base_type
     if t in type_bindings:
         t = type_bindings[t]
+    elif at is not None:
+        t = host.type_at(t, at)  # a lambda's `T` is its enclosing function template's
     return host.resolve_type(t)
 
 
@@ -257,7 +265,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     for p in kernel.params:
         if p.is_pointer and p.name not in nulls:
             v = sizes.get(p.name, Val(None, "no argument"))
-            et = _element_type(host, kernel, p, type_bindings)
+            et = _element_type(host, kernel, p, type_bindings, site.node)
             size = host.sizeof(et)
             if v.known and size:
                 q = divide(v.expr, size)
@@ -411,7 +419,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     for p in kernel.params:
         if not p.is_pointer:
             continue
-        et = _element_type(host, kernel, p, type_bindings)
+        et = _element_type(host, kernel, p, type_bindings, site.node)
         st = _spec_type(et) or _spec_type(p.base_type)
         role = body.roles.get(p.name, "in" if p.is_const else "inout")
         if p.name in nulls:

@@ -799,7 +799,8 @@ def _named(entries: list[str], kernel: KernelSource) -> list[str]:
 def _parses(draft: str, kernel: KernelSource) -> bool:
     """A draft may hold placeholders (the parser says what to write there) and nothing else wrong."""
     lines = [(i, ln) for i, ln in enumerate(draft.splitlines()) if "@kf" in ln]
-    _, diags = parse_spec(lines, kernel.file, kernel.params, kernel.language, kernel.template_params)
+    extra = {"range_launch": True} if getattr(kernel, "range_launch", False) else {}  # SYCL `range`: no local
+    _, diags = parse_spec(lines, kernel.file, kernel.params, kernel.language, kernel.template_params, **extra)
     bad = [d for d in diags if d.severity == "error" and "placeholder" not in d.message
            and "has no name" not in d.message and "unknown element type" not in d.message
            and "cannot generate data for" not in d.message]  # the parameter's own type: said at the line
