@@ -50,6 +50,15 @@ class _Fail(Exception):
 
 def _body(text: str, kernel: KernelSource) -> str:
     code = mask(text)
+    if kernel.form == "lambda":  # the lambda passed to (or stored for) its parallel_for
+        from backends.kernel.host import Host
+
+        site = Host(kernel.file, text).lambda_site(kernel.definition)
+        body = site.lambda_node.child_by_field_name("body") if site is not None and site.lambda_node is not None else None
+        if body is not None:
+            tree = site.host.files[0].tree
+            a, b = tree.span(body)
+            return code[a + 1:b - 1]
     a, b = range_to_offsets(text, kernel.definition)
     lb = code.find("{", range_to_offsets(text, kernel.name_range)[1], b)
     if lb < 0:

@@ -482,6 +482,22 @@ class Host:
         return Site(f.path, self.line(node), kind, glob, loc, None, [], targs, node, self,
                     lam if lam.type == "lambda_expression" else None)
 
+    def lambda_site(self, definition) -> Site | None:
+        """The launch of a kernel lambda: the `parallel_for` call (of the main file) whose span meets
+        the kernel's definition (a Range), the innermost one."""
+        f = self.files[0]
+        lines = f.tree.text.splitlines(keepends=True)
+        start = sum(len(x) for x in lines[:definition.start.line]) + definition.start.column
+        end = sum(len(x) for x in lines[:definition.end.line]) + definition.end.column
+        best = None
+        for n in self._calls_by_name().get("parallel_for", []):
+            if self._file_of(n) is not f:
+                continue
+            a, b = f.tree.span(n)
+            if a <= end and b >= start and (best is None or (best[1] - best[0]) > (b - a)):
+                best = (a, b, n)
+        return self.parallel_for(best[2]) if best is not None else None
+
     def _range_of(self, node) -> tuple[str, list[Val], list[Val]]:
         t = None
         if node.type == "identifier":
@@ -596,6 +612,11 @@ class Host:
                         found = d
                 if found is not None:
                     return found
+            elif t == "for_range_loop":  # `for (int b : block_sizes)`: its first element
+                dn = _decl_name(node.child_by_field_name("declarator"))
+                if dn is not None and f.tree.text_of(dn) == name:
+                    return _Decl(name, f, node, node.child_by_field_name("right"), "range_loop",
+                                 f.tree.text_of(node.child_by_field_name("type") or dn), node)
             elif t in ("for_statement", "for_range_loop"):
                 init = node.child_by_field_name("initializer")
                 if init is not None:
@@ -1246,6 +1267,13 @@ class Host:
                 return self._value(args[0], depth + 1)
             return _unknown(f"`{name}` (a {cname})")
         value = d.value
+        if d.kind == "range_loop":  # the first element of what it ranges over
+            v = self._value(value, depth + 1) if value is not None else _unknown(name)
+            if v.array:
+                return self._value(v.array[0], depth + 1)
+            if v.parts:
+                return v.parts[0]
+            return _unknown(f"the loop variable `{name}`")
         if d.kind == "loop":  # the loop's first iteration
             return self._value(value, depth + 1) if value is not None else _unknown(f"the loop variable `{name}`")
         assigned = self._assignments(name, d, origin_at)

@@ -141,24 +141,7 @@ def _signature(host: Host, s: Site) -> str:
 
 
 def _lambda_sites(host: Host, kernel: KernelSource) -> list[Site]:
-    """A kernel lambda's own `parallel_for` (the call whose lambda is the kernel's definition)."""
-    from backends.kernel import syntax
-
-    f = host.files[0]
-    lines = f.tree.text.splitlines(keepends=True)
-    start = sum(len(x) for x in lines[:kernel.definition.start.line]) + kernel.definition.start.column
-    end = sum(len(x) for x in lines[:kernel.definition.end.line]) + kernel.definition.end.column
-    best = None
-    for n in syntax.walk(f.tree.root):
-        if n.type != "call_expression" or host._callee(n)[0] != "parallel_for":
-            continue
-        a, b = f.tree.span(n)
-        if a <= end and b >= start:
-            if best is None or (best[1] - best[0]) > (b - a):
-                best = (a, b, n)
-    if best is None:
-        return []
-    site = host.parallel_for(best[2])
+    site = host.lambda_site(kernel.definition)
     return [site] if site is not None else []
 
 
