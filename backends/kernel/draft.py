@@ -648,6 +648,11 @@ def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
     dereferences on either side of an assignment, loads and stores by name (`__ldg`, `store128`),
     atomics; passed to any other function it may be read or written (`unknown`)."""
     reads = writes = unknown = False
+    # a pointer cast is the pointer: `((half2*)src)[i] = v`, `reinterpret_cast<float4*>(x)[i]`
+    cast = r"(?:const\s+)?[\w:]+(?:\s*<[^<>;]*>)?\s*\*+\s*(?:const\s*)?"
+    for _ in range(2):
+        body = re.sub(rf"\(\s*\(\s*{cast}\)\s*([A-Za-z_]\w*)\s*\)", r" \1 ", body)
+        body = re.sub(rf"(?:reinterpret_cast|static_cast|const_cast)\s*<\s*{cast}>\s*\(\s*([A-Za-z_]\w*)\s*\)", r" \1 ", body)
     for a in aliases(name, body):
         for m in re.finditer(rf"(?<![\w.>]){re.escape(a)}\b", body):
             before = body[:m.start()].rstrip()

@@ -713,8 +713,19 @@ def _choose_guesses(variables: dict[str, str], guessed: list[str], exprs: dict, 
         variables[n] = "256"
     rest = [n for n in guessed if n not in launch_only]
     if rest:
+        defs = {k.split(":", 1)[1]: x for k, x in exprs.items() if x and k.startswith("value:")}
+
+        def reach(x: str, seen: frozenset = frozenset()) -> set[str]:
+            out = set()
+            for n in names_in(x):
+                if n in defs and n not in seen and defs[n] != n:
+                    out |= reach(defs[n], seen | {n})
+                else:
+                    out.add(n)
+            return out
+
         lengths = [x for k, x in exprs.items() if x and k.startswith("length:")]
-        per = max(1, max((len(names_in(x) & set(rest)) for x in lengths), default=1))
+        per = max(1, max((len(reach(x) & set(rest)) for x in lengths), default=1))
         exp = max(4, int(math.log2(GUESSED_ELEMENTS)) // per)
         for n in rest:
             variables[n] = f"1 << {exp}"
