@@ -334,9 +334,9 @@ class Host:
         if d is None or d.kind != "tparam":
             return None
         tdecl = d.scope
-        fn = next((c for c in tdecl.named_children if c.type == "function_definition"), None) if tdecl is not None else None
+        fn = next((c for c in _named(tdecl) if c.type == "function_definition"), None) if tdecl is not None else None
         ps = tdecl.child_by_field_name("parameters") if tdecl is not None else None
-        names = [self.text(_decl_name(p)) for p in (ps.named_children if ps is not None else []) if _decl_name(p) is not None]
+        names = [self.text(_decl_name(p)) for p in (_named(ps) if ps is not None else []) if _decl_name(p) is not None]
         if fn is None or name not in names:
             return d.value is not None and self.text(d.value) or None
         index = names.index(name)
@@ -381,7 +381,7 @@ class Host:
             if fn.type in ("template_function", "template_method"):
                 a = fn.child_by_field_name("arguments")
                 if a is not None:
-                    targs = [tree.text_of(c) for c in a.named_children]
+                    targs = [tree.text_of(c) for c in _named(a)]
                 fn = fn.child_by_field_name("name")
             elif fn.type == "qualified_identifier":
                 fn = fn.child_by_field_name("name")
@@ -390,18 +390,18 @@ class Host:
             elif fn.type == "pointer_expression":
                 fn = fn.child_by_field_name("argument")
             else:
-                fn = fn.named_children[0] if fn.named_children else None
+                fn = _named(fn)[0] if _named(fn) else None
         return (tree.text_of(fn) if fn is not None else ""), targs
 
     def _cuda_site(self, f: _File, call, name: str) -> Site | None:
         callee, targs = self._callee(call)
         launch_syntax = next((c for c in call.children if c.type == "kernel_call_syntax"), None)
         args_node = call.child_by_field_name("arguments")
-        args = list(args_node.named_children) if args_node is not None else []
+        args = list(_named(args_node)) if args_node is not None else []
         if launch_syntax is not None:
             if callee != name and not self._points_to(call, callee, name):
                 return None
-            conf = [c for c in launch_syntax.named_children]
+            conf = [c for c in _named(launch_syntax)]
             grid = self.vector(conf[0]) if conf else _unknown("no grid")
             block = self.vector(conf[1]) if len(conf) > 1 else _unknown("no block")
             shared = self.value(conf[2]) if len(conf) > 2 else None
@@ -430,9 +430,9 @@ class Host:
         if d is None or d.value is None or d.value.type != "initializer_list":
             return []
         out = []
-        for c in d.value.named_children:
+        for c in _named(d.value):
             while c.type in ("cast_expression", "parenthesized_expression"):
-                c = c.child_by_field_name("value") or (c.named_children[-1] if c.named_children else c)
+                c = c.child_by_field_name("value") or (_named(c)[-1] if _named(c) else c)
             if c.type == "pointer_expression":
                 c = c.child_by_field_name("argument")
             out.append(c)
@@ -464,7 +464,7 @@ class Host:
         args_node = node.child_by_field_name("arguments")
         if args_node is None:
             return None
-        args = list(args_node.named_children)
+        args = list(_named(args_node))
         if not args:
             return None
         f = self._file_of(node)
@@ -472,8 +472,8 @@ class Host:
         if lam.type == "identifier":  # `auto step = [=](id<1> i) {...}; parallel_for(r, step)`
             d = self._declaration(self.text(lam), lam)
             lam = d.value if d is not None and d.value is not None else lam
-        while lam.type == "parenthesized_expression" and lam.named_children:  # `auto k = ([=](...) {...});`
-            lam = lam.named_children[0]
+        while lam.type == "parenthesized_expression" and _named(lam):  # `auto k = ([=](...) {...});`
+            lam = _named(lam)[0]
         rng = args[0] if len(args) >= 2 else None
         if rng is None:
             return None
@@ -546,19 +546,19 @@ class Host:
     def _ctor_args(self, node) -> list:
         if node.type == "call_expression":
             a = node.child_by_field_name("arguments")
-            return list(a.named_children) if a is not None else []
+            return list(_named(a)) if a is not None else []
         if node.type == "compound_literal_expression":
             v = node.child_by_field_name("value")
-            return list(v.named_children) if v is not None else []
+            return list(_named(v)) if v is not None else []
         if node.type == "init_declarator":
             v = node.child_by_field_name("value")
             if v is not None:
-                return list(v.named_children) if v.type in ("argument_list", "initializer_list") else [v]
+                return list(_named(v)) if v.type in ("argument_list", "initializer_list") else [v]
         if node.type in ("declaration", "function_declarator"):
             d = node.child_by_field_name("declarator") if node.type == "declaration" else node
             if d is not None and d.type == "function_declarator":
                 ps = d.child_by_field_name("parameters")
-                return [c for c in ps.named_children] if ps is not None else []
+                return [c for c in _named(ps)] if ps is not None else []
         return []
 
     def function_params(self, name: str) -> list[tuple[str, str]]:
@@ -566,7 +566,7 @@ class Host:
         fn = self._function(name)
         params = _find_child(fn.child_by_field_name("declarator"), "parameter_list") if fn is not None else None
         out = []
-        for p in params.named_children if params is not None else []:
+        for p in _named(params) if params is not None else []:
             n = _decl_name(p)
             t = p.child_by_field_name("type")
             out.append((self.text(n) if n is not None else "", self.text(p) if t is not None else ""))
@@ -585,7 +585,7 @@ class Host:
                 if site is None:
                     return None
                 a = call.child_by_field_name("arguments")
-                site.args = list(a.named_children) if a is not None else []
+                site.args = list(_named(a)) if a is not None else []
                 site.template_args = targs
                 return site
             p = p.parent
@@ -627,14 +627,14 @@ class Host:
                 decl = node.child_by_field_name("declarator")
                 params = _find_child(decl, "parameter_list")
                 if params is not None:
-                    for i, p in enumerate(params.named_children):
+                    for i, p in enumerate(_named(params)):
                         pn = _decl_name(p)
                         if pn is not None and f.tree.text_of(pn) == name:
                             default = p.child_by_field_name("default_value")
                             return _Decl(name, f, p, default, "param", _type_text(f.tree, p), node)
             elif t == "template_declaration":
                 ps = node.child_by_field_name("parameters")
-                for p in (ps.named_children if ps is not None else []):
+                for p in (_named(ps) if ps is not None else []):
                     pn = _decl_name(p)
                     if pn is not None and f.tree.text_of(pn) == name:
                         return _Decl(name, f, p, p.child_by_field_name("default_value"), "tparam",
@@ -670,7 +670,7 @@ class Host:
         if t == "template_declaration":
             return None
         if t == "expression_statement":  # `sycl::range<1> gws(n);` read as `sycl::range < 1 > gws(n)`
-            e = node.named_children[0] if node.named_children else None
+            e = _named(node)[0] if _named(node) else None
             if e is not None and e.type == "binary_expression" and f.tree.text_of(e.child_by_field_name("operator")) == ">":
                 right, left = e.child_by_field_name("right"), e.child_by_field_name("left")
                 if right is not None and right.type in ("call_expression", "compound_literal_expression") and \
@@ -803,7 +803,7 @@ class Host:
                     cond = negate(text) if text else None
                 elif n.type == "call_expression" and self._callee(n)[0] == "assert":
                     a = n.child_by_field_name("arguments")
-                    cond = self.cond_expr(a.named_children[0]) if a is not None and a.named_children else None
+                    cond = self.cond_expr(_named(a)[0]) if a is not None and _named(a) else None
                 if cond and names_of(cond) and cond not in out:
                     out.append(cond)
             name = syntax.function_name(self._file_of(fn).tree, fn)
@@ -827,7 +827,7 @@ class Host:
         tree = self._file_of(node).tree
         t = node.type
         if t in ("parenthesized_expression", "condition_clause"):
-            inner = node.named_children[-1] if node.named_children else None
+            inner = _named(node)[-1] if _named(node) else None
             x = self.cond_expr(inner)
             return f"({x})" if x else None
         if t == "unary_expression" and tree.text_of(node.child_by_field_name("operator")) == "!":
@@ -876,7 +876,7 @@ class Host:
         if t == "char_literal":
             return _unknown(f"the character {text}")
         if t in ("parenthesized_expression",):
-            inner = node.named_children[0] if node.named_children else None
+            inner = _named(node)[0] if _named(node) else None
             return self._value(inner, depth + 1) if inner is not None else _unknown(text)
         if t == "parameter_declaration" and node.child_by_field_name("declarator") is None:
             inner = node.child_by_field_name("type")  # `dim3 b(BLOCK);` parses as a function declaration
@@ -932,7 +932,7 @@ class Host:
         if t == "call_expression":
             return self._call(node, depth)
         if t in ("initializer_list", "argument_list"):
-            parts = tuple(self._value(c, depth + 1) for c in node.named_children)
+            parts = tuple(self._value(c, depth + 1) for c in _named(node))
             return Val(parts[0].expr if len(parts) == 1 else None, parts[0].why if len(parts) == 1 else "", parts=parts)
         if t == "compound_literal_expression":
             return self._ctor(self._ctor_name(node), self._ctor_args(node), text, depth)
@@ -972,7 +972,7 @@ class Host:
             return None
         tree = self._file_of(node).tree
         if node.type in ("parenthesized_expression", "condition_clause"):
-            inner = node.named_children[-1] if node.named_children else None
+            inner = _named(node)[-1] if _named(node) else None
             return self.condition(inner, depth + 1)
         if node.type == "unary_expression" and tree.text_of(node.child_by_field_name("operator")) == "!":
             c = self.condition(node.child_by_field_name("argument"), depth + 1)
@@ -1013,8 +1013,8 @@ class Host:
         if v is None:
             return None
         tree = self._file_of(v).tree
-        if v.type == "parenthesized_expression" and v.named_children:
-            v = v.named_children[0]
+        if v.type == "parenthesized_expression" and _named(v):
+            v = _named(v)[0]
         if v.type in ("identifier", "type_identifier"):
             d = self._declaration(tree.text_of(v), v)
             if d is not None and d.type_text:
@@ -1036,7 +1036,7 @@ class Host:
         full = tree.text_of(fn) if fn is not None else name
         full = re.sub(r"<.*", "", full)
         args_node = node.child_by_field_name("arguments")
-        args = list(args_node.named_children) if args_node is not None else []
+        args = list(_named(args_node)) if args_node is not None else []
         text = tree.text_of(node)
         if name in ("static_cast", "reinterpret_cast", "const_cast", "int", "size_t", "unsigned", "long",
                     "int64_t", "uint32_t", "uint64_t", "float", "double") and len(args) == 1:
@@ -1056,7 +1056,7 @@ class Host:
         if name in ("ceil", "ceilf", "std::ceil") and len(args) == 1:
             inner = args[0]
             while inner.type in ("parenthesized_expression", "cast_expression"):
-                inner = inner.named_children[-1]
+                inner = _named(inner)[-1]
             if inner.type == "binary_expression" and tree.text_of(inner.child_by_field_name("operator")) == "/":
                 a = self._value(inner.child_by_field_name("left"), depth + 1)
                 b = self._value(inner.child_by_field_name("right"), depth + 1)
@@ -1096,7 +1096,7 @@ class Host:
         d = self._declaration(name, call)
         if d is not None and d.kind == "macro":
             params = d.node.child_by_field_name("parameters")
-            pnames = [self.text(p) for p in params.named_children] if params is not None else []
+            pnames = [self.text(p) for p in _named(params)] if params is not None else []
             body = self.text(d.value) if d.value is not None else ""
             if len(pnames) != len(args) or not body:
                 return _unknown(f"`{_short(text)}`")
@@ -1109,11 +1109,11 @@ class Host:
         if fn is None:
             return _unknown(f"the value of `{_short(text)}`")
         body = fn.child_by_field_name("body")
-        stmts = [c for c in body.named_children if c.type != "comment"] if body is not None else []
+        stmts = [c for c in _named(body) if c.type != "comment"] if body is not None else []
         if len(stmts) != 1 or stmts[0].type != "return_statement" or not stmts[0].named_children:
             return _unknown(f"the value of `{_short(text)}`")
         params = _find_child(fn.child_by_field_name("declarator"), "parameter_list")
-        pnames = [self.text(_decl_name(p)) for p in params.named_children if _decl_name(p) is not None] \
+        pnames = [self.text(_decl_name(p)) for p in _named(params) if _decl_name(p) is not None] \
             if params is not None else []
         if len(pnames) != len(args):
             return _unknown(f"the value of `{_short(text)}`")
@@ -1127,7 +1127,7 @@ class Host:
         """An expression's text parsed where `at` is (a synthetic node in a tree of its own,
         whose names are resolved at `at`)."""
         t = syntax.parse(f"auto __kf_e = {text};")
-        decl = t.root.named_children[0] if t.root.named_children else None
+        decl = _named(t.root)[0] if _named(t.root) else None
         init = decl.child_by_field_name("declarator") if decl is not None else None
         v = init.child_by_field_name("value") if init is not None else None
         if v is None:
@@ -1154,9 +1154,9 @@ class Host:
                 tparams: list[str] = []
                 if n.parent is not None and n.parent.type == "template_declaration":
                     ps = n.parent.child_by_field_name("parameters")
-                    tparams = [self.text(_decl_name(p)) for p in (ps.named_children if ps is not None else [])
+                    tparams = [self.text(_decl_name(p)) for p in (_named(ps) if ps is not None else [])
                                if _decl_name(p) is not None]
-                for fd in body.named_children:
+                for fd in _named(body):
                     if fd.type != "field_declaration":
                         continue
                     decl = fd.child_by_field_name("declarator")
@@ -1208,7 +1208,7 @@ class Host:
         arr = node.child_by_field_name("argument")
         idx = node.child_by_field_name("indices") or node.child_by_field_name("index")
         if idx is not None and idx.type == "subscript_argument_list":
-            idx = idx.named_children[0] if idx.named_children else None
+            idx = _named(idx)[0] if _named(idx) else None
         if arr is None or idx is None:
             return _unknown(f"`{self.text(node)}`")
         if _ARGV.search(self.text(arr)):
@@ -1256,7 +1256,7 @@ class Host:
             return _unknown(f"the macro `{name}`")
         if d.kind == "array":
             if d.value is not None and d.value.type == "initializer_list":
-                return Val(None, f"the array `{name}`", array=tuple(d.value.named_children))
+                return Val(None, f"the array `{name}`", array=tuple(_named(d.value)))
             return _unknown(f"the array `{name}`")
         if d.kind == "ctor":
             args = self._ctor_args(d.node) if d.node.type != "declaration" else self._ctor_args(d.node)
@@ -1309,7 +1309,7 @@ class Host:
         return v
 
     def _first_call_of_template(self, d: _Decl):
-        fn = next((c for c in d.scope.named_children if c.type == "function_definition"), None) if d.scope is not None else None
+        fn = next((c for c in _named(d.scope) if c.type == "function_definition"), None) if d.scope is not None else None
         if fn is None:
             return None
         calls = self._calls(syntax.function_name(self._file_of(fn).tree, fn) or "", fn)
@@ -1352,13 +1352,13 @@ class Host:
         if fname == "main":
             return _unknown(f"`{d.name}` of main")
         params = _find_child(fn.child_by_field_name("declarator"), "parameter_list")
-        index = next((i for i, p in enumerate(params.named_children) if p.id == d.node.id), None) \
+        index = next((i for i, p in enumerate(_named(params)) if p.id == d.node.id), None) \
             if params is not None else None
         if index is None:
             return _unknown(f"`{d.name}`")
         for call in self._calls(fname, fn):
             a = call.child_by_field_name("arguments")
-            args = list(a.named_children) if a is not None else []
+            args = list(_named(a)) if a is not None else []
             if index < len(args):
                 return self._value(args[index], depth + 1)
             if d.value is not None:
@@ -1390,7 +1390,7 @@ class Host:
                 if n.type != "call_expression":
                     continue
                 a = n.child_by_field_name("arguments")
-                args = list(a.named_children) if a is not None else []
+                args = list(_named(a)) if a is not None else []
                 index = next((i for i, x in enumerate(args) if self.text(x).strip().lstrip("&").strip() == fname), None)
                 if index is None:
                     continue
@@ -1398,7 +1398,7 @@ class Host:
                 if g is None:
                     continue
                 params = _find_child(g.child_by_field_name("declarator"), "parameter_list")
-                ps = params.named_children if params is not None else []
+                ps = _named(params) if params is not None else []
                 if index >= len(ps) or _decl_name(ps[index]) is None:
                     continue
                 pname = self.text(_decl_name(ps[index]))
@@ -1465,7 +1465,7 @@ class Host:
                 arr = inner.child_by_field_name("argument")
                 idx = inner.child_by_field_name("indices") or inner.child_by_field_name("index")
                 if idx is not None and idx.type == "subscript_argument_list":
-                    idx = idx.named_children[0] if idx.named_children else None
+                    idx = _named(idx)[0] if _named(idx) else None
                 base = self.allocation(arr, depth + 1)
                 off = self._value(idx, depth + 1) if idx is not None else _unknown("")
                 elem = self._pointee_size(arr)
@@ -1477,7 +1477,7 @@ class Host:
             name, _ = self._callee(node)
             fn = node.child_by_field_name("function")
             args_node = node.child_by_field_name("arguments")
-            args = list(args_node.named_children) if args_node is not None else []
+            args = list(_named(args_node)) if args_node is not None else []
             if name in ("raw_pointer_cast", "data", "get_pointer", "get_multi_ptr", "get", "begin") or \
                     name.startswith("get_access") or name == "get_raw_pointer":
                 if fn is not None and fn.type == "field_expression":
@@ -1521,11 +1521,11 @@ class Host:
                 return _unknown(f"`{name}`")
             fname = syntax.function_name(d.file.tree, fn)
             params = _find_child(fn.child_by_field_name("declarator"), "parameter_list")
-            index = next((i for i, p in enumerate(params.named_children) if p.id == d.node.id), None) \
+            index = next((i for i, p in enumerate(_named(params)) if p.id == d.node.id), None) \
                 if params is not None else None
             for call in self._calls(fname or "", fn):
                 a = call.child_by_field_name("arguments")
-                args = list(a.named_children) if a is not None else []
+                args = list(_named(a)) if a is not None else []
                 if index is not None and index < len(args):
                     return self.allocation(args[index], depth + 1)
             return _unknown(f"`{name}`, a parameter of {fname} (kf found no call of it)")
@@ -1567,7 +1567,7 @@ class Host:
                                                                       "cudaMallocHost", "cudaHostAlloc",
                                                                       "cudaMallocAsync", "hipMalloc"):
                 a = v.child_by_field_name("arguments")
-                args = list(a.named_children) if a is not None else []
+                args = list(_named(a)) if a is not None else []
                 if len(args) >= 2:
                     return self._value(args[1], depth + 1)
             if v.type == "new_expression":
@@ -1593,7 +1593,7 @@ class Host:
             if not re.match(r"^(cuda|hip)(Malloc\w*|HostAlloc)$", callee):
                 continue
             a = n.child_by_field_name("arguments")
-            args = list(a.named_children) if a is not None else []
+            args = list(_named(a)) if a is not None else []
             if args and re.fullmatch(rf"\(?\s*(?:\(\s*void\s*\*\*\s*\)|reinterpret_cast\s*<\s*void\s*\*\*\s*>)?\s*\(?&\s*{re.escape(name)}\s*\)?\s*\)?",
                                      self.text(args[0]).strip()):
                 out.append(n)
@@ -1624,7 +1624,7 @@ class Host:
         decl = node.child_by_field_name("declarator")
         if decl is None or decl.type != "new_declarator":
             return _unknown(f"`{_short(self.text(node))}`")
-        n = decl.named_children[0] if decl.named_children else None
+        n = _named(decl)[0] if _named(decl) else None
         v = self._value(n, depth + 1) if n is not None else _unknown("")
         size = self.sizeof(self.text(ty), node) if ty is not None else None
         if not v.known or size is None:
@@ -1702,6 +1702,11 @@ def _dims(v: Val) -> list[Val]:
     return parts
 
 
+def _named(node) -> list:
+    """A node's named children, comments left out (`f(/* why */ a, b)` has two arguments)."""
+    return [c for c in node.named_children if c.type != "comment"]
+
+
 def _find_child(node, type_: str):
     if node is None:
         return None
@@ -1716,7 +1721,7 @@ def _decl_name(node):
     while node is not None and node.type not in ("identifier", "field_identifier", "type_identifier"):
         nxt = node.child_by_field_name("declarator") or node.child_by_field_name("name")
         if nxt is None:
-            nxt = next((c for c in node.named_children if c.type in ("identifier", "pointer_declarator",
+            nxt = next((c for c in _named(node) if c.type in ("identifier", "pointer_declarator",
                                                                         "reference_declarator", "array_declarator",
                                                                         "init_declarator", "type_identifier")), None)
         node = nxt
@@ -1742,8 +1747,8 @@ def _strip(node):
     for _ in range(10):
         if node is None:
             return node
-        if node.type == "parenthesized_expression" and node.named_children:
-            node = node.named_children[0]
+        if node.type == "parenthesized_expression" and _named(node):
+            node = _named(node)[0]
         elif node.type == "cast_expression":
             node = node.child_by_field_name("value")
         elif node.type == "call_expression":
@@ -1754,7 +1759,7 @@ def _strip(node):
                         fn.child_by_field_name("name").text.decode() in ("reinterpret_cast", "static_cast",
                                                                           "const_cast"):
                     a = node.child_by_field_name("arguments")
-                    node = a.named_children[0] if a is not None and a.named_children else node
+                    node = _named(a)[0] if a is not None and _named(a) else node
                     continue
             return node
         else:
