@@ -786,6 +786,17 @@ class Host:
         exit(1); }` (or return / abort / throw) and `assert(COND)` in the functions on the way to
         the launch, as spec conditions over leaves (`size_x == size_y`, `n % 4 == 0`)."""
         out: list[str] = []
+        # the branches taken on the way to the launch (`else` of `if (length % block)`: a multiple)
+        child, p = site.node, site.node.parent
+        while p is not None and p.type not in ("function_definition", "translation_unit"):
+            if p.type == "if_statement":
+                text = self.cond_expr(p.child_by_field_name("condition"))
+                alt = p.child_by_field_name("alternative")
+                if text:
+                    cond = negate(text) if alt is not None and child.id == alt.id else text
+                    if names_of(cond) and cond not in out:
+                        out.append(cond)
+            child, p = p, p.parent
         node = site.node
         for _ in range(4):  # the launching function, then its first callers
             fn = node.parent
@@ -847,6 +858,9 @@ class Host:
                 if not a.known or not b.known or a.is_float or b.is_float:
                     return None
                 return f"{a.expr} {op} {b.expr}"
+        if t in ("binary_expression", "identifier") and not self._value(node, 0).is_float:
+            v = self._value(node, 0)  # `if (length % block)`: nonzero
+            return f"{v.expr} != 0" if v.known and v.parts is None else None
         return None
 
     # -- values ---------------------------------------------------------------------------------

@@ -198,7 +198,9 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     type_bindings: dict[str, str] = {}
     from backends.kernel.declarations import template_params
 
-    tparams = template_params(text, kernel) if kernel.language == "cuda" else []
+    tparams = template_params(text, kernel) if kernel.language == "cuda" or kernel.form == "nd_item_function" else []
+    if not tparams and kernel.template_params:  # a lambda in a function template: its T is the function's
+        tparams = [("typename", t, None) for t in kernel.template_params]
     for (kind, name, default), arg in zip(tparams, site.template_args):
         if kind in ("typename", "class"):
             type_bindings[name] = host.type_at(arg, site.node)  # `scan<T, N>` in `runTest<int, 512>`: int
@@ -395,6 +397,10 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     d.variables = variables
 
     for kind, name, _ in tparams:
+        if kind in ("typename", "class") and name not in type_bindings:
+            t = host.type_at(name, site.node)  # deduced or given where the enclosing template is called
+            if t != name and not re.fullmatch(r"[-+]?\d+[uUlL]*", t.strip()):
+                type_bindings[name] = t
         if kind in ("typename", "class") and name in type_bindings:
             d.types[name] = " ".join(host.resolve_type(type_bindings[name]).split()) \
                 if _spec_type(host.resolve_type(type_bindings[name])) else type_bindings[name]
@@ -616,6 +622,13 @@ def _requires(d: _Draft, body: BodyDraft, kernel: KernelSource, text: str) -> No
         if b_value is None or b_value <= 1:
             continue
         reqs.append(f"({x}) % {b_value} == 0" if not re.fullmatch(r"\w+", x) else f"{x} % {b_value} == 0")
+    if d.language == "sycl" and not d.range_launch:  # an nd_range: global a multiple of local, per dimension
+        for g, loc in zip(d.grid, d.block):
+            if g is None or loc is None or re.fullmatch(rf"roundup\(.+,\s*{re.escape(loc)}\)", g):
+                continue
+            lv = _lcm_over_tunables(loc, d.tunables, env)
+            if lv and lv > 1:
+                reqs.append(f"({g}) % {lv} == 0" if not re.fullmatch(r"\w+", g) else f"{g} % {lv} == 0")
     for b in d.buffers:
         if b.length is None or b.null:
             continue
@@ -751,6 +764,7 @@ def _scale_down(d: _Draft, kernel: KernelSource, host: Host, type_bindings: dict
         if total <= MAX_DEFAULT_BYTES:
             break
         sizes = []
+        in_lengths = _reachable([b.length for b in d.buffers if b.length], {**d.variables, **d.values})
         for n, x in list(d.variables.items()) + list(d.values.items()):
             if names_in(x) or n in d.fixed:
                 continue
@@ -758,7 +772,7 @@ def _scale_down(d: _Draft, kernel: KernelSource, host: Host, type_bindings: dict
                 v = evaluate(x, {})
             except ExprError:
                 continue
-            if isinstance(v, int) and v >= 2 and any(n in names_in(b.length or "") for b in d.buffers):
+            if isinstance(v, int) and v >= 2 and n in in_lengths:
                 sizes.append((v, n))
         if not sizes:
             break
@@ -771,6 +785,20 @@ def _scale_down(d: _Draft, kernel: KernelSource, host: Host, type_bindings: dict
     if changed:
         d.notes.append("the program's sizes scaled down so the buffers fit in 1 GiB: " + ", ".join(
             f"{n} = {before[n]} -> {now[n]}" for n in changed))
+
+
+def _reachable(exprs: list[str], defs: dict[str, str]) -> set[str]:
+    """The names `exprs` use, through the variables' definitions."""
+    seen: set[str] = set()
+    todo = [n for x in exprs for n in names_in(x)]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in defs:
+            todo.extend(names_in(defs[n]))
+    return seen
 
 
 def _checks(d: _Draft, body: BodyDraft, kernel: KernelSource) -> None:
