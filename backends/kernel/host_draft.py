@@ -91,8 +91,11 @@ def host_draft(text: str, kernel: KernelSource, path: str, files: list[tuple[str
     body = analyse(text, kernel)
     site = sites[0]
     d = _Draft(language=kernel.language, range_launch=site.kind == "range")
-    where = f"{_base(site.file)}:{site.line + 1}"
-    others = [f"{_base(s.file)}:{s.line + 1}" for s in sites[1:] if _signature(host, s) != _signature(host, site)]
+    def at(s: Site) -> str:  # the kernel's own file by line (a note names no more code than it must)
+        return f"line {s.line + 1}" if s.file == path else f"{_base(s.file)}:{s.line + 1}"
+
+    where = at(site)
+    others = [at(s) for s in sites[1:] if _signature(host, s) != _signature(host, site)]
     d.notes.append(f"drafted from the launch at {where}" + (f"; other launches: {', '.join(others[:4])}"
                                                             + (" ..." if len(others) > 4 else "") if others else ""))
     _build(d, host, site, kernel, body, text)
