@@ -166,13 +166,17 @@ class Host:
 
     def __init__(self, path: str, text: str, extra: list[tuple[str, str]] | None = None,
                  include_dirs: list[str] | None = None):
-        self.files: list[_File] = [_File(path, syntax.parse(text))]
+        raw: list[tuple[str, str]] = [(path, text)]
         seen = {os.path.abspath(path)}
         for p, t in extra or []:
             if os.path.abspath(p) not in seen:
                 seen.add(os.path.abspath(p))
-                self.files.append(_File(p, syntax.parse(t)))
-        self._includes(path, text, seen, list(include_dirs or []), depth=0)
+                raw.append((p, t))
+        self._includes(path, text, seen, list(include_dirs or []), 0, raw)
+        macros = _macros(raw)
+        # `#if` branches the file's own macros rule out are blanked (offsets kept), so a call
+        # split by `#if PREBUILD_KERNEL ... #endif` still parses as one call
+        self.files: list[_File] = [_File(p, syntax.parse(_active_text(t, macros))) for p, t in raw]
         self.leaves: dict[tuple[str, int], Leaf] = {}  # (file, byte) of the declaration -> leaf
         self._leaf_names: dict[str, tuple[str, int]] = {}
         self._visiting: set[tuple[int, str]] = set()
@@ -182,7 +186,8 @@ class Host:
 
     # -- files ------------------------------------------------------------------------------
 
-    def _includes(self, path: str, text: str, seen: set[str], dirs: list[str], depth: int) -> None:
+    def _includes(self, path: str, text: str, seen: set[str], dirs: list[str], depth: int,
+                  out: list[tuple[str, str]]) -> None:
         """`#include "x.h"` files next to the file (or in the include dirs), not system headers."""
         if depth > 3:
             return
@@ -200,8 +205,8 @@ class Host:
                 except OSError:
                     continue
                 seen.add(cand)
-                self.files.append(_File(cand, syntax.parse(t)))
-                self._includes(cand, t, seen, dirs, depth + 1)
+                out.append((cand, t))
+                self._includes(cand, t, seen, dirs, depth + 1, out)
                 break
 
     def _file_of(self, node) -> _File:
@@ -474,7 +479,7 @@ class Host:
             lam = d.value if d is not None and d.value is not None else lam
         while lam.type == "parenthesized_expression" and _named(lam):  # `auto k = ([=](...) {...});`
             lam = _named(lam)[0]
-        rng = args[0] if len(args) >= 2 else None
+        rng = args[-2] if len(args) >= 2 else None  # (kernel object?, range, lambda)
         if rng is None:
             return None
         kind, glob, loc = self._range_of(rng)
@@ -1695,6 +1700,80 @@ class Host:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
+
+
+def _macros(files: list[tuple[str, str]]) -> dict[str, str]:
+    """Object-like `#define NAME value` of the files (the first of each name)."""
+    out: dict[str, str] = {}
+    for _, t in files:
+        for m in re.finditer(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*([^\n]*)$", t, re.M):
+            out.setdefault(m.group(1), re.sub(r"//.*|/\*.*?\*/", "", m.group(2)).strip())
+    return out
+
+
+def _pp_truth(kind: str, cond: str, macros: dict[str, str]) -> bool | None:
+    """The value of a preprocessor condition from the file's own macros; None when it names
+    anything else (a -D flag, a compiler's macro, a system header's)."""
+    from backends.kernel.expressions import ExprError, holds
+
+    c = re.sub(r"//.*|/\*.*?\*/", "", cond).strip()
+    if kind in ("ifdef", "ifndef"):
+        name = c.split()[0] if c else ""
+        if name not in macros:
+            return None
+        return kind == "ifdef"
+    c = re.sub(r"\bdefined\s*\(\s*(\w+)\s*\)|\bdefined\s+(\w+)",
+               lambda m: "1" if (m.group(1) or m.group(2)) in macros else "__kf_unknown", c)
+    for _ in range(4):
+        c = re.sub(r"\b[A-Za-z_]\w*\b", lambda m: macros[m.group()] if m.group() in macros and
+                   re.fullmatch(r"[\d\s()+*<>=!&|-]*", macros[m.group()] or "x") else m.group(), c)
+    c = re.sub(r"(?<=\d)[uUlL]+\b", "", c).replace("&&", " and ").replace("||", " or ")
+    c = re.sub(r"!(?!=)", " not ", c)
+    if re.search(r"[A-Za-z_]\w*", re.sub(r"\b(and|or|not)\b", "", c)):
+        return None
+    try:
+        return holds(c, {})
+    except (ExprError, ZeroDivisionError):
+        return None
+
+
+def _active_text(text: str, macros: dict[str, str]) -> str:
+    """`text` with the branches of `#if`/`#ifdef` chains that the macros decide blanked, and those
+    chains' directive lines too (every offset and newline kept); undecided chains stay whole."""
+    lines = text.splitlines(keepends=True)
+    chains: list[list[tuple[int, str, str]]] = []
+    stack: list[list[tuple[int, str, str]]] = []
+    for i, ln in enumerate(lines):
+        m = _DIRECTIVE.match(ln.rstrip("\r\n"))
+        if not m:
+            continue
+        kind, rest = m.group(1), m.group(2)
+        if kind in ("if", "ifdef", "ifndef"):
+            stack.append([(i, kind, rest)])
+        elif stack:
+            stack[-1].append((i, kind, rest))
+            if kind == "endif":
+                chains.append(stack.pop())
+    blank: set[int] = set()
+    for chain in chains:
+        if chain[-1][1] != "endif":
+            continue
+        values = []
+        for i, kind, rest in chain[:-1]:
+            values.append(True if kind == "else" else _pp_truth("if" if kind == "elif" else kind, rest, macros))
+        if any(v is None for v in values):
+            continue
+        taken = next((k for k, v in enumerate(values) if v), None)
+        for k, (i, kind, rest) in enumerate(chain):
+            blank.add(i)
+            if k < len(chain) - 1 and k != taken:
+                blank.update(range(i + 1, chain[k + 1][0]))
+    if not blank:
+        return text
+    return "".join(re.sub(r"[^\r\n]", " ", ln) if i in blank else ln for i, ln in enumerate(lines))
 
 
 def names_of(expr: str) -> set[str]:
