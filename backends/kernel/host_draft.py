@@ -204,6 +204,8 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     tparams = template_params(text, kernel) if kernel.language == "cuda" or kernel.form == "nd_item_function" else []
     if not tparams and kernel.template_params:  # a lambda in a function template: its T is the function's
         tparams = [("typename", t, None) for t in kernel.template_params]
+    if kernel.form == "lambda":  # parallel_for<class K<T>>'s arguments name the kernel, not its types
+        site.template_args = []
     for (kind, name, default), arg in zip(tparams, site.template_args):
         if kind in ("typename", "class"):
             type_bindings[name] = host.type_at(arg, site.node)  # `scan<T, N>` in `runTest<int, 512>`: int
