@@ -348,11 +348,31 @@ class Host:
         fname = syntax.function_name(self._file_of(fn).tree, fn)
         for call in self._calls(fname or "", fn):
             _, targs = self._callee(call)
-            if index < len(targs):
-                arg = targs[index].strip()
+            arg = targs[index].strip() if index < len(targs) else self._deduced(name, fn, call)
+            if arg:
                 inner = self.template_arg(arg, call, depth + 1) if re.fullmatch(r"[A-Za-z_]\w*", arg) else None
                 return inner or arg
         return self.text(d.value) if d.value is not None else None
+
+    def _deduced(self, name: str, fn, call) -> str | None:
+        """Template argument deduction, the simple way: a parameter written `std::array<T, N>` (or
+        `T*`, `std::vector<T>&`) and the declared type of the call's argument there."""
+        params = _find_child(fn.child_by_field_name("declarator"), "parameter_list")
+        a = call.child_by_field_name("arguments")
+        args = _named(a) if a is not None else []
+        for p, arg in zip(_named(params) if params is not None else [], args):
+            ptype = _type_text(self._file_of(p).tree, p)
+            if not re.search(rf"\b{re.escape(name)}\b", ptype) or arg.type != "identifier":
+                continue
+            d = self._declaration(self.text(arg), arg)
+            if d is None or not d.type_text:
+                continue
+            pat = _type_pattern(ptype, name)
+            m = re.fullmatch(pat, _bare_type(d.type_text + ("*" if "*" in ptype and "*" not in d.type_text and
+                                                            d.kind in ("array",) else "")))
+            if m:
+                return m.group("x").strip()
+        return None
 
     # -- finding launches -------------------------------------------------------------------
 
@@ -1201,13 +1221,20 @@ class Host:
         return index.get(name)
 
     def _container_size(self, obj, depth: int, byte: bool = False) -> Val:
+        """`v.size()` (elements) or `b.byte_size()` of a vector, array or buffer."""
         if obj.type != "identifier":
             return _unknown(f"`{self.text(obj)}`")
         d = self._declaration(self.text(obj), obj)
         if d is None:
             return _unknown(f"`{self.text(obj)}`")
         a = self.allocation_of_decl(d, obj, depth)
-        return a if not a.known or not byte else a
+        if byte or not a.known:
+            return a
+        elem = self._pointee_size_text(d.type_text) if "<" in d.type_text else self.sizeof(d.type_text, d.node)
+        if not elem:
+            return _unknown(f"the element type of `{d.name}`")
+        q = _divide_text(a.expr, elem)
+        return Val(q)
 
     def _field(self, node, depth: int) -> Val:
         obj = node.child_by_field_name("argument")
@@ -1690,12 +1717,36 @@ class Host:
         return args[0] if args else None
 
     def pointer_type(self, node) -> str | None:
-        """The element type a host pointer expression points to (for vector casts)."""
+        """The element type a host pointer expression points to (`float* d_x` -> float; a buffer
+        accessor's buffer's `T`), or None."""
         node = _strip(node)
-        if node.type == "identifier":
-            d = self._declaration(self.text(node), node)
-            if d is not None:
-                return d.type_text
+        if node.type != "identifier":
+            return None
+        d = self._declaration(self.text(node), node)
+        if d is None:
+            return None
+        t = d.type_text
+        if d.kind == "param" and "*" in t:
+            return re.sub(r"\*", "", t).strip()
+        if d.value is not None and d.value.type in ("call_expression", "cast_expression") and re.search(
+                r"\bmalloc_(?:device|shared|host)\s*<", self.text(d.value)):
+            m = re.search(r"malloc_(?:device|shared|host)\s*<\s*([^>]+?)\s*>", self.text(d.value))
+            return m.group(1) if m else None
+        if "*" in (self.text(d.node) if d.node is not None else ""):  # `float *d_x;`
+            return re.sub(r"\*", "", t).strip() or None
+        cls = re.sub(r"<.*", "", t).split("::")[-1].strip()
+        if cls in ("accessor", "local_accessor", "auto") or t.strip() in ("auto", "const auto"):
+            m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", t)
+            if cls != "auto" and m:
+                return m.group(1)
+            src = self._accessor_source(d)
+            if src is not None and src.type == "identifier":
+                bd = self._declaration(self.text(src), src)
+                m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", bd.type_text) if bd is not None else None
+                return m.group(1) if m else None
+        if cls in ("vector", "device_vector", "buffer", "array", "host_vector"):
+            m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", t)
+            return m.group(1) if m else None
         return None
 
 
@@ -1783,6 +1834,33 @@ def names_of(expr: str) -> set[str]:
         return set()
     funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in funcs}
+
+
+def _divide_text(expr: str, k: int) -> str:
+    from backends.kernel.simplify import divide
+
+    return divide(expr, k) or f"({expr}) // {k}"
+
+
+def _bare_type(t: str) -> str:
+    t = re.sub(r"\b(const|volatile|typename|struct|class)\b", " ", t)
+    t = re.sub(r"\s*&+\s*$", "", t)
+    return " ".join(re.sub(r"\s*([<>,*])\s*", r"\1", t).split())
+
+
+def _type_pattern(ptype: str, name: str) -> str:
+    """A regex matching argument types for parameter type `ptype`, capturing `name` as x."""
+    out, seen = "", False
+    for tok in re.findall(r"[A-Za-z_]\w*(?:::[A-Za-z_]\w*)*|[^\sA-Za-z_]", _bare_type(ptype)):
+        if tok == name and not seen:
+            out += r"(?P<x>[^,<>]+?)"
+            seen = True
+        elif re.fullmatch(r"[A-Za-z_][\w:]*", tok):
+            out += r"(?:[\w:]*::)?" + re.escape(tok.split("::")[-1]) if "::" in tok else r"[^,<>]+?" \
+                if tok[0].isupper() and len(tok) <= 2 else r"(?:[\w:]*::)?" + re.escape(tok)
+        else:
+            out += re.escape(tok)
+    return out
 
 
 def _dims(v: Val) -> list[Val]:

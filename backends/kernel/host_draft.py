@@ -172,8 +172,11 @@ def _param_nodes(host: Host, site: Site, kernel: KernelSource) -> dict[str, obje
     return out
 
 
-def _element_type(host: Host, kernel: KernelSource, p, type_bindings: dict[str, str], at=None) -> str:
+def _element_type(host: Host, kernel: KernelSource, p, type_bindings: dict[str, str], at=None,
+                  element_types: dict[str, str] | None = None) -> str:
     t = p.base_type
+    if element_types and p.name in element_types:
+        t = element_types[p.name]
     if t in type_bindings:
         t = type_bindings[t]
     elif at is not None:
@@ -213,6 +216,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     values: dict[str, Val] = {}
     sizes: dict[str, Val] = {}
     nulls: set[str] = set()
+    element_types: dict[str, str] = {}  # a parameter whose own type does not say it (auto accessors)
     for p in kernel.params:
         node = nodes.get(p.name)
         if node is None:
@@ -227,6 +231,11 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
                 pt = host.pointer_type(node)
                 if pt:
                     type_bindings[p.base_type] = host.type_at(re.sub(r"\*|\bconst\b", "", pt).strip(), node)
+            elif not _spec_type(host.resolve_type(p.base_type)) and p.base_type not in \
+                    [t for k, t, _ in tparams if k in ("typename", "class")]:
+                pt = host.pointer_type(node)  # `auto acc = buf.get_access(h)`: the buffer's element type
+                if pt:
+                    element_types[p.name] = host.type_at(re.sub(r"\*|\bconst\b", "", pt).strip(), node)
         else:
             values[p.name] = host.value(node)
     for (kind, name, default), arg in zip(tparams, site.template_args):
@@ -255,7 +264,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     for p in kernel.params:
         if p.is_pointer and p.name not in nulls:
             v = sizes.get(p.name, Val(None, "no argument"))
-            et = _element_type(host, kernel, p, type_bindings, site.node)
+            et = _element_type(host, kernel, p, type_bindings, site.node, element_types)
             size = host.sizeof(et)
             if v.known and size:
                 q = divide(v.expr, size)
@@ -413,7 +422,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     for p in kernel.params:
         if not p.is_pointer:
             continue
-        et = _element_type(host, kernel, p, type_bindings, site.node)
+        et = _element_type(host, kernel, p, type_bindings, site.node, element_types)
         st = _spec_type(et) or _spec_type(p.base_type)
         role = body.roles.get(p.name, "in" if p.is_const else "inout")
         if p.name in nulls:
