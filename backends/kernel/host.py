@@ -40,6 +40,8 @@ _SIZES = {
     "long": 8, "unsigned long": 8, "long long": 8, "unsigned long long": 8, "int64_t": 8, "uint64_t": 8,
     "size_t": 8, "std::size_t": 8, "double": 8, "ptrdiff_t": 8, "long int": 8, "long long int": 8,
     "float2": 8, "int2": 8, "uint2": 8, "double2": 16, "float4": 16, "int4": 16, "uint4": 16, "double4": 32,
+    "cl_int": 4, "cl_uint": 4, "cl_float": 4, "cl_double": 8, "cl_long": 8, "cl_ulong": 8, "cl_short": 2,
+    "cl_ushort": 2, "cl_char": 1, "cl_uchar": 1, "cl_half": 2,
     "float3": 12, "int3": 12,
 }
 _VEC = re.compile(r"^(?:sycl::)?(?:vec\s*<\s*([\w:\s]+?)\s*,\s*(\d+)\s*>|(char|uchar|short|ushort|int|uint|long|ulong|"
@@ -1490,7 +1492,7 @@ class Host:
     def allocation(self, node, depth: int = 0) -> Val:
         """Bytes of the memory a pointer argument points into, from where it points to its end
         (`d_x + off` subtracts the offset), or why kf cannot tell."""
-        node = _strip(node)
+        node = _strip(_as_expr(node))
         tree = self._file_of(node).tree
         t = node.type
         if t == "binary_expression" and tree.text_of(node.child_by_field_name("operator")) in ("+", "-"):
@@ -1534,8 +1536,8 @@ class Host:
                         "aligned_alloc_shared", "malloc", "calloc", "aligned_alloc"):
                 return self._alloc_call(node, name, args, depth)
             return _unknown(f"`{_short(tree.text_of(node))}`")
-        if t in ("identifier", "field_expression", "qualified_identifier"):
-            if t != "identifier":
+        if t in ("identifier", "field_expression", "qualified_identifier", "type_identifier"):
+            if t not in ("identifier", "type_identifier"):
                 return _unknown(f"`{_short(tree.text_of(node))}`")
             d = self._declaration(tree.text_of(node), node)
             if d is None:
@@ -1911,6 +1913,16 @@ def _type_text(tree, p) -> str:
 def _is_class_type(type_text: str) -> bool:
     return bool(re.search(r"\b(vector|device_vector|host_vector|buffer|accessor|local_accessor|range|nd_range|"
                           r"dim3|id|array|queue|unique_ptr)\b", type_text))
+
+
+def _as_expr(node):
+    """`acc(buf, h)` parsed as a declaration has parameters where the arguments are: `buf` is
+    a parameter_declaration of type `buf`; that type node stands for the name."""
+    if node is not None and node.type == "parameter_declaration" and node.child_by_field_name("declarator") is None:
+        t = node.child_by_field_name("type")
+        if t is not None:
+            return t
+    return node
 
 
 def _strip(node):

@@ -184,9 +184,17 @@ def _element_type(host: Host, kernel: KernelSource, p, type_bindings: dict[str, 
     return host.resolve_type(t)
 
 
+_OPENCL = {"cl_int": "int", "cl_uint": "unsigned", "cl_float": "float", "cl_double": "double", "cl_long": "int64_t",
+           "cl_ulong": "uint64_t", "cl_short": "short", "cl_ushort": "unsigned short", "cl_char": "int8_t",
+           "cl_uchar": "uint8_t", "cl_half": "half"}
+
+
 def _spec_type(type_text: str) -> str | None:
     """The spec's spelling of an element type (None: kf has no data type for it)."""
     t = " ".join(type_text.split())
+    short = re.sub(r"^(?:::)?(?:cl::)?(?:sycl::)?", "", t)
+    if short in _OPENCL:  # SYCL 1.2.1's `cl::sycl::cl_int`
+        return _OPENCL[short]
     if dtypes.canonical(t):
         return t
     aliases = {"__nv_bfloat16": "bf16", "nv_bfloat16": "bf16", "sycl::ext::oneapi::bfloat16": "bf16",
