@@ -76,7 +76,7 @@ def type_size(type_text: str, typedefs: dict[str, str] | None = None) -> int | N
                     "ulong": "unsigned long"}.get(base.strip(), base.strip())
             size = type_size(base, typedefs)
             return size * (4 if n == "3" else int(n)) if size else None
-        short = t.split("::")[-1] if t.startswith(("std::", "sycl::", "::")) else None
+        short = t.split("::")[-1] if t.startswith(("std::", "sycl::", "::", "cl::")) else None
         if short and short in _SIZES:
             return _SIZES[short]
         if typedefs and t in typedefs and typedefs[t] != t:
@@ -1232,7 +1232,7 @@ class Host:
         a = self.allocation_of_decl(d, obj, depth)
         if byte or not a.known:
             return a
-        elem = self._pointee_size_text(d.type_text) if "<" in d.type_text else self.sizeof(d.type_text, d.node)
+        elem = self._pointee_size_text(d.type_text, d.node) if "<" in d.type_text else self.sizeof(d.type_text, d.node)
         if not elem:
             return _unknown(f"the element type of `{d.name}`")
         q = _divide_text(a.expr, elem)
@@ -1579,7 +1579,7 @@ class Host:
             return _unknown(f"`{name}`, a parameter of {fname} (kf found no call of it)")
         cls = re.sub(r"<.*", "", ty).split("::")[-1].strip()
         if cls in ("vector", "device_vector", "host_vector", "array") and d.kind in ("ctor", "var"):
-            elem = self._pointee_size_text(ty)
+            elem = self._pointee_size_text(ty, d.node)
             args = self._ctor_args(d.node) if d.kind == "ctor" else []
             if d.kind == "var" and d.value is not None and d.value.type in ("call_expression", "compound_literal_expression"):
                 args = self._ctor_args(d.value)
@@ -1623,9 +1623,9 @@ class Host:
             return self.allocation(v, depth + 1)
         return _unknown(f"where `{name}` points (kf found no allocation of it)")
 
-    def _pointee_size_text(self, ty: str) -> int | None:
+    def _pointee_size_text(self, ty: str, at=None) -> int | None:
         m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", ty)
-        return self.sizeof(m.group(1)) if m else None
+        return self.sizeof(m.group(1), at) if m else None
 
     def _alloc_calls(self, name: str, d: _Decl, at) -> list:
         """`cudaMalloc(&name, bytes)` / `cudaMalloc((void**)&name, ...)` before `at`."""
