@@ -531,6 +531,8 @@ class Host:
             d = self._declaration(self.text(node), node)
             if d is not None and d.kind == "ctor":
                 t = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
+                if t == "range":  # `range<1> num_items{size};`
+                    return "range", _dims(self._ctor(t, self._ctor_args(d.node), self.text(d.node), 0)), []
                 node = d.node
         node = self._through_vars(node)
         t = t or self._ctor_name(node)
@@ -991,6 +993,20 @@ class Host:
     def _binary(self, node, depth: int) -> Val:
         tree = self._file_of(node).tree
         op = tree.text_of(node.child_by_field_name("operator"))
+        if op == "+":  # `n / d + (n % d > 0)` (or `!= 0`): the ceiling division
+            left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+            lt = re.sub(r"\s+", "", tree.text_of(left)).strip("()")
+            rt = re.sub(r"\s+", "", tree.text_of(right)).strip("()")
+            m = re.fullmatch(r"(.+)/(.+)", lt)
+            if m and re.fullmatch(rf"\(?{re.escape(m.group(1))}\)?%\(?{re.escape(m.group(2))}\)?(?:>0|!=0)", rt):
+                n, d = left.child_by_field_name("left"), left.child_by_field_name("right")
+                while left.type == "parenthesized_expression" and _named(left):
+                    left = _named(left)[0]
+                    n, d = left.child_by_field_name("left"), left.child_by_field_name("right")
+                if n is not None and d is not None:
+                    a, b = self._value(n, depth + 1), self._value(d, depth + 1)
+                    if a.known and b.known:
+                        return Val(f"cdiv({a.expr}, {b.expr})")
         a = self._value(node.child_by_field_name("left"), depth + 1)
         if op in ("&&", "||", "==", "!=", "<", "<=", ">", ">="):
             c = self.condition(node, depth)
@@ -1717,6 +1733,40 @@ class Host:
             return args[0] if args else None
         args = self._ctor_args(d.node)
         return args[0] if args else None
+
+    def accessor_extents(self, node) -> list[tuple[str, Val]]:
+        """A 2-D or 3-D buffer's extents as written where it is made (`buffer<float, 2> b(range(N,
+        P))` -> [(N, ...), (P, ...)]), for an accessor (or buffer) node; [] otherwise."""
+        node = _strip(_as_expr(node))
+        if node.type not in ("identifier", "type_identifier"):
+            return []
+        d = self._declaration(self.text(node), node)
+        if d is None:
+            return []
+        cls = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
+        if cls in ("accessor", "auto") or d.type_text.strip() in ("auto", "const auto"):
+            src = self._accessor_source(d)
+            src = _as_expr(src) if src is not None else None
+            if src is None or src.type not in ("identifier", "type_identifier"):
+                return []
+            d = self._declaration(self.text(src), src)
+            if d is None:
+                return []
+            cls = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
+        if cls != "buffer":
+            return []
+        args = self._ctor_args(d.node) if d.kind == "ctor" else (self._ctor_args(d.value) if d.value is not None else [])
+        rng = _as_expr(args[1] if len(args) >= 2 else args[0]) if args else None
+        if rng is None:
+            return []
+        if rng.type in ("identifier", "type_identifier"):
+            rd = self._declaration(self.text(rng), rng)
+            rng = rd.node if rd is not None and rd.kind == "ctor" else rng
+        parts = self._ctor_args(rng) if rng.type in ("call_expression", "compound_literal_expression",
+                                                    "function_declarator", "init_declarator") else []
+        if len(parts) < 2:
+            return []
+        return [(self.text(_as_expr(p)).strip(), self.value(_as_expr(p))) for p in parts]
 
     def pointer_type(self, node) -> str | None:
         """The element type a host pointer expression points to (`float* d_x` -> float; a buffer

@@ -225,6 +225,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     sizes: dict[str, Val] = {}
     nulls: set[str] = set()
     element_types: dict[str, str] = {}  # a parameter whose own type does not say it (auto accessors)
+    extents: dict[str, Val] = {}  # named extents of multi-dimensional buffers (`N`, `P` of range(N, P))
     for p in kernel.params:
         node = nodes.get(p.name)
         if node is None:
@@ -235,6 +236,9 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
                 nulls.add(p.name)
                 continue
             sizes[p.name] = host.allocation(node)
+            for ext, v in host.accessor_extents(node):  # a 2-D buffer's extents, as the kernel's lifting names them
+                if re.fullmatch(r"[A-Za-z_]\w*", ext) and ext not in [q.name for q in kernel.params]:
+                    extents.setdefault(ext, v)
             if p.base_type in [t for k, t, _ in tparams if k in ("typename", "class")] and p.base_type not in type_bindings:
                 pt = host.pointer_type(node)
                 if pt:
@@ -267,6 +271,8 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
             exprs[key] = None
             whys[key] = v.why
 
+    for name, v in list(extents.items()):
+        values.setdefault(name, v)
     for name, v in values.items():
         put(f"value:{name}", v)
     for p in kernel.params:
@@ -299,7 +305,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
             used |= names_in(x) & set(leaves)
     # a scalar parameter given by a program constant takes its name: `C` for C, `n` for `N`
     renamed: dict[str, str] = {}
-    scalar_names = [p.name for p in kernel.params if not p.is_pointer]
+    scalar_names = [p.name for p in kernel.params if not p.is_pointer] + [e for e in extents]
     for pname in scalar_names:
         x = exprs.get(f"value:{pname}")
         if x and x in leaves and x not in renamed and not _kernel_uses(leaves[x], body):
@@ -416,6 +422,13 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
             d.values[p.name] = variables.pop(p.name, "?")
         else:
             d.values[p.name] = x
+    for name in extents:  # named buffer extents are variables of the spec (the lifted kernel reads them)
+        x = exprs.get(f"value:{name}")
+        if x is not None and x != name:
+            d.variables = {name: x, **{k: v for k, v in variables.items() if k != name}}
+            variables = d.variables
+        elif x is None:
+            variables[name] = "?"
     d.variables = variables
 
     for kind, name, _ in tparams:
