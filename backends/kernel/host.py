@@ -178,7 +178,7 @@ class Host:
         macros = _macros(raw)
         # `#if` branches the file's own macros rule out are blanked (offsets kept), so a call
         # split by `#if PREBUILD_KERNEL ... #endif` still parses as one call
-        self.files: list[_File] = [_File(p, syntax.parse(_active_text(t, macros))) for p, t in raw]
+        self.files: list[_File] = [_File(p, syntax.parse(_active_text(t, macros, p))) for p, t in raw]
         self.leaves: dict[tuple[str, int], Leaf] = {}  # (file, byte) of the declaration -> leaf
         self._leaf_names: dict[str, tuple[str, int]] = {}
         self._visiting: set[tuple[int, str]] = set()
@@ -1134,6 +1134,10 @@ class Host:
             obj = fn.child_by_field_name("argument")
             if field_name in ("size",) and obj is not None:
                 return self._container_size(obj, depth)
+            if field_name == "get_range" and obj is not None:  # a buffer's extents
+                ext = self.accessor_extents(obj, any_dims=True)
+                if ext:
+                    return Val(None, f"`{_short(text)}`", parts=tuple(v for _, v in ext))
             if field_name in ("get_count", "get_size", "byte_size", "get_range") and obj is not None:
                 return self._container_size(obj, depth, byte=field_name in ("get_size", "byte_size"))
             return _unknown(f"`{_short(text)}`")
@@ -1713,11 +1717,15 @@ class Host:
         if v.parts is None or any(not p.known for p in v.parts):
             bad = next((p for p in (v.parts or (v,)) if not p.known), v)
             return bad
-        if elem is None:
-            elem_decl = self._declaration(self.text(args[0]), args[0]) if args[0].type == "identifier" else None
-            elem = self._pointee_size_text(elem_decl.type_text) if elem_decl is not None else None
-            if elem is None and m is None:
-                return _unknown(f"the element type of buffer `{d.name}`")
+        if elem is None and m is None and len(args) >= 2:  # `buffer b(reinterpret_cast<float*>(p), r)`
+            first = args[0]
+            cm = re.search(r"(?:reinterpret_cast|static_cast)\s*<\s*([^>]+?)\s*\*\s*>|\(\s*([\w:]+)\s*\*\s*\)",
+                           self.text(first))
+            if cm:
+                elem = self.sizeof(cm.group(1) or cm.group(2), d.node)
+            else:
+                pt = self.pointer_type(first)
+                elem = self.sizeof(pt, d.node) if pt else None
         count = " * ".join(f"({p.expr})" for p in v.parts)
         if elem is None:
             return _unknown(f"the element type of buffer `{d.name}`")
@@ -1734,7 +1742,7 @@ class Host:
         args = self._ctor_args(d.node)
         return args[0] if args else None
 
-    def accessor_extents(self, node) -> list[tuple[str, Val]]:
+    def accessor_extents(self, node, any_dims: bool = False) -> list[tuple[str, Val]]:
         """A 2-D or 3-D buffer's extents as written where it is made (`buffer<float, 2> b(range(N,
         P))` -> [(N, ...), (P, ...)]), for an accessor (or buffer) node; [] otherwise."""
         node = _strip(_as_expr(node))
@@ -1764,7 +1772,7 @@ class Host:
             rng = rd.node if rd is not None and rd.kind == "ctor" else rng
         parts = self._ctor_args(rng) if rng.type in ("call_expression", "compound_literal_expression",
                                                     "function_declarator", "init_declarator") else []
-        if len(parts) < 2:
+        if len(parts) < 2 and not (any_dims and parts):
             return []
         return [(self.text(_as_expr(p)).strip(), self.value(_as_expr(p))) for p in parts]
 
@@ -1808,13 +1816,21 @@ class Host:
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
 
 
-def _macros(files: list[tuple[str, str]]) -> dict[str, str]:
-    """Object-like `#define NAME value` of the files (the first of each name)."""
-    out: dict[str, str] = {}
-    for _, t in files:
+def _macros(files: list[tuple[str, str]]) -> dict[str, tuple[str, str, int]]:
+    """Object-like `#define NAME value` of the files (the first of each name): name -> (value,
+    file, line)."""
+    out: dict[str, tuple[str, str, int]] = {}
+    for p, t in files:
         for m in re.finditer(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*([^\n]*)$", t, re.M):
-            out.setdefault(m.group(1), re.sub(r"//.*|/\*.*?\*/", "", m.group(2)).strip())
+            out.setdefault(m.group(1), (re.sub(r"//.*|/\*.*?\*/", "", m.group(2)).strip(), p,
+                                        t.count("\n", 0, m.start())))
     return out
+
+
+def _known_at(macros: dict[str, tuple[str, str, int]], path: str, line: int) -> dict[str, str]:
+    """The macros defined before `line` of `path` (another file's count as included before):
+    an include guard's `#ifndef X` comes before its `#define X`."""
+    return {n: v for n, (v, p, ln) in macros.items() if p != path or ln < line}
 
 
 def _pp_truth(kind: str, cond: str, macros: dict[str, str]) -> bool | None:
@@ -1843,7 +1859,7 @@ def _pp_truth(kind: str, cond: str, macros: dict[str, str]) -> bool | None:
         return None
 
 
-def _active_text(text: str, macros: dict[str, str]) -> str:
+def _active_text(text: str, all_macros: dict[str, tuple[str, str, int]], path: str = "") -> str:
     """`text` with the branches of `#if`/`#ifdef` chains that the macros decide blanked, and those
     chains' directive lines too (every offset and newline kept); undecided chains stay whole."""
     lines = text.splitlines(keepends=True)
@@ -1865,6 +1881,7 @@ def _active_text(text: str, macros: dict[str, str]) -> str:
         if chain[-1][1] != "endif":
             continue
         values = []
+        macros = _known_at(all_macros, path, chain[0][0])
         for i, kind, rest in chain[:-1]:
             values.append(True if kind == "else" else _pp_truth("if" if kind == "elif" else kind, rest, macros))
         if any(v is None for v in values):
