@@ -583,6 +583,9 @@ class Host:
             v = node.child_by_field_name("value")
             if v is not None:
                 return list(_named(v)) if v.type in ("argument_list", "initializer_list") else [v]
+        if node.type == "new_expression":  # `new buffer<float>(p, range(n))`
+            a = node.child_by_field_name("arguments")
+            return _named(a) if a is not None else []
         if node.type in ("declaration", "function_declarator"):
             d = node.child_by_field_name("declarator") if node.type == "declaration" else node
             if d is not None and d.type == "function_declarator":
@@ -1439,9 +1442,17 @@ class Host:
         """Direct calls of function `fname` outside its own body, in document order; a call inside a
         branch the program's defaults rule out comes last."""
         calls, ruled_out = [], []
+        params = _find_child(fn.child_by_field_name("declarator"), "parameter_list") if fn is not None else None
+        ps = _named(params) if params is not None else []
+        most = 10**6 if any(p.type == "variadic_parameter_declaration" or "..." in self.text(p) for p in ps) else len(ps)
+        least = sum(1 for p in ps if p.type == "parameter_declaration")  # the others have defaults
         for n in self._calls_by_name().get(fname, []):
             if any(c.type == "kernel_call_syntax" for c in n.children):
                 continue
+            a = n.child_by_field_name("arguments")
+            count = len(_named(a)) if a is not None else 0
+            if ps and not least <= count <= most:
+                continue  # an overload with other parameters
             if fn.start_byte <= n.start_byte < fn.end_byte and self._file_of(n).tree.root == self._file_of(fn).tree.root:
                 continue
             (ruled_out if self.reached(n) is False else calls).append(n)
@@ -1527,6 +1538,16 @@ class Host:
                 return _unknown(f"the element type of `{_short(tree.text_of(node))}`")
             sign = "-" if tree.text_of(node.child_by_field_name("operator")) == "+" else "+"
             return Val(f"({base.expr}) {sign} ({off.expr}) * {elem}")
+        if t == "pointer_expression" and tree.text_of(node.child_by_field_name("operator")) == "*":
+            inner = _strip(node.child_by_field_name("argument"))  # `*arr_buf` with `arr_buf = new buffer<T>(...)`
+            d = self._declaration(self.text(inner), inner) if inner is not None and inner.type == "identifier" else None
+            v = d.value if d is not None else None
+            if v is not None and v.type == "new_expression":
+                ty = v.child_by_field_name("type")
+                bd = _Decl(d.name, d.file, v, None, "ctor", self.text(ty) if ty is not None else "", d.scope)
+                if re.search(r"\bbuffer\b", bd.type_text):
+                    return self._sycl_buffer(bd, node, depth + 1)
+            return _unknown(f"`{_short(tree.text_of(node))}`")
         if t == "pointer_expression" and tree.text_of(node.child_by_field_name("operator")) == "&":
             inner = _strip(node.child_by_field_name("argument"))
             if inner.type == "subscript_expression":
