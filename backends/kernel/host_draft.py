@@ -30,7 +30,7 @@ from backends.model import KernelSource
 __all__ = ["host_draft", "MAX_DEFAULT_BYTES"]
 
 MAX_DEFAULT_BYTES = 1 << 30  # the default problem's buffers, in all
-GUESSED_ELEMENTS = 1 << 22  # sizes read from the command line: the largest buffer gets about this many
+GUESSED_ELEMENTS = 1 << 20  # sizes read from the command line: the largest buffer gets about this many
 _WARP = re.compile(r"^(WARP_SIZE|warpSize|WARPSIZE|kWarpSize|warp_size|SUBGROUP_SIZE|SG_SIZE)$")
 _MASKISH = re.compile(r"MASK|FLAG|SEED|MAGIC|INF|MAX_?VAL|MIN_?VAL|EPS", re.I)
 _VECTOR_TYPES = {"float4": 16, "float2": 8, "int4": 16, "int2": 8, "uint4": 16, "uint2": 8, "double2": 16,
@@ -673,7 +673,7 @@ def _requires(d: _Draft, body: BodyDraft, kernel: KernelSource, text: str) -> No
             if last and names_in(last):
                 reqs.append(f"{last} % {w} == 0")
     keep = []
-    for r in d.requires + reqs:
+    for r in [_without_constant_terms(x) for x in d.requires + reqs]:
         if not names_in(r) - set(d.tunables):
             continue  # a condition of constants: nothing to require
         try:
@@ -684,6 +684,21 @@ def _requires(d: _Draft, body: BodyDraft, kernel: KernelSource, text: str) -> No
         if r not in keep:
             keep.append(r)
     d.requires = keep
+
+
+def _without_constant_terms(cond: str) -> str:
+    """`n >= 0 and 1024 >= 0` -> `n >= 0`: a term of constants says nothing about the sizes."""
+    import ast
+
+    try:
+        node = ast.parse(cond, mode="eval").body
+    except SyntaxError:
+        return cond
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        kept = [v for v in node.values if names_in(ast.unparse(v))]
+        if kept and len(kept) < len(node.values):
+            return ast.unparse(kept[0] if len(kept) == 1 else ast.BoolOp(ast.And(), kept))
+    return cond
 
 
 def _lcm_over_tunables(b: str, tunables: dict[str, list], env: dict) -> int | None:
@@ -773,7 +788,19 @@ def _choose_guesses(variables: dict[str, str], guessed: list[str], exprs: dict, 
             return out
 
         lengths = [x for k, x in exprs.items() if x and k.startswith("length:")]
-        per = max(1, max((len(reach(x) & set(rest)) for x in lengths), default=1))
+        def count(x: str) -> int:  # guessed factors, with repeats (`order * order`: 2)
+            from backends.kernel.simplify import factors
+
+            try:
+                fs = list(factors(x).elements())
+            except SyntaxError:
+                fs = []
+            n = 0
+            for f in fs:
+                n += len(reach(f) & set(rest)) if names_in(f) else 0
+            return n
+
+        per = max(1, max((count(x) for x in lengths), default=1))
         exp = max(4, int(math.log2(GUESSED_ELEMENTS)) // per)
         for n in rest:
             variables[n] = f"1 << {exp}"
