@@ -395,3 +395,44 @@ def test_job_limit_queues_or_refuses():
         assert {st.snapshot.jobs[i].state for i in (first.id, queued.id)} == {"cancelled"}
 
     asyncio.run(run())
+
+
+# -- a CUDA file that cannot be compiled here (issue 17) ------------------------------------
+
+HOST_FILE = os.path.join(REPO, "tests", "kernels", "cuda_real", "vector_add_host.cu")
+
+
+def test_a_file_that_cannot_compile_says_so_once_and_offers_no_optimize(monkeypatch):
+    from backends.cuda import nvcc
+
+    monkeypatch.setenv("KF_NVCC", "/nonexistent/nvcc")
+    nvcc.find_nvcc.cache_clear()
+    try:
+        text = open(HOST_FILE).read() + open(HOST_FILE).read().split("int main")[0].replace(
+            "vectorAdd", "vectorAdd2").replace("static void check", "static void check2")
+        entry = parse_entry(HOST_FILE, text, 1, True)
+    finally:
+        nvcc.find_nvcc.cache_clear()
+    assert len(entry.kernels) == 2 and entry.blocker is not None
+    assert "needs nvcc" in entry.blocker.message and entry.blocker.line == 2  # `#include <stdlib.h>`
+    snap = State().snapshot
+    lenses = views.code_lenses(entry, snap, "file:///x.cu")
+    assert not [ln for ln in lenses if ln.command and ln.command.command in (cmd.OPTIMIZE, cmd.BENCHMARK)]
+    actions = views.code_actions(entry, "file:///x.cu", lsp.Range(lsp.Position(20, 0), lsp.Position(20, 0)), snap)
+    assert not [a for a in actions if a.command and a.command.command in (cmd.OPTIMIZE, cmd.BENCHMARK)]
+    said = [d for d in views.diagnostics(entry, snap) if "needs nvcc" in d.message]
+    assert len(said) == 1 and said[0].range.start.line == 2
+
+
+def test_a_kernel_whose_compile_failed_offers_no_optimize():
+    text = open(HOST_FILE).read()
+    entry = parse_entry(HOST_FILE, text, 1, True)
+    k = entry.kernels[0]
+    state = State()
+    failed = EvalResult(Verdict.REFERENCE_FAILED, "reference does not compile: x.cu:20:5: error: oops",
+                        [Diagnostic(HOST_FILE, 19, 4, "error", "oops", "nvcc")])
+    state.set_benchmark(kernel_key(HOST_FILE, k.name), Benchmark(k.code_hash, failed, time.time()))
+    entry = msgspec.structs.replace(entry, blocker=None)
+    lenses = views.code_lenses(entry, state.snapshot, "file:///x.cu")
+    assert not [ln for ln in lenses if ln.command and ln.command.command == cmd.OPTIMIZE]
+    assert [d for d in views.diagnostics(entry, state.snapshot) if d.message == "oops"]

@@ -229,7 +229,8 @@ async def test_paths_outside_the_roots_and_malformed_arguments_are_tool_errors(t
                            ("results", {"file": "link.cpp"}),  # a link pointing out is outside too
                            ("list_kernels", {"path": "/"}),
                            ("apply_variant", {"file": str(outside)}),
-                           ("draft_spec", {"file": str(outside), "write": True})]:
+                           ("draft_spec", {"file": str(outside), "write": True}),
+                           ("bench", {"file": "kernels/saxpy.cpp", "flags": ["-I/etc"]})]:  # flags stay inside
             message = await refused(c, name, args)
             assert "outside the allowed roots" in message and root in message, (name, message)
         assert open(outside).read() == SAXPY and not os.path.exists(str(outside) + ".kf-orig")
@@ -249,6 +250,7 @@ async def test_paths_outside_the_roots_and_malformed_arguments_are_tool_errors(t
             ("bench", {"file": "kernels/nospec.cpp"}, "has no `// @kf` spec"),
             ("bench", {"file": "kernels/saxpy.cpp", "candidate_source": "int main() {}"}, "candidate_source"),
             ("apply_variant", {"file": "kernels/saxpy.cpp"}, "no search results"),
+            ("bench", {"file": "kernels/saxpy.cpp", "flags": ["-ccbin=/bin/sh"]}, "not accepted from an MCP client"),
         ]:
             message = await refused(c, name, args)
             assert needle in message, (name, args, message)

@@ -135,6 +135,7 @@ class CudaKernel:
         self.log = module.log
         self.compiled = module
         self.ptx = module.ptx  # the module's PTX (compiled with want_ptx) (backends/kernel/features.py reads it)
+        self.compiler = module.compiler  # "nvcc 13.0.88" / "nvrtc 13.5"
         self.code = code  # ObjectCode: keeps the module loaded
         self.kernel = kernel  # cuda.core Kernel
         self.max_dynamic_shared = DEFAULT_SHARED_LIMIT
@@ -390,7 +391,11 @@ class CudaSession:
                 b = self._buf(a.buffer)
                 out.append(np.uint64(b.ptr + int(a.offset)))
             elif isinstance(a, ScalarArg):
-                out.append(dtypes.numpy_dtype(a.dtype).type(a.value))
+                if a.dtype in ("f16", "bf16"):  # passed as their 16 bits (the launcher knows no bfloat16)
+                    bits = np.array([a.value], dtype=dtypes.numpy_dtype(a.dtype)).view(np.uint16)[0]
+                    out.append(np.uint16(bits))
+                else:
+                    out.append(dtypes.numpy_dtype(a.dtype).type(a.value))
             elif isinstance(a, NullArg):
                 out.append(np.uint64(0))
             else:

@@ -78,7 +78,9 @@ def _headers(source: str, include_dirs: list[str]) -> list[tuple[str, bytes]] | 
 
 def unit_key(unit: CompileUnit) -> str | None:
     """The digest that names a compile unit's output, or None when it cannot be named safely."""
-    headers = _headers(unit.source, list(unit.include_dirs))
+    project = [o[2:] for o in unit.options if o.startswith("-I")] + \
+        [o.split("=", 1)[1] for o in unit.options if o.startswith("--system-include=")]
+    headers = _headers(unit.source, list(unit.include_dirs) + project)
     if headers is None:
         return None
     h = hashlib.sha256()

@@ -55,9 +55,10 @@ def digest(session: Any, buffer: object, offset: int, nbytes: int) -> int | None
 
 
 def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, atol: float,
-            poisoned: bool = True) -> OutputCheck:
+            poisoned: bool = True, **oracle: Any) -> OutputCheck:
     """One output buffer of the candidate against the reference's (live Buffers or a stored
-    run): by digest on the device when both have one and they agree, else in full on the host."""
+    run): by digest on the device when both have one and they agree, else in full on the host.
+    `oracle`: the keywords of verify.compare_output (a scaled or widened tolerance)."""
     want = getattr(reference, "digest", None)
     if want is not None:
         d_ref = want(name)
@@ -65,7 +66,7 @@ def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, 
             got = getattr(candidate, "digest", None)
             if got is not None and got(name) == d_ref:
                 _counts["outputs_matched"] += 1
-                return OutputCheck(True)
+                return OutputCheck(True, rule="tolerance", rtol=rtol, atol=atol)
     _counts["outputs_on_host"] += 1
     return compare_output(name, dtype, reference.read(name, dtype), candidate.read(name, dtype), rtol, atol,
-                          poisoned=poisoned)
+                          poisoned=poisoned, **oracle)

@@ -32,6 +32,7 @@ from backends.session import (
 )
 from backends.kernel.expressions import ExprError, evaluate as eval_expr
 from backends.model import (
+    Build,
     CheckReport,
     Diagnostic,
     EvalRequest,
@@ -56,13 +57,48 @@ from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
 from backends.judge.sizes import derived_sizes
 from backends.judge.evidence import run_label
-from backends.judge import compile_cache, device_checks, reference_cache
+from backends.judge import compile_cache, device_checks, python_reference, reference_cache
+from backends.judge.launch import buffer_sizes
+from backends.judge.verify import ACCURACY_FACTOR, compare_output, poison_mask
+from backends.kernel.expressions import resolve
+from backends.kernel.pyref import is_stub
 
 Reporter = Callable[[str, float], None]
 """report(what is happening now, seconds it may take): lets the pool name a hang."""
 
 COMPILE_SECONDS = 180.0
 LAUNCH_SECONDS = 60.0
+
+
+def _build(unit: Unit, cu, out, diagnostics=None) -> Build | None:
+    """The Build of the original: compiler (from what compiled it), flags and their source."""
+    if unit.kernel.language != "cuda":
+        compiler = getattr(out, "compiler", "") if out is not None else ""
+        return Build(compiler) if compiler else None
+    from backends.judge.launch import unit_flags
+
+    flags, source = (list(cu.options), "") if cu is not None else unit_flags(unit)
+    if cu is not None:
+        source = unit_flags(unit)[1]
+    compiler = getattr(out, "compiler", "") or getattr(getattr(out, "compiled", None), "compiler", "")
+    why = ""
+    if cu is not None and cu.compiler == "nvcc":
+        why = _why_nvcc(unit, cu)
+    elif diagnostics:
+        why = diagnostics[0].message
+        compiler = compiler or "nvrtc"
+    return Build(compiler or (cu.compiler if cu is not None else ""), flags, source, why)
+
+
+def _why_nvcc(unit: Unit, cu) -> str:
+    try:
+        from backends.cuda.compiler import choose_compiler
+        from backends.kernel.text import range_to_offsets
+
+        dirs = list(cu.include_dirs) + [f[2:] for f in cu.options if f.startswith("-I")]
+        return choose_compiler(unit.path, unit.text, dirs, range_to_offsets(unit.text, unit.kernel.region)).reason
+    except Exception:
+        return ""
 
 
 def _spec_errors(unit: Unit) -> list[Diagnostic]:
@@ -85,6 +121,14 @@ class Evaluation:
         self.notes: list[str] = []  # for the verdict: skipped derived sizes, a nondeterministic original
         self.at: tuple[dict[str, int], int, bool] | None = None  # the (sizes, seed) running now
         self.reference_key: str | None = None  # the original's compile digest (compile_cache)
+        # the oracle (`_compare`): how far a nondeterministic original widens the comparison, and
+        # with a Python reference the largest errors against it seen in this evaluation
+        self.widen: dict[str, tuple[float, float]] = {}  # buffer -> (extra rtol, extra atol), original.py
+        self.original_error: dict[str, float] = {}  # buffer -> the original's error over its repeated runs
+        self.seen: dict[str, dict[str, float]] = {}  # buffer -> {"original": err, "candidate": err}
+        self.rules: dict[str, set[str]] = {}  # buffer -> the rules its checks passed by
+        self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
+        self.build: Build | None = None
 
     # -- steps -----------------------------------------------------------------------
 
@@ -96,9 +140,19 @@ class Evaluation:
                 f"`@kf` spec (run `kf spec {unit.path}:{unit.kernel.name}` for a draft)",
             )
         errors = _spec_errors(unit)
+        if role == "candidate" and unit.kernel.spec is not None and unit.kernel.spec.reference is not None:
+            # the original's reference is the oracle; a candidate's own line (resolved next to it) is not used
+            errors = [d for d in errors if d.line != unit.kernel.spec.reference.line]
         if errors:
             raise EvalFailure(Verdict.SPEC_ERROR, f"{role}: {errors[0].format()}", errors)
-        cu, values = compile_unit_for(unit, role)
+        try:
+            cu, values = compile_unit_for(unit, role, like=self.reference_unit if role == "candidate" else None)
+        except EvalFailure as f:
+            if role == "reference":
+                self.build = _build(unit, None, None, f.diagnostics)
+            raise
+        if role == "reference":
+            self.reference_unit = cu
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
         if role == "reference":  # compiled once per worker (compile_cache); candidates always afresh
@@ -107,18 +161,41 @@ class Evaluation:
         else:
             out = self.session.compile(cu)
         self.compile_seconds += time.perf_counter() - t
+        if role == "reference":
+            self.build = _build(unit, cu, out)
         if isinstance(out, CompileFailure):
             first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
             raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        return LaunchableKernel(role, unit, unit.kernel.spec, out, values)
+        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values, cu.source)
+        if role == "reference":
+            self._check_types(k)
+        return k
+
+    def _check_types(self, k: LaunchableKernel) -> None:
+        """The spec's buffer types against the parameters' types as the compiler resolved them
+        (typedefs and macros under the project's flags: `floatX` is `__nv_bfloat16` under
+        -DENABLE_BF16): a spec that says float for a bfloat16 buffer would verify nothing."""
+        spec = k.spec
+        for i, p in enumerate(k.unit.kernel.params):
+            seen = k.param_types.get(i)
+            b = spec.buffer(p.name) if p.is_pointer else None
+            if seen is None or b is None or dtypes.canonical(p.base_type) is not None:
+                continue
+            dt = dtypes.canonical(seen)
+            if dt is not None and not dtypes.same_memory(dt, b.dtype):
+                flags = " ".join(self.build.flags) if self.build and self.build.flags else "no flags"
+                raise EvalFailure(Verdict.SPEC_ERROR,
+                                  f"buffer '{p.name}' is {b.dtype} in the spec, but the compiler sees `{p.base_type}` "
+                                  f"as `{seen}` ({dt}) with {flags}: write `{p.name}: {dt}[...]` or build with the "
+                                  "project's flags", line=b.line)
 
     def _launch(self, k: LaunchableKernel, bufs: Buffers, env, what: str, timed: bool = False) -> float:
         if timed or what == "warm-up" or what.startswith("timing"):
             what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
-        args = bufs.args(k.unit.kernel.params, env)
+        args = k.args(bufs, env)
         self.report(f"running the {k.role} ({what})", self._launch_deadline)
         try:
             if timed:
@@ -182,46 +259,118 @@ class Evaluation:
 
     @staticmethod
     def _tolerance(contract: Spec, b) -> tuple[float, float]:
+        """(rtol, atol) as written (`@kf tol`) or the dtype's default; a default atol is a
+        fraction of the expected outputs' magnitude (`_scaled`), a written one is absolute."""
         rtol, atol = dtypes.default_tolerance(b.dtype)
         rtol = contract.rtol if contract.rtol is not None else rtol
         atol = contract.atol if contract.atol is not None else atol
         return rtol, atol
 
-    def _compare(self, rb: Buffers, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False) -> CheckReport:
+    @staticmethod
+    def _scaled(contract: Spec) -> bool:
+        return contract.atol is None
+
+    def _note_errors(self, name: str, check) -> None:
+        seen = self.seen.setdefault(name, {})
+        if check.original_error is not None:
+            seen["original"] = max(seen.get("original", 0.0), check.original_error)
+        seen["candidate"] = max(seen.get("candidate", 0.0), check.max_abs_err)
+        if check.rule:
+            self.rules.setdefault(name, set()).add(check.rule)
+
+    def _compare(self, rb: Buffers | None, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False,
+                 expected: dict | None = None) -> CheckReport:
+        """Every output of the candidate against the oracle: a Python reference's `expected`
+        outputs (judged by accuracy, with the original's own error when there is an original,
+        rb), else the original's outputs (rb) within the tolerance, widened for a
+        nondeterministic original (docs/evaluation.md, "The oracle")."""
         worst: CheckReport | None = None
         max_abs = max_rel = 0.0
         nonfinite = 0
+        shown = None  # the passing buffer the report describes (one that needed the accuracy rule, else the first)
+        oracle = "python reference" if expected is not None else "original"
         for b in contract.buffers:
             if b.role == "in":
                 continue
             rtol, atol = self._tolerance(contract, b)
-            atol += original_checks.SPREAD_FACTOR * self.spread.get(b.name, 0.0)
-            check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol,  # by digest where it can
-                                          poisoned=b.role == "out" and b.start is None)
+            poisoned = b.role == "out" and b.start is None
+            if expected is not None:
+                got = cb.read(b.name, b.dtype)
+                orig = rb.read(b.name, b.dtype) if rb is not None else None
+                written = ~poison_mask(orig, b.dtype) if orig is not None and poisoned else \
+                    np.ones(got.shape, dtype=bool)
+                check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, poisoned,
+                                       scale_atol=self._scaled(contract), written=written, original=orig,
+                                       original_error=self.original_error.get(b.name, 0.0))
+            else:
+                extra_rtol, extra_atol, why = 0.0, 0.0, ""
+                seen = self.seen.get(b.name, {}).get("original")
+                if contract.reference is not None and seen:  # the timed runs: no reference there, the original
+                    extra_atol = (1 + ACCURACY_FACTOR) * seen
+                    why = "for the original's error against the Python reference"
+                elif b.name in self.widen:
+                    extra_rtol, extra_atol = self.widen[b.name]
+                    why = "for the original's nondeterminism"
+                elif self.spread.get(b.name):
+                    extra_atol = original_checks.SPREAD_FACTOR * self.spread[b.name]
+                    why = "for the original's nondeterminism"
+                check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol,  # by digest where it can
+                                              poisoned=poisoned, scale_atol=self._scaled(contract),
+                                              extra_atol=extra_atol, extra_rtol=extra_rtol, extra_why=why)
             max_abs, max_rel = max(max_abs, check.max_abs_err), max(max_rel, check.max_rel_err)
             nonfinite += check.nonfinite_count
+            if check.ok:
+                self._note_errors(b.name, check)
+                if shown is None or check.rule == "no worse than the original":
+                    shown = (b.name, check)
             if not check.ok and worst is None:
                 worst = CheckReport(
                     sizes, seed, False, b.name, check.mismatches, check.mismatch_count,
                     check.max_abs_err, check.max_rel_err, f"{check.message} ({what})",
-                    check.nonfinite_count, derived,
+                    check.nonfinite_count, derived, oracle, check.rule, check.rtol, check.atol,
+                    check.original_error,
                 )
                 worst_verdict = check.verdict
         if worst is not None:
             self.checks.append(worst)
             raise EvalFailure(worst_verdict, worst.message)
-        return CheckReport(sizes, seed, True, max_abs_err=max_abs, max_rel_err=max_rel, nonfinite_count=nonfinite,
-                           derived=derived)
+        name, c = shown if shown is not None else (None, None)
+        return CheckReport(sizes, seed, True, name, max_abs_err=max_abs, max_rel_err=max_rel, nonfinite_count=nonfinite,
+                           derived=derived, oracle=oracle, rule=c.rule if c else "", rtol=c.rtol if c else None,
+                           atol=c.atol if c else None, original_error=c.original_error if c else None)
+
+    def _expected(self, contract: Spec, env, inputs, key: tuple | None, what: str) -> dict | None:
+        """The Python reference's outputs on these inputs (None without `@kf reference`),
+        computed in this worker under the launch deadline, kept with the original's outputs."""
+        if contract.reference is None:
+            return None
+        path = self.req.reference.path
+        variables = {v.name: env[v.name] for v in contract.variables if v.name in env}
+        sizes = buffer_sizes(contract, env)  # scalars per buffer: a float4[n] buffer is 4n floats
+        lengths = {b.name: sizes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize for b in contract.buffers}
+
+        def compute() -> dict:
+            self.report(f"running the Python reference {python_reference.describe(contract.reference)} ({what})",
+                        self._launch_deadline)
+            return python_reference.expected_outputs(path, contract, variables, inputs, lengths, what)
+
+        store = reference_cache.store_for(self.session) if key is not None and reference_cache.enabled() else None
+        if store is None:
+            return compute()
+        return dict(store.expected(key + (python_reference.reference_key(path, contract.reference),), compute))
 
     def _original_checks(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb, what: str,
-                         store=None) -> None:
+                         store=None, expected: dict | None = None) -> None:
         """The original against its own spec (backends/judge/original.py): once per request,
         or once per compiled original while its outputs are reused (the store keeps what the
         checks found: the original's own spread and notes; a failure is never kept)."""
+        checked_key = self.reference_key if contract.reference is None else (
+            f"{self.reference_key}:{python_reference.reference_key(self.req.reference.path, contract.reference)}")
         if store is not None:
-            found = store.checked.get(self.reference_key)
+            found = store.checked.get(checked_key)
             if found is not None:
                 self.spread, notes = dict(found[0]), list(found[1])
+                self.widen, self.original_error = dict(found[2]), dict(found[3])
                 self.notes.extend(notes)
                 return
 
@@ -238,11 +387,13 @@ class Evaluation:
         first = {b.name: rb.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
         grid, block, shared = ref.launch_shape(env)
         found = original_checks.check_original(run, first, contract, lambda b: self._tolerance(contract, b), what,
-                                               describe_shape(ref.language, grid, block, shared))
+                                               describe_shape(ref.language, grid, block, shared), inputs, expected)
         self.spread = dict(found.spread)
+        self.widen, self.original_error = dict(found.widen), dict(found.original_error)
         self.notes.extend(found.notes)
-        if store is not None:
-            store.checked[self.reference_key] = (dict(found.spread), list(found.notes))
+        if store is not None:  # measured once per compiled original (and reference) and kept
+            store.checked[checked_key] = (dict(found.spread), list(found.notes), dict(found.widen),
+                                          dict(found.original_error))
 
     def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
         skipped: list[str] = []
@@ -278,14 +429,18 @@ class Evaluation:
                         break  # the original cannot run at a size kf chose: not the user's problem
                     raise
                 try:
+                    expected = self._reference_outputs(contract, env_r, inputs, store, epoch, size_index, seed,
+                                                       what, derived, skipped, label)
+                    if expected is False:
+                        break  # the Python reference cannot run at a size kf chose
                     if size_index == 0 and seed == 0:
-                        self._original_checks(ref, contract, env_r, inputs, rb, what, store)
+                        self._original_checks(ref, contract, env_r, inputs, rb, what, store, expected)
                     if cand is None:
-                        self.checks.append(CheckReport(int_sizes, seed, True, derived=derived))
+                        self.checks.append(self._original_alone(rb, contract, int_sizes, seed, derived, expected))
                         continue
                     cb = self._run_checked(cand, contract, env_c, inputs, what)
                     try:
-                        self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived))
+                        self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived, expected))
                     finally:
                         cb.free()
                 finally:
@@ -294,6 +449,72 @@ class Evaluation:
         if skipped:
             self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the original cannot run there "
                               "(mark a size the kernel needs with `@kf fixed NAME`)")
+        self._oracle_note(contract, cand is not None)
+
+    def _reference_outputs(self, contract: Spec, env, inputs, store, epoch: int, size_index: int, seed: int,
+                           what: str, derived: bool, skipped: list[str], label: str):
+        """The Python reference's outputs for one input set (None without one; False when it
+        fails at a derived size, which is then skipped like a size the original cannot run)."""
+        if contract.reference is None:
+            return None
+        key = (self.reference_key or "", epoch, "python", _env_key(env), size_index, seed) if store is not None else None
+        try:
+            return self._expected(contract, env, inputs, key, what)
+        except EvalFailure as f:
+            if derived and f.verdict is Verdict.REFERENCE_FAILED:
+                skipped.append(label.replace(" (derived)", ""))
+                return False
+            raise
+
+    def _original_alone(self, rb, contract: Spec, sizes, seed: int, derived: bool, expected) -> CheckReport:
+        """The original evaluated alone: with a Python reference, its error against it."""
+        if expected is None:
+            return CheckReport(sizes, seed, True, derived=derived)
+        worst = None
+        for b in contract.buffers:
+            if b.role == "in":
+                continue
+            got = rb.read(b.name, b.dtype)
+            poisoned = b.role == "out" and b.start is None
+            written = ~poison_mask(got, b.dtype) if poisoned else np.ones(got.shape, dtype=bool)
+            rtol, atol = self._tolerance(contract, b)
+            check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, False,
+                                   scale_atol=self._scaled(contract), written=written)
+            seen = self.seen.setdefault(b.name, {})
+            seen["original"] = max(seen.get("original", 0.0), check.max_abs_err, self.original_error.get(b.name, 0.0))
+            if not check.ok:
+                seen["beyond"] = max(seen.get("beyond", 0.0), check.max_abs_err)
+                seen["atol"] = check.atol
+            if worst is None or not check.ok:
+                worst = (b.name, check)
+        name, c = worst
+        return CheckReport(sizes, seed, True, name, max_abs_err=c.max_abs_err, max_rel_err=c.max_rel_err,
+                           derived=derived, oracle="python reference", rule=c.rule, rtol=c.rtol, atol=c.atol,
+                           original_error=self.seen[name]["original"])
+
+    def _oracle_note(self, contract: Spec, has_candidate: bool) -> None:
+        """One line for the verdict: what the outputs were judged against, both errors, the rule."""
+        if contract.reference is None or not self.seen:
+            return
+        ref = python_reference.describe(contract.reference)
+        parts = []
+        for name, seen in self.seen.items():
+            orig = seen.get("original")
+            if has_candidate:
+                rules = self.rules.get(name, set())
+                rule = ("no worse than the original (error at most "
+                        f"{ACCURACY_FACTOR:g} x the original's)") if "no worse than the original" in rules \
+                    else "within the tolerance"
+                parts.append(f"`{name}` max abs error {seen.get('candidate', 0.0):.3g}"
+                             + (f" (the original's {orig:.3g})" if orig is not None else "") + f", {rule}")
+            elif orig is not None:
+                text = f"the original's max abs error in `{name}` is {orig:.3g}"
+                if "beyond" in seen:
+                    text += (f", beyond the tolerance (atol {seen['atol']:.3g}): a candidate passes within the "
+                             f"tolerance or with at most {ACCURACY_FACTOR:g} x the original's error")
+                parts.append(text)
+        if parts:
+            self.notes.append(f"judged against the Python reference {ref}: " + "; ".join(parts))
 
     def _time(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec):
         """Alternate reference and candidate trials at the default size."""
@@ -382,7 +603,7 @@ class Evaluation:
         from backends.kernel.features import extract  # behavioural features from the compiled code (never raises)
 
         features, feature_source = extract(
-            k.language, k.compiled, k.unit.text,
+            k.language, k.compiled, k.source if k.plan is not None and k.source else k.unit.text,
             Profile(registers=res.registers, spill_stores=res.spill_stores, spill_loads=res.spill_loads,
                     static_shared=res.static_shared, dynamic_shared=shared, occupancy=occupancy,
                     block_threads=threads),
@@ -438,13 +659,16 @@ class Evaluation:
         t0 = time.perf_counter()
         result = self._run()
         result = _with(result, device=self.session.info, compile_seconds=self.compile_seconds,
-                       wall_seconds=time.perf_counter() - t0)
+                       wall_seconds=time.perf_counter() - t0, build=self.build)
         return result, self.healthy
 
     def _run(self) -> EvalResult:
         req = self.req
         try:
             contract = req.reference.kernel.spec
+            if contract is not None and contract.reference is not None and is_stub(req.reference.text,
+                                                                                   req.reference.kernel):
+                return self._run_stub(contract)
             if req.candidate is not None:
                 problems = check_contract(req.reference.kernel, req.candidate.kernel)
                 if problems:
@@ -492,6 +716,95 @@ class Evaluation:
             self.healthy = False
             return EvalResult(Verdict.CRASH, f"device fault: {e}", self.diagnostics, self._with_failure(f"device fault: {e}"))
 
+    # -- no original yet: a stub kernel and a Python reference ------------------------------
+
+    def _run_stub(self, contract: Spec) -> EvalResult:
+        """The file's kernel is a stub (no code yet): the Python reference is the oracle. Alone,
+        the reference is run at every checked size (it must work before a search writes a
+        kernel); with a candidate, the candidate is checked against it and timed alone: there
+        is no original to be faster than (the search makes its first correct kernel the
+        baseline, evolver/engine.py)."""
+        req = self.req
+        errors = _spec_errors(req.reference)
+        if errors:
+            raise EvalFailure(Verdict.SPEC_ERROR, f"reference: {errors[0].format()}", errors)
+        cand = None
+        if req.candidate is not None:
+            problems = check_contract(req.reference.kernel, req.candidate.kernel)
+            if problems:
+                return EvalResult(Verdict.CONTRACT, "candidate breaks the kernel's contract: " + "; ".join(problems))
+            cand = self._compile(req.candidate, "candidate")
+            if not getattr(self.session, "can_run", True):
+                return EvalResult(Verdict.COMPILED, f"compiled; not run: {self.session.info.name}", self.diagnostics,
+                                  candidate=KernelMeasurement(profile=cand.compiled.resources))
+        elif not getattr(self.session, "can_run", True):
+            return EvalResult(Verdict.COMPILED, f"a stub; not run: {self.session.info.name}", self.diagnostics)
+        self._verify_stub(cand, contract)
+        checked = self._checked_sizes()
+        ref = python_reference.describe(contract.reference)
+        if cand is None:
+            return EvalResult(Verdict.CORRECT, f"no kernel yet (a stub): the Python reference {ref} ran" + checked
+                              + "; `kf optimize` writes a first kernel with the LLM and makes it the baseline",
+                              self.diagnostics, self.checks)
+        if not self.opts.time:
+            return EvalResult(Verdict.CORRECT, "correct (not timed)" + checked, self.diagnostics, self.checks)
+        timings, shapes, env = self._time(cand, None, contract)  # the candidate alone
+        m = KernelMeasurement(timings[0], self._profile(cand, timings[0], shapes[0], contract, env)
+                              if self.opts.profile else None)
+        return EvalResult(Verdict.CORRECT, f"correct against the Python reference {ref}; no original to compare "
+                          "with (the file's kernel is a stub), so no speedup" + checked, self.diagnostics,
+                          self.checks, None, m)
+
+    def _stub_env(self, contract: Spec, overrides, kernel: LaunchableKernel | None) -> dict:
+        if kernel is not None:
+            return kernel.env(contract, overrides)
+        try:
+            return resolve(Spec(buffers=contract.buffers, variables=contract.variables, launch=None), overrides, {})
+        except ExprError as e:
+            raise EvalFailure(Verdict.SPEC_ERROR, f"reference: {e}") from None
+
+    def _verify_stub(self, cand: LaunchableKernel | None, contract: Spec) -> None:
+        """The sizes and seeds of `_verify`, with the Python reference's outputs as the only oracle."""
+        store = reference_cache.store_for(self.session) if reference_cache.enabled() else None
+        key = "python:" + python_reference.reference_key(self.req.reference.path, contract.reference)
+        epoch = store.begin(key) if store is not None else 0
+        skipped: list[str] = []
+        for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, cand.tunables if cand else None)):
+            try:
+                env = self._stub_env(contract, overrides, cand)
+            except EvalFailure:
+                if derived:
+                    skipped.append(label.replace(" (derived)", ""))
+                    continue
+                raise
+            int_sizes = {v.name: int(env[v.name]) for v in contract.variables
+                         if isinstance(env.get(v.name), int)}
+            for seed in range(1 if derived or cand is None else self.opts.seeds):
+                self.at = (int_sizes, seed, derived)
+                what = run_label(int_sizes, seed, derived)
+                if store is not None:
+                    inputs = store.inputs(epoch, contract, env, size_index, seed)
+                else:
+                    inputs = generate_inputs(contract, env, np.random.default_rng([self.req.nonce, size_index, seed]))
+                self.reference_key = key
+                expected = self._reference_outputs(contract, env, inputs, store, epoch, size_index, seed, what,
+                                                   derived, skipped, label)
+                if expected is False:
+                    break
+                if cand is None:
+                    self.checks.append(CheckReport(int_sizes, seed, True, derived=derived, oracle="python reference"))
+                    continue
+                cb = self._run_checked(cand, contract, env, inputs, what)
+                try:
+                    self.checks.append(self._compare(None, cb, contract, int_sizes, seed, what, derived, expected))
+                finally:
+                    cb.free()
+        self.at = None
+        if skipped:
+            self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the Python reference cannot "
+                              "run there (mark a size the kernel needs with `@kf fixed NAME`)")
+        self._oracle_note(contract, cand is not None)
+
     def _with_failure(self, message: str) -> list[CheckReport]:
         """Every failing result names its size and seed in `checks` (the failing run is last)."""
         if self.at is None or (self.checks and not self.checks[-1].ok):
@@ -523,6 +836,10 @@ class Evaluation:
             self.req.reference.path, line, 0, "warning",
             "the spec lists no `@kf check` sizes: besides the default, only the sizes kf derived were checked ("
             + ("; ".join(derived) or "none") + "); add `@kf check NAME = ...` lines for the sizes the kernel must handle"))
+
+
+def _env_key(env) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in env.items()))
 
 
 def _is_reference(message: str) -> bool:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+import msgspec
 import numpy as np
 
 from backends.judge import device_checks
 from backends.judge.verify import CANARY, GUARD_BYTES, guard_intact
 from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
+from backends.kernel.lift import LIFTED_FORMS, LiftError, Plan, lift, plan as lift_plan
 from backends.kernel.tunables import TunableError, bind, defaults
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
@@ -23,7 +25,7 @@ from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSessi
 
 __all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "generate_inputs", "compile_unit_for",
            "with_prelude", "launch_words", "describe_shape", "buffer_sizes", "out_fill",
-           "alternate_poison"]
+           "alternate_poison", "range_work_group", "lifted_plan"]
 
 
 class EvalFailure(Exception):
@@ -41,13 +43,19 @@ class EvalFailure(Exception):
 class LaunchableKernel:
     """A compiled kernel with what is needed to launch it: its spec, tunables, language."""
 
-    def __init__(self, role: str, unit: Unit, spec: Spec, compiled: CompiledKernel, tunables: dict):
+    def __init__(self, role: str, unit: Unit, spec: Spec, compiled: CompiledKernel, tunables: dict,
+                 source: str | None = None):
         self.role = role
+        self.source = source  # what went to the compiler (a lifted kernel's unit), for its features
         self.unit = unit
         self.spec = spec
         self.compiled = compiled
         self.tunables = tunables
         self.language = unit.kernel.language
+        # a SYCL lambda / nd_item function runs as a lifted free-function kernel (kernel/lift.py)
+        self.plan: Plan | None = lifted_plan(unit, role) if unit.kernel.form in LIFTED_FORMS else None
+        module = getattr(compiled, "compiled", compiled)  # CudaKernel holds its CompiledModule
+        self.param_types: dict[int, str] = dict(getattr(module, "param_types", {}) or {})
 
     def env(self, contract: Spec, overrides: Mapping[str, str]) -> dict[str, int | float]:
         """Variables for one problem size: the contract's (reference) variables, plus any the
@@ -83,6 +91,12 @@ class LaunchableKernel:
             return (vals[0], vals[1], vals[2])
 
         shared = int_expr(launch.shared, env, f"{self.role}: shared", launch.line)
+        if self.plan is not None and self.plan.range_launch:
+            # a `range` launch: whole work-groups (the spec's `local`, else kf's), the global size
+            # rounded up; the lifted kernel's extra work-items return at once
+            grid = dims(launch.grid, words[0])
+            block = dims(launch.block, words[1]) if launch.block else range_work_group(grid, self.plan.dims)
+            return tuple(-(-g // b) * b for g, b in zip(grid, block)), block, shared  # type: ignore[return-value]
         grid, block = dims(launch.grid, words[0]), dims(launch.block, words[1])
         if self.language == "sycl":
             for d, (g, b) in enumerate(zip(grid, block)):
@@ -93,6 +107,48 @@ class LaunchableKernel:
                         f"work-group size `local` {b} ({_at(env)}): write `roundup(..., {launch.block[d]})` "
                         "and guard the extra work-items", line=launch.line)
         return grid, block, shared
+
+
+    def args(self, bufs: "Buffers", env: Mapping[str, int | float]) -> list[KernelArg]:
+        """The kernel's arguments: its parameters from the buffers and variables, then (a
+        lifted kernel) the hidden `size_t`s its plan asks for (range, accessor extents)."""
+        params = self.unit.kernel.params
+        if self.plan is not None and self.plan.types:  # `T alpha` in a template: the type T is compiled with
+            params = [msgspec.structs.replace(p, base_type=self.plan.types.get(p.base_type, p.base_type))
+                      for p in params]
+        out = bufs.args(params, env, self.param_types)
+        for h in self.plan.hidden if self.plan is not None else []:
+            v = int_expr(h.expr, env, f"{self.role}: {h.what}")
+            if v < 0:
+                raise EvalFailure(Verdict.SPEC_ERROR, f"{self.role}: {h.what} is {v} ({_at(env)})")
+            if h.cap is not None and v > h.cap:
+                raise EvalFailure(Verdict.SPEC_ERROR,
+                                  f"{self.role}: {h.what} needs {v} elements at {_at(env)}, but kf sized its "
+                                  f"local memory at compile time for the spec's sizes (at most {h.cap}): "
+                                  "derived sizes larger than the default are not supported here")
+            out.append(ScalarArg(v, "u64"))
+        return out
+
+
+def range_work_group(grid: tuple[int, int, int], dims: int) -> tuple[int, int, int]:
+    """The work-group kf gives a `range` launch: 256 work-items (16x16, 8x8x4), no larger
+    than the range needs in each dimension (a power of two)."""
+    base = {1: (256, 1, 1), 2: (16, 16, 1)}.get(dims, (8, 8, 4))
+    out = []
+    for g, b in zip(grid, base):
+        p = 1
+        while p < g and p < b:
+            p *= 2
+        out.append(p)
+    return out[0], out[1], out[2]
+
+
+def lifted_plan(unit: Unit, role: str) -> Plan:
+    try:
+        return lift_plan(unit.text, unit.kernel, unit.path)
+    except LiftError as e:
+        raise EvalFailure(Verdict.SPEC_ERROR if role == "reference" else Verdict.COMPILE_ERROR,
+                          f"{role}: {e.diagnostics[0].format()}", e.diagnostics) from None
 
 
 def launch_words(language: str) -> tuple[str, str]:
@@ -140,8 +196,9 @@ def alternate_poison(dtype: str) -> bytes:
     """A second poison, unlike the first: finite for floats (a kernel adding into NaN keeps
     NaN, which would look unwritten), another odd byte for integers."""
     if dtypes.is_float(dtype):  # far from ordinary outputs, yet adding a small value changes it
-        return np.array([1000.5 if dtype == "f16" else 1234567.875], dtype=dtypes.numpy_dtype(dtype)).tobytes()
-    return b"\x3c" * dtypes.itemsize(dtype)
+        value = {"f16": 1000.5, "bf16": 1000.0}.get(dtypes.scalar(dtype), 1234567.875)
+        return np.array([value], dtype=dtypes.numpy_dtype(dtype)).tobytes()
+    return b"\x3c" * dtypes.numpy_dtype(dtype).itemsize
 
 
 def buffer_sizes(spec: Spec, env: Mapping[str, int | float]) -> dict[str, int]:
@@ -255,17 +312,22 @@ class Buffers:
                     return f"{b.name} ({changed} bytes changed)"
         return None
 
-    def args(self, params, env: Mapping[str, int | float]) -> list[KernelArg]:
+    def args(self, params, env: Mapping[str, int | float], resolved: Mapping[int, str] | None = None) -> list[KernelArg]:
+        """Launch arguments; `resolved`: parameter types as the compiler saw them (typedefs,
+        macros, bound template parameters), for parameters whose written type kf does not know."""
         out: list[KernelArg] = []
-        for p in params:
+        for i, p in enumerate(params):
             if p.is_pointer and p.name in self.spec.nulls:
                 out.append(NullArg())  # `@kf NAME = null`
             elif p.is_pointer:
                 out.append(BufferArg(self.alloc[p.name], GUARD_BYTES))
             else:
-                dt = dtypes.canonical(p.base_type)
-                if dt is None:
-                    raise EvalFailure(Verdict.SPEC_ERROR, f"parameter {p.name}: unsupported scalar type `{p.type}`")
+                dt = dtypes.canonical(p.base_type) or (dtypes.canonical(resolved[i]) if resolved and i in resolved
+                                                       else None)
+                if dt is None or "x" in dt:
+                    seen = f" (the compiler sees `{resolved[i]}`)" if resolved and i in resolved else ""
+                    raise EvalFailure(Verdict.SPEC_ERROR, f"parameter {p.name}: unsupported scalar type "
+                                                          f"`{p.type}`{seen}")
                 value = env[p.name]
                 out.append(ScalarArg(float(value) if dtypes.is_float(dt) else int(value), dt))
         return out
@@ -288,8 +350,8 @@ def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.G
     for b in spec.buffers:
         if b.role == "out":
             continue
-        n = sizes[b.name] // dtypes.itemsize(b.dtype)
         dt = dtypes.numpy_dtype(b.dtype)
+        n = sizes[b.name] // dt.itemsize  # scalars: a float4 element is 4 of them
         try:
             lo = eval_expr(b.low, env) if b.low is not None else None
             hi = eval_expr(b.high, env) if b.high is not None else None
@@ -310,7 +372,11 @@ def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.G
     return data
 
 
-def compile_unit_for(unit: Unit, role: str) -> tuple[CompileUnit, dict[str, int | float]]:
+def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None
+                     ) -> tuple[CompileUnit, dict[str, int | float | str]]:
+    """What goes to the compiler for `unit`, and the tunable values bound in it. CUDA: the
+    project's flags (unit_flags) and the compiler chosen for the file; `like` (the
+    original's unit) makes a candidate compile the same way as the original."""
     kernel = unit.kernel
     try:
         values = {**defaults(unit.text, kernel), **unit.tunables}
@@ -318,12 +384,67 @@ def compile_unit_for(unit: Unit, role: str) -> tuple[CompileUnit, dict[str, int 
     except TunableError as e:
         raise EvalFailure(Verdict.SPEC_ERROR, f"{role}: {e}") from None
     path = unit.path.replace("\\", "/").replace('"', '\\"')
-    source = with_prelude(bound.text, bound.prelude, path)
+    entry = bound.entry
+    if kernel.form in LIFTED_FORMS:  # a SYCL lambda / nd_item function: its lifted free-function kernel
+        try:
+            lifted = lift(bound.text, kernel, unit.path, bound.entry, bound.prelude, values)
+        except LiftError as e:
+            raise EvalFailure(Verdict.SPEC_ERROR if role == "reference" else Verdict.COMPILE_ERROR,
+                              f"{role}: {e.diagnostics[0].format()}", e.diagnostics) from None
+        source, entry = lifted.source, lifted.entry
+    else:
+        source = with_prelude(bound.text, bound.prelude, path)
     include_dirs = list(unit.include_dirs)
     parent = os.path.dirname(os.path.abspath(unit.path))
     if parent not in include_dirs and os.path.isdir(parent):
         include_dirs.append(parent)
-    return CompileUnit(unit.path, source, bound.entry, kernel.language, include_dirs), values
+    if kernel.language != "cuda":  # SYCL: the project's include directories and macros
+        flags, _ = unit_flags(unit)
+        include_dirs += [f[2:] for f in flags if f.startswith("-I") and f[2:] not in include_dirs]
+        options = [f for f in flags if f.startswith(("-D", "-U"))]
+        return CompileUnit(unit.path, source, entry, kernel.language, include_dirs, options), values
+    probe = len(kernel.params) if _needs_probe(kernel) else 0
+    if like is not None:
+        return CompileUnit(unit.path, source, bound.entry, "cuda", include_dirs, list(like.options),
+                           like.compiler, probe), values
+    from backends.cuda.compiler import blocked, choose_compiler
+    from backends.kernel.text import range_to_offsets
+
+    flags, _ = unit_flags(unit)
+    project_dirs = [f[2:] for f in flags if f.startswith("-I")] + \
+        [f.split("=", 1)[1] for f in flags if f.startswith("--system-include=")]
+    choice = choose_compiler(unit.path, unit.text, include_dirs + project_dirs,
+                             skip=range_to_offsets(unit.text, kernel.region))
+    cu = CompileUnit(unit.path, source, bound.entry, "cuda", include_dirs, flags, choice.compiler, probe)
+    stop = blocked(cu, choice)
+    if stop is not None:
+        verdict = Verdict.REFERENCE_FAILED if role == "reference" else Verdict.COMPILE_ERROR
+        raise EvalFailure(verdict, f"{role} cannot be compiled here: {stop.diagnostics[0].format()}",
+                          list(stop.diagnostics))
+    return cu, values
+
+
+def _needs_probe(kernel) -> bool:
+    """Ask the compiler for the parameters' types when one is written as a type kf does not
+    know (a typedef, a macro, a template parameter)."""
+    return any(dtypes.canonical(p.base_type) is None for p in kernel.params)
+
+
+def unit_flags(unit: Unit) -> tuple[list[str], str]:
+    """(flags, where from): the Unit's own (set by load_unit from compile_commands.json,
+    settings or --flags, with the file's `@kf flags`); for a Unit made without them, the
+    file's compile_commands.json entry and `@kf flags` lines."""
+    if unit.flags or unit.flags_source:
+        return list(unit.flags), unit.flags_source
+    from backends.kernel.project_flags import file_flags, flags_for
+    from backends.kernel.scanner import find_kernels
+
+    try:
+        kernels = find_kernels(unit.text, unit.path, unit.kernel.language)
+    except Exception:
+        kernels = [unit.kernel]
+    found = flags_for(unit.path, spec_flags=file_flags(kernels))
+    return found.flags, found.source
 
 
 def with_prelude(text: str, prelude: str, path: str) -> str:

@@ -229,8 +229,10 @@ def resolve(spec: Spec, overrides: Mapping[str, str] | None = None,
     """
     exprs: dict[str, str] = {v.name: v.expr for v in spec.variables}
     exprs.update(overrides or {})
-    env: dict[str, Number] = {t.name: t.values[0] for t in spec.tunables if t.values}
-    env.update(tunables or {})
+    # a type tunable (`tune T = float, half`) has no numeric value: it is not a name expressions see
+    env: dict[str, Number] = {t.name: t.values[0] for t in spec.tunables  # type: ignore[misc]
+                              if t.values and not isinstance(t.values[0], str)}
+    env.update({k: v for k, v in (tunables or {}).items() if not isinstance(v, str)})
     for name in env:
         exprs.pop(name, None)
     deps: dict[str, set[str]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -17,7 +18,7 @@ from backends.kernel.text import match_bracket, split_top
 from backends.kernel.expressions import ExprError, holds, names, resolve, evaluate
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import (BufferSpec, Check, Diagnostic, KernelSource, Language, Launch, Param,
-                    Position, Range, Require, Spec, Tunable, Variable)
+                    Position, Range, Reference, Require, Spec, Tunable, Variable)
 
 __all__ = ["parse_spec", "draft_spec", "check_contract", "KEYWORDS"]
 
@@ -28,10 +29,12 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
-            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "require")
+            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "require", "flags", "reference")
 _PLACEHOLDER_HINT = {"grid": "the grid in blocks, e.g. `cdiv(n, 256)`", "block": "the block in threads, e.g. `256`",
                      "global": "the global size in work-items, e.g. `roundup(n, 256)`",
                      "local": "the work-group size, e.g. `256`", "shared": "the dynamic shared memory in bytes"}
+
+
 def _placeholder_hint(what: str) -> str:
     if what.startswith("range of"):
         return "the bound its values stay below, e.g. `range 0..V` for indices into a table of V rows"
@@ -40,7 +43,10 @@ def _placeholder_hint(what: str) -> str:
     return _PLACEHOLDER_HINT.get(what.strip("`"), "its value")
 
 
-_TYPE_HINT = "float, double, half, int, unsigned, int64_t, uint8_t... or f32, f64, f16, i32, u32, i64, u8"
+_TYPE_HINT = ("float, double, half, bfloat16, int, unsigned, int64_t, uint8_t, float4, half2, uint4... "
+              "or f32, f64, f16, bf16, i32, u32, i64, u8")
+_TYPE_TEXT = re.compile(r"(?:const\s+|unsigned\s+|signed\s+|long\s+|short\s+)*[A-Za-z_][\w]*(?:::[A-Za-z_]\w*)*"
+                        r"(?:\s*<[\w\s:,<>]*>)?(?:\s*\*)*")
 
 
 @dataclass
@@ -52,8 +58,9 @@ class _Entry:
 
 class _Parser:
     def __init__(self, path: str, params: list[Param], language: Language,
-                 template_params: Sequence[str] = ()):
+                 template_params: Sequence[str] = (), range_launch: bool = False):
         self.path, self.params, self.language = path, params, language
+        self.range_launch = range_launch
         self.template_params = set(template_params)
         self.by_name = {p.name: p for p in params if p.name}
         self.diags: list[Diagnostic] = []
@@ -71,8 +78,13 @@ class _Parser:
         self.atol: float | None = None
         self.bytes: str | None = None
         self.flops: str | None = None
+        self.reference: Reference | None = None
         self.seen: dict[str, int] = {}  # single-occurrence keywords -> line
         self.placeholder = False
+        self.types: dict[str, str] = {}  # `T = float`: type template parameters bound to types
+        self.typed_buffers: list[tuple[_Entry, int, str, str, str, str | None]] = []  # buffers of type `T*`
+        self.type_lines: dict[str, int] = {}
+        self.flags: list[str] = []  # `flags ...` lines, in order
         # (entry, offset, expr, what) for the name checks after every line is read
         self.exprs: list[tuple[_Entry, int, str, str]] = []
 
@@ -145,15 +157,46 @@ class _Parser:
             self.fixed_line(e, rest_off, rest)
         elif word == "require":
             self.require(e, rest_off, rest)
+        elif word == "flags":
+            self.flags_line(e, rest_off, rest)
+        elif word == "reference":
+            if self.once(e, word):
+                self.reference_line(e, rest_off, rest)
         elif word in ("begin", "end") and not rest:
             pass  # region markers, handled by the source scanner
         else:
             a, b = _LAUNCH[self.language]
             self.error(e, 0, f"unknown spec line `{word}`: expected `NAME = EXPR` or one of "
-                             f"in, out, inout, {a}, {b}, shared, check, fixed, require, tol, tune, bytes, flops")
+                             f"in, out, inout, {a}, {b}, shared, check, fixed, require, tol, tune, bytes, flops, flags, reference")
+
+    def flags_line(self, e: _Entry, off: int, rest: str) -> None:
+        """`flags -DENABLE_BF16 -I../include -std=c++17`: compiler flags for the file."""
+        try:
+            words = shlex.split(rest)
+        except ValueError as err:
+            return self.error(e, off, f"`flags`: {err} (quote flags as in a shell)")
+        if not words:
+            return self.error(e, off, "expected `flags -DNAME -IDIR -std=c++17 ...` (compiler flags for this file)")
+        for w in words:
+            if not w.startswith("-"):
+                col = off + max(0, rest.find(w))
+                self.error(e, col, f"`flags`: `{w}` is not a flag (flags start with `-`: -DNAME, -IDIR, -std=c++17)")
+                return
+        self.flags.extend(words)
+
+    def type_binding(self, e: _Entry, name: str, off: int, value: str) -> None:
+        """`T = float`: a type template parameter bound to a type."""
+        if name in self.types:
+            return self.error(e, 0, f"duplicate binding of '{name}' (first at line {self.type_lines[name] + 1})")
+        self.types[name] = " ".join(value.split())
+        self.type_lines[name] = e.line
 
     def variable(self, e: _Entry, m: re.Match) -> None:
         name = m.group(1)
+        value = e.text[m.end():].strip()
+        if name in self.template_params and value and _TYPE_TEXT.fullmatch(value) and not value.isdigit() \
+                and (dtypes.canonical(value) is not None or not _number_like(value)):
+            return self.type_binding(e, name, m.end(), value)
         p = self.by_name.get(name)
         if e.text[m.end():].strip() in ("null", "nullptr", "NULL"):
             return self.null(e, name, p, m.end())
@@ -261,14 +304,11 @@ class _Parser:
         else:
             pdt = dtypes.canonical(p.base_type)
             if pdt is None and p.base_type in self.template_params:
-                pass  # `T*`: the spec's type says what T is instantiated with
-            elif pdt is None and _IDENT.fullmatch(p.base_type):
-                self.error(e, t0, f"cannot check that '{p.base_type}' is {type_text}: make "
-                                  "sure it is", "warning")
+                self.typed_buffers.append((e, t0, name, p.base_type, type_text, dtype))
             elif pdt is None:
-                self.error(e, off, f"parameter '{name}' has element type '{p.base_type}', "
-                                   f"which kf cannot generate data for (use {_TYPE_HINT})")
-            elif dtype is not None and dtype != pdt:
+                pass  # a typedef or macro (`floatX`, `double RESTRICT`): checked against the type the
+                # compiler sees under the project's flags when it compiles (backends/judge/harness.py)
+            elif dtype is not None and pdt is not None and not dtypes.same_memory(dtype, pdt):
                 self.error(e, t0, f"buffer '{name}' is {type_text} ({dtype}) but the parameter "
                                   f"is {p.type} ({pdt})")
             if role != "in" and p.is_const:
@@ -343,6 +383,37 @@ class _Parser:
             else:
                 self.fixed[part.strip()] = (e, col)
 
+    def reference_line(self, e: _Entry, off: int, rest: str) -> None:
+        """`reference ref.py:func [precision=float64|float32|native]` or `reference task.py` (a
+        KernelBench module). The Python file is read, never run, here (the editor parses specs)."""
+        from backends.kernel.pyref import check_reference
+
+        parts = rest.split()
+        usage = "expected `reference FILE.py:FUNCTION` or `reference FILE.py` (a module with `Model` and `get_inputs`)"
+        if not parts:
+            return self.error(e, off, usage)
+        target, precision = parts[0], "float64"
+        col = off + len(rest) - len(rest.lstrip())
+        for word in parts[1:]:
+            wcol = off + rest.find(word)
+            key, eq, value = word.partition("=")
+            if key != "precision" or not eq:
+                return self.error(e, wcol, f"unexpected `{word}` after the reference: only "
+                                           "`precision=float64|float32|native` may follow")
+            if value not in ("float64", "float32", "native"):
+                return self.error(e, wcol + len(key) + 1, f"precision must be float64 (the default), float32 or "
+                                                          f"native (the buffers' own types), not `{value}`")
+            precision = value
+        path, sep, function = target.rpartition(":")
+        if not sep or not function.isidentifier():
+            path, function = target, ""
+        if not path.endswith(".py"):
+            return self.error(e, col, f"the reference must be a Python file (`.py`), not `{path}`: {usage}")
+        problem = check_reference(self.path, path, function or None)
+        if problem is not None:
+            self.error(e, col + (len(path) + 1 if problem[0] == "function" else 0), problem[1])
+        self.reference = Reference(path, function or None, e.line, precision)
+
     def tol(self, e: _Entry, off: int, rest: str) -> None:
         if not self.once(e, "tol"):
             return
@@ -384,17 +455,25 @@ class _Parser:
             return self.error(e, off, f"'{name}' is a kernel parameter: tunables are "
                                       "compile-time constants (a #define, a constexpr or a "
                                       "template parameter)")
-        values: list[int | float] = []
+        values: list[int | float | str] = []
         for o, part in split_top(rest[m.end():]):
             col = off + m.end() + o + len(part) - len(part.lstrip())
             if not part.strip():
                 self.error(e, col, f"tunable '{name}': empty value")
                 continue
+            v: int | float | str
             try:
                 v = evaluate(part, {})
             except ExprError:
-                self.error(e, col, f"tunable '{name}': values must be numbers, "
-                                   f"not `{part.strip()}`")
+                if not _TYPE_TEXT.fullmatch(part.strip()):
+                    self.error(e, col, f"tunable '{name}': values must be numbers or types, "
+                                       f"not `{part.strip()}`")
+                    continue
+                v = " ".join(part.split())
+            if values and isinstance(v, str) != isinstance(values[0], str):
+                kind = "types" if isinstance(values[0], str) else "numbers"
+                self.error(e, col, f"tunable '{name}': values must be {kind}, not `{part.strip()}` "
+                                   "(a tunable takes numbers, or types: `tune T = float, half`)")
                 continue
             if v in values:
                 self.error(e, col, f"tunable '{name}': {v} is listed twice", "warning")
@@ -460,6 +539,11 @@ class _Parser:
                                    f"{', '.join(sorted(moved))}: buffer lengths are the contract every variant "
                                    "keeps, so they cannot change with a tunable; write the length from the "
                                    "problem's sizes (e.g. `rows * cols`)")
+        for name, value in list(self.types.items()):  # `N = n`: a value after all, not a type
+            if value in self.variables or (value in self.by_name and not self.by_name[value].is_pointer):
+                del self.types[name]
+                self.variables.setdefault(name, Variable(name, value, self.type_lines[name]))
+        self.check_types()
         for n, (e, col) in self.fixed.items():
             if n not in self.variables:
                 self.error(e, col, f"`fixed {n}`: '{n}' is not a variable (variables: "
@@ -487,11 +571,18 @@ class _Parser:
                                              f"`local` has {len(block)}"))
             shared = self.shared[0] if self.shared else "0"
             launch = Launch(grid, block, shared, gline)
+        elif self.range_launch and a in self.launch:
+            # a SYCL `range` launch: the work-group size is kf's to choose (`local` may set it)
+            grid, gline = self.launch[a]
+            launch = Launch(grid, [], self.shared[0] if self.shared else "0", gline)
         elif a in self.launch or b in self.launch:
             have, missing = (a, b) if a in self.launch else (b, a)
             self.diags.append(Diagnostic(self.path, self.launch[have][1], 0, "error",
                                          f"`{have}` needs a `{missing}` line: add "
                                          f"`// @kf {missing} ...`"))
+        elif self.range_launch:
+            self.error(first, 0, f"no launch shape: add `// @kf {a} ...` (the range the kernel is "
+                                 "launched over)")
         elif not any(d.message.startswith(f"`{w}`") for d in self.diags for w in _LAUNCH[_OTHER[self.language]]):
             self.error(first, 0, f"no launch shape: add `// @kf {a} ...` and `// @kf {b} ...`")
         last = entries[-1]
@@ -505,10 +596,33 @@ class _Parser:
             fixed=[n for n in self.fixed if n in self.variables],
             requires=[r for _, _, r in self.requires],
             nulls=[p.name for p in self.params if p.name in self.nulls],
+            types=dict(self.types), flags=list(self.flags),
+            reference=self.reference,
         )
         if not any(d.severity == "error" for d in self.diags):
             self.try_values(spec)
         return spec
+
+    def check_types(self) -> None:
+        """Buffers typed by a template parameter (`T* x`) agree with its binding; a type
+        that decides a buffer's element type is the contract, so it cannot be tuned."""
+        for name in self.types:
+            if name in self.tunables:
+                self.error(_Entry(self.type_lines[name], 0, ""), 0,
+                           f"'{name}' is both bound (`{name} = ...`) and tuned (`tune {name} = ...`)")
+        for e, col, buf, tparam, type_text, dtype in self.typed_buffers:
+            t = self.tunables.get(tparam)
+            if t is not None and any(isinstance(v, str) for v in t.values):
+                self.error(e, col, f"buffer '{buf}' has element type {tparam}, which is tuned: buffers are the "
+                                   f"contract every variant keeps; bind it with `@kf {tparam} = {type_text}` instead")
+                continue
+            bound = self.types.get(tparam)
+            if bound is None:
+                continue
+            bdt = dtypes.canonical(bound)
+            if bdt is not None and dtype is not None and not dtypes.same_memory(bdt, dtype):
+                self.error(e, col, f"buffer '{buf}' is {type_text} ({dtype}) but {tparam} is bound to "
+                                   f"{bound} ({bdt}) at line {self.type_lines[tparam] + 1}")
 
     def cycles(self) -> None:
         deps = {}
@@ -591,7 +705,8 @@ class _Parser:
             except RangeError as err:
                 self.diags.append(Diagnostic(self.path, b.line, 0, "error", f"'{b.name}': {err}"))
         self.check_requires(spec, env)
-        if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block):
+        if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block) \
+                and not self.range_launch:  # a range launch is rounded up to whole work-groups by kf
             try:
                 g = [evaluate(x, env) for x in spec.launch.grid]
                 loc = [evaluate(x, env) for x in spec.launch.block]
@@ -635,6 +750,14 @@ class _Parser:
                                                  f"{what} break `require {r.expr}` (line {r.line + 1}; {shown})"))
 
 
+def _number_like(text: str) -> bool:
+    """True for a value that reads as a number expression of no names (`256`, `1 << 8`)."""
+    try:
+        return not names(text)
+    except ExprError:
+        return False
+
+
 def _entries(lines: list[tuple[int, str]]) -> list[_Entry]:
     out = []
     for line, raw in lines:
@@ -652,7 +775,7 @@ def _entries(lines: list[tuple[int, str]]) -> list[_Entry]:
 
 
 def parse_spec(lines: list[tuple[int, str]], path: str, params: list[Param],
-               language: Language, template_params: Sequence[str] = ()
+               language: Language, template_params: Sequence[str] = (), range_launch: bool = False
                ) -> tuple[Spec | None, list[Diagnostic]]:
     """Read spec lines into a Spec, with diagnostics for everything wrong.
 
@@ -662,11 +785,13 @@ def parse_spec(lines: list[tuple[int, str]], path: str, params: list[Param],
     line without `@kf` is read whole as one entry. Returns (None, []) for no lines,
     otherwise a best-effort Spec even when there are errors. `template_params` names the
     kernel's template parameters, so a `T*` parameter accepts any buffer type.
+    `range_launch`: a SYCL kernel launched over a `range`, for which `global` alone is a
+    launch shape (kf picks the work-group; a `local` line may set it).
     """
     entries = _entries(lines)
     if not entries:
         return None, []
-    p = _Parser(path, params, language, template_params)
+    p = _Parser(path, params, language, template_params, range_launch)
     for e in entries:
         p.entry(e)
     spec = p.finish(entries)

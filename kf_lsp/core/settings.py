@@ -23,7 +23,7 @@ from msgspec import Meta
 
 from evolver.records import Budget, LLMConfig, SearchConfig
 
-__all__ = ["Settings", "LLMSettings", "BudgetSettings", "OnSaveSettings", "parse_settings",
+__all__ = ["Settings", "LanguageSettings", "LLMSettings", "BudgetSettings", "OnSaveSettings", "parse_settings",
            "merge_raw", "search_config"]
 
 Positive = Annotated[int, Meta(ge=1)]
@@ -52,6 +52,12 @@ class OnSaveSettings(msgspec.Struct, frozen=True, rename="camel", forbid_unknown
     restart_search: bool = False  # ...and restart its search with the new code as the reference
 
 
+class LanguageSettings(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
+    # compiler flags for files that have no compile_commands.json entry, e.g. "-DENABLE_BF16 -Iinclude"
+    # (a string, shell-quoted, or a list; relative include paths from the workspace folder)
+    flags: str | list[str] = []
+
+
 class Settings(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
     backend: Literal["auto", "cuda", "sycl"] = "auto"  # auto: the kernel's language decides
     device: Annotated[int, Meta(ge=0)] | None = None  # None: a GPU when present, else the first device
@@ -70,6 +76,8 @@ class Settings(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_field
     variant_actions: Annotated[int, Meta(ge=0, le=20)] = 3  # "Apply variant" actions offered
     watch: bool = True  # watch the workspace folders for changes made outside the editor
     debounce_ms: Annotated[int, Meta(ge=0, le=10000)] = 300
+    cuda: LanguageSettings = LanguageSettings()  # kf.cuda.flags
+    sycl: LanguageSettings = LanguageSettings()  # kf.sycl.flags
 
 
 _SECRET_KEYS = {"apikey", "api_key", "key", "token", "secret", "password"}

@@ -182,6 +182,20 @@ class KfServer(LanguageServer):
 
         return workspace_of(p)
 
+    def unit_for(self, entry: FileEntry, k) -> Unit:
+        """The Unit of kernel `k` of an indexed file, with the file's build flags: its
+        compile_commands.json entry, else kf.cuda.flags / kf.sycl.flags, then `@kf flags`."""
+        from backends.kernel.project_flags import file_flags, flags_for
+
+        configured = (self.settings.cuda if k.language == "cuda" else self.settings.sycl).flags
+        try:
+            found = flags_for(entry.path, configured, f"kf.{k.language}.flags", file_flags(entry.kernels),
+                              self.workspace_for(entry.path))
+        except Exception as e:  # flags are a refinement: the unit still compiles without them
+            log.warning("reading the build flags of %s: %s", entry.path, e)
+            return Unit(path=entry.path, text=entry.text, kernel=k)
+        return Unit(path=entry.path, text=entry.text, kernel=k, flags=found.flags, flags_source=found.source)
+
     def in_project(self, workspace: str) -> bool:
         """A workspace folder of the client, or a directory holding .kf or .git."""
         return (workspace in self.roots or os.path.isdir(os.path.join(workspace, ".kf"))
@@ -244,8 +258,8 @@ class KfServer(LanguageServer):
         compiled only, so its compile errors and resource figures still reach the editor."""
         await self.settle(uri, 30.0)
         entry = self.entry_for(uri)
-        if entry is None or entry.language != "cuda" or self.settings.scheduler:
-            return
+        if entry is None or entry.language != "cuda" or self.settings.scheduler or entry.blocker is not None:
+            return  # (a file that cannot be compiled here says so once: entry.blocker)
         kernels = [k for k in entry.kernels if k.language == "cuda" and k.spec is not None
                    and not views.spec_has_errors(k)]
         if not kernels:
@@ -268,7 +282,7 @@ class KfServer(LanguageServer):
             if b is not None and b.content_hash == k.code_hash:
                 continue  # this very code was compiled already
             try:
-                await self.jobs.compile_only(Unit(path=entry.path, text=entry.text, kernel=k))
+                await self.jobs.compile_only(self.unit_for(entry, k))
             except Exception as e:
                 log.warning("compile-only check of %s: %s", k.name, e)
 
@@ -421,7 +435,7 @@ class KfServer(LanguageServer):
                 self.jobs.stop(j.id, "the kernel changed")
             if k.spec is None or any(d.severity == "error" for d in k.spec_errors):
                 continue
-            unit = Unit(path=entry.path, text=entry.text, kernel=k)
+            unit = self.unit_for(entry, k)
             if s.benchmark:
                 _, err = self.jobs.start_benchmark(unit)
                 if err:
@@ -457,7 +471,7 @@ class KfServer(LanguageServer):
         errors = [d for d in k.spec_errors if d.severity == "error"]
         if errors:
             raise _invalid(f"the spec of {k.name} has errors: {errors[0].format()}")
-        unit = Unit(path=entry.path, text=entry.text, kernel=k)
+        unit = self.unit_for(entry, k)
         return self._job_result(*self.jobs.start_optimize(unit, a.budget, a.eval_seconds))
 
     def cmd_benchmark(self, arguments: Any) -> dict:
@@ -465,7 +479,7 @@ class KfServer(LanguageServer):
         entry, k = self.kernel_args(a.uri, a.kernel)
         if k.spec is None:
             raise _invalid(f"kernel {k.name} has no `// @kf` spec: add one first (kf.addSpec)")
-        unit = Unit(path=entry.path, text=entry.text, kernel=k)
+        unit = self.unit_for(entry, k)
         return self._job_result(*self.jobs.start_benchmark(unit))
 
     def cmd_stop(self, arguments: Any) -> dict:
@@ -573,8 +587,8 @@ class KfServer(LanguageServer):
         self._check_version(entry, a.version)
         if k.spec is not None:
             return {"applied": False, "reason": f"{k.name} already has a spec"}
-        at = lsp.Position(k.region.start.line, 0)
-        return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), await self.draft_for(entry, k)),
+        at, text = views.spec_insertion(entry.text, k, await self.draft_for(entry, k))
+        return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), text),
                                       f"kf: benchmark spec for {k.name}")
 
     def cmd_set_api_key(self, arguments: Any) -> dict:

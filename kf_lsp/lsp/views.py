@@ -12,6 +12,7 @@ from typing import Sequence
 
 from lsprotocol import types as lsp
 
+from backends.kernel.pyref import is_stub
 from backends.model import Diagnostic, EvalResult, KernelMeasurement, KernelSource, Range, Verdict
 from evolver.records import Variant
 
@@ -20,7 +21,7 @@ from kf_lsp.core.index import FileEntry
 from kf_lsp.core.jobs import progress_message
 from .positions import from_client, line_of, to_client
 from kf_lsp.core.state import JobView, SearchSummary, Snapshot, applicable, kernel_key
-from kf_lsp.core.tables import fmt_bytes_rate, fmt_time
+from kf_lsp.core.tables import build_line, fmt_bytes_rate, fmt_time
 
 __all__ = ["code_lenses", "inlay_hints", "hover", "hover_markdown", "code_actions", "diagnostics",
            "text_edit", "change_label", "kernel_at_position"]
@@ -131,8 +132,9 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
         _, best = _best_for(k, snap, entry.current.get(k.name))
         if job is not None:
             out.append(lsp.CodeLens(rng, _cmd(_job_title(job), cmd.STOP, [{"job": job.id}])))
-        elif not spec_has_errors(k):  # kf.optimize would refuse it: the diagnostics say why
-            out.append(lsp.CodeLens(rng, _cmd("Optimize", cmd.OPTIMIZE, args)))
+        elif not spec_has_errors(k) and not cannot_compile(entry, k, snap):  # the diagnostics say why
+            title = "Write a first kernel from the Python reference (LLM)" if _stub(entry, k) else "Optimize"
+            out.append(lsp.CodeLens(rng, _cmd(title, cmd.OPTIMIZE, args)))
         if best is not None:
             t = _variant_time(best)
             title = f"{_speed(best.speedup)} faster variant" + (f" ({fmt_time(t)})" if t else "") + " - Apply"
@@ -141,8 +143,37 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
     return out
 
 
+def _stub(entry: FileEntry, k: KernelSource) -> bool:
+    """A kernel with no code yet whose spec names a Python reference: the search writes its first version."""
+    return k.spec is not None and k.spec.reference is not None and is_stub(entry.text, k)
+
+
+def spec_insertion(text: str, k: KernelSource, spec_text: str) -> tuple[lsp.Position, str]:
+    """Where a drafted spec goes and its text: directly above the kernel (a lambda's
+    `parallel_for` statement, a function's first line), indented like it."""
+    line = k.definition.start.line
+    code = line_of(text, line)
+    indent = code[:len(code) - len(code.lstrip(" \t"))]
+    if indent:
+        spec_text = "".join(indent + ln if ln.strip() else ln for ln in spec_text.splitlines(keepends=True))
+    return lsp.Position(line, 0), spec_text
+
+
 def spec_has_errors(k: KernelSource) -> bool:
     return any(d.severity == "error" for d in k.spec_errors)
+
+
+def cannot_compile(entry: FileEntry, k: KernelSource, snap: Snapshot) -> bool:
+    """The kernel's file cannot be compiled here (host code, no nvcc), or its current code
+    was compiled and failed: nothing to optimize or benchmark until that is fixed."""
+    if entry.blocker is not None:
+        return True
+    r = current_result(k, snap)
+    return r is not None and r.verdict is Verdict.REFERENCE_FAILED and _compile_failure(r)
+
+
+def _compile_failure(r: EvalResult) -> bool:
+    return "does not compile" in r.message or "cannot be compiled here" in r.message
 
 
 def _line_end(entry: FileEntry, line: int) -> int:
@@ -265,6 +296,8 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
     if result is not None and result.device is not None:
         d = result.device
         parts.append(f"- device: {d.backend} {d.kind} {d.name}" + (f" ({d.arch})" if d.arch else ""))
+    if result is not None and result.build is not None and result.build.compiler:
+        parts.append(f"- {build_line(result.build)}")
     job = snap.job_for(key, "optimize")
     if job is not None:
         parts.append(f"**Search**: {progress_message(job.done, job.budget, job.best_speedup)} ({job.state})")
@@ -320,10 +353,10 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     if k.spec is None:
         edit = None
         if spec_text is not None:
-            at = lsp.Position(k.region.start.line, 0)
+            at, text = spec_insertion(entry.text, k, spec_text)
             edit = lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(
                 lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=entry.version),
-                [lsp.TextEdit(lsp.Range(at, at), spec_text)])])
+                [lsp.TextEdit(lsp.Range(at, at), text)])])
         out.append(lsp.CodeAction(f"Add benchmark spec for {k.name}", kind=lsp.CodeActionKind.QuickFix,
                                   edit=edit, command=None if edit else _cmd(
                                       "Add benchmark spec", cmd.ADD_SPEC, [{**base, "version": entry.version}])))
@@ -333,10 +366,11 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     if job is not None:
         out.append(lsp.CodeAction(f"Stop optimizing {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Stop optimizing {k.name}", cmd.STOP, [{"job": job.id}])))
-    elif not spec_has_errors(k):
-        out.append(lsp.CodeAction(f"Optimize kernel {k.name}", kind=lsp.CodeActionKind.Empty,
-                                  command=_cmd(f"Optimize kernel {k.name}", cmd.OPTIMIZE, [base])))
-    if snap.job_for(key, "benchmark") is None and not spec_has_errors(k):
+    elif not spec_has_errors(k) and not cannot_compile(entry, k, snap):
+        title = f"Write kernel {k.name} from its Python reference (LLM)" if _stub(entry, k) else \
+            f"Optimize kernel {k.name}"
+        out.append(lsp.CodeAction(title, kind=lsp.CodeActionKind.Empty, command=_cmd(title, cmd.OPTIMIZE, [base])))
+    if snap.job_for(key, "benchmark") is None and not spec_has_errors(k) and not cannot_compile(entry, k, snap):
         out.append(lsp.CodeAction(f"Benchmark kernel {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Benchmark kernel {k.name}", cmd.BENCHMARK, [base])))
     s = snap.searches.get(key)
@@ -372,6 +406,9 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
     import os
 
     out: list[lsp.Diagnostic] = []
+    if entry.blocker is not None:  # the file cannot be compiled here: said once, at its first blocking line
+        out.append(_diag(entry.text, entry.blocker))
+    said: set[tuple[int, str]] = set()
     for k in entry.kernels:
         out.extend(_diag(entry.text, d) for d in k.spec_errors)
         r = current_result(k, snap)
@@ -383,8 +420,14 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
                 severity=lsp.DiagnosticSeverity.Information, source=SOURCE, code="compile-only"))
         if r is not None and r.verdict in (Verdict.COMPILE_ERROR, Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR):
             mine = [d for d in r.diagnostics if not d.file or os.path.realpath(d.file) == entry.path]
+            mine = [d for d in mine if (d.line, d.message) not in said]  # a file-wide error, once
+            said.update((d.line, d.message) for d in mine)
+            if entry.blocker is not None and "cannot be compiled here" in r.message:
+                continue
             if mine:
                 out.extend(_diag(entry.text, d) for d in mine[:20])
+            elif any(d.file and os.path.realpath(d.file) == entry.path for d in r.diagnostics):
+                pass  # said for another kernel of this file
             else:
                 out.append(lsp.Diagnostic(_range(entry.text, k.name_range), f"{r.verdict.value}: {r.message}",
                                           severity=lsp.DiagnosticSeverity.Error, source=SOURCE))

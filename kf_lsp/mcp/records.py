@@ -25,6 +25,7 @@ __all__ = ["ListArgs", "KernelArgs", "DraftArgs", "BenchArgs", "LLMArgs", "Optim
            "ApplyResult", "tool_schema"]
 
 Number = int | float
+Value = int | float | str  # a tunable's value: a number, or a type (`tune T = float, half`)
 Seconds = Annotated[float, Meta(gt=0, le=86400)]
 EnvName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 FilePath = Annotated[str, Meta(min_length=1, max_length=4096,
@@ -43,6 +44,10 @@ class ListArgs(_Args):
 class KernelArgs(_Args):
     file: FilePath
     kernel: KernelName = None
+    flags: Annotated[list[Annotated[str, Meta(max_length=4096)]], Meta(
+        max_length=256, description="compiler flags for a file without a compile_commands.json entry, e.g. "
+                                    "[\"-DENABLE_BF16\", \"-Iinclude\"] (include paths inside the roots; default: "
+                                    "the kf.cuda.flags / kf.sycl.flags setting)")] = []
 
 
 class DraftArgs(KernelArgs):
@@ -53,7 +58,7 @@ class BenchArgs(KernelArgs):
     candidate_source: Annotated[Annotated[str, Meta(max_length=4_000_000)] | None, Meta(
         description="a candidate: the whole file, or only the kernel (its @kf lines and definition) to splice "
                     "over the original's; without @kf lines the original's spec is used")] = None
-    tunables: Annotated[dict[str, Number], Meta(
+    tunables: Annotated[dict[str, Value], Meta(
         description="tunable values for the candidate; without candidate_source, the file itself with these "
                     "values is the candidate")] = {}
     seeds: Annotated[int, Meta(ge=1, le=20)] = 3
@@ -74,6 +79,10 @@ class OptimizeArgs(KernelArgs):
     llm: LLMArgs | None = None
     tuning: Literal["auto", "exhaustive", "random", "bayes"] | None = None
     eval_seconds: Annotated[float, Meta(gt=0, le=60, description="timing per kernel per evaluation")] | None = None
+    language: Annotated[Literal["cuda", "sycl"] | None, Meta(description=(
+        "with a Python reference as `file` (ref.py, `kernel` its function; a KernelBench task.py with no kernel): "
+        "the kernel language to write; a stub kernel file is drafted next to it and the LLM writes the first "
+        "kernel"))] = None
 
 
 class JobArgs(_Args):
@@ -116,7 +125,7 @@ class KernelInfo(msgspec.Struct, frozen=True):
     language: str
     spec: Literal["ok", "missing", "error"]
     diagnostics: list[Diagnostic]  # spec errors and warnings (0-based positions, docs/results.md)
-    tunables: dict[str, list[Number]]
+    tunables: dict[str, list[Value]]
     search: SearchInfo | None = None
 
 
@@ -198,7 +207,7 @@ class VariantInfo(msgspec.Struct, frozen=True):
     time_median: float | None  # seconds
     cell: list[int] | None
     cell_description: str
-    tunables: dict[str, Number]
+    tunables: dict[str, Value]
     is_current: bool  # the file already holds this variant
     diff: str  # unified diff from the file as it is to the file with the variant ("" when not applicable)
 

@@ -69,6 +69,18 @@ def confine(path: str, roots: list[str]) -> str:
                     "files under the folders the client declares as roots, or the folder kf mcp was started in")
 
 
+def _confine_flags(flags: list[str], roots: list[str]) -> None:
+    """Flags an agent gives may not reach outside the roots: include paths must lie inside
+    them, and flags that run or reconfigure the host compiler are refused."""
+    for f in flags:
+        if f.startswith(("-ccbin", "--compiler-bindir", "-Xcompiler", "--compiler-options", "-Xcudafe",
+                         "--options-file", "-optf")):
+            raise ToolError(f"kf: flag {f.split('=')[0]} is not accepted from an MCP client")
+        for prefix in ("-I", "--system-include=", "--pre-include="):
+            if f.startswith(prefix) and len(f) > len(prefix):
+                confine(f[len(prefix):], roots)
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -205,14 +217,25 @@ class AgentTools:
         self.roots = roots
         return roots
 
-    async def _unit(self, file: str, kernel: str | None, roots: list[str]) -> Unit:
+    async def _unit(self, file: str, kernel: str | None, roots: list[str], flags: list[str] | None = None) -> Unit:
         path = confine(file, roots)
         if os.path.isdir(path):
             raise ToolError(f"kf: {file}: a folder, not a kernel file (list_kernels lists the files)")
+        given, source = (list(flags), "flags") if flags else (None, "")
+        if flags:
+            from backends.kernel.project_flags import normalize, split
+
+            _confine_flags(normalize(split(flags), self.workspace_for(path)), roots)
         try:
-            return await self._io(load_unit, path, kernel)
+            unit = await self._io(load_unit, path, kernel, None, None, given, source, self.workspace_for(path))
         except UnitError as e:
             raise ToolError(f"kf: {e}") from None
+        if not flags:  # the setting, where the file has no compile_commands.json entry
+            configured = (self.settings.cuda if unit.kernel.language == "cuda" else self.settings.sycl).flags
+            if configured and not unit.flags_source.startswith("compile_commands"):
+                unit = await self._io(load_unit, path, kernel, unit.text, None, configured,
+                                      f"kf.{unit.kernel.language}.flags", self.workspace_for(path))
+        return unit
 
     @staticmethod
     def _need_spec(unit: Unit) -> None:
@@ -303,7 +326,7 @@ class AgentTools:
                          ) -> r.DraftResult:
         from backends.kernel.spec import draft_spec
 
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         draft = await self._io(functools.partial(draft_spec, k, text=unit.text, path=unit.path))  # as `kf spec` drafts it
         written = False
@@ -334,7 +357,7 @@ class AgentTools:
                          ) -> r.SpecCheck:
         """The spec's own diagnostics, then the original run alone on it (every problem size
         and seed, untimed): a spec the original does not run cleanly on verifies nothing."""
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         status = _spec_status(k)
         base = dict(file=unit.path, kernel=k.name, spec=status, diagnostics=list(k.spec_errors))
@@ -388,11 +411,12 @@ class AgentTools:
             kernel = find_kernel(text, ref.path, k.name)
         except KernelNotFound as e:
             raise ToolError(f"kf: candidate_source: {e}") from None
-        return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(tunables), include_dirs=list(ref.include_dirs))
+        return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(tunables), include_dirs=list(ref.include_dirs),
+                    flags=list(ref.flags), flags_source=ref.flags_source)
 
     async def bench(self, a: r.BenchArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                     ) -> r.BenchResult:
-        ref = await self._unit(a.file, a.kernel, self._use(roots))
+        ref = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         self._need_spec(ref)
         cand = self._candidate(ref, a.candidate_source, dict(a.tunables))
         backend, device, _ = await self._device(ref.kernel)
@@ -427,7 +451,10 @@ class AgentTools:
 
     async def optimize(self, a: r.OptimizeArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                        ) -> r.OptimizeResult:
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        if a.file.endswith(".py"):  # a Python reference: optimize the stub drafted next to it
+            unit = await self._stub_unit(a, self._use(roots))
+        else:
+            unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         self._need_spec(unit)
         settings = self._settings_for(a)
         await self.warm()
@@ -445,6 +472,27 @@ class AgentTools:
             raise ToolError(f"kf: {err}")
         return r.OptimizeResult(job=self._job_info(job), already_running=job.id in before,
                                 database=self.resources.db_path(unit.path))
+
+    async def _stub_unit(self, a: r.OptimizeArgs, roots: list[str]) -> Unit:
+        """The stub kernel file for a Python reference (drafted once, next to it; the inspection
+        of the reference runs in a separate process: backends/judge/stub_draft.py)."""
+        from backends.judge.stub_draft import DraftError, draft_stub, kernel_name, stub_path
+
+        path = confine(a.file, roots)
+        if a.language is None:
+            raise ToolError(f"kf: {a.file}: a Python reference: give `language` (cuda or sycl) for the kernel to write")
+        stub = stub_path(path, a.kernel, a.language)
+        if not os.path.exists(stub):
+            try:
+                stub, text = await asyncio.to_thread(draft_stub, path, a.kernel, a.language)
+            except DraftError as e:
+                raise ToolError(f"kf: {e}") from None
+            with open(stub, "w", encoding="utf-8") as f:
+                f.write(text)
+        try:
+            return await self._io(load_unit, stub, kernel_name(path, a.kernel))
+        except UnitError as e:
+            raise ToolError(f"kf: {e}") from None
 
     def _find_job(self, job_id: str) -> JobView:
         j = self.jobs.find(job_id) or self.state.snapshot.jobs.get(job_id)
@@ -521,7 +569,7 @@ class AgentTools:
 
     async def results(self, a: r.ResultsArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                       ) -> r.Results:
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         s = await self._summary(unit)
         current = parse_entry(unit.path, unit.text).current.get(k.name)
@@ -545,7 +593,7 @@ class AgentTools:
         from kf_lsp.core.apply import ApplyError, apply_variant, variant_diff, variant_text
         from kf_lsp.core.errors import InputError
 
-        unit = await self._unit(a.file, a.kernel, self._use(roots))
+        unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         if a.file_sha256 is not None and a.file_sha256.lower() != _sha256(unit.text):
             raise ToolError(f"kf: {unit.path}: the file changed since its sha256 was read; not applied "
@@ -620,7 +668,10 @@ DESCRIPTIONS = {
              "timeout...).",
     "optimize": "Starts a background search for faster variants (MAP-Elites: tuning, plus LLM rewrites when llm is "
                 "given) and returns a job id at once. Follow it with job_status, stop it with stop; results and "
-                "apply_variant when it is done. A kernel already being optimized returns its running job.",
+                "apply_variant when it is done. A kernel already being optimized returns its running job. On a stub "
+                "kernel (empty body or `// @kf stub`, with `@kf reference`), or on a Python reference file with "
+                "`language` (a stub file is drafted next to it), the LLM writes the first kernel and the first "
+                "correct one becomes the baseline for speedups.",
     "job_status": "A job's state and progress (evaluations done of the budget, best speedup so far); "
                   "wait_seconds waits for it to finish, with progress notifications. No job_id: every job.",
     "stop": "Stops a job; every evaluation finished so far is kept and the search resumes from them next time.",
