@@ -200,13 +200,13 @@ def _names(x: str) -> set[str]:
         return set()
 
 
-@functools.lru_cache(maxsize=1)
-def judged() -> tuple[Case, ...]:
-    """Every supported case with its outcome (SYCL drafts run for real on the CPU)."""
+@functools.lru_cache(maxsize=2)
+def judged(language: str) -> tuple[Case, ...]:
+    """The supported cases of a language with their outcome (SYCL drafts run for real on the CPU)."""
     from backends.model import EvalOptions, EvalRequest, Verdict
     from backends.run.local_pool import EvalPool
 
-    todo = [c for c in cases() if c.outcome != "unsupported"]
+    todo = [c for c in cases() if c.outcome != "unsupported" and c.entry["language"] == language]
     for c in todo:
         ph = _placeholders(c)
         if ph:
@@ -240,7 +240,7 @@ def judged() -> tuple[Case, ...]:
                         hand if isinstance(hand, str) else hand.verdict.value + ": " + " ".join(hand.message.split())[:160])
                 else:
                     c.outcome, c.detail = "wrong", why
-    return tuple(cases())
+    return tuple(c for c in cases() if c.entry["language"] == language)
 
 
 def _report(all_cases) -> None:
@@ -254,18 +254,31 @@ def _rate(all_cases, language: str) -> tuple[int, int]:
     return sum(c.outcome == "ok" for c in sup), len(sup)
 
 
-@pytest.mark.timeout(1500)
-def test_drafts_pasted_unchanged_are_correct_for_80_percent_of_the_corpus():
-    all_cases = judged()
+def _assert_rate(language: str) -> None:
+    all_cases = judged(language)
     _report(all_cases)
-    rates = {lang: _rate(all_cases, lang) for lang in ("cuda", "sycl")}
-    print("  draft success: " + ", ".join(f"{lang} {ok}/{n}" + (f" = {ok / n:.0%}" if n else "")
-                                         for lang, (ok, n) in rates.items()))
+    ok, n = _rate(all_cases, language)
+    print(f"  {language} draft success: {ok}/{n}" + (f" = {ok / n:.0%}" if n else ""))
     wrong = [f"{c.name}: {c.detail}" for c in all_cases if c.outcome == "wrong"]
     assert not wrong, "drafts that are wrong instead of saying what to write:\n" + "\n".join(wrong)
-    for lang, (ok, n) in rates.items():
-        if n:
-            assert ok / n >= RATE, f"{lang}: {ok}/{n} drafts correct"
+    if not n:
+        pytest.skip(f"no {language} kernel of the corpus is supported by this tree")
+    assert ok / n >= RATE, f"{language}: {ok}/{n} drafts correct"
+
+
+@pytest.mark.timeout(600)
+def test_cuda_drafts_parse_and_size_the_buffers_as_the_hand_written_specs():
+    """CUDA (no GPU here): the drafts of at least 80% of the supported kernels parse with no
+    placeholder and give every buffer the hand-written spec's length; none is wrong."""
+    _assert_rate("cuda")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_sycl_drafts_pasted_unchanged_pass_kf_bench_for_80_percent():
+    """SYCL on the CPU: at least 80% of the supported kernels' drafts, pasted unchanged, give a
+    correct verdict; every other one fails with a placeholder's one-line message (minutes: -m slow)."""
+    _assert_rate("sycl")
 
 
 def test_a_draft_that_cannot_run_says_what_to_write_in_one_line(tmp_path):
@@ -286,7 +299,7 @@ def test_a_draft_that_cannot_run_says_what_to_write_in_one_line(tmp_path):
 
 
 def _cuda_ok() -> list[Case]:
-    return [c for c in judged() if c.entry["language"] == "cuda" and c.outcome == "ok"]
+    return [c for c in judged("cuda") if c.outcome == "ok"]
 
 
 @pytest.mark.slow
@@ -320,8 +333,7 @@ def test_cuda_drafts_bench_on_the_gpu():
 
     if not any(d.backend == "cuda" and d.kind == "gpu" for d in devices()):
         pytest.skip("no CUDA GPU")
-    todo = [c for c in judged() if c.entry["language"] == "cuda" and c.outcome in ("ok", "wrong")
-            and not _placeholders(c)]
+    todo = [c for c in judged("cuda") if c.outcome in ("ok", "wrong") and not _placeholders(c)]
     results = []
     opts = EvalOptions(seeds=1, min_trials=3, max_trials=10, target_seconds=0.05, timeout_s=120.0)
     with EvalPool("cuda", [0]) as pool:
