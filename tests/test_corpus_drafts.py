@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from backends.kernel.expressions import ExprError, evaluate, resolve
@@ -131,10 +130,10 @@ def _flags(case: Case) -> list[str]:
 
 
 def _unit(case: Case, path: Path):
+    """The pasted file's Unit: its flags come from the `@kf flags` line above the spec."""
     from backends.kernel.load import load_unit
 
-    u = load_unit(str(path), case.entry["kernel"])
-    return msgspec.structs.replace(u, flags=_flags(case)) if _flags(case) else u
+    return load_unit(str(path), case.entry["kernel"])
 
 
 def _placeholders(case: Case) -> list[str]:
@@ -312,14 +311,23 @@ def test_cuda_drafts_compile():
     todo = _cuda_ok()
     if not todo:
         pytest.skip("no CUDA kernel of the corpus is supported by this tree")
-    failed = []
+    failed, skipped = [], []
     opts = EvalOptions(seeds=1, time=False, profile=False, timeout_s=300.0)
     with EvalPool("cuda", [-1]) as pool:
+        def compiled(c: Case, text: str, tag: str):
+            r = pool.evaluate_sync(EvalRequest(_unit(c, _paste(c, text, tag)), None, "cuda", -1, opts, nonce=1))
+            return r.verdict in (Verdict.COMPILED, Verdict.CORRECT), " ".join(r.message.split())[:300]
+
         for c in todo:
-            path = _paste(c, _with_flags(c, c.draft), "compile")
-            r = pool.evaluate_sync(EvalRequest(_unit(c, path), None, "cuda", -1, opts, nonce=1))
-            if r.verdict not in (Verdict.COMPILED, Verdict.CORRECT):
-                failed.append(f"{c.name}: {r.verdict.value}: {' '.join(r.message.split())[:300]}")
+            ok, why = compiled(c, _with_flags(c, c.draft), "compile")
+            if ok:
+                continue
+            hand_ok, hand_why = compiled(c, (CORPUS / c.entry["spec"]).read_text(), "compile_hand")
+            (failed if hand_ok else skipped).append(f"{c.name}: {why}" if hand_ok else f"{c.name}: {hand_why}")
+    print(f"\n  CUDA drafts compiled: {len(todo) - len(failed) - len(skipped)}/{len(todo)}; "
+          f"{len(skipped)} not compilable here with their hand-written spec either:")
+    for x in skipped:
+        print("   ", x[:200])
     assert not failed, "\n".join(failed)
 
 
