@@ -502,7 +502,11 @@ class Host:
             lam = d.value if d is not None and d.value is not None else lam
         while lam.type == "parenthesized_expression" and _named(lam):  # `auto k = ([=](...) {...});`
             lam = _named(lam)[0]
-        rng = args[-2] if len(args) >= 2 else None  # (kernel object?, range, lambda)
+        # (range, lambda), (kernel object, range, lambda), (range, offset id, lambda): the range
+        rng = next((a for a in args[:-1] if re.search(r"\b(?:nd_)?range\b", self.text(a))
+                    and not re.match(r"\s*(?:sycl::)?id\b", self.text(a))), None) if len(args) >= 2 else None
+        if rng is None and len(args) >= 2:
+            rng = args[0] if len(args) == 2 or not re.search(r"get_kernel", self.text(args[0])) else args[-2]
         if rng is None:
             return None
         kind, glob, loc = self._range_of(rng)
@@ -968,6 +972,9 @@ class Host:
                 return v
             if op == "!":
                 return self._truth_val(f"not ({v.expr})")
+            n = self.number(v)
+            if op == "~" and isinstance(n, int):  # a mask of constants: its value
+                return Val(str(~n))
             return _unknown(f"`{text}`")
         if t == "binary_expression":
             return self._binary(node, depth)
@@ -1021,6 +1028,10 @@ class Host:
         if not b.known:
             return b
         is_float = a.is_float or b.is_float
+        if op in ("&", "|", "^"):  # bit operations of constants: their value
+            x, y = self.number(a), self.number(b)
+            if isinstance(x, int) and isinstance(y, int):
+                return Val(str({"&": x & y, "|": x | y, "^": x ^ y}[op]))
         py = {"/": "/" if is_float else "//", "%": "%", "*": "*", "+": "+", "-": "-", "<<": "<<", ">>": ">>",
               "&": None, "|": None, "^": None}.get(op)
         if py is None:

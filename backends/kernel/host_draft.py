@@ -157,7 +157,7 @@ def _param_nodes(host: Host, site: Site, kernel: KernelSource) -> dict[str, obje
         body = site.lambda_node.child_by_field_name("body")
         for p in kernel.params:
             for n in syntax.walk(body) if body is not None else []:
-                if n.type == "identifier" and host.text(n) == p.name:
+                if n.type in ("identifier", "type_identifier") and host.text(n) == p.name:
                     out[p.name] = n
                     break
         return out
