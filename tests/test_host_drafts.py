@@ -415,3 +415,25 @@ async def _fix(c, doc, line):
 
     fixes = [a for a in await code_actions(c, doc.uri, line) if a.title.startswith("Add benchmark spec")]
     return fixes[0] if fixes and fixes[0].edit is not None else None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name,kernel", [("nullable.cu", "bias_add"), ("histogram.cu", "histogramPartial"),
+                                         ("big_sizes.cu", "scale")])
+def test_cuda_drafts_of_host_files_pass_kf_bench_on_the_gpu(tmp_path, name, kernel):
+    """On a GPU: the drafts of the small host-code files, pasted unchanged, give a correct bench
+    (a null pointer argument, a per-block partial output, sizes scaled to 1 GiB)."""
+    from backends.run.device_choice import devices
+
+    if not any(d.kind == "gpu" for d in devices("cuda")):
+        pytest.skip("no CUDA GPU")
+    src = HOST / name
+    text = src.read_text()
+    draft = draft_of(src, kernel)
+    (k,) = [k for k in find_kernels(text, str(src)) if k.name == kernel]
+    lines_ = text.splitlines(keepends=True)
+    out = tmp_path / name
+    out.write_text("".join(lines_[:k.definition.start.line]) + draft + "".join(lines_[k.definition.start.line:]))
+    proc = kf("bench", f"{out}:{kernel}", "--seeds", "1", "--time-budget", "0.2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verdict: correct" in proc.stdout
