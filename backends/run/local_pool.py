@@ -49,8 +49,13 @@ def _worker_main(conn, backend: str, device: int, log_path: str | None = None) -
     """A worker ignores Ctrl-C: the terminal sends SIGINT to the whole process group, and
     the parent, not the worker, decides what an interrupt means (it kills its workers).
     Its stderr (a runtime compiler's too) goes to `log_path`: the pool forwards it, and keeps
-    its last lines to say what a compiler printed before it crashed."""
+    its last lines to say what a compiler printed before it crashed. It runs generated code:
+    credentials its parent still had are dropped from its environment first, so the compilers
+    it starts do not get them either (kf's fronts spawn it without them: kf_lsp/core/secrets.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from backends.run.environment import drop_secrets
+
+    drop_secrets(os.environ)
     if log_path:
         try:
             fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)

@@ -283,12 +283,22 @@ DEFAULT_EXAMPLE = os.path.join(EXAMPLES_DIR, "sycl", "transpose.cpp") + ":transp
 
 
 def _llm_operator(config, seed: int = 0):
-    """The LLM operator (evolver.llm_operator.LLMOperator), when that module is present."""
+    """The LLM operator (evolver.llm_operator.LLMOperator), when that module is present, over
+    the fronts' watched client: a failure is said once on stderr, and a refused key or an
+    unknown model ends the LLM's part of the search after that one request."""
     try:
         from evolver.llm_operator import LLMOperator  # type: ignore[import-not-found]
     except ImportError:
         raise InputError("--llm-base-url: the LLM operator is not available in this installation") from None
-    return LLMOperator(config, seed=seed)
+    from kf_lsp.core.failures import WatchedClient
+
+    def said(f) -> None:
+        sys.stderr.write(f"kf: {f.summary()}: {f.message}; the search goes on with tuning only\n")
+
+    client = WatchedClient(config, said, seed=seed)
+    op = LLMOperator(config, client=client, seed=seed)
+    op.close = client.close  # the operator closes only a client it made; the search's end closes this one
+    return op
 
 
 def _show(path: str) -> str:
