@@ -12,6 +12,14 @@ function's first caller, single-`return` helpers (`ceil_div`), function-like mac
 pointer arguments (`cudaMalloc`, `malloc`, `new[]`, `std::vector`, `malloc_device` and
 friends, `sycl::buffer` and its accessors, `thrust::device_vector`), offsets included.
 
+Why a parser and not the hand-written scanner: host code is C++ as people write it (lambdas
+stored in variables, templates deduced from arguments, `dim3 b(BLOCK);` that the language
+itself reads as a function declaration, launches through function pointers, `#if` inside an
+argument list). The scanner only needs a kernel's signature; following values across scopes,
+calls and declarations needs a syntax tree, and tree-sitter (the CUDA grammar, a superset of
+C++, already kf's dependency) gives one that tolerates broken code, with no compiler or
+include paths needed (libclang would need both to give a tree at all).
+
 Every value is a spec expression over *leaves*: named program constants (`int B = 8;`,
 `#define N 1024`, `constexpr int TILE = 32`), or the reason it could not be followed.
 Nothing is guessed here: a value kf cannot follow is `Val(None, why)`, and the drafter turns
