@@ -28,6 +28,7 @@ from backends.session import (
     Dim3,
     KernelArg,
     LaunchError,
+    NullArg,
     ScalarArg,
 )
 from backends.model import Diagnostic, DeviceInfo, Profile
@@ -477,6 +478,8 @@ class CudaSession:
                     out.append(np.uint16(bits))
                 else:
                     out.append(dtypes.numpy_dtype(a.dtype).type(a.value))
+            elif isinstance(a, NullArg):
+                out.append(np.uint64(0))
             else:
                 raise TypeError(f"not a kernel argument: {a!r}")
         return out

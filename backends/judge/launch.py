@@ -22,7 +22,7 @@ from backends.kernel.lift import LIFTED_FORMS, LiftError, Plan, lift, plan as li
 from backends.kernel.tunables import TunableError, bind, defaults
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
-from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, ScalarArg
+from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, NullArg, ScalarArg
 
 __all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "generate_inputs", "compile_unit_for",
            "with_prelude", "launch_words", "describe_shape", "buffer_sizes", "out_fill",
@@ -423,7 +423,9 @@ class Buffers:
         _launches[0] += 1
         out: list[KernelArg] = []
         for i, p in enumerate(params):
-            if p.is_pointer:
+            if p.is_pointer and p.name in self.spec.nulls:
+                out.append(NullArg())  # `@kf NAME = null`
+            elif p.is_pointer:
                 out.append(self.arg(p.name))
             else:
                 dt = dtypes.canonical(p.base_type) or (dtypes.canonical(resolved[i]) if resolved and i in resolved

@@ -36,7 +36,6 @@ where the original itself cannot run is skipped by the harness, which says so.
 
 from __future__ import annotations
 
-import ast
 import math
 from typing import Mapping
 
@@ -44,7 +43,7 @@ import msgspec
 import numpy as np
 
 from backends.kernel import dtypes
-from backends.kernel.expressions import ExprError, evaluate, names, resolve
+from backends.kernel.expressions import ExprError, evaluate, holds, names, resolve
 from backends.model import Spec
 
 __all__ = ["DerivedSize", "derived_sizes", "size_variables", "satisfies", "random_size", "small_point",
@@ -76,50 +75,12 @@ class DerivedSize:
 
 # -- the spec's `require` lines ------------------------------------------------------------
 
-try:  # issue 18's condition evaluator, where it has landed
-    from backends.kernel.expressions import holds as _holds  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until then, the same semantics here
-    _holds = None
-
-_COMPARE = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
-            ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
-
-
-def _truth(node: ast.expr, env: Mapping[str, int | float]) -> bool:
-    if isinstance(node, ast.BoolOp):
-        parts = (_truth(v, env) for v in node.values)
-        return all(parts) if isinstance(node.op, ast.And) else any(parts)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return not _truth(node.operand, env)
-    if isinstance(node, ast.Compare):
-        left = evaluate(ast.unparse(node.left), env)
-        for op, right_node in zip(node.ops, node.comparators):
-            if type(op) not in _COMPARE:
-                raise ExprError(f"comparison not allowed: `{ast.unparse(node)}`")
-            right = evaluate(ast.unparse(right_node), env)
-            if not _COMPARE[type(op)](left, right):
-                return False
-            left = right
-        return True
-    return evaluate(ast.unparse(node), env) != 0
-
-
-def _condition(expr: str, env: Mapping[str, int | float]) -> bool:
-    if _holds is not None:
-        return bool(_holds(expr, env))
-    try:
-        tree = ast.parse(expr.strip(), mode="eval").body
-    except SyntaxError as e:
-        raise ExprError(f"syntax error in `{expr.strip()}`: {e.msg}") from None
-    return _truth(tree, env)
-
-
 def satisfies(spec: Spec, env: Mapping[str, int | float]) -> bool:
     """Whether the sizes in `env` meet every `@kf require` line of the spec (a condition that
     cannot be evaluated there does not hold)."""
     for r in spec.requires:
         try:
-            if not _condition(r.expr, env):
+            if not holds(r.expr, env):
                 return False
         except ExprError:
             return False

@@ -30,6 +30,7 @@ from backends.session import (  # noqa: E402
     CompileUnit,
     DeviceFault,
     LaunchError,
+    NullArg,
     ScalarArg,
 )
 from backends.model import DeviceInfo, Diagnostic, Profile  # noqa: E402
@@ -574,6 +575,12 @@ class SyclSession:
         for i, a in enumerate(args):
             if isinstance(a, BufferArg):
                 ptr = ctypes.c_void_p(self._addr(a.buffer, a.offset, 0))
+                keep.append(ptr)
+                kinds[i] = 0
+                values[i] = ctypes.addressof(ptr)
+                sizes[i] = ctypes.sizeof(ctypes.c_void_p)
+            elif isinstance(a, NullArg):
+                ptr = ctypes.c_void_p(0)
                 keep.append(ptr)
                 kinds[i] = 0
                 values[i] = ctypes.addressof(ptr)

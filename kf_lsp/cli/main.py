@@ -58,7 +58,7 @@ def _unit(target: str, tunables: dict | None = None, flags: Sequence[str] | None
 def _spec_problems(unit) -> None:
     errors = [d for d in unit.kernel.spec_errors if d.severity == "error"]
     if errors:
-        raise InputError(errors[0].format() + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+        raise InputError("\n".join(d.format() for d in errors))  # every one: the user fixes them in one go
     if unit.kernel.spec is None:
         k = unit.kernel
         raise InputError(
@@ -122,9 +122,7 @@ def _bad_input_line(unit, result) -> str:
     """A failed original or spec as one line `FILE:LINE:COL: message` (its first error diagnostic)."""
     errors = [d for d in result.diagnostics if d.severity == "error"]
     if errors:
-        d = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return d.format() + more
+        return "\n".join(d.format() for d in errors)
     k = unit.kernel
     message = " ".join(result.message.split())
     return f"{unit.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: error: {message}"
@@ -220,7 +218,7 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
         if k.spec is not None:
             sys.stderr.write(f"kf: {path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: {k.name} "
                              f"already has a spec; `kf spec {path}:{k.name} --check` runs the original with it\n")
-        sys.stdout.write(draft_spec(k, text=text))
+        sys.stdout.write(draft_spec(k, text=text, path=path))
     return EXIT_OK
 
 
@@ -795,7 +793,8 @@ def main(argv: Sequence[str] | None = None, fronts: Sequence[Callable[[Any], Non
     try:
         return args.func(args, console)
     except InputError as e:
-        sys.stderr.write(f"kf: {e}\n")  # one line, never wrapped: editors and scripts parse it
+        for line in str(e).splitlines() or [""]:  # one line per problem, never wrapped: editors and scripts parse them
+            sys.stderr.write(f"kf: {line}\n")
         return EXIT_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("kf: interrupted\n")

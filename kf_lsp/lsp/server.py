@@ -130,6 +130,7 @@ class KfServer(LanguageServer):
         self._refresh_handle: asyncio.TimerHandle | None = None
         self._lens_refresh = False
         self._background: set[asyncio.Task] = set()
+        self._drafts: dict[tuple[str, int, str], str] = {}  # (path, hash of the text, kernel) -> draft
 
     # -- small utilities ------------------------------------------------------------------
 
@@ -577,15 +578,25 @@ class KfServer(LanguageServer):
                 "speedup": v.speedup, "stale": stale, "region": v.region, "tunables": dict(v.tunables),
                 "text": text, "diff": diff, "summary": variant_payload(v)}
 
-    async def cmd_add_spec(self, arguments: Any) -> dict:
+    async def draft_for(self, entry, k) -> str:
+        """The draft spec of kernel `k` (the same text as `kf spec`'s), read from the host code
+        off the event loop, and kept per file version: code actions ask for it often."""
         from backends.kernel.spec import draft_spec
 
+        key = (entry.path, hash(entry.text), k.name)
+        if key not in self._drafts:
+            if len(self._drafts) > 64:
+                self._drafts.clear()
+            self._drafts[key] = await asyncio.to_thread(draft_spec, k, text=entry.text, path=entry.path)
+        return self._drafts[key]
+
+    async def cmd_add_spec(self, arguments: Any) -> dict:
         a = self._parse(cmd.ADD_SPEC, arguments)
         entry, k = self.kernel_args(a.uri, a.kernel)
         self._check_version(entry, a.version)
         if k.spec is not None:
             return {"applied": False, "reason": f"{k.name} already has a spec"}
-        at, text = views.spec_insertion(entry.text, k, draft_spec(k))
+        at, text = views.spec_insertion(entry.text, k, await self.draft_for(entry, k))
         return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), text),
                                       f"kf: benchmark spec for {k.name}")
 
@@ -793,9 +804,7 @@ def make_server() -> KfServer:
         k = entry.kernel_at(params.range.start.line)
         spec_text = None
         if k is not None and k.spec is None:
-            from backends.kernel.spec import draft_spec
-
-            spec_text = draft_spec(k)
+            spec_text = await ls.draft_for(entry, k)  # as `kf spec` and MCP draft it
         return views.code_actions(entry, params.text_document.uri, params.range, ls.state.snapshot,
                                   ls.settings.variant_actions, spec_text)
 

@@ -260,9 +260,8 @@ class AgentTools:
     def _need_spec(unit: Unit) -> None:
         k = unit.kernel
         errors = [d for d in k.spec_errors if d.severity == "error"]
-        if errors:
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise ToolError(f"kf: {errors[0].format()}{more}")
+        if errors:  # every one, a line each: the agent fixes them in one go
+            raise ToolError("\n".join(f"kf: {d.format()}" for d in errors))
         if k.spec is None:
             raise ToolError(f"kf: {_where(unit.path, k)}: kernel {k.name} has no `// @kf` spec: draft_spec drafts "
                             "one (write=true inserts it), then check_spec")
@@ -376,7 +375,7 @@ class AgentTools:
 
         unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
-        draft = draft_spec(k)
+        draft = await self._io(functools.partial(draft_spec, k, text=unit.text, path=unit.path))  # as `kf spec` drafts it
         written = False
         if a.write:
             if k.spec is not None:
@@ -730,8 +729,10 @@ class AgentTools:
 DESCRIPTIONS = {
     "list_kernels": "The CUDA and SYCL kernels in a folder (recursively) or a file, each with its spec status "
                     "(ok / missing / error, with the diagnostics), its tunables and its latest search.",
-    "draft_spec": "A draft `// @kf` spec for a kernel, inferred from its signature; check the sizes and launch "
-                  "shape it guesses. write=true inserts it above a kernel that has none.",
+    "draft_spec": "A draft `// @kf` spec for a kernel, read from the host code that launches it (launch shape, "
+                  "sizes, buffer lengths from the allocations) or else from its body: the same text as `kf spec`. "
+                  "A `?` placeholder marks what kf could not tell (a `// kf:` note says why): fill it in. "
+                  "write=true inserts it above a kernel that has none.",
     "check_spec": "Checks a kernel's spec: its own errors and warnings, then runs the original alone on it at "
                   "every problem size and seed. A spec the original does not run cleanly on verifies nothing.",
     "bench": "Compiles, verifies and times a kernel in a sandboxed worker: the verdict, medians with p10-p90 "
