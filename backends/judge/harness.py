@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -43,26 +44,34 @@ from backends.model import (
     Verdict,
 )
 from backends.kernel.spec import check_contract
-from backends.judge.stats import compare, summarize
+from backends.judge.stats import RESOLUTION, compare, describe_stop, median_noise, stop_reason, summarize
 from backends.judge.launch import (
     Buffers,
     EvalFailure,
     LaunchableKernel,
     compile_unit_for,
-    generate_inputs,
     int_expr,
 )
+from backends.judge.inputs import SECRET, InputSet
 from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
 from backends.judge.sizes import derived_sizes
 from backends.judge.evidence import run_label
 from backends.judge import compile_cache, device_checks, reference_cache
+from backends.judge.reference_cache import StoredRun
+from backends.judge.verify import poison_mask
 
 Reporter = Callable[[str, float], None]
 """report(what is happening now, seconds it may take): lets the pool name a hang."""
 
 COMPILE_SECONDS = 180.0
 LAUNCH_SECONDS = 60.0
+TIMING_TAG = 0x7143  # tells the timed trials' input keys apart from the verification sets'
+LARGE_OUTPUT_BYTES = 64 << 20  # outputs of at least this size may be verified on a sample of the trials
+VERIFY_SHARE = 0.5  # ... once comparing them has cost more than this share of the timing loop
+SAMPLED_FRACTION = 0.25  # the share of trials then checked (drawn in secret)
+SPECIAL_VALUES = ("special input values (wide magnitudes, zeros, subnormals, NaN and Inf where the spec's range "
+                  "allows; `// @kf values ordinary` turns them off)")
 
 
 def _spec_errors(unit: Unit) -> list[Diagnostic]:
@@ -85,6 +94,8 @@ class Evaluation:
         self.notes: list[str] = []  # for the verdict: skipped derived sizes, a nondeterministic original
         self.at: tuple[dict[str, int], int, bool] | None = None  # the (sizes, seed) running now
         self.reference_key: str | None = None  # the original's compile digest (compile_cache)
+        self.timing_note = ""  # how timing stopped and what of it was verified, for the verdict
+        self.special_checked = False  # the special input values were compared (_special_values)
 
     # -- steps -----------------------------------------------------------------------
 
@@ -269,8 +280,7 @@ class Evaluation:
                         inputs, rb = store.run(self.reference_key, epoch, contract, env_r, size_index, seed,
                                                lambda inp: self._run_checked(ref, contract, env_r, inp, what))
                     else:
-                        rng = np.random.default_rng([self.req.nonce, size_index, seed])
-                        inputs = generate_inputs(contract, env_r, rng)
+                        inputs = InputSet(contract, env_r, (self.req.nonce, size_index, seed))
                         rb = self._run_checked(ref, contract, env_r, inputs, what)
                 except EvalFailure as f:
                     if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
@@ -295,54 +305,145 @@ class Evaluation:
             self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the original cannot run there "
                               "(mark a size the kernel needs with `@kf fixed NAME`)")
 
+    # -- timing (docs/evaluation.md, "Timing") ---------------------------------------------
+
+    def _timing_key(self, trial: int) -> tuple[int, ...]:
+        """The inputs of timed trial `trial`: from the worker's secret and the request's nonce,
+        so neither the candidate's author nor the kernel can know them before they run."""
+        return (SECRET, self.req.nonce, TIMING_TAG, trial)
+
     def _time(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec):
-        """Alternate reference and candidate trials at the default size."""
+        """Trials at the default size: the candidate, then the original, each on new inputs
+        generated on the device (the same for both); the candidate's outputs of every trial
+        (or of a sample drawn in secret, for large outputs) compared with the original's on
+        those inputs; the original's outputs poisoned before the candidate runs again. Stops
+        when every median is known within the noise target (backends/judge/stats.py)."""
         opts = self.opts
         env_r = ref.env(contract, {})
         env_c = cand.env(contract, {}) if cand else None
         timed_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
         self.at = (timed_sizes, -1, False)
-        rng = np.random.default_rng([self.req.nonce, 1_000_003])
-        inputs = generate_inputs(contract, env_r, rng)
         kernels = [(ref, env_r)] + ([(cand, env_c)] if cand else [])
-        bufs = []
+        secret = random.Random(os.urandom(16))  # draws no kernel can see: checked trials, the special set's turn
+        sets: list[Buffers] = []
         try:
-            for k, env in kernels:
-                b = Buffers(self.session, contract, env)
-                bufs.append(b)
-                b.load(inputs)
+            for _ in kernels:  # trial t: the original on set t % 2, the candidate on the other (placement cancels)
+                sets.append(Buffers(self.session, contract, env_r))
+            warm = InputSet(contract, env_r, self._timing_key(-1))
+            for b in sets:
+                b.load(warm)
             # warm-up: module load, first-touch page faults and clocks stay out of the numbers
-            for (k, env), b in zip(kernels, bufs):
+            for i, (k, env) in enumerate(kernels):
                 start, n = time.perf_counter(), 0
                 while n < 2 or (time.perf_counter() - start < opts.warmup_seconds and n < 50):
-                    self._launch(k, b, env, "warm-up")
+                    self._launch(k, sets[i], env, "warm-up")
                     n += 1
+                self._guards(k, sets, "warm-up")
+            special = InputSet(contract, env_r, self._timing_key(-2), wide=True) if cand else None
+            special_at = (secret.randrange(max(1, opts.min_trials))
+                          if special is not None and special.has_specials else None)
+            large = sum(sets[0].nbytes[b.name] for b in contract.buffers if b.role != "in") >= LARGE_OUTPUT_BYTES
             samples: list[list[float]] = [[] for _ in kernels]
+            check_p, verified, checking, set_aside = 1.0, 0, 0.0, 0.0
+            poisoned: set[int] = set()  # sets whose outputs hold the poison since their last run
             start = time.perf_counter()
-            trial = 0
-            while trial < opts.max_trials:
-                order = range(len(kernels)) if trial % 2 == 0 else reversed(range(len(kernels)))
-                for i in order:
+            trial, reason = 0, None
+            while reason is None:
+                if trial == special_at:
+                    t0 = time.perf_counter()
+                    self._special_values(ref, cand, contract, sets, env_r, env_c, timed_sizes, special)
+                    poisoned.clear()
+                    set_aside += time.perf_counter() - t0  # not timing: not counted against the cap
+                inputs = InputSet(contract, env_r, self._timing_key(trial))
+                checked = cand is not None and secret.random() < check_p
+                for i in ([1, 0] if cand else [0]):  # the candidate first: the original has nothing of this trial yet
                     k, env = kernels[i]
-                    bufs[i].reset_outputs()
+                    b = sets[(i + trial) % len(sets)]
+                    b.reload(inputs, snapshot=False, outputs=id(b) not in poisoned)
+                    poisoned.discard(id(b))
                     self.session.flush_caches()
-                    samples[i].append(self._launch(k, bufs[i], env, f"timing trial {trial}", timed=True))
+                    samples[i].append(self._launch(k, b, env, f"timing trial {trial}", timed=True))
+                    t0 = time.perf_counter()
+                    self._guards(k, sets, f"timed trial {trial}")  # its own and the original's
+                    checking += time.perf_counter() - t0
+                if cand is not None:
+                    rb, cb = sets[trial % 2], sets[(trial + 1) % 2]
+                    if checked:
+                        t0 = time.perf_counter()
+                        self._compare(rb, cb, contract, timed_sizes, -1, f"output of timed trial {trial}")
+                        checking += time.perf_counter() - t0
+                        verified += 1
+                    rb.poison_outputs()  # nothing the original computed stays readable while the candidate runs
+                    poisoned.add(id(rb))
                 trial += 1
-                if trial >= opts.min_trials and time.perf_counter() - start >= opts.target_seconds:
-                    break
-            # the last timed run's outputs must be right too (no skipping work while timed)
-            for (k, env), b in zip(kernels, bufs):
-                self._after_run(k, b, "timed runs")
-            if cand is not None:
-                self._compare(bufs[0], bufs[1], contract, timed_sizes, -1, "output of the timed runs")
+                elapsed = time.perf_counter() - start - set_aside
+                if large and trial >= 4 and checking > VERIFY_SHARE * elapsed:
+                    check_p = SAMPLED_FRACTION  # large outputs compared on the host: a secret sample of the trials
+                if special_at is not None and trial <= special_at:
+                    continue
+                reason = stop_reason(samples, elapsed, noise_target=opts.noise_target, min_trials=opts.min_trials,
+                                     max_trials=opts.max_trials, cap_seconds=opts.target_seconds,
+                                     method=self.session.timing_method)
             self.at = None
             method = self.session.timing_method
-            timings = [summarize(s, method) for s in samples]
+            resolution = RESOLUTION.get(method, 0.0)
+            timings = [summarize(s, method, reason, median_noise(s, resolution)) for s in samples]
+            note = describe_stop(timings, opts.noise_target, opts.target_seconds)
+            if cand is not None:
+                note += f"; outputs of {verified} of {trial} timed trials verified, each trial on new inputs"
+            self.timing_note = note
             shapes = [k.launch_shape(env) for k, env in kernels]
             return timings, shapes, env_r
         finally:
-            for b in bufs:
+            for b in sets:
                 b.free()
+
+    def _guards(self, k: LaunchableKernel, sets: list[Buffers], what: str) -> None:
+        """After a run of `k`: the canary guards of every live buffer set. They were intact before it
+        ran, so a damaged one is its doing, the original's buffers included (a candidate writing
+        into them is the candidate's verdict, never the original's)."""
+        for b in sets:
+            oob = b.check_guards()
+            if not oob:
+                continue
+            if k.role == "candidate":
+                self.healthy = False
+                raise EvalFailure(Verdict.OUT_OF_BOUNDS, f"candidate writes out of bounds of {oob[0]} ({what}): {oob[1]}")
+            raise EvalFailure(Verdict.REFERENCE_FAILED,
+                              f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
+
+    def _special_values(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec, sets: list[Buffers],
+                        env_r, env_c, sizes: dict[str, int], inputs: InputSet) -> None:
+        """One input set of wide magnitudes and special values (backends/judge/inputs.py), untimed:
+        the original first, its outputs copied to the host and poisoned, then the candidate, judged
+        against the original's own behaviour (where the original gives NaN, any value passes)."""
+        what = run_label(sizes, -2, False) + ", " + SPECIAL_VALUES
+        self.at = (sizes, -2, False)
+        rb, cb = sets[0], sets[1]
+        rb.reload(inputs)
+        try:
+            self._launch(ref, rb, env_r, what)
+            self._guards(ref, sets, what)
+            self._after_run(ref, rb, what)
+        except EvalFailure as f:
+            if self.healthy and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
+                self.notes.append(f"special input values not checked: the original fails on them ({f.message}); "
+                                  "`// @kf values finite` or `ordinary` says what it takes")
+                rb.poison_outputs()
+                self.at = (sizes, -1, False)
+                return
+            raise
+        outs = [b for b in contract.buffers if b.role != "in"]
+        want = StoredRun(inputs, {b.name: np.array(rb.read(b.name, b.dtype)) for b in outs},
+                         {b.name: rb.digest(b.name) for b in outs})
+        rb.poison_outputs()
+        cb.reload(inputs)
+        self._launch(cand, cb, env_c, what)
+        self._guards(cand, sets, what)
+        self._after_run(cand, cb, what)
+        self._compare(want, _NaNWhereOriginal(want, cb), contract, sizes, -2, what)
+        self.special_checked = True
+        self.at = (sizes, -1, False)
 
     def _profile(self, k: LaunchableKernel, timing, shape, contract: Spec, env) -> Profile:
         res = k.compiled.resources
@@ -469,14 +570,17 @@ class Evaluation:
             ref_m = KernelMeasurement(timings[0], self._profile(ref, timings[0], shapes[0], contract, env) if self.opts.profile else None)
             ref_m = self._with_ncu(ref_m, "reference")
             if cand is None:
-                return EvalResult(Verdict.CORRECT, "measured" + checked, self.diagnostics, self.checks, ref_m)
+                return EvalResult(Verdict.CORRECT, "measured" + checked + self._timed(), self.diagnostics, self.checks,
+                                  ref_m)
             cand_m = KernelMeasurement(timings[1], self._profile(cand, timings[1], shapes[1], contract, env) if self.opts.profile else None)
             cand_m = self._with_ncu(cand_m, "candidate")
-            cmp = compare(timings[0], timings[1])
+            cmp = compare(timings[0], timings[1], min_effect=self.opts.min_effect)
             verdict_msg = (
                 f"correct; {cmp.speedup:.2f}x (95% CI {cmp.low:.2f}-{cmp.high:.2f})"
-                + ("" if cmp.significant else ", not significantly faster")
-                + checked
+                + ("" if cmp.significant else
+                   f", not significantly faster (needs the interval above 1 and at least "
+                   f"{1 + self.opts.min_effect:.2f}x)")
+                + checked + self._timed()
             )
             return EvalResult(
                 Verdict.CORRECT, verdict_msg, self.diagnostics, self.checks, ref_m, cand_m,
@@ -514,6 +618,11 @@ class Evaluation:
             text += "; " + note
         return text
 
+    def _timed(self) -> str:
+        """'; timed: 14 trials, stopped when ...; special input values checked', for the verdict line."""
+        text = f"; timed: {self.timing_note}" if self.timing_note else ""
+        return text + ("; special input values checked" if self.special_checked else "")
+
     def _warn_thin_spec(self, contract: Spec) -> None:
         if contract.checks or not self.opts.check_extra_sizes:
             return
@@ -523,6 +632,30 @@ class Evaluation:
             self.req.reference.path, line, 0, "warning",
             "the spec lists no `@kf check` sizes: besides the default, only the sizes kf derived were checked ("
             + ("; ".join(derived) or "none") + "); add `@kf check NAME = ...` lines for the sizes the kernel must handle"))
+
+
+class _NaNWhereOriginal:
+    """The candidate's outputs with the original's NaN copied in wherever the original gives NaN
+    (not its poison): on special input values the original had no answer there to match."""
+
+    def __init__(self, want, got):
+        self.want, self.got = want, got
+
+    def read(self, name: str, dtype: str) -> np.ndarray:
+        got = self.got.read(name, dtype)
+        if not dtypes.is_float(dtype):
+            return got
+        want = self.want.read(name, dtype)
+        with np.errstate(invalid="ignore"):
+            nan = np.isnan(want) & ~poison_mask(want, dtype)
+        if not nan.any():
+            return got
+        got = np.array(got)
+        got[nan] = want[nan]
+        return got
+
+    def digest(self, name: str) -> int | None:
+        return self.got.digest(name)
 
 
 def _is_reference(message: str) -> bool:

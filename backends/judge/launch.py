@@ -1,5 +1,5 @@
 """What one launch of a kernel needs: its compile unit with tunables bound, its launch
-shape and variables, buffers with canary guards, and generated inputs.
+shape and variables, and buffers with canary guards (inputs: backends/judge/inputs.py).
 
 Shared by the harness and the ncu probe, so both launch a kernel exactly the same way.
 A problem found here ends the evaluation with a verdict (EvalFailure), never a crash.
@@ -17,11 +17,11 @@ from backends.judge.verify import CANARY, GUARD_BYTES, guard_intact
 from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
 from backends.kernel.tunables import TunableError, bind, defaults
-from backends.kernel.values import RangeError, start_value, value_range
+from backends.kernel.values import RangeError, start_value
 from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
 from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, ScalarArg
 
-__all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "generate_inputs", "compile_unit_for",
+__all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "write_input", "compile_unit_for",
            "with_prelude", "launch_words", "describe_shape", "buffer_sizes", "out_fill",
            "alternate_poison"]
 
@@ -178,7 +178,8 @@ class Buffers:
         self.alternate = alternate_poison
         self.alloc: dict[str, object] = {}
         self.nbytes: dict[str, int] = buffer_sizes(spec, env)
-        self.initial: dict[str, np.ndarray] = {}
+        self.inputs: Mapping[str, np.ndarray] = {}
+        self.initial: dict[str, np.ndarray] = {}  # inputs as written, read back (where no digest is taken)
         self.digests: dict[str, int | None] = {}  # of each input as written (device_checks)
         limit = getattr(getattr(session, "info", None), "memory_bytes", 0) or 0
         total = sum(self.nbytes.values())
@@ -200,22 +201,38 @@ class Buffers:
             raise
 
     def load(self, inputs: Mapping[str, np.ndarray]) -> None:
+        """Guards, poisoned outputs and the inputs (`inputs`: an InputSet, written on the device
+        (backends/judge/inputs.py), or plain arrays)."""
         for b in self.spec.buffers:
             buf, n = self.alloc[b.name], self.nbytes[b.name]
             self.session.fill(buf, 0, GUARD_BYTES, CANARY)
             self.session.fill(buf, GUARD_BYTES + n, GUARD_BYTES, CANARY)
+        self.reload(inputs)
+
+    def reload(self, inputs: Mapping[str, np.ndarray], snapshot: bool = True, outputs: bool = True) -> None:
+        """New inputs and poisoned outputs, guards left as they are (a timed trial checks them
+        instead). `snapshot`: keep what each input holds now (a device digest, else a host
+        copy) for `modified_inputs`; without it the inputs are not checked after the run.
+        `outputs` False: the outputs already hold the poison (poison_outputs since the last run)."""
+        self.inputs = inputs
+        self.initial.clear()
+        self.digests.clear()
+        for b in self.spec.buffers:
+            buf, n = self.alloc[b.name], self.nbytes[b.name]
             if b.role == "out":
-                if n:
+                if n and (outputs or b.start is not None):
                     self.session.fill(buf, GUARD_BYTES, n, out_fill(b, self.env, self.alternate))
-            else:
-                self.initial[b.name] = inputs[b.name]
-                if n:
-                    self.session.write(buf, GUARD_BYTES, inputs[b.name])
-                    if b.role == "in":
-                        self.digests[b.name] = device_checks.digest(self.session, buf, GUARD_BYTES, n)
+            elif n:
+                write_input(self.session, inputs, b.name, buf, GUARD_BYTES)
+                if b.role == "in" and snapshot:
+                    d = device_checks.digest(self.session, buf, GUARD_BYTES, n)
+                    if d is not None:
+                        self.digests[b.name] = d
+                    else:  # read back what was written: cheaper than the host's copy of generated values
+                        self.initial[b.name] = self.session.read(buf, GUARD_BYTES, n)
 
     def reset_outputs(self) -> None:
-        """Before a timed trial: outputs poisoned again, inout buffers back to their inputs."""
+        """Outputs poisoned again, inout buffers back to their inputs."""
         for b in self.spec.buffers:
             n = self.nbytes[b.name]
             if not n:
@@ -223,7 +240,15 @@ class Buffers:
             if b.role == "out":
                 self.session.fill(self.alloc[b.name], GUARD_BYTES, n, out_fill(b, self.env, self.alternate))
             elif b.role == "inout":
-                self.session.write(self.alloc[b.name], GUARD_BYTES, self.initial[b.name])
+                write_input(self.session, self.inputs, b.name, self.alloc[b.name], GUARD_BYTES)
+
+    def poison_outputs(self) -> None:
+        """Every output buffer (inout too) overwritten with the poison: nothing a kernel computed
+        stays readable (the original's outputs while a candidate runs)."""
+        for b in self.spec.buffers:
+            n = self.nbytes[b.name]
+            if n and b.role != "in":
+                self.session.fill(self.alloc[b.name], GUARD_BYTES, n, dtypes.poison_pattern(b.dtype))
 
     def read(self, name: str, dtype: str) -> np.ndarray:
         raw = self.session.read(self.alloc[name], GUARD_BYTES, self.nbytes[name])
@@ -247,11 +272,18 @@ class Buffers:
         for b in self.spec.buffers:
             if b.role == "in" and self.nbytes[b.name]:
                 was = self.digests.get(b.name)
-                if was is not None and self.digest(b.name) == was:
-                    continue  # unchanged, checked on the device
+                if was is not None:
+                    if self.digest(b.name) == was:
+                        continue  # unchanged, checked on the device
+                    before = _host_input(self.inputs, b.name)
+                else:
+                    before = self.initial.get(b.name)
+                    if before is None:
+                        continue  # not snapshot (a timed trial that is not checked)
                 now = self.session.read(self.alloc[b.name], GUARD_BYTES, self.nbytes[b.name])
-                if not np.array_equal(now, self.initial[b.name].view(np.uint8)):
-                    changed = int(np.count_nonzero(now != self.initial[b.name].view(np.uint8)))
+                before = np.ascontiguousarray(before).reshape(-1).view(np.uint8)
+                if not _same_bytes(now, before):
+                    changed = int(np.count_nonzero(now != before))
                     return f"{b.name} ({changed} bytes changed)"
         return None
 
@@ -277,35 +309,27 @@ class Buffers:
         self.alloc.clear()
 
 
-def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random inputs that exercise the kernel (backends/kernel/values.py): floats in [-1, 1),
-    8- and 16-bit integers over their whole range, wider ones in [-64, 64), or the buffer's
-    declared range. Never zeros: they hide unwritten outputs and wrong indexing."""
-    data: dict[str, np.ndarray] = {}
-    sizes = buffer_sizes(spec, env)
-    for b in spec.buffers:
-        if b.role == "out":
-            continue
-        n = sizes[b.name] // dtypes.itemsize(b.dtype)
-        dt = dtypes.numpy_dtype(b.dtype)
-        try:
-            lo = eval_expr(b.low, env) if b.low is not None else None
-            hi = eval_expr(b.high, env) if b.high is not None else None
-            lo, hi = value_range(b.dtype, lo, hi)
-        except (ExprError, RangeError) as e:
-            raise EvalFailure(Verdict.SPEC_ERROR, f"range of {b.name}: {e}", line=b.line) from None
-        if dtypes.is_float(b.dtype):
-            lo, hi = float(lo), float(hi)
-            if dt == np.float32 and hi > lo:  # drawn in float32 directly: 3x faster for large buffers
-                a = rng.random(n, dtype=np.float32)
-                a *= np.float32(hi - lo)
-                a += np.float32(lo)
-                data[b.name] = np.minimum(a, np.nextafter(np.float32(hi), np.float32(lo)), out=a)
-            else:
-                data[b.name] = rng.uniform(lo, hi, size=n).astype(dt)
-        else:
-            data[b.name] = rng.integers(int(lo), int(hi), size=n, dtype=np.int64 if hi <= 2**63 else np.uint64).astype(dt)
-    return data
+def write_input(session: DeviceSession, inputs: Mapping[str, np.ndarray], name: str, buffer: object,
+                offset: int) -> None:
+    """One input buffer's values onto the device: generated there for an InputSet, else copied."""
+    write = getattr(inputs, "write", None)
+    if write is not None:
+        write(session, name, buffer, offset)
+    else:
+        session.write(buffer, offset, np.ascontiguousarray(inputs[name]).reshape(-1).view(np.uint8))
+
+
+def _host_input(inputs: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    return inputs[name]
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bitwise equality of two byte arrays, compared 8 bytes at a time where they allow it."""
+    if a.size != b.size:
+        return False
+    if a.size % 8 == 0 and a.ctypes.data % 8 == 0 and b.ctypes.data % 8 == 0:
+        return bool(np.array_equal(a.view(np.uint64), b.view(np.uint64)))
+    return bool(np.array_equal(a, b))
 
 
 def compile_unit_for(unit: Unit, role: str) -> tuple[CompileUnit, dict[str, int | float]]:
