@@ -49,16 +49,16 @@ from backends.judge.launch import (
     Buffers,
     EvalFailure,
     LaunchableKernel,
+    buffer_sizes,
     compile_unit_for,
     int_expr,
 )
-from backends.judge.inputs import SECRET, InputSet
+from backends.judge.inputs import SECRET, InputSet, values_mode
 from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
 from backends.judge.sizes import derived_sizes
 from backends.judge.evidence import run_label
 from backends.judge import compile_cache, device_checks, reference_cache
-from backends.judge.reference_cache import StoredRun
 from backends.judge.verify import poison_mask
 
 Reporter = Callable[[str, float], None]
@@ -70,7 +70,7 @@ TIMING_TAG = 0x7143  # tells the timed trials' input keys apart from the verific
 LARGE_OUTPUT_BYTES = 64 << 20  # outputs of at least this size may be verified on a sample of the trials
 VERIFY_SHARE = 0.5  # ... once comparing them has cost more than this share of the timing loop
 SAMPLED_FRACTION = 0.25  # the share of trials then checked (drawn in secret)
-SPECIAL_VALUES = ("special input values (wide magnitudes, zeros, subnormals, NaN and Inf where the spec's range "
+SPECIAL_VALUES = ("special input values (scaled magnitudes, zeros, subnormals, NaN and Inf where the spec's range "
                   "allows; `// @kf values ordinary` turns them off)")
 
 
@@ -324,7 +324,7 @@ class Evaluation:
         timed_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
         self.at = (timed_sizes, -1, False)
         kernels = [(ref, env_r)] + ([(cand, env_c)] if cand else [])
-        secret = random.Random(os.urandom(16))  # draws no kernel can see: checked trials, the special set's turn
+        secret = random.Random(os.urandom(16))  # draws no kernel can see: which trials are checked
         sets: list[Buffers] = []
         try:
             for _ in kernels:  # trial t: the original on set t % 2, the candidate on the other (placement cancels)
@@ -339,21 +339,13 @@ class Evaluation:
                     self._launch(k, sets[i], env, "warm-up")
                     n += 1
                 self._guards(k, sets, "warm-up")
-            special = InputSet(contract, env_r, self._timing_key(-2), wide=True) if cand else None
-            special_at = (secret.randrange(max(1, opts.min_trials))
-                          if special is not None and special.has_specials else None)
             large = sum(sets[0].nbytes[b.name] for b in contract.buffers if b.role != "in") >= LARGE_OUTPUT_BYTES
             samples: list[list[float]] = [[] for _ in kernels]
-            check_p, verified, checking, set_aside = 1.0, 0, 0.0, 0.0
+            check_p, verified, checking = 1.0, 0, 0.0
             poisoned: set[int] = set()  # sets whose outputs hold the poison since their last run
             start = time.perf_counter()
             trial, reason = 0, None
             while reason is None:
-                if trial == special_at:
-                    t0 = time.perf_counter()
-                    self._special_values(ref, cand, contract, sets, env_r, env_c, timed_sizes, special)
-                    poisoned.clear()
-                    set_aside += time.perf_counter() - t0  # not timing: not counted against the cap
                 inputs = InputSet(contract, env_r, self._timing_key(trial))
                 checked = cand is not None and secret.random() < check_p
                 for i in ([1, 0] if cand else [0]):  # the candidate first: the original has nothing of this trial yet
@@ -376,11 +368,9 @@ class Evaluation:
                     rb.poison_outputs()  # nothing the original computed stays readable while the candidate runs
                     poisoned.add(id(rb))
                 trial += 1
-                elapsed = time.perf_counter() - start - set_aside
+                elapsed = time.perf_counter() - start
                 if large and trial >= 4 and checking > VERIFY_SHARE * elapsed:
                     check_p = SAMPLED_FRACTION  # large outputs compared on the host: a secret sample of the trials
-                if special_at is not None and trial <= special_at:
-                    continue
                 reason = stop_reason(samples, elapsed, noise_target=opts.noise_target, min_trials=opts.min_trials,
                                      max_trials=opts.max_trials, cap_seconds=opts.target_seconds,
                                      method=self.session.timing_method)
@@ -412,38 +402,52 @@ class Evaluation:
             raise EvalFailure(Verdict.REFERENCE_FAILED,
                               f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
 
-    def _special_values(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec, sets: list[Buffers],
-                        env_r, env_c, sizes: dict[str, int], inputs: InputSet) -> None:
-        """One input set of wide magnitudes and special values (backends/judge/inputs.py), untimed:
-        the original first, its outputs copied to the host and poisoned, then the candidate, judged
-        against the original's own behaviour (where the original gives NaN, any value passes)."""
+    def _special_values(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec) -> None:
+        """One input set of special values per evaluation (backends/judge/inputs.py, docs/spec.md),
+        untimed, at the default size or, where its outputs are large, the largest `@kf check` size
+        that is not: the original runs first, its outputs are copied to the host and its buffers
+        freed, then the candidate runs and is judged against the original's own behaviour there
+        (where the original gives NaN, any value passes; the absolute tolerance grows with the
+        outputs' typical magnitude, measured on the original: the wide inputs scale them)."""
+        overrides = _special_size(contract, ref)
+        env_r = ref.env(contract, overrides)
+        env_c = cand.env(contract, overrides)
+        inputs = InputSet(contract, env_r, self._timing_key(-2), wide=True)
+        if not inputs.has_specials:
+            return
+        sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
         what = run_label(sizes, -2, False) + ", " + SPECIAL_VALUES
         self.at = (sizes, -2, False)
-        rb, cb = sets[0], sets[1]
-        rb.reload(inputs)
+        outs = [b for b in contract.buffers if b.role != "in"]
         try:
-            self._launch(ref, rb, env_r, what)
-            self._guards(ref, sets, what)
-            self._after_run(ref, rb, what)
+            ordinary = self._run_checked(ref, contract, env_r, InputSet(contract, env_r, self._timing_key(-3)), what)
+            typical = {b.name: _typical(ordinary.read(b.name, b.dtype), b.dtype) for b in outs}
+            ordinary.free()
+            rb = self._run_checked(ref, contract, env_r, inputs, what)
         except EvalFailure as f:
             if self.healthy and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
                 self.notes.append(f"special input values not checked: the original fails on them ({f.message}); "
                                   "`// @kf values finite` or `ordinary` says what it takes")
-                rb.poison_outputs()
-                self.at = (sizes, -1, False)
+                self.at = None
                 return
             raise
-        outs = [b for b in contract.buffers if b.role != "in"]
-        want = StoredRun(inputs, {b.name: np.array(rb.read(b.name, b.dtype)) for b in outs},
-                         {b.name: rb.digest(b.name) for b in outs})
-        rb.poison_outputs()
-        cb.reload(inputs)
-        self._launch(cand, cb, env_c, what)
-        self._guards(cand, sets, what)
-        self._after_run(cand, cb, what)
-        self._compare(want, _NaNWhereOriginal(want, cb), contract, sizes, -2, what)
+        try:
+            scale: dict[str, float] = {}
+            want: dict[str, np.ndarray] = {}
+            for b in outs:
+                w = np.array(rb.read(b.name, b.dtype))
+                grown = _typical(w, b.dtype) / typical[b.name] if typical[b.name] > 0 else 1.0
+                scale[b.name] = 2.0 ** math.ceil(math.log2(grown)) if grown > 1.0 and math.isfinite(grown) else 1.0
+                want[b.name] = w
+        finally:
+            rb.free()  # the original's buffers are gone before the candidate runs
+        cb = self._run_checked(cand, contract, env_c, inputs, what)
+        try:
+            self._compare(_Scaled(want, None, scale), _Scaled(want, cb, scale), contract, sizes, -2, what)
+        finally:
+            cb.free()
         self.special_checked = True
-        self.at = (sizes, -1, False)
+        self.at = None
 
     def _profile(self, k: LaunchableKernel, timing, shape, contract: Spec, env) -> Profile:
         res = k.compiled.resources
@@ -566,6 +570,8 @@ class Evaluation:
             checked = self._checked_sizes()
             if not self.opts.time:
                 return EvalResult(Verdict.CORRECT, "correct (not timed)" + checked, self.diagnostics, self.checks)
+            if cand is not None and values_mode(contract) != "ordinary":
+                self._special_values(ref, cand, contract)
             timings, shapes, env = self._time(ref, cand, contract)
             ref_m = KernelMeasurement(timings[0], self._profile(ref, timings[0], shapes[0], contract, env) if self.opts.profile else None)
             ref_m = self._with_ncu(ref_m, "reference")
@@ -575,11 +581,10 @@ class Evaluation:
             cand_m = KernelMeasurement(timings[1], self._profile(cand, timings[1], shapes[1], contract, env) if self.opts.profile else None)
             cand_m = self._with_ncu(cand_m, "candidate")
             cmp = compare(timings[0], timings[1], min_effect=self.opts.min_effect)
+            rule = f"the interval above 1 and at least {1 + self.opts.min_effect:.2f}x"
             verdict_msg = (
-                f"correct; {cmp.speedup:.2f}x (95% CI {cmp.low:.2f}-{cmp.high:.2f})"
-                + ("" if cmp.significant else
-                   f", not significantly faster (needs the interval above 1 and at least "
-                   f"{1 + self.opts.min_effect:.2f}x)")
+                f"correct; {cmp.speedup:.2f}x (95% CI {cmp.low:.2f}-{cmp.high:.2f}, paired trials), "
+                + (f"significantly faster ({rule})" if cmp.significant else f"not significantly faster (needs {rule})")
                 + checked + self._timed()
             )
             return EvalResult(
@@ -634,28 +639,63 @@ class Evaluation:
             + ("; ".join(derived) or "none") + "); add `@kf check NAME = ...` lines for the sizes the kernel must handle"))
 
 
-class _NaNWhereOriginal:
-    """The candidate's outputs with the original's NaN copied in wherever the original gives NaN
-    (not its poison): on special input values the original had no answer there to match."""
+SPECIAL_MAX_BYTES = 64 << 20  # outputs larger than this take the special values at a `@kf check` size
 
-    def __init__(self, want, got):
-        self.want, self.got = want, got
+
+def _special_size(contract: Spec, ref: LaunchableKernel) -> dict[str, str]:
+    """The size of the special-values run: the default, or where its outputs exceed
+    SPECIAL_MAX_BYTES the `@kf check` size with the largest outputs under it."""
+    def out_bytes(overrides) -> int:
+        try:
+            env = ref.env(contract, overrides)
+            return sum(n for name, n in buffer_sizes(contract, env).items()
+                       if contract.buffer(name) and contract.buffer(name).role != "in")
+        except EvalFailure:
+            return -1
+    if out_bytes({}) <= SPECIAL_MAX_BYTES:
+        return {}
+    fits = [(out_bytes(c.assignments), dict(c.assignments)) for c in contract.checks]
+    fits = [f for f in fits if 0 < f[0] <= SPECIAL_MAX_BYTES]
+    return max(fits, key=lambda f: f[0])[1] if fits else {}
+
+
+def _typical(values: np.ndarray, dtype: str) -> float:
+    """The median magnitude of the finite elements a kernel wrote (0 where none or not floats)."""
+    if not dtypes.is_float(dtype):
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        v = np.abs(values[~poison_mask(values, dtype)].astype(np.float64))
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else 0.0
+
+
+class _Scaled:
+    """Outputs on the special values as the comparison sees them: divided by a power of two per
+    buffer (exact; the same for both sides, so this widens only the absolute tolerance, by as much
+    as the original's outputs grew), and, for the candidate (`got`), the original's NaN copied in
+    wherever the original gives NaN (not its poison): there it had no answer to match."""
+
+    def __init__(self, want: dict[str, np.ndarray], got, scale: dict[str, float]):
+        self.want, self.got, self.scale = want, got, scale
 
     def read(self, name: str, dtype: str) -> np.ndarray:
-        got = self.got.read(name, dtype)
-        if not dtypes.is_float(dtype):
-            return got
-        want = self.want.read(name, dtype)
-        with np.errstate(invalid="ignore"):
-            nan = np.isnan(want) & ~poison_mask(want, dtype)
-        if not nan.any():
-            return got
-        got = np.array(got)
-        got[nan] = want[nan]
-        return got
+        want = self.want[name]
+        out = np.array(want if self.got is None else self.got.read(name, dtype))
+        if dtypes.is_float(dtype):
+            if self.got is not None:
+                with np.errstate(invalid="ignore"):
+                    nan = np.isnan(want) & ~poison_mask(want, dtype)
+                out[nan] = want[nan]
+            s = self.scale.get(name, 1.0)
+            if s != 1.0:
+                keep = poison_mask(out, dtype)
+                scaled = (out.astype(np.float64) / s).astype(out.dtype)
+                scaled[keep] = out[keep]  # the poison stays recognisable
+                out = scaled
+        return out
 
     def digest(self, name: str) -> int | None:
-        return self.got.digest(name)
+        return None  # compared on the host, after the adjustments above
 
 
 def _is_reference(message: str) -> bool:

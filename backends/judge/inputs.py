@@ -25,10 +25,14 @@ Two kinds of input sets (docs/spec.md, "Input values"):
 
 - *ordinary*: uniform in the buffer's range (floats [-1, 1), 8/16-bit integers their whole
   type, wider integers [-64, 64), or the spec's `range LOW..HIGH`);
-- *wide*: the special set, one per evaluation: float magnitudes spread over many binades
-  (2^-20..2^20 for float), zeros and subnormals, and a few NaN, +-Inf and large values at
-  secret positions, each only where the spec's range allows (an explicit `range` keeps
-  every value inside it; `@kf values finite` drops NaN/Inf; integers stay ordinary).
+- *wide*: the special set, one per evaluation: each float buffer's values scaled by its own
+  power of two (2^2..2^20 mostly, or 2^-20..2^-2, for float), zeros and subnormals (1 in 64
+  each), and NaN, +-Inf, a large value, the smallest subnormal and -0 at a few secret
+  positions, each only where the spec's range allows (an explicit `range` keeps every value
+  inside it; `@kf values finite` drops NaN/Inf; integers stay ordinary). One scale per buffer,
+  not one per element: magnitudes mixed inside a sum make its rounding depend on the order of
+  the additions far beyond any output-relative tolerance, so a correct reordered reduction
+  would fail; a common scale keeps every sum as well conditioned as the ordinary inputs.
 
 Adding an element type: a row in `_FLOATS` (its precision class, binade range, large value)
 or an integer width, and its store in `_SOURCE`.
@@ -59,11 +63,11 @@ SECRET = int.from_bytes(os.urandom(16), "little")  # per worker process; never l
 DEVICE_MIN_ELEMENTS = int(os.environ.get("KF_DEVICE_INPUTS_MIN", "65536"))  # below: the NumPy twin and a copy
 SPECIALS_PER_BUFFER = 8
 
-# element type -> (precision class "f32"/"f64", widest binade of the wide set, binade of its large values)
+# element type -> (precision class "f32"/"f64", largest scale exponent of the wide set, exponent of its large value)
 _FLOATS: dict[str, tuple[str, int, int]] = {
     "f32": ("f32", 20, 60),
     "f64": ("f64", 40, 500),
-    "f16": ("f32", 8, 12),
+    "f16": ("f32", 4, 12),
     "bf16": ("f32", 20, 60),
 }
 _DT_CODE = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}  # floats; integers are 8 + log2(bytes)
@@ -80,10 +84,8 @@ class GenPlan(NamedTuple):
     n: int  # scalar elements
     code: int  # _DT_CODE, or 8 + log2(bytes) for integers
     wide: bool
-    sign: int  # wide floats: 0 random, 1 positive, 2 negative
     zeros: bool  # wide floats: zeros and subnormals allowed (0 lies in the range)
-    e_lo: int  # wide floats: binades drawn from
-    e_hi: int
+    scale: float  # wide floats: the power of two every ordinary value is multiplied by
     lo: float  # floats: the uniform range's start and width, the clamp to representable values
     span: float
     clo: float
@@ -162,12 +164,9 @@ def _step(dtype: str, x: float, direction: int) -> float:
     return float(_half_to_f32(dtype, np.array([(0x8000 if neg else 0) | mag], dtype=np.uint16))[0])
 
 
-def _binade(x: float) -> int:
-    return math.frexp(x)[1] - 1 if x else -1074
-
-
-def plan_for(b: BufferSpec, n: int, env: Mapping[str, int | float], mode: str, wide: bool) -> GenPlan:
-    """The generation plan of one input buffer (a bad `range` is a spec error at its line)."""
+def plan_for(b: BufferSpec, n: int, env: Mapping[str, int | float], mode: str, wide: bool, pick: int = 0) -> GenPlan:
+    """The generation plan of one input buffer (a bad `range` is a spec error at its line);
+    `pick`, a number from the buffer's key, chooses the wide set's scale."""
     dtype = _scalar(b.dtype)
     try:
         lo = eval_expr(b.low, env) if b.low is not None else None
@@ -179,29 +178,24 @@ def plan_for(b: BufferSpec, n: int, env: Mapping[str, int | float], mode: str, w
     if not _is_float(dtype):
         lo, hi = int(lo), int(hi)
         span = hi - lo
-        return GenPlan(dtype, n, 8 + int(math.log2(_np_scalar(dtype).itemsize)), False, 0, False, 0, 0,
+        return GenPlan(dtype, n, 8 + int(math.log2(_np_scalar(dtype).itemsize)), False, False, 1.0,
                        0.0, 0.0, 0.0, 0.0, lo & (2**64 - 1), span if span < 2**64 else 0, ())
     lo, hi = float(lo), float(hi)
     klass, widest, large = _FLOATS[dtype]
     clo, chi = _representable(dtype, lo, hi)
     f = float if klass == "f64" else _f32
-    base = GenPlan(dtype, n, _DT_CODE[dtype], False, 0, False, 0, 0, f(lo), f(hi - lo), clo, chi, 0, 0, ())
+    base = GenPlan(dtype, n, _DT_CODE[dtype], False, False, 1.0, f(lo), f(hi - lo), clo, chi, 0, 0, ())
     if not wide or mode == "ordinary":
         return base
-    if explicit:  # wide magnitudes inside the user's range; no NaN/Inf/large values
-        top = max(abs(lo), abs(hi))
+    k = 2 + pick % (widest - 1)  # 2 .. widest
+    if explicit:  # inside the user's range: smaller magnitudes where it holds 0, else the ordinary values
         zeros = lo <= 0.0 < hi
-        lowest, highest = (-1022, 1023) if klass == "f64" else (-126, 127)
-        e_hi = min(max(_binade(top), lowest), highest)
-        e_lo = max(e_hi - widest if zeros else min(_binade(min(abs(lo), abs(hi))), e_hi), lowest)
-        sign = 0 if lo < 0.0 < hi else (2 if hi <= 0.0 else 1)
-        return base._replace(wide=True, sign=sign, zeros=zeros, e_lo=e_lo, e_hi=e_hi)
-    inf = math.inf
-    specials = [2.0 ** large, -(2.0 ** large), _min_subnormal(dtype), -_min_subnormal(dtype), -0.0]
+        return base._replace(wide=True, zeros=zeros, scale=2.0 ** -k if zeros else 1.0)
+    scale = 2.0 ** (k if (pick >> 16) % 4 else -k)  # 3 in 4 large (the common mistake), else small
+    specials = [2.0 ** large, _min_subnormal(dtype), -_min_subnormal(dtype), -0.0]
     if mode != "finite":
-        specials = [math.nan, inf, -inf] + specials
-    return base._replace(wide=True, sign=0, zeros=True, e_lo=-widest, e_hi=widest, clo=-inf, chi=inf,
-                         specials=tuple(specials))
+        specials = [math.nan, math.inf, -math.inf] + specials
+    return base._replace(wide=True, zeros=True, scale=scale, clo=-math.inf, chi=math.inf, specials=tuple(specials))
 
 
 def _min_subnormal(dtype: str) -> float:
@@ -281,49 +275,42 @@ def _half_to_f32(dtype: str, h: np.ndarray) -> np.ndarray:
     return h.view(np.float16).astype(np.float32)
 
 
-def _uniform(p: GenPlan, w0: np.ndarray, w1: np.ndarray) -> np.ndarray:
+def _uniform(p: GenPlan, w0: np.ndarray, w1: np.ndarray, clamp: bool = True) -> np.ndarray:
     if p.code == _DT_CODE["f64"]:
         m = (w0.astype(np.uint64) << np.uint64(21)) | (w1 >> _U32(11)).astype(np.uint64)
         v = m.astype(np.float64) * np.float64(2.0 ** -53)
         v *= np.float64(p.span)
         v += np.float64(p.lo)
-        return np.clip(v, p.clo, p.chi)
+        return np.clip(v, p.clo, p.chi) if clamp else v
     v = (w0 >> _U32(8)).astype(np.float32) * np.float32(2.0 ** -24)
     v *= np.float32(p.span)
     v += np.float32(p.lo)
-    return np.clip(v, np.float32(p.clo), np.float32(p.chi))
+    return np.clip(v, np.float32(p.clo), np.float32(p.chi)) if clamp else v
 
 
-def _wide(p: GenPlan, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
-    c = w0 & _U32(0xFF)
-    s = (w0 >> _U32(8)) & _U32(1) if p.sign == 0 else np.full(w0.shape, 1 if p.sign == 2 else 0, dtype=np.uint32)
-    esel = (w0 >> _U32(9)) & _U32(0xFFFF)
-    e = p.e_lo + (esel % _U32(p.e_hi - p.e_lo + 1)).astype(np.int64)
-    if p.code == _DT_CODE["f64"]:
-        m = (w1.astype(np.uint64) << np.uint64(20)) | (w2 >> _U32(12)).astype(np.uint64)
-        sg = s.astype(np.uint64) << np.uint64(63)
-        bits = sg | ((e + 1023).astype(np.uint64) << np.uint64(52)) | m
-        sub = sg | m | np.uint64(1)
-        zero = sg
-        dt, ut = np.float64, np.uint64
-    else:
-        m = w1 >> _U32(9)
-        sg = s << _U32(31)
-        bits = sg | ((e + 127).astype(np.uint32) << _U32(23)) | m
-        if p.code == _DT_CODE["f16"]:
-            sub = (((m & _U32(0x3FF)) | _U32(1)).astype(np.float32) * np.float32(2.0 ** -24)).view(np.uint32) | sg
-        elif p.code == _DT_CODE["bf16"]:
-            sub = sg | ((((m >> _U32(16)) & _U32(0x7F)) | _U32(1)) << _U32(16))
-        else:
-            sub = sg | m | _U32(1)
-        zero = sg
-        dt, ut = np.float32, np.uint32
+def _wide(p: GenPlan, w0: np.ndarray, w1: np.ndarray) -> np.ndarray:
+    """Ordinary values times the buffer's scale, zeros and subnormals (1 in 64 each), clamped."""
+    f64 = p.code == _DT_CODE["f64"]
+    dt, ut = (np.float64, np.uint64) if f64 else (np.float32, np.uint32)
+    v = _uniform(p, w0, w1, clamp=False) * dt(p.scale)
     if p.zeros:
-        bits = np.where(c < 4, zero.astype(ut), np.where(c < 8, sub.astype(ut), bits.astype(ut)))
-    v = bits.astype(ut).view(dt)
-    with np.errstate(invalid="ignore"):
-        inside = (v >= dt(p.clo)) & (v <= dt(p.chi))
-    return np.where(inside, v, _uniform(p, w0, w1).astype(dt))
+        c = w0 & _U32(0xFF)
+        s = (w1 >> _U32(8)) & _U32(1)
+        m = w1 >> _U32(9)
+        if f64:
+            sg = s.astype(np.uint64) << np.uint64(63)
+            sub = sg | (m.astype(np.uint64) << np.uint64(29)) | np.uint64(1)
+        else:
+            sg = s << _U32(31)
+            if p.code == _DT_CODE["f16"]:
+                sub = (((m & _U32(0x3FF)) | _U32(1)).astype(np.float32) * np.float32(2.0 ** -24)).view(np.uint32) | sg
+            elif p.code == _DT_CODE["bf16"]:
+                sub = sg | ((((m >> _U32(16)) & _U32(0x7F)) | _U32(1)) << _U32(16))
+            else:
+                sub = sg | m | _U32(1)
+        bits = np.where(c < 4, sg.astype(ut), np.where(c < 8, sub.astype(ut), v.view(ut)))
+        v = bits.astype(ut).view(dt)
+    return np.clip(v, dt(p.clo), dt(p.chi))
 
 
 def host_values(p: GenPlan, keys: tuple[int, int, int, int]) -> np.ndarray:
@@ -341,11 +328,7 @@ def host_values(p: GenPlan, keys: tuple[int, int, int, int]) -> np.ndarray:
         width = 1 << (p.code - 8)
         return v.astype({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[width]).view(_np_scalar(p.dtype))
     w1 = _lowbias32(w0 ^ _U32(k2))
-    if p.wide:
-        w2 = _lowbias32(w1 ^ _U32(k0))
-        v = _wide(p, w0, w1, w2)
-    else:
-        v = _uniform(p, w0, w1)
+    v = _wide(p, w0, w1) if p.wide else _uniform(p, w0, w1)
     if p.code == _DT_CODE["f16"]:
         return _f16_bits(v.astype(np.float32).view(np.uint32)).view(np.float16)
     if p.code == _DT_CODE["bf16"]:
@@ -407,8 +390,8 @@ KF_FN unsigned short kf_bf16(KF_U32 f) {
   return (unsigned short)((f + 0x7fffu + ((f >> 16) & 1u)) >> 16);
 }
 struct kf_p {
-  KF_U32 k0, k1, k2; int sgn, zeros, e_lo, e_hi; float flo, fspan, fclo, fchi;
-  double dlo, dspan, dclo, dchi; KF_U64 ilo, ispan;
+  KF_U32 k0, k1, k2; int zeros; float flo, fspan, fclo, fchi, fscale;
+  double dlo, dspan, dclo, dchi, dscale; KF_U64 ilo, ispan;
 };
 // integers of W bytes; BIG: a span above 2^32 (a 64-bit remainder)
 template <int W, int BIG> KF_FN void kf_int(unsigned char* dst, KF_U64 i, KF_U32 w0, KF_U32 w1, const kf_p& p) {
@@ -420,24 +403,20 @@ template <int W, int BIG> KF_FN void kf_int(unsigned char* dst, KF_U64 i, KF_U32
   else if (W == 4) ((KF_U32*)dst)[i] = (KF_U32)v;
   else ((KF_U64*)dst)[i] = v;
 }
-// double
+// double; WIDE: times the buffer's scale, zeros and subnormals (1 in 64 each)
 template <int WIDE> KF_FN void kf_f64(unsigned char* dst, KF_U64 i, KF_U32 w0, KF_U32 w1, const kf_p& p) {
   KF_U64 m = ((KF_U64)w0 << 21) | (KF_U64)(w1 >> 11);
   double u = (double)m * 1.1102230246251565404e-16;
   double v = u * p.dspan;
   v = v + p.dlo;
-  v = v < p.dclo ? p.dclo : (v > p.dchi ? p.dchi : v);
   if (WIDE) {
-    KF_U32 c = w0 & 0xffu, s = p.sgn == 0 ? (w0 >> 8) & 1u : (p.sgn == 2 ? 1u : 0u);
-    int e = p.e_lo + (int)(((w0 >> 9) & 0xffffu) % (KF_U32)(p.e_hi - p.e_lo + 1));
-    KF_U32 w2 = kf_lb32(w1 ^ p.k0);
-    KF_U64 mm = ((KF_U64)w1 << 20) | (KF_U64)(w2 >> 12), sg = (KF_U64)s << 63;
-    KF_U64 bits = sg | ((KF_U64)(e + 1023) << 52) | mm;
-    if (p.zeros && c < 4u) bits = sg;
-    else if (p.zeros && c < 8u) bits = sg | mm | 1ull;
-    double x = KF_AS_F64(bits);
-    if (x >= p.dclo && x <= p.dchi) v = x;
+    v = v * p.dscale;
+    KF_U32 c = w0 & 0xffu;
+    KF_U64 sg = (KF_U64)((w1 >> 8) & 1u) << 63;
+    if (p.zeros && c < 4u) v = KF_AS_F64(sg);
+    else if (p.zeros && c < 8u) v = KF_AS_F64(sg | ((KF_U64)(w1 >> 9) << 29) | 1ull);
   }
+  v = v < p.dclo ? p.dclo : (v > p.dchi ? p.dchi : v);
   ((double*)dst)[i] = v;
 }
 // float, half (DT 2) and bfloat16 (DT 3), computed in float
@@ -445,29 +424,25 @@ template <int DT, int WIDE> KF_FN void kf_f32(unsigned char* dst, KF_U64 i, KF_U
   float u = (float)(w0 >> 8) * 5.9604644775390625e-8f;
   float v = u * p.fspan;
   v = v + p.flo;
-  v = v < p.fclo ? p.fclo : (v > p.fchi ? p.fchi : v);
   if (WIDE) {
-    KF_U32 c = w0 & 0xffu, s = p.sgn == 0 ? (w0 >> 8) & 1u : (p.sgn == 2 ? 1u : 0u);
-    int e = p.e_lo + (int)(((w0 >> 9) & 0xffffu) % (KF_U32)(p.e_hi - p.e_lo + 1));
-    KF_U32 m = w1 >> 9, sg = s << 31;
-    KF_U32 bits = sg | ((KF_U32)(e + 127) << 23) | m;
-    if (p.zeros && c < 4u) bits = sg;
+    v = v * p.fscale;
+    KF_U32 c = w0 & 0xffu, m = w1 >> 9, sg = ((w1 >> 8) & 1u) << 31;
+    if (p.zeros && c < 4u) v = KF_AS_F32(sg);
     else if (p.zeros && c < 8u) {
-      if (DT == 2) bits = KF_F32_BITS((float)((m & 0x3ffu) | 1u) * 5.9604644775390625e-8f) | sg;
-      else if (DT == 3) bits = sg | ((((m >> 16) & 0x7fu) | 1u) << 16);
-      else bits = sg | m | 1u;
+      if (DT == 2) v = KF_AS_F32(KF_F32_BITS((float)((m & 0x3ffu) | 1u) * 5.9604644775390625e-8f) | sg);
+      else if (DT == 3) v = KF_AS_F32(sg | ((((m >> 16) & 0x7fu) | 1u) << 16));
+      else v = KF_AS_F32(sg | m | 1u);
     }
-    float x = KF_AS_F32(bits);
-    if (x >= p.fclo && x <= p.fchi) v = x;
   }
+  v = v < p.fclo ? p.fclo : (v > p.fchi ? p.fchi : v);
   if (DT == 0) ((float*)dst)[i] = v;
   else if (DT == 2) ((unsigned short*)dst)[i] = kf_f16(KF_F32_BITS(v));
   else ((unsigned short*)dst)[i] = kf_bf16(KF_F32_BITS(v));
 }
-KF_KERNEL void KF_ENTRY(unsigned char* dst, KF_U64 n, KF_U32 k0, KF_U32 k1, KF_U32 k2, int sgn, int zeros,
-                        int e_lo, int e_hi, float flo, float fspan, float fclo, float fchi, double dlo, double dspan,
-                        double dclo, double dchi, KF_U64 ilo, KF_U64 ispan) {
-  kf_p p = {k0, k1, k2, sgn, zeros, e_lo, e_hi, flo, fspan, fclo, fchi, dlo, dspan, dclo, dchi, ilo, ispan};
+KF_KERNEL void KF_ENTRY(unsigned char* dst, KF_U64 n, KF_U32 k0, KF_U32 k1, KF_U32 k2, int zeros, float flo,
+                        float fspan, float fclo, float fchi, float fscale, double dlo, double dspan, double dclo,
+                        double dchi, double dscale, KF_U64 ilo, KF_U64 ispan) {
+  kf_p p = {k0, k1, k2, zeros, flo, fspan, fclo, fchi, fscale, dlo, dspan, dclo, dchi, dscale, ilo, ispan};
   for (KF_U64 i = KF_FIRST; i < n; i += KF_STRIDE) {
     KF_U32 w0 = kf_lb32(kf_lb32((KF_U32)i ^ k0) + k1 + (KF_U32)(i >> 32) * 0x9e3779b9u);
     KF_U32 w1 = kf_lb32(w0 ^ k2);
@@ -559,11 +534,11 @@ def _device_write(session: Any, p: GenPlan, keys, buffer: object, offset: int) -
     groups = max(1, min(-(-p.n // block), 4096))
     grid = (groups * block, 1, 1) if session.info.backend == "sycl" else (groups, 1, 1)
     args = [BufferArg(buffer, offset), ScalarArg(p.n, "u64"), ScalarArg(k0, "u32"), ScalarArg(k1, "u32"),
-            ScalarArg(k2, "u32"), ScalarArg(p.sign, "i32"), ScalarArg(int(p.zeros), "i32"),
-            ScalarArg(p.e_lo, "i32"), ScalarArg(max(p.e_hi, p.e_lo), "i32"),
+            ScalarArg(k2, "u32"), ScalarArg(int(p.zeros), "i32"),
             ScalarArg(_clampf(p.lo), "f32"), ScalarArg(_clampf(p.span), "f32"), ScalarArg(_clampf(p.clo), "f32"),
-            ScalarArg(_clampf(p.chi), "f32"), ScalarArg(p.lo, "f64"), ScalarArg(p.span, "f64"),
-            ScalarArg(p.clo, "f64"), ScalarArg(p.chi, "f64"), ScalarArg(p.ilo, "u64"), ScalarArg(p.ispan, "u64")]
+            ScalarArg(_clampf(p.chi), "f32"), ScalarArg(p.scale, "f32"), ScalarArg(p.lo, "f64"),
+            ScalarArg(p.span, "f64"), ScalarArg(p.clo, "f64"), ScalarArg(p.chi, "f64"), ScalarArg(p.scale, "f64"),
+            ScalarArg(p.ilo, "u64"), ScalarArg(p.ispan, "u64")]
     session.launch(kernel, grid, (block, 1, 1), 0, args)
     return True
 
@@ -594,8 +569,8 @@ class InputSet(Mapping[str, np.ndarray]):
                 continue
             scalar = _scalar(b.dtype)
             n = sizes[b.name] // _np_scalar(scalar).itemsize
-            self.plans[b.name] = plan_for(b, n, env, mode, wide)
             self.keys[b.name] = _keys(self.key + (int(wide),), b.name)
+            self.plans[b.name] = plan_for(b, n, env, mode, wide, pick=self.keys[b.name][3])
         self._host: dict[str, np.ndarray] = {}
         self.dtypes = {b.name: b.dtype for b in spec.buffers if b.role != "out"}
 

@@ -27,7 +27,8 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
-            "fixed", "tol", "tune", "bytes", "flops", "begin", "end")
+            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "values")
+VALUES = ("special", "finite", "ordinary")  # `@kf values ...`: the special input set (backends/judge/inputs.py)
 _TYPE_HINT = "float, double, half, int, unsigned, int64_t, uint8_t... or f32, f64, f16, i32, u32, i64, u8"
 
 
@@ -57,6 +58,7 @@ class _Parser:
         self.atol: float | None = None
         self.bytes: str | None = None
         self.flops: str | None = None
+        self.values: str | None = None
         self.seen: dict[str, int] = {}  # single-occurrence keywords -> line
         # (entry, offset, expr, what) for the name checks after every line is read
         self.exprs: list[tuple[_Entry, int, str, str]] = []
@@ -123,12 +125,14 @@ class _Parser:
             self.tune(e, rest_off, rest)
         elif word == "fixed":
             self.fixed_line(e, rest_off, rest)
+        elif word == "values":
+            self.values_line(e, rest_off, rest)
         elif word in ("begin", "end") and not rest:
             pass  # region markers, handled by the source scanner
         else:
             a, b = _LAUNCH[self.language]
             self.error(e, 0, f"unknown spec line `{word}`: expected `NAME = EXPR` or one of "
-                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops")
+                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops, values")
 
     def variable(self, e: _Entry, m: re.Match) -> None:
         name = m.group(1)
@@ -292,6 +296,16 @@ class _Parser:
             else:
                 self.fixed[part.strip()] = (e, col)
 
+    def values_line(self, e: _Entry, off: int, rest: str) -> None:
+        """`values special|finite|ordinary`: which special input values kf may feed the kernel."""
+        if not self.once(e, "values"):
+            return
+        word = rest.strip()
+        if word not in VALUES:
+            return self.error(e, off, "expected `values special` (the default: wide magnitudes, zeros, subnormals, "
+                                      "NaN and Inf), `values finite` (no NaN or Inf) or `values ordinary` (none)")
+        self.values = word
+
     def tol(self, e: _Entry, off: int, rest: str) -> None:
         if not self.once(e, "tol"):
             return
@@ -447,6 +461,7 @@ class _Parser:
             rtol=self.rtol, atol=self.atol, bytes=self.bytes, flops=self.flops,
             range=Range(Position(first.line, 0), Position(last.line, last.col + len(last.text))),
             fixed=[n for n in self.fixed if n in self.variables],
+            values=self.values,
         )
         if not any(d.severity == "error" for d in self.diags):
             self.try_values(spec)
