@@ -68,6 +68,7 @@ def test_values_fill_the_range_and_stay_inside_it(dtype, low, high):
 ])
 def test_the_device_writes_the_host_twins_values(session, monkeypatch, dtype, low, high, wide):
     monkeypatch.setattr(gen, "DEVICE_MIN_ELEMENTS", 1)  # even small buffers take the device path
+    monkeypatch.setattr(gen, "WIDE_DEVICE_MIN_ELEMENTS", 1)
     n = 70_001
     spec = spec_of(buf(dtype, n, low, high))
     inputs = InputSet(spec, {}, (4, 5, 6), wide=wide)

@@ -61,6 +61,8 @@ __all__ = ["SECRET", "InputSet", "GenPlan", "plan_for", "host_values", "specials
 
 SECRET = int.from_bytes(os.urandom(16), "little")  # per worker process; never leaves it
 DEVICE_MIN_ELEMENTS = int(os.environ.get("KF_DEVICE_INPUTS_MIN", "65536"))  # below: the NumPy twin and a copy
+# the special set is generated once per evaluation: its kernel (a compile per worker) only pays off for large buffers
+WIDE_DEVICE_MIN_ELEMENTS = 1 << 22
 SPECIALS_PER_BUFFER = 8
 
 # element type -> (precision class "f32"/"f64", largest scale exponent of the wide set, exponent of its large value)
@@ -605,7 +607,8 @@ class InputSet(Mapping[str, np.ndarray]):
         if p.n == 0:
             return
         cached = self._host.get(name)
-        if cached is None and p.n >= DEVICE_MIN_ELEMENTS and _device_write(session, p, keys, buffer, offset):
+        least = max(DEVICE_MIN_ELEMENTS, WIDE_DEVICE_MIN_ELEMENTS if p.wide else 0)
+        if cached is None and p.n >= least and _device_write(session, p, keys, buffer, offset):
             _counts["device_buffers"] += 1
             _counts["device_elements"] += p.n
             specials = specials_for(p, keys)
