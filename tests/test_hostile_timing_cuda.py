@@ -60,9 +60,10 @@ def test_special_values_catch_a_clamp_and_a_nan_mistake(pool):
     ("f32", None, None, False), ("f32", None, None, True), ("f16", None, None, True), ("f64", None, None, True),
     ("u8", None, None, False), ("i64", "-5", "5", False),
 ])
-def test_the_gpu_writes_the_host_twins_values(dtype, low, high, wide):
+def test_the_gpu_writes_the_host_twins_values(monkeypatch, dtype, low, high, wide):
     from backends.cuda.session import CudaSession
 
+    monkeypatch.setattr(gen, "WIDE_DEVICE_MIN_ELEMENTS", 1)
     session = CudaSession(0)
     try:
         n = (1 << 20) + 3
