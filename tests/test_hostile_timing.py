@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -176,3 +177,28 @@ def test_kf_optimize_does_not_confirm_a_memoizing_variant(tmp_path):
     assert memo_variants, [v.message for v in store.variants(key.id)]
     assert not any(v.confirmed for v in memo_variants), [(v.speedup, v.message) for v in memo_variants]
     assert not any(f.operator == "llm" and f.significant for f in store.finals(key.id))
+
+
+def test_large_outputs_are_checked_on_secret_blocks_of_every_trial(monkeypatch):
+    """Outputs of 64 MiB and more are compared on sampled blocks where they are not bit for bit the
+    original's (here every output counts as large): the zeros of launches 14-17 are still caught,
+    with the verdict of the whole comparison, and a correct candidate passes."""
+    from backends.sycl.session import SyclSession
+
+    monkeypatch.setattr(harness, "LARGE_OUTPUT_BYTES", 0)
+    monkeypatch.setattr(harness, "SAMPLE_BLOCKS", 4)
+    ref = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
+    options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=20, max_trials=40, target_seconds=0.2,
+                          warmup_seconds=0.0, timeout_s=30.0)
+    session = SyclSession(0)
+    try:
+        bad, _ = harness.evaluate(session, EvalRequest(ref, load_unit(str(HOSTILE / "zeros_window.cpp")), "sycl", 0,
+                                                       options, nonce=3))
+        good, _ = harness.evaluate(session, EvalRequest(ref, load_unit(str(KERNELS / "sycl" / "good.cpp")), "sycl", 0,
+                                                        options, nonce=4))
+    finally:
+        session.close()
+    assert bad.verdict in (Verdict.CONSTANT, Verdict.WRONG) and "timed trial" in bad.message, bad.message
+    assert "sampled" not in bad.message  # the whole output's verdict
+    assert good.verdict is Verdict.CORRECT and re.search(r"all \d+ timed trials verified \(where not bit for bit",
+                                                          good.message), good.message
