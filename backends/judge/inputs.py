@@ -61,8 +61,9 @@ __all__ = ["SECRET", "InputSet", "GenPlan", "plan_for", "host_values", "specials
 
 SECRET = int.from_bytes(os.urandom(16), "little")  # per worker process; never leaves it
 DEVICE_MIN_ELEMENTS = int(os.environ.get("KF_DEVICE_INPUTS_MIN", "65536"))  # below: the NumPy twin and a copy
-# the special set is generated once per evaluation: until its kernel is built in the worker (a compile:
-# 0.5-1.5 s from SYCL's disk cache on the 2-core CPU, 5-7 s cold), the host twin is cheaper below this
+# the special set is generated once per evaluation: the first one a worker meets comes from the host twin
+# below this size (building its kernel costs 0.5-1.5 s from SYCL's disk cache on the 2-core CPU, 5-7 s
+# cold: more than the twin, and `kf bench` evaluates once); from the second on, the kernel is built
 WIDE_DEVICE_MIN_ELEMENTS = 1 << 24
 SPECIALS_PER_BUFFER = 8
 
@@ -544,6 +545,18 @@ def _generator(session: Any, p: GenPlan):
     return kernel
 
 
+_wide_on_host: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+
+
+def _host_wide_sets(session: Any) -> int:
+    """Large special-set buffers this session has had from the host twin so far."""
+    with _lock:
+        try:
+            return _wide_on_host.get(session, 0)
+        except TypeError:
+            return 0
+
+
 def _built(session: Any, p: GenPlan) -> bool:
     """Whether this session has already built the plan's generator kernel."""
     with _lock:
@@ -598,6 +611,7 @@ class InputSet(Mapping[str, np.ndarray]):
             self.keys[b.name] = _keys(self.key + (int(wide),), b.name)
             self.plans[b.name] = plan_for(b, n, env, mode, wide, pick=self.keys[b.name][3])
         self._host: dict[str, np.ndarray] = {}
+        self._counted = False  # counted as a special set made on the host (_wide_on_host)
         self.dtypes = {b.name: b.dtype for b in spec.buffers if b.role != "out"}
 
     @property
@@ -631,7 +645,9 @@ class InputSet(Mapping[str, np.ndarray]):
         if p.n == 0:
             return
         cached = self._host.get(name)
-        least = max(DEVICE_MIN_ELEMENTS, WIDE_DEVICE_MIN_ELEMENTS if p.wide and not _built(session, p) else 0)
+        least = DEVICE_MIN_ELEMENTS
+        if p.wide and not _built(session, p) and (self._counted or _host_wide_sets(session) < 1):
+            least = max(least, WIDE_DEVICE_MIN_ELEMENTS)
         if cached is None and p.n >= least and _device_write(session, p, keys, buffer, offset):
             _counts["device_buffers"] += 1
             _counts["device_elements"] += p.n
@@ -644,6 +660,13 @@ class InputSet(Mapping[str, np.ndarray]):
             return
         _counts["host_buffers"] += 1
         _counts["host_elements"] += p.n
+        if p.wide and p.n >= DEVICE_MIN_ELEMENTS and not self._counted:
+            self._counted = True  # one special set made on the host (not one buffer)
+            with _lock:
+                try:
+                    _wide_on_host[session] = _wide_on_host.get(session, 0) + 1
+                except TypeError:
+                    pass
         session.write(buffer, offset, np.ascontiguousarray(self[name]).view(np.uint8))
 
 
