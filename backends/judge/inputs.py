@@ -61,9 +61,9 @@ __all__ = ["SECRET", "InputSet", "GenPlan", "plan_for", "host_values", "specials
 
 SECRET = int.from_bytes(os.urandom(16), "little")  # per worker process; never leaves it
 DEVICE_MIN_ELEMENTS = int(os.environ.get("KF_DEVICE_INPUTS_MIN", "65536"))  # below: the NumPy twin and a copy
-# the special set is generated once per evaluation: the first one a worker meets comes from the host twin
-# below this size (building its kernel costs 0.5-1.5 s from SYCL's disk cache on the 2-core CPU, 5-7 s
-# cold: more than the twin, and `kf bench` evaluates once); from the second on, the kernel is built
+# the special set is generated once per evaluation, from the host twin below this size unless its kernel
+# is built: building costs 0.5-1.5 s from SYCL's disk cache on the 2-core CPU (5-7 s cold), more than the
+# twin takes for 4 Mi elements; NVRTC builds in ~0.2 s, so on CUDA a worker builds it at its second set
 WIDE_DEVICE_MIN_ELEMENTS = 1 << 24
 SPECIALS_PER_BUFFER = 8
 
@@ -646,7 +646,8 @@ class InputSet(Mapping[str, np.ndarray]):
             return
         cached = self._host.get(name)
         least = DEVICE_MIN_ELEMENTS
-        if p.wide and not _built(session, p) and (self._counted or _host_wide_sets(session) < 1):
+        cheap_build = getattr(getattr(session, "info", None), "backend", None) == "cuda"
+        if p.wide and not _built(session, p) and (self._counted or not cheap_build or _host_wide_sets(session) < 1):
             least = max(least, WIDE_DEVICE_MIN_ELEMENTS)
         if cached is None and p.n >= least and _device_write(session, p, keys, buffer, offset):
             _counts["device_buffers"] += 1
