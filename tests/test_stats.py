@@ -94,3 +94,16 @@ def test_a_timer_resolution_interval_counts_as_converged():
     assert median_noise(ticks, resolution=0.5e-6) == 0.0
     assert stop_reason([ticks, ticks], 0.01, noise_target=0.02, min_trials=10, max_trials=200, cap_seconds=1.0,
                        method="cuda-events") == "noise"
+
+
+def test_stop_once_the_candidate_is_significantly_slower():
+    rng = np.random.default_rng(1)
+    original = list(1.0 + 0.3 * rng.standard_normal(6) ** 2)
+    slower = [2.5 * x for x in original]  # paired: every trial's ratio is 0.4
+    assert stop_reason([original, slower], 0.01, noise_target=0.01, min_trials=5, max_trials=200,
+                       cap_seconds=1.0) == "slower"
+    faster = [0.4 * x for x in original]  # a faster candidate is timed on: claims rest on the full measurement
+    assert stop_reason([original, faster], 0.01, noise_target=0.01, min_trials=5, max_trials=200,
+                       cap_seconds=1.0) is None
+    assert stop_reason([original, slower], 0.01, noise_target=0.0, min_trials=5, max_trials=200,
+                       cap_seconds=1.0) is None  # a fixed budget (confirmations) times on

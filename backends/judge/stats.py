@@ -17,9 +17,11 @@ otherwise), so a 1.01x inside or beside the noise is never claimed.
 
 Stopping (`stop_reason`): after `min_trials`, timing stops as soon as the 95% interval of
 every kernel's median (distribution-free, from order statistics) is within +-noise_target
-of the median, or within the timer's resolution; at the latest at the time cap or after
-`max_trials`. Like nvbench's relative-noise stop, but on the median's interval, which
-shrinks as trials accumulate and is not moved by a few slow outliers.
+of the median, or within the timer's resolution; or as soon as the candidate is
+significantly slower (more trials could not make it a claim: stopping there never creates
+one); at the latest at the time cap or after `max_trials`. Like nvbench's relative-noise
+stop, but on the median's interval, which shrinks as trials accumulate and is not moved by
+a few slow outliers.
 """
 
 from __future__ import annotations
@@ -113,7 +115,10 @@ def median_noise(samples: Sequence[float], resolution: float = 0.0) -> float:
 
 def stop_reason(samples: Sequence[Sequence[float]], elapsed: float, *, noise_target: float, min_trials: int,
                 max_trials: int, cap_seconds: float, method: str = "") -> str | None:
-    """Why the timing loop may stop now ("noise", "time cap", "max trials"), or None to go on."""
+    """Why the timing loop may stop now ("noise", "slower", "time cap", "max trials"), or None
+    to go on. `samples`: the original's, then the candidate's if any (paired by trial).
+    "slower": the candidate is significantly slower (the paired interval of the speedup lies
+    below 1), so no number of further trials can make it a claim; only with a noise target."""
     n = min((len(s) for s in samples), default=0)
     if n < max(2, min_trials):
         return None
@@ -123,6 +128,10 @@ def stop_reason(samples: Sequence[Sequence[float]], elapsed: float, *, noise_tar
         resolution = RESOLUTION.get(method, 0.0)
         if all(median_noise(s, resolution) <= noise_target for s in samples):
             return "noise"
+        if len(samples) == 2 and len(samples[0]) == len(samples[1]):
+            ratios = np.asarray(samples[0], dtype=np.float64) / np.asarray(samples[1], dtype=np.float64)
+            if median_interval(ratios)[1] < 1.0:
+                return "slower"
     if elapsed >= cap_seconds:
         return "time cap"
     return None
@@ -137,6 +146,9 @@ def describe_stop(timings: Sequence[Timing], noise_target: float, cap_seconds: f
     within = f"+-{worst * 100:.1f}%" if worst is not None and math.isfinite(worst) else "unknown"
     if t.stop == "noise":
         return f"{t.trials} trials, stopped when every median was within {within} (target +-{noise_target * 100:g}%)"
+    if t.stop == "slower":
+        return (f"{t.trials} trials, stopped when the candidate was significantly slower "
+                f"(medians within {within})")
     if t.stop == "time cap":
         goal = f", target +-{noise_target * 100:g}%" if noise_target > 0 else ""
         return f"{t.trials} trials in the {cap_seconds:g} s timing budget (medians within {within}{goal})"
