@@ -200,14 +200,14 @@ class Buffers:
             self.free()
             raise
 
-    def load(self, inputs: Mapping[str, np.ndarray]) -> None:
+    def load(self, inputs: Mapping[str, np.ndarray], snapshot: bool = True) -> None:
         """Guards, poisoned outputs and the inputs (`inputs`: an InputSet, written on the device
-        (backends/judge/inputs.py), or plain arrays)."""
+        (backends/judge/inputs.py), or plain arrays); `snapshot` as for reload."""
         for b in self.spec.buffers:
             buf, n = self.alloc[b.name], self.nbytes[b.name]
             self.session.fill(buf, 0, GUARD_BYTES, CANARY)
             self.session.fill(buf, GUARD_BYTES + n, GUARD_BYTES, CANARY)
-        self.reload(inputs)
+        self.reload(inputs, snapshot)
 
     def reload(self, inputs: Mapping[str, np.ndarray], snapshot: bool = True, outputs: bool = True) -> None:
         """New inputs and poisoned outputs, guards left as they are (a timed trial checks them
