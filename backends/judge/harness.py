@@ -368,7 +368,8 @@ class Evaluation:
                 trial += 1
                 reason = stop_reason(samples, time.perf_counter() - start, noise_target=opts.noise_target,
                                      min_trials=opts.min_trials, max_trials=opts.max_trials,
-                                     cap_seconds=opts.target_seconds, method=self.session.timing_method)
+                                     cap_seconds=opts.target_seconds, method=self.session.timing_method,
+                                     min_effect=opts.min_effect)
             self.at = None
             method = self.session.timing_method
             resolution = RESOLUTION.get(method, 0.0)

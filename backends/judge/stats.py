@@ -18,8 +18,9 @@ otherwise), so a 1.01x inside or beside the noise is never claimed.
 Stopping (`stop_reason`): after `min_trials`, timing stops as soon as the 95% interval of
 every kernel's median (distribution-free, from order statistics) is within +-noise_target
 of the median, or within the timer's resolution; or as soon as the candidate is
-significantly slower (more trials could not make it a claim: stopping there never creates
-one); at the latest at the time cap or after `max_trials`. Like nvbench's relative-noise
+slower than the minimum effect with confidence (the speedup's paired interval below
+1 + min_effect: more trials could not make it a claim, so stopping there never creates one);
+at the latest at the time cap or after `max_trials`. Like nvbench's relative-noise
 stop, but on the median's interval, which shrinks as trials accumulate and is not moved by
 a few slow outliers.
 """
@@ -114,11 +115,11 @@ def median_noise(samples: Sequence[float], resolution: float = 0.0) -> float:
 
 
 def stop_reason(samples: Sequence[Sequence[float]], elapsed: float, *, noise_target: float, min_trials: int,
-                max_trials: int, cap_seconds: float, method: str = "") -> str | None:
+                max_trials: int, cap_seconds: float, method: str = "", min_effect: float = 0.0) -> str | None:
     """Why the timing loop may stop now ("noise", "slower", "time cap", "max trials"), or None
     to go on. `samples`: the original's, then the candidate's if any (paired by trial).
-    "slower": the candidate is significantly slower (the paired interval of the speedup lies
-    below 1), so no number of further trials can make it a claim; only with a noise target."""
+    "slower": the paired interval of the speedup lies wholly below 1 + min_effect, so no
+    number of further trials can make the candidate a claim; only with a noise target."""
     n = min((len(s) for s in samples), default=0)
     if n < max(2, min_trials):
         return None
@@ -130,7 +131,7 @@ def stop_reason(samples: Sequence[Sequence[float]], elapsed: float, *, noise_tar
             return "noise"
         if len(samples) == 2 and len(samples[0]) == len(samples[1]):
             ratios = np.asarray(samples[0], dtype=np.float64) / np.asarray(samples[1], dtype=np.float64)
-            if median_interval(ratios)[1] < 1.0:
+            if median_interval(ratios)[1] < 1.0 + min_effect:
                 return "slower"
     if elapsed >= cap_seconds:
         return "time cap"
@@ -147,7 +148,7 @@ def describe_stop(timings: Sequence[Timing], noise_target: float, cap_seconds: f
     if t.stop == "noise":
         return f"{t.trials} trials, stopped when every median was within {within} (target +-{noise_target * 100:g}%)"
     if t.stop == "slower":
-        return (f"{t.trials} trials, stopped when the candidate was significantly slower "
+        return (f"{t.trials} trials, stopped when the speedup's interval lay below the minimum effect "
                 f"(medians within {within})")
     if t.stop == "time cap":
         goal = f", target +-{noise_target * 100:g}%" if noise_target > 0 else ""
