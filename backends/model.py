@@ -307,7 +307,8 @@ class EvalOptions(msgspec.Struct, frozen=True):
     seeds: int = 3
     check_extra_sizes: bool = True
     time: bool = True
-    min_trials: int = 5  # before the noise target or the time cap may stop timing (the sign test needs 5)
+    min_trials: int = 6  # before the noise target or the time cap may stop timing: 6 paired trials are the
+    # fewest whose distribution-free interval covers 95% (backends/judge/stats.py)
     max_trials: int = 200
     target_seconds: float = 1.0  # the time cap of the timing loop (both kernels' trials together)
     warmup_seconds: float = 0.02
