@@ -105,6 +105,7 @@ class Reference(msgspec.Struct, frozen=True):
     path: str  # as written, relative to the kernel's file
     function: str | None = None  # None: a KernelBench module (Model)
     line: int = 0
+    precision: str = "float64"  # float inputs reach it as: float64 | float32 | native (the buffer's own type)
 
 
 class Check(msgspec.Struct, frozen=True):
@@ -162,6 +163,12 @@ class KernelSource(msgspec.Struct, frozen=True):
     content_hash: str = ""  # sha256 of the region text (splice's check that the text is unchanged)
     code_hash: str = ""  # the region plus the tunable values bound outside it: the kernel's identity
     form: KernelForm = "global"
+    # SYCL lambdas and nd_item functions (backends/kernel/sycl_forms.py): the launch as the code
+    # writes it. dims: 1-3, 0 when the code does not say (the spec's `global` does);
+    # range_launch: a `range` launch with an `id`/`item` (the spec needs `global` only; kf picks
+    # the work-group and rounds the global size up, and the extra work-items do nothing).
+    dims: int = 0
+    range_launch: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -181,7 +188,8 @@ class Verdict(str, enum.Enum):
     UNWRITTEN = "unwritten"  # output elements the reference writes were left untouched (poison)
     CONSTANT = "constant_output"  # output constant/all-zero where the reference's is not
     INPUT_MODIFIED = "input_modified"
-    OUT_OF_BOUNDS = "out_of_bounds"  # guard bytes around a buffer were overwritten
+    OUT_OF_BOUNDS = "out_of_bounds"  # guard bytes around a buffer were overwritten, or read (the output depends on them)
+    NONDETERMINISTIC = "nondeterministic"  # right once, wrong on a repeat with the same inputs (a race, uninitialised memory), or a sanitizer's finding
     TIMEOUT = "timeout"
     CRASH = "crash"  # the worker process died or the device reported a sticky error
     REFERENCE_FAILED = "reference_failed"  # the original kernel itself did not run cleanly
@@ -198,6 +206,7 @@ VERDICT_STAGE: dict[Verdict, int] = {
     Verdict.CRASH: 2,
     Verdict.TIMEOUT: 2,
     Verdict.OUT_OF_BOUNDS: 3,
+    Verdict.NONDETERMINISTIC: 3,
     Verdict.INPUT_MODIFIED: 3,
     Verdict.UNWRITTEN: 3,
     Verdict.CONSTANT: 3,
@@ -230,6 +239,12 @@ class CheckReport(msgspec.Struct, frozen=True):
     message: str = ""
     nonfinite_count: int = 0  # elements that are NaN/Inf where the reference's are finite (or the reverse)
     derived: bool = False  # a size kf chose (backends/judge/sizes.py), not one the spec lists
+    # the oracle's account (backends/judge/oracle.py): what the outputs were compared with and how
+    oracle: str = ""  # "python reference" (`@kf reference`) or "original" (the original kernel's outputs)
+    rule: str = ""  # why it passed or failed: "tolerance" | "no worse than the original" | ""
+    rtol: float | None = None  # the tolerance used for `buffer` (the worst one when all passed)
+    atol: float | None = None  # absolute part actually used (scaled to the outputs' magnitude)
+    original_error: float | None = None  # with a Python reference: the original's max abs error against it
 
 
 class Timing(msgspec.Struct, frozen=True):
@@ -319,6 +334,8 @@ class EvalOptions(msgspec.Struct, frozen=True):
     profile: bool = True
     ncu: bool = False
     timeout_s: float = 30.0  # for one launch and its checks: longer is a hang (the worker is killed)
+    sanitize: bool = False  # CUDA: run the candidate under compute-sanitizer (racecheck, initcheck, memcheck) too
+    compile_overlap: bool = True  # compile the candidate in a thread beside the original's work
 
 
 class EvalRequest(msgspec.Struct, frozen=True):
@@ -335,6 +352,16 @@ class KernelMeasurement(msgspec.Struct, frozen=True):
     profile: Profile | None = None
 
 
+class Build(msgspec.Struct, frozen=True, omit_defaults=True):
+    """How the original was compiled: which compiler, with which of the project's flags,
+    from where (compile_commands.json, settings, --flags, `@kf flags`), and why that compiler."""
+
+    compiler: str  # "nvcc 13.0.88" / "nvrtc 13.5"
+    flags: list[str] = []
+    flags_source: str = ""
+    why: str = ""  # e.g. "`int main()` is host code (vectorAdd.cu:120)"
+
+
 class EvalResult(msgspec.Struct, frozen=True):
     verdict: Verdict
     message: str = ""  # one line for humans
@@ -349,6 +376,7 @@ class EvalResult(msgspec.Struct, frozen=True):
     device: DeviceInfo | None = None
     compile_seconds: float = 0.0
     wall_seconds: float = 0.0
+    build: Build | None = None  # the compiler and flags used (CUDA)
 
     @property
     def ok(self) -> bool:

@@ -27,12 +27,15 @@ class CompileUnit(msgspec.Struct, frozen=True):
     entry: str  # the kernel's name, or a name expression for a template: "saxpy<256>"
     language: Language
     include_dirs: list[str] = []
-    options: list[str] = []  # extra compiler options
+    options: list[str] = []  # extra compiler options (CUDA: the project's flags, backends/kernel/project_flags.py)
+    compiler: str = ""  # CUDA: "nvcc" or "nvrtc" (chosen per file: backends/cuda/compiler.py); "": decide here
+    probe_params: int = 0  # CUDA: ask the compiler the types of this many kernel parameters (backends/cuda/probes.py)
 
 
 class CompileFailure(msgspec.Struct, frozen=True):
     diagnostics: list[Diagnostic]  # errors first; at least one error
     log: str  # the compiler's whole log
+    compiler: str = ""  # which compiler said so: "nvcc 13.0.88", "nvrtc 13.5"
 
 
 class CompiledKernel(Protocol):
@@ -56,7 +59,11 @@ class ScalarArg(msgspec.Struct, frozen=True):
     dtype: str  # canonical dtype: i32, f32, u64, ...
 
 
-KernelArg = BufferArg | ScalarArg
+class NullArg(msgspec.Struct, frozen=True):
+    """A pointer argument passed as a null pointer (`@kf bias = null`)."""
+
+
+KernelArg = BufferArg | ScalarArg | NullArg
 
 
 class LaunchError(Exception):

@@ -40,6 +40,7 @@ from typing import AsyncIterator, Callable, Sequence
 import msgspec
 
 from backends.model import EvalOptions, EvalRequest, EvalResult, Unit, Verdict
+from backends.kernel.pyref import is_stub
 from backends.kernel.scanner import KernelNotFound, find_kernel
 from backends.kernel.spec import check_contract
 from backends.kernel.splice import StaleKernel, region_text, splice
@@ -88,6 +89,12 @@ class Search:
         from .tuning import TuningOperator
 
         self.reference = reference
+        # a stub (no code yet) with a Python reference: the LLM writes the first kernel, and the
+        # first correct one becomes the baseline that speedups are measured against
+        spec = reference.kernel.spec
+        self.stub = bool(spec is not None and spec.reference is not None and is_stub(reference.text, reference.kernel))
+        self.stub_unit = reference
+        self.baseline: Variant | None = None
         self.pool = pool
         self.store = store
         self.config = config
@@ -272,6 +279,8 @@ class Search:
             for op in self.operators:
                 if op.name == v.operator or (op.name == "tune" and v.operator == "reference"):
                     op.observe(v)
+        if self.stub and self.baseline is None:
+            self._resume_baseline(by_id)
         self.done = self.store.count(self.key.id)
         self.generation = max((v.generation for v in stored), default=0)
         self._seq = self.store.last_seq(self.key.id)
@@ -303,6 +312,11 @@ class Search:
         if k.spec is None:
             self._send(SearchError(f"kernel {k.name} has no `// @kf` spec", self.reference.path,
                                    k.name_range.start.line))
+            raise _Stop("error")
+        if self.stub and not any(op.name == "llm" for op in self.operators):
+            self._send(SearchError(f"kernel {k.name} is a stub (no code yet): writing a first kernel from its Python "
+                                   "reference needs the LLM operator (configure an LLM endpoint and model)",
+                                   self.reference.path, k.name_range.start.line))
             raise _Stop("error")
 
     async def _run(self) -> str:
@@ -532,7 +546,7 @@ class Search:
             self._send(SearchError(f"{p.operator} variant: {d.message}", d.file, d.line))
             return fail(Verdict.SPEC_ERROR, d.format())
         return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(p.tunables),
-                    include_dirs=list(ref.include_dirs))
+                    include_dirs=list(ref.include_dirs), flags=list(ref.flags), flags_source=ref.flags_source)
 
     def _cell(self, result: EvalResult, which: str = "candidate") -> tuple[list[int] | None, dict[str, float]]:
         m = getattr(result, which)
@@ -571,6 +585,10 @@ class Search:
             return
         self.reference_variant = v
         self._send(EvaluationDone(v, self.done, self.budget))
+        if self.stub:  # nothing to measure or tune yet: the LLM writes the first kernel
+            self._progress(f"no original kernel ({ref.kernel.name} is a stub): the LLM writes a first kernel from "
+                           "the Python reference; the first correct one becomes the baseline for speedups")
+            return
         self._admit(v, None)
         self._observe("tune", v)
 
@@ -626,6 +644,8 @@ class Search:
                 v = self._variant(p, vid, result)
                 if self._claims_advantage(v, parent):
                     v = await self._confirm(v, p, cand)
+            if self.stub and self.baseline is None and v.ok and isinstance(cand, Unit):
+                v = self._promote(v, cand)
             self.store.put_variant(v)  # committed: a kill from here on loses nothing
             self.variants[vid] = v
             if v.result is not None:
@@ -645,6 +665,54 @@ class Search:
                 self.store.unclaim(self.key.id, vid, self.owner)
             except Exception:
                 pass
+
+    # -- starting from a stub ---------------------------------------------------------
+
+    def _with_reference_line(self, region: str) -> str:
+        """A region that dropped the stub's `@kf reference` line gets it back: the baseline keeps the oracle."""
+        if "@kf reference" in region:
+            return region
+        ref = self.stub_unit.kernel.spec.reference
+        line = self.stub_unit.text.splitlines()[ref.line]
+        lines = region.splitlines(keepends=True)
+        at = next((i for i, x in enumerate(lines) if "@kf" in x), 0)
+        return "".join(lines[:at]) + line.rstrip("\n") + "\n" + "".join(lines[at:])
+
+    def _promote(self, v: Variant, unit: Unit) -> Variant:
+        """The first correct kernel written from a stub becomes the baseline: later candidates
+        are measured against it (speedups relative to it), the Python reference stays the oracle."""
+        if unit.kernel.spec is not None and unit.kernel.spec.reference is None:
+            region = self._with_reference_line(region_text(unit.text, unit.kernel))
+            try:
+                text = splice(self.stub_unit.text, self.stub_unit.kernel, region)
+                unit = msgspec.structs.replace(unit, text=text, kernel=find_kernel(text, unit.path, unit.kernel.name))
+            except (StaleKernel, KernelNotFound):
+                pass
+        v = msgspec.structs.replace(
+            v, speedup=1.0, speedup_low=1.0, speedup_high=1.0, significant=False,
+            message=f"baseline: the first correct kernel, written from the stub (no original: speedups are relative "
+                    f"to it); {v.message}")
+        self.baseline = v
+        self.reference = unit
+        self.reference_variant = v
+        try:
+            self.store.put_attempt(self.key.id, Attempt("baseline", v.operator, f"the first correct kernel {v.id[:10]}",
+                                                        key=v.id, outcome="baseline for speedups"))
+        except Exception:
+            pass
+        self._progress(f"no original kernel: the first correct kernel ({v.operator}, variant {v.id[:10]}) is now the "
+                       "baseline; speedups are relative to it")
+        return v
+
+    def _resume_baseline(self, by_id: dict[str, Variant]) -> None:
+        for a in self.store.attempts(self.key.id, "baseline"):
+            v = by_id.get(a.key)
+            if v is None:
+                continue
+            cand = self._candidate(Proposal(region=v.region, tunables=v.tunables, operator=v.operator, parent=v.parent))
+            if isinstance(cand, Unit):
+                self._promote(v, cand)
+            return
 
     def _claims_advantage(self, v: Variant, parent: Variant | None) -> bool:
         """Whether this first measurement would be used as an advantage: it would become the
@@ -735,8 +803,11 @@ class Search:
                     continue
                 self._progress(f"re-timing the original and the top {len(top)}: block {b + 1}/{nblocks}, "
                                f"{i + 1}/{len(order)} ({self.retime_seconds:g}s each)")
+                # the first block also runs each finalist under compute-sanitizer (CUDA): nothing is
+                # offered as best or applied with a race, an uninitialised read or a stray access it finds
+                opts = msgspec.structs.replace(options, sanitize=True) if b == 0 else options
                 result = await self.pool.evaluate(EvalRequest(self.reference, units[v.id], self.backend,
-                                                              self.device, options, nonce=self._nonce()))
+                                                              self.device, opts, nonce=self._nonce()))
                 block = block_of(result, "final")
                 if block is None:
                     p = Proposal(region=v.region, tunables=v.tunables, operator=v.operator, parent=v.parent)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import msgspec
 
 from backends.model import KernelSource, Language, Unit
-from backends.kernel.scanner import find_kernels
+from backends.kernel.scanner import find_kernels, stands_for
 from backends.kernel.text import Lines, kf_comment_text
 from backends.kernel.spec import check_contract
 from backends.kernel.splice import StaleKernel, region_text, splice
@@ -113,9 +113,10 @@ def extract_region(reply: str, reference: KernelSource, language: Language | Non
                               "truncated" if cut else "no_code")
     chosen: tuple[CodeBlock, KernelSource] | None = None
     others: list[str] = []
+    loose = [reference.name] if reference.form == "nd_item_function" else []  # its launcher stays in the file
     for b in blocks:
-        for k in find_kernels(b.text, reference.file, language):
-            if k.name == reference.name:
+        for k in find_kernels(b.text, reference.file, language, loose):
+            if stands_for(k, reference):
                 chosen = (b, k)  # the last block defining it wins
             else:
                 others.append(k.name)
@@ -199,7 +200,7 @@ def validate(region: str, reference: Unit) -> Unit | ExtractFailure:
     cand = next((k for k in kernels if k.name == ref.name), None)
     if cand is None:
         mine = find_kernels(region, reference.path, ref.language)
-        if mine:
+        if mine and not stands_for(mine[0], ref):
             problems = check_contract(ref, mine[0])
             return ExtractFailure("the reply changes the contract: " + "; ".join(problems),
                                   "contract")
@@ -219,7 +220,8 @@ def validate(region: str, reference: Unit) -> Unit | ExtractFailure:
     if cand.spec is None:
         return ExtractFailure("the reply's kernel has no @kf spec lines", "spec_error")
     return Unit(path=reference.path, text=text, kernel=cand, tunables={},
-                include_dirs=list(reference.include_dirs))
+                include_dirs=list(reference.include_dirs), flags=list(reference.flags),
+                flags_source=reference.flags_source)
 
 
 _IDEA = re.compile(r"^\s*(?:\*\*)?(?:idea|change|summary)(?:\*\*)?\s*[:\-]\s*(.+)$", re.I | re.M)

@@ -19,7 +19,7 @@ from .records import OperatorName, Prompt, Variant
 
 class Proposal(msgspec.Struct, frozen=True):
     region: str  # the whole kernel region (spec + code) to splice in
-    tunables: dict[str, int | float]
+    tunables: dict[str, int | float | str]
     operator: OperatorName
     parent: str | None
     prompt: str | None = None

@@ -29,7 +29,8 @@ from typing import Any, Iterable, Sequence
 
 import msgspec
 
-from backends.model import EvalResult, KernelMeasurement, Language
+from backends.model import EvalResult, KernelMeasurement, Language, Unit
+from backends.kernel.pyref import is_stub, resolve_path
 from backends.kernel.splice import region_text
 
 from .records import Prompt, Variant
@@ -321,6 +322,58 @@ def _contract(context: Any) -> str:
     return "\n".join(f"- {x}" for x in lines)
 
 
+REFERENCE_SOURCE_LIMIT = 6000  # characters of a Python reference shown to the model
+
+
+def reference_source(unit: Unit) -> str | None:
+    """The Python reference's source (`@kf reference`), cut to REFERENCE_SOURCE_LIMIT; None without one."""
+    spec = unit.kernel.spec
+    if spec is None or spec.reference is None:
+        return None
+    try:
+        with open(resolve_path(unit.path, spec.reference.path), encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    if len(text) > REFERENCE_SOURCE_LIMIT:
+        text = text[:REFERENCE_SOURCE_LIMIT] + f"\n# ... [{len(text) - REFERENCE_SOURCE_LIMIT} more characters]"
+    return text
+
+
+def _reference_part(unit: Unit, source: str) -> str:
+    ref = unit.kernel.spec.reference
+    what = f"the function `{ref.function}`" if ref.function else \
+        "its `Model.forward` (a KernelBench module: `get_inputs()` gives the inputs' shapes)"
+    return (f"What the kernel must compute: {what} in this Python reference ({ref.path}). Each buffer is one of its "
+            "arrays, flattened in row-major order; the spec's variables are its sizes. kf judges every kernel "
+            "against it (in float64):\n```python\n" + source.strip() + "\n```")
+
+
+# SYCL kernels as users write them (backends/kernel/sycl_forms.py): kf lifts them to compile
+# them, but a variant is written, and applied, in the user's form
+_FORM_NOTES = {
+    "lambda": (
+        "This kernel is a lambda passed to `parallel_for` in the user's host code, not a "
+        "free-function kernel (the advice about the free-function form does not apply to it). "
+        "Write the variant in the same form: the `@kf` lines, then the whole `parallel_for` "
+        "statement with its lambda as it stands in the user's function (same queue or handler, "
+        "same kernel name if it has one). The parameters above are the variables the lambda "
+        "captures: use exactly those (no new captures, none dropped), plus what the file "
+        "defines (macros, constants, helper functions). For work-group local memory declare "
+        "`sycl::ext::oneapi::experimental::work_group_static<T[N]>` inside the lambda body. "
+        "Launch lines follow the code: a `sycl::range` launch has `@kf global` only; an "
+        "`nd_range` launch (with `sycl::nd_item<N>`) has `@kf global` and `@kf local` that "
+        "match the nd_range the code builds."),
+    "nd_item_function": (
+        "This kernel is a function taking the SYCL work-item, called from a `parallel_for` "
+        "lambda elsewhere in the user's file, not a free-function kernel (the advice about the "
+        "free-function form does not apply to it). Write the variant as the same function: "
+        "the `@kf` lines, then the whole function with exactly the same signature (every "
+        "parameter, the work-item one included). Its launch is the caller's, outside the "
+        "region: keep the `@kf global` and `@kf local` lines as they are."),
+}
+
+
 def build_messages(context: Any, parent: Variant | None, prompt: Prompt,
                    tuning_summary: str = "") -> list[dict[str, str]]:
     """The chat messages asking for one improved variant of `parent` (None: the reference)."""
@@ -330,19 +383,33 @@ def build_messages(context: Any, parent: Variant | None, prompt: Prompt,
     ref_region = region_text(ref.text, ref.kernel)
     parent_region = parent.region if parent is not None and parent.region else ref_region
     is_reference = parent is None or parent.operator == "reference" or parent_region == ref_region
+    stub = ref.kernel.spec is not None and ref.kernel.spec.reference is not None and is_stub(ref.text, ref.kernel)
+    source = reference_source(ref)
     parts: list[str] = []
     parts.append(f"Target device: {context.device or 'unknown'}. Language: {_LANG_NAME[lang]}. "
                  f"Search generation {context.generation}.")
-    parts.append("The original kernel's region (its `@kf` spec lines and its code) in "
-                 f"{ref.path.rsplit('/', 1)[-1]}; the spec says what the kernel computes on "
-                 "and how it is launched (docs: `@kf in/out/inout NAME: TYPE[LEN]`, "
-                 f"`@kf NAME = EXPR`, launch lines, `@kf tune NAME = V1, V2`):\n"
-                 f"```{fence}\n{ref_region.strip()}\n```")
+    if stub:
+        parts.append("There is no kernel yet. This region in "
+                     f"{ref.path.rsplit('/', 1)[-1]} is a stub: its `@kf` spec lines say what the kernel computes on "
+                     "and how it is launched (docs: `@kf in/out/inout NAME: TYPE[LEN]`, `@kf NAME = EXPR`, launch "
+                     "lines, `@kf tune NAME = V1, V2`); its body is empty:\n"
+                     f"```{fence}\n{ref_region.strip()}\n```")
+    else:
+        parts.append("The original kernel's region (its `@kf` spec lines and its code) in "
+                     f"{ref.path.rsplit('/', 1)[-1]}; the spec says what the kernel computes on "
+                     "and how it is launched (docs: `@kf in/out/inout NAME: TYPE[LEN]`, "
+                     f"`@kf NAME = EXPR`, launch lines, `@kf tune NAME = V1, V2`):\n"
+                     f"```{fence}\n{ref_region.strip()}\n```")
+    if source is not None:
+        parts.append(_reference_part(ref, source))
     parts.append("The contract every variant keeps (do not change it):\n" + _contract(context))
+    note = _FORM_NOTES.get(ref.kernel.form)
+    if note:
+        parts.append(note)
     if not is_reference:
         parts.append(f"The variant to improve (parent {parent.id[:10]}):\n```{fence}\n"
                      f"{parent_region.strip()}\n```")
-    else:
+    elif not stub:
         parts.append("The variant to improve is the original kernel itself.")
     if parent is not None:
         facts = profile_lines(parent, context.axes)
@@ -372,8 +439,9 @@ def build_messages(context: Any, parent: Variant | None, prompt: Prompt,
     if fb:
         parts.append("Recent candidates that failed (avoid these mistakes):\n"
                      + "\n".join(f"- {x}" for x in fb))
+    first = "Write the first kernel: a correct and reasonably fast one" if stub else "Write one faster variant"
     parts.append(
-        "Write one faster variant. Reply with a first line `Idea: <one short sentence>`, "
+        f"{first}. Reply with a first line `Idea: <one short sentence>`, "
         f"then the WHOLE kernel region in ONE fenced ```{fence} block: every `@kf` spec line "
         "followed by the complete kernel definition, ready to replace the region above. "
         "Keep the kernel name, parameters and buffers exactly; you may change the launch "

@@ -35,7 +35,7 @@ class Variant(msgspec.Struct, frozen=True):
     parent: str | None
     operator: OperatorName
     region: str  # the variant's region text (spec + code), spliceable into the user's file
-    tunables: dict[str, int | float]
+    tunables: dict[str, int | float | str]  # a str is a type (`tune T = float, half`)
     verdict: Verdict
     message: str
     speedup: float | None = None  # verified, vs the reference, on fresh inputs

@@ -105,7 +105,7 @@ def _sha(*parts: str) -> str:
     return h.hexdigest()
 
 
-def variant_id(region: str, tunables: dict[str, int | float]) -> str:
+def variant_id(region: str, tunables: dict[str, int | float | str]) -> str:
     """sha256 of the region text and the sorted tunable bindings."""
     tun = json.dumps(sorted((k, v) for k, v in tunables.items()))
     return _sha(region.replace("\r\n", "\n"), tun)

@@ -255,7 +255,7 @@ class TuningOperator:
         lines = []
         for name, values in self.params.items():
             parts = []
-            for value in sorted(values, key=lambda x: float(x)):
+            for value in sorted(values, key=lambda x: (1, 0.0, x) if isinstance(x, str) else (0, float(x), "")):
                 st = values[value]
                 if st.best is not None:
                     s = f"{value}: best {st.best:.2f}x"

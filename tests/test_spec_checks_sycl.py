@@ -70,8 +70,10 @@ def test_hard_coded_default_size_is_rejected_with_a_minimal_spec(pool, tmp_path)
     alone = evaluate(pool, tmp_path / "saxpy.cpp")
     assert alone.verdict is Verdict.CORRECT, alone.message
     derived = sorted({c.sizes["n"] for c in alone.checks if c.derived})
-    assert derived == [1, 37, (1 << 20) - 1]
-    assert "derived n=1 | n=37 | n=1048575" in alone.message
+    # backends/judge/sizes.py; above the default 9/8 of it (reaching 2^24 + 1 would cost 16 times it)
+    rule = [1, 63, 65, 66, 67, 68, 69, 70, 71, 1023, 1025, (1 << 20) + (1 << 17) + 1]
+    assert set(rule) <= set(derived) and len(derived) <= len(rule) + 1  # and one random size
+    assert "derived n=1 | n=63 | n=65" in alone.message and "random size n=" in alone.message
     warn = [d for d in alone.diagnostics if d.severity == "warning" and "no `@kf check` sizes" in d.message]
     assert warn and warn[0].file.endswith("saxpy.cpp")
     bad = evaluate(pool, tmp_path / "saxpy.cpp", SPEC / "saxpy_hardcoded.cpp")
@@ -109,7 +111,7 @@ def test_atomic_float_sum_reordering_passes_and_a_wrong_sum_fails(pool):
     good = evaluate(pool, ref, SPEC / "atomic_sum_tree.cpp")
     assert good.verdict is Verdict.CORRECT, good.message
     assert "the original is not deterministic: `sum` varied by up to" in good.message
-    assert "atol + 8 x" in good.message
+    assert "rounding error of an accumulation of k = 1048576 terms" in good.message
     wrong = evaluate(pool, ref, SPEC / "atomic_sum_wrong.cpp")
     assert wrong.verdict is Verdict.WRONG, wrong.message
 

@@ -1,6 +1,7 @@
 """The output checks that decide a candidate's verdict, on plain arrays."""
 
 import numpy as np
+import pytest
 
 from backends.kernel import dtypes
 from backends.model import Verdict
@@ -52,10 +53,45 @@ def test_elements_the_reference_leaves_unwritten_are_ignored():
     assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).ok
 
 
-def test_constant_output_rejected_even_when_within_tolerance_of_tiny_outputs():
-    ref = (np.linspace(-1, 1, 256) * 1e-6).astype(np.float32)  # all within atol of zero
-    check = compare_output("y", "f32", ref, np.zeros(256, np.float32), 1e-4, 1e-4)
+def test_zeros_for_tiny_outputs_fail_the_tolerance_scaled_to_them():
+    ref = (np.linspace(-1, 1, 256) * 1e-6).astype(np.float32)  # all within an absolute 1e-4 of zero
+    check = compare_output("y", "f32", ref, np.zeros(256, np.float32), 1e-4, 1e-4, scale_atol=True)
     assert check.verdict is Verdict.CONSTANT
+    assert "the rms of the expected values" in check.message and check.atol < 1e-9
+
+
+def test_half_the_value_at_1e_6_is_wrong_and_a_rounding_at_1_is_not():
+    ref = (np.linspace(0.5, 1.5, 256) * 1e-6).astype(np.float32)
+    half = compare_output("y", "f32", ref, ref / 2, 1e-4, 1e-4, scale_atol=True)
+    assert half.verdict is Verdict.WRONG, half.message
+    ones = np.linspace(0.5, 1.5, 256).astype(np.float32)
+    rounded = (ones.astype(np.float64) + 1e-7).astype(np.float32)
+    assert compare_output("y", "f32", ones, rounded, 1e-4, 1e-4, scale_atol=True).ok
+
+
+def test_constant_output_within_the_tolerance_passes():
+    """sin^2 x + cos^2 x computed in float32 varies around 1 by a rounding; a kernel that
+    returns 1.0f everywhere is right (issue 19.5)."""
+    x = np.linspace(-3, 3, 1000).astype(np.float32)
+    ref = (np.sin(x) ** 2 + np.cos(x) ** 2).astype(np.float32)
+    assert not np.all(ref == ref[0])
+    check = compare_output("y", "f32", ref, np.ones(1000, np.float32), 1e-4, 1e-4, scale_atol=True)
+    assert check.ok and check.rule == "tolerance", check.message
+    off = compare_output("y", "f32", ref, np.full(1000, 1.01, np.float32), 1e-4, 1e-4, scale_atol=True)
+    assert off.verdict is Verdict.CONSTANT and "outside the tolerance" in off.message
+
+
+def test_accuracy_rule_against_a_python_reference():
+    exact = np.linspace(1, 2, 100)  # float64, as a Python reference returns
+    sloppy = (exact + 0.01).astype(np.float32)  # the original: 1e-2 off everywhere
+    better = (exact + 0.004).astype(np.float32)  # outside the tolerance, but more accurate
+    worse = (exact + 0.03).astype(np.float32)
+    kw = dict(scale_atol=True, written=np.ones(100, bool), original=sloppy)
+    ok = compare_output("y", "f32", exact, better, 1e-4, 1e-4, **kw)
+    assert ok.ok and ok.rule == "no worse than the original"
+    assert ok.original_error == pytest.approx(0.01, rel=1e-3) and ok.max_abs_err == pytest.approx(0.004, rel=1e-2)
+    bad = compare_output("y", "f32", exact, worse, 1e-4, 1e-4, **kw)
+    assert bad.verdict is Verdict.WRONG and "the original's 0.01" in bad.message and "2 x" in bad.message
 
 
 def test_nan_where_reference_is_finite_is_wrong():

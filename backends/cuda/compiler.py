@@ -1,4 +1,12 @@
-"""CUDA C++ -> cubin (and PTX) through NVRTC, with no GPU needed.
+"""CUDA C++ -> cubin (and PTX), with no GPU needed: NVRTC, or nvcc for files with host code.
+
+Which compiler, per file (choose_compiler): NVRTC, fast and always installed with
+cuda-core, when the file is device code it can take whole (backends/cuda/host_code.py);
+nvcc, device code only, when the file holds host code (`main`, `<stdio.h>`, launches) and
+nvcc is installed (backends/cuda/nvcc.py). Both get the project's flags (CompileUnit.options,
+from compile_commands.json, settings or `@kf flags`), translated for NVRTC. NVRTC also gets
+what nvcc users have without asking: `M_PI`, `INFINITY`, and the C headers device code
+uses (`<math.h>`, `<cstdint>`, `<float.h>`...), from nvrtc_headers/.
 
 NVRTC is driven through `cuda.bindings.nvrtc` directly rather than `cuda.core.Program`:
 the raw interface takes any option string the user gives (`-maxrregcount=32`,
@@ -15,6 +23,7 @@ Nothing here raises: any failure comes back as a CompileFailure with a Diagnosti
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -39,6 +48,9 @@ class CompiledModule(msgspec.Struct, frozen=True):
     warnings: list[Diagnostic]
     log: str
     ptx: str | None = None
+    compiler: str = ""  # "nvrtc 13.5" / "nvcc 13.0.88": which compiler built it
+    param_types: dict[int, str] = {}  # parameter index -> its element/scalar type as the compiler resolved it
+    dropped_flags: list[str] = []  # project flags that do not apply to device code (left out)
 
 
 # ---------------------------------------------------------------------------
@@ -278,13 +290,45 @@ def _no_cache_option() -> tuple[str, ...]:
         return ()
 
 
+def nvrtc_flags(flags: list[str]) -> tuple[list[str], list[str]]:
+    """The project's flags as NVRTC options, and those left out: host-only ones (-O levels,
+    -Xcompiler, -ccbin, warnings: nvcc gives them to the host compiler). Anything else goes to
+    NVRTC as it is, so a flag it does not know is its error, not silence."""
+    from backends.cuda.nvcc import HOST_ONLY
+
+    kept: list[str] = []
+    dropped: list[str] = []
+    for f in flags:
+        if f.startswith("-I") and len(f) > 2:
+            kept.append("--include-path=" + f[2:])
+        elif f.startswith("--system-include="):
+            kept.append("--include-path=" + f.split("=", 1)[1])
+        elif f.startswith(("-maxrregcount=", "--maxrregcount=")):
+            kept.append("--maxrregcount=" + f.split("=", 1)[1])
+        elif f.startswith(("-Xptxas=", "--ptxas-options=")):
+            kept.append("--ptxas-options=" + f.split("=", 1)[1])
+        elif f == "-use_fast_math":
+            kept.append("--use_fast_math")
+        elif f.startswith(("-Xcompiler", "--compiler-options", "-ccbin", "--compiler-bindir", "-Xcudafe",
+                           "--forward-unknown-to-host-compiler", "-allow-unsupported-compiler",
+                           "--allow-unsupported-compiler", "--default-stream", "-default-stream")) or (
+                HOST_ONLY.match(f) and f != "-w"):
+            dropped.append(f)
+        else:
+            kept.append(f)
+    return kept, dropped
+
+
 def _options(unit: CompileUnit, arch: str, ptxas_verbose: bool) -> list[bytes]:
+    from backends.cuda.host_code import SHIM_DIR
+
+    user, _ = nvrtc_flags(list(unit.options))
     opts: list[str] = list(_no_cache_option())
     if not _has_arch_option(unit.options):
         opts.append(f"--gpu-architecture={arch}")
-    if not any(o.startswith(("-std", "--std")) for o in unit.options):
+    if not any(o.startswith(("-std", "--std")) for o in user):
         opts.append("-std=c++17")
-    if "-G" not in unit.options and "--device-debug" not in unit.options:
+    if "-G" not in user and "--device-debug" not in user:
         opts.append("-lineinfo")
     if ptxas_verbose:
         opts.append("--ptxas-options=-v")
@@ -294,9 +338,12 @@ def _options(unit: CompileUnit, arch: str, ptxas_verbose: bool) -> list[bytes]:
         parent = os.path.dirname(os.path.abspath(unit.path))
         if os.path.isdir(parent):
             opts.append(f"--include-path={parent}")
+    opts.extend(o for o in user if o.startswith("--include-path="))  # the project's -I before the toolkit's
     for d in cuda_include_dirs():
         opts.append(f"--include-path={d}")
-    opts.extend(unit.options)
+    opts.append(f"--include-path={SHIM_DIR}")  # last: a real header of that name wins
+    opts.append(f"--pre-include={os.path.join(SHIM_DIR, 'kf_nvrtc_prelude.h')}")
+    opts.extend(o for o in user if not o.startswith("--include-path="))
     return [o.encode() for o in opts]
 
 
@@ -311,14 +358,32 @@ def _entry_missing(unit: CompileUnit, diags: list[Diagnostic]) -> list[Diagnosti
     return [Diagnostic(unit.path, 0, 0, "error", msg, "nvrtc")] + rest
 
 
+@functools.lru_cache(maxsize=1)
+def nvrtc_version() -> str:
+    """'13.5' (NVRTC's own version), or ''."""
+    try:
+        from cuda.bindings import nvrtc
+
+        _, major, minor = nvrtc.nvrtcVersion()
+        return f"{major}.{minor}"
+    except Exception:
+        return ""
+
+
 def _run_nvrtc(unit: CompileUnit, arch: str, want_cubin: bool, want_ptx: bool):
-    """Returns (log, symbol, cubin|None, ptx|None) or raises _CompileFailed."""
+    """Returns (log, symbol, cubin|None, ptx|None, param types) or raises _CompileFailed."""
     from cuda.bindings import nvrtc
 
-    (prog,) = _check(nvrtc.nvrtcCreateProgram(unit.source.encode(), PRELUDE_NAME.encode(), 0, [], []))
+    from backends.cuda.probes import probe_source, type_probe_names, types_from_symbols
+
+    entry = unit.entry.strip()
+    probes = probe_source(entry, unit.probe_params, entry_probe=False, type_probes=True) if unit.probe_params else ""
+    (prog,) = _check(nvrtc.nvrtcCreateProgram((unit.source + probes).encode(), PRELUDE_NAME.encode(), 0, [], []))
     try:
-        entry = unit.entry.strip()
         _check(nvrtc.nvrtcAddNameExpression(prog, entry.encode()))
+        names = type_probe_names(unit.probe_params) if probes else []
+        for n in names:
+            _check(nvrtc.nvrtcAddNameExpression(prog, n.encode()))
         opts = _options(unit, arch, ptxas_verbose=want_cubin)
         (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         (size,) = _check(nvrtc.nvrtcGetProgramLogSize(prog))
@@ -332,9 +397,14 @@ def _run_nvrtc(unit: CompileUnit, arch: str, want_cubin: bool, want_ptx: bool):
                 msg = msg.decode() if isinstance(msg, bytes) else str(msg)
                 first = next((ln for ln in log.splitlines() if ln.strip()), "")
                 diags.insert(0, Diagnostic(unit.path, 0, 0, "error", f"{msg}: {first}".rstrip(": "), "nvrtc"))
-            raise _CompileFailed(CompileFailure(diagnostics=sort_diagnostics(diags), log=log))
+            raise _CompileFailed(CompileFailure(diagnostics=sort_diagnostics(diags), log=log,
+                                                compiler=f"nvrtc {nvrtc_version()}".strip()))
         (lowered,) = _check(nvrtc.nvrtcGetLoweredName(prog, entry.encode()))
         symbol = lowered.decode() if isinstance(lowered, bytes) else str(lowered)
+        lowered_probes = []
+        for n in names:
+            (low,) = _check(nvrtc.nvrtcGetLoweredName(prog, n.encode()))
+            lowered_probes.append(low.decode() if isinstance(low, bytes) else str(low))
         cubin = ptx = None
         if want_cubin:
             (n,) = _check(nvrtc.nvrtcGetCUBINSize(prog))
@@ -346,7 +416,8 @@ def _run_nvrtc(unit: CompileUnit, arch: str, want_cubin: bool, want_ptx: bool):
             out = b" " * n
             _check(nvrtc.nvrtcGetPTX(prog, out))
             ptx = out.rstrip(b"\x00").decode(errors="replace")
-        return log, symbol, cubin, ptx
+        types = {i: t[0] for i, t in types_from_symbols(lowered_probes).items()}
+        return log, symbol, cubin, ptx, types
     finally:
         try:
             nvrtc.nvrtcDestroyProgram(prog)
@@ -365,10 +436,75 @@ def _internal_failure(unit: CompileUnit, e: BaseException) -> CompileFailure:
     return CompileFailure(diagnostics=[Diagnostic(unit.path, 0, 0, "error", msg, "nvrtc")], log=msg)
 
 
-def compile_cuda(unit: CompileUnit, arch: str = "sm_90", *, want_ptx: bool = False) -> CompiledModule | CompileFailure:
-    """Compile `unit` to a cubin for `arch` (e.g. "sm_90"); the PTX too when `want_ptx`."""
+# ---------------------------------------------------------------------------
+# Which compiler
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The compiler for a file and why: `blocker` is the first line NVRTC cannot take
+    (host code, a host header), None for a self-contained file."""
+
+    compiler: str  # "nvrtc" | "nvcc"
+    reason: str = ""
+    blocker: object | None = None  # backends.cuda.host_code.Blocker
+
+
+def choose_compiler(path: str, text: str, include_dirs: list[str] | tuple[str, ...] = (),
+                    skip: tuple[int, int] | None = None) -> Choice:
+    """NVRTC for a file it can compile whole; nvcc (device code only) for a file with host
+    code where nvcc is installed; KF_CUDA_COMPILER=nvcc|nvrtc forces one. Without nvcc, a
+    file with host code keeps NVRTC and its blocker (compile_cuda then says what to install)."""
+    from backends.cuda.host_code import nvrtc_blocker
+    from backends.cuda.nvcc import find_nvcc
+
+    forced = os.environ.get("KF_CUDA_COMPILER", "").strip().lower()
+    if forced in ("nvcc", "nvrtc"):
+        return Choice(forced, "KF_CUDA_COMPILER")
     try:
-        log, symbol, cubin, ptx = _run_nvrtc(unit, arch, want_cubin=True, want_ptx=want_ptx)
+        blocker = nvrtc_blocker(path, text, list(include_dirs), list(cuda_include_dirs()), skip)
+    except Exception:
+        blocker = None
+    if blocker is None:
+        return Choice("nvrtc", "device code only")
+    where = f"{os.path.basename(blocker.path)}:{blocker.line + 1}"
+    if find_nvcc():
+        return Choice("nvcc", f"{blocker.describe()} ({where})", blocker)
+    return Choice("nvrtc", f"{blocker.describe()} ({where})", blocker)
+
+
+def blocked(unit: CompileUnit, choice: Choice) -> CompileFailure | None:
+    """One error at the first line NVRTC cannot take, saying what would fix it, when the
+    file cannot be compiled here (host code, no nvcc); None when it can be tried."""
+    b = choice.blocker
+    if b is None or choice.compiler != "nvrtc":
+        return None
+    from backends.cuda.nvcc import NVCC_INSTALL_HINT
+
+    if b.kind == "missing-header":
+        msg = (f"{b.describe()}: add its folder to the project's include paths (compile_commands.json, "
+               "kf.cuda.flags, --flags or `// @kf flags -I...`)")
+    else:
+        msg = f"needs nvcc for host code ({b.describe()}): {NVCC_INSTALL_HINT}"
+    d = Diagnostic(b.path, b.line, b.column, "error", msg, "kf")
+    return CompileFailure([d], msg, compiler=f"nvrtc {nvrtc_version()}".strip())
+
+
+def compile_cuda(unit: CompileUnit, arch: str = "sm_90", *, want_ptx: bool = False) -> CompiledModule | CompileFailure:
+    """Compile `unit` to a cubin for `arch` (e.g. "sm_90"); the PTX too when `want_ptx`.
+    `unit.compiler` names the compiler; "" chooses here (choose_compiler)."""
+    compiler = unit.compiler
+    if compiler not in ("nvcc", "nvrtc"):
+        choice = choose_compiler(unit.path, unit.source, unit.include_dirs)
+        stop = blocked(unit, choice)
+        if stop is not None:
+            return stop
+        compiler = choice.compiler
+    if compiler == "nvcc":
+        return _compile_nvcc(unit, arch)
+    try:
+        log, symbol, cubin, ptx, types = _run_nvrtc(unit, arch, want_cubin=True, want_ptx=want_ptx)
     except _CompileFailed as f:
         return f.failure
     except Exception as e:  # no NVRTC, bad bindings...: data, never an exception
@@ -380,17 +516,88 @@ def compile_cuda(unit: CompileUnit, arch: str = "sm_90", *, want_ptx: bool = Fal
         return _internal_failure(unit, e)
     return CompiledModule(
         cubin=cubin or b"", entry=unit.entry, symbol=symbol, arch=arch, resources=resources,
-        warnings=warnings, log=log, ptx=ptx,
+        warnings=warnings, log=log, ptx=ptx, compiler=f"nvrtc {nvrtc_version()}".strip(), param_types=types,
+        dropped_flags=nvrtc_flags(list(unit.options))[1],
     )
+
+
+def _compile_nvcc(unit: CompileUnit, arch: str) -> CompiledModule | CompileFailure:
+    from backends.cuda import nvcc
+    from backends.cuda.probes import entry_from_ptx, probe_source, types_from_symbols
+
+    probes = probe_source(unit.entry.strip(), unit.probe_params, entry_probe=True, type_probes=bool(unit.probe_params))
+    try:
+        out = nvcc.compile_nvcc(unit, arch, probes)
+    except Exception as e:
+        return _internal_failure(unit, e)
+    if isinstance(out, CompileFailure):
+        version = nvcc.nvcc_version()
+        return msgspec.structs.replace(out, compiler=f"nvcc {version}".strip())
+    status, log, cubin, ptx, version = out
+    diags = [msgspec.structs.replace(d, source="nvcc") for d in parse_nvrtc_log(log, unit.path)]
+    diags = sort_diagnostics(diags + nvcc.gcc_diagnostics(log, unit.path))
+    if status != 0 or cubin is None:
+        diags = [_with_install_hint(d) for d in diags]
+        if not any(d.severity == "error" for d in diags):
+            last = [ln for ln in log.strip().splitlines() if ln.strip()][-3:]
+            msg = f"nvcc failed (exit {status})" + (": " + " | ".join(last) if last else "")
+            if re.search(r"(gcc|g\+\+|cl\.exe|clang|host compiler)[^\n]*(not found|No such file)|"
+                         r"failed to preprocess host compiler", log, re.I):
+                msg += ": nvcc needs a host C++ compiler (g++ or clang++ on PATH, or -ccbin in the flags)"
+            diags.insert(0, Diagnostic(unit.path, 0, 0, "error", msg, "nvcc"))
+        return CompileFailure(diags, log, compiler=f"nvcc {version}".strip())
+    symbol = entry_from_ptx(ptx)
+    if symbol is None:
+        msg = f"kernel '{unit.entry}': nvcc compiled the file but kf could not find the kernel's symbol"
+        return CompileFailure([Diagnostic(unit.path, 0, 0, "error", msg, "kf")], log, compiler=f"nvcc {version}")
+    entries = re.findall(r"\.entry\s+([\w$]+)", ptx)
+    types = {i: t[0] for i, t in types_from_symbols(entries).items()}
+    warnings = [d for d in diags if d.severity != "error" and d.file != "<kf-probe>"]
+    return CompiledModule(
+        cubin=cubin, entry=unit.entry, symbol=symbol, arch=arch, resources=entry_profile(log, symbol),
+        warnings=warnings, log=log, ptx=ptx, compiler=f"nvcc {version}".strip(), param_types=types,
+        dropped_flags=nvcc.nvcc_options(list(unit.options))[1],
+    )
+
+
+def _with_install_hint(d: Diagnostic) -> Diagnostic:
+    """A CUDA library header not found: say which package provides it."""
+    from backends.cuda.nvcc import missing_library
+
+    if d.severity != "error" or not re.search(r"No such file|cannot open source file", d.message):
+        return d
+    package = missing_library(d.message)
+    if package is None:
+        return d
+    return msgspec.structs.replace(d, message=f"{d.message} (the host code includes a CUDA library's header: "
+                                              f"`pip install {package}` or the CUDA toolkit provides it)")
 
 
 def compile_ptx(unit: CompileUnit, arch: str = "sm_90") -> str | CompileFailure:
     """The unit's PTX (no ptxas run): for behavioural descriptors of a kernel."""
+    if unit.compiler == "nvcc":
+        out = compile_cuda(unit, arch, want_ptx=True)
+        return out if isinstance(out, CompileFailure) else (out.ptx or "")
     virtual = "compute_" + arch.split("_", 1)[1] if arch.startswith("sm_") else arch
     try:
-        _, _, _, ptx = _run_nvrtc(unit, virtual, want_cubin=False, want_ptx=True)
+        _, _, _, ptx, _ = _run_nvrtc(unit, virtual, want_cubin=False, want_ptx=True)
     except _CompileFailed as f:
         return f.failure
     except Exception as e:
         return _internal_failure(unit, e)
     return ptx or ""
+
+
+def artifact_salt(arch: str) -> str:
+    """What decides a cubin besides the unit (the disk cache's key, backends/judge/compile_cache.py):
+    the architecture, NVRTC's version (the cuda-bindings release) and this module's text."""
+    import hashlib
+    from importlib import metadata
+
+    try:
+        version = metadata.version("cuda-bindings")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    with open(__file__, "rb") as f:
+        mine = hashlib.sha256(f.read()).hexdigest()[:16]
+    return f"cuda|{arch}|cuda-bindings {version}|{mine}"

@@ -16,9 +16,11 @@ digests instead:
   other output is copied to the host and goes through the full comparison
   (backends/judge/verify.py), so every verdict and message is what it was.
 
-Buffers smaller than DEVICE_MIN_BYTES, sessions without a digest (SYCL on the CPU, where
-device memory is host memory anyway) and ranges the digest cannot take are checked on the
-host as before.
+Both backends digest on the device (CudaSession and SyclSession.keyed_digest, the same
+function): on the SYCL CPU device, where device memory is host memory, it still saves the
+copy back and the host's comparison (a 64 MiB input: 0.15 s against 0.6 s, measured on the
+loaded 2-core machine). Buffers smaller than DEVICE_MIN_BYTES, sessions without a digest and
+ranges the digest cannot take are checked on the host as before.
 """
 
 from __future__ import annotations
@@ -55,9 +57,10 @@ def digest(session: Any, buffer: object, offset: int, nbytes: int) -> int | None
 
 
 def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, atol: float,
-            poisoned: bool = True) -> OutputCheck:
+            poisoned: bool = True, **oracle: Any) -> OutputCheck:
     """One output buffer of the candidate against the reference's (live Buffers or a stored
-    run): by digest on the device when both have one and they agree, else in full on the host."""
+    run): by digest on the device when both have one and they agree, else in full on the host.
+    `oracle`: the keywords of verify.compare_output (a scaled or widened tolerance)."""
     want = getattr(reference, "digest", None)
     if want is not None:
         d_ref = want(name)
@@ -65,7 +68,7 @@ def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, 
             got = getattr(candidate, "digest", None)
             if got is not None and got(name) == d_ref:
                 _counts["outputs_matched"] += 1
-                return OutputCheck(True)
+                return OutputCheck(True, rule="tolerance", rtol=rtol, atol=atol)
     _counts["outputs_on_host"] += 1
     return compare_output(name, dtype, reference.read(name, dtype), candidate.read(name, dtype), rtol, atol,
-                          poisoned=poisoned)
+                          poisoned=poisoned, **oracle)

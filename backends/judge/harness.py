@@ -19,7 +19,9 @@ import json
 import math
 import os
 import random
+import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -29,12 +31,14 @@ import numpy as np
 from backends.kernel import dtypes
 from backends.session import (
     CompileFailure,
+    CompileUnit,
     DeviceFault,
     DeviceSession,
     LaunchError,
 )
 from backends.kernel.expressions import ExprError, evaluate as eval_expr
 from backends.model import (
+    Build,
     CheckReport,
     Diagnostic,
     EvalRequest,
@@ -58,10 +62,14 @@ from backends.judge.launch import (
 from backends.judge.inputs import SECRET, InputSet, values_mode
 from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
-from backends.judge.sizes import derived_sizes
-from backends.judge.evidence import run_label
-from backends.judge import compile_cache, device_checks, reference_cache
-from backends.judge.verify import poison_mask
+from backends.judge.sizes import derived_sizes, random_size
+from backends.judge.evidence import COMPILING_MEANWHILE, run_label
+from backends.judge import compile_cache, device_checks, memory, python_reference, reference_cache, sanitizer
+from backends.judge.launch import buffer_sizes
+from backends.judge.reference_cache import StoredRun
+from backends.judge.verify import ACCURACY_FACTOR, compare_output, guard_differs, poison_mask
+from backends.kernel.expressions import resolve
+from backends.kernel.pyref import is_stub
 
 Reporter = Callable[[str, float], None]
 """report(what is happening now, seconds it may take): lets the pool name a hang."""
@@ -76,8 +84,106 @@ SPECIAL_VALUES = ("special input values (scaled magnitudes, zeros, subnormals, N
                   "allows; `// @kf values ordinary` turns them off)")
 
 
+def _build(unit: Unit, cu, out, diagnostics=None) -> Build | None:
+    """The Build of the original: compiler (from what compiled it), flags and their source."""
+    if unit.kernel.language != "cuda":
+        compiler = getattr(out, "compiler", "") if out is not None else ""
+        return Build(compiler) if compiler else None
+    from backends.judge.launch import unit_flags
+
+    flags, source = (list(cu.options), "") if cu is not None else unit_flags(unit)
+    if cu is not None:
+        source = unit_flags(unit)[1]
+    compiler = getattr(out, "compiler", "") or getattr(getattr(out, "compiled", None), "compiler", "")
+    why = ""
+    if cu is not None and cu.compiler == "nvcc":
+        why = _why_nvcc(unit, cu)
+    elif diagnostics:
+        why = diagnostics[0].message
+        compiler = compiler or "nvrtc"
+    return Build(compiler or (cu.compiler if cu is not None else ""), flags, source, why)
+
+
+def _why_nvcc(unit: Unit, cu) -> str:
+    try:
+        from backends.cuda.compiler import choose_compiler
+        from backends.kernel.text import range_to_offsets
+
+        dirs = list(cu.include_dirs) + [f[2:] for f in cu.options if f.startswith("-I")]
+        return choose_compiler(unit.path, unit.text, dirs, range_to_offsets(unit.text, unit.kernel.region)).reason
+    except Exception:
+        return ""
+
+
 def _spec_errors(unit: Unit) -> list[Diagnostic]:
     return [d for d in unit.kernel.spec_errors if d.severity == "error"]
+
+
+PROBED = frozenset({"residue", "combined", "random"})  # small sizes kf chose
+SANITIZED_SIZES = 12  # of them, the first ones run under compute-sanitizer
+
+
+class SizeCase(tuple):
+    """One problem size to check: unpacks as (label, overrides, derived); `kind` is "default",
+    "check", or the kind of a size kf chose (backends/judge/sizes.py); `line` the spec line of
+    a size the spec lists (a `@kf check` line)."""
+
+    def __new__(cls, label: str, overrides: dict[str, str], derived: bool, kind: str = "default",
+                line: int | None = None, probe: bool = False):
+        case = super().__new__(cls, (label, overrides, derived))
+        case.kind = kind
+        case.line = line
+        case.probe = probe  # the candidate runs three times here, the original twice (other guard contents)
+        return case
+
+    @property
+    def label(self) -> str:
+        return self[0]
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        return self[1]
+
+    @property
+    def derived(self) -> bool:
+        return self[2]
+
+
+class PendingCompile:
+    """A compile running in a thread: SYCL's run-time compiler and NVRTC run beside kernel
+    launches (ctypes and the CUDA bindings release the GIL), so the original's work proceeds
+    meanwhile. `wait` gives the compiled kernel or CompileFailure (or raises what it raised)."""
+
+    def __init__(self, build: Callable[[], object], unit: Unit, values: dict, source: str | None = None):
+        self.unit = unit
+        self.values = values
+        self.source = source  # what went to the compiler
+        self.seconds = 0.0
+        self._result: object = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(build,), name="kf-compile", daemon=True)
+        self._thread.start()
+
+    def _work(self, build: Callable[[], object]) -> None:
+        t = time.perf_counter()
+        try:
+            self._result = build()
+        except BaseException as e:  # handed to the evaluation's thread by wait()
+            self._error = e
+        finally:
+            self.seconds = time.perf_counter() - t
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def wait(self) -> object:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 class Evaluation:
@@ -86,7 +192,8 @@ class Evaluation:
     def __init__(self, session: DeviceSession, request: EvalRequest, report: Reporter):
         self.session = session
         self.req = request
-        self.report = report
+        self._report = report
+        self.pending: PendingCompile | None = None  # the candidate compiling in a thread, if it is
         self.opts = request.options
         self.healthy = True
         self.compile_seconds = 0.0
@@ -98,10 +205,27 @@ class Evaluation:
         self.reference_key: str | None = None  # the original's compile digest (compile_cache)
         self.timing_note = ""  # how timing stopped and what of it was verified, for the verdict
         self.special_checked = False  # the special input values were compared (_special_values)
+        self.cases: list[SizeCase] = []  # the sizes checked (after the memory plan)
+        # the oracle (`_compare`): how far a nondeterministic original widens the comparison, and
+        # with a Python reference the largest errors against it seen in this evaluation
+        self.widen: dict[str, tuple[float, float]] = {}  # buffer -> (extra rtol, extra atol), original.py
+        self.original_error: dict[str, float] = {}  # buffer -> the original's error over its repeated runs
+        self.seen: dict[str, dict[str, float]] = {}  # buffer -> {"original": err, "candidate": err}
+        self.rules: dict[str, set[str]] = {}  # buffer -> the rules its checks passed by
+        self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
+        self.build: Build | None = None
+
+    def report(self, what: str, seconds: float) -> None:
+        """The stage the pool sees (it names a hang or a death); while the candidate compiles
+        in a thread, marked so (evidence.COMPILING_MEANWHILE): a death then is either side's."""
+        if self.pending is not None and not self.pending.done():
+            what += COMPILING_MEANWHILE
+        self._report(what, seconds)
 
     # -- steps -----------------------------------------------------------------------
 
-    def _compile(self, unit: Unit, role: str) -> LaunchableKernel:
+    def _unit(self, unit: Unit, role: str) -> tuple[CompileUnit, dict]:
+        """What goes to the compiler, after the spec's own errors (raised first)."""
         if unit.kernel.spec is None:
             raise EvalFailure(
                 Verdict.SPEC_ERROR if role == "reference" else Verdict.CONTRACT,
@@ -109,29 +233,94 @@ class Evaluation:
                 f"`@kf` spec (run `kf spec {unit.path}:{unit.kernel.name}` for a draft)",
             )
         errors = _spec_errors(unit)
+        if role == "candidate" and unit.kernel.spec is not None and unit.kernel.spec.reference is not None:
+            # the original's reference is the oracle; a candidate's own line (resolved next to it) is not used
+            errors = [d for d in errors if d.line != unit.kernel.spec.reference.line]
         if errors:
             raise EvalFailure(Verdict.SPEC_ERROR, f"{role}: {errors[0].format()}", errors)
-        cu, values = compile_unit_for(unit, role)
+        try:
+            cu, values = compile_unit_for(unit, role, like=self.reference_unit if role == "candidate" else None)
+        except EvalFailure as f:
+            if role == "reference":
+                self.build = _build(unit, None, None, f.diagnostics)
+            raise
+        if role == "reference":
+            self.reference_unit = cu
+        return cu, values
+
+    def _compile(self, unit: Unit, role: str, background: bool = False,
+                 prepared: tuple[CompileUnit, dict] | None = None) -> "LaunchableKernel | PendingCompile":
+        """Compile (through compile_cache); `background`: in a thread, returning a
+        PendingCompile that `_candidate` finishes (KF_COMPILE_OVERLAP=0: never)."""
+        cu, values = prepared or self._unit(unit, role)
+        if background and self._overlap():
+            self.pending = PendingCompile(lambda: self._compile_now(cu, role), unit, values, cu.source)
+            return self.pending
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
-        if role == "reference":  # compiled once per worker (compile_cache); candidates always afresh
-            compiled = compile_cache.compile_original(self.session, cu)
-            out, self.reference_key = compiled.kernel, compiled.key
-        else:
-            out = self.session.compile(cu)
+        out = self._compile_now(cu, role)
         self.compile_seconds += time.perf_counter() - t
+        if role == "reference":
+            self.build = _build(unit, cu, out)
+        return self._loaded(unit, role, out, values, cu.source)
+
+    def _overlap(self) -> bool:
+        """Compile the candidate beside the original's work? Where they use different resources:
+        a GPU (the compiler on a host core, the checks on the device). On a CPU device both
+        compete for the same cores; measured on the 2-core host, a search was no faster with it
+        (its compiles slower). KF_COMPILE_OVERLAP=1/0 forces it."""
+        forced = os.environ.get("KF_COMPILE_OVERLAP")
+        wanted = forced != "0" if forced is not None else getattr(self.session.info, "kind", "") != "cpu"
+        return wanted and self.opts.compile_overlap
+
+    def _compile_now(self, cu: CompileUnit, role: str):
+        if role == "reference":  # compiled once per worker (compile_cache); candidates load afresh
+            compiled = compile_cache.compile_original(self.session, cu)
+            self.reference_key = compiled.key
+            return compiled.kernel
+        return compile_cache.compile_unit(self.session, cu)
+
+    def _candidate(self, pending: "PendingCompile") -> LaunchableKernel:
+        """The candidate compiling in the background, once compiled."""
+        self.report("compiling the candidate", COMPILE_SECONDS)
+        out = pending.wait()
+        self.compile_seconds += pending.seconds
+        return self._loaded(pending.unit, "candidate", out, pending.values, pending.source)
+
+    def _loaded(self, unit: Unit, role: str, out, values: dict, source: str | None = None) -> LaunchableKernel:
         if isinstance(out, CompileFailure):
             first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
             raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        return LaunchableKernel(role, unit, unit.kernel.spec, out, values)
+        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values, source)
+        if role == "reference":
+            self._check_types(k)
+        return k
+
+    def _check_types(self, k: LaunchableKernel) -> None:
+        """The spec's buffer types against the parameters' types as the compiler resolved them
+        (typedefs and macros under the project's flags: `floatX` is `__nv_bfloat16` under
+        -DENABLE_BF16): a spec that says float for a bfloat16 buffer would verify nothing."""
+        spec = k.spec
+        for i, p in enumerate(k.unit.kernel.params):
+            seen = k.param_types.get(i)
+            b = spec.buffer(p.name) if p.is_pointer else None
+            if seen is None or b is None or dtypes.canonical(p.base_type) is not None:
+                continue
+            dt = dtypes.canonical(seen)
+            if dt is not None and not dtypes.same_memory(dt, b.dtype):
+                flags = " ".join(self.build.flags) if self.build and self.build.flags else "no flags"
+                raise EvalFailure(Verdict.SPEC_ERROR,
+                                  f"buffer '{p.name}' is {b.dtype} in the spec, but the compiler sees `{p.base_type}` "
+                                  f"as `{seen}` ({dt}) with {flags}: write `{p.name}: {dt}[...]` or build with the "
+                                  "project's flags", line=b.line)
 
     def _launch(self, k: LaunchableKernel, bufs: Buffers, env, what: str, timed: bool = False) -> float:
         if timed or what == "warm-up" or what.startswith("timing"):
             what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
-        args = bufs.args(k.unit.kernel.params, env)
+        args = k.args(bufs, env)
         self.report(f"running the {k.role} ({what})", self._launch_deadline)
         try:
             if timed:
@@ -153,41 +342,116 @@ class Evaluation:
         """A launch (with its checks) taking longer than this is a hang: the pool kills it."""
         return self.opts.timeout_s if self.opts.timeout_s > 0 else LAUNCH_SECONDS
 
-    def _sizes(self, contract: Spec, tunables=None) -> list[tuple[str, dict[str, str], bool]]:
-        """(label, overrides, derived): the default size, the spec's check sizes, then the
-        derived sizes kf adds (backends/judge/sizes.py)."""
-        sizes = [("default size", {}, False)]
+    def _sizes(self, contract: Spec, tunables=None, language: str | None = None) -> list["SizeCase"]:
+        """(label, overrides, derived) with `kind` and `line`: the default size, the spec's check
+        sizes, then the sizes kf adds (backends/judge/sizes.py): residues, all at once, one above
+        the default and one drawn from the request's nonce."""
+        sizes = [SizeCase("default size", {}, False, "default")]
         if self.opts.check_extra_sizes:
             for c in contract.checks:
                 label = ", ".join(f"{k}={v}" for k, v in c.assignments.items())
-                sizes.append((label, dict(c.assignments), False))
-            for d in derived_sizes(contract, tunables, [c.assignments for c in contract.checks]):
-                sizes.append((f"{d.label} (derived)", d.overrides, True))
+                sizes.append(SizeCase(label, dict(c.assignments), False, "check", c.line))
+            for d in derived_sizes(contract, tunables, [c.assignments for c in contract.checks], language):
+                sizes.append(SizeCase(f"{d.label} ({'above the default' if d.kind == 'above' else 'derived'})",
+                                      d.overrides, True, d.kind, probe=d.probe))
+            r = random_size(contract, self.req.nonce, tunables, language)
+            if r is not None:
+                sizes.append(SizeCase(f"{r.label} (random)", r.overrides, True, "random", probe=True))
         return sizes
 
-    def _run_checked(self, k: LaunchableKernel, contract: Spec, env, inputs, what: str) -> Buffers:
-        """Run `k` once on fresh buffers; returns them (caller frees) after the safety checks."""
-        bufs = Buffers(self.session, contract, env)
+    def _plan(self, ref: LaunchableKernel, contract: Spec, cases: list["SizeCase"]) -> list["SizeCase"]:
+        """Memory planned before anything runs (backends/judge/memory.py): a size of the spec's
+        own that cannot fit is a spec error naming it and its line; a size kf chose is skipped
+        and the verdict says so."""
+        kept = []
+        for case in cases:
+            try:
+                env = ref.env(contract, case.overrides)
+            except EvalFailure:
+                kept.append(case)  # _verify says why (or skips a derived size)
+                continue
+            n = memory.need(contract, env, sets=2 if case.kind == "default" and self.opts.time else 1)
+            ok, why = memory.fits(n, self.session) if n is not None else (True, "")
+            if ok:
+                kept.append(case)
+                continue
+            names = {x.name for x in contract.variables}
+            sizes = ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int) and k in names
+                              and k not in ref.tunables) or case.label
+            if case.derived:
+                self.notes.append(f"size {sizes} ({case.kind}) skipped: it {why}")
+                continue
+            what = "the default size" if case.kind == "default" else "the check size"
+            raise EvalFailure(Verdict.SPEC_ERROR, f"{what} {sizes} does not fit: it {why} ({memory.describe(n)}); "
+                              "use a smaller size", line=case.line if case.line is not None
+                              else _size_line(contract, n.biggest))
+        return kept
+
+    def _run_checked(self, k: LaunchableKernel, contract: Spec, env, inputs, what: str,
+                     alternate_guards: bool | set[str] = False, phase: int = 0, probe: bool = False) -> Buffers:
+        """Run `k` once on fresh buffers; returns them (caller frees) after the safety checks.
+        `alternate_guards`: the guards' second pattern (all buffers, or the named ones).
+        `probe` (the original, at the small sizes): run it again with the second pattern; an
+        output that changes means it reads outside its buffers, a spec error."""
+        bufs = Buffers(self.session, contract, env, alternate_guards=alternate_guards, guard_phase=phase)
         try:
             bufs.load(inputs)
             self._launch(k, bufs, env, what)
             self._after_run(k, bufs, what)
+            if probe and k.role == "reference":
+                readers = self._guard_readers(k, contract, env, inputs, _outputs(bufs, contract), what, phase)
+                if readers:
+                    b = contract.buffer(readers[0])
+                    raise EvalFailure(Verdict.SPEC_ERROR, f"the original reads outside `{readers[0]}` ({what}): its "
+                                      "outputs change with the contents of the memory next to the buffer; declare the "
+                                      "length it reads, or `require` the sizes it handles",
+                                      line=b.line if b is not None else None)
             return bufs
         except BaseException:
             bufs.free()
             raise
 
-    def _after_run(self, k: LaunchableKernel, bufs: Buffers, what: str) -> None:
+    def _guard_readers(self, k: LaunchableKernel, contract: Spec, env, inputs, base: dict[str, np.ndarray],
+                       what: str, phase: int) -> list[str]:
+        """The buffers whose guards `k` reads: its outputs (`base`: a run with the ordinary
+        guards) change when they hold the second pattern. One run, and one per buffer when
+        some output changed."""
+        def changed(alt) -> bool:
+            b = self._run_checked(k, contract, env, inputs, what + ", other guard contents", alternate_guards=alt,
+                                  phase=phase)
+            try:
+                got = _outputs(b, contract)
+            finally:
+                b.free()
+            return any(guard_differs(base[x.name], got[x.name], x.dtype).any() for x in contract.buffers
+                       if x.role != "in")
+
+        if not changed(True):
+            return []
+        names = [b.name for b in contract.buffers if changed({b.name})]
+        return names or [b.name for b in contract.buffers]
+
+    def _after_run(self, k: LaunchableKernel, bufs: Buffers, what: str, candidate_ran: bool = False) -> None:
+        """Guards and inputs as kf wrote them? A change is the kernel's verdict; a change in the
+        original's buffers found after a candidate ran (`candidate_ran`: they were alive while
+        the candidate ran) is the candidate's, never the original's."""
         oob = bufs.check_guards()
         if oob:
-            if k.role == "candidate":
+            if k.role == "candidate" or candidate_ran:
                 self.healthy = False  # it may have scribbled on memory we do not guard
+                if k.role != "candidate":
+                    raise EvalFailure(Verdict.OUT_OF_BOUNDS, "candidate writes outside its own buffers: the guards of "
+                                      f"the original's `{oob[0]}` changed while the candidate ran ({what}): {oob[1]}")
                 raise EvalFailure(Verdict.OUT_OF_BOUNDS, f"candidate writes out of bounds of {oob[0]} ({what}): {oob[1]}")
             raise EvalFailure(Verdict.REFERENCE_FAILED, f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
         modified = bufs.modified_inputs()
         if modified:
             if k.role == "candidate":
                 raise EvalFailure(Verdict.INPUT_MODIFIED, f"candidate modifies input {modified} ({what})")
+            if candidate_ran:
+                self.healthy = False
+                raise EvalFailure(Verdict.INPUT_MODIFIED, "candidate writes outside its own buffers: the original's "
+                                  f"input {modified} changed while the candidate ran ({what})")
             raise EvalFailure(
                 Verdict.REFERENCE_FAILED,
                 f"the original kernel modifies input {modified}: declare it `inout` in the spec",
@@ -195,46 +459,118 @@ class Evaluation:
 
     @staticmethod
     def _tolerance(contract: Spec, b) -> tuple[float, float]:
+        """(rtol, atol) as written (`@kf tol`) or the dtype's default; a default atol is a
+        fraction of the expected outputs' magnitude (`_scaled`), a written one is absolute."""
         rtol, atol = dtypes.default_tolerance(b.dtype)
         rtol = contract.rtol if contract.rtol is not None else rtol
         atol = contract.atol if contract.atol is not None else atol
         return rtol, atol
 
-    def _compare(self, rb: Buffers, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False) -> CheckReport:
+    @staticmethod
+    def _scaled(contract: Spec) -> bool:
+        return contract.atol is None
+
+    def _note_errors(self, name: str, check) -> None:
+        seen = self.seen.setdefault(name, {})
+        if check.original_error is not None:
+            seen["original"] = max(seen.get("original", 0.0), check.original_error)
+        seen["candidate"] = max(seen.get("candidate", 0.0), check.max_abs_err)
+        if check.rule:
+            self.rules.setdefault(name, set()).add(check.rule)
+
+    def _compare(self, rb: Buffers | None, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False,
+                 expected: dict | None = None) -> CheckReport:
+        """Every output of the candidate against the oracle: a Python reference's `expected`
+        outputs (judged by accuracy, with the original's own error when there is an original,
+        rb), else the original's outputs (rb) within the tolerance, widened for a
+        nondeterministic original (docs/evaluation.md, "The oracle")."""
         worst: CheckReport | None = None
         max_abs = max_rel = 0.0
         nonfinite = 0
+        shown = None  # the passing buffer the report describes (one that needed the accuracy rule, else the first)
+        oracle = "python reference" if expected is not None else "original"
         for b in contract.buffers:
             if b.role == "in":
                 continue
             rtol, atol = self._tolerance(contract, b)
-            atol += original_checks.SPREAD_FACTOR * self.spread.get(b.name, 0.0)
-            check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol,  # by digest where it can
-                                          poisoned=b.role == "out" and b.start is None)
+            poisoned = b.role == "out" and b.start is None
+            if expected is not None:
+                got = cb.read(b.name, b.dtype)
+                orig = rb.read(b.name, b.dtype) if rb is not None else None
+                written = ~poison_mask(orig, b.dtype) if orig is not None and poisoned else \
+                    np.ones(got.shape, dtype=bool)
+                check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, poisoned,
+                                       scale_atol=self._scaled(contract), written=written, original=orig,
+                                       original_error=self.original_error.get(b.name, 0.0))
+            else:
+                extra_rtol, extra_atol, why = 0.0, 0.0, ""
+                seen = self.seen.get(b.name, {}).get("original")
+                if contract.reference is not None and seen:  # the timed runs: no reference there, the original
+                    extra_atol = (1 + ACCURACY_FACTOR) * seen
+                    why = "for the original's error against the Python reference"
+                elif b.name in self.widen:
+                    extra_rtol, extra_atol = self.widen[b.name]
+                    why = "for the original's nondeterminism"
+                elif self.spread.get(b.name):
+                    extra_atol = original_checks.SPREAD_FACTOR * self.spread[b.name]
+                    why = "for the original's nondeterminism"
+                check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol,  # by digest where it can
+                                              poisoned=poisoned, scale_atol=self._scaled(contract),
+                                              extra_atol=extra_atol, extra_rtol=extra_rtol, extra_why=why)
             max_abs, max_rel = max(max_abs, check.max_abs_err), max(max_rel, check.max_rel_err)
             nonfinite += check.nonfinite_count
+            if check.ok:
+                self._note_errors(b.name, check)
+                if shown is None or check.rule == "no worse than the original":
+                    shown = (b.name, check)
             if not check.ok and worst is None:
                 worst = CheckReport(
                     sizes, seed, False, b.name, check.mismatches, check.mismatch_count,
                     check.max_abs_err, check.max_rel_err, f"{check.message} ({what})",
-                    check.nonfinite_count, derived,
+                    check.nonfinite_count, derived, oracle, check.rule, check.rtol, check.atol,
+                    check.original_error,
                 )
                 worst_verdict = check.verdict
         if worst is not None:
             self.checks.append(worst)
             raise EvalFailure(worst_verdict, worst.message)
-        return CheckReport(sizes, seed, True, max_abs_err=max_abs, max_rel_err=max_rel, nonfinite_count=nonfinite,
-                           derived=derived)
+        name, c = shown if shown is not None else (None, None)
+        return CheckReport(sizes, seed, True, name, max_abs_err=max_abs, max_rel_err=max_rel, nonfinite_count=nonfinite,
+                           derived=derived, oracle=oracle, rule=c.rule if c else "", rtol=c.rtol if c else None,
+                           atol=c.atol if c else None, original_error=c.original_error if c else None)
+
+    def _expected(self, contract: Spec, env, inputs, key: tuple | None, what: str) -> dict | None:
+        """The Python reference's outputs on these inputs (None without `@kf reference`),
+        computed in this worker under the launch deadline, kept with the original's outputs."""
+        if contract.reference is None:
+            return None
+        path = self.req.reference.path
+        variables = {v.name: env[v.name] for v in contract.variables if v.name in env}
+        sizes = buffer_sizes(contract, env)  # scalars per buffer: a float4[n] buffer is 4n floats
+        lengths = {b.name: sizes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize for b in contract.buffers}
+
+        def compute() -> dict:
+            self.report(f"running the Python reference {python_reference.describe(contract.reference)} ({what})",
+                        self._launch_deadline)
+            return python_reference.expected_outputs(path, contract, variables, inputs, lengths, what)
+
+        store = reference_cache.store_for(self.session) if key is not None and reference_cache.enabled() else None
+        if store is None:
+            return compute()
+        return dict(store.expected(key + (python_reference.reference_key(path, contract.reference),), compute))
 
     def _original_checks(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb, what: str,
-                         store=None) -> None:
+                         store=None, expected: dict | None = None) -> None:
         """The original against its own spec (backends/judge/original.py): once per request,
         or once per compiled original while its outputs are reused (the store keeps what the
         checks found: the original's own spread and notes; a failure is never kept)."""
+        checked_key = self.reference_key if contract.reference is None else (
+            f"{self.reference_key}:{python_reference.reference_key(self.req.reference.path, contract.reference)}")
         if store is not None:
-            found = store.checked.get(self.reference_key)
+            found = store.checked.get(checked_key)
             if found is not None:
                 self.spread, notes = dict(found[0]), list(found[1])
+                self.widen, self.original_error = dict(found[2]), dict(found[3])
                 self.notes.extend(notes)
                 return
 
@@ -251,61 +587,329 @@ class Evaluation:
         first = {b.name: rb.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
         grid, block, shared = ref.launch_shape(env)
         found = original_checks.check_original(run, first, contract, lambda b: self._tolerance(contract, b), what,
-                                               describe_shape(ref.language, grid, block, shared))
+                                               describe_shape(ref.language, grid, block, shared), inputs, expected)
         self.spread = dict(found.spread)
+        self.widen, self.original_error = dict(found.widen), dict(found.original_error)
         self.notes.extend(found.notes)
-        if store is not None:
-            store.checked[self.reference_key] = (dict(found.spread), list(found.notes))
+        if store is not None:  # measured once per compiled original (and reference) and kept
+            store.checked[checked_key] = (dict(found.spread), list(found.notes), dict(found.widen),
+                                          dict(found.original_error))
 
-    def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
+    def _verify(self, ref: LaunchableKernel, cand: "LaunchableKernel | PendingCompile | None",
+                contract: Spec) -> LaunchableKernel | None:
+        """Every size and seed: the original's outputs (reused across evaluations where they
+        can be: reference_cache), then the candidate on its own buffers, compared. `cand` may
+        still be compiling (PendingCompile): the original's runs go first meanwhile. The
+        original's buffers are copied to the host and freed before the candidate runs, so
+        nothing of the original is alive for it to read or write. At the small sizes kf chose
+        the candidate runs twice more at the probed ones (backends/judge/sizes.py; docs/evaluation.md)."""
         skipped: list[str] = []
         # the original's outputs on worker-secret inputs, reused across evaluations (reference_cache)
         store = reference_cache.store_for(self.session) if (
             self.reference_key and reference_cache.enabled()) else None
         epoch = store.begin(self.reference_key) if store is not None else 0
-        for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, ref.tunables)):
-            try:
-                env_r = ref.env(contract, overrides)
-            except EvalFailure:
-                if derived:
-                    skipped.append(label.replace(" (derived)", ""))
+        cases = self.cases = self._plan(ref, contract, self._sizes(contract, ref.tunables, ref.language))
+        has_candidate = cand is not None
+        jobs = [(i, case, seed) for i, case in enumerate(cases)
+                for seed in range(1 if case.derived or not has_candidate else self.opts.seeds)]
+        prepared: dict[tuple[int, int], object] = {}
+        if isinstance(cand, PendingCompile):
+            # the candidate compiles in a thread: the original's work meanwhile (stored runs only,
+            # so what is prepared is bounded by the store's budget)
+            for size_index, case, seed in jobs:
+                if cand.done() or store is None:
+                    break
+                part = self._reference_part(ref, contract, store, epoch, size_index, case, seed, skipped)
+                if part is not None and not isinstance(part[3], StoredRun):
+                    part[3].free()  # too large to keep: run again in turn
+                    break
+                prepared[(size_index, seed)] = part
+            cand = self._candidate(cand)
+        dead: set[int] = set()
+        try:
+            for size_index, case, seed in jobs:
+                if size_index in dead:
                     continue
-                raise
-            int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
-            self.at = (int_sizes, 0, derived)
-            env_c = cand.env(contract, overrides) if cand else None
-            for seed in range(1 if derived or cand is None else self.opts.seeds):
+                if (size_index, seed) in prepared:
+                    part = prepared.pop((size_index, seed))
+                else:
+                    part = self._reference_part(ref, contract, store, epoch, size_index, case, seed, skipped)
+                if part is None:
+                    dead.add(size_index)  # the original cannot run at a size kf chose: skipped
+                    continue
+                env_r, int_sizes, inputs, rb, expected = part
+                derived = case.derived
                 self.at = (int_sizes, seed, derived)
                 what = run_label(int_sizes, seed, derived)
                 try:
-                    if store is not None:
-                        inputs, rb = store.run(self.reference_key, epoch, contract, env_r, size_index, seed,
-                                               lambda inp: self._run_checked(ref, contract, env_r, inp, what))
-                    else:
-                        inputs = InputSet(contract, env_r, (self.req.nonce, size_index, seed))
-                        rb = self._run_checked(ref, contract, env_r, inputs, what)
-                except EvalFailure as f:
-                    if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
-                        skipped.append(label.replace(" (derived)", ""))
-                        break  # the original cannot run at a size kf chose: not the user's problem
-                    raise
-                try:
-                    if size_index == 0 and seed == 0:
-                        self._original_checks(ref, contract, env_r, inputs, rb, what, store)
                     if cand is None:
-                        self.checks.append(CheckReport(int_sizes, seed, True, derived=derived))
+                        self.checks.append(self._original_alone(rb, contract, int_sizes, seed, derived, expected))
                         continue
+                    env_c = cand.env(contract, case.overrides)
+                    small = case.probe
                     cb = self._run_checked(cand, contract, env_c, inputs, what)
                     try:
-                        self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived))
+                        try:
+                            self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived, expected))
+                        except EvalFailure as f:
+                            self._explain_failure(ref, cand, contract, env_r, env_c, inputs, rb, cb, what, f)
+                            raise
+                        first = _outputs(cb, contract) if small else None
                     finally:
                         cb.free()
+                    if small:
+                        self._repeat(cand, contract, env_c, inputs, rb, first, int_sizes, seed, what, size_index % 2,
+                                     expected)
                 finally:
                     rb.free()
+        finally:
+            for part in prepared.values():
+                if part is not None:
+                    part[3].free()
         self.at = None
         if skipped:
             self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the original cannot run there "
-                              "(mark a size the kernel needs with `@kf fixed NAME`)")
+                              "(mark a size the kernel needs with `@kf fixed NAME`, or `@kf require` what it needs)")
+        randoms = [c.label for c in cases if c.kind == "random" and c.label.replace(" (random)", "") not in
+                   "; ".join(skipped)]
+        if randoms:
+            self.notes.append(f"random size {randoms[0].replace(' (random)', '')} (drawn from the request's nonce)")
+        self._oracle_note(contract, cand is not None)
+        if isinstance(cand, PendingCompile):  # no size ran (all skipped): still the candidate's verdict
+            cand = self._candidate(cand)
+        return cand
+
+    def _sanitize(self, cand: LaunchableKernel, contract: Spec) -> None:
+        """CUDA: the candidate under compute-sanitizer at the small sizes (backends/judge/sanitizer.py);
+        a finding is its verdict. Elsewhere, or without the tool, the verdict says it was not run."""
+        if self.session.info.backend != "cuda":
+            self.notes.append("no sanitizer on this backend: races and uninitialised reads are looked for by "
+                              "repeated runs only")
+            return
+        sizes = [dict(c.overrides) for c in self.cases if c.kind in PROBED][:SANITIZED_SIZES] or [{}]
+        self.report("running the candidate under compute-sanitizer (racecheck, initcheck, memcheck)", 1800.0)
+        found = sanitizer.check(self.req, sizes)
+        if isinstance(found, str):
+            self.notes.append(f"not checked by compute-sanitizer: {found}")
+            return
+        bad = [f for f in found if f.errors]
+        if bad:
+            self._fail_as(bad[0].verdict, "candidate: " + sanitizer.describe(bad[0]))
+        problems = [f for f in found if f.problem]
+        if problems:
+            self.notes.append("compute-sanitizer could not check: " + "; ".join(f"{f.tool}: {f.problem}" for f in problems))
+        else:
+            self.notes.append(f"compute-sanitizer {', '.join(f.tool for f in found)}: no findings at {len(sizes)} sizes")
+
+    def _reference_part(self, ref: LaunchableKernel, contract: Spec, store, epoch: int, size_index: int,
+                        case: "SizeCase", seed: int, skipped: list[str]):
+        """(env, sizes, inputs, the original's outputs, the Python reference's outputs or None)
+        for one (size, seed), the original's outputs on the host (a StoredRun) and its buffers
+        freed; None when the original or the Python reference cannot run at a size kf chose
+        (noted in `skipped`). At size 0, seed 0 the original is also checked against its own
+        spec; at the probed sizes kf chose, for reads outside its buffers."""
+        label, overrides, derived = case
+        try:
+            env_r = ref.env(contract, overrides)
+        except EvalFailure:
+            if derived:
+                skipped.append(_plain_label(label))
+                return None
+            raise
+        int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
+        self.at = (int_sizes, seed, derived)
+        what = run_label(int_sizes, seed, derived)
+        probe = case.probe
+        phase = size_index % 2
+
+        def run_original(inp):
+            return self._run_checked(ref, contract, env_r, inp, what, phase=phase, probe=probe)
+
+        try:
+            if store is not None and case.kind != "random":
+                inputs, rb = store.run(self.reference_key, epoch, contract, env_r, size_index, seed, run_original)
+            else:  # no store, or a size met once (random): inputs from the worker's secret and the nonce
+                key = reference_cache.secret_key(self.req.nonce, size_index, seed) if case.kind == "random" else \
+                    (self.req.nonce, size_index, seed)
+                inputs = InputSet(contract, env_r, key)
+                rb = run_original(inputs)
+            if not isinstance(rb, StoredRun):
+                rb = _to_host(rb, contract)
+        except EvalFailure as f:
+            if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
+                m = re.search(r"reads outside `\w+`", f.message)
+                skipped.append(_plain_label(label) + (f" (it {m.group(0)} there)" if m else ""))
+                return None  # the original cannot run at a size kf chose: not the user's problem
+            raise
+        try:
+            expected = self._reference_outputs(contract, env_r, inputs, store if case.kind != "random" else None,
+                                               epoch, size_index, seed, what, derived, skipped, label)
+            if expected is False:
+                rb.free()
+                return None  # the Python reference cannot run at a size kf chose
+            if size_index == 0 and seed == 0:
+                if store is None or self.reference_key not in store.checked:
+                    self._original_reads_guards(ref, contract, env_r, inputs, rb, what)
+                self._original_checks(ref, contract, env_r, inputs, rb, what, store, expected)
+        except BaseException:
+            rb.free()
+            raise
+        return env_r, int_sizes, inputs, rb, expected
+
+    def _original_reads_guards(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb, what: str) -> None:
+        """NaN in the original's outputs at the default size: is it a NaN guard it read? (Its
+        outputs would then change with the guards' contents.) A spec error at the buffer's
+        line, before its own checks take the NaN for something else."""
+        outs = _outputs(rb, contract)
+        if not any(dtypes.is_float(b.dtype) and np.isnan(outs[b.name]).any() for b in contract.buffers
+                   if b.role != "in"):
+            return
+        readers = self._guard_readers(ref, contract, env, inputs, outs, what, 0)
+        if readers:
+            b = contract.buffer(readers[0])
+            raise EvalFailure(Verdict.SPEC_ERROR, f"the original reads outside `{readers[0]}` ({what}): its outputs "
+                              "change with the contents of the memory next to the buffer; declare the length it reads",
+                              line=b.line if b is not None else None)
+
+    def _repeat(self, cand: LaunchableKernel, contract: Spec, env, inputs, rb, first: dict[str, np.ndarray],
+                sizes, seed: int, what: str, phase: int, expected: dict | None = None) -> None:
+        """At a small size: two more runs of the candidate on the same inputs, each checked, with
+        the device's local memory scrubbed before each where the session can (CUDA's shared
+        memory): one with the guards' second pattern, one as the first. Wrong on the first of
+        them only: its output depends on memory outside its buffers (out_of_bounds); wrong on
+        the second: it is not deterministic (a race, uninitialised memory)."""
+        scrub = getattr(self.session, "scrub_local_memory", None)
+        failures: list[EvalFailure | None] = []
+        for alternate in (True, False):
+            if scrub is not None:
+                scrub()
+            label = what + (", other guard contents" if alternate else ", repeated")
+            cb = self._run_checked(cand, contract, env, inputs, label, alternate_guards=alternate, phase=phase)
+            try:
+                failures.append(self._check_quietly(rb, cb, contract, sizes, seed, label, expected))
+            finally:
+                cb.free()
+        on_guards, repeated = failures
+        readers = []
+        if repeated is None and on_guards is not None:
+            readers = self._guard_readers(cand, contract, env, inputs, first, what, phase)
+        if readers:
+            self._fail_as(Verdict.OUT_OF_BOUNDS, f"candidate reads out of bounds of {_names(readers)} ({what}): its "
+                          "output changes with the contents of the memory next to the buffer (kf's guards: NaN, then "
+                          f"huge values): {on_guards.message}", on_guards.report)
+        wrong = repeated or on_guards  # a failure the guards' contents do not explain
+        if wrong is not None:
+            self._fail_as(Verdict.NONDETERMINISTIC, f"candidate is not deterministic: right on the first run, wrong on "
+                          f"a repeat with the same inputs ({what}; a race between work-items or work-groups, or a read "
+                          f"of uninitialised memory): {wrong.message}", wrong.report)
+
+    def _check_quietly(self, rb, cb, contract: Spec, sizes, seed: int, what: str,
+                       expected: dict | None = None) -> EvalFailure | None:
+        """`_compare` without its verdict: the failure (its check report kept aside), or None."""
+        n = len(self.checks)
+        try:
+            self._compare(rb, cb, contract, sizes, seed, what, True, expected)
+            return None
+        except EvalFailure as f:
+            f.report = self.checks[n] if len(self.checks) > n else None  # kept aside for _fail_as
+            del self.checks[n:]
+            return f
+
+    def _fail_as(self, verdict: Verdict, message: str, report: CheckReport | None = None) -> None:
+        """End with `verdict`: the failing run's report (or one for the size running now) last in checks."""
+        at = self.at
+        if report is None and at is not None:
+            report = CheckReport(at[0], at[1], False, message=message, derived=at[2])
+        if report is not None:
+            self.checks.append(_with(report, message=message))
+        raise EvalFailure(verdict, message)
+
+    def _explain_failure(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec, env_r, env_c, inputs,
+                         rb, cb: Buffers, what: str, failure: EvalFailure) -> None:
+        """A comparison failed with NaN or Inf on one side: a NaN guard read? The original's
+        outputs change with its guards' contents: a spec error; the candidate's: out_of_bounds.
+        Returns when neither (the failure stands)."""
+        report = self.checks[-1] if self.checks and not self.checks[-1].ok else None
+        if report is None or not report.nonfinite_count:
+            return
+        phase = 0
+        readers = self._guard_readers(ref, contract, env_r, inputs, _outputs(rb, contract), what, phase)
+        if readers:
+            b = contract.buffer(readers[0])
+            raise EvalFailure(Verdict.SPEC_ERROR, f"the original reads outside `{readers[0]}` ({what}): its outputs "
+                              "change with the contents of the memory next to the buffer; declare the length it reads",
+                              line=b.line if b is not None else None)
+        readers = self._guard_readers(cand, contract, env_c, inputs, _outputs(cb, contract), what, phase)
+        if readers:
+            self.checks.pop()
+            self._fail_as(Verdict.OUT_OF_BOUNDS, f"candidate reads out of bounds of {_names(readers)} ({what}): its "
+                          "output changes with the contents of the memory next to the buffer (kf's guards hold NaN, "
+                          f"which it read): {failure.message}", report)
+
+    def _reference_outputs(self, contract: Spec, env, inputs, store, epoch: int, size_index: int, seed: int,
+                           what: str, derived: bool, skipped: list[str], label: str):
+        """The Python reference's outputs for one input set (None without one; False when it
+        fails at a derived size, which is then skipped like a size the original cannot run)."""
+        if contract.reference is None:
+            return None
+        key = (self.reference_key or "", epoch, "python", _env_key(env), size_index, seed) if store is not None else None
+        try:
+            return self._expected(contract, env, inputs, key, what)
+        except EvalFailure as f:
+            if derived and f.verdict is Verdict.REFERENCE_FAILED:
+                skipped.append(_plain_label(label))
+                return False
+            raise
+
+    def _original_alone(self, rb, contract: Spec, sizes, seed: int, derived: bool, expected) -> CheckReport:
+        """The original evaluated alone: with a Python reference, its error against it."""
+        if expected is None:
+            return CheckReport(sizes, seed, True, derived=derived)
+        worst = None
+        for b in contract.buffers:
+            if b.role == "in":
+                continue
+            got = rb.read(b.name, b.dtype)
+            poisoned = b.role == "out" and b.start is None
+            written = ~poison_mask(got, b.dtype) if poisoned else np.ones(got.shape, dtype=bool)
+            rtol, atol = self._tolerance(contract, b)
+            check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, False,
+                                   scale_atol=self._scaled(contract), written=written)
+            seen = self.seen.setdefault(b.name, {})
+            seen["original"] = max(seen.get("original", 0.0), check.max_abs_err, self.original_error.get(b.name, 0.0))
+            if not check.ok:
+                seen["beyond"] = max(seen.get("beyond", 0.0), check.max_abs_err)
+                seen["atol"] = check.atol
+            if worst is None or not check.ok:
+                worst = (b.name, check)
+        name, c = worst
+        return CheckReport(sizes, seed, True, name, max_abs_err=c.max_abs_err, max_rel_err=c.max_rel_err,
+                           derived=derived, oracle="python reference", rule=c.rule, rtol=c.rtol, atol=c.atol,
+                           original_error=self.seen[name]["original"])
+
+    def _oracle_note(self, contract: Spec, has_candidate: bool) -> None:
+        """One line for the verdict: what the outputs were judged against, both errors, the rule."""
+        if contract.reference is None or not self.seen:
+            return
+        ref = python_reference.describe(contract.reference)
+        parts = []
+        for name, seen in self.seen.items():
+            orig = seen.get("original")
+            if has_candidate:
+                rules = self.rules.get(name, set())
+                rule = ("no worse than the original (error at most "
+                        f"{ACCURACY_FACTOR:g} x the original's)") if "no worse than the original" in rules \
+                    else "within the tolerance"
+                parts.append(f"`{name}` max abs error {seen.get('candidate', 0.0):.3g}"
+                             + (f" (the original's {orig:.3g})" if orig is not None else "") + f", {rule}")
+            elif orig is not None:
+                text = f"the original's max abs error in `{name}` is {orig:.3g}"
+                if "beyond" in seen:
+                    text += (f", beyond the tolerance (atol {seen['atol']:.3g}): a candidate passes within the "
+                             f"tolerance or with at most {ACCURACY_FACTOR:g} x the original's error")
+                parts.append(text)
+        if parts:
+            self.notes.append(f"judged against the Python reference {ref}: " + "; ".join(parts))
 
     # -- timing (docs/evaluation.md, "Timing") ---------------------------------------------
 
@@ -340,7 +944,7 @@ class Evaluation:
                 while n < 2 or (time.perf_counter() - start < opts.warmup_seconds and n < 50):
                     self._launch(k, sets[i], env, "warm-up")
                     n += 1
-                self._guards(k, sets, "warm-up")
+                self._guards(k, sets, "warm-up", sets[i])
             large = sum(sets[0].nbytes[b.name] for b in contract.buffers if b.role != "in") >= LARGE_OUTPUT_BYTES
             samples: list[list[float]] = [[] for _ in kernels]
             poisoned: set[int] = set()  # sets whose outputs hold the poison since their last run
@@ -355,7 +959,7 @@ class Evaluation:
                     poisoned.discard(id(b))
                     self.session.flush_caches()
                     samples[i].append(self._launch(k, b, env, f"timing trial {trial}", timed=True))
-                    self._guards(k, sets, f"timed trial {trial}")  # its own and the original's
+                    self._guards(k, sets, f"timed trial {trial}", b)  # its own and the other set's
                 if cand is not None:
                     rb, cb = sets[trial % 2], sets[(trial + 1) % 2]
                     what = f"output of timed trial {trial}"
@@ -404,16 +1008,19 @@ class Evaluation:
             del self.checks[checks:]
             self._compare(rb, cb, contract, sizes, -1, what)
 
-    def _guards(self, k: LaunchableKernel, sets: list[Buffers], what: str) -> None:
-        """After a run of `k`: the canary guards of every live buffer set. They were intact before it
-        ran, so a damaged one is its doing, the original's buffers included (a candidate writing
-        into them is the candidate's verdict, never the original's)."""
+    def _guards(self, k: LaunchableKernel, sets: list[Buffers], what: str, own: Buffers | None = None) -> None:
+        """After a run of `k` (on `own`): the guards of every live buffer set. They were intact
+        before it ran, so a damaged one is its doing, the other set's included (a candidate
+        writing into the original's buffers is the candidate's verdict, never the original's)."""
         for b in sets:
             oob = b.check_guards()
             if not oob:
                 continue
             if k.role == "candidate":
-                self.healthy = False
+                self.healthy = False  # it may have scribbled on memory we do not guard
+                if own is not None and b is not own:
+                    raise EvalFailure(Verdict.OUT_OF_BOUNDS, "candidate writes outside its own buffers: the guards of "
+                                      f"the original's `{oob[0]}` changed while the candidate ran ({what}): {oob[1]}")
                 raise EvalFailure(Verdict.OUT_OF_BOUNDS, f"candidate writes out of bounds of {oob[0]} ({what}): {oob[1]}")
             raise EvalFailure(Verdict.REFERENCE_FAILED,
                               f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
@@ -503,7 +1110,7 @@ class Evaluation:
         from backends.kernel.features import extract  # behavioural features from the compiled code (never raises)
 
         features, feature_source = extract(
-            k.language, k.compiled, k.unit.text,
+            k.language, k.compiled, k.source if k.plan is not None and k.source else k.unit.text,
             Profile(registers=res.registers, spill_stores=res.spill_stores, spill_loads=res.spill_loads,
                     static_shared=res.static_shared, dynamic_shared=shared, occupancy=occupancy,
                     block_threads=threads),
@@ -559,21 +1166,28 @@ class Evaluation:
         t0 = time.perf_counter()
         result = self._run()
         result = _with(result, device=self.session.info, compile_seconds=self.compile_seconds,
-                       wall_seconds=time.perf_counter() - t0)
+                       wall_seconds=time.perf_counter() - t0, build=self.build)
         return result, self.healthy
 
     def _run(self) -> EvalResult:
         req = self.req
+        pending: PendingCompile | LaunchableKernel | None = None
         try:
             contract = req.reference.kernel.spec
+            if contract is not None and contract.reference is not None and is_stub(req.reference.text,
+                                                                                   req.reference.kernel):
+                return self._run_stub(contract)
             if req.candidate is not None:
                 problems = check_contract(req.reference.kernel, req.candidate.kernel)
                 if problems:
                     return EvalResult(Verdict.CONTRACT, "candidate breaks the kernel's contract: " + "; ".join(problems))
-            ref = self._compile(req.reference, "reference")
+            ref_unit = self._unit(req.reference, "reference")  # the original's spec errors first
+            # the candidate compiles in a thread while the original compiles and runs (PendingCompile)
+            pending = self._compile(req.candidate, "candidate", background=True) if req.candidate else None
+            ref = self._compile(req.reference, "reference", prepared=ref_unit)
             contract = ref.spec
-            cand = self._compile(req.candidate, "candidate") if req.candidate else None
             if not getattr(self.session, "can_run", True):
+                cand = self._candidate(pending) if isinstance(pending, PendingCompile) else pending
                 return EvalResult(
                     Verdict.COMPILED,
                     f"compiled; not run: {self.session.info.name}",
@@ -581,7 +1195,9 @@ class Evaluation:
                     reference=KernelMeasurement(profile=ref.compiled.resources),
                     candidate=KernelMeasurement(profile=cand.compiled.resources) if cand else None,
                 )
-            self._verify(ref, cand, contract)
+            cand = self._verify(ref, pending, contract)
+            if cand is not None and self.opts.sanitize:
+                self._sanitize(cand, contract)
             self._warn_thin_spec(contract)
             checked = self._checked_sizes()
             if not self.opts.time:
@@ -616,6 +1232,98 @@ class Evaluation:
         except DeviceFault as e:
             self.healthy = False
             return EvalResult(Verdict.CRASH, f"device fault: {e}", self.diagnostics, self._with_failure(f"device fault: {e}"))
+        finally:
+            if isinstance(pending, PendingCompile):
+                pending.join()  # a compile left running would load the device under the next evaluation
+
+    # -- no original yet: a stub kernel and a Python reference ------------------------------
+
+    def _run_stub(self, contract: Spec) -> EvalResult:
+        """The file's kernel is a stub (no code yet): the Python reference is the oracle. Alone,
+        the reference is run at every checked size (it must work before a search writes a
+        kernel); with a candidate, the candidate is checked against it and timed alone: there
+        is no original to be faster than (the search makes its first correct kernel the
+        baseline, evolver/engine.py)."""
+        req = self.req
+        errors = _spec_errors(req.reference)
+        if errors:
+            raise EvalFailure(Verdict.SPEC_ERROR, f"reference: {errors[0].format()}", errors)
+        cand = None
+        if req.candidate is not None:
+            problems = check_contract(req.reference.kernel, req.candidate.kernel)
+            if problems:
+                return EvalResult(Verdict.CONTRACT, "candidate breaks the kernel's contract: " + "; ".join(problems))
+            cand = self._compile(req.candidate, "candidate")
+            if not getattr(self.session, "can_run", True):
+                return EvalResult(Verdict.COMPILED, f"compiled; not run: {self.session.info.name}", self.diagnostics,
+                                  candidate=KernelMeasurement(profile=cand.compiled.resources))
+        elif not getattr(self.session, "can_run", True):
+            return EvalResult(Verdict.COMPILED, f"a stub; not run: {self.session.info.name}", self.diagnostics)
+        self._verify_stub(cand, contract)
+        checked = self._checked_sizes()
+        ref = python_reference.describe(contract.reference)
+        if cand is None:
+            return EvalResult(Verdict.CORRECT, f"no kernel yet (a stub): the Python reference {ref} ran" + checked
+                              + "; `kf optimize` writes a first kernel with the LLM and makes it the baseline",
+                              self.diagnostics, self.checks)
+        if not self.opts.time:
+            return EvalResult(Verdict.CORRECT, "correct (not timed)" + checked, self.diagnostics, self.checks)
+        timings, shapes, env = self._time(cand, None, contract)  # the candidate alone
+        m = KernelMeasurement(timings[0], self._profile(cand, timings[0], shapes[0], contract, env)
+                              if self.opts.profile else None)
+        return EvalResult(Verdict.CORRECT, f"correct against the Python reference {ref}; no original to compare "
+                          "with (the file's kernel is a stub), so no speedup" + checked, self.diagnostics,
+                          self.checks, None, m)
+
+    def _stub_env(self, contract: Spec, overrides, kernel: LaunchableKernel | None) -> dict:
+        if kernel is not None:
+            return kernel.env(contract, overrides)
+        try:
+            return resolve(Spec(buffers=contract.buffers, variables=contract.variables, launch=None), overrides, {})
+        except ExprError as e:
+            raise EvalFailure(Verdict.SPEC_ERROR, f"reference: {e}") from None
+
+    def _verify_stub(self, cand: LaunchableKernel | None, contract: Spec) -> None:
+        """The sizes and seeds of `_verify`, with the Python reference's outputs as the only oracle."""
+        store = reference_cache.store_for(self.session) if reference_cache.enabled() else None
+        key = "python:" + python_reference.reference_key(self.req.reference.path, contract.reference)
+        epoch = store.begin(key) if store is not None else 0
+        skipped: list[str] = []
+        for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, cand.tunables if cand else None)):
+            try:
+                env = self._stub_env(contract, overrides, cand)
+            except EvalFailure:
+                if derived:
+                    skipped.append(label.replace(" (derived)", ""))
+                    continue
+                raise
+            int_sizes = {v.name: int(env[v.name]) for v in contract.variables
+                         if isinstance(env.get(v.name), int)}
+            for seed in range(1 if derived or cand is None else self.opts.seeds):
+                self.at = (int_sizes, seed, derived)
+                what = run_label(int_sizes, seed, derived)
+                if store is not None:
+                    inputs = store.inputs(epoch, contract, env, size_index, seed)
+                else:
+                    inputs = InputSet(contract, env, (self.req.nonce, size_index, seed))
+                self.reference_key = key
+                expected = self._reference_outputs(contract, env, inputs, store, epoch, size_index, seed, what,
+                                                   derived, skipped, label)
+                if expected is False:
+                    break
+                if cand is None:
+                    self.checks.append(CheckReport(int_sizes, seed, True, derived=derived, oracle="python reference"))
+                    continue
+                cb = self._run_checked(cand, contract, env, inputs, what)
+                try:
+                    self.checks.append(self._compare(None, cb, contract, int_sizes, seed, what, derived, expected))
+                finally:
+                    cb.free()
+        self.at = None
+        if skipped:
+            self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the Python reference cannot "
+                              "run there (mark a size the kernel needs with `@kf fixed NAME`)")
+        self._oracle_note(contract, cand is not None)
 
     def _with_failure(self, message: str) -> list[CheckReport]:
         """Every failing result names its size and seed in `checks` (the failing run is last)."""
@@ -674,10 +1382,8 @@ class _Sampled:
         self.bufs, self.blocks = bufs, blocks
 
     def read(self, name: str, dtype: str) -> np.ndarray:
-        from backends.judge.verify import GUARD_BYTES
-
-        buf = self.bufs.alloc[name]
-        parts = [self.bufs.session.read(buf, GUARD_BYTES + off, n) for off, n in self.blocks[name]]
+        buf, at = self.bufs.alloc[name], self.bufs.base[name] + self.bufs.guard
+        parts = [self.bufs.session.read(buf, at + off, n) for off, n in self.blocks[name]]
         return np.concatenate(parts).view(dtypes.numpy_dtype(dtype))
 
     def digest(self, name: str) -> int | None:
@@ -743,6 +1449,54 @@ class _Scaled:
 
     def digest(self, name: str) -> int | None:
         return None  # compared on the host, after the adjustments above
+
+
+def _env_key(env) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in env.items()))
+
+
+def _outputs(run, contract: Spec) -> dict[str, np.ndarray]:
+    """Host copies of a run's outputs (live Buffers or a StoredRun)."""
+    return {b.name: np.array(run.read(b.name, b.dtype)) for b in contract.buffers if b.role != "in"}
+
+
+def _to_host(live: Buffers, contract: Spec) -> StoredRun:
+    """The original's outputs copied to the host (with their device digests) and its buffers
+    freed, before a candidate runs: nothing of the original is alive for it to read or write."""
+    try:
+        outs = [b for b in contract.buffers if b.role != "in"]
+        return StoredRun({}, {b.name: np.array(live.read(b.name, b.dtype)) for b in outs},
+                         {b.name: live.digest(b.name) for b in outs})
+    finally:
+        live.free()
+
+
+def _plain_label(label: str) -> str:
+    for tail in (" (derived)", " (above the default)", " (random)"):
+        label = label.replace(tail, "")
+    return label
+
+
+def _names(buffers: list[str]) -> str:
+    return ", ".join(f"`{b}`" for b in buffers)
+
+
+def _size_line(contract: Spec, buffer: str) -> int | None:
+    """The spec line a too-large default size points at: the first size variable the largest
+    buffer's length uses (`@kf n = 1 << 34`), else that buffer's line."""
+    b = contract.buffer(buffer)
+    if b is None:
+        return None
+    try:
+        from backends.kernel.expressions import names as expr_names
+
+        used = expr_names(b.length)
+    except ExprError:
+        used = set()
+    for v in contract.variables:
+        if v.name in used:
+            return v.line
+    return b.line
 
 
 def _is_reference(message: str) -> bool:

@@ -630,8 +630,13 @@ class InputSet(Mapping[str, np.ndarray]):
                 a[[i for i, _ in specials]] = _special_array(p, [v for _, v in specials])
             a = _as_buffer_dtype(a, self.dtypes[name])
             a.setflags(write=False)
-            self._host[name] = a
+            if p.n < DEVICE_MIN_ELEMENTS:  # large ones are not kept: a stored run's InputSet stays a key
+                self._host[name] = a
         return a
+
+    def length(self, name: str) -> int:
+        """Scalars in buffer `name` (a float4 element is 4), without computing its values."""
+        return self.plans[name].n
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.plans)

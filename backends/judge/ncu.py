@@ -125,7 +125,8 @@ def _probe(path: str, role: str) -> int:
     unit = req.reference if role == "reference" else req.candidate
     contract = req.reference.kernel.spec
     session = CudaSession(req.device)
-    cu, values = compile_unit_for(unit, role)
+    like = compile_unit_for(req.reference, "reference")[0] if role == "candidate" else None
+    cu, values = compile_unit_for(unit, role, like=like)  # compiled as the harness compiles it
     compiled = session.compile(cu)
     if not hasattr(compiled, "entry"):
         print(f"kf ncu probe: {role} does not compile", file=sys.stderr)
@@ -135,7 +136,7 @@ def _probe(path: str, role: str) -> int:
     bufs = Buffers(session, contract, env)
     bufs.load(InputSet(contract, env, (req.nonce, 7)))
     grid, block, shared = k.launch_shape(env)
-    args = bufs.args(unit.kernel.params, env)
+    args = k.args(bufs, env)
     for _ in range(2):
         session.launch(compiled, grid, block, shared, args)
     bufs.free()

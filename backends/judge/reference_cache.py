@@ -56,6 +56,13 @@ def _default_budget() -> int:
     return min(8 << 30, ram // 8)
 
 
+def secret_key(*words: int) -> tuple[int, ...]:
+    """An input key (backends/judge/inputs.py) from the worker's secret and `words` (the nonce,
+    a size, a seed): inputs for a size met once (the random size), which nobody outside the
+    worker can know."""
+    return (_SECRET, 0x52414E44) + tuple(int(w) for w in words)
+
+
 def enabled() -> bool:
     return os.environ.get("KF_REFERENCE_REUSE") != "0"
 
@@ -66,6 +73,8 @@ class ReuseStats(msgspec.Struct):
     too_large: int = 0  # sets larger than the budget: run every time, not stored
     epochs: int = 0  # fresh input epochs started
     bytes: int = 0
+    python_hits: int = 0  # a Python reference's outputs on a set taken from the store
+    python_runs: int = 0  # ... computed (and stored)
 
 
 class StoredRun:
@@ -111,8 +120,9 @@ class ReferenceStore:
         self._runs: OrderedDict[tuple, StoredRun] = OrderedDict()
         self._epochs: dict[str, list[int]] = {}  # original's key -> [epoch, evaluations in it]
         self._lock = threading.Lock()
-        # original's key -> what its self-checks found (spread per buffer, notes); successes only
-        self.checked: dict[str, tuple[dict[str, float], list[str]]] = {}
+        # original's key -> what its self-checks found (spread per buffer, notes, the oracle's
+        # widening per buffer: backends/judge/original.py); successes only
+        self.checked: dict[str, tuple] = {}
 
     def begin(self, original_key: str) -> int:
         """One evaluation of `original_key` starts: the input epoch it uses."""
@@ -126,6 +136,36 @@ class ReferenceStore:
                     self.stats.bytes -= self._runs.pop(k).nbytes
             state[1] += 1
             return state[0]
+
+    def inputs(self, epoch: int, contract: Spec, env: Mapping[str, Any], size_index: int,
+               seed: int) -> InputSet:
+        """The worker-secret inputs of one (size, seed) of an epoch: the same the original's
+        stored run was made on (for a stub, which has no original, they are drawn here)."""
+        return InputSet(contract, env, (_SECRET, epoch, size_index, seed))
+
+    def expected(self, key: tuple, compute: Callable[[], Mapping[str, np.ndarray]]) -> Mapping[str, np.ndarray]:
+        """A Python reference's outputs on one input set, computed once and kept like the
+        original's (`key` starts with the original's key and the epoch, so a new epoch drops them)."""
+        with self._lock:
+            stored = self._runs.get(key)
+            if stored is not None:
+                self._runs.move_to_end(key)
+                self.stats.python_hits += 1
+                return stored.outputs
+        outputs = dict(compute())
+        run = StoredRun({}, outputs)
+        with self._lock:
+            self.stats.python_runs += 1
+        if run.nbytes > self.budget:
+            with self._lock:
+                self.stats.too_large += 1
+            return run.outputs
+        with self._lock:
+            self._runs[key] = run
+            self.stats.bytes += run.nbytes
+            while self.stats.bytes > self.budget and self._runs:
+                self.stats.bytes -= self._runs.popitem(last=False)[1].nbytes
+        return run.outputs
 
     def run(self, original_key: str, epoch: int, contract: Spec, env: Mapping[str, Any], size_index: int,
             seed: int, run_original: Callable[[Mapping[str, np.ndarray]], Any]) -> tuple[Mapping[str, np.ndarray], Any]:

@@ -14,10 +14,12 @@ Positions: tree-sitter counts bytes of UTF-8; kf counts code points (backends.mo
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-__all__ = ["Tree", "parse", "Node", "walk", "text_of", "children_of_type", "enclosing", "function_name"]
+__all__ = ["Tree", "parse", "parse_code", "Node", "walk", "text_of", "children_of_type", "enclosing",
+           "function_name"]
 
 try:  # the parser is a dependency; its absence is reported by the callers that need it
     import tree_sitter as _ts
@@ -70,6 +72,76 @@ def parse(text: str) -> Tree:
     the broken parts as ERROR nodes and parses the rest)."""
     data = text.encode("utf-8", errors="surrogatepass")
     return Tree(text=text, data=data, tree=_parser().parse(data), ascii=len(data) == len(text))
+
+
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*(.*)$", re.M)
+
+
+def _condition(kind: str, rest: str, defines: dict[str, str]) -> bool:
+    """A conditional's value as far as the file itself says (an undefined name is false)."""
+    rest = re.sub(r"/[/*].*$", "", rest).strip()
+    if kind in ("ifdef", "ifndef"):
+        return (rest in defines) == (kind == "ifdef")
+    m = re.fullmatch(r"!?\s*defined\s*\(?\s*([A-Za-z_]\w*)\s*\)?", rest)
+    if m:
+        return (m.group(1) in defines) != rest.startswith("!")
+    if re.fullmatch(r"\d+", rest):
+        return int(rest) != 0
+    if re.fullmatch(r"[A-Za-z_]\w*", rest):
+        value = defines.get(rest, "0").strip() or "1"
+        return value != "0"
+    return True  # beyond a file-level reading: the first branch, as most editors show it
+
+
+def _blank_ascii(chars: list[str], a: int, b: int) -> None:
+    """Spaces over chars[a:b], keeping line ends and non-ASCII characters (so byte and
+    code-point offsets both stay what they were)."""
+    for i in range(a, b):
+        if chars[i] not in "\r\n" and chars[i].isascii():
+            chars[i] = " "
+
+
+@functools.lru_cache(maxsize=32)
+def parse_code(text: str) -> Tree:
+    """The syntax tree of host code, with preprocessor conditionals that sit inside an
+    expression (`parallel_for(\n#if X\n k,\n#endif\n range, ...)`), which no C++ grammar
+    follows, resolved as the file's own `#define`s say; directives and branches not taken
+    are blanked in the text the parser reads (offsets unchanged, so a node's span is its
+    place in `text`)."""
+    if "#" not in text:
+        return parse(text)
+    from backends.kernel.text import mask  # the lexer: comments and strings never count
+
+    code = mask(text, preprocessor=False)
+    defines = {m.group(1): m.group(2) for m in _DEFINE.finditer(code)}
+    out = list(text)
+    depth = 0
+    stack: list[list[bool]] = []  # per open conditional: [branch kept now, a branch was taken]
+    pos = 0
+    for line in code.split("\n"):
+        end = pos + len(line)
+        m = _DIRECTIVE.match(line)
+        literal = m is not None and m.group(1) == "if" and re.fullmatch(r"\s*[01]\s*(?://.*|/\*.*)?", m.group(2))
+        if m and (depth > 0 or stack or literal):  # in an expression, or `#if 0` anywhere
+            kind = m.group(1)
+            if kind in ("if", "ifdef", "ifndef"):
+                c = _condition(kind, m.group(2), defines)
+                stack.append([c, c])
+            elif stack and kind == "elif":
+                c = not stack[-1][1] and _condition("if", m.group(2), defines)
+                stack[-1] = [c, stack[-1][1] or c]
+            elif stack and kind == "else":
+                stack[-1] = [not stack[-1][1], True]
+            elif stack and kind == "endif":
+                stack.pop()
+            _blank_ascii(out, pos, end)
+        elif stack and not all(f[0] for f in stack):
+            _blank_ascii(out, pos, end)
+        elif not m and not line.lstrip().startswith("#"):
+            depth = max(0, depth + line.count("(") + line.count("[") - line.count(")") - line.count("]"))
+        pos = end + 1
+    return parse("".join(out))
 
 
 def walk(node, descend: Callable[[object], bool] | None = None) -> Iterator[object]:

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import queue
 import signal
+import sys
+import tempfile
 import threading
 import time
 from typing import Any
 
 import msgspec
 
-from backends.judge.evidence import failed_check
+from backends.judge.evidence import COMPILING_MEANWHILE, failed_check
 from backends.run import worker
-from backends.model import DeviceInfo, EvalRequest, EvalResult, Verdict
+from backends.model import Diagnostic, DeviceInfo, EvalRequest, EvalResult, Verdict
 
 _encoder = msgspec.msgpack.Encoder()
 START_SECONDS = 300.0  # importing a runtime and building the SYCL shim the first time
@@ -42,11 +45,44 @@ def _signal_name(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _worker_main(conn, backend: str, device: int) -> None:
+def _worker_main(conn, backend: str, device: int, log_path: str | None = None) -> None:
     """A worker ignores Ctrl-C: the terminal sends SIGINT to the whole process group, and
-    the parent, not the worker, decides what an interrupt means (it kills its workers)."""
+    the parent, not the worker, decides what an interrupt means (it kills its workers).
+    Its stderr (a runtime compiler's too) goes to `log_path`: the pool forwards it, and keeps
+    its last lines to say what a compiler printed before it crashed. It runs generated code:
+    credentials its parent still had are dropped from its environment first, so the compilers
+    it starts do not get them either (kf's fronts spawn it without them: kf_lsp/core/secrets.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from backends.run.environment import drop_secrets
+
+    drop_secrets(os.environ)
+    if log_path:
+        try:
+            fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
+            os.dup2(fd, 2)
+            os.close(fd)
+        except OSError:
+            pass
     worker.main(conn, backend, device)
+
+
+LAST_WORDS_BYTES = 4096
+
+
+def _compiler_crash(request: EvalRequest, on_reference: bool, stage: str, how: str, last_words: str,
+                    seconds: float) -> EvalResult:
+    """A runtime compiler that kills its process (the SYCL compiler on some bfloat16 code) is
+    a compile error of what it was compiling, with its last words; the pool starts a fresh
+    worker for the next request."""
+    unit = request.reference if on_reference or request.candidate is None else request.candidate
+    k = unit.kernel
+    words = f": {last_words}" if last_words else ""
+    message = f"the compiler crashed ({how}) while {stage}{words}"
+    diag = Diagnostic(unit.path, k.name_range.start.line, k.name_range.start.column, "error", message,
+                      "sycl-rtc" if k.language == "sycl" else "nvrtc")
+    verdict = Verdict.REFERENCE_FAILED if on_reference else Verdict.COMPILE_ERROR
+    role = "reference" if on_reference else "candidate"
+    return EvalResult(verdict, f"{role} does not compile: {message}", [diag], wall_seconds=seconds)
 
 
 class WorkerProcess:
@@ -61,6 +97,9 @@ class WorkerProcess:
         self.starts = 0
         self._lock = threading.Lock()
         self._busy = False
+        self._log_path: str | None = None
+        self._log_pos = 0
+        self._tail = b""
 
     @property
     def restarts(self) -> int:
@@ -70,12 +109,55 @@ class WorkerProcess:
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_worker_main, args=(child, self.backend, self.device), daemon=True,
+        self._drop_log()
+        try:
+            fd, self._log_path = tempfile.mkstemp(prefix=f"kf-worker-{self.backend}-", suffix=".log")
+            os.close(fd)
+        except OSError:
+            self._log_path = None
+        self._log_pos, self._tail = 0, b""
+        proc = ctx.Process(target=_worker_main, args=(child, self.backend, self.device, self._log_path), daemon=True,
                            name=f"kf-{self.backend}-{self.device}")
         proc.start()
         child.close()
         self.starts += 1
         self._proc, self._conn = proc, parent
+
+    def _forward(self) -> None:
+        """Copy what the worker wrote to its stderr since last time to ours, keeping the tail."""
+        if not self._log_path:
+            return
+        try:
+            if os.path.getsize(self._log_path) <= self._log_pos:
+                return
+            with open(self._log_path, "rb") as f:
+                f.seek(self._log_pos)
+                data = f.read()
+        except OSError:
+            return
+        self._log_pos += len(data)
+        self._tail = (self._tail + data)[-LAST_WORDS_BYTES:]
+        try:
+            sys.stderr.write(data.decode("utf-8", "replace"))
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    def last_words(self, lines: int = 3) -> str:
+        """The last lines the worker wrote to stderr (a crashing compiler's message)."""
+        self._forward()
+        text = self._tail.decode("utf-8", "replace")
+        kept = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        return " | ".join(kept[-lines:])
+
+    def _drop_log(self) -> None:
+        if self._log_path:
+            self._forward()
+            try:
+                os.unlink(self._log_path)
+            except OSError:
+                pass
+            self._log_path = None
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.is_alive()
@@ -90,6 +172,7 @@ class WorkerProcess:
             proc.join(timeout=5)
         if conn is not None:
             conn.close()
+        self._forward()
 
     def close(self) -> None:
         """Stop the worker. If a thread is waiting on it, only the process is ended here:
@@ -107,6 +190,7 @@ class WorkerProcess:
             except (OSError, ValueError):
                 pass
         self.kill()
+        self._drop_log()
 
     def _call(self, msg: tuple, cancel: threading.Event | None) -> tuple[str, list, str]:
         """Send `msg`, follow stage messages until a final reply. Returns (kind, payload,
@@ -142,6 +226,7 @@ class WorkerProcess:
                 ready = conn.poll(min(remaining, 0.1))
             except (OSError, EOFError, ValueError):
                 ready = True
+            self._forward()
             if not ready:
                 if not proc.is_alive():
                     try:
@@ -169,6 +254,12 @@ class WorkerProcess:
         self.evaluations += 1
         started = time.perf_counter()
         kind, payload, stage = self._call(("eval", msgspec.to_builtins(request)), cancel)
+        if kind in ("timeout", "died") and COMPILING_MEANWHILE in stage and request.options.compile_overlap:
+            # the candidate was compiling beside the original's work: either may have hung or
+            # crashed the process. Once more with the compile in turn, so the stage says which
+            again = msgspec.structs.replace(request, options=msgspec.structs.replace(request.options,
+                                                                                       compile_overlap=False))
+            return self.evaluate(again, cancel)
         on_reference = "reference" in stage
         if kind == "result":
             result = worker.decode_result(payload[0])
@@ -176,9 +267,16 @@ class WorkerProcess:
                 self.kill()
             return result
         if kind in ("timeout", "died"):  # the size, seed and wall time of the run that never returned
-            if kind == "timeout":
+            if kind == "timeout" and "Python reference" in stage:  # the user's oracle hung (`@kf reference`)
+                verdict, message = (Verdict.REFERENCE_FAILED,
+                                    f"timed out while {stage}: the reference is user code and ran past the "
+                                    "evaluation's time limit; the worker was killed")
+            elif kind == "timeout":
                 verdict, message = ((Verdict.REFERENCE_FAILED, f"the original kernel timed out while {stage}")
                                     if on_reference else (Verdict.TIMEOUT, f"timed out while {stage}; the worker was killed"))
+            elif stage.startswith("compiling"):  # the compiler itself crashed: that unit does not compile
+                return _compiler_crash(request, on_reference, stage, payload[0], self.last_words(),
+                                       time.perf_counter() - started)
             else:
                 verdict, message = (Verdict.REFERENCE_FAILED if on_reference else Verdict.CRASH,
                                     f"the evaluation process died ({payload[0]}) while {stage}")

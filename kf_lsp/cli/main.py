@@ -27,8 +27,8 @@ from kf_lsp.core.apply import apply_variant
 from kf_lsp.core.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
 
 
-def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float]:
-    out: dict[str, int | float] = {}
+def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float | str]:
+    out: dict[str, int | float | str] = {}
     for pair in pairs or []:
         name, eq, value = pair.partition("=")
         if not eq or not name.strip().isidentifier():
@@ -39,14 +39,18 @@ def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float]:
             try:
                 out[name.strip()] = float(value)
             except ValueError:
-                raise InputError(f"--tune {name}: {value!r} is not a number") from None
+                if not value.strip() or not all(c.isalnum() or c in "_:<>, *" for c in value.strip()):
+                    raise InputError(f"--tune {name}: {value!r} is not a number or a type") from None
+                out[name.strip()] = " ".join(value.split())  # a type: --tune T=half
     return out
 
 
-def _unit(target: str, tunables: dict | None = None):
+def _unit(target: str, tunables: dict | None = None, flags: Sequence[str] | None = None):
+    """The Unit of FILE[:KERNEL], built with the file's compile_commands.json flags, else
+    `--flags`, then its `@kf flags` lines."""
     path, name = split_target(target)
     try:
-        return load_unit(path, name, tunables=tunables)
+        return load_unit(path, name, tunables=tunables, flags=list(flags or []), flags_source="--flags")
     except UnitError as e:
         raise InputError(str(e)) from None
 
@@ -54,7 +58,7 @@ def _unit(target: str, tunables: dict | None = None):
 def _spec_problems(unit) -> None:
     errors = [d for d in unit.kernel.spec_errors if d.severity == "error"]
     if errors:
-        raise InputError(errors[0].format() + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+        raise InputError("\n".join(d.format() for d in errors))  # every one: the user fixes them in one go
     if unit.kernel.spec is None:
         k = unit.kernel
         raise InputError(
@@ -64,9 +68,9 @@ def _spec_problems(unit) -> None:
 
 
 def cmd_bench(args: argparse.Namespace, console: Console) -> int:
-    ref = _unit(args.target)
+    ref = _unit(args.target, flags=args.flags)
     _spec_problems(ref)
-    cand = _unit(args.candidate, _tunables(args.tune)) if args.candidate else None
+    cand = _unit(args.candidate, _tunables(args.tune), flags=args.flags) if args.candidate else None
     _check_tunes(cand or ref, _tunables(args.tune))
     if cand is None and args.tune:
         ref = msgspec.structs.replace(ref, tunables=_tunables(args.tune))
@@ -124,9 +128,7 @@ def _bad_input_line(unit, result) -> str:
     """A failed original or spec as one line `FILE:LINE:COL: message` (its first error diagnostic)."""
     errors = [d for d in result.diagnostics if d.severity == "error"]
     if errors:
-        d = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return d.format() + more
+        return "\n".join(d.format() for d in errors)
     k = unit.kernel
     message = " ".join(result.message.split())
     return f"{unit.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: error: {message}"
@@ -210,9 +212,9 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
             raise InputError(f"{path}: {'no such file' if isinstance(e, FileNotFoundError) else e.strerror}") from None
         kernels = find_kernels(text, path)
         if not kernels:
-            raise InputError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL free-function kernels here")
+            raise InputError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL kernels here")
     else:
-        unit = _unit(args.target)
+        unit = _unit(args.target, flags=args.flags)
         if args.check:
             return _check_spec(args, unit, console)
         text, kernels = unit.text, [unit.kernel]
@@ -222,7 +224,7 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
         if k.spec is not None:
             sys.stderr.write(f"kf: {path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: {k.name} "
                              f"already has a spec; `kf spec {path}:{k.name} --check` runs the original with it\n")
-        sys.stdout.write(draft_spec(k, text=text))
+        sys.stdout.write(draft_spec(k, text=text, path=path))
     return EXIT_OK
 
 
@@ -287,12 +289,22 @@ DEFAULT_EXAMPLE = os.path.join(EXAMPLES_DIR, "sycl", "transpose.cpp") + ":transp
 
 
 def _llm_operator(config, seed: int = 0):
-    """The LLM operator (evolver.llm_operator.LLMOperator), when that module is present."""
+    """The LLM operator (evolver.llm_operator.LLMOperator), when that module is present, over
+    the fronts' watched client: a failure is said once on stderr, and a refused key or an
+    unknown model ends the LLM's part of the search after that one request."""
     try:
         from evolver.llm_operator import LLMOperator  # type: ignore[import-not-found]
     except ImportError:
         raise InputError("--llm-base-url: the LLM operator is not available in this installation") from None
-    return LLMOperator(config, seed=seed)
+    from kf_lsp.core.failures import WatchedClient
+
+    def said(f) -> None:
+        sys.stderr.write(f"kf: {f.summary()}: {f.message}; the search goes on with tuning only\n")
+
+    client = WatchedClient(config, said, seed=seed)
+    op = LLMOperator(config, client=client, seed=seed)
+    op.close = client.close  # the operator closes only a client it made; the search's end closes this one
+    return op
 
 
 def _show(path: str) -> str:
@@ -325,7 +337,11 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
         raise InputError("--apply needs an explicit FILE:KERNEL (the bundled example is left as it is)")
     if bool(args.llm_base_url) != bool(args.model):
         raise InputError("--llm-base-url and --model go together")
-    ref = _unit(args.target or DEFAULT_EXAMPLE)
+    if args.target and _is_python_target(args.target):
+        args.target = _stub_from_reference(args, console)
+    elif getattr(args, "language", None):
+        raise InputError("--language is for a Python reference (kf optimize ref.py:FUNCTION --language cuda|sycl)")
+    ref = _unit(args.target or DEFAULT_EXAMPLE, flags=args.flags)
     _spec_problems(ref)
 
     import asyncio
@@ -397,6 +413,42 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
         return _report_optimize(args, console, ref, search, operators, finished, interrupted, bundled)
 
 
+def _is_python_target(target: str) -> bool:
+    path = target.rpartition(":")[0] if ":" in target and not os.path.exists(target) else target
+    return path.endswith(".py")
+
+
+def _stub_from_reference(args: argparse.Namespace, console: Console) -> str:
+    """`kf optimize ref.py[:func] --language L`: the stub kernel file next to the reference
+    (drafted once; an existing one is used as it is), as the FILE:KERNEL to optimize."""
+    from backends.judge.stub_draft import DraftError, draft_stub, kernel_name, stub_path
+
+    target = args.target
+    path, sep, function = target.rpartition(":")
+    if not sep or not function.isidentifier() or os.path.exists(target):
+        path, function = target, ""
+    if not getattr(args, "language", None):
+        raise InputError(f"{path}: a Python reference: say which kernel language to write with --language cuda|sycl")
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    stub = stub_path(path, function or None, args.language)
+    name = kernel_name(path, function or None)
+    if os.path.exists(stub):
+        if not args.json:
+            console.print(f"using the existing {_show(stub)} (delete it to draft it again)", highlight=False)
+        return f"{stub}:{name}"
+    try:
+        stub, text = draft_stub(path, function or None, args.language)
+    except DraftError as e:
+        raise InputError(str(e)) from None
+    with open(stub, "w", encoding="utf-8") as f:
+        f.write(text)
+    if not args.json:
+        console.print(f"wrote {_show(stub)}: a stub kernel `{name}` with a spec drafted from {_show(path)} "
+                      "(edit its sizes to change the problem)", highlight=False)
+    return f"{stub}:{name}"
+
+
 def _report_optimize(args, console: Console, ref, search, operators, finished, interrupted: bool,
                      bundled: bool) -> int:
     """The end of `kf optimize`: one table from one measurement (the final re-time measures
@@ -415,11 +467,15 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
     cell_len = next((len(v.cell) for v in rows if v.cell), 3)
     describe = _describe(grid_for(cell_len))
     applied = None
+    baseline = getattr(search, "baseline", None)
     if args.apply and finished.best is not None and not interrupted:
         applied = apply_variant(ref, finished.best)
+    elif args.apply and baseline is not None and not interrupted:  # a stub: the first correct kernel is a result
+        applied = apply_variant(ref, baseline)
     tuning = next((_summary(op, finished.best) for op in operators if hasattr(op, "summary")), "")
     if args.json:
         out = {"search": search.key, "reason": finished.reason, "evaluations": finished.evaluations,
+               "stub": bool(getattr(search, "stub", False)), "baseline": baseline,
                "confirmations": search.confirmations, "known": search.known,
                "evaluated_here": search.evaluated_here, "rejected": search.rejected,
                "best": finished.best, "reference": reference, "finals": search.finals,
@@ -445,6 +501,14 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
             console.print("tuning: " + tuning.replace("\n", "\n        "), markup=False, highlight=False)
         b = finished.best
         effect = f"; min effect {finished.min_effect * 100:.0f}%" if finished.min_effect is not None else ""
+        if getattr(search, "stub", False):
+            if baseline is not None:
+                console.print(f"no original kernel ({k.name} was a stub): the first correct kernel, variant "
+                              f"{baseline.id[:10]} by {baseline.operator}, is the baseline; speedups are relative to "
+                              "it", highlight=False)
+            elif not interrupted:
+                console.print(f"no original kernel ({k.name} is a stub) and no correct kernel was written: nothing "
+                              "to measure yet (more --budget, or a more capable model)", highlight=False)
         if interrupted:
             if b is not None:
                 console.print(f"interrupted: best so far {b.speedup:.2f}x [{b.speedup_low:.2f}-{b.speedup_high:.2f}] "
@@ -468,6 +532,11 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
                 console.print(f"kf optimize {target} --apply writes it into the file", highlight=False)
         elif finished.reason == "error":
             console.print("[red]the search could not start[/red]: see the error above")
+        elif getattr(search, "stub", False):
+            if baseline is not None:
+                console.print("no variant was verified faster than the baseline" + (
+                    f"; applied the baseline to {os.path.relpath(ref.path)}" if applied else
+                    f"; kf optimize {args.target} --apply writes the baseline into the file"), highlight=False)
         else:
             console.print("no verified improvement: the original stays the best" + (
                 f" ({effect[2:]})" if effect else ""), highlight=False)
@@ -475,6 +544,8 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
             console.print(f"note: {finished.note}", markup=False, highlight=False)
     if interrupted:
         return 130
+    if getattr(search, "stub", False) and getattr(search, "baseline", None) is not None:
+        return EXIT_OK  # from a stub, a verified first kernel is the result
     return EXIT_OK if finished.best is not None else EXIT_FAILED
 
 
@@ -652,6 +723,8 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     b.add_argument("--timeout", type=float, default=30.0, metavar="S", help="a launch longer than this is a hang")
     b.add_argument("--ncu", action="store_true", help="also collect Nsight Compute metrics (CUDA, where ncu exists)")
     b.add_argument("--json", action="store_true", help="print the result as JSON (docs/results.md)")
+    b.add_argument("--flags", action="append", metavar='"FLAGS"', help="compiler flags for files without a compile_commands.json entry, e.g. "
+                        '--flags="-DENABLE_BF16 -Iinclude" (repeatable; a file\'s `// @kf flags` lines are added)')
     from backends.run.pool import add_remote_arguments
 
     add_remote_arguments(b)
@@ -678,6 +751,8 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     s.add_argument("--backend", choices=("cuda", "sycl"))
     s.add_argument("--device", type=int, help="device index (kf devices lists them)")
     s.add_argument("--timeout", type=float, default=30.0, metavar="S", help="a launch longer than this is a hang")
+    s.add_argument("--flags", action="append", metavar='"FLAGS"', help="compiler flags for files without a compile_commands.json entry, e.g. "
+                        '--flags="-DENABLE_BF16 -Iinclude" (repeatable; a file\'s `// @kf flags` lines are added)')
     s.set_defaults(func=cmd_spec)
 
     d = sub.add_parser("devices", help="list backends and devices with their peak bandwidth")
@@ -685,7 +760,10 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_devices)
     o = sub.add_parser("optimize", help="search for a faster variant of a kernel (tuning, and an LLM when configured)")
-    o.add_argument("target", nargs="?", help="FILE:KERNEL (default: the bundled SYCL transpose example)")
+    o.add_argument("target", nargs="?", help="FILE:KERNEL (default: the bundled SYCL transpose example), or a Python "
+                   "reference ref.py:FUNCTION or a KernelBench task.py with --language: a stub kernel is drafted "
+                   "next to it and the LLM writes the first kernel")
+    o.add_argument("--language", choices=("cuda", "sycl"), help="the kernel language to write for a Python reference")
     o.add_argument("--budget", type=int, default=16, metavar="N", help="evaluations (default 16)")
     o.add_argument("--time", type=float, metavar="SECONDS", help="wall-time budget")
     o.add_argument("--backend", choices=("cuda", "sycl"))
@@ -704,6 +782,8 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
                    help="interleaved re-time blocks behind the final claim (default 3)")
     o.add_argument("--apply", action="store_true", help="write the best variant into the file (backup FILE.kf-orig)")
     o.add_argument("--json", action="store_true", help="print the result as JSON")
+    o.add_argument("--flags", action="append", metavar='"FLAGS"', help="compiler flags for files without a compile_commands.json entry, e.g. "
+                        '--flags="-DENABLE_BF16 -Iinclude" (repeatable; a file\'s `// @kf flags` lines are added)')
     add_remote_arguments(o)
     o.set_defaults(func=cmd_optimize)
 
@@ -725,7 +805,8 @@ def main(argv: Sequence[str] | None = None, fronts: Sequence[Callable[[Any], Non
     try:
         return args.func(args, console)
     except InputError as e:
-        sys.stderr.write(f"kf: {e}\n")  # one line, never wrapped: editors and scripts parse it
+        for line in str(e).splitlines() or [""]:  # one line per problem, never wrapped: editors and scripts parse them
+            sys.stderr.write(f"kf: {line}\n")
         return EXIT_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("kf: interrupted\n")

@@ -20,7 +20,7 @@ from typing import Iterable
 
 import msgspec
 
-from backends.model import KernelSource, Language
+from backends.model import Diagnostic, KernelSource, Language
 from backends.kernel.scanner import find_kernels, language_of
 
 __all__ = ["FileEntry", "KernelIndex", "KERNEL_EXTENSIONS", "is_ignored_dir", "is_kernel_path", "parse_entry"]
@@ -54,6 +54,9 @@ class FileEntry(msgspec.Struct, frozen=True):
     # kernel name -> the variant id of the code as it is (region + tunable values in effect):
     # a search's variant with this id is the code itself (already applied)
     current: dict[str, str] = {}
+    # why the file cannot be compiled here at all (a CUDA file with host code and no nvcc): one
+    # diagnostic at the first blocking line; its kernels offer no Optimize or Benchmark
+    blocker: Diagnostic | None = None
 
     def kernel(self, name: str) -> KernelSource | None:
         return next((k for k in self.kernels if k.name == name), None)
@@ -74,7 +77,29 @@ def parse_entry(path: str, text: str, version: int | None = None, open_: bool = 
         kernels = find_kernels(text, path, language)
     except Exception as e:  # find_kernels promises not to raise; a bug must not stop the index
         return FileEntry(path, text, version, open_, language, [], f"{type(e).__name__}: {e}")
-    return FileEntry(path, text, version, open_, language, kernels, current=_current_ids(text, kernels))
+    return FileEntry(path, text, version, open_, language, kernels, current=_current_ids(text, kernels),
+                     blocker=build_blocker(path, text) if language == "cuda" and kernels else None)
+
+
+def build_blocker(path: str, text: str) -> Diagnostic | None:
+    """The one-line reason a CUDA file cannot be compiled on this machine, or None. Only what
+    holds whatever the project's flags are: host code where no nvcc is installed (a missing
+    header may be found through flags; the compile itself reports that)."""
+    try:
+        from backends.cuda.nvcc import NVCC_INSTALL_HINT, find_nvcc
+
+        if find_nvcc():
+            return None
+        from backends.cuda.compiler import cuda_include_dirs
+        from backends.cuda.host_code import nvrtc_blocker
+
+        b = nvrtc_blocker(path, text, [], list(cuda_include_dirs()))
+    except Exception:  # the check is advice; a failure of it must not stop the index
+        return None
+    if b is None or b.kind == "missing-header":
+        return None
+    return Diagnostic(path, b.line, b.column, "error",
+                      f"kf: {b.describe()}: compiling this file needs nvcc: {NVCC_INSTALL_HINT}", "kf")
 
 
 def _current_ids(text: str, kernels: list[KernelSource]) -> dict[str, str]:

@@ -52,11 +52,21 @@ def measurement_column(m: KernelMeasurement | None) -> list[str]:
     ]
 
 
+def build_line(build) -> str:
+    """'compiled with nvcc 13.0.88 (-DENABLE_BF16, from @kf flags): `int main()` is host code (k.cu:23)'."""
+    flags = " ".join(build.flags) if build.flags else "no project flags"
+    where = f", from {build.flags_source}" if build.flags_source and build.flags else ""
+    why = f"; {build.why}" if build.why and build.compiler.startswith("nvcc") else ""
+    return f"compiled with {build.compiler} ({flags}{where}){why}"
+
+
 def render_result(console: Console, title: str, result: EvalResult) -> None:
     dev = result.device
     console.print(f"[bold]{title}[/bold]" + (f"  on {dev.backend} device {dev.index}: {dev.name}" if dev and dev.index >= 0 else ""))
     style = "green" if result.verdict in (Verdict.CORRECT, Verdict.COMPILED) else "red"
     console.print(f"verdict: [{style}]{result.verdict.value}[/{style}]  {result.message}")
+    if result.build is not None and result.build.compiler:
+        console.print(build_line(result.build), markup=False, highlight=False)
     for d in result.diagnostics[:10]:
         console.print(f"  {d.format()}", markup=False, highlight=False)
     if result.checks:

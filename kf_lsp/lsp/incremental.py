@@ -13,7 +13,9 @@ parse off the event loop (kf_lsp.parsing). The rules, and why each is enough:
   first non-blank text after the previous `;`/`{`/`}`, so text there would be inside it);
 * neither version of the line names a kernel marker (`__global__`, the SYCL property and
   kinds) or a tunable of the file's kernels (their values can be bound outside the kernel);
-* the line is at least one line away from every kernel's definition and region.
+* the line is at least one line away from every kernel's definition and region;
+* the file has no SYCL lambda or nd_item function kernel: what those take from the host
+  (a captured variable's type, a local accessor's size) is declared anywhere in the function.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ __all__ = ["inert"]
 
 _PLAIN = re.compile(r"[A-Za-z0-9_ \t]*")
 _UNSAFE_CHARS = re.compile(r"[\"'/\\#@]")
-_MARKERS = ("__global__", "SYCL_EXT_ONEAPI_FUNCTION_PROPERTY", "nd_range_kernel", "single_task_kernel", "sycl")
+_MARKERS = ("__global__", "SYCL_EXT_ONEAPI_FUNCTION_PROPERTY", "nd_range_kernel", "single_task_kernel", "sycl",
+            "parallel_for")
 
 
 def inert(entry: FileEntry, edits: list) -> bool:
     """True when `edits` (kf_lsp.documents.Document.edits) cannot change `entry`'s kernels."""
     if not edits or any(e is None for e in edits):
+        return False
+    if any(k.form in ("lambda", "nd_item_function") for k in entry.kernels):
         return False
     names = {t.name for k in entry.kernels if k.spec is not None for t in k.spec.tunables}
     for line, old_line, new_line, removed, inserted in edits:

@@ -12,7 +12,10 @@ from typing import Sequence
 
 from lsprotocol import types as lsp
 
-from backends.model import Diagnostic, EvalResult, KernelMeasurement, KernelSource, Range, Verdict
+import msgspec
+
+from backends.kernel.pyref import is_stub
+from backends.model import DeviceInfo, Diagnostic, EvalResult, KernelMeasurement, KernelSource, Range, Timing, Verdict
 from evolver.records import Variant
 
 from . import commands as cmd
@@ -20,7 +23,7 @@ from kf_lsp.core.index import FileEntry
 from kf_lsp.core.jobs import progress_message
 from .positions import from_client, line_of, to_client
 from kf_lsp.core.state import JobView, SearchSummary, Snapshot, applicable, kernel_key
-from kf_lsp.core.tables import fmt_bytes_rate, fmt_time
+from kf_lsp.core.tables import build_line, fmt_bytes_rate, fmt_time
 
 __all__ = ["code_lenses", "inlay_hints", "hover", "hover_markdown", "code_actions", "diagnostics",
            "text_edit", "change_label", "kernel_at_position"]
@@ -101,11 +104,46 @@ def _best_for(k: KernelSource, snap: Snapshot, current: str | None = None) -> tu
 
 
 def _variant_time(v: Variant) -> float | None:
-    if v.time_median is not None:
-        return v.time_median
+    m = variant_measurement(v)
+    return m.timing.median if m is not None and m.timing is not None else v.time_median
+
+
+def variant_measurement(v: Variant) -> KernelMeasurement | None:
+    """A variant's figures from ONE measurement, the one its speedup comes from. After the
+    final re-time a variant's speedup and median time are the re-time's, while its stored
+    evaluation (timing spread, bandwidth) is the search's first look: the time is then the
+    re-time's median with the spread of its blocks, and rates derived from time are scaled
+    to it, so no view puts a speedup of one measurement beside a time of another."""
     r = v.result
-    t = r.candidate.timing if r is not None and r.candidate is not None else None
-    return t.median if t else None
+    m = (r.reference if v.operator == "reference" else r.candidate) if r is not None else None
+    if m is None or m.timing is None or v.time_median is None or abs(m.timing.median - v.time_median) <= 1e-15:
+        return m
+    t0, t = m.timing, v.time_median
+    blocks = sorted(b.candidate_median for b in v.blocks if b.stage == "final" and b.candidate_median)
+    lo, hi = (blocks[0], blocks[-1]) if blocks else (t, t)
+    mean = sum(blocks) / len(blocks) if blocks else t
+    timing = Timing(t, lo, hi, mean, 0.0, len(blocks) or 1, [], f"{t0.method}, re-timed: median of "
+                    f"{len(blocks) or 1} block{'s' if len(blocks) != 1 else ''}")
+    p = m.profile
+    if p is not None and t > 0:
+        scale = t0.median / t
+        p = msgspec.structs.replace(
+            p, bandwidth=p.bandwidth * scale if p.bandwidth is not None else None,
+            bandwidth_fraction=p.bandwidth_fraction * scale if p.bandwidth_fraction is not None else None,
+            flop_rate=p.flop_rate * scale if p.flop_rate is not None else None)
+    return msgspec.structs.replace(m, timing=timing, profile=p)
+
+
+def _retime_note(s: SearchSummary | None) -> str:
+    """Said beside a variant whose figures are the search's first looks, not a final re-time
+    (a stopped or interrupted search is not re-timed)."""
+    if s is None or s.retimed or s.status not in ("cancelled", "interrupted", "error"):
+        return ""
+    return f"not re-timed: search {_STATUS_WORDS.get(s.status, s.status)}"
+
+
+_STATUS_WORDS = {"cancelled": "stopped", "interrupted": "interrupted", "error": "failed", "budget": "used its budget",
+                 "time": "ran out of time", "exhausted": "exhausted", "patience": "ran out of patience"}
 
 
 def _job_title(job: JobView) -> str:
@@ -120,7 +158,7 @@ def _job_title(job: JobView) -> str:
 def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens]:
     out: list[lsp.CodeLens] = []
     for k in entry.kernels:
-        rng = _line_range(k.definition.start.line)
+        rng = _line_range(k.name_range.start.line)  # the name's line: where codelens.run() on it looks
         args = [{"uri": uri, "kernel": k.name}]
         if k.spec is None:
             out.append(lsp.CodeLens(rng, _cmd("Add benchmark spec", cmd.ADD_SPEC,
@@ -128,21 +166,53 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
             continue
         key = kernel_key(k.file, k.name)
         job = snap.job_for(key, "optimize") or snap.job_for(key)
-        _, best = _best_for(k, snap, entry.current.get(k.name))
+        s, best = _best_for(k, snap, entry.current.get(k.name))
         if job is not None:
             out.append(lsp.CodeLens(rng, _cmd(_job_title(job), cmd.STOP, [{"job": job.id}])))
-        elif not spec_has_errors(k):  # kf.optimize would refuse it: the diagnostics say why
-            out.append(lsp.CodeLens(rng, _cmd("Optimize", cmd.OPTIMIZE, args)))
+        elif not spec_has_errors(k) and not cannot_compile(entry, k, snap):  # the diagnostics say why
+            title = "Write a first kernel from the Python reference (LLM)" if _stub(entry, k) else "Optimize"
+            out.append(lsp.CodeLens(rng, _cmd(title, cmd.OPTIMIZE, args)))
         if best is not None:
             t = _variant_time(best)
-            title = f"{_speed(best.speedup)} faster variant" + (f" ({fmt_time(t)})" if t else "") + " - Apply"
+            note = _retime_note(s)
+            title = (f"{_speed(best.speedup)} faster variant" + (f" ({fmt_time(t)})" if t else "")
+                     + (f", {note}" if note else "") + " - Apply")
             out.append(lsp.CodeLens(rng, _cmd(title, cmd.APPLY_VARIANT, [
                 {"uri": uri, "kernel": k.name, "variant": best.id, "version": entry.version}])))
     return out
 
 
+def _stub(entry: FileEntry, k: KernelSource) -> bool:
+    """A kernel with no code yet whose spec names a Python reference: the search writes its first version."""
+    return k.spec is not None and k.spec.reference is not None and is_stub(entry.text, k)
+
+
+def spec_insertion(text: str, k: KernelSource, spec_text: str) -> tuple[lsp.Position, str]:
+    """Where a drafted spec goes and its text: directly above the kernel (a lambda's
+    `parallel_for` statement, a function's first line), indented like it."""
+    line = k.definition.start.line
+    code = line_of(text, line)
+    indent = code[:len(code) - len(code.lstrip(" \t"))]
+    if indent:
+        spec_text = "".join(indent + ln if ln.strip() else ln for ln in spec_text.splitlines(keepends=True))
+    return lsp.Position(line, 0), spec_text
+
+
 def spec_has_errors(k: KernelSource) -> bool:
     return any(d.severity == "error" for d in k.spec_errors)
+
+
+def cannot_compile(entry: FileEntry, k: KernelSource, snap: Snapshot) -> bool:
+    """The kernel's file cannot be compiled here (host code, no nvcc), or its current code
+    was compiled and failed: nothing to optimize or benchmark until that is fixed."""
+    if entry.blocker is not None:
+        return True
+    r = current_result(k, snap)
+    return r is not None and r.verdict is Verdict.REFERENCE_FAILED and _compile_failure(r)
+
+
+def _compile_failure(r: EvalResult) -> bool:
+    return "does not compile" in r.message or "cannot be compiled here" in r.message
 
 
 def _line_end(entry: FileEntry, line: int) -> int:
@@ -257,14 +327,16 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
         parts.extend(f"- {x}" for x in measurement_lines(result.reference, result) if x != "not measured yet")
     elif applied_variant is not None and applied_variant.result is not None:
         # the code is a variant the search measured (applied): its figures, not "not measured yet"
+        note = "re-timed with the original" if s is not None and s.retimed else "as the search measured it"
         parts.append(f"- the applied variant ({_speed(applied_variant.speedup)} against the code the search "
-                     "started from), as the search measured it:")
-        parts.extend(f"- {x}" for x in measurement_lines(applied_variant.result.candidate))
+                     f"started from), {note}:")
+        parts.extend(f"- {x}" for x in measurement_lines(variant_measurement(applied_variant)))
     else:
         parts.extend(f"- {x}" for x in measurement_lines(result.reference if result else None, result))
     if result is not None and result.device is not None:
-        d = result.device
-        parts.append(f"- device: {d.backend} {d.kind} {d.name}" + (f" ({d.arch})" if d.arch else ""))
+        parts.append(f"- device: {device_label(result.device)}")
+    if result is not None and result.build is not None and result.build.compiler:
+        parts.append(f"- {build_line(result.build)}")
     job = snap.job_for(key, "optimize")
     if job is not None:
         parts.append(f"**Search**: {progress_message(job.done, job.budget, job.best_speedup)} ({job.state})")
@@ -273,10 +345,11 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
         stale = "" if applicable(s, k.code_hash) else " (measured against an earlier version of this kernel)"
         ci = f" [{b.speedup_low:.2f}-{b.speedup_high:.2f}]" if b.speedup_low is not None and b.speedup_high else ""
         applied = " - this is the current code" if current is not None and b.id == current else ""
+        note = _retime_note(s)
+        retime = (" (re-timed)" if s.retimed else f" ({note}; the search's own measurements)" if note else " (so far)")
         parts.append(f"**Best variant**: {_speed(b.speedup)}{ci} faster, {change_label(b, _DESCRIBE)}"
-                     f"{' (re-timed)' if s.retimed else ''}{stale}{applied}")
-        m = b.result.candidate if b.result is not None else None
-        parts.extend(f"- {x}" for x in measurement_lines(m))
+                     f"{retime}{stale}{applied}")
+        parts.extend(f"- {x}" for x in measurement_lines(variant_measurement(b)))
         if b.cell and _DESCRIBE is not None:
             try:
                 parts.append(f"- cell: {_DESCRIBE(list(b.cell))}")
@@ -286,6 +359,17 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
     elif s is not None:
         parts.append(f"**Search**: {s.done} evaluations, no verified faster variant ({s.status})")
     return "\n\n".join(parts)
+
+
+def device_label(d: DeviceInfo) -> str:
+    """`sycl cpu AMD EPYC (opencl:cpu)`; a compile-only target says so once:
+    `none here (compiled for sm_90 only)`."""
+    if d.kind == "none":
+        return f"none here ({d.backend} compiled for {d.arch} only)" if d.arch else f"none here ({d.backend} compile only)"
+    name = d.name
+    arch = f" ({d.arch})" if d.arch and d.arch not in name else ""
+    kind = "" if d.kind.lower() in name.lower() else f"{d.kind} "
+    return f"{d.backend} {kind}{name}{arch}"
 
 
 def kernel_at_position(entry: FileEntry, pos: lsp.Position) -> KernelSource | None:
@@ -320,10 +404,10 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     if k.spec is None:
         edit = None
         if spec_text is not None:
-            at = lsp.Position(k.region.start.line, 0)
+            at, text = spec_insertion(entry.text, k, spec_text)
             edit = lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(
                 lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=entry.version),
-                [lsp.TextEdit(lsp.Range(at, at), spec_text)])])
+                [lsp.TextEdit(lsp.Range(at, at), text)])])
         out.append(lsp.CodeAction(f"Add benchmark spec for {k.name}", kind=lsp.CodeActionKind.QuickFix,
                                   edit=edit, command=None if edit else _cmd(
                                       "Add benchmark spec", cmd.ADD_SPEC, [{**base, "version": entry.version}])))
@@ -333,17 +417,22 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     if job is not None:
         out.append(lsp.CodeAction(f"Stop optimizing {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Stop optimizing {k.name}", cmd.STOP, [{"job": job.id}])))
-    elif not spec_has_errors(k):
-        out.append(lsp.CodeAction(f"Optimize kernel {k.name}", kind=lsp.CodeActionKind.Empty,
-                                  command=_cmd(f"Optimize kernel {k.name}", cmd.OPTIMIZE, [base])))
-    if snap.job_for(key, "benchmark") is None and not spec_has_errors(k):
+    elif not spec_has_errors(k) and not cannot_compile(entry, k, snap):
+        title = f"Write kernel {k.name} from its Python reference (LLM)" if _stub(entry, k) else \
+            f"Optimize kernel {k.name}"
+        out.append(lsp.CodeAction(title, kind=lsp.CodeActionKind.Empty, command=_cmd(title, cmd.OPTIMIZE, [base])))
+    if snap.job_for(key, "benchmark") is None and not spec_has_errors(k) and not cannot_compile(entry, k, snap):
         out.append(lsp.CodeAction(f"Benchmark kernel {k.name}", kind=lsp.CodeActionKind.Empty,
                                   command=_cmd(f"Benchmark kernel {k.name}", cmd.BENCHMARK, [base])))
     s = snap.searches.get(key)
     offered = _offered(k, snap, entry.current.get(k.name))
     if s is not None and offered:
+        note = _retime_note(s)
         for i, v in enumerate(offered[:limit]):
-            title = f"Apply variant: {_speed(v.speedup)} faster ({change_label(v, _DESCRIBE)})"
+            ci = (f" [{v.speedup_low:.2f}-{v.speedup_high:.2f}]" if note and v.speedup_low is not None
+                  and v.speedup_high is not None else "")
+            title = (f"Apply variant: {_speed(v.speedup)}{ci} faster ({change_label(v, _DESCRIBE)})"
+                     + (f" - {note}" if note else ""))
             out.append(lsp.CodeAction(title, kind=lsp.CodeActionKind.RefactorRewrite, is_preferred=i == 0,
                                       command=_cmd(title, cmd.APPLY_VARIANT,
                                                           [{**base, "variant": v.id, "version": entry.version}])))
@@ -372,6 +461,9 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
     import os
 
     out: list[lsp.Diagnostic] = []
+    if entry.blocker is not None:  # the file cannot be compiled here: said once, at its first blocking line
+        out.append(_diag(entry.text, entry.blocker))
+    said: set[tuple[int, str]] = set()
     for k in entry.kernels:
         out.extend(_diag(entry.text, d) for d in k.spec_errors)
         r = current_result(k, snap)
@@ -383,8 +475,14 @@ def diagnostics(entry: FileEntry, snap: Snapshot) -> list[lsp.Diagnostic]:
                 severity=lsp.DiagnosticSeverity.Information, source=SOURCE, code="compile-only"))
         if r is not None and r.verdict in (Verdict.COMPILE_ERROR, Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR):
             mine = [d for d in r.diagnostics if not d.file or os.path.realpath(d.file) == entry.path]
+            mine = [d for d in mine if (d.line, d.message) not in said]  # a file-wide error, once
+            said.update((d.line, d.message) for d in mine)
+            if entry.blocker is not None and "cannot be compiled here" in r.message:
+                continue
             if mine:
                 out.extend(_diag(entry.text, d) for d in mine[:20])
+            elif any(d.file and os.path.realpath(d.file) == entry.path for d in r.diagnostics):
+                pass  # said for another kernel of this file
             else:
                 out.append(lsp.Diagnostic(_range(entry.text, k.name_range), f"{r.verdict.value}: {r.message}",
                                           severity=lsp.DiagnosticSeverity.Error, source=SOURCE))

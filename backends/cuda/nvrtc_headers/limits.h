@@ -1,0 +1,3 @@
+// kf: <limits.h> for NVRTC.
+#pragma once
+#include <cuda/std/climits>

@@ -1,0 +1,3 @@
+// kf: <stddef.h> for NVRTC.
+#pragma once
+#include <cuda/std/cstddef>

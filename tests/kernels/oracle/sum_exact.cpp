@@ -1,0 +1,20 @@
+// More accurate than sum_truncated.cpp: the float terms themselves, summed in double.
+// It differs from the original by the original's error; it is right.
+#include <sycl/sycl.hpp>
+namespace syclext = sycl::ext::oneapi;
+namespace syclexp = sycl::ext::oneapi::experimental;
+
+// @kf reference ../../../examples/reference/ref.py:total
+// @kf in  x: float[n]
+// @kf out sum: float[1]
+// @kf n = 1 << 20
+// @kf global 1
+// @kf local 1
+// @kf check n = 1000
+// @kf check n = 4097
+extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
+void total(const float* x, float* sum, int n) {
+  double acc = 0.0;
+  for (int i = 0; i < n; ++i) acc += x[i];
+  sum[0] = (float)acc;
+}

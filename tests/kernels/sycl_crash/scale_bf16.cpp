@@ -1,0 +1,19 @@
+// A candidate that computes through sycl::ext::oneapi::bfloat16: the SYCL runtime compiler
+// of the oneAPI 2026.2 wheels crashes (SIGSEGV) on it.
+#include <sycl/sycl.hpp>
+#include <sycl/ext/oneapi/bfloat16.hpp>
+namespace syclext = sycl::ext::oneapi;
+namespace syclexp = sycl::ext::oneapi::experimental;
+
+// @kf in  x: float[n]
+// @kf out y: float[n]
+// @kf n = 4096
+// @kf global roundup(n, 64)
+// @kf local 64
+// @kf check n = 1000
+extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
+void scale(const float* x, float* y, int n) {
+  auto it = syclext::this_work_item::get_nd_item<1>();
+  size_t i = it.get_global_id(0);
+  if (i < (size_t)n) y[i] = float(sycl::ext::oneapi::bfloat16(x[i]) * sycl::ext::oneapi::bfloat16(2.0f));
+}
