@@ -282,6 +282,16 @@ class _Job:
         self.stopped = False  # someone asked it to stop (kf.stop, the agent's stop, the progress UI)
 
 
+def _interrupted(v: JobView) -> str:
+    """Why a job ended with its server, and what is kept: a per-call client (a new server for
+    every call) reads this in the next call, so it must not promise stored work that is not."""
+    if v.kind == "optimize" and v.done > 0:
+        return (f"the server stopped before the search finished (after {v.done} of {v.budget} evaluations; "
+                f"they are stored: optimize resumes from them)")
+    return ("the server stopped before the job evaluated anything, so nothing is stored: a job ends with the "
+            "kf process that started it (call optimize with wait_seconds, or keep the server running)")
+
+
 class JobManager:
     def __init__(self, state: State, client: Client, resources: Resources, settings: Callable[[], Settings]):
         self.state = state
@@ -528,8 +538,7 @@ class JobManager:
         except asyncio.CancelledError:
             v = job.view
             if self._closing and not job.stopped:
-                state, reason = "interrupted", (f"the server stopped before the search finished (after {v.done} of "
-                                                f"{v.budget} evaluations; they are stored: optimize resumes from them)")
+                state, reason = "interrupted", _interrupted(v)
             else:
                 state, reason = "cancelled", v.message or "stopped"
             self._set(job, state=state, message=reason)
