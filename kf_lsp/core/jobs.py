@@ -542,6 +542,7 @@ class JobManager:
             else:
                 state, reason = "cancelled", v.message or "stopped"
             self._set(job, state=state, message=reason)
+            self._end_live_summary(job, state)
             if state == "interrupted" and v.search:  # the store says so too (the engine wrote "cancelled")
                 try:
                     store = self.res.existing_store(v.path)
@@ -585,6 +586,15 @@ class JobManager:
             if acquired:
                 self._release()
             self.client.publish(job.view.path)
+
+    def _end_live_summary(self, job: _Job, status: str) -> None:
+        """A search ended by stop or shutdown never reaches its final re-time, so the live
+        summary its events kept would stay "running" (views: "so far", no "not re-timed"):
+        it takes the job's end status, as the store does."""
+        key = kernel_key(job.view.path, job.view.kernel)
+        s = self.state.snapshot.searches.get(key)
+        if s is not None and s.id == job.view.search and s.status == "running":
+            self.state.set_search(key, msgspec.structs.replace(s, status=status))
 
     def _best_of(self, job: _Job) -> dict | None:
         s = self.state.snapshot.searches.get(kernel_key(job.view.path, job.view.kernel))
