@@ -64,6 +64,8 @@ async def test_a_per_call_client_gets_the_contract_and_an_honest_answer_about_jo
                 next(x for x in REPEAT_SAXPY.splitlines() if x.startswith("void saxpy"))) + 1
             text = listed.content[0].text
             assert text.startswith("3 kernels under") and not text.lstrip().startswith("{")
+            one = (await c.call_tool("list_kernels", {"path": "transpose.cpp"})).content[0].text
+            assert one.startswith("1 kernel under") and "(1 file read)" in one, one
 
             # errors are errors, at once
             with pytest.raises(ToolError, match="configured by whoever starts kf mcp"):
