@@ -285,7 +285,9 @@ class _Job:
 def _interrupted(v: JobView) -> str:
     """Why a job ended with its server, and what is kept: a per-call client (a new server for
     every call) reads this in the next call, so it must not promise stored work that is not."""
-    if v.kind == "optimize" and v.done > 0:
+    if v.kind != "optimize":
+        return "the server stopped before the benchmark finished"
+    if v.done > 0:
         return (f"the server stopped before the search finished (after {v.done} of {v.budget} evaluations; "
                 f"they are stored: optimize resumes from them)")
     return ("the server stopped before the job evaluated anything, so nothing is stored: a job ends with the "
