@@ -75,3 +75,33 @@ def test_a_file_without_an_entry_takes_the_nearest_entrys_flags(tmp_path):
     assert "k.cuh has no entry" in pf.source and "src/runner.cu" in pf.source, pf.source
     assert compile_command_flags(str(tmp_path.parent / "elsewhere.cu")) is None
 
+
+# -- SYCL: a helper taking the work-item is not a kernel --
+
+def test_a_sycl_helper_taking_the_item_called_by_a_kernel_is_not_a_kernel(tmp_path):
+    """HeCBench channelSum-sycl: `BlockReduce(a, b, item)` called from the nd_item kernels was
+    listed as a kernel of its own (and failed: `T` has no binding)."""
+    p = tmp_path / "main.cpp"
+    p.write_text(textwrap.dedent("""
+        #include <sycl/sycl.hpp>
+        template <typename T>
+        void BlockReduce(T &a, sycl::nd_item<1> &item) {
+          a += sycl::reduce_over_group(item.get_group(), a, sycl::plus<T>());
+        }
+        void sum(const float *x, float *y, int n, sycl::nd_item<1> &item) {
+          float v = x[item.get_global_id(0)];
+          BlockReduce<float>(v, item);
+          if (item.get_local_id(0) == 0) y[item.get_group(0)] = v;
+        }
+        void lone(float *x, sycl::nd_item<1> &item) { x[item.get_global_id(0)] = 1.0f; }
+        int main() {
+          sycl::queue q;
+          int n = 1024;
+          float *x = sycl::malloc_device<float>(n, q), *y = sycl::malloc_device<float>(n / 256, q);
+          q.parallel_for(sycl::nd_range<1>(n, 256), [=](sycl::nd_item<1> item) { sum(x, y, n, item); });
+        }
+    """))
+    names = [k.name for k in find_kernels(p.read_text(), str(p))]
+    assert "BlockReduce" not in names, names
+    assert "sum" in names and "lone" in names, names  # a function no lambda of this file launches stays one
+

@@ -945,6 +945,7 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
         t = syntax.parse_code(text)
     except Exception:
         return []
+    explicit = set(functions)
     functions = top = _top_functions(t)
     ctx = _Context(t, functions, set())
     ctx.constant_texts = _constant_texts(t)
@@ -1052,8 +1053,15 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
             usings=_usings(t, lam, fn), properties=_sub_group_property(t, lam), problems=problems,
             offset=offset,
             scope_class=_scope_class(t, fn) if fn is not None else ""))
+    # a function taking a work-item that no lambda launches is a kernel (launched from another
+    # file, or named by the caller), unless a kernel of this file calls it: then it is a helper
+    # (`BlockReduce(a, b, item)` inside an nd_item kernel), compiled as part of that kernel
+    bodies = [t.text[k.body[0]:k.body[1]] for k in out]
     for fname in functions:
         if fname in by_function:
+            continue
+        if fname not in explicit and any(re.search(rf"\b{re.escape(fname)}\s*(<[^;{{}}]*>)?\s*\(", b)
+                                         for b in bodies):
             continue
         for fdef in top.get(fname, []):
             params = _function_params(fdef)
