@@ -37,6 +37,235 @@ def spec_lines(d: str) -> str:
     return "\n".join(ln for ln in d.splitlines() if "@kf" in ln)
 
 
+# -- the host code's constants in an include-guarded header (cuda-samples' histogram_common.h) --
+
+def test_macros_of_an_include_guarded_header_are_followed(tmp_path):
+    write(tmp_path, {
+        "common.h": """
+            #ifndef COMMON_H
+            #define COMMON_H
+            #define BIN_COUNT 64
+            #define THREADS (4 * 16)
+            #endif
+        """,
+        "hist.cu": """
+            #include <stdio.h>
+            #include "common.h"
+            __global__ void hist(unsigned int *out, const unsigned int *in, int n) {
+              int i = blockIdx.x * blockDim.x + threadIdx.x;
+              if (i < n) atomicAdd(&out[in[i] % BIN_COUNT], 1u);
+            }
+            int main() {
+              int n = 4096;
+              unsigned int *d_out, *d_in;
+              cudaMalloc(&d_out, BIN_COUNT * sizeof(unsigned int));
+              cudaMalloc(&d_in, n * sizeof(unsigned int));
+              hist<<<n / THREADS, THREADS>>>(d_out, d_in, n);
+            }
+        """})
+    d = draft(tmp_path / "hist.cu", "hist")
+    assert "?" not in spec_lines(d), d
+    assert "found no declaration" not in d, d
+    assert buffer(d, "out")[2] == "64", d
+    assert lines(d, "block") == ["4 * 16"] or lines(d, "block") == ["64"], d
+
+
+# -- a wrapper's callers in another file of the project (histogram256() called from main.cpp) --
+
+def test_a_wrappers_caller_in_a_sibling_file_gives_the_sizes(tmp_path):
+    write(tmp_path, {
+        "scale.cu": """
+            #include <cuda_runtime.h>
+            __global__ void scale(float *x, int n, float a) {
+              int i = blockIdx.x * blockDim.x + threadIdx.x;
+              if (i < n) x[i] *= a;
+            }
+            void run_scale(float *d_x, int count) {
+              scale<<<(count + 127) / 128, 128>>>(d_x, count, 2.0f);
+            }
+        """,
+        "main.cpp": """
+            #include <cuda_runtime.h>
+            void run_scale(float *d_x, int count);
+            int main() {
+              const int N = 1 << 16;
+              float *d_x;
+              cudaMalloc((void **)&d_x, N * sizeof(float));
+              run_scale(d_x, N);
+            }
+        """})
+    d = draft(tmp_path / "scale.cu", "scale")
+    assert "?" not in spec_lines(d), d
+    assert buffer(d, "x")[2] in ("N", "count", "n"), d
+    assert variables(d).get("N") == "1 << 16" or variables(d).get("n") == "1 << 16", d
+
+
+# -- kernels in headers, launched from a runner that includes them, called from the project's main --
+
+def test_a_header_kernel_is_drafted_from_the_projects_translation_units(tmp_path):
+    """SGEMM_CUDA's layout: src/kernels/k.cuh <- src/kernels.cuh <- src/runner.cu (the launch in
+    run_kernel) <- sgemm.cu (main, the sizes), all listed in build/compile_commands.json."""
+    write(tmp_path, {
+        "src/kernels/1_naive.cuh": """
+            #pragma once
+            __global__ void naive(int M, int N, const float *A, float *C) {
+              const unsigned x = blockIdx.x * blockDim.x + threadIdx.x;
+              if (x < M * N) C[x] = 2.0f * A[x];
+            }
+        """,
+        "src/kernels.cuh": '#pragma once\n#include "kernels/1_naive.cuh"\n',
+        "src/runner.cuh": "#pragma once\nvoid run_kernel(int M, int N, float *A, float *C);\n",
+        "src/runner.cu": """
+            #include "kernels.cuh"
+            #include "runner.cuh"
+            void run_kernel(int M, int N, float *A, float *C) {
+              naive<<<(M * N + 255) / 256, 256>>>(M, N, A, C);
+            }
+        """,
+        "sgemm.cu": """
+            #include <vector>
+            #include "runner.cuh"
+            int main() {
+              std::vector<int> SIZE = {128, 256, 4096};
+              long max_size = SIZE[SIZE.size() - 1];
+              float *dA, *dC;
+              cudaMalloc((void **)&dA, sizeof(float) * max_size * max_size);
+              cudaMalloc((void **)&dC, sizeof(float) * max_size * max_size);
+              for (int size : SIZE) {
+                run_kernel(size, size, dA, dC);
+              }
+            }
+        """})
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "compile_commands.json").write_text(json.dumps([
+        {"directory": str(tmp_path / "build"), "file": str(tmp_path / f),
+         "command": f"nvcc -I{tmp_path / 'src'} -c {tmp_path / f} -o x.o"} for f in ("sgemm.cu", "src/runner.cu")]))
+    d = draft(tmp_path / "src" / "kernels" / "1_naive.cuh", "naive")
+    assert "?" not in spec_lines(d), d
+    assert variables(d).get("M") == "128" and variables(d).get("N") == "128", d
+    assert variables(d).get("max_size") == "4096", d
+    assert buffer(d, "A")[2] == "max_size * max_size", d
+
+
+# -- an out-parameter set by a call is not its initial value --
+
+def test_a_value_set_through_a_reference_parameter_is_not_its_initial_value(tmp_path):
+    """reduction.cpp: `int numBlocks = 0; getNumBlocksAndThreads(..., numBlocks, numThreads);`
+    then the launch: the draft said `grid 0`, `block 0`."""
+    write(tmp_path, {"r.cu": """
+        __global__ void k(float *x, int n) {
+          int i = blockIdx.x * blockDim.x + threadIdx.x;
+          if (i < n) x[i] += 1.0f;
+        }
+        void shape(int n, int &blocks, int &threads) { threads = 256; blocks = (n + 255) / 256; }
+        int main() {
+          int n = 1 << 20;
+          float *d_x;
+          cudaMalloc(&d_x, n * sizeof(float));
+          int numBlocks = 0;
+          int numThreads = 0;
+          shape(n, numBlocks, numThreads);
+          k<<<numBlocks, numThreads>>>(d_x, n);
+        }
+    """})
+    d = draft(tmp_path / "r.cu", "k")
+    assert lines(d, "grid") != ["0"] and lines(d, "block") != ["0"], d
+    assert "`numBlocks` is set by `shape(...)`" in d and "chosen by kf" in d, d
+
+
+# -- enumerators --
+
+def test_an_enumerator_argument_is_its_value(tmp_path):
+    """HeCBench adam: `adamMode_t mode = ADAM_MODE_0;` with the enum in reference.h."""
+    write(tmp_path, {
+        "reference.h": "typedef enum {\n  ADAM_MODE_0 = 0,\n  ADAM_MODE_1 = 1\n} adamMode_t;\n",
+        "main.cu": """
+            #include "reference.h"
+            __global__ void adam(float *p, int n, adamMode_t mode) {
+              int i = blockIdx.x * blockDim.x + threadIdx.x;
+              if (i < n) p[i] = mode == ADAM_MODE_0 ? 1.0f : 2.0f;
+            }
+            int main() {
+              int n = 1000;
+              float *d_p;
+              cudaMalloc(&d_p, n * sizeof(float));
+              adamMode_t mode = ADAM_MODE_1;
+              adam<<<(n + 255) / 256, 256>>>(d_p, n, mode);
+            }
+        """})
+    d = draft(tmp_path / "main.cu", "adam")
+    assert variables(d).get("mode") == "1", d
+
+
+def test_the_drafter_reads_headers_through_the_projects_include_dirs(tmp_path):
+    """HeCBench's SYCL programs include `reference.h` from `../adam-cuda` (`-I../adam-cuda`)."""
+    write(tmp_path, {
+        "adam-cuda/reference.h": "typedef enum { ADAM_MODE_0 = 0, ADAM_MODE_1 = 1 } adamMode_t;\n",
+        "adam-sycl/main.cu": """
+            #include "reference.h"
+            __global__ void adam(float *p, int n, adamMode_t mode) {
+              int i = blockIdx.x * blockDim.x + threadIdx.x;
+              if (i < n) p[i] = mode == ADAM_MODE_0 ? 1.0f : 2.0f;
+            }
+            int main() {
+              int n = 1000;
+              float *d_p;
+              cudaMalloc(&d_p, n * sizeof(float));
+              adam<<<(n + 255) / 256, 256>>>(d_p, n, ADAM_MODE_1);
+            }
+        """})
+    (tmp_path / "adam-sycl" / "compile_commands.json").write_text(json.dumps([
+        {"directory": str(tmp_path / "adam-sycl"), "file": "main.cu",
+         "command": "nvcc -std=c++17 -I../adam-cuda -c main.cu -o main.o"}]))
+    d = draft(tmp_path / "adam-sycl" / "main.cu", "adam")
+    assert variables(d).get("mode") == "1", d
+
+
+# -- a command-line value that sizes nothing --
+
+def test_a_command_line_value_that_sizes_nothing_stays_small(tmp_path):
+    """adam's `time_step = atoi(argv[2])` is a loop count per element: 1 << 20 of them made the
+    default problem 2^40 iterations."""
+    write(tmp_path, {"main.cu": """
+        #include <stdlib.h>
+        __global__ void steps(float *p, int n, int time_step) {
+          int i = blockIdx.x * blockDim.x + threadIdx.x;
+          if (i < n) for (int t = 1; t <= time_step; t++) p[i] *= 0.5f;
+        }
+        int main(int argc, char **argv) {
+          const int n = atoi(argv[1]);
+          const int time_step = atoi(argv[2]);
+          float *d_p;
+          cudaMalloc(&d_p, n * sizeof(float));
+          steps<<<(n + 255) / 256, 256>>>(d_p, n, time_step);
+        }
+    """})
+    d = draft(tmp_path / "main.cu", "steps")
+    v = variables(d)
+    assert v.get("time_step") == "4", d
+    assert v.get("n") == "1 << 20", d
+
+
+# -- a vector store through an element's address --
+
+def test_a_vector_store_through_an_elements_address_is_a_write(tmp_path):
+    """SGEMM_CUDA's vectorized kernels: `reinterpret_cast<float4 *>(&C[i])[0] = tmp;` drafted C `in`."""
+    write(tmp_path, {"v.cu": """
+        __global__ void vec(const float *A, float *C, int n) {
+          int i = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+          float4 tmp = reinterpret_cast<const float4 *>(&A[i])[0];
+          float4 old = reinterpret_cast<float4 *>(
+              &C[i])[0];
+          tmp.x += old.x;
+          reinterpret_cast<float4 *>(
+              &C[i])[0] = tmp;
+        }
+    """})
+    d = draft(tmp_path / "v.cu", "vec")
+    assert buffer(d, "C")[0] == "inout", d
+    assert buffer(d, "A")[0] == "in", d
+
+
 # -- CMake's compile_commands.json --
 
 def test_cmake_response_files_give_the_include_dirs(tmp_path):
