@@ -334,3 +334,21 @@ def test_a_sycl_helper_taking_the_item_called_by_a_kernel_is_not_a_kernel(tmp_pa
     assert "BlockReduce" not in names, names
     assert "sum" in names and "lone" in names, names  # a function no lambda of this file launches stays one
 
+
+# -- listing a project's kernels --
+
+def test_kf_kernels_lists_each_files_kernels_with_the_names_bench_takes(tmp_path):
+    """A new user had no way to list the kernels of a file except `kf bench FILE`'s error."""
+    from test_cli import kf
+
+    (tmp_path / "a.cu").write_text("__global__ void one(float *x) { x[0] = 1; }\n"
+                                   "// @kf out x: float[1]\n// @kf grid 1\n// @kf block 1\n"
+                                   "__global__ void two(float *x) { x[0] = 2; }\n")
+    (tmp_path / "h.h").write_text("int f();\n")
+    p = kf("kernels", "a.cu", "h.h", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["a.cu:1:17: one (CUDA __global__) spec: none",
+                                     "a.cu:5:17: two (CUDA __global__) spec: ok"], p.stdout
+    assert p.stderr.strip() == "kf: h.h:1:1: no CUDA (.cu/.cuh) or SYCL kernels here"
+    j = kf("kernels", "--json", "a.cu", cwd=tmp_path)
+    assert [r["name"] for r in json.loads(j.stdout)] == ["one", "two"]
