@@ -352,3 +352,23 @@ def test_kf_kernels_lists_each_files_kernels_with_the_names_bench_takes(tmp_path
     assert p.stderr.strip() == "kf: h.h:1:1: no CUDA (.cu/.cuh) or SYCL kernels here"
     j = kf("kernels", "--json", "a.cu", cwd=tmp_path)
     assert [r["name"] for r in json.loads(j.stdout)] == ["one", "two"]
+
+
+# -- enum-typed scalar parameters --
+
+def test_an_enum_parameter_is_passed_as_its_underlying_integer(tmp_path):
+    """HeCBench adam: `adamMode_t mode` (a typedef'd enum of ../adam-cuda/reference.h) failed
+    every run with `parameter mode: unsupported scalar type`. The real run is the corpus entry
+    hecbench/src/adam-sycl/main.cpp:adam (tests/test_corpus_sycl.py, -m slow)."""
+    from backends.kernel.enums import underlying_type
+
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "reference.h").write_text("typedef enum {\n  MODE_0 = 0,\n  MODE_1 = 1\n} mode_t_;\n")
+    main = tmp_path / "src" / "main.cpp"
+    main.parent.mkdir()
+    main.write_text('#include "reference.h"\nenum class Small : std::uint8_t { A, B };\nenum Plain { X };\n')
+    assert underlying_type("mode_t_", main.read_text(), str(main), [str(tmp_path / "inc")]) == "int"
+    assert underlying_type("Small", main.read_text(), str(main)) == "uint8_t"
+    assert underlying_type("const Plain", main.read_text(), str(main)) == "int"
+    assert underlying_type("mode_t_", main.read_text(), str(main)) is None  # not found without the include dir
+    assert underlying_type("float", main.read_text(), str(main)) is None
