@@ -74,8 +74,7 @@ def host_draft(text: str, kernel: KernelSource, path: str, files: list[tuple[str
                include_dirs: list[str] | None = None) -> list[str] | None:
     """The draft's entries (`in x: float[n]`, notes as `// ...`) read from the host code, or None
     when no launch of the kernel is found (the body's draft stands alone then)."""
-    if include_dirs is None:
-        include_dirs = _project_include_dirs(path, text)
+    include_dirs = list(include_dirs or []) + _project_include_dirs(path, text)
     workspace = (lambda: _workspace_files(path)) if files is None else None
     host = Host(path, text, files, include_dirs, workspace=workspace)
     nd_fn = kernel.form == "nd_item_function"

@@ -218,8 +218,16 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
         if k.spec is not None:
             sys.stderr.write(f"kf: {path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: {k.name} "
                              f"already has a spec; `kf spec {path}:{k.name} --check` runs the original with it\n")
-        sys.stdout.write(draft_spec(k, text=text, path=path))
+        sys.stdout.write(draft_spec(k, text=text, path=path, include_dirs=_include_dirs(args.flags)))
     return EXIT_OK
+
+
+def _include_dirs(flags: list[str] | None) -> list[str]:
+    """The `-I` directories of `--flags` (from the working folder): where the drafter finds the
+    project's headers when the file has no compile_commands.json entry."""
+    from backends.kernel.project_flags import normalize, split
+
+    return [f[2:] for f in normalize(split(flags or []), os.getcwd()) if f.startswith("-I") and len(f) > 2]
 
 
 _FORMS = {"global": "CUDA __global__", "free_function": "SYCL free-function kernel",
