@@ -372,3 +372,58 @@ def test_an_enum_parameter_is_passed_as_its_underlying_integer(tmp_path):
     assert underlying_type("const Plain", main.read_text(), str(main)) == "int"
     assert underlying_type("mode_t_", main.read_text(), str(main)) is None  # not found without the include dir
     assert underlying_type("float", main.read_text(), str(main)) is None
+
+
+# -- SYCLomatic (dpct) launches --
+
+DPCT = """
+    #include <sycl/sycl.hpp>
+    #include <dpct/dpct.hpp>
+    #define N_ROWS 512
+    void step(const float *x, float *y, const sycl::nd_item<3> &item_ct1) {
+      int i = item_ct1.get_group(2) * item_ct1.get_local_range(2) + item_ct1.get_local_id(2);
+      if (i < N_ROWS) y[i] = 2.0f * x[i];
+    }
+    void run(float *x, float *y, sycl::queue *stream, float tol) {
+      dpct::dim3 nthreads(256, 1, 1);
+      dpct::dim3 nblocks((N_ROWS / 8) + 2, 1, 1);
+      stream->parallel_for(sycl::nd_range<3>(nblocks * nthreads, nthreads),
+                           [=](sycl::nd_item<3> item_ct1) { step(x, y, item_ct1); });
+      if (tol > 0) {
+        nblocks.x = (N_ROWS / nthreads.x) + 1;
+        stream->parallel_for(sycl::nd_range<3>(nblocks * nthreads, nthreads),
+                             [=](sycl::nd_item<3> item_ct1) { step(y, x, item_ct1); });
+      }
+    }
+    int main() {
+      sycl::queue q;
+      float *x = sycl::malloc_device<float>(N_ROWS, q), *y = sycl::malloc_device<float>(N_ROWS, q);
+      run(x, y, &q, 1.0f);
+    }
+"""
+
+
+def test_a_dpct_dim3_launch_is_a_range_in_sycl_order(tmp_path):
+    """oneAPI's migrated jacobiCudaGraphs: `sycl::nd_range<3>(nblocks * nthreads, nthreads)` of
+    `dpct::dim3`s was drafted 1-D (`global 512 // ROWS_PER_CTA + 2`, `local 256`), the draft
+    did not parse and kf fell back to a body-only draft with every length `?`."""
+    p = tmp_path / "jacobi.dp.cpp"
+    p.write_text(textwrap.dedent(DPCT))
+    d = draft(p, "step")
+    assert lines(d, "local") == ["1, 1, 256"], d
+    g = lines(d, "global")[0].split(", ")
+    assert g[:2] == ["1", "1"] and g[2].replace(" ", "") in ("16896", "(N_ROWS//8+2)*256"), d  # the first launch
+    assert "?" not in spec_lines(d), d
+
+
+def test_a_launch_shape_changed_through_a_field_is_not_its_declared_value(tmp_path):
+    """The second launch follows `nblocks.x = N_ROWS / nthreads.x + 1`: not the declared shape."""
+    from backends.kernel.host import Host
+
+    p = tmp_path / "jacobi.dp.cpp"
+    p.write_text(textwrap.dedent(DPCT))
+    h = Host(str(p), p.read_text())
+    sites = h.launches("step", "sycl", nd_item_function=True)
+    assert len(sites) == 2
+    second = [s for s in sites if s.line > sites[0].line][0]
+    assert not any(v.known for v in second.grid), second.grid

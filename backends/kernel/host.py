@@ -806,6 +806,12 @@ class Host:
                 continue  # not before `at`, or holding it (`b = min(a, b)`: its `b` is the earlier value)
             if n.type == "assignment_expression":
                 left = n.child_by_field_name("left")
+                if left is not None and left.type == "field_expression":
+                    obj = left.child_by_field_name("argument")
+                    if obj is not None and obj.type == "identifier" and f.tree.text_of(obj) == name \
+                            and self._guarded_by_branch(n, scope, enclosing) != "skip":
+                        out.append(None)  # `nblocks.x = N / nthreads.x + 1`: one of its axes changed
+                    continue
                 if left is None or left.type != "identifier" or f.tree.text_of(left) != name:
                     continue
                 op = f.tree.text_of(n.child_by_field_name("operator")) if n.child_by_field_name("operator") else "="
@@ -1094,6 +1100,23 @@ class Host:
             c = self.condition(node, depth)
             return Val(None if c is None else ("1" if c else "0"), f"`{_short(tree.text_of(node))}`")
         b = self._value(node.child_by_field_name("right"), depth + 1)
+        if (a.parts is not None and len(a.parts) > 1) or (b.parts is not None and len(b.parts) > 1):
+            # `nblocks * nthreads` of two ranges (a dpct nd_range's global size): element by element
+            n = max(len(a.parts or (a,)), len(b.parts or (b,)))
+            one = Val("1" if op in ("*", "/") else "0")
+            pa = tuple(a.parts or (a,)) + (one,) * (n - len(a.parts or (a,)))
+            pb = tuple(b.parts or (b,)) + (one,) * (n - len(b.parts or (b,)))
+            if a.parts is None or b.parts is None:  # a range and a number: the number for every axis
+                pa = pa if a.parts is not None else (a,) * n
+                pb = pb if b.parts is not None else (b,) * n
+            parts = []
+            for x, y in zip(pa, pb):
+                if not x.known or not y.known or op not in ("*", "+", "-", "/"):
+                    parts.append(x if not x.known else y if not y.known else _unknown(f"`{_short(tree.text_of(node))}`"))
+                else:
+                    py = "//" if op == "/" else op
+                    parts.append(Val(f"({x.expr}) {py} ({y.expr})"))
+            return Val(parts[0].expr, parts[0].why, parts=tuple(parts))
         if not a.known:
             return a
         if not b.known:
@@ -1416,13 +1439,20 @@ class Host:
                 return Val(None, f"the array `{name}`", array=tuple(_named(d.value)))
             return _unknown(f"the array `{name}`")
         if d.kind == "ctor":
+            if any(a is None for a in self._assignments(name, d, origin_at)):
+                return _unknown(f"`{name}` (changed conditionally, in a loop or by a field before the launch)")
             args = self._ctor_args(d.node) if d.node.type != "declaration" else self._ctor_args(d.node)
             cname = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
             if cname in ("vector", "array") and d.value is not None and d.value.type == "initializer_list":
                 # `std::vector<int> SIZE = {128, 256}`: its elements, as an array's
                 return Val(None, f"the {cname} `{name}`", array=tuple(_named(d.value)))
             if cname in ("dim3", "range", "id", "uint3"):
-                return self._ctor(cname, args, self.text(d.node), depth)
+                v = self._ctor(cname, args, self.text(d.node), depth)
+                if cname == "dim3" and "dpct" in d.type_text and v.parts is not None:
+                    # SYCLomatic's dpct::dim3(x, y, z) converts to sycl::range<3>(z, y, x)
+                    parts = tuple(v.parts) + (Val("1"),) * (3 - len(v.parts))
+                    v = Val(parts[2].expr, parts[2].why, parts=tuple(reversed(parts[:3])))
+                return v
             if len(args) == 1 and (cname in _SIZES or _INT_TYPE.fullmatch(cname)):  # `double scalar(3);`
                 return self._value(args[0], depth + 1)
             return _unknown(f"`{name}` (a {cname})")
