@@ -427,3 +427,37 @@ def test_a_launch_shape_changed_through_a_field_is_not_its_declared_value(tmp_pa
     assert len(sites) == 2
     second = [s for s in sites if s.line > sites[0].line][0]
     assert not any(v.known for v in second.grid), second.grid
+
+
+# -- SYCL buffers and accessors by class template argument deduction --
+
+def test_accessors_of_buffers_over_a_parameter_pointer_have_its_element_type(tmp_path):
+    """oneAPI's ISO3DFD: `buffer next_buf(next, buffer_range); accessor next_acc(next_buf, h);`
+    with `float* next` a parameter: `kf has no data type for `auto``, every length `?`."""
+    p = tmp_path / "iso.cpp"
+    p.write_text(textwrap.dedent("""
+        #include <sycl/sycl.hpp>
+        using namespace sycl;
+        void step(queue &q, float *next, float *prev, const size_t n1, const size_t n2) {
+          range<2> buffer_range(n1, n2);
+          buffer next_buf(next, buffer_range);
+          buffer prev_buf(prev, buffer_range);
+          q.submit([&](handler &h) {
+            accessor next_acc(next_buf, h);
+            accessor prev_acc(prev_buf, h, read_only);
+            h.parallel_for(range<2>(n1, n2), [=](id<2> idx) {
+              next_acc[idx] = 2.0f * prev_acc[idx];
+            });
+          });
+        }
+        int main() {
+          size_t n1 = 100, n2 = 60;
+          queue q;
+          float *next = new float[n1 * n2], *prev = new float[n1 * n2];
+          step(q, next, prev, n1, n2);
+        }
+    """))
+    d = draft(p, "step#1")
+    assert "?" not in spec_lines(d), d
+    assert buffer(d, "next_acc")[1] == "float" and buffer(d, "prev_acc")[1] == "float", d
+    assert buffer(d, "prev_acc")[2].replace(" ", "") == "n1*n2", d

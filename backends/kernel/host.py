@@ -1948,9 +1948,11 @@ class Host:
         """The element type a host pointer expression points to (`float* d_x` -> float; a buffer
         accessor's buffer's `T`), or None."""
         node = _strip(node)
-        if node.type != "identifier":
+        # `buffer b(ptr, r);` parses as a function declaration: its "parameter" `ptr` is the name
+        if node.type != "identifier" and not (node.type == "parameter_declaration"
+                                              and re.fullmatch(r"[A-Za-z_]\w*", self.text(node).strip())):
             return None
-        d = self._declaration(self.text(node), node)
+        d = self._declaration(self.text(node).strip(), node)
         if d is None:
             return None
         t = d.type_text
@@ -1968,9 +1970,14 @@ class Host:
             if cls != "auto" and m:
                 return m.group(1)
             src = self._accessor_source(d)
-            if src is not None and src.type == "identifier":
-                bd = self._declaration(self.text(src), src)
+            if src is not None and (src.type == "identifier" or (
+                    src.type == "parameter_declaration" and re.fullmatch(r"[A-Za-z_]\w*", self.text(src).strip()))):
+                bd = self._declaration(self.text(src).strip(), src)
                 m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", bd.type_text) if bd is not None else None
+                if m is None and bd is not None:  # `buffer b(ptr, r)` (CTAD): the host pointer's type
+                    args = self._ctor_args(bd.node) if bd.kind == "ctor" else \
+                        (self._ctor_args(bd.value) if bd.value is not None else [])
+                    return self.pointer_type(args[0]) if len(args) >= 2 else None
                 return m.group(1) if m else None
         if cls in ("vector", "device_vector", "buffer", "array", "host_vector"):
             m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", t)

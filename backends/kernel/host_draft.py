@@ -242,7 +242,17 @@ def _element_type(host: Host, kernel: KernelSource, p, type_bindings: dict[str, 
         t = type_bindings[t]
     elif at is not None:
         t = host.type_at(t, at)  # a lambda's `T` is its enclosing function template's
-    return host.resolve_type(t)
+    t = host.resolve_type(t)
+    if at is not None and kernel.form == "lambda" and _spec_type(t) is None:
+        # `accessor a(b, h)` over `buffer b(ptr, r)` (CTAD twice): the host pointer's type
+        try:
+            node = host._parse_expr(p.name, at)
+            pt = host.pointer_type(node) if node is not None else None
+        except Exception:  # a draft is a convenience: the placeholder stands
+            pt = None
+        if pt and _spec_type(host.resolve_type(pt)):
+            return host.resolve_type(pt)
+    return t
 
 
 _OPENCL = {"cl_int": "int", "cl_uint": "unsigned", "cl_float": "float", "cl_double": "double", "cl_long": "int64_t",
