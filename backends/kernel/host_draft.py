@@ -876,12 +876,22 @@ def _choose_guesses(variables: dict[str, str], guessed: list[str], exprs: dict, 
         whole = shapes + ([" * ".join(grid)] if grid else [])  # the launch's work-items, all axes together
         per = max(1, max((count(x) for x in whole), default=1))
         exp = max(4, int(math.log2(GUESSED_ELEMENTS)) // per)
+        in_lengths = set().union(*(reach(x) for x in lengths)) if lengths else set()
+        in_grid = set().union(*(reach(x) for x in grid)) if grid else set()
         for n in rest:
+            if n in in_grid and n not in in_lengths:
+                # a grid size no buffer follows (`numBlocks` set by getNumBlocksAndThreads): a
+                # chosen one could overrun the per-block outputs: the user says
+                variables[n] = "?"
+                d.notes.append(f"{n}: {leaves[n].origin}: write the grid size the program uses")
+                continue
             # a value that sizes nothing (a repeat or time-step count, a mode) stays small: the
             # kernel may loop over it (`for (t = 1; t <= time_step; t++)` per element)
             variables[n] = f"1 << {exp}" if n in sized else str(SMALL_GUESS)
-    d.notes.append("chosen by kf (the program sets them where kf cannot follow): " + ", ".join(
-        f"{n} = {variables[n]} ({leaves[n].origin})" for n in guessed if n in leaves))
+    chosen = [n for n in guessed if n in leaves and variables.get(n) != "?"]
+    if chosen:
+        d.notes.append("chosen by kf (the program sets them where kf cannot follow): " + ", ".join(
+            f"{n} = {variables[n]} ({leaves[n].origin})" for n in chosen))
 
 
 def _scale_down(d: _Draft, kernel: KernelSource, host: Host, type_bindings: dict) -> None:
