@@ -465,3 +465,32 @@ def test_accessors_of_buffers_over_a_parameter_pointer_have_its_element_type(tmp
     assert "?" not in spec_lines(d), d
     assert buffer(d, "next_acc")[1] == "float" and buffer(d, "prev_acc")[1] == "float", d
     assert buffer(d, "prev_acc")[2].replace(" ", "") == "n1*n2", d
+
+
+# -- a template argument given by a host constant --
+
+def test_a_template_argument_given_by_a_host_constant_is_bound(tmp_path):
+    """HeCBench layernorm-cuda: `constexpr int UNROLL = sizeof(float4) / sizeof(float);
+    layernorm_forward_kernel0<UNROLL><<<...>>>`: the draft left UNROLL unbound and `kf bench`
+    said `template parameter 'UNROLL' ... has no default`."""
+    (tmp_path / "k.cu").write_text(textwrap.dedent("""
+        #include <cuda_runtime.h>
+        template <int UNROLL>
+        __global__ void k(float *x, int n) {
+          int i = (blockIdx.x * blockDim.x + threadIdx.x) * UNROLL;
+          for (int u = 0; u < UNROLL; u++) if (i + u < n) x[i + u] *= 2.0f;
+        }
+        void run(float *x, int n) {
+          constexpr int UNROLL = sizeof(float4) / sizeof(float);
+          k<UNROLL><<<(n + 255) / 256, 256>>>(x, n);
+        }
+        int main() {
+          int n = 4096;
+          float *x;
+          cudaMalloc(&x, n * sizeof(float));
+          run(x, n);
+        }
+    """))
+    d = draft(tmp_path / "k.cu", "k")
+    bound = variables(d).get("UNROLL") or (lines(d, "tune") or [""])[0]
+    assert bound.replace(" ", "").split("=")[-1].split(",")[0] == "4", d

@@ -404,7 +404,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
                 exprs[key] = substitute(exprs[key], pname, x)
     # tunables: the body's compile-time knobs, with the values the launch gives template parameters
     tun = _tunables(body, tparams, site, host, kernel, text)
-    at_site = {name: _int(arg) for (kind, name, _), arg in zip(tparams, site.template_args)
+    at_site = {name: _site_int(host, site, arg) for (kind, name, _), arg in zip(tparams, site.template_args)
                if kind not in ("typename", "class", "bool")}
 
     # constants written as their value: launch settings (a block size), constants the kernel's own
@@ -616,7 +616,7 @@ def _tunables(body: BodyDraft, tparams, site: Site, host: Host, kernel: KernelSo
         if kind in ("typename", "class"):
             continue
         a = arg.strip()
-        at_site[name] = 1 if a == "true" else 0 if a == "false" else _int(a)
+        at_site[name] = 1 if a == "true" else 0 if a == "false" else _site_int(host, site, a)
     for name, default in body.tunables.items():
         if name in bools:
             if name in at_site:
@@ -633,6 +633,21 @@ def _tunables(body: BodyDraft, tparams, site: Site, host: Host, kernel: KernelSo
                 r"BLOCK|TILE|THREAD|WG|WORK|GROUP|BS|TPB|ROWS|COLS|DIM|SIZE|LOCAL", name, re.I):
             out[name] = [value] + [v for v in _powers(value) if v != value]
     return out
+
+
+def _site_int(host: Host, site: Site, arg: str) -> int | None:
+    """A template argument's value at the launch: a literal, or a host constant
+    (`k<UNROLL>` with `constexpr int UNROLL = sizeof(float4) / sizeof(float);`)."""
+    v = _int(arg)
+    if v is not None or not re.fullmatch(r"[\w\s()+*/%<>:-]+", arg):
+        return v
+    try:
+        node = host._parse_expr(arg, site.node)
+        val = host.value(node) if node is not None else None
+        n = host.number(val) if val is not None and val.known else None
+    except Exception:  # a draft is a convenience: unbound stays unbound
+        return None
+    return n if isinstance(n, int) else None
 
 
 def _int(text: str) -> int | None:
