@@ -494,3 +494,41 @@ def test_a_template_argument_given_by_a_host_constant_is_bound(tmp_path):
     d = draft(tmp_path / "k.cu", "k")
     bound = variables(d).get("UNROLL") or (lines(d, "tune") or [""])[0]
     assert bound.replace(" ", "").split("=")[-1].split(",")[0] == "4", d
+
+
+def test_a_comment_in_a_local_accessors_range_is_not_an_extent(tmp_path):
+    """dpct writes `sycl::local_accessor<uint, 1> s(sycl::range<1>(1024 /*SHARED_SIZE_LIMIT*/), cgh)`:
+    the comment was read as a second extent and the lifted unit did not compile
+    (`work_group_static<uint[(1024) * (/*SHARED_SIZE_LIMIT*/)]>`: expected expression)."""
+    from backends.kernel.lift import lift
+
+    p = tmp_path / "s.dp.cpp"
+    p.write_text(textwrap.dedent("""
+        #include <sycl/sycl.hpp>
+        // @kf inout d: uint[n]
+        // @kf n = 1024
+        // @kf global 1, 1, n
+        // @kf local 1, 1, 256
+        void sortShared(uint *d, uint n, const sycl::nd_item<3> &item, uint *s) {
+          uint i = item.get_global_id(2);
+          s[item.get_local_id(2)] = d[i];
+          item.barrier(sycl::access::fence_space::local_space);
+          d[i] = s[255 - item.get_local_id(2)];
+        }
+        void run(uint *d, uint n, sycl::queue &q) {
+          q.submit([&](sycl::handler &cgh) {
+            sycl::local_accessor<uint, 1> s_acc_ct1(sycl::range<1>(256 /*SHARED_SIZE_LIMIT*/), cgh);
+            cgh.parallel_for(sycl::nd_range<3>(sycl::range<3>(1, 1, n), sycl::range<3>(1, 1, 256)),
+                             [=](sycl::nd_item<3> item_ct1) {
+                               sortShared(d, n, item_ct1, s_acc_ct1.get_multi_ptr<sycl::access::decorated::no>().get());
+                             });
+          });
+        }
+    """))
+    text = p.read_text()
+    k = next(k for k in find_kernels(text, str(p)) if k.name == "sortShared")
+    lifted = lift(text, k, str(p))
+    source = next(v for v in (getattr(lifted, f) for f in lifted.__struct_fields__)
+                  if isinstance(v, str) and "kf_lifted_" in v)
+    assert "work_group_static<uint[(256)]>" in source, source[-1500:]
+    assert "/*SHARED_SIZE_LIMIT*/)]" not in source
