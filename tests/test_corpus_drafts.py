@@ -120,7 +120,9 @@ def cases() -> tuple[Case, ...]:
         c.hand_ok = not herr
         if not c.hand_ok:
             c.outcome, c.detail = "unsupported", f"its hand-written spec does not parse here: {herr[0]}"
-        c.draft = draft_spec(c.kernel, text=text, path=str(path))
+        # the project's include directories, as its compile_commands.json would give them
+        incs = [str((path.parent / f[2:]).resolve()) for f in _flags(c) if f.startswith("-I")]
+        c.draft = draft_spec(c.kernel, text=text, path=str(path), include_dirs=incs)
         out.append(c)
     return tuple(out)
 

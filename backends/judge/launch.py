@@ -110,6 +110,21 @@ class LaunchableKernel:
         return grid, block, shared
 
 
+    def _enums_as_integers(self, params):
+        """Scalar parameters of an enum type (`adamMode_t mode`) as the integer type they are passed as."""
+        out = []
+        for i, p in enumerate(params):
+            if not p.is_pointer and dtypes.canonical(p.base_type) is None and \
+                    dtypes.canonical(self.param_types.get(i, "") or "") is None:
+                from backends.kernel.enums import underlying_type
+
+                dirs = list(self.unit.include_dirs) + [f[2:] for f in self.unit.flags if f.startswith("-I")]
+                u = underlying_type(p.base_type, self.unit.text, self.unit.path, dirs)
+                if u is not None and dtypes.canonical(u) is not None:
+                    p = msgspec.structs.replace(p, base_type=u)
+            out.append(p)
+        return out
+
     def args(self, bufs: "Buffers", env: Mapping[str, int | float]) -> list[KernelArg]:
         """The kernel's arguments: its parameters from the buffers and variables, then (a
         lifted kernel) the hidden `size_t`s its plan asks for (range, accessor extents)."""
@@ -117,7 +132,7 @@ class LaunchableKernel:
         if self.plan is not None and self.plan.types:  # `T alpha` in a template: the type T is compiled with
             params = [msgspec.structs.replace(p, base_type=self.plan.types.get(p.base_type, p.base_type))
                       for p in params]
-        out = bufs.args(params, env, self.param_types)
+        out = bufs.args(self._enums_as_integers(params), env, self.param_types)
         for h in self.plan.hidden if self.plan is not None else []:
             v = int_expr(h.expr, env, f"{self.role}: {h.what}")
             if v < 0:

@@ -653,6 +653,7 @@ def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
     for _ in range(2):
         body = re.sub(rf"\(\s*\(\s*{cast}\)\s*([A-Za-z_]\w*)\s*\)", r" \1 ", body)
         body = re.sub(rf"(?:reinterpret_cast|static_cast|const_cast)\s*<\s*{cast}>\s*\(\s*([A-Za-z_]\w*)\s*\)", r" \1 ", body)
+    body = _element_casts(body, cast)
     for a in aliases(name, body):
         for m in re.finditer(rf"(?<![\w.>]){re.escape(a)}\b", body):
             before = body[:m.start()].rstrip()
@@ -661,6 +662,10 @@ def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
                 i = body.index("[", m.end())
                 j = match_bracket(body, i)
                 rest = body[j:].lstrip() if j > 0 else ""
+                while rest.startswith("[") and j > 0:  # `x[i][0] = v` (a cast element's vector, a row)
+                    k = body.index("[", j)
+                    j = match_bracket(body, k)
+                    rest = body[j:].lstrip() if j > 0 else ""
                 if re.match(r"=(?!=)", rest):
                     writes = True
                 elif re.match(r"[-+*/%&|^]=|\+\+|--|<<=|>>=", rest) or re.search(r"(\+\+|--)\s*$", before):
@@ -691,6 +696,28 @@ def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
                 else:
                     reads = True
     return reads, writes, unknown
+
+
+def _element_casts(body: str, cast: str) -> str:
+    """`reinterpret_cast<float4*>(&C[i])[0] = v` and `*(float4*)(&C[i]) = v` read as `C[i][0] = v`
+    and `C[i][0] = v`: a vector access through an element's address reads or writes the buffer."""
+    pat = re.compile(rf"(?:(?:reinterpret_cast|static_cast)\s*<\s*{cast}>|\(\s*{cast}\))\s*\(\s*&\s*(?=[A-Za-z_]\w*\s*\[)")
+    out, pos = [], 0
+    while True:
+        m = pat.search(body, pos)
+        if m is None:
+            break
+        open_paren = body.rindex("(", m.start(), m.end())
+        close = match_bracket(body, open_paren)
+        if close <= 0:
+            break
+        inner = body[m.end():close - 1]
+        deref = re.search(r"\*\s*\(?\s*$", body[:m.start()])
+        out.append(body[pos:deref.start() if deref and body[:m.start()].rstrip().endswith("*") else m.start()])
+        out.append(f" {inner} " + ("[0]" if deref and body[:m.start()].rstrip().endswith("*") else ""))
+        pos = close
+    out.append(body[pos:])
+    return "".join(out)
 
 
 def _enclosing_call(body: str, pos: int) -> str | None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backends.kernel import syntax
@@ -176,14 +177,20 @@ class Host:
     """The host code of one file and the files it includes, read for one kernel's draft."""
 
     def __init__(self, path: str, text: str, extra: list[tuple[str, str]] | None = None,
-                 include_dirs: list[str] | None = None):
+                 include_dirs: list[str] | None = None,
+                 workspace: Callable[[], list[tuple[str, str]]] | None = None):
         raw: list[tuple[str, str]] = [(path, text)]
         seen = {os.path.abspath(path)}
         for p, t in extra or []:
             if os.path.abspath(p) not in seen:
                 seen.add(os.path.abspath(p))
                 raw.append((p, t))
-        self._includes(path, text, seen, list(include_dirs or []), 0, raw)
+        self._include_dirs = list(include_dirs or [])
+        self._includes(path, text, seen, self._include_dirs, 0, raw)
+        self._raw, self._seen = raw, seen
+        # the project's other files (where a wrapper's callers may be), read only when a
+        # parameter of a function has no caller in these files
+        self._workspace = workspace
         macros = macros_of(raw)
         # `#if` branches the file's own macros rule out are blanked (offsets kept), so a call
         # split by `#if PREBUILD_KERNEL ... #endif` still parses as one call
@@ -219,6 +226,25 @@ class Host:
                 out.append((cand, t))
                 self._includes(cand, t, seen, dirs, depth + 1, out)
                 break
+
+    def _load_workspace(self) -> bool:
+        """Add the project's other files (and the headers they include) once; True when any was new."""
+        loader, self._workspace = self._workspace, None
+        if loader is None:
+            return False
+        start = len(self._raw)
+        for p, t in loader():
+            if os.path.abspath(p) in self._seen:
+                continue
+            self._seen.add(os.path.abspath(p))
+            self._raw.append((p, t))
+            self._includes(p, t, self._seen, self._include_dirs, 1, self._raw)
+        if len(self._raw) == start:
+            return False
+        macros = macros_of(self._raw)
+        self.files += [_File(p, syntax.parse(active_text(t, macros, p))) for p, t in self._raw[start:]]
+        self._call_index = self._function_index = None
+        return True
 
     def _file_of(self, node) -> _File:
         root = node.tree.root_node if hasattr(node, "tree") else node
@@ -287,6 +313,8 @@ class Host:
             if name is None:
                 return None
             negate = tree.text_of(node).lstrip("# \t").startswith("ifndef")
+            if negate and _is_include_guard(tree, node, tree.text_of(name)):
+                return True  # `#ifndef X_H / #define X_H`: the header's body, as the compiler sees it once
             have = tree.text_of(name) in getattr(self, "defines", set())
             return (not have) if negate else have
         cond = node.child_by_field_name("condition")
@@ -778,6 +806,12 @@ class Host:
                 continue  # not before `at`, or holding it (`b = min(a, b)`: its `b` is the earlier value)
             if n.type == "assignment_expression":
                 left = n.child_by_field_name("left")
+                if left is not None and left.type == "field_expression":
+                    obj = left.child_by_field_name("argument")
+                    if obj is not None and obj.type == "identifier" and f.tree.text_of(obj) == name \
+                            and self._guarded_by_branch(n, scope, enclosing) != "skip":
+                        out.append(None)  # `nblocks.x = N / nthreads.x + 1`: one of its axes changed
+                    continue
                 if left is None or left.type != "identifier" or f.tree.text_of(left) != name:
                     continue
                 op = f.tree.text_of(n.child_by_field_name("operator")) if n.child_by_field_name("operator") else "="
@@ -796,7 +830,42 @@ class Host:
                 arg = n.child_by_field_name("argument")
                 if arg is not None and arg.type == "identifier" and f.tree.text_of(arg) == name:
                     out.append(None)
+            elif n.type == "call_expression" and self._writes_through_argument(n, name):
+                # `getNumBlocksAndThreads(..., numBlocks, numThreads)` sets them
+                out.append(("call", self._callee(n)[0], None))
         return out
+
+    def _writes_through_argument(self, call, name: str) -> bool:
+        """Does `call` pass `name` to a non-const reference parameter (or `&name` to a non-const
+        pointer parameter) of a function these files define? Then it may set it: an out-parameter."""
+        a = call.child_by_field_name("arguments")
+        args = list(_named(a)) if a is not None else []
+        hits = []
+        for i, x in enumerate(args):
+            t = self.text(x).replace(" ", "")
+            if t == name:
+                hits.append((i, "&"))
+            elif t == "&" + name:
+                hits.append((i, "*"))
+        if not hits:
+            return False
+        fn = self._function(self._callee(call)[0])
+        if fn is None:
+            return False
+        params = _find_child(fn.child_by_field_name("declarator"), "parameter_list")
+        ps = list(_named(params)) if params is not None else []
+        for i, kind in hits:
+            if i >= len(ps):
+                continue
+            p = ps[i]
+            decl = p.child_by_field_name("declarator")
+            ptext = self.text(p)
+            const = bool(re.search(r"\bconst\b", ptext.split(kind)[0])) if kind in ptext else True
+            if decl is not None and not const and (
+                    (kind == "&" and decl.type == "reference_declarator")
+                    or (kind == "*" and decl.type == "pointer_declarator")):
+                return True
+        return False
 
     def _guarded_by_branch(self, n, scope, enclosing: set) -> bool | str | None:
         """Does statement `n` run on the way to the launch? True (unconditionally, or in a branch the
@@ -1031,6 +1100,23 @@ class Host:
             c = self.condition(node, depth)
             return Val(None if c is None else ("1" if c else "0"), f"`{_short(tree.text_of(node))}`")
         b = self._value(node.child_by_field_name("right"), depth + 1)
+        if (a.parts is not None and len(a.parts) > 1) or (b.parts is not None and len(b.parts) > 1):
+            # `nblocks * nthreads` of two ranges (a dpct nd_range's global size): element by element
+            n = max(len(a.parts or (a,)), len(b.parts or (b,)))
+            one = Val("1" if op in ("*", "/") else "0")
+            pa = tuple(a.parts or (a,)) + (one,) * (n - len(a.parts or (a,)))
+            pb = tuple(b.parts or (b,)) + (one,) * (n - len(b.parts or (b,)))
+            if a.parts is None or b.parts is None:  # a range and a number: the number for every axis
+                pa = pa if a.parts is not None else (a,) * n
+                pb = pb if b.parts is not None else (b,) * n
+            parts = []
+            for x, y in zip(pa, pb):
+                if not x.known or not y.known or op not in ("*", "+", "-", "/"):
+                    parts.append(x if not x.known else y if not y.known else _unknown(f"`{_short(tree.text_of(node))}`"))
+                else:
+                    py = "//" if op == "/" else op
+                    parts.append(Val(f"({x.expr}) {py} ({y.expr})"))
+            return Val(parts[0].expr, parts[0].why, parts=tuple(parts))
         if not a.known:
             return a
         if not b.known:
@@ -1272,6 +1358,8 @@ class Host:
         d = self._declaration(self.text(obj), obj)
         if d is None:
             return _unknown(f"`{self.text(obj)}`")
+        if not byte and d.kind in ("ctor", "array") and d.value is not None and d.value.type == "initializer_list":
+            return Val(str(len(_named(d.value))))  # `std::vector<int> v = {1, 2, 3}`: 3
         a = self.allocation_of_decl(d, obj, depth)
         if byte or not a.known:
             return a
@@ -1330,7 +1418,8 @@ class Host:
         origin_at = self._origin(at)
         d = self._declaration(name, origin_at)
         if d is None:
-            return _unknown(f"`{name}` (kf found no declaration of it)")
+            e = self._enumerator(name)
+            return Val(str(e)) if e is not None else _unknown(f"`{name}` (kf found no declaration of it)")
         f = d.file
         if d.kind == "param":
             return self._parameter(d, depth)
@@ -1350,10 +1439,20 @@ class Host:
                 return Val(None, f"the array `{name}`", array=tuple(_named(d.value)))
             return _unknown(f"the array `{name}`")
         if d.kind == "ctor":
+            if any(a is None for a in self._assignments(name, d, origin_at)):
+                return _unknown(f"`{name}` (changed conditionally, in a loop or by a field before the launch)")
             args = self._ctor_args(d.node) if d.node.type != "declaration" else self._ctor_args(d.node)
             cname = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
+            if cname in ("vector", "array") and d.value is not None and d.value.type == "initializer_list":
+                # `std::vector<int> SIZE = {128, 256}`: its elements, as an array's
+                return Val(None, f"the {cname} `{name}`", array=tuple(_named(d.value)))
             if cname in ("dim3", "range", "id", "uint3"):
-                return self._ctor(cname, args, self.text(d.node), depth)
+                v = self._ctor(cname, args, self.text(d.node), depth)
+                if cname == "dim3" and "dpct" in d.type_text and v.parts is not None:
+                    # SYCLomatic's dpct::dim3(x, y, z) converts to sycl::range<3>(z, y, x)
+                    parts = tuple(v.parts) + (Val("1"),) * (3 - len(v.parts))
+                    v = Val(parts[2].expr, parts[2].why, parts=tuple(reversed(parts[:3])))
+                return v
             if len(args) == 1 and (cname in _SIZES or _INT_TYPE.fullmatch(cname)):  # `double scalar(3);`
                 return self._value(args[0], depth + 1)
             return _unknown(f"`{name}` (a {cname})")
@@ -1372,6 +1471,11 @@ class Host:
             last = assigned[-1]
             if last is None:
                 return _unknown(f"`{name}` (changed conditionally or in a loop before the launch)")
+            if isinstance(last, tuple) and last[0] == "call":  # an out-parameter of a function
+                if d.kind == "var" and _INT_TYPE.search(d.type_text or "") and "*" not in (d.type_text or ""):
+                    return self._leaf(d, name, GUESS, guessed=True,
+                                      why=f"`{name}` is set by `{last[1]}(...)`, which kf does not follow")
+                return _unknown(f"`{name}` (set by `{last[1]}(...)` before the launch)")
             if isinstance(last, tuple):
                 return _unknown(f"`{name}` (updated with `{last[1]}` before the launch)")
             value = last
@@ -1398,6 +1502,27 @@ class Host:
             return self._leaf(d, name, _pretty_constant(self.text(value) if d.kind != "define" else self.text(value),
                                                        num), is_float=v.is_float or isinstance(num, float))
         return v
+
+    def _enumerator(self, name: str) -> int | None:
+        """The value of enumerator `name` of an enum in these files (`ADAM_MODE_0 = 0`, or one more
+        than the one before); None when none is found or its value is not a plain number."""
+        for f in self.files:
+            for n in syntax.walk(f.tree.root):
+                if n.type != "enumerator_list":
+                    continue
+                nxt: int | None = 0
+                for e in _named(n):
+                    if e.type != "enumerator":
+                        continue
+                    v = e.child_by_field_name("value")
+                    if v is not None:
+                        num = self.number(self._value(v, 1))
+                        nxt = num if isinstance(num, int) else None
+                    en = e.child_by_field_name("name")
+                    if en is not None and f.tree.text_of(en) == name:
+                        return nxt
+                    nxt = nxt + 1 if nxt is not None else None
+        return None
 
     def _first_call_of_template(self, d: _Decl):
         fn = next((c for c in _named(d.scope) if c.type == "function_definition"), None) if d.scope is not None else None
@@ -1478,6 +1603,8 @@ class Host:
             (ruled_out if self.reached(n) is False else calls).append(n)
         if not calls and not ruled_out:
             calls = self._indirect_calls(fname)
+        if not calls and not ruled_out and self._load_workspace():  # a wrapper called from main.cpp
+            return self._calls(fname, fn)
         return calls + ruled_out
 
     def _indirect_calls(self, fname: str) -> list:
@@ -1821,9 +1948,11 @@ class Host:
         """The element type a host pointer expression points to (`float* d_x` -> float; a buffer
         accessor's buffer's `T`), or None."""
         node = _strip(node)
-        if node.type != "identifier":
+        # `buffer b(ptr, r);` parses as a function declaration: its "parameter" `ptr` is the name
+        if node.type != "identifier" and not (node.type == "parameter_declaration"
+                                              and re.fullmatch(r"[A-Za-z_]\w*", self.text(node).strip())):
             return None
-        d = self._declaration(self.text(node), node)
+        d = self._declaration(self.text(node).strip(), node)
         if d is None:
             return None
         t = d.type_text
@@ -1841,9 +1970,14 @@ class Host:
             if cls != "auto" and m:
                 return m.group(1)
             src = self._accessor_source(d)
-            if src is not None and src.type == "identifier":
-                bd = self._declaration(self.text(src), src)
+            if src is not None and (src.type == "identifier" or (
+                    src.type == "parameter_declaration" and re.fullmatch(r"[A-Za-z_]\w*", self.text(src).strip()))):
+                bd = self._declaration(self.text(src).strip(), src)
                 m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", bd.type_text) if bd is not None else None
+                if m is None and bd is not None:  # `buffer b(ptr, r)` (CTAD): the host pointer's type
+                    args = self._ctor_args(bd.node) if bd.kind == "ctor" else \
+                        (self._ctor_args(bd.value) if bd.value is not None else [])
+                    return self.pointer_type(args[0]) if len(args) >= 2 else None
                 return m.group(1) if m else None
         if cls in ("vector", "device_vector", "buffer", "array", "host_vector"):
             m = re.search(r"<\s*([^,<>]+?)\s*(?:,[^<>]*)?>", t)
@@ -1852,6 +1986,19 @@ class Host:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _is_include_guard(tree, node, name: str) -> bool:
+    """`#ifndef NAME` whose first directive defines NAME: an include guard (the macro set is
+    every define of the files, the guard's own among them, so it must not rule its body out)."""
+    for c in _named(node):
+        if c.type in ("identifier", "comment") or c.id == (node.child_by_field_name("name") or c).id:
+            continue
+        if c.type == "preproc_def":
+            n = c.child_by_field_name("name")
+            return n is not None and tree.text_of(n) == name
+        return False
+    return False
 
 
 def names_of(expr: str) -> set[str]:

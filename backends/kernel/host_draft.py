@@ -31,6 +31,7 @@ __all__ = ["host_draft", "MAX_DEFAULT_BYTES"]
 
 MAX_DEFAULT_BYTES = 1 << 30  # the default problem's buffers, in all
 GUESSED_ELEMENTS = 1 << 20  # sizes read from the command line: the largest buffer gets about this many
+SMALL_GUESS = 4  # a value read from the command line that sizes no buffer and no launch
 _WARP = re.compile(r"^(WARP_SIZE|warpSize|WARPSIZE|kWarpSize|warp_size|SUBGROUP_SIZE|SG_SIZE)$")
 _MASKISH = re.compile(r"MASK|FLAG|SEED|MAGIC|INF|MAX_?VAL|MIN_?VAL|EPS", re.I)
 _VECTOR_TYPES = {"float4": 16, "float2": 8, "int4": 16, "int2": 8, "uint4": 16, "uint2": 8, "double2": 16,
@@ -73,12 +74,14 @@ def host_draft(text: str, kernel: KernelSource, path: str, files: list[tuple[str
                include_dirs: list[str] | None = None) -> list[str] | None:
     """The draft's entries (`in x: float[n]`, notes as `// ...`) read from the host code, or None
     when no launch of the kernel is found (the body's draft stands alone then)."""
-    host = Host(path, text, files, include_dirs)
+    include_dirs = list(include_dirs or []) + _project_include_dirs(path, text)
+    workspace = (lambda: _workspace_files(path)) if files is None else None
+    host = Host(path, text, files, include_dirs, workspace=workspace)
     nd_fn = kernel.form == "nd_item_function"
     if kernel.language == "cuda" or nd_fn:
         sites = host.launches(kernel.name, kernel.language, nd_item_function=nd_fn)
-        if not sites and files is None:  # the workspace: the kernel's folder (a main.cpp beside kernel.cu)
-            siblings = _siblings(path)
+        if not sites and files is None:  # the workspace: a main.cpp beside kernel.cu, a runner.cu including it
+            siblings = _workspace_files(path)
             if siblings:
                 host = Host(path, text, siblings, include_dirs)
                 sites = host.launches(kernel.name, kernel.language, nd_item_function=nd_fn)
@@ -135,6 +138,64 @@ def _siblings(path: str, limit: int = 40, max_bytes: int = 500_000) -> list[tupl
 
 
 
+def _workspace_files(path: str) -> list[tuple[str, str]]:
+    """Where a kernel's launch or a wrapper's callers may be: the other files of its folder, and
+    for a header, the files of the folder above that include it (`src/runner.cu` including
+    `kernels/k.cuh` through `kernels.cuh`, itself in that folder, counts)."""
+    import os
+
+    out = _siblings(path)
+    out += _project_files(path, {os.path.abspath(p) for p, _ in out})
+    if not path.lower().endswith((".cuh", ".h", ".hpp", ".hh", ".hxx")):
+        return out
+    here = os.path.abspath(path)
+    up = _siblings(os.path.join(os.path.dirname(os.path.dirname(here)), "_"))
+    names = {os.path.basename(here)}
+    # a header that includes this one names it too (`kernels.cuh` -> `kernels/1_naive.cuh`)
+    inc = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.M)
+    chosen: list[tuple[str, str]] = []
+    for _ in range(2):
+        for p, t in up:
+            if (p, t) not in chosen and any(os.path.basename(m) in names for m in inc.findall(t)):
+                chosen.append((p, t))
+                names.add(os.path.basename(p))
+    return out + chosen
+
+
+def _project_include_dirs(path: str, text: str) -> list[str]:
+    """The include directories the project builds the file with (its compile_commands.json entry,
+    then the file's `// @kf flags` lines), where its headers' constants and enums are found."""
+    from backends.kernel.project_flags import compile_command_flags
+
+    pf = compile_command_flags(path)
+    flags = list(pf.flags) if pf is not None else []
+    for m in re.finditer(r"^[ \t]*//[ \t]*@kf[ \t]+flags[ \t]+(.*)$", text, re.M):
+        flags += m.group(1).split()
+    return [f[2:] for f in flags if f.startswith("-I") and len(f) > 2]
+
+
+def _project_files(path: str, have: set[str], limit: int = 20, max_bytes: int = 500_000) -> list[tuple[str, str]]:
+    """The project's other translation units (its compile_commands.json's entries): where a
+    wrapper defined beside the kernel is called from (`sgemm.cu` calling `runner.cu`'s `run_kernel`)."""
+    import os
+
+    from backends.kernel.project_flags import project_sources
+
+    out: list[tuple[str, str]] = []
+    me = os.path.abspath(path)
+    for p in project_sources(path):
+        if p == me or p in have or not os.path.isfile(p) or len(out) >= limit:
+            continue
+        try:
+            if os.path.getsize(p) > max_bytes:
+                continue
+            with open(p, encoding="utf-8", errors="replace") as f:
+                out.append((p, f.read()))
+        except OSError:
+            continue
+    return out
+
+
 def _base(p: str) -> str:
     return p.replace("\\", "/").rsplit("/", 1)[-1]
 
@@ -181,7 +242,17 @@ def _element_type(host: Host, kernel: KernelSource, p, type_bindings: dict[str, 
         t = type_bindings[t]
     elif at is not None:
         t = host.type_at(t, at)  # a lambda's `T` is its enclosing function template's
-    return host.resolve_type(t)
+    t = host.resolve_type(t)
+    if at is not None and kernel.form == "lambda" and _spec_type(t) is None:
+        # `accessor a(b, h)` over `buffer b(ptr, r)` (CTAD twice): the host pointer's type
+        try:
+            node = host._parse_expr(p.name, at)
+            pt = host.pointer_type(node) if node is not None else None
+        except Exception:  # a draft is a convenience: the placeholder stands
+            pt = None
+        if pt and _spec_type(host.resolve_type(pt)):
+            return host.resolve_type(pt)
+    return t
 
 
 _OPENCL = {"cl_int": "int", "cl_uint": "unsigned", "cl_float": "float", "cl_double": "double", "cl_long": "int64_t",
@@ -333,7 +404,7 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
                 exprs[key] = substitute(exprs[key], pname, x)
     # tunables: the body's compile-time knobs, with the values the launch gives template parameters
     tun = _tunables(body, tparams, site, host, kernel, text)
-    at_site = {name: _int(arg) for (kind, name, _), arg in zip(tparams, site.template_args)
+    at_site = {name: _site_int(host, site, arg) for (kind, name, _), arg in zip(tparams, site.template_args)
                if kind not in ("typename", "class", "bool")}
 
     # constants written as their value: launch settings (a block size), constants the kernel's own
@@ -347,8 +418,8 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
             size_like |= names_in(x)
     literal: dict[str, str] = {}
     for n, leaf in leaves.items():
-        if n in tun or n in scalar_names:
-            continue
+        if n in tun or n in scalar_names or (leaf.guessed and not _kernel_uses(leaf, body)):
+            continue  # a value kf chose stays a named variable: the draft's notes say so
         if _kernel_uses(leaf, body) or n in in_block or n not in size_like or _WARP.match(leaf.source_name):
             literal[n] = leaf.value if leaf.value else "?"
     # in the launch, a constant equal to the launch's template argument is that parameter (the host
@@ -545,7 +616,7 @@ def _tunables(body: BodyDraft, tparams, site: Site, host: Host, kernel: KernelSo
         if kind in ("typename", "class"):
             continue
         a = arg.strip()
-        at_site[name] = 1 if a == "true" else 0 if a == "false" else _int(a)
+        at_site[name] = 1 if a == "true" else 0 if a == "false" else _site_int(host, site, a)
     for name, default in body.tunables.items():
         if name in bools:
             if name in at_site:
@@ -562,6 +633,21 @@ def _tunables(body: BodyDraft, tparams, site: Site, host: Host, kernel: KernelSo
                 r"BLOCK|TILE|THREAD|WG|WORK|GROUP|BS|TPB|ROWS|COLS|DIM|SIZE|LOCAL", name, re.I):
             out[name] = [value] + [v for v in _powers(value) if v != value]
     return out
+
+
+def _site_int(host: Host, site: Site, arg: str) -> int | None:
+    """A template argument's value at the launch: a literal, or a host constant
+    (`k<UNROLL>` with `constexpr int UNROLL = sizeof(float4) / sizeof(float);`)."""
+    v = _int(arg)
+    if v is not None or not re.fullmatch(r"[\w\s()+*/%<>:-]+", arg):
+        return v
+    try:
+        node = host._parse_expr(arg, site.node)
+        val = host.value(node) if node is not None else None
+        n = host.number(val) if val is not None and val.known else None
+    except Exception:  # a draft is a convenience: unbound stays unbound
+        return None
+    return n if isinstance(n, int) else None
 
 
 def _int(text: str) -> int | None:
@@ -786,6 +872,9 @@ def _choose_guesses(variables: dict[str, str], guessed: list[str], exprs: dict, 
             return out
 
         lengths = [x for k, x in exprs.items() if x and k.startswith("length:")]
+        shapes = [x for k, x in exprs.items() if x and k.startswith(("length:", "grid:", "shared"))]
+        sized = set().union(*(reach(x) for x in shapes)) if shapes else set()
+
         def count(x: str) -> int:  # guessed factors, with repeats (`order * order`: 2)
             from backends.kernel.simplify import factors
 
@@ -798,12 +887,26 @@ def _choose_guesses(variables: dict[str, str], guessed: list[str], exprs: dict, 
                 n += len(reach(f) & set(rest)) if names_in(f) else 0
             return n
 
-        per = max(1, max((count(x) for x in lengths), default=1))
+        grid = [f"({x})" for k, x in exprs.items() if x and k.startswith("grid:")]
+        whole = shapes + ([" * ".join(grid)] if grid else [])  # the launch's work-items, all axes together
+        per = max(1, max((count(x) for x in whole), default=1))
         exp = max(4, int(math.log2(GUESSED_ELEMENTS)) // per)
+        in_lengths = set().union(*(reach(x) for x in lengths)) if lengths else set()
+        in_grid = set().union(*(reach(x) for x in grid)) if grid else set()
         for n in rest:
-            variables[n] = f"1 << {exp}"
-    d.notes.append("read from the command line, chosen by kf: " + ", ".join(
-        f"{n} = {variables[n]} ({leaves[n].origin})" for n in guessed if n in leaves))
+            if n in in_grid and n not in in_lengths:
+                # a grid size no buffer follows (`numBlocks` set by getNumBlocksAndThreads): a
+                # chosen one could overrun the per-block outputs: the user says
+                variables[n] = "?"
+                d.notes.append(f"{n}: {leaves[n].origin}: write the grid size the program uses")
+                continue
+            # a value that sizes nothing (a repeat or time-step count, a mode) stays small: the
+            # kernel may loop over it (`for (t = 1; t <= time_step; t++)` per element)
+            variables[n] = f"1 << {exp}" if n in sized else str(SMALL_GUESS)
+    chosen = [n for n in guessed if n in leaves and variables.get(n) != "?"]
+    if chosen:
+        d.notes.append("chosen by kf (the program sets them where kf cannot follow): " + ", ".join(
+            f"{n} = {variables[n]} ({leaves[n].origin})" for n in chosen))
 
 
 def _scale_down(d: _Draft, kernel: KernelSource, host: Host, type_bindings: dict) -> None:

@@ -23,7 +23,7 @@ import shlex
 from typing import Iterable, Sequence
 
 __all__ = ["ProjectFlags", "find_compile_commands", "compile_command_flags", "normalize", "split",
-           "flags_for", "file_flags"]
+           "flags_for", "file_flags", "project_sources"]
 
 # flags whose value is the next argument (when not attached)
 _WITH_VALUE = {
@@ -88,12 +88,46 @@ def _absolute(path: str, directory: str) -> str:
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(directory, path))
 
 
+def _response_files(args: list[str], directory: str, depth: int = 0) -> list[str]:
+    """Arguments with response files read in place: nvcc's `--options-file F` / `-optf F` (CMake
+    puts a CUDA target's include directories in `includes_CUDA.rsp` this way) and `@F` (GCC,
+    Clang); a file that cannot be read is left out (its flags are then missing, not invented)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        i += 1
+        path = None
+        if a in ("--options-file", "-optf") and i < len(args):
+            path, i = args[i], i + 1
+        elif a.startswith(("--options-file=", "-optf=")):
+            path = a.split("=", 1)[1]
+        elif a.startswith("@") and len(a) > 1:
+            path = a[1:]
+        if path is None:
+            out.append(a)
+            continue
+        if depth > 3:
+            continue
+        try:
+            with open(_absolute(path, directory), encoding="utf-8", errors="replace") as f:
+                inner = split(f.read().replace("\n", " "))
+        except OSError:
+            continue
+        for one in (x for x in inner):
+            out.extend(_response_files([one], directory, depth + 1) if one.startswith(("@", "--options-file", "-optf"))
+                       else [one])
+        # `--options-file F` inside a response file takes its value from the same file
+    return out
+
+
 def normalize(args: Iterable[str], directory: str, source_file: str | None = None) -> list[str]:
     """Compiler arguments -> the flags kf keeps: attached form (`-DX`, `-I/abs`, `-std=c++17`),
-    include paths absolute (relative ones taken from `directory`), output / dependency /
-    link / architecture flags and input files dropped (kf compiles for the device it runs on)."""
+    include paths absolute (relative ones taken from `directory`), response files read,
+    output / dependency / link / architecture flags and input files dropped (kf compiles for
+    the device it runs on)."""
     out: list[str] = []
-    items = list(args)
+    items = _response_files(list(args), directory)
     i = 0
     src = os.path.normpath(source_file) if source_file else None
     while i < len(items):
@@ -222,10 +256,54 @@ def compile_command_flags(path: str, stop: str | None = None) -> ProjectFlags | 
         return None
     target = os.path.normpath(os.path.abspath(path))
     hit = entries.get(target) or entries.get(os.path.realpath(target))
-    if hit is None:
+    if hit is not None:
+        args, directory = hit
+        return ProjectFlags(normalize(args[1:], directory, target), f"compile_commands.json ({db})")
+    root = os.path.dirname(db)
+    if os.path.basename(root) == "build":
+        root = os.path.dirname(root)
+    near = _nearest_entry(target, {f: e for f, e in entries.items() if f.startswith(root + os.sep)})
+    if near is None or not target.startswith(root + os.sep):
         return None
-    args, directory = hit
-    return ProjectFlags(normalize(args[1:], directory, target), f"compile_commands.json ({db})")
+    args, directory = entries[near]
+    return ProjectFlags(normalize(args[1:], directory, near),
+                        f"compile_commands.json ({db}; {os.path.basename(target)} has no entry: "
+                        f"those of {os.path.relpath(near, root)})")
+
+
+def _nearest_entry(target: str, entries: dict) -> str | None:
+    """For a file without an entry (a header, a new file), the entry clangd would borrow flags
+    from: the most path components in common, then the same language (.cu/.cuh with .cu,
+    C++ with C++), then the nearest name (the caller keeps to the database's project)."""
+    cuda = target.lower().endswith((".cu", ".cuh"))
+    best, key = None, None
+    parts = target.split(os.sep)
+    for f in entries:
+        fp = f.split(os.sep)
+        common = 0
+        for a, b in zip(parts[:-1], fp[:-1]):
+            if a != b:
+                break
+            common += 1
+        same_lang = f.lower().endswith((".cu", ".cuh")) == cuda
+        k = (common, same_lang, -abs(len(fp) - len(parts)), os.path.basename(f) == os.path.basename(target))
+        if key is None or k > key:
+            best, key = f, k
+    return best
+
+
+def project_sources(path: str, stop: str | None = None, limit: int = 40) -> list[str]:
+    """The files the project compiles (its compile_commands.json's entries), nearest to
+    `path` first; [] without a database. Where a kernel's launch or callers may be."""
+    db = find_compile_commands(path, stop)
+    if db is None:
+        return []
+    try:
+        entries = _load(db, os.path.getmtime(db))
+    except OSError:
+        return []
+    here = os.path.dirname(os.path.abspath(path))
+    return sorted(entries, key=lambda f: (not f.startswith(here + os.sep), len(os.path.relpath(f, here)), f))[:limit]
 
 
 # ---------------------------------------------------------------------------

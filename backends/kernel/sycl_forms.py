@@ -109,6 +109,12 @@ def _call_name(t: Tree, call) -> tuple[str, object | None, object | None]:
     return "", None, None
 
 
+def _kids(node) -> list:
+    """A node's named children, comments left out: dpct writes `range<1>(1024 /*SHARED_SIZE*/)`,
+    one argument, not two."""
+    return [c for c in node.named_children if c.type != "comment"]
+
+
 def _args(call) -> list:
     al = call.child_by_field_name("arguments")
     return [c for c in al.named_children if c.type != "comment"] if al is not None else []
@@ -427,12 +433,12 @@ def _range_extents(t: Tree, node, ctx: _Context, at, depth: int = 0) -> list[str
         ft = t.text_of(fn) if fn is not None else ""
         if re.search(r"\brange\b", ft) and not re.search(r"nd_range", ft):
             args = node.child_by_field_name("arguments") or node.child_by_field_name("value")
-            return [_clean(t.text_of(a)) for a in args.named_children] if args is not None else None
+            return [_clean(t.text_of(a)) for a in _kids(args)] if args is not None else None
         if re.search(r"nd_range", ft):
             return None
         return [_clean(t.text_of(node))]
     if node.type == "initializer_list":
-        return [_clean(t.text_of(a)) for a in node.named_children]
+        return [_clean(t.text_of(a)) for a in _kids(node)]
     if node.type in _NAMES:
         d = _lookup(t, at, t.text_of(node))
         if d is None:
@@ -441,7 +447,7 @@ def _range_extents(t: Tree, node, ctx: _Context, at, depth: int = 0) -> list[str
             if d.init is None:
                 return None
             if d.init.type in ("argument_list", "initializer_list", "parameter_list"):
-                return [_clean(t.text_of(a)) for a in d.init.named_children]
+                return [_clean(t.text_of(a)) for a in _kids(d.init)]
             return _range_extents(t, d.init, ctx, d.node, depth + 1)
         if d.type_text.strip() == "auto" and d.init is not None:
             return _range_extents(t, d.init, ctx, d.node, depth + 1)
@@ -469,9 +475,9 @@ def _buffer_info(t: Tree, node, ctx: _Context, at) -> tuple[str, int, list[str]]
     if init is not None and init.type == "new_expression":
         ty = t.text_of(init.child_by_field_name("type"))
         al = init.child_by_field_name("arguments")
-        args = list(al.named_children) if al is not None else []
+        args = list(_kids(al)) if al is not None else []
     elif init is not None and init.type in ("argument_list", "initializer_list", "parameter_list"):
-        args = list(init.named_children)
+        args = list(_kids(init))
     if not re.search(r"\bbuffer\b", ty):
         return None
     ty_node = d.node.child_by_field_name("type") if init is None or init.type != "new_expression" else init.child_by_field_name("type")
@@ -530,7 +536,7 @@ def _classify(ctx: _Context, d: _Decl, name: str) -> Variable:
         v.dims = int(t.text_of(targs[1])) if len(targs) > 1 and t.text_of(targs[1]).isdigit() else 1
         first = None
         if d.init is not None and d.init.named_child_count:
-            first = d.init.named_children[0]
+            first = _kids(d.init)[0]
             if first.type == "parameter_declaration":
                 first = first.child_by_field_name("type") or first
         ext = _range_extents(t, first, ctx, d.node) if first is not None else None
@@ -559,11 +565,11 @@ def _classify(ctx: _Context, d: _Decl, name: str) -> Variable:
             mode_text += " " + init_text
         elif d.init is not None and d.init.named_child_count:
             args = [a.child_by_field_name("type") or a if a.type == "parameter_declaration" else a
-                    for a in d.init.named_children]
+                    for a in _kids(d.init)]
             if init is not None and init.type in ("call_expression", "compound_literal_expression") and \
                     re.search(r"\baccessor\b", t.text_of(init.child_by_field_name("function") or init.child_by_field_name("type") or init)):
                 inner = init.child_by_field_name("arguments") or init.child_by_field_name("value")
-                args = list(inner.named_children) if inner is not None else []
+                args = list(_kids(inner)) if inner is not None else []
                 targs = targs or _template_args(t, init)
             if args:
                 buf_node = args[0]
@@ -728,7 +734,7 @@ def _launch_of(t: Tree, node, ctx: _Context, at, depth: int = 0) -> tuple[bool |
             if targs:
                 return False, int(targs.group(1))
             if d.init is not None:
-                inner = d.init.named_children[0] if d.init.type in ("argument_list", "initializer_list") and d.init.named_child_count else d.init
+                inner = _kids(d.init)[0] if d.init.type in ("argument_list", "initializer_list") and _kids(d.init) else d.init
                 return False, _launch_of(t, inner, ctx, d.node, depth + 1)[1]
             return False, 0
         if re.search(r"\brange\b", d.type_text):
@@ -748,7 +754,7 @@ def _launch_of(t: Tree, node, ctx: _Context, at, depth: int = 0) -> tuple[bool |
             return False, int(m.group(1))
         args = node.child_by_field_name("arguments") or node.child_by_field_name("value")
         if args is not None and args.named_child_count:
-            return False, _launch_of(t, args.named_children[0], ctx, at, depth + 1)[1]
+            return False, _launch_of(t, _kids(args)[0], ctx, at, depth + 1)[1]
         return False, 0
     if re.match(r"^\s*(?:(?:cl\s*::\s*)?sycl\s*::\s*)?range\b", text):
         m = re.match(r"^[\w:\s]*range\s*<\s*(\d)", text)
@@ -945,6 +951,7 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
         t = syntax.parse_code(text)
     except Exception:
         return []
+    explicit = set(functions)
     functions = top = _top_functions(t)
     ctx = _Context(t, functions, set())
     ctx.constant_texts = _constant_texts(t)
@@ -1004,7 +1011,7 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
             # parallel_for(range, offset, kernel): the deprecated offset, kept as written
             node = args[1]
             inner = node.child_by_field_name("arguments") or node.child_by_field_name("value")
-            offset = [_clean(t.text_of(a)) for a in inner.named_children] if inner is not None else []
+            offset = [_clean(t.text_of(a)) for a in _kids(inner)] if inner is not None else []
             args = [args[0], args[2]]
         if len(args) > 2 or len(pnodes) > 1:
             where = t.span(args[1])[0] if len(args) > 2 else t.span(pnodes[1])[0]
@@ -1052,8 +1059,15 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
             usings=_usings(t, lam, fn), properties=_sub_group_property(t, lam), problems=problems,
             offset=offset,
             scope_class=_scope_class(t, fn) if fn is not None else ""))
+    # a function taking a work-item that no lambda launches is a kernel (launched from another
+    # file, or named by the caller), unless a kernel of this file calls it: then it is a helper
+    # (`BlockReduce(a, b, item)` inside an nd_item kernel), compiled as part of that kernel
+    bodies = [t.text[k.body[0]:k.body[1]] for k in out]
     for fname in functions:
         if fname in by_function:
+            continue
+        if fname not in explicit and any(re.search(rf"\b{re.escape(fname)}\s*(<[^;{{}}]*>)?\s*\(", b)
+                                         for b in bodies):
             continue
         for fdef in top.get(fname, []):
             params = _function_params(fdef)

@@ -224,8 +224,53 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
         if k.spec is not None:
             sys.stderr.write(f"kf: {path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: {k.name} "
                              f"already has a spec; `kf spec {path}:{k.name} --check` runs the original with it\n")
-        sys.stdout.write(draft_spec(k, text=text, path=path))
+        sys.stdout.write(draft_spec(k, text=text, path=path, include_dirs=_include_dirs(args.flags)))
     return EXIT_OK
+
+
+def _include_dirs(flags: list[str] | None) -> list[str]:
+    """The `-I` directories of `--flags` (from the working folder): where the drafter finds the
+    project's headers when the file has no compile_commands.json entry."""
+    from backends.kernel.project_flags import normalize, split
+
+    return [f[2:] for f in normalize(split(flags or []), os.getcwd()) if f.startswith("-I") and len(f) > 2]
+
+
+_FORMS = {"global": "CUDA __global__", "free_function": "SYCL free-function kernel",
+          "lambda": "SYCL parallel_for lambda", "nd_item_function": "SYCL function taking the work-item"}
+
+
+def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
+    """The kernels kf finds in each file, one line each (`FILE:LINE:COL: NAME (form) spec: ...`):
+    the names `kf bench FILE:NAME` and `kf spec FILE:NAME` take, and whether a spec is there."""
+    import json as _json
+
+    from backends.kernel.scanner import find_kernels
+
+    rows, missing = [], 0
+    for path in args.files:
+        try:
+            with open(path, encoding="utf-8", errors="replace", newline="") as f:
+                text = f.read()
+        except OSError as e:
+            raise InputError(f"{path}: {'no such file' if isinstance(e, FileNotFoundError) else e.strerror}") from None
+        kernels = find_kernels(text, path)
+        if not kernels:
+            missing += 1
+            sys.stderr.write(f"kf: {path}:1:1: no CUDA (.cu/.cuh) or SYCL kernels here\n")
+        for k in kernels:
+            errors = [d for d in k.spec_errors if d.severity == "error"]
+            spec = "none" if k.spec is None and not errors else \
+                (f"{len(errors)} error{'s' if len(errors) > 1 else ''}" if errors else "ok")
+            rows.append({"file": path, "line": k.name_range.start.line + 1, "column": k.name_range.start.column + 1,
+                         "name": k.name, "language": k.language, "form": k.form, "spec": spec})
+    if args.json:
+        sys.stdout.write(_json.dumps(rows, indent=1) + "\n")
+    else:
+        for r in rows:
+            sys.stdout.write(f"{r['file']}:{r['line']}:{r['column']}: {r['name']} ({_FORMS.get(r['form'], r['form'])}) "
+                             f"spec: {r['spec']}\n")
+    return EXIT_OK if rows or not missing else EXIT_INPUT
 
 
 def _check_spec(args: argparse.Namespace, unit, console: Console) -> int:
@@ -744,7 +789,13 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     w.add_argument("--no-restart", action="store_true", help="do not restart a worker process that dies")
     w.set_defaults(func=cmd_worker)
 
-    s = sub.add_parser("spec", help="print a draft spec for a kernel, inferred from its signature")
+    kl = sub.add_parser("kernels", help="list the kernels kf finds in files (the names bench and spec take)")
+    kl.add_argument("files", nargs="+", metavar="FILE")
+    kl.add_argument("--json", action="store_true", help="print the list as JSON")
+    kl.set_defaults(func=cmd_kernels)
+
+    s = sub.add_parser("spec", help="print a draft spec for a kernel, read from the host code that launches it "
+                                    "and its body")
     s.add_argument("target", help="FILE[:KERNEL]")
     s.add_argument("--check", action="store_true",
                    help="run the original with its existing spec and report what keeps it from verifying anything")
