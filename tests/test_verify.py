@@ -101,6 +101,25 @@ def test_nan_where_reference_is_finite_is_wrong():
     assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
 
 
+def test_nan_and_inf_where_the_reference_has_them_pass_beside_a_rounding_difference():
+    """A reordered sum over inputs holding NaN and Inf (the special input values) gives NaN and
+    Inf where the original does and differs by rounding elsewhere: correct. Red team (issue 19):
+    the NaN elements failed the bound `atol + rtol * |NaN|`, so every candidate not bit for bit
+    the original's was `wrong` on the special values (a more accurate reduction included)."""
+    ref = np.linspace(1, 2, 16, dtype=np.float32)
+    ref[3], ref[7], ref[9] = np.float32("nan"), np.float32("inf"), np.float32("-inf")
+    got = ref * np.float32(1 + 3e-5)
+    check = compare_output("y", "f32", ref, got, 1e-4, 1e-4)
+    assert check.ok, check.message
+    assert np.isfinite(check.max_rel_err)
+    got[3] = 1.0  # a number where the reference has NaN is still a difference
+    assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
+    got[3], got[7] = np.float32("nan"), np.float32("-inf")  # the other Inf: the bound atol + rtol*Inf took it
+    assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
+    got[7] = 0.0  # and so it took any number where the reference has Inf
+    assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
+
+
 def test_integers_are_exact():
     ref = np.arange(100, dtype=np.int32)
     got = ref.copy()

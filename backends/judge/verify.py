@@ -203,9 +203,11 @@ def compare_output(
         tol_text += f" ({atol:g} + {extra_atol:.3g} {extra_why})"
     diff = _abs_diff(g64, e64)
     with np.errstate(invalid="ignore", over="ignore"):
-        close = diff <= atol_used + rtol_used * np.abs(e64)
+        # diff == 0: equal, or NaN / the same Inf on both sides (_abs_diff), where the bound is NaN; an
+        # infinite diff (a number or the other Inf where the reference has Inf) is never within the bound Inf
+        close = (diff == 0) | (np.isfinite(diff) & (diff <= atol_used + rtol_used * np.abs(e64)))
         finite = np.isfinite(diff)
-        rel = diff / np.maximum(np.abs(e64), np.finfo(np.float64).tiny)
+        rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(e64), np.finfo(np.float64).tiny))
         max_abs = float(diff[finite].max()) if finite.any() else 0.0
         max_rel = float(rel[finite].max()) if finite.any() else 0.0
     bad = ~close
