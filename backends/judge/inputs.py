@@ -634,6 +634,11 @@ class InputSet(Mapping[str, np.ndarray]):
                 self._host[name] = a
         return a
 
+    def special_fractions(self) -> list[float]:
+        """Where the special values sit, as fractions of their buffers' lengths (the positions
+        stay secret from kernels: kf uses them to choose which outputs it reads)."""
+        return sorted({i / p.n for name, p in self.plans.items() for i, _ in specials_for(p, self.keys[name])})
+
     def length(self, name: str) -> int:
         """Scalars in buffer `name` (a float4 element is 4), without computing its values."""
         return self.plans[name].n
