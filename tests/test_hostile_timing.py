@@ -136,7 +136,8 @@ def test_candidate_writing_into_the_originals_guard_gets_the_verdict(monkeypatch
 
     result, healthy = _in_process(monkeypatch, scribble)
     assert result.verdict is Verdict.OUT_OF_BOUNDS, result.message
-    assert result.message.startswith("candidate writes out of bounds") and "timed trial" in result.message
+    assert result.message.startswith("candidate writes outside its own buffers: the guards of the original's `x`")
+    assert "timed trial" in result.message
 
 
 def test_candidate_writing_into_the_originals_input_never_blames_the_original(monkeypatch):
