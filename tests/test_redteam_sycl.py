@@ -93,6 +93,14 @@ def test_a_candidates_own_bytes_claim_does_not_set_its_bandwidth(session):
     assert r.candidate.profile.bytes_moved == r.reference.profile.bytes_moved == 3 * 4 * (1 << 22)
 
 
+def test_zeros_for_small_outputs_beside_large_ones_are_wrong(session):
+    """exp(8x): the default atol was 1e-4 x the buffer's rms (~374), so a candidate writing 0 for
+    the quarter of the outputs below 0.02 (from n = 1000 on) was `correct`."""
+    r = evaluate(session, RED / "exp8.cpp", RED / "exp8_drop_small_gated.cpp", CHECKS)
+    assert r.verdict is Verdict.WRONG, r.message
+    assert "capped at 1" in r.message
+
+
 # -- verdicts kf gives right, pinned ---------------------------------------------------------
 
 

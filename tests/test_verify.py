@@ -69,6 +69,19 @@ def test_half_the_value_at_1e_6_is_wrong_and_a_rounding_at_1_is_not():
     assert compare_output("y", "f32", ones, rounded, 1e-4, 1e-4, scale_atol=True).ok
 
 
+def test_small_outputs_beside_large_ones_keep_an_absolute_tolerance():
+    """exp(8x) over [-1, 1): outputs from 3e-4 to 3e3, rms ~374. An atol of 1e-4 x that rms (0.037)
+    let zeros pass for the quarter of the outputs below 0.02 (red team, issue 19); the scaled atol
+    is never more than atol itself, as KernelBench's absolute 1e-4."""
+    x = np.linspace(-1, 1, 4096, endpoint=False).astype(np.float32)
+    ref = np.exp(8 * x).astype(np.float32)
+    dropped = np.where(ref < 0.02, np.float32(0), ref)
+    check = compare_output("y", "f32", ref, dropped, 1e-4, 1e-4, scale_atol=True)
+    assert check.verdict is Verdict.WRONG and check.atol == pytest.approx(1e-4), check.message
+    assert "capped at 1" in check.message
+    assert compare_output("y", "f32", ref, ref * np.float32(1 + 3e-5), 1e-4, 1e-4, scale_atol=True).ok
+
+
 def test_constant_output_within_the_tolerance_passes():
     """sin^2 x + cos^2 x computed in float32 varies around 1 by a rounding; a kernel that
     returns 1.0f everywhere is right (issue 19.5)."""
