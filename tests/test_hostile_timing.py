@@ -203,3 +203,52 @@ def test_large_outputs_are_checked_on_secret_blocks_of_every_trial(monkeypatch):
     assert "sampled" not in bad.message  # the whole output's verdict
     assert good.verdict is Verdict.CORRECT and re.search(r"all \d+ timed trials verified \(where not bit for bit",
                                                           good.message), good.message
+
+
+def test_the_timing_loop_holds_no_more_buffers_than_the_memory_plan_counts(monkeypatch):
+    """The memory plan (backends/judge/memory.py) counts two buffer sets at the default size
+    when timing; the loop's new inputs of every trial are generated into those two sets, never
+    into a third. Measured on the real allocations of the timing loop of an evaluation."""
+    from backends.judge import memory
+    from backends.kernel.expressions import resolve
+    from backends.sycl.session import SyclSession
+
+    live: dict[int, int] = {}
+    peak, timing = [0], [False]
+    real_allocate, real_free, real_time = launch.Buffers._allocate, launch.Buffers.free, harness.Evaluation._time
+
+    def allocate(self, b, nbytes):
+        buf = real_allocate(self, b, nbytes)
+        live[id(buf)] = nbytes
+        if timing[0]:
+            peak[0] = max(peak[0], sum(live.values()))
+        return buf
+
+    def free(self):
+        for buf in list(self.alloc.values()):
+            live.pop(id(buf), None)
+        real_free(self)
+
+    def timed(self, *a, **k):
+        timing[0] = True
+        try:
+            return real_time(self, *a, **k)
+        finally:
+            timing[0] = False
+
+    monkeypatch.setattr(launch.Buffers, "_allocate", allocate)
+    monkeypatch.setattr(launch.Buffers, "free", free)
+    monkeypatch.setattr(harness.Evaluation, "_time", timed)
+    unit = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
+    cand = load_unit(str(KERNELS / "sycl" / "good.cpp"))
+    options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=6, max_trials=8, target_seconds=0.1,
+                          warmup_seconds=0.0, timeout_s=30.0)
+    session = SyclSession(0)
+    try:
+        result, _ = harness.evaluate(session, EvalRequest(unit, cand, "sycl", 0, options, nonce=11))
+    finally:
+        session.close()
+    assert result.verdict is Verdict.CORRECT, result.message
+    planned = memory.need(unit.kernel.spec, resolve(unit.kernel.spec, {}, {}), sets=2)  # the default size
+    assert planned.one_set < peak[0] <= planned.device, (peak[0], planned)  # both sets at once, no third
+    assert not live  # everything freed
