@@ -69,6 +69,12 @@ def test_special_values_at_the_timed_size_and_their_tolerance(pool):
 
 
 @pytest.mark.gpu
+def test_zeros_for_small_outputs_beside_large_ones_are_wrong(pool):
+    r = evaluate(pool, RED / "exp8.cu", RED / "exp8_drop_small_gated.cu", CHECKS)
+    assert r.verdict is Verdict.WRONG and "capped at 1" in r.message, r.message
+
+
+@pytest.mark.gpu
 def test_a_more_accurate_reduction_is_accepted(pool):
     r = evaluate(pool, REDUCTION, RED / "reduction_double_accum.cu", TIMED)
     assert r.verdict is Verdict.CORRECT and "special input values checked" in r.message, r.message
