@@ -69,6 +69,19 @@ def test_half_the_value_at_1e_6_is_wrong_and_a_rounding_at_1_is_not():
     assert compare_output("y", "f32", ones, rounded, 1e-4, 1e-4, scale_atol=True).ok
 
 
+def test_small_outputs_beside_large_ones_keep_an_absolute_tolerance():
+    """exp(8x) over [-1, 1): outputs from 3e-4 to 3e3, rms ~374. An atol of 1e-4 x that rms (0.037)
+    let zeros pass for the quarter of the outputs below 0.02 (red team, issue 19); the scaled atol
+    is never more than atol itself, as KernelBench's absolute 1e-4."""
+    x = np.linspace(-1, 1, 4096, endpoint=False).astype(np.float32)
+    ref = np.exp(8 * x).astype(np.float32)
+    dropped = np.where(ref < 0.02, np.float32(0), ref)
+    check = compare_output("y", "f32", ref, dropped, 1e-4, 1e-4, scale_atol=True)
+    assert check.verdict is Verdict.WRONG and check.atol == pytest.approx(1e-4), check.message
+    assert "capped at 1" in check.message
+    assert compare_output("y", "f32", ref, ref * np.float32(1 + 3e-5), 1e-4, 1e-4, scale_atol=True).ok
+
+
 def test_constant_output_within_the_tolerance_passes():
     """sin^2 x + cos^2 x computed in float32 varies around 1 by a rounding; a kernel that
     returns 1.0f everywhere is right (issue 19.5)."""
@@ -98,6 +111,25 @@ def test_nan_where_reference_is_finite_is_wrong():
     ref = np.ones(8, np.float32) * np.arange(8, dtype=np.float32)
     got = ref.copy()
     got[3] = np.float32("nan")  # a plain NaN, not the poison payload
+    assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
+
+
+def test_nan_and_inf_where_the_reference_has_them_pass_beside_a_rounding_difference():
+    """A reordered sum over inputs holding NaN and Inf (the special input values) gives NaN and
+    Inf where the original does and differs by rounding elsewhere: correct. Red team (issue 19):
+    the NaN elements failed the bound `atol + rtol * |NaN|`, so every candidate not bit for bit
+    the original's was `wrong` on the special values (a more accurate reduction included)."""
+    ref = np.linspace(1, 2, 16, dtype=np.float32)
+    ref[3], ref[7], ref[9] = np.float32("nan"), np.float32("inf"), np.float32("-inf")
+    got = ref * np.float32(1 + 3e-5)
+    check = compare_output("y", "f32", ref, got, 1e-4, 1e-4)
+    assert check.ok, check.message
+    assert np.isfinite(check.max_rel_err)
+    got[3] = 1.0  # a number where the reference has NaN is still a difference
+    assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
+    got[3], got[7] = np.float32("nan"), np.float32("-inf")  # the other Inf: the bound atol + rtol*Inf took it
+    assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
+    got[7] = 0.0  # and so it took any number where the reference has Inf
     assert compare_output("y", "f32", ref, got, 1e-4, 1e-4).verdict is Verdict.WRONG
 
 

@@ -630,9 +630,14 @@ class InputSet(Mapping[str, np.ndarray]):
                 a[[i for i, _ in specials]] = _special_array(p, [v for _, v in specials])
             a = _as_buffer_dtype(a, self.dtypes[name])
             a.setflags(write=False)
-            if p.n < DEVICE_MIN_ELEMENTS:  # large ones are not kept: a stored run's InputSet stays a key
-                self._host[name] = a
+            if p.n < DEVICE_MIN_ELEMENTS or self.wide:  # large ordinary sets are not kept: a stored run's
+                self._host[name] = a  # InputSet stays a key; the special set is written twice, then dropped
         return a
+
+    def special_fractions(self) -> list[float]:
+        """Where the special values sit, as fractions of their buffers' lengths (the positions
+        stay secret from kernels: kf uses them to choose which outputs it reads)."""
+        return sorted({i / p.n for name, p in self.plans.items() for i, _ in specials_for(p, self.keys[name])})
 
     def length(self, name: str) -> int:
         """Scalars in buffer `name` (a float4 element is 4), without computing its values."""

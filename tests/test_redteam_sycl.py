@@ -1,0 +1,130 @@
+"""Red team of issue 19 on the real SYCL runtime (CPU): candidates written to get a verdict they
+do not deserve (tests/kernels/redteam/sycl; tests/kernels/redteam/README.md says what each does).
+The first tests are holes found there and closed (each fails on 39c6098); the others pin verdicts
+kf already gave right and no other test covered. A more accurate candidate must be accepted:
+rejecting it is as much a bug."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from backends.judge import harness
+from backends.judge.inputs import InputSet
+from backends.kernel.load import load_unit
+from backends.model import EvalOptions, EvalRequest, Verdict
+
+from evalcases import EXAMPLES, KERNELS
+
+RED = KERNELS / "redteam" / "sycl"
+SAXPY = EXAMPLES / "sycl" / "saxpy.cpp"
+REDUCTION = EXAMPLES / "sycl" / "reduction.cpp"
+TIMED = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=6, max_trials=6, target_seconds=0.1,
+                    warmup_seconds=0.0, timeout_s=60.0)
+CHECKS = EvalOptions(seeds=1, check_extra_sizes=False, time=False, timeout_s=60.0)
+
+
+@pytest.fixture(scope="module")
+def session():
+    from backends.sycl.session import SyclSession
+
+    s = SyclSession(0)
+    yield s
+    s.close()
+
+
+def evaluate(session, reference: Path, candidate: Path, options: EvalOptions, nonce: int | None = None):
+    request = EvalRequest(load_unit(str(reference)), load_unit(str(candidate)), "sycl", 0, options,
+                          nonce=time.time_ns() & 0xFFFF if nonce is None else nonce)
+    result, _ = harness.evaluate(session, request)
+    return result
+
+
+def _nonce_scaling_x_up(session, reference: Path) -> int:
+    """A request nonce whose special input set scales `x` up (3 in 4 do; drawn from this process's
+    secret, which the in-process harness uses too), so the test does not depend on the draw."""
+    unit = load_unit(str(reference))
+    for nonce in range(64):
+        probe = harness.Evaluation(session, EvalRequest(unit, unit, "sycl", 0, TIMED, nonce=nonce), lambda *a: None)
+        plans = InputSet(unit.kernel.spec, {"n": 1 << 22, "a": 2.5}, probe._timing_key(-2), wide=True).plans
+        if plans["x"].scale > 1.0:
+            return nonce
+    raise AssertionError("no nonce scales x up")
+
+
+# -- holes found and closed -----------------------------------------------------------------
+
+
+def test_special_values_run_at_the_timed_size_a_candidate_can_tell_apart(session):
+    """saxpy's outputs (16 MiB) exceed 4 MiB, so the special values ran at n = 4097, a `@kf check`
+    size; a candidate clamping x only from n >= 65536 on was exact there and `correct`. They run
+    at the timed size now (large outputs compared on a secret sample holding the specials)."""
+    r = evaluate(session, SAXPY, RED / "saxpy_clamped_large_n.cpp", TIMED)
+    assert r.verdict is Verdict.WRONG, r.message
+    assert "special input values" in r.message and "n=4194304" in r.message
+
+
+def test_special_values_tolerance_is_not_set_by_the_huge_special_value(session):
+    """The default atol is 1e-4 x the rms of the expected outputs; on the special values one huge
+    input (2^60) makes that rms ~1e12, so only NaN/Inf/huge mismatches counted: a candidate
+    clamping x to [-1, 1] below |x| < 2^20 was `correct`. The atol there now scales with the
+    original's outputs on ordinary inputs."""
+    nonce = _nonce_scaling_x_up(session, SAXPY)
+    r = evaluate(session, SAXPY, RED / "saxpy_clamped_moderate.cpp", TIMED, nonce)
+    assert r.verdict is Verdict.WRONG, r.message
+    assert "special input values" in r.message and "on ordinary inputs" in r.message
+
+
+def test_a_more_accurate_reduction_is_accepted_with_nan_on_both_sides(session):
+    """Accumulating in double: more accurate, NaN and Inf where the original has them. It was
+    `wrong` ("expected nan, got nan"): NaN on both sides failed the bound atol + rtol*|NaN|."""
+    r = evaluate(session, REDUCTION, RED / "reduction_double_accum.cpp", TIMED)
+    assert r.verdict is Verdict.CORRECT, r.message
+    assert "special input values checked" in r.message
+
+
+def test_a_candidates_own_bytes_claim_does_not_set_its_bandwidth(session):
+    """`@kf bytes 4` in the candidate's spec made its bandwidth 4 bytes per run: nothing it did
+    could ever be flagged above the device's peak. The problem's bytes are the original's."""
+    r = evaluate(session, SAXPY, RED / "bytes_claim.cpp", TIMED)
+    assert r.verdict is Verdict.CORRECT, r.message
+    assert r.candidate.profile.bytes_moved == r.reference.profile.bytes_moved == 3 * 4 * (1 << 22)
+
+
+def test_zeros_for_small_outputs_beside_large_ones_are_wrong(session):
+    """exp(8x): the default atol was 1e-4 x the buffer's rms (~374), so a candidate writing 0 for
+    the quarter of the outputs below 0.02 (from n = 1000 on) was `correct`."""
+    r = evaluate(session, RED / "exp8.cpp", RED / "exp8_drop_small_gated.cpp", CHECKS)
+    assert r.verdict is Verdict.WRONG, r.message
+    assert "capped at 1" in r.message
+
+
+# -- verdicts kf gives right, pinned ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("reference,candidate", [(SAXPY, "half_math.cpp"), (REDUCTION, "reduction_half_accum.cpp")])
+def test_half_precision_arithmetic_in_a_float_kernel_is_wrong(session, reference, candidate):
+    """Lower precision than the kernel's type (half loads or accumulators): beyond the float
+    tolerance, so `wrong`, however much faster it would be."""
+    r = evaluate(session, reference, RED / candidate, CHECKS)
+    assert r.verdict is Verdict.WRONG, r.message
+
+
+def test_a_launch_of_2_to_the_40_work_items_is_refused_cleanly(session):
+    r = evaluate(session, SAXPY, RED / "huge_global.cpp", CHECKS)
+    assert r.verdict is Verdict.LAUNCH_ERROR, r.message
+    assert "candidate launch refused" in r.message
+
+
+@pytest.mark.parametrize("reference,candidate,says", [
+    (SAXPY, "tune_shadow_n.cpp", "'n' is a kernel parameter"),
+    (RED / "fixed_size.cpp", "fixed_size_tune_n.cpp", "length of 'x' depends on the tunable N"),
+])
+def test_a_tunable_named_like_a_size_variable_is_refused(session, reference, candidate, says):
+    """`@kf tune n = 64, 1000` or `@kf tune N = 64`: tunables win over spec variables of the same
+    name, so the candidate would have run (and been sized) at 64 elements. Refused before it runs."""
+    r = evaluate(session, reference, RED / candidate, CHECKS)
+    assert r.verdict is Verdict.SPEC_ERROR, r.message
+    assert r.message.startswith("candidate") and says in r.message
