@@ -51,8 +51,9 @@ def test_memoizing_reduction_is_not_faster_under_kf_bench():
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout[r.stdout.index("{"):])
     assert result["verdict"] == "correct", result["message"]  # it is right on every input
+    # no claim: a replay would be a significant speedup. Not the point estimate against a bound: on a loaded
+    # machine one 6-trial median of two equal kernels swings from 0.3x to 2.5x, which is what the interval is for
     assert not result["significant"], result["message"]
-    assert result["speedup"] < 2.0, result["message"]  # no replay: it reads the input like the original
     assert "each trial on new inputs" in result["message"]
 
 
