@@ -437,3 +437,56 @@ def test_cuda_drafts_of_host_files_pass_kf_bench_on_the_gpu(tmp_path, name, kern
     proc = kf("bench", f"{out}:{kernel}", "--seeds", "1", "--time-budget", "0.2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verdict: correct" in proc.stdout
+
+
+_SIZES_HEADER = "#pragma once\n#define N_ELEMS (1 << 14)\n#define THREADS 128\n"
+_USES_HEADER = """#include <cstdio>
+#include "sizes.h"
+
+__global__ void scale(float *y, const float *x, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = 2.0f * x[i];
+}
+
+int main() {
+    float *x, *y;
+    cudaMalloc(&x, N_ELEMS * sizeof(float));
+    cudaMalloc(&y, N_ELEMS * sizeof(float));
+    scale<<<(N_ELEMS + THREADS - 1) / THREADS, THREADS>>>(y, x, N_ELEMS);
+    cudaDeviceSynchronize();
+    return 0;
+}
+"""
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(240)
+async def test_a_header_found_only_through_configured_flags_drafts_alike_everywhere(tmp_path):
+    """No compile_commands.json: the project's -I comes from `kf spec --flags`, MCP `flags` and the
+    editor's kf.cuda.flags. All three read sizes.h through it and draft the same text (the editor
+    and MCP used to draft without the configured include directories)."""
+    from lsp_client import Doc, kf_session, wait_for
+    from kf_lsp.mcp import records as r
+    from kf_lsp.mcp.tools import AgentTools
+
+    ws = tmp_path / "ws"
+    (ws / "inc").mkdir(parents=True)
+    (ws / "inc" / "sizes.h").write_text(_SIZES_HEADER)
+    path = ws / "scale.cu"
+    path.write_text(_USES_HEADER)
+    flags = f"-I{ws / 'inc'}"
+    cli = kf("spec", f"{path}:scale", f"--flags={flags}")
+    assert cli.returncode == 0, cli.stderr
+    assert "// @kf n = (1 << 14)" in cli.stdout and "// @kf block 128" in cli.stdout, cli.stdout
+    tools = AgentTools([str(ws)])
+    try:
+        mcp = (await tools.draft_spec(r.DraftArgs(file=str(path), kernel="scale", flags=[flags]))).draft
+    finally:
+        await tools.close()
+    assert mcp == cli.stdout
+    async with kf_session(str(ws), settings={"cuda": {"flags": flags}}) as c:
+        doc = Doc(c, str(path)).open()
+        line = doc.line_of("__global__ void scale")
+        fix = await wait_for(lambda: _fix(c, doc, line), 60, what="the quick fix")
+        (edit,) = fix.edit.document_changes
+        assert edit.edits[0].new_text == cli.stdout

@@ -167,6 +167,17 @@ def _canonical(a: str) -> str:
     return a
 
 
+def include_dirs(flags: Sequence[str]) -> list[str]:
+    """The include directories of normalized flags (`-I`, `--system-include=`), in order: where
+    the drafter reads the project's headers, whichever front resolved the flags."""
+    out = []
+    for f in flags:
+        for pre in ("-I", "--system-include="):
+            if f.startswith(pre) and len(f) > len(pre) and f[len(pre):] not in out:
+                out.append(f[len(pre):])
+    return out
+
+
 def _attach(flag: str, value: str) -> str:
     """One argument for a flag and its value: `-DX`, `-I/p`, `-std=c++17`, `--system-include=/p`."""
     if flag in ("-D", "-U", "-I", "-iquote", "-idirafter"):

@@ -200,6 +200,7 @@ class _null:
 def cmd_spec(args: argparse.Namespace, console: Console) -> int:
     """A draft spec for each kernel (FILE) or one (FILE:KERNEL); `--check` runs the original
     with the spec it has and reports what makes the spec unable to verify anything."""
+    from backends.kernel.project_flags import include_dirs
     from backends.kernel.scanner import find_kernels
     from backends.kernel.spec import draft_spec
 
@@ -213,27 +214,29 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
         kernels = find_kernels(text, path)
         if not kernels:
             raise InputError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL kernels here")
+        dirs = _include_dirs(args.flags)
     else:
         unit = _unit(args.target, flags=args.flags)
         if args.check:
             return _check_spec(args, unit, console)
         text, kernels = unit.text, [unit.kernel]
+        dirs = include_dirs(unit.flags)  # the flags the unit compiles with: as the editor and MCP draft
     for i, k in enumerate(kernels):
         if len(kernels) > 1:
             sys.stdout.write(("\n" if i else "") + f"// kernel {k.name} ({path}:{k.name_range.start.line + 1})\n")
         if k.spec is not None:
             sys.stderr.write(f"kf: {path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: {k.name} "
                              f"already has a spec; `kf spec {path}:{k.name} --check` runs the original with it\n")
-        sys.stdout.write(draft_spec(k, text=text, path=path, include_dirs=_include_dirs(args.flags)))
+        sys.stdout.write(draft_spec(k, text=text, path=path, include_dirs=dirs))
     return EXIT_OK
 
 
 def _include_dirs(flags: list[str] | None) -> list[str]:
     """The `-I` directories of `--flags` (from the working folder): where the drafter finds the
     project's headers when the file has no compile_commands.json entry."""
-    from backends.kernel.project_flags import normalize, split
+    from backends.kernel.project_flags import include_dirs, normalize, split
 
-    return [f[2:] for f in normalize(split(flags or []), os.getcwd()) if f.startswith("-I") and len(f) > 2]
+    return include_dirs(normalize(split(flags or []), os.getcwd()))
 
 
 _FORMS = {"global": "CUDA __global__", "free_function": "SYCL free-function kernel",

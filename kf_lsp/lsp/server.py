@@ -581,13 +581,16 @@ class KfServer(LanguageServer):
     async def draft_for(self, entry, k) -> str:
         """The draft spec of kernel `k` (the same text as `kf spec`'s), read from the host code
         off the event loop, and kept per file version: code actions ask for it often."""
+        from backends.kernel.project_flags import include_dirs
         from backends.kernel.spec import draft_spec
 
         key = (entry.path, hash(entry.text), k.name)
         if key not in self._drafts:
             if len(self._drafts) > 64:
                 self._drafts.clear()
-            self._drafts[key] = await asyncio.to_thread(draft_spec, k, text=entry.text, path=entry.path)
+            dirs = include_dirs(self.unit_for(entry, k).flags)  # kf.cuda.flags' -I too, as `kf spec --flags`
+            self._drafts[key] = await asyncio.to_thread(draft_spec, k, text=entry.text, path=entry.path,
+                                                        include_dirs=dirs)
         return self._drafts[key]
 
     async def cmd_add_spec(self, arguments: Any) -> dict:

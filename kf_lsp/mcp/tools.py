@@ -371,11 +371,13 @@ class AgentTools:
 
     async def draft_spec(self, a: r.DraftArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                          ) -> r.DraftResult:
+        from backends.kernel.project_flags import include_dirs
         from backends.kernel.spec import draft_spec
 
         unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
-        draft = await self._io(functools.partial(draft_spec, k, text=unit.text, path=unit.path))  # as `kf spec` drafts it
+        draft = await self._io(functools.partial(draft_spec, k, text=unit.text, path=unit.path,  # as `kf spec`
+                                                 include_dirs=include_dirs(unit.flags)))
         written = False
         if a.write:
             if k.spec is not None:
