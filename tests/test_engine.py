@@ -61,7 +61,7 @@ def test_tuning_finds_a_verified_speedup(pool, tmp_path):
     unit = load_unit(small_transpose(tmp_path), "transpose")
     store = Store(str(tmp_path / "kf.db"))
     search = Search(unit, pool, store, config(8, tuning="exhaustive"), grid=DEFAULT_GRID, backend="sycl",
-                    device=0)  # the default re-time (1 s a run): 0.4 s left no claim under load 14
+                    device=0, retime_seconds=2.5)  # more trials a block: one preempted trial must not decide
     fin, events = run(search)
     assert fin.reason == "exhausted" and fin.evaluations == 3  # 4 points, the default is the reference
     assert isinstance(events[-1], Finished) and events[-1] is not None
