@@ -136,6 +136,7 @@ class Search:
         self._heartbeat_task: asyncio.Future | None = None
         self._opened = False
         self._final_min_effect: float | None = None
+        self._resumed_done = -1  # evaluations in the store when it was resumed
 
     # -- public -----------------------------------------------------------------------
 
@@ -279,9 +280,19 @@ class Search:
             for op in self.operators:
                 if op.name == v.operator or (op.name == "tune" and v.operator == "reference"):
                     op.observe(v)
+        finals = self.store.finals(self.key.id)
+        if finals:
+            # the last final re-time is the search's claim: the resumed archive reports its best
+            # and figures, as the run that re-timed did (replaying the stored variants alone
+            # elects the first one whose interval clears the best so far, not the re-time's best)
+            self.finals = finals
+            self.final_reference = self.store.final_reference(self.key.id)
+            best = next((v for v in finals if v.ok and v.significant), None)
+            self.archive.remeasured(finals, best, self.reference_variant)
         if self.stub and self.baseline is None:
             self._resume_baseline(by_id)
         self.done = self.store.count(self.key.id)
+        self._resumed_done = self.done
         self.generation = max((v.generation for v in stored), default=0)
         self._seq = self.store.last_seq(self.key.id)
         self.known = sum(a.count for a in self.store.attempts(self.key.id, "known"))
@@ -765,6 +776,9 @@ class Search:
         original on new inputs, in a rotated order). Every figure reported afterwards (rows,
         the original's time, elites, the tuning summary, the history) comes from these blocks."""
         self._refresh()
+        if self.retime <= 0 and self.finals and self.evaluated_here == 0 and self.done == self._resumed_done:
+            # no re-time asked and nothing evaluated since the stored one: it still holds
+            return next((v for v in self.finals if v.ok and v.significant), None)
         elite_ids = {v.id for v in self.archive.elites()}
         pool = [v for v in self.variants.values()
                 if v.ok and v.operator != "reference" and v.speedup is not None and v.speedup > 1.0]

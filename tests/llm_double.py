@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 __all__ = ["LLMDouble", "Scripted", "reply", "status", "slow", "good_variant", "broken_variant",
-           "contract_variant", "prose_wrapped", "truncated", "edited_prompt", "GOOD_REGION",
+           "contract_variant", "together", "prose_wrapped", "truncated", "edited_prompt", "GOOD_REGION",
            "BROKEN_REGION", "CONTRACT_REGION"]
 
 
@@ -33,7 +33,8 @@ class Scripted:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # for errors: the JSON body (default: an OpenAI-style error)
-    delay: float = 0.0  # seconds before answering
+    delay: float = 0.0  # seconds before answering (with `together`: the most it waits)
+    together: int = 0  # answer once this many requests are being answered at once
     usage: bool = True  # include a `usage` object
 
 
@@ -50,6 +51,14 @@ def status(code: int, message: str = "scripted failure", retry_after: str | None
 def slow(seconds: float, then: Scripted | None = None) -> Scripted:
     s = then or good_variant()
     return Scripted(text=s.text, finish_reason=s.finish_reason, delay=seconds)
+
+
+def together(count: int, guard: float = 120.0) -> Scripted:
+    """A good variant sent once `count` requests are open at the same time (a client that
+    sends them one after another waits `guard` seconds for each): concurrency shown by
+    an event, not by a duration."""
+    s = good_variant()
+    return Scripted(text=s.text, finish_reason=s.finish_reason, delay=guard, together=count)
 
 
 # -- replies for the SYCL saxpy example (examples/sycl/saxpy.cpp) --------------------------
@@ -136,6 +145,8 @@ class LLMDouble:
         self.requests: list[dict[str, Any]] = []  # JSON bodies, in arrival order
         self.headers: list[dict[str, str]] = []
         self.responses: list[int] = []  # the status codes sent
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most answered at once
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -208,8 +219,20 @@ class LLMDouble:
                 with double._lock:
                     double.headers.append({k.lower(): v for k, v in self.headers.items()})
                 s = double._next(body)
+                with double._lock:
+                    double.in_flight += 1
+                    double.max_in_flight = max(double.max_in_flight, double.in_flight)
+                try:
+                    self._answer(body, s)
+                finally:
+                    with double._lock:
+                        double.in_flight -= 1
+
+            def _answer(self, body: dict[str, Any], s: Scripted) -> None:
                 end = time.monotonic() + s.delay
                 while time.monotonic() < end and not double._stop.is_set():
+                    if s.together and double.max_in_flight >= s.together:
+                        break
                     time.sleep(0.02)
                 if s.status != 200:
                     self._send(s.status, s.body if s.body is not None else

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 
+import msgspec
 import pytest
 
 from backends.model import EvalOptions, Verdict
@@ -60,7 +61,7 @@ def test_tuning_finds_a_verified_speedup(pool, tmp_path):
     unit = load_unit(small_transpose(tmp_path), "transpose")
     store = Store(str(tmp_path / "kf.db"))
     search = Search(unit, pool, store, config(8, tuning="exhaustive"), grid=DEFAULT_GRID, backend="sycl",
-                    device=0, retime_seconds=0.4)
+                    device=0, retime_seconds=2.5)  # more trials a block: one preempted trial must not decide
     fin, events = run(search)
     assert fin.reason == "exhausted" and fin.evaluations == 3  # 4 points, the default is the reference
     assert isinstance(events[-1], Finished) and events[-1] is not None
@@ -83,6 +84,23 @@ def test_tuning_finds_a_verified_speedup(pool, tmp_path):
     fin2, events2 = run(again)
     assert fin2.reason == "exhausted" and not [e for e in events2 if isinstance(e, EvaluationDone)]
     assert again.archive.best.id == search.archive.best.id
+    # a resume without a re-time keeps the stored one (the claim and its figures)
+    assert [v.id for v in store.finals(search.key.id)] == [v.id for v in search.finals] and fin2.best.id == best.id
+    # the resumed best is the final re-time's, whatever order the stored variants are replayed in:
+    # stored figures that make a replay elect the first tuned variant, a re-time that ranked the last first
+    t1, t2, t3 = [v for v in store.variants(search.key.id) if v.operator == "tune"]
+
+    def figures(v, speedup, low):
+        return msgspec.structs.replace(v, speedup=speedup, speedup_low=low, speedup_high=speedup + 0.1,
+                                       significant=True, confirmed=True)
+
+    for v in (figures(t1, 1.95, 1.5), figures(t2, 1.1, 1.05), figures(t3, 2.0, 1.9)):
+        store.update_variant(v)
+    store.put_finals(search.key.id, [figures(t3, 2.0, 1.9), figures(t1, 1.95, 1.5)], store.final_reference(search.key.id))
+    third = Search(unit, pool, store, config(8, tuning="exhaustive"), grid=DEFAULT_GRID, backend="sycl",
+                   device=0, retime=0)
+    fin3, _ = run(third)
+    assert third.archive.best.id == fin3.best.id == t3.id and fin3.best.speedup == 2.0
 
 
 class Scripted:
@@ -176,7 +194,7 @@ def test_kill_9_then_resume_loses_nothing_and_repeats_nothing(pool, tmp_path):
     unit = load_unit(path, "transpose")
     key = None
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 300  # a guard: a loaded machine starts the child slowly
         while time.time() < deadline:
             if os.path.exists(db):
                 s = Store(db)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import time
 
 import pytest
 from lsprotocol import types as lsp
@@ -74,10 +73,10 @@ async def test_optimize_progress_apply_restart_and_outside_changes(tmp_path):
         titles = [a.title for a in await code_actions(c, doc.uri, doc.line_of("void saxpy"))]
         assert titles == ["Optimize kernel saxpy", "Benchmark kernel saxpy"]
 
-        t0 = time.monotonic()
         started = await execute(c, "kf.optimize", {"uri": doc.uri, "kernel": "saxpy"})
-        assert time.monotonic() - t0 < 5.0  # returns at once; the search runs in the background
         job = started["jobId"]
+        # it returns at once: the search runs in the background (an order of events, not a duration)
+        assert not events(c, "kf/jobFinished", job)
         assert (await execute(c, "kf.optimize", {"uri": doc.uri, "kernel": "saxpy"}))["jobId"] == job
         # while it runs the handlers answer from cached state
         assert any(t.startswith("Optimizing") for t in await lens_titles(c, doc.uri))

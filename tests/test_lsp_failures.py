@@ -23,7 +23,10 @@ def _reports(c, token: str) -> list[str]:
 
 
 async def _failed_search(tmp_path, llm: dict, env: dict | None = None) -> tuple[object, dict, dict]:
-    (tmp_path / "saxpy.cpp").write_text(SAXPY)  # four tuning points: the search outlives the LLM's retries
+    # four tuning points: the search outlives the LLM's retries (its first generation waits for
+    # them); 2^16 elements instead of 2^22: the size is not the point
+    assert "// @kf n = 1 << 22" in SAXPY
+    (tmp_path / "saxpy.cpp").write_text(SAXPY.replace("// @kf n = 1 << 22", "// @kf n = 1 << 16"))
     settings = {"budget": {"evaluations": 8}, "evalSeconds": 0.1, "llm": llm}
     async with kf_session(str(tmp_path), settings, env=env) as c:
         doc = Doc(c, str(tmp_path / "saxpy.cpp")).open()

@@ -162,7 +162,7 @@ async def untyped_request(c, method: str, params):
     fut = asyncio.get_running_loop().create_future()
     c.protocol._request_futures[msg_id] = fut
     c.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
-    return await asyncio.wait_for(fut, 20)
+    return await asyncio.wait_for(fut, 60)  # a guard against hanging on a loaded machine
 
 
 @pytest.mark.asyncio

@@ -72,6 +72,11 @@ async def test_a_file_outside_any_project_keeps_its_database_in_the_user_cache(t
     outside.mkdir()
     path = outside / "scale.cpp"
     path.write_text(SCALE.replace("NAME", "scale"))
+    from evolver.store import workspace_of
+
+    # the premise, said plainly when it does not hold (a `.kf` or `.git` above the temporary
+    # folders, e.g. a /tmp/.kf something else left, makes every temporary file part of a project)
+    assert workspace_of(str(path)) == os.path.realpath(outside), f"{path} is inside {workspace_of(str(path))}"
     cache = tmp_path / "cache"
     settings = {"evalSeconds": 0.05, "budget": {"evaluations": 2}}
     async with kf_session(str(ws), settings, env={"XDG_CACHE_HOME": str(cache)}) as c:

@@ -518,11 +518,13 @@ def test_bad_command_line_is_one_line_and_exit_2(args, needle, tmp_path):
 async def test_optimize_time_budget_ends_the_search(tmp_path):
     root = workspace(tmp_path)
     async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
-        started = await call(c, "optimize", {"file": "transpose.cpp", "budget": 1000, "time": 25, "eval_seconds": 0.05})
+        started = await call(c, "optimize", {"file": "transpose.cpp", "budget": 1000, "time": 8, "eval_seconds": 0.05})
         assert started["job"]["budget"] == 1000
         job = await wait_job(c, started["job"]["job_id"])
+        # ended by the clock, far from its budget (how many evaluations fit in 8 s depends on the
+        # machine's load: none at all on a busy one)
         assert job["state"] == "done" and job["message"].startswith("time:"), job
-        assert 0 < job["done"] < 1000
+        assert 0 <= job["done"] < 1000
 
 
 # -- issue 22: one contract for agents ---------------------------------------------------------

@@ -170,8 +170,9 @@ def test_a_real_tiny_llm_is_asked_for_the_first_kernel(reference, tmp_path):
     Path(path).write_text(text)
     unit = load_unit(path)
     with tiny_llm.TinyLLMServer() as server:
-        cfg = LLMConfig(base_url=server.url, model=server.model, temperature=0.0, max_tokens=256, concurrency=1,
-                        timeout_s=240.0, retries=1, evolve_prompts=False)
+        # one attempt with a generous bound, a short reply (64 tokens ask as well as 256; as in test_tiny_llm)
+        cfg = LLMConfig(base_url=server.url, model=server.model, temperature=0.0, max_tokens=64, concurrency=1,
+                        timeout_s=540.0, retries=0, evolve_prompts=False)
         config = SearchConfig(budget=Budget(evaluations=1), llm=cfg, batch=1, eval_seconds=0.1, final_blocks=1,
                               ask_again=0)
         events = []

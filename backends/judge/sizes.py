@@ -55,6 +55,7 @@ SMALL_TARGET = 32  # other variables sit at about this (a multiple of the defaul
 MAX_MODULUS = 4096  # M (the residue sizes' base) stays at most this
 MAX_COST = 1.5  # residue/combined/random sizes costing more than this times the default are left out
 PROBES_PER_VARIABLE = 2  # residue sizes per variable (above 1) where the candidate runs three times
+LINEAR_TRIES = 16  # values of a residue class tried one period apart before the strides double
 _CACHE: dict[tuple, list] = {}  # derived sizes of a spec (they cost ~0.5 s to derive on a loaded 2-core host)
 
 
@@ -288,8 +289,12 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
         for first in classes:
             # the first value of this residue class that meets the spec's lines (`require C % 4 == 0`
             # leaves some classes empty), staying below the default
-            v = first
+            # (stepping by the class's period, then by doubling strides: a class that no value
+            # meets, e.g. a launch that needs whole work-groups, is given up after a few dozen
+            # tries instead of every value below a default of millions)
+            v, tries = first, 0
             while v < default:
+                tries += 1
                 probe = v > 1 and probes < PROBES_PER_VARIABLE
                 status = add({**others, name: v}, "residue", probe=probe)
                 probes += status == "added" and probe
@@ -299,7 +304,7 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
                     break
                 if status == "costly" or first == 1:
                     break  # larger values cost more; and 1 is 1: nothing above it stands for it
-                v += step
+                v += step if tries < LINEAR_TRIES else step << min(tries - LINEAR_TRIES, 40)
     if len(odd) > 1:
         add({**small, **odd}, "combined", probe=True)
     above = _above(spec, sizes, small, env, base, tunables, language)

@@ -17,6 +17,8 @@ local function finish()
   logf:close()
   vim.cmd(failed and 'cquit! 1' or 'qall!')
 end
+-- Every check(vim.wait(...)) bound is a guard against hanging (at least 2 min: CI is a loaded
+-- 2-core machine), never what is checked: a passing check returns as soon as it holds.
 local function check(cond, what)
   if not cond then error('check failed: ' .. what, 2) end
   log('ok: ' .. what)
@@ -63,12 +65,12 @@ local ok, err = xpcall(function()
   vim.bo.filetype = 'cpp' -- (-u NONE: no filetype detection) fires setup()'s FileType autocmd
   local buf = vim.api.nvim_get_current_buf()
   local before = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
-  check(vim.wait(30000, function()
+  check(vim.wait(120000, function()
     local c = kf.client(buf)
     return c ~= nil and c.initialized ~= false and c.server_capabilities ~= nil and next(c.server_capabilities or {}) ~= nil
   end, 100), 'setup() started the server on FileType and it attached')
   -- lenses without any manual refresh (on attach; then the server's workspace/codeLens/refresh)
-  check(vim.wait(30000, function() return has_lens(buf, 'Optimize') end, 100),
+  check(vim.wait(120000, function() return has_lens(buf, 'Optimize') end, 100),
     'the Optimize lens shows without a manual refresh: ' .. vim.inspect(lens_titles(buf)))
   vim.wait(1500, function() return false end, 100) -- the server's start-up messages, if any
   for _, m in ipairs(shown) do
@@ -87,7 +89,7 @@ local ok, err = xpcall(function()
   check(def > 0, 'found the kernel definition')
   vim.api.nvim_win_set_cursor(0, { def, 6 })
   local titles
-  check(vim.wait(20000, function()
+  check(vim.wait(120000, function()
     local done = false
     kf.code_actions(buf, function(e, actions)
       if not e then
@@ -101,8 +103,8 @@ local ok, err = xpcall(function()
   log('code actions: ' .. table.concat(titles, ' | '))
 
   vim.cmd('KfOptimize ' .. (os.getenv('KF_BUDGET') or '8') .. ' ' .. (os.getenv('KF_EVAL_SECONDS') or '0.2'))
-  check(vim.wait(30000, function() return next(kf.jobs) ~= nil end, 100), 'kf/jobStarted after :KfOptimize')
-  check(vim.wait(60000, function() return has_lens(buf, 'Optimizing') or has_lens(buf, 'Queued') or kf.finished[1] ~= nil end, 100),
+  check(vim.wait(120000, function() return next(kf.jobs) ~= nil end, 100), 'kf/jobStarted after :KfOptimize')
+  check(vim.wait(120000, function() return has_lens(buf, 'Optimizing') or has_lens(buf, 'Queued') or kf.finished[1] ~= nil end, 100),
     'the lens follows the search by itself: ' .. vim.inspect(lens_titles(buf)))
   local job
   check(vim.wait(540000, function()
@@ -116,7 +118,7 @@ local ok, err = xpcall(function()
   log('$/progress kinds: ' .. table.concat(kinds, ','))
   check(kinds[1] == 'begin' and kinds[#kinds] == 'end', '$/progress begin ... end')
   check(kf.statusline() == '', 'no job left running (statusline empty)')
-  check(vim.wait(20000, function() return not has_lens(buf, 'Optimizing') and has_lens(buf, 'Optimize') end, 100),
+  check(vim.wait(120000, function() return not has_lens(buf, 'Optimizing') and has_lens(buf, 'Optimize') end, 100),
     'after the search the lens is back to Optimize by itself: ' .. vim.inspect(lens_titles(buf)))
 
   local best = job.best
@@ -141,7 +143,7 @@ local ok, err = xpcall(function()
     vim.cmd('KfApply')
   end
   if significant then
-    check(vim.wait(30000, function()
+    check(vim.wait(120000, function()
       return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') ~= before
     end, 100), 'KfApply changed the buffer (workspace/applyEdit)')
     local after = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
@@ -154,7 +156,7 @@ local ok, err = xpcall(function()
     -- undo, then :KfApply with the cursor where undo left it (a #define line: the word under
     -- the cursor is no kernel); the kernel is the server's, the variant applies again
     vim.cmd('normal! u')
-    check(vim.wait(5000, function()
+    check(vim.wait(120000, function()
       return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') == before
     end, 50), 'undo restored the original')
     local defline = vim.fn.search('^#define', 'w')
@@ -163,7 +165,7 @@ local ok, err = xpcall(function()
     check(vim.fn.expand('<cword>') == 'define', 'the word under the cursor is "define"')
     n_msgs = #kf.messages
     vim.cmd('KfApply')
-    check(vim.wait(30000, function()
+    check(vim.wait(120000, function()
       return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') == after
     end, 100), ':KfApply on the #define line applied the variant of ' .. kernel .. ' again: ' .. vim.inspect(kf.messages))
     for i = n_msgs + 1, #kf.messages do
@@ -173,7 +175,7 @@ local ok, err = xpcall(function()
     n_msgs = #kf.messages
     local n_shown = #shown
     vim.cmd('KfApply')
-    check(vim.wait(30000, function()
+    check(vim.wait(120000, function()
       for i = n_msgs + 1, #kf.messages do
         if kf.messages[i]:find('already', 1, true) then return true end
       end
@@ -189,7 +191,7 @@ local ok, err = xpcall(function()
     check(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') == after, 'the buffer is as applied')
   else
     -- no significant variant in this budget: applying must say so honestly
-    check(vim.wait(30000, function()
+    check(vim.wait(120000, function()
       for i = n_msgs + 1, #kf.messages do
         if kf.messages[i]:find('no verified faster variant', 1, true) then return true end
       end
@@ -205,7 +207,7 @@ local ok, err = xpcall(function()
     vim.cmd('edit ' .. vim.fn.fnameescape(cuda))
     vim.bo.filetype = 'cuda'
     local cbuf = vim.api.nvim_get_current_buf()
-    check(vim.wait(30000, function() return kf.client(cbuf) ~= nil and has_lens(cbuf, 'Optimize') end, 100),
+    check(vim.wait(120000, function() return kf.client(cbuf) ~= nil and has_lens(cbuf, 'Optimize') end, 100),
       'the CUDA file is attached with its lenses')
     vim.api.nvim_win_set_cursor(0, { vim.fn.search('void saxpy(', 'nw'), 0 })
     local n_shown = #shown
