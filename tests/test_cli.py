@@ -32,6 +32,8 @@ def test_bench_sycl_example_prints_a_verified_timing():
     assert "verdict: correct" in out and "median" in out and "bandwidth" in out
     assert "6/6 runs passed over 6 problem size(s), 2 of them derived by kf" in out
     assert "derived n=37 | n=4194303" in " ".join(out.split())
+    header = next(ln for ln in out.splitlines() if "━" not in ln and ln.strip().endswith(("original", "reference")))
+    assert header.split()[-1] == "original"  # the user's kernel; "reference" is a Python oracle's name
 
 
 def test_bench_candidate_json_is_machine_readable():

@@ -55,10 +55,19 @@ def _unit(target: str, tunables: dict | None = None, flags: Sequence[str] | None
         raise InputError(str(e)) from None
 
 
+MAX_ERROR_LINES = 5
+
+
+def _lines(errors) -> str:
+    """Errors one per line (each printed as `kf: FILE:LINE:COL: ...`), the first few of them."""
+    text = "\nkf: ".join(d.format() for d in errors[:MAX_ERROR_LINES])
+    return text + (f" (and {len(errors) - MAX_ERROR_LINES} more)" if len(errors) > MAX_ERROR_LINES else "")
+
+
 def _spec_problems(unit) -> None:
     errors = [d for d in unit.kernel.spec_errors if d.severity == "error"]
     if errors:
-        raise InputError(errors[0].format() + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+        raise InputError(_lines(errors))
     if unit.kernel.spec is None:
         k = unit.kernel
         raise InputError(
@@ -122,9 +131,7 @@ def _bad_input_line(unit, result) -> str:
     """A failed original or spec as one line `FILE:LINE:COL: message` (its first error diagnostic)."""
     errors = [d for d in result.diagnostics if d.severity == "error"]
     if errors:
-        d = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return d.format() + more
+        return _lines(errors)
     k = unit.kernel
     message = " ".join(result.message.split())
     return f"{unit.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: error: {message}"
