@@ -100,11 +100,24 @@ def test_optimize_without_a_language_or_an_llm_says_what_is_missing(reference, t
     r = kf("optimize", f"{reference}:scale_add", "--language", "sycl", "--db", str(tmp_path / "kf.db"), "--budget", "2")
     stub = tmp_path / "scale_scale_add.cpp"
     assert stub.exists() and "wrote" in r.stdout, r.stdout + r.stderr
-    assert "is a stub (no code yet)" in r.stdout + r.stderr and "LLM" in r.stdout + r.stderr
-    assert r.returncode == 1
+    # bad input (exit 2), before any evaluation, naming the flags that would do it
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "is a stub (no code yet)" in r.stderr and "--llm-base-url URL --model NAME" in r.stderr
+    assert "more --budget" not in r.stdout
     unit = load_unit(str(stub))
     assert unit.kernel.spec.reference.function == "scale_add" and is_stub(unit.text, unit.kernel)
     assert not [d for d in unit.kernel.spec_errors if d.severity == "error"]
+
+
+def test_an_unreachable_llm_endpoint_is_said_as_such_for_a_stub(reference, tmp_path):
+    """Nothing can write the first kernel: exit 2 naming the endpoint, no "replies rejected" (none
+    came), no row for an "original" the stub does not have."""
+    r = kf("optimize", f"{reference}:scale_add", "--language", "sycl", "--db", str(tmp_path / "kf.db"),
+           "--budget", "3", "--llm-base-url", "http://127.0.0.1:9/v1", "--model", "nosuch")
+    assert r.returncode == 2, r.stdout + r.stderr
+    out = " ".join((r.stdout + r.stderr).split())
+    assert "cannot reach LLM endpoint http://127.0.0.1:9/v1" in out and "check --llm-base-url and --model" in out
+    assert "replies rejected" not in out and "1.00x" not in out  # the stub's own entry is no row
 
 
 def test_bench_of_a_stub_runs_the_reference(reference, tmp_path):
