@@ -454,6 +454,9 @@ def _stub_from_reference(args: argparse.Namespace, console: Console) -> str:
     if not args.json:
         console.print(f"wrote {_show(stub)}: a stub kernel `{name}` with a spec drafted from {_show(path)} "
                       "(edit its sizes to change the problem)", highlight=False)
+        for line in text.splitlines():  # the sizes scaled down to fit memory (backends/judge/stub_draft.py)
+            if line.startswith("// Note: "):
+                console.print("note: " + line[len("// Note: "):], markup=False, highlight=False)
     return f"{stub}:{name}"
 
 
