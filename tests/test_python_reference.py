@@ -194,3 +194,15 @@ def test_a_replaced_module_number_is_named_when_the_module_then_fails(tmp_path):
                  .replace("cols", "dim").replace("@kf batch_size = 8", "@kf batch_size = 2"))
     f = failure(k)
     assert "89_cumsum.py:" in f.message and "kf replaced the module's" in f.message and "`dim = 1` by the spec's 32768" in f.message
+
+
+def test_a_size_whose_reference_cannot_fit_in_host_memory_is_a_spec_error_at_its_buffer():
+    from backends.judge.harness import _fits_host_memory
+
+    spec = load_unit(str(ORACLE / "expk.cpp")).kernel.spec
+    with pytest.raises(EvalFailure) as info:
+        _fits_host_memory(spec, {"x": 1 << 40, "y": 1 << 40}, "n=1099511627776, seed 0")
+    f = info.value
+    assert f.verdict is Verdict.SPEC_ERROR and f.line == spec.buffer("x").line
+    assert "GiB of host memory" in f.message and "use a smaller size" in f.message
+    _fits_host_memory(spec, {"x": 1000, "y": 1000}, "n=1000, seed 0")  # an ordinary size is fine

@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+import msgspec
 import numpy as np
 
 from backends.kernel import dtypes
@@ -59,7 +61,7 @@ from backends.judge.sizes import derived_sizes
 from backends.judge.evidence import run_label
 from backends.judge import compile_cache, device_checks, python_reference, reference_cache
 from backends.judge.launch import buffer_sizes
-from backends.judge.verify import ACCURACY_FACTOR, compare_output, poison_mask
+from backends.judge.verify import ACCURACY_FACTOR, ORIGINAL_LIMIT, compare_output, in_tolerances, poison_mask
 from backends.kernel.expressions import resolve
 from backends.kernel.pyref import is_stub
 
@@ -125,6 +127,11 @@ class Evaluation:
         # with a Python reference the largest errors against it seen in this evaluation
         self.widen: dict[str, tuple[float, float]] = {}  # buffer -> (extra rtol, extra atol), original.py
         self.original_error: dict[str, float] = {}  # buffer -> the original's error over its repeated runs
+        self.original_excess: dict[str, float] = {}  # the same in multiples of the tolerance
+        self.skipped: dict[str, list[str]] = {}  # why -> the derived sizes skipped for it
+        self.skip_details: dict[str, str] = {}  # why -> what happened at the first of them
+        self._bounds: dict[tuple, tuple[float, float, str]] = {}  # (buffer, length) -> accumulation widening
+        self._bounds_of: dict | None = None  # ... for this input set
         self.seen: dict[str, dict[str, float]] = {}  # buffer -> {"original": err, "candidate": err}
         self.rules: dict[str, set[str]] = {}  # buffer -> the rules its checks passed by
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
@@ -278,12 +285,40 @@ class Evaluation:
         if check.rule:
             self.rules.setdefault(name, set()).add(check.rule)
 
+    def _accumulation(self, contract: Spec, b, inputs: dict | None, n_out: int) -> tuple[float, float, str]:
+        """How far the rounding of an accumulation widens the tolerance of float output `b`:
+        k terms per output element (k >= 2: a sum, a dot product) summed in float in some
+        order err by up to original.accumulation_bound, whatever the oracle; a reordering
+        of a float sum is not an error (docs/evaluation.md, "Tolerances")."""
+        if inputs is None or not dtypes.is_float(b.dtype):
+            return 0.0, 0.0, ""
+        if self._bounds_of is not inputs:  # kept for the input set being compared now
+            self._bounds_of, self._bounds = inputs, {}
+        key = (b.name, n_out)
+        if key not in self._bounds:
+            lengths = {x.name: inputs[x.name].size for x in contract.buffers if x.name in inputs}
+            lengths[b.name] = n_out
+            rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
+            self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element") if k >= 2 \
+                else (0.0, 0.0, "")
+        return self._bounds[key]
+
+    def _disagrees(self, contract: Spec, check, what: str) -> EvalFailure:
+        """The original against the Python reference, beyond what rounding explains: an error
+        of the kernel or of the reference (never a yardstick), at the `@kf reference` line."""
+        ref = contract.reference
+        message = (f"the original disagrees with the Python reference {python_reference.describe(ref)}: "
+                   f"{check.message} ({what}): fix the kernel or the reference")
+        unit = self.req.reference
+        return EvalFailure(Verdict.REFERENCE_FAILED, message, [_spec_diagnostic(unit, ref.line, message)])
+
     def _compare(self, rb: Buffers | None, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False,
-                 expected: dict | None = None) -> CheckReport:
+                 expected: dict | None = None, inputs: dict | None = None) -> CheckReport:
         """Every output of the candidate against the oracle: a Python reference's `expected`
         outputs (judged by accuracy, with the original's own error when there is an original,
-        rb), else the original's outputs (rb) within the tolerance, widened for a
-        nondeterministic original (docs/evaluation.md, "The oracle")."""
+        rb), else the original's outputs (rb) within the tolerance, widened for the rounding
+        of an accumulation and for a nondeterministic original (docs/evaluation.md, "The
+        oracle"). An original that disagrees with the reference raises REFERENCE_FAILED."""
         worst: CheckReport | None = None
         max_abs = max_rel = 0.0
         nonfinite = 0
@@ -294,6 +329,8 @@ class Evaluation:
                 continue
             rtol, atol = self._tolerance(contract, b)
             poisoned = b.role == "out" and b.start is None
+            n_out = cb.nbytes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize  # scalars (a float4 is 4)
+            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, n_out)
             if expected is not None:
                 got = cb.read(b.name, b.dtype)
                 orig = rb.read(b.name, b.dtype) if rb is not None else None
@@ -301,18 +338,22 @@ class Evaluation:
                     np.ones(got.shape, dtype=bool)
                 check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, poisoned,
                                        scale_atol=self._scaled(contract), written=written, original=orig,
-                                       original_error=self.original_error.get(b.name, 0.0))
+                                       extra_rtol=extra_rtol, extra_atol=extra_atol, extra_why=why,
+                                       original_error=self.original_error.get(b.name, 0.0),
+                                       original_excess=self.original_excess.get(b.name, 0.0))
+                if check.verdict is Verdict.REFERENCE_FAILED:
+                    raise self._disagrees(contract, check, what)
             else:
-                extra_rtol, extra_atol, why = 0.0, 0.0, ""
                 seen = self.seen.get(b.name, {}).get("original")
                 if contract.reference is not None and seen:  # the timed runs: no reference there, the original
-                    extra_atol = (1 + ACCURACY_FACTOR) * seen
+                    extra_atol += (1 + ACCURACY_FACTOR) * seen
                     why = "for the original's error against the Python reference"
                 elif b.name in self.widen:
-                    extra_rtol, extra_atol = self.widen[b.name]
+                    w_rtol, w_atol = self.widen[b.name]
+                    extra_rtol, extra_atol = max(extra_rtol, w_rtol), max(extra_atol, w_atol)
                     why = "for the original's nondeterminism"
                 elif self.spread.get(b.name):
-                    extra_atol = original_checks.SPREAD_FACTOR * self.spread[b.name]
+                    extra_atol = max(extra_atol, original_checks.SPREAD_FACTOR * self.spread[b.name])
                     why = "for the original's nondeterminism"
                 check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol,  # by digest where it can
                                               poisoned=poisoned, scale_atol=self._scaled(contract),
@@ -339,6 +380,13 @@ class Evaluation:
                            derived=derived, oracle=oracle, rule=c.rule if c else "", rtol=c.rtol if c else None,
                            atol=c.atol if c else None, original_error=c.original_error if c else None)
 
+    def _python_key(self, contract: Spec) -> str:
+        """The reference's content key (python_reference.reference_key): loading it runs user
+        code, so the pool knows what a hang would be."""
+        self.report(f"loading the Python reference {python_reference.describe(contract.reference)}",
+                    self._launch_deadline)
+        return python_reference.reference_key(self.req.reference.path, contract.reference)
+
     def _expected(self, contract: Spec, env, inputs, key: tuple | None, what: str) -> dict | None:
         """The Python reference's outputs on these inputs (None without `@kf reference`),
         computed in this worker under the launch deadline, kept with the original's outputs."""
@@ -349,6 +397,8 @@ class Evaluation:
         sizes = buffer_sizes(contract, env)  # scalars per buffer: a float4[n] buffer is 4n floats
         lengths = {b.name: sizes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize for b in contract.buffers}
 
+        _fits_host_memory(contract, lengths, what)
+
         def compute() -> dict:
             self.report(f"running the Python reference {python_reference.describe(contract.reference)} ({what})",
                         self._launch_deadline)
@@ -357,7 +407,7 @@ class Evaluation:
         store = reference_cache.store_for(self.session) if key is not None and reference_cache.enabled() else None
         if store is None:
             return compute()
-        return dict(store.expected(key + (python_reference.reference_key(path, contract.reference),), compute))
+        return dict(store.expected(key + (self._python_key(contract),), compute))
 
     def _original_checks(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb, what: str,
                          store=None, expected: dict | None = None) -> None:
@@ -365,12 +415,13 @@ class Evaluation:
         or once per compiled original while its outputs are reused (the store keeps what the
         checks found: the original's own spread and notes; a failure is never kept)."""
         checked_key = self.reference_key if contract.reference is None else (
-            f"{self.reference_key}:{python_reference.reference_key(self.req.reference.path, contract.reference)}")
+            f"{self.reference_key}:{self._python_key(contract)}")
         if store is not None:
             found = store.checked.get(checked_key)
             if found is not None:
                 self.spread, notes = dict(found[0]), list(found[1])
                 self.widen, self.original_error = dict(found[2]), dict(found[3])
+                self.original_excess = dict(found[4])
                 self.notes.extend(notes)
                 return
 
@@ -384,29 +435,66 @@ class Evaluation:
             finally:
                 bufs.free()
 
+        def against(b, values):  # one run of the original measured against the Python reference
+            rtol, atol = self._tolerance(contract, b)
+            poisoned = b.role == "out" and b.start is None
+            written = ~poison_mask(values, b.dtype) if poisoned else np.ones(values.shape, dtype=bool)
+            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, values.size)
+            return compare_output(b.name, b.dtype, expected[b.name], values, rtol, atol, False,
+                                  scale_atol=self._scaled(contract), written=written, extra_rtol=extra_rtol,
+                                  extra_atol=extra_atol, extra_why=why)
+
         first = {b.name: rb.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
         grid, block, shared = ref.launch_shape(env)
         found = original_checks.check_original(run, first, contract, lambda b: self._tolerance(contract, b), what,
-                                               describe_shape(ref.language, grid, block, shared), inputs, expected)
+                                               describe_shape(ref.language, grid, block, shared), inputs, expected,
+                                               against if expected is not None else None)
+        for name, excess in found.original_excess.items():
+            if excess > ORIGINAL_LIMIT:  # some of its runs disagree with the reference (a race, atomics)
+                b = contract.buffer(name)
+                check = against(b, first[name])
+                if check.excess <= ORIGINAL_LIMIT:
+                    check = msgspec.structs.replace(check, message=(
+                        f"`{name}`: its max abs error over {found.runs} runs on the same inputs is "
+                        f"{found.original_error[name]:.3g}, more than {ORIGINAL_LIMIT:g} x the tolerance "
+                        f"({in_tolerances(excess)})"))
+                raise self._disagrees(contract, check, what)
         self.spread = dict(found.spread)
         self.widen, self.original_error = dict(found.widen), dict(found.original_error)
+        self.original_excess = dict(found.original_excess)
         self.notes.extend(found.notes)
         if store is not None:  # measured once per compiled original (and reference) and kept
             store.checked[checked_key] = (dict(found.spread), list(found.notes), dict(found.widen),
-                                          dict(found.original_error))
+                                          dict(found.original_error), dict(found.original_excess))
+
+    def _skip(self, label: str, why: str, detail: str = "") -> None:
+        """A derived size kf chose is left out (the verdict's note says which and why: `why`,
+        with the first size's `detail`)."""
+        label = label.replace(" (derived)", "")
+        sizes = self.skipped.setdefault(why, [])
+        if not sizes and detail:
+            self.skip_details[why] = f"at {label}: {detail}"
+        if label not in sizes:
+            sizes.append(label)
+
+    def _skipped_note(self) -> None:
+        for why, labels in self.skipped.items():
+            detail = self.skip_details.get(why)
+            self.notes.append("derived size(s) " + "; ".join(labels) + f" skipped: {why}"
+                              + (f" ({detail})" if detail else ""))
 
     def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
-        skipped: list[str] = []
         # the original's outputs on worker-secret inputs, reused across evaluations (reference_cache)
         store = reference_cache.store_for(self.session) if (
             self.reference_key and reference_cache.enabled()) else None
         epoch = store.begin(self.reference_key) if store is not None else 0
+        cannot = "the original cannot run there (mark a size the kernel needs with `@kf fixed NAME`)"
         for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, ref.tunables)):
             try:
                 env_r = ref.env(contract, overrides)
             except EvalFailure:
                 if derived:
-                    skipped.append(label.replace(" (derived)", ""))
+                    self._skip(label, cannot)
                     continue
                 raise
             int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
@@ -425,36 +513,44 @@ class Evaluation:
                         rb = self._run_checked(ref, contract, env_r, inputs, what)
                 except EvalFailure as f:
                     if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
-                        skipped.append(label.replace(" (derived)", ""))
+                        self._skip(label, cannot)
                         break  # the original cannot run at a size kf chose: not the user's problem
                     raise
                 try:
                     expected = self._reference_outputs(contract, env_r, inputs, store, epoch, size_index, seed,
-                                                       what, derived, skipped, label)
+                                                       what, derived, label)
                     if expected is False:
                         break  # the Python reference cannot run at a size kf chose
-                    if size_index == 0 and seed == 0:
-                        self._original_checks(ref, contract, env_r, inputs, rb, what, store, expected)
-                    if cand is None:
-                        self.checks.append(self._original_alone(rb, contract, int_sizes, seed, derived, expected))
-                        continue
-                    cb = self._run_checked(cand, contract, env_c, inputs, what)
                     try:
-                        self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived, expected))
-                    finally:
-                        cb.free()
+                        if size_index == 0 and seed == 0:
+                            self._original_checks(ref, contract, env_r, inputs, rb, what, store, expected)
+                        if cand is None:
+                            self.checks.append(self._original_alone(rb, contract, int_sizes, seed, derived, expected,
+                                                                    inputs, what))
+                            continue
+                        cb = self._run_checked(cand, contract, env_c, inputs, what)
+                        try:
+                            self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived,
+                                                             expected, inputs))
+                        finally:
+                            cb.free()
+                    except EvalFailure as f:
+                        if derived and expected is not None and f.verdict is Verdict.REFERENCE_FAILED \
+                                and f.message.startswith("the original disagrees"):
+                            self._skip(label, "the original disagrees with the Python reference there",
+                                       _reason(f.message, what))
+                            break  # a size kf chose, where the original's own answer is wrong: not the candidate's
+                        raise
                 finally:
                     rb.free()
         self.at = None
-        if skipped:
-            self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the original cannot run there "
-                              "(mark a size the kernel needs with `@kf fixed NAME`)")
+        self._skipped_note()
         self._oracle_note(contract, cand is not None)
 
     def _reference_outputs(self, contract: Spec, env, inputs, store, epoch: int, size_index: int, seed: int,
-                           what: str, derived: bool, skipped: list[str], label: str):
+                           what: str, derived: bool, label: str):
         """The Python reference's outputs for one input set (None without one; False when it
-        fails at a derived size, which is then skipped like a size the original cannot run)."""
+        fails at a derived size, which is then skipped, saying why)."""
         if contract.reference is None:
             return None
         key = (self.reference_key or "", epoch, "python", _env_key(env), size_index, seed) if store is not None else None
@@ -462,12 +558,14 @@ class Evaluation:
             return self._expected(contract, env, inputs, key, what)
         except EvalFailure as f:
             if derived and f.verdict is Verdict.REFERENCE_FAILED:
-                skipped.append(label.replace(" (derived)", ""))
+                self._skip(label, "the Python reference cannot run there", _reason(f.message, what))
                 return False
             raise
 
-    def _original_alone(self, rb, contract: Spec, sizes, seed: int, derived: bool, expected) -> CheckReport:
-        """The original evaluated alone: with a Python reference, its error against it."""
+    def _original_alone(self, rb, contract: Spec, sizes, seed: int, derived: bool, expected, inputs=None,
+                        what: str = "") -> CheckReport:
+        """The original evaluated alone: with a Python reference, its error against it (an
+        original that disagrees with the reference raises REFERENCE_FAILED)."""
         if expected is None:
             return CheckReport(sizes, seed, True, derived=derived)
         worst = None
@@ -478,19 +576,25 @@ class Evaluation:
             poisoned = b.role == "out" and b.start is None
             written = ~poison_mask(got, b.dtype) if poisoned else np.ones(got.shape, dtype=bool)
             rtol, atol = self._tolerance(contract, b)
+            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, got.size)
             check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, False,
-                                   scale_atol=self._scaled(contract), written=written)
+                                   scale_atol=self._scaled(contract), written=written, original=got,
+                                   extra_rtol=extra_rtol, extra_atol=extra_atol, extra_why=why,
+                                   original_excess=self.original_excess.get(b.name, 0.0),
+                                   original_error=self.original_error.get(b.name, 0.0))
+            if check.verdict is Verdict.REFERENCE_FAILED:
+                raise self._disagrees(contract, check, what)
             seen = self.seen.setdefault(b.name, {})
-            seen["original"] = max(seen.get("original", 0.0), check.max_abs_err, self.original_error.get(b.name, 0.0))
-            if not check.ok:
-                seen["beyond"] = max(seen.get("beyond", 0.0), check.max_abs_err)
-                seen["atol"] = check.atol
-            if worst is None or not check.ok:
+            seen["original"] = max(seen.get("original", 0.0), check.original_error or 0.0)
+            if (check.original_excess or 0.0) > 1.0:
+                seen["beyond"] = max(seen.get("beyond", 0.0), check.original_excess)
+            if worst is None or (check.original_excess or 0.0) > (worst[1].original_excess or 0.0):
                 worst = (b.name, check)
         name, c = worst
-        return CheckReport(sizes, seed, True, name, max_abs_err=c.max_abs_err, max_rel_err=c.max_rel_err,
-                           derived=derived, oracle="python reference", rule=c.rule, rtol=c.rtol, atol=c.atol,
-                           original_error=self.seen[name]["original"])
+        return CheckReport(sizes, seed, True, name, max_abs_err=c.original_error or 0.0, max_rel_err=c.max_rel_err,
+                           derived=derived, oracle="python reference",
+                           rule="tolerance" if (c.original_excess or 0.0) <= 1.0 else "", rtol=c.rtol,
+                           atol=c.atol, original_error=self.seen[name]["original"])
 
     def _oracle_note(self, contract: Spec, has_candidate: bool) -> None:
         """One line for the verdict: what the outputs were judged against, both errors, the rule."""
@@ -502,7 +606,7 @@ class Evaluation:
             orig = seen.get("original")
             if has_candidate:
                 rules = self.rules.get(name, set())
-                rule = ("no worse than the original (error at most "
+                rule = ("no worse than the original (its error, in tolerances, at most "
                         f"{ACCURACY_FACTOR:g} x the original's)") if "no worse than the original" in rules \
                     else "within the tolerance"
                 parts.append(f"`{name}` max abs error {seen.get('candidate', 0.0):.3g}"
@@ -510,8 +614,11 @@ class Evaluation:
             elif orig is not None:
                 text = f"the original's max abs error in `{name}` is {orig:.3g}"
                 if "beyond" in seen:
-                    text += (f", beyond the tolerance (atol {seen['atol']:.3g}): a candidate passes within the "
-                             f"tolerance or with at most {ACCURACY_FACTOR:g} x the original's error")
+                    text += (f", beyond the tolerance ({seen['beyond']:.3g} x it: an imprecise original, within the "
+                             f"{ORIGINAL_LIMIT:g} x it may err): a candidate passes within the tolerance or with at "
+                             f"most {ACCURACY_FACTOR:g} x the original's error")
+                else:
+                    text += ", within the tolerance"
                 parts.append(text)
         if parts:
             self.notes.append(f"judged against the Python reference {ref}: " + "; ".join(parts))
@@ -555,7 +662,7 @@ class Evaluation:
             for (k, env), b in zip(kernels, bufs):
                 self._after_run(k, b, "timed runs")
             if cand is not None:
-                self._compare(bufs[0], bufs[1], contract, timed_sizes, -1, "output of the timed runs")
+                self._compare(bufs[0], bufs[1], contract, timed_sizes, -1, "output of the timed runs", inputs=inputs)
             self.at = None
             method = self.session.timing_method
             timings = [summarize(s, method) for s in samples]
@@ -715,6 +822,13 @@ class Evaluation:
         except DeviceFault as e:
             self.healthy = False
             return EvalResult(Verdict.CRASH, f"device fault: {e}", self.diagnostics, self._with_failure(f"device fault: {e}"))
+        except MemoryError as e:  # the host ran out at this size (inputs, copies, the Python reference)
+            spec = req.reference.kernel.spec
+            where = run_label(*self.at) if self.at else "default size"
+            message = (f"out of host memory at this size ({where}): {e or 'MemoryError'}: use a smaller size")
+            diags = [_spec_diagnostic(req.reference, spec.range.start.line, message)] \
+                if spec is not None and spec.range is not None else []
+            return EvalResult(Verdict.SPEC_ERROR, message, self.diagnostics + diags, self._with_failure(message))
 
     # -- no original yet: a stub kernel and a Python reference ------------------------------
 
@@ -766,15 +880,14 @@ class Evaluation:
     def _verify_stub(self, cand: LaunchableKernel | None, contract: Spec) -> None:
         """The sizes and seeds of `_verify`, with the Python reference's outputs as the only oracle."""
         store = reference_cache.store_for(self.session) if reference_cache.enabled() else None
-        key = "python:" + python_reference.reference_key(self.req.reference.path, contract.reference)
+        key = "python:" + self._python_key(contract)
         epoch = store.begin(key) if store is not None else 0
-        skipped: list[str] = []
         for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, cand.tunables if cand else None)):
             try:
                 env = self._stub_env(contract, overrides, cand)
             except EvalFailure:
                 if derived:
-                    skipped.append(label.replace(" (derived)", ""))
+                    self._skip(label, "the spec cannot be evaluated there")
                     continue
                 raise
             int_sizes = {v.name: int(env[v.name]) for v in contract.variables
@@ -788,7 +901,7 @@ class Evaluation:
                     inputs = generate_inputs(contract, env, np.random.default_rng([self.req.nonce, size_index, seed]))
                 self.reference_key = key
                 expected = self._reference_outputs(contract, env, inputs, store, epoch, size_index, seed, what,
-                                                   derived, skipped, label)
+                                                   derived, label)
                 if expected is False:
                     break
                 if cand is None:
@@ -796,13 +909,12 @@ class Evaluation:
                     continue
                 cb = self._run_checked(cand, contract, env, inputs, what)
                 try:
-                    self.checks.append(self._compare(None, cb, contract, int_sizes, seed, what, derived, expected))
+                    self.checks.append(self._compare(None, cb, contract, int_sizes, seed, what, derived, expected,
+                                                     inputs))
                 finally:
                     cb.free()
         self.at = None
-        if skipped:
-            self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the Python reference cannot "
-                              "run there (mark a size the kernel needs with `@kf fixed NAME`)")
+        self._skipped_note()
         self._oracle_note(contract, cand is not None)
 
     def _with_failure(self, message: str) -> list[CheckReport]:
@@ -838,8 +950,50 @@ class Evaluation:
             + ("; ".join(derived) or "none") + "); add `@kf check NAME = ...` lines for the sizes the kernel must handle"))
 
 
+REFERENCE_COPIES = 3
+"""A Python reference holds about this many float64 copies of the buffers (kf's inputs as
+float64, its own results, their conversion back): what `_fits_host_memory` asks of the host."""
+
+
+def _available_memory() -> int | None:
+    """Bytes of host memory available now (Linux /proc/meminfo), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _fits_host_memory(contract: Spec, lengths: dict[str, int], what: str) -> None:
+    """A size whose Python reference would exhaust the host's memory is a spec error at the
+    largest buffer's line, said before anything is allocated, instead of a MemoryError (or
+    the machine swapping) in the middle of an evaluation."""
+    need = REFERENCE_COPIES * 8 * sum(lengths.values())
+    have = _available_memory()
+    if have is None or need <= have:
+        return
+    big = max(contract.buffers, key=lambda b: lengths.get(b.name, 0))
+    raise EvalFailure(Verdict.SPEC_ERROR, f"at this size ({what}) the Python reference needs about {need / 2**30:.1f} "
+                      f"GiB of host memory (float64 copies of the buffers; {big.name}: `{big.length}` = "
+                      f"{lengths[big.name]} elements), more than the {have / 2**30:.1f} GiB available: use a smaller "
+                      "size", line=big.line)
+
+
 def _env_key(env) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in env.items()))
+
+
+def _reason(message: str, what: str) -> str:
+    """The gist of a failure at a skipped size, for the note: without the file, the
+    reference's name and the run's label `what`."""
+    text = message.split(f" ({what})")[0]
+    text = re.sub(r"^\S+:\d+: ", "", text)
+    text = re.sub(r"^the original disagrees with the Python reference [^:]+(?: \(KernelBench module\))?: ", "", text)
+    text = re.sub(r"^the reference [^:]+(?: \(KernelBench module\))?: ", "", text)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _is_reference(message: str) -> bool:
