@@ -187,7 +187,8 @@ class Verdict(str, enum.Enum):
     UNWRITTEN = "unwritten"  # output elements the reference writes were left untouched (poison)
     CONSTANT = "constant_output"  # output constant/all-zero where the reference's is not
     INPUT_MODIFIED = "input_modified"
-    OUT_OF_BOUNDS = "out_of_bounds"  # guard bytes around a buffer were overwritten
+    OUT_OF_BOUNDS = "out_of_bounds"  # guard bytes around a buffer were overwritten, or read (the output depends on them)
+    NONDETERMINISTIC = "nondeterministic"  # right once, wrong on a repeat with the same inputs (a race, uninitialised memory), or a sanitizer's finding
     TIMEOUT = "timeout"
     CRASH = "crash"  # the worker process died or the device reported a sticky error
     REFERENCE_FAILED = "reference_failed"  # the original kernel itself did not run cleanly
@@ -204,6 +205,7 @@ VERDICT_STAGE: dict[Verdict, int] = {
     Verdict.CRASH: 2,
     Verdict.TIMEOUT: 2,
     Verdict.OUT_OF_BOUNDS: 3,
+    Verdict.NONDETERMINISTIC: 3,
     Verdict.INPUT_MODIFIED: 3,
     Verdict.UNWRITTEN: 3,
     Verdict.CONSTANT: 3,
@@ -324,6 +326,8 @@ class EvalOptions(msgspec.Struct, frozen=True):
     profile: bool = True
     ncu: bool = False
     timeout_s: float = 30.0  # for one launch and its checks: longer is a hang (the worker is killed)
+    sanitize: bool = False  # CUDA: run the candidate under compute-sanitizer (racecheck, initcheck, memcheck) too
+    compile_overlap: bool = True  # compile the candidate in a thread beside the original's work
 
 
 class EvalRequest(msgspec.Struct, frozen=True):

@@ -59,7 +59,11 @@ class ScalarArg(msgspec.Struct, frozen=True):
     dtype: str  # canonical dtype: i32, f32, u64, ...
 
 
-KernelArg = BufferArg | ScalarArg
+class NullArg(msgspec.Struct, frozen=True):
+    """A pointer argument passed as a null pointer (`@kf bias = null`)."""
+
+
+KernelArg = BufferArg | ScalarArg | NullArg
 
 
 class LaunchError(Exception):

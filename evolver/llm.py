@@ -2,11 +2,14 @@
 llama.cpp's server), with the search's needs built in: bounded concurrency, retries with
 backoff, token accounting and a token budget.
 
-The API key is read from the environment variable named in `LLMConfig.api_key_env` at
-the moment a request is sent (a dummy "sk-none" when it is unset, for local servers). It
-is never stored on this object, logged, or put in an exception message: it is added to
-the request by an httpx auth hook and any echo of it in a server's error text is
-blanked.
+The API key is read, at the moment a request is sent, from the variable named in
+`LLMConfig.api_key_env`: first from this process's key store (`remember_key`, in
+backends/run/environment.py: kf's fronts
+move key variables out of the environment at start, so that no child process, least of
+all an evaluation worker running generated code, inherits them), else from the
+environment; a dummy "sk-none" when neither has it, for local servers. It is never stored
+on this object, logged, or put in an exception message: it is added to the request by an
+httpx auth hook and any echo of it in a server's error text is blanked.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from typing import Any, Awaitable, Callable, Sequence
 import httpx2
 import openai
 
+from backends.run.environment import key_of, known_keys, remember_key
+
 from .records import LLMConfig
 
-__all__ = ["LLMClient", "LLMError", "Reply", "TokenBudgetExceeded", "estimate_tokens"]
+__all__ = ["LLMClient", "LLMError", "Reply", "TokenBudgetExceeded", "estimate_tokens", "remember_key", "key_of",
+           "known_keys"]
 
 log = logging.getLogger("kf.llm")
 
@@ -81,7 +87,7 @@ class _EnvKeyAuth(httpx2.Auth):
         self.env = env
 
     def auth_flow(self, request):  # type: ignore[override]
-        request.headers["Authorization"] = f"Bearer {os.environ.get(self.env) or DUMMY_KEY}"
+        request.headers["Authorization"] = f"Bearer {key_of(self.env) or DUMMY_KEY}"
         yield request
 
     def __repr__(self) -> str:
@@ -266,7 +272,7 @@ class LLMClient:
 
     def _clean(self, text: str) -> str:
         """One line, bounded, with anything that looks like (or is) the key blanked."""
-        key = os.environ.get(self.config.api_key_env)
+        key = key_of(self.config.api_key_env)
         if key:
             text = text.replace(key, "***")
         text = _KEYLIKE.sub("***", text)

@@ -22,7 +22,6 @@ from backends.judge.harness import evaluate
 from backends.kernel.load import load_unit
 from backends.kernel.scanner import find_kernels
 from backends.model import EvalOptions, EvalRequest, Verdict
-from backends.kernel.spec import KEYWORDS
 from kf_lsp.core.index import parse_entry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,11 +40,6 @@ def _nvrtc() -> bool:
         return False
 
 
-# `require` (issue 18) is written by the other stream of this round; until its parser is merged,
-# its lines (which only constrain sizes: nothing they say changes what is compiled) are left out
-_UNPARSED = () if "require" in KEYWORDS else ("require",)
-
-
 def with_spec(entry: dict) -> tuple[str, str]:
     """(path, text): the file with the kernel's spec inserted above its declaration."""
     path = str(CORPUS / entry["file"])
@@ -56,16 +50,8 @@ def with_spec(entry: dict) -> tuple[str, str]:
     lines = text.splitlines(keepends=True)
     at = k.definition.start.line
     eol = "\r\n" if lines[at].endswith("\r\n") else "\n"
-    spec_lines = [ln.rstrip("\r\n") + eol for ln in spec.splitlines()
-                  if ln.strip() and ln.split("@kf", 1)[-1].split()[:1] not in [[w] for w in _UNPARSED]]
+    spec_lines = [ln.rstrip("\r\n") + eol for ln in spec.splitlines() if ln.strip()]
     return path, "".join(lines[:at] + spec_lines + lines[at:])
-
-
-def _needs_null(unit) -> None:
-    """`@kf NAME = null` (issue 18, the other stream) is not parsed by this branch yet."""
-    if any("is a pointer parameter" in d.message for d in unit.kernel.spec_errors) and "null" not in str(
-            getattr(unit.kernel.spec, "nulls", "")):
-        pytest.xfail("`@kf NAME = null` is parsed by the issue-18 stream's branch")
 
 
 def test_the_corpus_has_cuda_kernels_from_several_projects():
@@ -88,7 +74,6 @@ def test_every_cuda_kernel_is_found_by_the_scanner_and_the_index(entry):
 def test_every_cuda_kernel_has_a_clean_spec(entry):
     path, text = with_spec(entry)
     unit = load_unit(path, entry["kernel"], text=text)
-    _needs_null(unit)
     errors = [d.format() for d in unit.kernel.spec_errors if d.severity == "error"]
     assert not errors, errors
     assert unit.kernel.spec is not None
@@ -100,7 +85,6 @@ def test_every_cuda_kernel_has_a_clean_spec(entry):
 def test_every_cuda_kernel_compiles_with_its_spec(entry):
     path, text = with_spec(entry)
     unit = load_unit(path, entry["kernel"], text=text)
-    _needs_null(unit)
     session = CompileOnlySession("cuda", "sm_90")
     result, _ = evaluate(session, EvalRequest(unit, None, "cuda", -1, EvalOptions(seeds=1)))
     missing = [d for d in result.diagnostics if "pip install nvidia-" in d.message]

@@ -220,16 +220,22 @@ def test_kf_serve_accepts_what_lsp_clients_append():
 @pytest.mark.timeout(660)
 def test_neovim_headless_optimize_and_apply(tmp_path):
     """Debian's Neovim (0.7: vim.lsp.start_client) with editors/nvim: code actions on the
-    transpose example (the README's default: tuning finds a significant win on a CPU),
-    :KfOptimize, kf/jobFinished, :KfApply changes the buffer (or, when the search found no
-    significant variant, :KfApply reports that honestly and leaves the buffer alone)."""
+    transpose example (the README's default: tuning finds a significant win on a CPU), the
+    lenses on the kernel's name line, :KfOptimize, kf/jobFinished, the Apply lens run with
+    vim.lsp.codelens.run() on the name line changes the buffer (or, when the search found no
+    significant variant, :KfApply reports that honestly and leaves the buffer alone), and on a
+    machine without a CUDA GPU the warning for a CUDA kernel fits the message line."""
     assert NVIM, f"nvim is not on PATH, though .ci/editor-setup ran ({SETUP})"
     ws = tmp_path / "ws"
     ws.mkdir()
     shutil.copy(os.path.join(REPO, "examples", "sycl", "transpose.cpp"), ws / "transpose.cpp")
     log = tmp_path / "nvim.log"
+    shutil.copy(os.path.join(REPO, "examples", "cuda", "saxpy.cu"), ws / "saxpy.cu")
+    from backends.run.device_choice import devices
+
     env = {**os.environ, "KF_REPO": REPO, "KF_PYTHON": sys.executable, "KF_FILE": str(ws / "transpose.cpp"),
-           "KF_KERNEL": "transpose", "KF_LOG": str(log), "KF_BUDGET": "8", "KF_EVAL_SECONDS": "0.2"}
+           "KF_KERNEL": "transpose", "KF_LOG": str(log), "KF_BUDGET": "8", "KF_EVAL_SECONDS": "0.2",
+           "KF_CUDA_FILE": str(ws / "saxpy.cu"), "KF_NO_CUDA_GPU": "0" if devices("cuda") else "1"}
     p = subprocess.run([NVIM, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c",
                         f"luafile {os.path.join(NVIM_DIR, 'test', 'kf_test.lua')}"],
                        cwd=str(ws), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=640)

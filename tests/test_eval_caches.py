@@ -27,7 +27,7 @@ def _saxpy_sets() -> int:
 
     unit = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
     spec = unit.kernel.spec
-    derived = derived_sizes(spec, defaults(unit.text, unit.kernel), [c.assignments for c in spec.checks])
+    derived = derived_sizes(spec, defaults(unit.text, unit.kernel), [c.assignments for c in spec.checks], "sycl")
     return (1 + len(spec.checks)) * FAST.seeds + len(derived)
 
 
@@ -57,7 +57,8 @@ def test_second_evaluation_of_the_same_original_reuses_its_compile_and_outputs(p
     comp, ref = _counters(pool)
     assert (comp["misses"], comp["hits"]) == (1, 1)  # the original was not compiled again
     assert (ref["misses"], ref["hits"]) == (SAXPY_SETS, SAXPY_SETS)  # nor run on the verification inputs
-    assert all(c.ok for c in second.checks) and len(second.checks) == SAXPY_SETS
+    # and the random size, drawn anew for every evaluation and never stored
+    assert all(c.ok for c in second.checks) and len(second.checks) == SAXPY_SETS + 1
 
 
 def test_adversarial_candidates_are_caught_against_stored_outputs(pool):

@@ -28,7 +28,12 @@ def test_reference_alone_is_measured_with_bandwidth(pool):
     own = {tuple(c.sizes.items()) for c in result.checks if not c.derived}
     derived = {c.sizes["n"] for c in result.checks if c.derived}
     assert len(own) == 4  # the default size and three `@kf check` sizes
-    assert derived == {37, n - 1}  # and the sizes kf derives (n=1 is already a check)
+    # and the sizes kf derives (backends/judge/sizes.py; n=1 is already a check): every residue
+    # modulo 8 around the work-group size, a partial last group of the largest tunable one (1024),
+    # one size above the default (its index 2^24 + 1 is not a float), and one at random
+    rule = {63, 65, 66, 67, 68, 69, 70, 71, 1023, 1025, (1 << 24) + 3}
+    assert rule <= derived and len(derived - rule) <= 1 and all(1 <= v <= n for v in derived - rule)
+    assert "random size n=" in result.message
 
 
 @pytest.mark.parametrize("case", cases_for("sycl"))

@@ -54,6 +54,10 @@ async def test_compile_only_figures_in_hover_and_diagnostics_and_running_needs_a
             assert "no CUDA GPU here" in fin[0]["error"]
         said = [m for m in c.messages if "no CUDA GPU here" in m.message]
         assert len(said) == 1 and "kf.scheduler" in said[0].message
+        # one short line, which an editor's message line shows whole (Neovim's is ~80 columns);
+        # the details are in the log and the job's error (issue 22)
+        assert len(said[0].message) <= 72 and "\n" not in said[0].message, said[0].message
+        assert any("docs/remote.md" in m.message for m in c.log_messages)
 
 
 @needs_no_gpu

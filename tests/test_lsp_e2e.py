@@ -179,7 +179,9 @@ async def test_on_save_benchmark_queue_and_stopping(tmp_path):
         c.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
         fin = await wait_for(lambda: events(c, "kf/jobFinished", job), 30, 0.1, "cancelled search")
         assert fin[0]["state"] == "cancelled"
-        assert type(c.progress_reports[token][-1]).__name__ == "WorkDoneProgressEnd"
+        end = c.progress_reports[token][-1]
+        assert type(end).__name__ == "WorkDoneProgressEnd"
+        assert end.message.startswith("stopped after ") and "evaluations" in end.message, end.message
         # another search, stopped by the command
         again = await execute(c, "kf.optimize", {"uri": doc.uri, "kernel": "saxpy"})
         assert again["jobId"] != job
@@ -188,6 +190,11 @@ async def test_on_save_benchmark_queue_and_stopping(tmp_path):
         assert stopped["stopped"] == [again["jobId"]]
         fin = await wait_for(lambda: events(c, "kf/jobFinished", again["jobId"]), 30, 0.1, "stopped search")
         assert fin[0]["state"] == "cancelled"
+        end = await wait_for(lambda: c.progress_reports.get(again["token"]), 30, what="its progress")
+        await wait_for(lambda: type(c.progress_reports[again["token"]][-1]).__name__ == "WorkDoneProgressEnd", 30,
+                       what="its progress end")
+        message = c.progress_reports[again["token"]][-1].message
+        assert "stopped: stopped" not in message and message.startswith("stopped after "), message
         await wait_for(lambda: _lens_with(c, doc.uri, "Optimize"), 5, what="lens after stop")
         jobs = (await execute(c, "kf.listJobs"))["jobs"]
         assert {j["state"] for j in jobs} == {"done", "cancelled"}
@@ -256,6 +263,13 @@ async def test_bad_input_gets_errors_never_a_crash(tmp_path):
         assert "kernel" in err.message
         unknown = await rpc_error(execute(c, "kf.optimize", {"uri": uri, "kernel": "nosuchkernel"}))
         assert "nospec" in unknown.message  # it lists the kernels there are
+        # a command chooses an LLM endpoint by name among the configured ones, never names a URL or a variable
+        for llm in ({"baseUrl": "http://127.0.0.1:9/v1"}, {"apiKeyEnv": "AWS_SECRET_ACCESS_KEY"}):
+            err = await rpc_error(execute(c, "kf.optimize", {"uri": uri, "kernel": "nospec", "llm": llm}))
+            assert err.code == -32602 and ("baseUrl" in err.message or "apiKeyEnv" in err.message), err.message
+        err = await rpc_error(execute(c, "kf.optimize", {"uri": uri, "kernel": "nospec", "llm": {"endpoint": "x"}}))
+        assert "no LLM endpoint is configured" in err.message, err.message
+        assert not (await execute(c, "kf.listJobs"))["jobs"]
 
         # the API key: accepted at run time, never echoed
         assert (await execute(c, "kf.setApiKey", {"apiKey": "sk-secret-abcdef123456"}))["ok"] is True

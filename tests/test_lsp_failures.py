@@ -48,7 +48,7 @@ async def test_a_refused_key_is_said_as_such(tmp_path):
     with LLMDouble([status(401, "invalid api key")] * 200) as llm:
         c, started, fin = await _failed_search(tmp_path, {"baseUrl": llm.url, "model": "double"},
                                                env={"OPENAI_API_KEY": "sk-test-not-a-key"})
-    assert fin["llmFailure"]["kind"] == "auth", fin
+    assert "llmFailure" in fin and fin["llmFailure"]["kind"] == "auth", (fin, llm.requests[:1], len(llm.requests))
     assert "refused the API key" in fin["message"]
     said = [m for m in c.messages if "refused the API key" in m.message]
     assert len(said) == 1 and "OPENAI_API_KEY" in said[0].message

@@ -11,6 +11,7 @@ kernel as tests/test_lsp_e2e.py).
 from __future__ import annotations
 
 import contextlib
+import pathlib
 import json
 import os
 import sys
@@ -68,10 +69,13 @@ async def kf_mcp(tmp_path, cwd: str, roots: list[str] | None, env: dict | None =
 
 
 async def call(client, name: str, args: dict, **kw) -> dict:
-    """A tool call that must succeed: its structured result (also checked against the JSON text)."""
+    """A tool call that must succeed: its structured result. The text content is a compact
+    summary, not the structured JSON again (issue 22)."""
     r = await client.call_tool(name, args, **kw)
     assert not r.is_error, f"{name}: {r.content[0].text}"
-    assert json.loads(r.content[0].text) == r.structured_content
+    text = r.content[0].text
+    assert r.structured_content is not None and text.strip()
+    assert not text.lstrip().startswith("{"), f"{name}: the text repeats the JSON: {text[:200]}"
     return r.structured_content
 
 
@@ -81,6 +85,27 @@ async def refused(client, name: str, args: dict) -> str:
     assert r.is_error, f"{name} should have failed: {r.content[0].text[:300]}"
     assert r.structured_content is None
     return r.content[0].text
+
+
+async def wait_job(client, job_id: str, limit: float = 600, progress: list | None = None) -> dict:
+    """job_status(wait_seconds=50) until the job ends: a wait is capped below the 60 s after which
+    common clients give up, so an agent asks again while the state is running. `progress` gets
+    the notifications of each call (a list per call)."""
+    import anyio
+
+    with anyio.fail_after(limit):
+        while True:
+            seen: list[tuple] = []
+
+            async def on_progress(done, total, message):
+                seen.append((done, total, message))
+
+            (job,) = (await call(client, "job_status", {"job_id": job_id, "wait_seconds": 50},
+                                 progress_callback=on_progress))["jobs"]
+            if progress is not None:
+                progress.append(seen)
+            if job["state"] not in ("queued", "running"):
+                return job
 
 
 def workspace(tmp_path) -> str:
@@ -156,18 +181,18 @@ async def test_agent_goes_from_a_kernel_file_to_a_verified_faster_variant_writte
         job = started["job"]["job_id"]
         assert started["job"]["state"] in ("queued", "running") and not started["already_running"]
         assert started["database"] == os.path.join(root, ".kf", "kf.db")
-        progress: list[tuple] = []
-
-        async def on_progress(done, total, message):
-            progress.append((done, total, message))
-
-        status = await call(c, "job_status", {"job_id": job, "wait_seconds": 400}, progress_callback=on_progress)
-        (final,) = status["jobs"]
+        calls: list[list[tuple]] = []
+        final = await wait_job(c, job, progress=calls)
         assert final["state"] == "done", final
         assert final["done"] >= 1 and final["best_speedup"] > 1
+        progress = calls[-1]
         assert progress and progress[-1][0] == final["done"] and "evaluations" in progress[-1][2]
-        values = [p[0] for p in progress]
-        assert values == sorted(set(values))  # increasing with every notification, as MCP requires
+        for seen in calls:  # increasing with every notification of a request, as MCP requires
+            values = [p[0] for p in seen]
+            assert values == sorted(set(values))
+        # its duration is frozen once it ended
+        again = (await call(c, "job_status", {"job_id": job}))["jobs"][0]
+        assert again["elapsed_seconds"] == final["elapsed_seconds"] > 0
 
         # results: the verified variants with confidence intervals, cell and diff
         results = await call(c, "results", {"file": saxpy})
@@ -238,7 +263,8 @@ async def test_paths_outside_the_roots_and_malformed_arguments_are_tool_errors(t
         for name, args, needle in [
             ("bench", {"file": 3}, "invalid arguments"),
             ("bench", {}, "missing required field `file`"),
-            ("bench", {"file": "kernels/saxpy.cpp", "tunables": {"WG_SIZE": "big"}}, "invalid arguments"),
+            # (a string is a type's name for a type tunable: for a numeric one, an error at once)
+            ("bench", {"file": "kernels/saxpy.cpp", "tunables": {"WG_SIZE": "big"}}, "takes numbers"),
             ("optimize", {"file": "kernels/saxpy.cpp", "budget": -1}, "budget"),
             ("optimize", {"file": "kernels/saxpy.cpp", "llm": {"base_url": "http://127.0.0.1:9/v1", "model": "m",
                                                               "api_key": SECRET}}, "api_key"),
@@ -260,34 +286,111 @@ async def test_paths_outside_the_roots_and_malformed_arguments_are_tool_errors(t
         # a candidate that does not compile is data (a verdict), not an error
         broken = await call(c, "bench", {"file": "kernels/saxpy.cpp", "time_budget": 0.1,
                                          "candidate_source": KERNEL_ONLY.replace("a * x[i]", "a * undeclared[i]")})
-        assert broken["verdict"] == "compile_error" and broken["result"]["diagnostics"]
+        assert broken["verdict"] == "compile_error" and broken["diagnostics"] and broken["diagnostics"][0]["line"] >= 1
         # still alive and answering
         assert (await call(c, "list_kernels", {"path": "kernels"}))["kernels"]
     assert "Traceback" not in errlog.read_text()
 
 
-@pytest.mark.asyncio
-async def test_llm_key_reaches_the_endpoint_and_no_result_or_log(tmp_path):
+# -- issue 22: keys and endpoints belong to whoever starts kf -----------------------------------
+
+# credentials in kf mcp's environment: the configured key variable, and others a worker must never see
+OTHER_SECRETS = {"OPENAI_API_KEY": "sk-openai-0123456789-not-for-workers",
+                 "AWS_SECRET_ACCESS_KEY": "aws-secret-0123456789-not-for-workers",
+                 "GITHUB_TOKEN": "ghp_0123456789-not-for-workers",
+                 "MY_SERVICE_API_KEY": "svc-0123456789-not-for-workers"}
+
+
+def _llm_project(tmp_path):
     root = tmp_path / "p"
     root.mkdir()
     # two tunings only, so the LLM operator gets its share of the budget after them
     (root / "saxpy.cpp").write_text(SAXPY.replace("WG_SIZE = 16, 64, 256, 1024", "WG_SIZE = 64, 256"))
-    # the endpoint first answers 401 quoting the key (as some do): kf must not repeat it
-    with LLMDouble([http_error(401, f"Incorrect API key provided: {SECRET}")]) as llm:
-        async with kf_mcp(tmp_path, str(root), [str(root)], env={"KF_TEST_KEY": SECRET}) as (c, errlog):
+    return root
+
+
+def _environments(marker: str) -> dict[int, tuple[str, dict[str, str]]]:
+    """pid -> (command line, environment) of every process whose environment carries `marker`
+    (this test's kf mcp and the processes it started), read from /proc as the kernel has it."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                raw = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        env = dict(x.decode(errors="replace").partition("=")[::2] for x in raw.split(b"\0") if b"=" in x)
+        if env.get("KF_TEST_MARKER") == marker:
+            out[int(pid)] = (cmd, env)
+    return out
+
+
+@pytest.mark.asyncio
+async def test_only_the_configured_key_reaches_only_the_configured_endpoint_and_workers_get_no_secret(tmp_path):
+    import uuid
+
+    root = _llm_project(tmp_path)
+    marker = uuid.uuid4().hex
+    env = {"KF_TEST_KEY": SECRET, **OTHER_SECRETS, "KF_TEST_MARKER": marker}
+    with LLMDouble() as llm, LLMDouble() as other:
+        args = ["--llm-base-url", llm.url, "--model", "double", "--model", "double-large", "--api-key-env", "KF_TEST_KEY"]
+        async with kf_mcp(tmp_path, str(root), [str(root)], env=env, args=args) as (c, errlog):
+            # a call cannot name a URL or a key variable: refused at once, nothing sent anywhere
+            for bad in ({"base_url": other.url, "model": "double"}, {"api_key_env": "AWS_SECRET_ACCESS_KEY"},
+                        {"endpoint": "default", "base_url": other.url}, {"api_key": SECRET}):
+                message = await refused(c, "optimize", {"file": "saxpy.cpp", "budget": 3, "llm": bad})
+                assert "configured by whoever starts kf mcp" in message, message
+                assert other.url not in message and SECRET not in message
+            # names that are not configured: errors that say what is
+            message = await refused(c, "optimize", {"file": "saxpy.cpp", "llm": {"endpoint": "elsewhere"}})
+            assert "no LLM endpoint named 'elsewhere'" in message and "default: double, double-large" in message
+            assert "offers no model 'gpt-x'" in await refused(c, "optimize", {"file": "saxpy.cpp", "llm": {"model": "gpt-x"}})
+            # a search on the configured endpoint, its second model chosen by name
             started = await call(c, "optimize", {"file": "saxpy.cpp", "budget": 5, "eval_seconds": 0.1,
-                                                 "llm": {"base_url": llm.url, "model": "double",
-                                                         "api_key_env": "KF_TEST_KEY"}})
-            seen = [json.dumps(started)]
-            status = await call(c, "job_status", {"job_id": started["job"]["job_id"], "wait_seconds": 400})
-            seen.append(json.dumps(status))
-            assert status["jobs"][0]["state"] == "done", status
-            seen.append(json.dumps(await call(c, "results", {"file": "saxpy.cpp"})))
-    assert llm.chat_requests, "the LLM operator never called the endpoint"
-    assert any(h.get("authorization") == f"Bearer {SECRET}" for h in llm.headers)
+                                                 "llm": {"model": "double-large"}})
+            job = await wait_job(c, started["job"]["job_id"])
+            assert job["state"] == "done", job
+            seen = [json.dumps(started), json.dumps(job), json.dumps(await call(c, "results", {"file": "saxpy.cpp"}))]
+            # the evaluation workers (they run generated code) have none of the credentials
+            procs = _environments(marker)
+            workers = {pid: e for pid, (cmd, e) in procs.items() if "multiprocessing" in cmd}
+            assert workers, f"no worker process found among {[cmd for cmd, _ in procs.values()]}"
+            for pid, wenv in workers.items():
+                for name in ["KF_TEST_KEY", *OTHER_SECRETS]:
+                    assert name not in wenv, (pid, name)
+                assert not any(v in SECRET + "".join(OTHER_SECRETS.values()) for v in wenv.values() if len(v) > 8)
+                assert wenv.get("KF_TEST_MARKER") == marker  # (an ordinary variable stays)
+    assert not other.requests, "a call steered kf to another endpoint"
+    assert llm.chat_requests, "the LLM operator never called the configured endpoint"
+    assert all(h.get("authorization") == f"Bearer {SECRET}" for h in llm.headers)
+    assert {r["model"] for r in llm.chat_requests} == {"double-large"}
+    sent = json.dumps(llm.requests) + json.dumps(llm.headers)
+    assert sent.count(SECRET) == len(llm.headers)  # the key in the Authorization header, nowhere else
+    assert not any(v in sent for v in OTHER_SECRETS.values())
     for text in seen + [errlog.read_text()]:
         assert SECRET not in text
     assert not any(SECRET in p.read_text(errors="replace") for p in (root / ".kf").rglob("*") if p.is_file())
+
+
+@pytest.mark.asyncio
+async def test_a_refused_key_ends_the_jobs_llm_use_after_one_request_with_one_message(tmp_path):
+    root = _llm_project(tmp_path)
+    # the endpoint refuses the key, quoting it (as some do): kf must not repeat it
+    with LLMDouble(default=http_error(401, f"Incorrect API key provided: {SECRET}")) as llm:
+        args = ["--llm-base-url", llm.url, "--model", "double", "--api-key-env", "KF_TEST_KEY"]
+        async with kf_mcp(tmp_path, str(root), [str(root)], env={"KF_TEST_KEY": SECRET}, args=args) as (c, errlog):
+            started = await call(c, "optimize", {"file": "saxpy.cpp", "budget": 6, "eval_seconds": 0.1})
+            job = await wait_job(c, started["job"]["job_id"])
+            assert job["state"] == "done" and "refused the API key" in job["message"], job
+            assert SECRET not in json.dumps(job)
+    assert len(llm.requests) == 1, f"{len(llm.requests)} requests after the key was refused"
+    log = errlog.read_text()
+    assert SECRET not in log
+    assert sum("refused the API key" in line for line in log.splitlines()) == 1, log[-3000:]
 
 
 @pytest.mark.asyncio
@@ -386,6 +489,138 @@ async def test_optimize_time_budget_ends_the_search(tmp_path):
     async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
         started = await call(c, "optimize", {"file": "transpose.cpp", "budget": 1000, "time": 25, "eval_seconds": 0.05})
         assert started["job"]["budget"] == 1000
-        (job,) = (await call(c, "job_status", {"job_id": started["job"]["job_id"], "wait_seconds": 300}))["jobs"]
+        job = await wait_job(c, started["job"]["job_id"])
         assert job["state"] == "done" and job["message"].startswith("time:"), job
         assert 0 < job["done"] < 1000
+
+
+# -- issue 22: one contract for agents ---------------------------------------------------------
+
+BAD_SPEC = SAXPY.replace("// @kf in  y: float[n]", "// @kf in  y: floaty[n]")
+
+
+def _walk(schema: dict, defs: dict):
+    """Every (name, property) of an object schema, following $refs into $defs."""
+    for name, prop in schema.get("properties", {}).items():
+        yield name, prop
+        for sub in [prop, *prop.get("anyOf", []), prop.get("items", {})]:
+            ref = sub.get("$ref") if isinstance(sub, dict) else None
+            if ref:
+                yield from _walk(defs[ref.rsplit("/", 1)[-1]], defs)
+
+
+def check_schemas(tools: dict) -> None:
+    """Every parameter described with its default and unit (never inside anyOf); typed enums
+    for every state, one vocabulary with the language server; positions said to be 1-based."""
+    for t in tools.values():
+        schema = t.input_schema
+        for name, prop in schema["properties"].items():
+            assert prop.get("description"), f"{t.name}.{name} has no description"
+            assert not any("description" in b for b in prop.get("anyOf", [])), f"{t.name}.{name}: inside anyOf"
+            if name not in schema.get("required", []):
+                assert "default" in prop["description"].lower(), f"{t.name}.{name}: its default is not stated"
+    props = tools["optimize"].input_schema["properties"]
+    assert "32" in props["budget"]["description"] and "evaluations" in props["budget"]["description"]
+    assert "seconds" in props["time"]["description"] and "seconds" in props["eval_seconds"]["description"]
+    assert "(default 3)" in tools["bench"].input_schema["properties"]["seeds"]["description"]
+    assert "(default 5)" in tools["results"].input_schema["properties"]["limit"]["description"]
+    assert tools["stop"].input_schema["properties"]["job_id"]["description"]
+    wait = tools["job_status"].input_schema["properties"]["wait_seconds"]["description"]
+    assert "at most 50 s" in wait and "progress" in wait
+    # one vocabulary for states: typed enums, shared with the language server
+    out = tools["job_status"].output_schema
+    state = dict(_walk(out, out.get("$defs", {})))["state"]
+    assert set(state["enum"]) == {"queued", "running", "done", "cancelled", "error", "interrupted"}
+    assert "interrupted" in state["description"]
+    res = tools["results"].output_schema
+    assert "died" not in res["properties"]["status"]["enum"] and "interrupted" in res["properties"]["status"]["enum"]
+    lst = tools["list_kernels"].output_schema
+    line = dict(_walk(lst, lst.get("$defs", {})))["line"]
+    assert "1-based" in line["description"]
+    from kf_lsp.core.state import JobState
+    assert set(JobState.__args__) == set(state["enum"])
+
+
+@pytest.mark.asyncio
+async def test_the_contract_schemas_1_based_positions_filters_paging_compact_text_and_errors(tmp_path):
+    root = workspace(tmp_path)
+    (pathlib.Path(root) / "badspec.cpp").write_text(BAD_SPEC)
+    bad_line = BAD_SPEC.splitlines().index("// @kf in  y: floaty[n]") + 1
+    async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
+        check_schemas({t.name: t for t in (await c.list_tools()).tools})
+        # spec diagnostics: 1-based lines, as KernelInfo.line and the messages are
+        listed = await call(c, "list_kernels", {"glob": "badspec.cpp"})
+        (k,) = listed["kernels"]
+        assert k["spec"] == "error" and k["diagnostics"][0]["line"] == bad_line, k["diagnostics"]
+        assert k["diagnostics"][0]["column"] >= 1
+        checked = await call(c, "check_spec", {"file": "badspec.cpp"})
+        assert checked["diagnostics"][0]["line"] == bad_line
+        # compile errors: 1-based at the file's line
+        broken = REPEAT_SAXPY.replace("a * x[i] + y[i]", "a * undeclared_q[i] + y[i]")
+        err_line = next(i for i, x in enumerate(broken.splitlines(), 1) if "undeclared_q" in x)
+        bench = await call(c, "bench", {"file": "kernels/saxpy.cpp", "candidate_source": broken, "time_budget": 0.1})
+        assert bench["verdict"] == "compile_error" and bench["result"]["diagnostics"] == []
+        assert any(d["line"] == err_line and "undeclared_q" in d["message"] for d in bench["diagnostics"]), \
+            bench["diagnostics"]
+        # filters and paging
+        every = await call(c, "list_kernels", {})
+        assert every["total"] == 4 and every["next_cursor"] is None
+        assert {os.path.basename(k["file"]) for k in (await call(c, "list_kernels", {"glob": "kernels/*.cpp"}))["kernels"]} \
+            == {"saxpy.cpp", "nospec.cpp"}
+        assert [k["kernel"] for k in (await call(c, "list_kernels", {"has_spec": False}))["kernels"]] == ["saxpy"]
+        assert (await call(c, "list_kernels", {"language": "cuda"}))["total"] == 0
+        pages, cursor = [], None
+        while True:
+            page = await call(c, "list_kernels", {"limit": 1, **({"cursor": cursor} if cursor else {})})
+            assert len(page["kernels"]) == 1 and page["total"] == 4
+            pages.append((page["kernels"][0]["file"], page["kernels"][0]["kernel"]))
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert len(pages) == 4 and len(set(pages)) == 4
+        assert "cursor" in await refused(c, "list_kernels", {"cursor": "zz"})
+        # compact text: a summary, shorter than the structured result
+        r = await c.call_tool("list_kernels", {})
+        assert r.content[0].text.startswith("4 kernels under") and len(r.content[0].text) < len(json.dumps(every)) / 2
+        # an unknown tunable is the call's mistake: an error at once, not a verdict after a compile
+        message = await refused(c, "bench", {"file": "kernels/saxpy.cpp", "tunables": {"NOPE": 3}})
+        assert "'NOPE': not a tunable of 'saxpy'" in message and "WG_SIZE" in message
+    assert "Traceback" not in errlog.read_text()
+
+
+@pytest.mark.asyncio
+async def test_job_ids_outlive_their_server_and_a_gone_job_answers_with_its_stored_state(tmp_path):
+    """A per-call client starts a server for every call: a job cannot outlive its server. The
+    optimize result says so, the job ends `interrupted` with the server, and the next server
+    answers its id with that stored state (resumable), never with another job's."""
+    import anyio
+
+    root = workspace(tmp_path)
+    async with kf_mcp(tmp_path, root, [root], env={"KF_MCP_MAX_WAIT": "3"}) as (c, errlog):
+        started = await call(c, "optimize", {"file": "transpose.cpp", "budget": 500, "eval_seconds": 0.05})
+        jid = started["job"]["job_id"]
+        assert "ends with it" in started["note"] and "wait_seconds" in started["note"]
+        with anyio.fail_after(300):
+            while True:  # a wait is capped (here at 3 s): the call answers, the job still running
+                status = await call(c, "job_status", {"job_id": jid, "wait_seconds": 300})
+                (job,) = status["jobs"]
+                assert status["waited_seconds"] <= 3 + 2 and job["state"] in ("queued", "running")
+                if job["done"] >= 1:
+                    break
+    # the client went away; a new server, as a per-call client starts
+    async with kf_mcp(tmp_path, root, [root]) as (c, errlog2):
+        (gone,) = (await call(c, "job_status", {"job_id": jid}))["jobs"]
+        assert gone["job_id"] == jid and gone["state"] == "interrupted" and gone["resumable"], gone
+        assert "optimize resumes" in gone["message"] and gone["file"].endswith("transpose.cpp")
+        frozen = gone["elapsed_seconds"]
+        again = await call(c, "optimize", {"file": "transpose.cpp", "budget": 500, "eval_seconds": 0.05})
+        assert again["job"]["job_id"] != jid  # ids are unique across servers
+        results = await call(c, "results", {"file": "transpose.cpp"})  # the first server's evaluations are kept
+        assert results["status"] in ("interrupted", "running") and results["evaluations"] >= 1, results
+        stopped = await call(c, "stop", {"job_id": again["job"]["job_id"]})
+        assert stopped["state"] == "cancelled"
+        (still,) = (await call(c, "job_status", {"job_id": jid}))["jobs"]
+        assert still["state"] == "interrupted" and still["elapsed_seconds"] == frozen
+        assert "no job 'optimize-zzzz-000000'" in await refused(c, "job_status", {"job_id": "optimize-zzzz-000000"})
+    for log in (errlog, errlog2):
+        assert "Traceback" not in log.read_text()

@@ -189,7 +189,7 @@ def test_routing_by_hardware_tag(pool):
     t0 = time.monotonic()
     with pytest.raises(NoMatchingWorker, match="cuda-sm_90 hardware .*the cluster has: sycl-cpu"):
         pool.evaluate_sync(req("good"), target="cuda-sm_90")
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 60  # refused without waiting for a worker (a deadline, not a speed claim)
     # Submitted anyway, behind kf's back: a sycl-cpu worker never runs it, it waits.
     payload = msgspec.msgpack.encode(req("good"))
     fut = pool.client.submit(evaluate_remote, payload, resources={"cuda-sm_90": 1}, pure=False)

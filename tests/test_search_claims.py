@@ -201,10 +201,18 @@ def test_known_proposals_are_fed_back_and_the_budget_is_used(tmp_path):
 # -- interrupts, dead processes, two processes on one search --------------------------------
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C's default action in the child, as a terminal gives it. A job started in the
+    background of a non-interactive shell (`.ci/run ... &`, a CI runner) inherits SIGINT
+    ignored, and an ignored signal stays ignored across exec: kf would then never see the
+    interrupt, finish its search and exit 0 (issue 22)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(src, db, budget="40", extra=()):
     return subprocess.Popen([sys.executable, "-m", "kf_lsp", "optimize", f"{src}:transpose", "--budget", budget,
                              "--eval-seconds", "0.15", "--db", db, *extra], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_as_in_a_terminal)
 
 
 def _wait_for_evaluations(db, n, timeout=300):

@@ -70,8 +70,10 @@ def test_hard_coded_default_size_is_rejected_with_a_minimal_spec(pool, tmp_path)
     alone = evaluate(pool, tmp_path / "saxpy.cpp")
     assert alone.verdict is Verdict.CORRECT, alone.message
     derived = sorted({c.sizes["n"] for c in alone.checks if c.derived})
-    assert derived == [1, 37, (1 << 20) - 1]
-    assert "derived n=1 | n=37 | n=1048575" in alone.message
+    # backends/judge/sizes.py; above the default 9/8 of it (reaching 2^24 + 1 would cost 16 times it)
+    rule = [1, 63, 65, 66, 67, 68, 69, 70, 71, 1023, 1025, (1 << 20) + (1 << 17) + 1]
+    assert set(rule) <= set(derived) and len(derived) <= len(rule) + 1  # and one random size
+    assert "derived n=1 | n=63 | n=65" in alone.message and "random size n=" in alone.message
     warn = [d for d in alone.diagnostics if d.severity == "warning" and "no `@kf check` sizes" in d.message]
     assert warn and warn[0].file.endswith("saxpy.cpp")
     bad = evaluate(pool, tmp_path / "saxpy.cpp", SPEC / "saxpy_hardcoded.cpp")

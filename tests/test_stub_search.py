@@ -246,18 +246,18 @@ def test_the_editor_offers_to_write_a_first_kernel_on_a_stub(reference, tmp_path
 
 @pytest.mark.asyncio
 async def test_mcp_optimize_on_a_reference_path_writes_the_first_kernel(reference, tmp_path):
-    from test_mcp import call, kf_mcp, refused
+    from test_mcp import call, kf_mcp, refused, wait_job
 
     root = str(tmp_path)
     with LLMDouble([answer(FIRST, "one element per work-item")], default=answer(SECOND, "four per item")) as llm:
-        async with kf_mcp(tmp_path, root, [root]) as (c, errlog):
+        # the endpoint is kf mcp's (issue 22: a call never names a URL)
+        async with kf_mcp(tmp_path, root, [root], args=["--llm-base-url", llm.url, "--model", "double"]) as (c, errlog):
             why = await refused(c, "optimize", {"file": "scale.py", "kernel": "scale_add"})
             assert "give `language`" in why
             started = await call(c, "optimize", {"file": "scale.py", "kernel": "scale_add", "language": "sycl",
-                                                 "budget": 3, "eval_seconds": 0.1,
-                                                 "llm": {"base_url": llm.url, "model": "double"}})
-            status = await call(c, "job_status", {"job_id": started["job"]["job_id"], "wait_seconds": 500})
-            assert status["jobs"][0]["state"] == "done", status
+                                                 "budget": 3, "eval_seconds": 0.1})
+            job = await wait_job(c, started["job"]["job_id"])
+            assert job["state"] == "done", job
     stub = tmp_path / "scale_scale_add.cpp"
     assert stub.exists() and "@kf reference scale.py:scale_add" in stub.read_text()
     (key,) = Store(started["database"]).searches()

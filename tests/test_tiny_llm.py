@@ -63,11 +63,11 @@ async def test_operator_round_trip_with_a_real_tiny_llm(server):
     client = RecordingClient(cfg)
     op = LLMOperator(cfg, client, seed=0)
     try:
-        out = await op.propose(ctx, 2)
+        out = await op.propose(ctx, 1)  # one round trip proves the loop (a second costs minutes on a loaded CPU)
     finally:
         await client.close()
 
-    assert len(out) == 2 and client.calls == 2 and client.failures == 0
+    assert len(out) == 1 and client.calls == 1 and client.failures == 0
     assert op.tokens_used == client.tokens_used > 0
     for r in client.replies:
         assert not r.estimated and r.prompt_tokens > 500 and r.completion_tokens > 0  # real usage

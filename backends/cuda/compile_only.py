@@ -40,5 +40,26 @@ class CompileOnlySession:
                 out, resources=msgspec.structs.replace(out.resources, features=feats, feature_source=source))
         return out
 
+    # -- the disk cache of compiled kernels (backends/judge/compile_cache.py) --------------
+
+    def artifact(self, kernel, unit: CompileUnit) -> bytes:
+        import msgspec
+
+        return msgspec.msgpack.encode(kernel)
+
+    def from_artifact(self, data: bytes, unit: CompileUnit):
+        """A module compiled before (its features were taken then); no warnings: they would
+        name the lines of the text compiled first."""
+        import msgspec
+
+        from backends.cuda.compiler import CompiledModule
+
+        return msgspec.structs.replace(msgspec.msgpack.decode(data, type=CompiledModule), warnings=[])
+
+    def artifact_salt(self) -> str:
+        from backends.cuda.compiler import artifact_salt
+
+        return artifact_salt(self.arch)
+
     def close(self) -> None:
         pass

@@ -586,3 +586,18 @@ def compile_ptx(unit: CompileUnit, arch: str = "sm_90") -> str | CompileFailure:
     except Exception as e:
         return _internal_failure(unit, e)
     return ptx or ""
+
+
+def artifact_salt(arch: str) -> str:
+    """What decides a cubin besides the unit (the disk cache's key, backends/judge/compile_cache.py):
+    the architecture, NVRTC's version (the cuda-bindings release) and this module's text."""
+    import hashlib
+    from importlib import metadata
+
+    try:
+        version = metadata.version("cuda-bindings")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    with open(__file__, "rb") as f:
+        mine = hashlib.sha256(f.read()).hexdigest()[:16]
+    return f"cuda|{arch}|cuda-bindings {version}|{mine}"

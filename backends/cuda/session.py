@@ -28,6 +28,7 @@ from backends.session import (
     Dim3,
     KernelArg,
     LaunchError,
+    NullArg,
     ScalarArg,
 )
 from backends.model import Diagnostic, DeviceInfo, Profile
@@ -104,6 +105,19 @@ extern "C" __global__ void kf_digest(const unsigned int* p, unsigned long long n
     if ((threadIdx.x & 31) == 0) atomicAdd(out, acc);
 }
 """
+
+
+SCRUB_SOURCE = r"""
+// every word of the block's shared memory set to a NaN (as float; a large value as an integer), so
+// a kernel that reads shared memory it did not write reads that, not what an earlier kernel left
+extern "C" __global__ void kf_scrub_shared(unsigned int pattern, unsigned int words) {
+    extern __shared__ unsigned int kf_scrub_mem[];
+    volatile unsigned int* mem = kf_scrub_mem;
+    for (unsigned int i = threadIdx.x; i < words; i += blockDim.x) mem[i] = pattern;
+    __syncthreads();
+}
+"""
+SCRUB_PATTERN = 0x7FC5A5A5
 
 
 class CudaBuffer:
@@ -183,6 +197,7 @@ class CudaSession:
         self._spin_kernel: CudaKernel | None = None
         self._fill64: CudaKernel | None = None
         self._digest: CudaKernel | None = None
+        self._scrub: CudaKernel | None = None
         self._digest_sink: CudaBuffer | None = None
         self._peak: float | None = None
         self._closed = False
@@ -192,6 +207,13 @@ class CudaSession:
     def _alive(self) -> None:
         if self._dead is not None:
             raise DeviceFault(f"the CUDA context is unusable after an earlier fault: {self._dead}", sticky=True)
+
+    def _current(self) -> None:
+        """The device's context current on the calling thread (cuda.core's Device objects are
+        per-thread singletons: the compile thread gets its own)."""
+        from cuda.core import Device
+
+        Device(self.index).set_current()
 
     def _fault(self, message: str) -> DeviceFault:
         self._dead = message
@@ -238,7 +260,10 @@ class CudaSession:
     # -- compile ----------------------------------------------------------------------
 
     def compile(self, unit: CompileUnit) -> CudaKernel | CompileFailure:
+        """Compile and load. Safe from another thread (the harness compiles a candidate while
+        the original's checks run): the context is made current on the calling thread."""
         self._alive()
+        self._current()
         out = compile_cuda(unit, self.info.arch or "sm_90", want_ptx=True)  # PTX: behavioural features
         if isinstance(out, CompileFailure):
             return out
@@ -275,14 +300,46 @@ class CudaSession:
             msg = f"could not load kernel {module.entry!r} ({module.symbol}): {type(e).__name__}: {e}"
             return CompileFailure([Diagnostic(path or "<cuda>", 0, 0, "error", msg, "kf")], module.log + "\n" + msg)
 
+    # -- the disk cache of compiled kernels (backends/judge/compile_cache.py) ----------------
+
+    def artifact(self, kernel: CudaKernel, unit: CompileUnit) -> bytes:
+        """What the disk cache keeps: the compiled module (cubin, PTX, what the compiler said)."""
+        import msgspec
+
+        return msgspec.msgpack.encode(kernel.compiled)
+
+    def from_artifact(self, data: bytes, unit: CompileUnit) -> CudaKernel | CompileFailure:
+        """A module compiled before, loaded afresh (its globals start at zero)."""
+        import msgspec
+
+        self._alive()
+        self._current()
+        return self.load(msgspec.msgpack.decode(data, type=CompiledModule), unit.path)
+
+    def artifact_salt(self) -> str:
+        from backends.cuda.compiler import artifact_salt
+
+        return artifact_salt(self.info.arch or "sm_90")
+
     # -- memory -----------------------------------------------------------------------
 
     def alloc(self, nbytes: int) -> CudaBuffer:
         self._alive()
-        (ptr,) = self._drv("cuMemAlloc", self._driver.cuMemAlloc(max(int(nbytes), 1)))
+        try:
+            (ptr,) = self._drv("cuMemAlloc", self._driver.cuMemAlloc(max(int(nbytes), 1)))
+        except RuntimeError as e:  # the harness says which buffer did not fit
+            if "OUT_OF_MEMORY" in str(e):
+                raise MemoryError(str(e)) from None
+            raise
         b = CudaBuffer(int(ptr), int(nbytes))
         self._buffers[b.ptr] = b
         return b
+
+    def free_memory(self) -> int:
+        """Bytes free on the device now (other processes share it): the harness plans with this."""
+        self._alive()
+        free, _total = self._drv("cuMemGetInfo", self._driver.cuMemGetInfo())
+        return int(free)
 
     def free(self, buffer: object) -> None:
         b = self._buf(buffer)
@@ -381,6 +438,32 @@ class CudaSession:
         self._sync("digest")
         return int(self.read(sink, 0, 8).view(np.uint64)[0])
 
+    def scrub_local_memory(self) -> None:
+        """Fill the shared memory of every SM with SCRUB_PATTERN: the harness calls this before
+        repeating a candidate's run, so a read of shared memory the kernel never wrote gives a
+        NaN instead of what the previous run left there (which is often the right value)."""
+        from cuda.core import LaunchConfig, launch
+
+        self._alive()
+        if self._scrub is None:
+            k = self.compile(CompileUnit(path="<kf_scrub>", source=SCRUB_SOURCE, entry="kf_scrub_shared",
+                                         language="cuda"))
+            if isinstance(k, CompileFailure):
+                raise RuntimeError("could not build the shared-memory scrub kernel: " + k.log)
+            self._scrub = k
+        shared = int(self.info.details.get("smem_per_block_optin") or DEFAULT_SHARED_LIMIT)
+        shared -= int(self._scrub.resources.static_shared or 0)
+        shared -= shared % 4
+        if shared > self._scrub.max_dynamic_shared:
+            try:
+                self._set_max_dynamic_shared(self._scrub, shared)
+            except LaunchError:
+                shared = DEFAULT_SHARED_LIMIT
+        blocks = 2 * max(self.info.compute_units, 1)  # one block fills an SM's shared memory; two waves
+        launch(self.stream, LaunchConfig(grid=(blocks, 1, 1), block=(1024, 1, 1), shmem_size=shared),
+               self._scrub.kernel, np.uint32(SCRUB_PATTERN), np.uint32(shared // 4))
+        self._sync("scrub shared memory")
+
     # -- launch -----------------------------------------------------------------------
 
     def _args(self, args: Sequence[KernelArg]) -> list:
@@ -395,6 +478,8 @@ class CudaSession:
                     out.append(np.uint16(bits))
                 else:
                     out.append(dtypes.numpy_dtype(a.dtype).type(a.value))
+            elif isinstance(a, NullArg):
+                out.append(np.uint64(0))
             else:
                 raise TypeError(f"not a kernel argument: {a!r}")
         return out

@@ -13,7 +13,12 @@ from typing import Mapping
 
 from backends.model import CheckReport
 
-__all__ = ["run_label", "failed_check"]
+__all__ = ["run_label", "failed_check", "COMPILING_MEANWHILE"]
+
+# added to every stage text while the candidate compiles in a thread beside it (harness.py):
+# a process that dies or hangs then cannot be blamed on either side; the pool runs the
+# request again with the compile in turn (EvalOptions.compile_overlap = False) to find out
+COMPILING_MEANWHILE = " (the candidate compiling meanwhile)"
 
 _LABEL = re.compile(r"\(((?:[A-Za-z_]\w*=-?\d+(?:, )?)*)( \(derived\))?, seed (-?\d+)")
 

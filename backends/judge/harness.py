@@ -18,6 +18,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -28,6 +29,7 @@ import numpy as np
 from backends.kernel import dtypes
 from backends.session import (
     CompileFailure,
+    CompileUnit,
     DeviceFault,
     DeviceSession,
     LaunchError,
@@ -57,11 +59,13 @@ from backends.judge.launch import (
 )
 from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
-from backends.judge.sizes import derived_sizes
-from backends.judge.evidence import run_label
-from backends.judge import compile_cache, device_checks, python_reference, reference_cache
+from backends.judge.sizes import derived_sizes, random_size
+from backends.judge.evidence import COMPILING_MEANWHILE, run_label
+from backends.judge import compile_cache, device_checks, memory, python_reference, reference_cache, sanitizer
 from backends.judge.launch import buffer_sizes
-from backends.judge.verify import ACCURACY_FACTOR, ORIGINAL_LIMIT, compare_output, in_tolerances, poison_mask
+from backends.judge.reference_cache import StoredRun
+from backends.judge.verify import (ACCURACY_FACTOR, ORIGINAL_LIMIT, compare_output, guard_differs, in_tolerances,
+                                   poison_mask)
 from backends.kernel.expressions import resolve
 from backends.kernel.pyref import is_stub
 
@@ -107,13 +111,81 @@ def _spec_errors(unit: Unit) -> list[Diagnostic]:
     return [d for d in unit.kernel.spec_errors if d.severity == "error"]
 
 
+PROBED = frozenset({"residue", "combined", "random"})  # small sizes kf chose
+SANITIZED_SIZES = 12  # of them, the first ones run under compute-sanitizer
+
+
+class SizeCase(tuple):
+    """One problem size to check: unpacks as (label, overrides, derived); `kind` is "default",
+    "check", or the kind of a size kf chose (backends/judge/sizes.py); `line` the spec line of
+    a size the spec lists (a `@kf check` line)."""
+
+    def __new__(cls, label: str, overrides: dict[str, str], derived: bool, kind: str = "default",
+                line: int | None = None, probe: bool = False):
+        case = super().__new__(cls, (label, overrides, derived))
+        case.kind = kind
+        case.line = line
+        case.probe = probe  # the candidate runs three times here, the original twice (other guard contents)
+        return case
+
+    @property
+    def label(self) -> str:
+        return self[0]
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        return self[1]
+
+    @property
+    def derived(self) -> bool:
+        return self[2]
+
+
+class PendingCompile:
+    """A compile running in a thread: SYCL's run-time compiler and NVRTC run beside kernel
+    launches (ctypes and the CUDA bindings release the GIL), so the original's work proceeds
+    meanwhile. `wait` gives the compiled kernel or CompileFailure (or raises what it raised)."""
+
+    def __init__(self, build: Callable[[], object], unit: Unit, values: dict, source: str | None = None):
+        self.unit = unit
+        self.values = values
+        self.source = source  # what went to the compiler
+        self.seconds = 0.0
+        self._result: object = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(build,), name="kf-compile", daemon=True)
+        self._thread.start()
+
+    def _work(self, build: Callable[[], object]) -> None:
+        t = time.perf_counter()
+        try:
+            self._result = build()
+        except BaseException as e:  # handed to the evaluation's thread by wait()
+            self._error = e
+        finally:
+            self.seconds = time.perf_counter() - t
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def wait(self) -> object:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 class Evaluation:
     """State of one request; `run()` returns (result, worker_still_healthy)."""
 
     def __init__(self, session: DeviceSession, request: EvalRequest, report: Reporter):
         self.session = session
         self.req = request
-        self.report = report
+        self._report = report
+        self.pending: PendingCompile | None = None  # the candidate compiling in a thread, if it is
         self.opts = request.options
         self.healthy = True
         self.compile_seconds = 0.0
@@ -123,6 +195,7 @@ class Evaluation:
         self.notes: list[str] = []  # for the verdict: skipped derived sizes, a nondeterministic original
         self.at: tuple[dict[str, int], int, bool] | None = None  # the (sizes, seed) running now
         self.reference_key: str | None = None  # the original's compile digest (compile_cache)
+        self.cases: list[SizeCase] = []  # the sizes checked (after the memory plan)
         # the oracle (`_compare`): how far a nondeterministic original widens the comparison, and
         # with a Python reference the largest errors against it seen in this evaluation
         self.widen: dict[str, tuple[float, float]] = {}  # buffer -> (extra rtol, extra atol), original.py
@@ -137,9 +210,17 @@ class Evaluation:
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
         self.build: Build | None = None
 
+    def report(self, what: str, seconds: float) -> None:
+        """The stage the pool sees (it names a hang or a death); while the candidate compiles
+        in a thread, marked so (evidence.COMPILING_MEANWHILE): a death then is either side's."""
+        if self.pending is not None and not self.pending.done():
+            what += COMPILING_MEANWHILE
+        self._report(what, seconds)
+
     # -- steps -----------------------------------------------------------------------
 
-    def _compile(self, unit: Unit, role: str) -> LaunchableKernel:
+    def _unit(self, unit: Unit, role: str) -> tuple[CompileUnit, dict]:
+        """What goes to the compiler, after the spec's own errors (raised first)."""
         if unit.kernel.spec is None:
             raise EvalFailure(
                 Verdict.SPEC_ERROR if role == "reference" else Verdict.CONTRACT,
@@ -160,22 +241,54 @@ class Evaluation:
             raise
         if role == "reference":
             self.reference_unit = cu
+        return cu, values
+
+    def _compile(self, unit: Unit, role: str, background: bool = False,
+                 prepared: tuple[CompileUnit, dict] | None = None) -> "LaunchableKernel | PendingCompile":
+        """Compile (through compile_cache); `background`: in a thread, returning a
+        PendingCompile that `_candidate` finishes (KF_COMPILE_OVERLAP=0: never)."""
+        cu, values = prepared or self._unit(unit, role)
+        if background and self._overlap():
+            self.pending = PendingCompile(lambda: self._compile_now(cu, role), unit, values, cu.source)
+            return self.pending
         self.report(f"compiling the {role}", COMPILE_SECONDS)
         t = time.perf_counter()
-        if role == "reference":  # compiled once per worker (compile_cache); candidates always afresh
-            compiled = compile_cache.compile_original(self.session, cu)
-            out, self.reference_key = compiled.kernel, compiled.key
-        else:
-            out = self.session.compile(cu)
+        out = self._compile_now(cu, role)
         self.compile_seconds += time.perf_counter() - t
         if role == "reference":
             self.build = _build(unit, cu, out)
+        return self._loaded(unit, role, out, values, cu.source)
+
+    def _overlap(self) -> bool:
+        """Compile the candidate beside the original's work? Where they use different resources:
+        a GPU (the compiler on a host core, the checks on the device). On a CPU device both
+        compete for the same cores; measured on the 2-core host, a search was no faster with it
+        (its compiles slower). KF_COMPILE_OVERLAP=1/0 forces it."""
+        forced = os.environ.get("KF_COMPILE_OVERLAP")
+        wanted = forced != "0" if forced is not None else getattr(self.session.info, "kind", "") != "cpu"
+        return wanted and self.opts.compile_overlap
+
+    def _compile_now(self, cu: CompileUnit, role: str):
+        if role == "reference":  # compiled once per worker (compile_cache); candidates load afresh
+            compiled = compile_cache.compile_original(self.session, cu)
+            self.reference_key = compiled.key
+            return compiled.kernel
+        return compile_cache.compile_unit(self.session, cu)
+
+    def _candidate(self, pending: "PendingCompile") -> LaunchableKernel:
+        """The candidate compiling in the background, once compiled."""
+        self.report("compiling the candidate", COMPILE_SECONDS)
+        out = pending.wait()
+        self.compile_seconds += pending.seconds
+        return self._loaded(pending.unit, "candidate", out, pending.values, pending.source)
+
+    def _loaded(self, unit: Unit, role: str, out, values: dict, source: str | None = None) -> LaunchableKernel:
         if isinstance(out, CompileFailure):
             first = out.diagnostics[0].format() if out.diagnostics else out.log.strip().splitlines()[0:1]
             verdict = Verdict.COMPILE_ERROR if role == "candidate" else Verdict.REFERENCE_FAILED
             raise EvalFailure(verdict, f"{role} does not compile: {first}", list(out.diagnostics))
         self.diagnostics.extend(out.warnings)
-        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values, cu.source)
+        k = LaunchableKernel(role, unit, unit.kernel.spec, out, values, source)
         if role == "reference":
             self._check_types(k)
         return k
@@ -224,41 +337,116 @@ class Evaluation:
         """A launch (with its checks) taking longer than this is a hang: the pool kills it."""
         return self.opts.timeout_s if self.opts.timeout_s > 0 else LAUNCH_SECONDS
 
-    def _sizes(self, contract: Spec, tunables=None) -> list[tuple[str, dict[str, str], bool]]:
-        """(label, overrides, derived): the default size, the spec's check sizes, then the
-        derived sizes kf adds (backends/judge/sizes.py)."""
-        sizes = [("default size", {}, False)]
+    def _sizes(self, contract: Spec, tunables=None, language: str | None = None) -> list["SizeCase"]:
+        """(label, overrides, derived) with `kind` and `line`: the default size, the spec's check
+        sizes, then the sizes kf adds (backends/judge/sizes.py): residues, all at once, one above
+        the default and one drawn from the request's nonce."""
+        sizes = [SizeCase("default size", {}, False, "default")]
         if self.opts.check_extra_sizes:
             for c in contract.checks:
                 label = ", ".join(f"{k}={v}" for k, v in c.assignments.items())
-                sizes.append((label, dict(c.assignments), False))
-            for d in derived_sizes(contract, tunables, [c.assignments for c in contract.checks]):
-                sizes.append((f"{d.label} (derived)", d.overrides, True))
+                sizes.append(SizeCase(label, dict(c.assignments), False, "check", c.line))
+            for d in derived_sizes(contract, tunables, [c.assignments for c in contract.checks], language):
+                sizes.append(SizeCase(f"{d.label} ({'above the default' if d.kind == 'above' else 'derived'})",
+                                      d.overrides, True, d.kind, probe=d.probe))
+            r = random_size(contract, self.req.nonce, tunables, language)
+            if r is not None:
+                sizes.append(SizeCase(f"{r.label} (random)", r.overrides, True, "random", probe=True))
         return sizes
 
-    def _run_checked(self, k: LaunchableKernel, contract: Spec, env, inputs, what: str) -> Buffers:
-        """Run `k` once on fresh buffers; returns them (caller frees) after the safety checks."""
-        bufs = Buffers(self.session, contract, env)
+    def _plan(self, ref: LaunchableKernel, contract: Spec, cases: list["SizeCase"]) -> list["SizeCase"]:
+        """Memory planned before anything runs (backends/judge/memory.py): a size of the spec's
+        own that cannot fit is a spec error naming it and its line; a size kf chose is skipped
+        and the verdict says so."""
+        kept = []
+        for case in cases:
+            try:
+                env = ref.env(contract, case.overrides)
+            except EvalFailure:
+                kept.append(case)  # _verify says why (or skips a derived size)
+                continue
+            n = memory.need(contract, env, sets=2 if case.kind == "default" and self.opts.time else 1)
+            ok, why = memory.fits(n, self.session) if n is not None else (True, "")
+            if ok:
+                kept.append(case)
+                continue
+            names = {x.name for x in contract.variables}
+            sizes = ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int) and k in names
+                              and k not in ref.tunables) or case.label
+            if case.derived:
+                self.notes.append(f"size {sizes} ({case.kind}) skipped: it {why}")
+                continue
+            what = "the default size" if case.kind == "default" else "the check size"
+            raise EvalFailure(Verdict.SPEC_ERROR, f"{what} {sizes} does not fit: it {why} ({memory.describe(n)}); "
+                              "use a smaller size", line=case.line if case.line is not None
+                              else _size_line(contract, n.biggest))
+        return kept
+
+    def _run_checked(self, k: LaunchableKernel, contract: Spec, env, inputs, what: str,
+                     alternate_guards: bool | set[str] = False, phase: int = 0, probe: bool = False) -> Buffers:
+        """Run `k` once on fresh buffers; returns them (caller frees) after the safety checks.
+        `alternate_guards`: the guards' second pattern (all buffers, or the named ones).
+        `probe` (the original, at the small sizes): run it again with the second pattern; an
+        output that changes means it reads outside its buffers, a spec error."""
+        bufs = Buffers(self.session, contract, env, alternate_guards=alternate_guards, guard_phase=phase)
         try:
             bufs.load(inputs)
             self._launch(k, bufs, env, what)
             self._after_run(k, bufs, what)
+            if probe and k.role == "reference":
+                readers = self._guard_readers(k, contract, env, inputs, _outputs(bufs, contract), what, phase)
+                if readers:
+                    b = contract.buffer(readers[0])
+                    raise EvalFailure(Verdict.SPEC_ERROR, f"the original reads outside `{readers[0]}` ({what}): its "
+                                      "outputs change with the contents of the memory next to the buffer; declare the "
+                                      "length it reads, or `require` the sizes it handles",
+                                      line=b.line if b is not None else None)
             return bufs
         except BaseException:
             bufs.free()
             raise
 
-    def _after_run(self, k: LaunchableKernel, bufs: Buffers, what: str) -> None:
+    def _guard_readers(self, k: LaunchableKernel, contract: Spec, env, inputs, base: dict[str, np.ndarray],
+                       what: str, phase: int) -> list[str]:
+        """The buffers whose guards `k` reads: its outputs (`base`: a run with the ordinary
+        guards) change when they hold the second pattern. One run, and one per buffer when
+        some output changed."""
+        def changed(alt) -> bool:
+            b = self._run_checked(k, contract, env, inputs, what + ", other guard contents", alternate_guards=alt,
+                                  phase=phase)
+            try:
+                got = _outputs(b, contract)
+            finally:
+                b.free()
+            return any(guard_differs(base[x.name], got[x.name], x.dtype).any() for x in contract.buffers
+                       if x.role != "in")
+
+        if not changed(True):
+            return []
+        names = [b.name for b in contract.buffers if changed({b.name})]
+        return names or [b.name for b in contract.buffers]
+
+    def _after_run(self, k: LaunchableKernel, bufs: Buffers, what: str, candidate_ran: bool = False) -> None:
+        """Guards and inputs as kf wrote them? A change is the kernel's verdict; a change in the
+        original's buffers found after a candidate ran (`candidate_ran`: they were alive while
+        the candidate ran) is the candidate's, never the original's."""
         oob = bufs.check_guards()
         if oob:
-            if k.role == "candidate":
+            if k.role == "candidate" or candidate_ran:
                 self.healthy = False  # it may have scribbled on memory we do not guard
+                if k.role != "candidate":
+                    raise EvalFailure(Verdict.OUT_OF_BOUNDS, "candidate writes outside its own buffers: the guards of "
+                                      f"the original's `{oob[0]}` changed while the candidate ran ({what}): {oob[1]}")
                 raise EvalFailure(Verdict.OUT_OF_BOUNDS, f"candidate writes out of bounds of {oob[0]} ({what}): {oob[1]}")
             raise EvalFailure(Verdict.REFERENCE_FAILED, f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
         modified = bufs.modified_inputs()
         if modified:
             if k.role == "candidate":
                 raise EvalFailure(Verdict.INPUT_MODIFIED, f"candidate modifies input {modified} ({what})")
+            if candidate_ran:
+                self.healthy = False
+                raise EvalFailure(Verdict.INPUT_MODIFIED, "candidate writes outside its own buffers: the original's "
+                                  f"input {modified} changed while the candidate ran ({what})")
             raise EvalFailure(
                 Verdict.REFERENCE_FAILED,
                 f"the original kernel modifies input {modified}: declare it `inout` in the spec",
@@ -285,19 +473,21 @@ class Evaluation:
         if check.rule:
             self.rules.setdefault(name, set()).add(check.rule)
 
-    def _accumulation(self, contract: Spec, b, inputs: dict | None, n_out: int) -> tuple[float, float, str]:
+    def _accumulation(self, contract: Spec, b, inputs: dict | None,
+                      n_out: int | Callable[[], int]) -> tuple[float, float, str]:
         """How far the rounding of an accumulation widens the tolerance of float output `b`:
         k terms per output element (k >= 2: a sum, a dot product) summed in float in some
         order err by up to original.accumulation_bound, whatever the oracle; a reordering
-        of a float sum is not an error (docs/evaluation.md, "Tolerances")."""
+        of a float sum is not an error (docs/evaluation.md, "Tolerances"). `n_out`: the
+        output's length in scalars (or how to get it: asked once per input set)."""
         if inputs is None or not dtypes.is_float(b.dtype):
             return 0.0, 0.0, ""
         if self._bounds_of is not inputs:  # kept for the input set being compared now
             self._bounds_of, self._bounds = inputs, {}
-        key = (b.name, n_out)
+        key = b.name
         if key not in self._bounds:
             lengths = {x.name: inputs[x.name].size for x in contract.buffers if x.name in inputs}
-            lengths[b.name] = n_out
+            lengths[b.name] = n_out() if callable(n_out) else n_out
             rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
             self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element") if k >= 2 \
                 else (0.0, 0.0, "")
@@ -329,8 +519,7 @@ class Evaluation:
                 continue
             rtol, atol = self._tolerance(contract, b)
             poisoned = b.role == "out" and b.start is None
-            n_out = cb.nbytes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize  # scalars (a float4 is 4)
-            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, n_out)
+            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, lambda: _length(rb, cb, b))
             if expected is not None:
                 got = cb.read(b.name, b.dtype)
                 orig = rb.read(b.name, b.dtype) if rb is not None else None
@@ -467,10 +656,19 @@ class Evaluation:
             store.checked[checked_key] = (dict(found.spread), list(found.notes), dict(found.widen),
                                           dict(found.original_error), dict(found.original_excess))
 
+    def _disagrees_at_derived(self, f: EvalFailure, derived: bool, expected, label: str, what: str) -> bool:
+        """At a size kf chose, an original that disagrees with the Python reference there (its own
+        answer is wrong: an overflow, a size it does not handle) skips that size, saying so."""
+        if not (derived and expected is not None and f.verdict is Verdict.REFERENCE_FAILED
+                and f.message.startswith("the original disagrees")):
+            return False
+        self._skip(label, "the original disagrees with the Python reference there", _reason(f.message, what))
+        return True
+
     def _skip(self, label: str, why: str, detail: str = "") -> None:
         """A derived size kf chose is left out (the verdict's note says which and why: `why`,
         with the first size's `detail`)."""
-        label = label.replace(" (derived)", "")
+        label = _plain_label(label)
         sizes = self.skipped.setdefault(why, [])
         if not sizes and detail:
             self.skip_details[why] = f"at {label}: {detail}"
@@ -483,69 +681,260 @@ class Evaluation:
             self.notes.append("derived size(s) " + "; ".join(labels) + f" skipped: {why}"
                               + (f" ({detail})" if detail else ""))
 
-    def _verify(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec) -> None:
+    def _verify(self, ref: LaunchableKernel, cand: "LaunchableKernel | PendingCompile | None",
+                contract: Spec) -> LaunchableKernel | None:
+        """Every size and seed: the original's outputs (reused across evaluations where they
+        can be: reference_cache), then the candidate on its own buffers, compared. `cand` may
+        still be compiling (PendingCompile): the original's runs go first meanwhile. The
+        original's buffers are copied to the host and freed before the candidate runs, so
+        nothing of the original is alive for it to read or write. At the small sizes kf chose
+        the candidate runs twice more at the probed ones (backends/judge/sizes.py; docs/evaluation.md)."""
         # the original's outputs on worker-secret inputs, reused across evaluations (reference_cache)
         store = reference_cache.store_for(self.session) if (
             self.reference_key and reference_cache.enabled()) else None
         epoch = store.begin(self.reference_key) if store is not None else 0
-        cannot = "the original cannot run there (mark a size the kernel needs with `@kf fixed NAME`)"
-        for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, ref.tunables)):
-            try:
-                env_r = ref.env(contract, overrides)
-            except EvalFailure:
-                if derived:
-                    self._skip(label, cannot)
+        cases = self.cases = self._plan(ref, contract, self._sizes(contract, ref.tunables, ref.language))
+        has_candidate = cand is not None
+        jobs = [(i, case, seed) for i, case in enumerate(cases)
+                for seed in range(1 if case.derived or not has_candidate else self.opts.seeds)]
+        prepared: dict[tuple[int, int], object] = {}
+        if isinstance(cand, PendingCompile):
+            # the candidate compiles in a thread: the original's work meanwhile (stored runs only,
+            # so what is prepared is bounded by the store's budget)
+            for size_index, case, seed in jobs:
+                if cand.done() or store is None:
+                    break
+                part = self._reference_part(ref, contract, store, epoch, size_index, case, seed)
+                if part is not None and not isinstance(part[3], StoredRun):
+                    part[3].free()  # too large to keep: run again in turn
+                    break
+                prepared[(size_index, seed)] = part
+            cand = self._candidate(cand)
+        dead: set[int] = set()
+        try:
+            for size_index, case, seed in jobs:
+                if size_index in dead:
                     continue
-                raise
-            int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
-            self.at = (int_sizes, 0, derived)
-            env_c = cand.env(contract, overrides) if cand else None
-            for seed in range(1 if derived or cand is None else self.opts.seeds):
+                if (size_index, seed) in prepared:
+                    part = prepared.pop((size_index, seed))
+                else:
+                    part = self._reference_part(ref, contract, store, epoch, size_index, case, seed)
+                if part is None:
+                    dead.add(size_index)  # the original cannot run at a size kf chose: skipped
+                    continue
+                env_r, int_sizes, inputs, rb, expected = part
+                derived = case.derived
                 self.at = (int_sizes, seed, derived)
                 what = run_label(int_sizes, seed, derived)
                 try:
-                    if store is not None:
-                        inputs, rb = store.run(self.reference_key, epoch, contract, env_r, size_index, seed,
-                                               lambda inp: self._run_checked(ref, contract, env_r, inp, what))
-                    else:
-                        rng = np.random.default_rng([self.req.nonce, size_index, seed])
-                        inputs = generate_inputs(contract, env_r, rng)
-                        rb = self._run_checked(ref, contract, env_r, inputs, what)
-                except EvalFailure as f:
-                    if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
-                        self._skip(label, cannot)
-                        break  # the original cannot run at a size kf chose: not the user's problem
-                    raise
-                try:
-                    expected = self._reference_outputs(contract, env_r, inputs, store, epoch, size_index, seed,
-                                                       what, derived, label)
-                    if expected is False:
-                        break  # the Python reference cannot run at a size kf chose
                     try:
-                        if size_index == 0 and seed == 0:
-                            self._original_checks(ref, contract, env_r, inputs, rb, what, store, expected)
                         if cand is None:
                             self.checks.append(self._original_alone(rb, contract, int_sizes, seed, derived, expected,
                                                                     inputs, what))
                             continue
+                        env_c = cand.env(contract, case.overrides)
+                        small = case.probe
                         cb = self._run_checked(cand, contract, env_c, inputs, what)
                         try:
-                            self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived,
-                                                             expected, inputs))
+                            try:
+                                self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived,
+                                                                 expected, inputs))
+                            except EvalFailure as f:
+                                self._explain_failure(ref, cand, contract, env_r, env_c, inputs, rb, cb, what, f)
+                                raise
+                            first = _outputs(cb, contract) if small else None
                         finally:
                             cb.free()
+                        if small:
+                            self._repeat(cand, contract, env_c, inputs, rb, first, int_sizes, seed, what,
+                                         size_index % 2, expected)
                     except EvalFailure as f:
-                        if derived and expected is not None and f.verdict is Verdict.REFERENCE_FAILED \
-                                and f.message.startswith("the original disagrees"):
-                            self._skip(label, "the original disagrees with the Python reference there",
-                                       _reason(f.message, what))
-                            break  # a size kf chose, where the original's own answer is wrong: not the candidate's
-                        raise
+                        if not self._disagrees_at_derived(f, derived, expected, case.label, what):
+                            raise
+                        dead.add(size_index)  # a size kf chose, where the original's own answer is wrong
                 finally:
                     rb.free()
+        finally:
+            for part in prepared.values():
+                if part is not None:
+                    part[3].free()
         self.at = None
         self._skipped_note()
+        skipped = "; ".join(label for labels in self.skipped.values() for label in labels)
+        randoms = [c.label for c in cases if c.kind == "random" and _plain_label(c.label) not in skipped]
+        if randoms:
+            self.notes.append(f"random size {_plain_label(randoms[0])} (drawn from the request's nonce)")
         self._oracle_note(contract, cand is not None)
+        if isinstance(cand, PendingCompile):  # no size ran (all skipped): still the candidate's verdict
+            cand = self._candidate(cand)
+        return cand
+
+    def _sanitize(self, cand: LaunchableKernel, contract: Spec) -> None:
+        """CUDA: the candidate under compute-sanitizer at the small sizes (backends/judge/sanitizer.py);
+        a finding is its verdict. Elsewhere, or without the tool, the verdict says it was not run."""
+        if self.session.info.backend != "cuda":
+            self.notes.append("no sanitizer on this backend: races and uninitialised reads are looked for by "
+                              "repeated runs only")
+            return
+        sizes = [dict(c.overrides) for c in self.cases if c.kind in PROBED][:SANITIZED_SIZES] or [{}]
+        self.report("running the candidate under compute-sanitizer (racecheck, initcheck, memcheck)", 1800.0)
+        found = sanitizer.check(self.req, sizes)
+        if isinstance(found, str):
+            self.notes.append(f"not checked by compute-sanitizer: {found}")
+            return
+        bad = [f for f in found if f.errors]
+        if bad:
+            self._fail_as(bad[0].verdict, "candidate: " + sanitizer.describe(bad[0]))
+        problems = [f for f in found if f.problem]
+        if problems:
+            self.notes.append("compute-sanitizer could not check: " + "; ".join(f"{f.tool}: {f.problem}" for f in problems))
+        else:
+            self.notes.append(f"compute-sanitizer {', '.join(f.tool for f in found)}: no findings at {len(sizes)} sizes")
+
+    def _reference_part(self, ref: LaunchableKernel, contract: Spec, store, epoch: int, size_index: int,
+                        case: "SizeCase", seed: int):
+        """(env, sizes, inputs, the original's outputs, the Python reference's outputs or None)
+        for one (size, seed), the original's outputs on the host (a StoredRun) and its buffers
+        freed; None when the original or the Python reference cannot run at a size kf chose
+        (noted: `_skip`). At size 0, seed 0 the original is also checked against its own
+        spec; at the probed sizes kf chose, for reads outside its buffers."""
+        label, overrides, derived = case
+        try:
+            env_r = ref.env(contract, overrides)
+        except EvalFailure:
+            if derived:
+                self._skip(label, CANNOT_RUN)
+                return None
+            raise
+        int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
+        self.at = (int_sizes, seed, derived)
+        what = run_label(int_sizes, seed, derived)
+        probe = case.probe
+        phase = size_index % 2
+
+        def run_original(inp):
+            return self._run_checked(ref, contract, env_r, inp, what, phase=phase, probe=probe)
+
+        try:
+            if store is not None and case.kind != "random":
+                inputs, rb = store.run(self.reference_key, epoch, contract, env_r, size_index, seed, run_original)
+            else:  # no store, or a size met once (random): inputs from the worker's secret and the nonce
+                rng = reference_cache.secret_rng(self.req.nonce, size_index, seed) if case.kind == "random" else \
+                    np.random.default_rng([self.req.nonce, size_index, seed])
+                inputs = generate_inputs(contract, env_r, rng)
+                rb = run_original(inputs)
+            if not isinstance(rb, StoredRun):
+                rb = _to_host(rb, contract)
+        except EvalFailure as f:
+            if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
+                m = re.search(r"reads outside `\w+`", f.message)
+                self._skip(_plain_label(label) + (f" (it {m.group(0)} there)" if m else ""), CANNOT_RUN)
+                return None  # the original cannot run at a size kf chose: not the user's problem
+            raise
+        try:
+            expected = self._reference_outputs(contract, env_r, inputs, store if case.kind != "random" else None,
+                                               epoch, size_index, seed, what, derived, label)
+            if expected is False:
+                rb.free()
+                return None  # the Python reference cannot run at a size kf chose
+            if size_index == 0 and seed == 0:
+                if store is None or self.reference_key not in store.checked:
+                    self._original_reads_guards(ref, contract, env_r, inputs, rb, what)
+                self._original_checks(ref, contract, env_r, inputs, rb, what, store, expected)
+        except BaseException:
+            rb.free()
+            raise
+        return env_r, int_sizes, inputs, rb, expected
+
+    def _original_reads_guards(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb, what: str) -> None:
+        """NaN in the original's outputs at the default size: is it a NaN guard it read? (Its
+        outputs would then change with the guards' contents.) A spec error at the buffer's
+        line, before its own checks take the NaN for something else."""
+        outs = _outputs(rb, contract)
+        if not any(dtypes.is_float(b.dtype) and np.isnan(outs[b.name]).any() for b in contract.buffers
+                   if b.role != "in"):
+            return
+        readers = self._guard_readers(ref, contract, env, inputs, outs, what, 0)
+        if readers:
+            b = contract.buffer(readers[0])
+            raise EvalFailure(Verdict.SPEC_ERROR, f"the original reads outside `{readers[0]}` ({what}): its outputs "
+                              "change with the contents of the memory next to the buffer; declare the length it reads",
+                              line=b.line if b is not None else None)
+
+    def _repeat(self, cand: LaunchableKernel, contract: Spec, env, inputs, rb, first: dict[str, np.ndarray],
+                sizes, seed: int, what: str, phase: int, expected: dict | None = None) -> None:
+        """At a small size: two more runs of the candidate on the same inputs, each checked, with
+        the device's local memory scrubbed before each where the session can (CUDA's shared
+        memory): one with the guards' second pattern, one as the first. Wrong on the first of
+        them only: its output depends on memory outside its buffers (out_of_bounds); wrong on
+        the second: it is not deterministic (a race, uninitialised memory)."""
+        scrub = getattr(self.session, "scrub_local_memory", None)
+        failures: list[EvalFailure | None] = []
+        for alternate in (True, False):
+            if scrub is not None:
+                scrub()
+            label = what + (", other guard contents" if alternate else ", repeated")
+            cb = self._run_checked(cand, contract, env, inputs, label, alternate_guards=alternate, phase=phase)
+            try:
+                failures.append(self._check_quietly(rb, cb, contract, sizes, seed, label, expected, inputs))
+            finally:
+                cb.free()
+        on_guards, repeated = failures
+        readers = []
+        if repeated is None and on_guards is not None:
+            readers = self._guard_readers(cand, contract, env, inputs, first, what, phase)
+        if readers:
+            self._fail_as(Verdict.OUT_OF_BOUNDS, f"candidate reads out of bounds of {_names(readers)} ({what}): its "
+                          "output changes with the contents of the memory next to the buffer (kf's guards: NaN, then "
+                          f"huge values): {on_guards.message}", on_guards.report)
+        wrong = repeated or on_guards  # a failure the guards' contents do not explain
+        if wrong is not None:
+            self._fail_as(Verdict.NONDETERMINISTIC, f"candidate is not deterministic: right on the first run, wrong on "
+                          f"a repeat with the same inputs ({what}; a race between work-items or work-groups, or a read "
+                          f"of uninitialised memory): {wrong.message}", wrong.report)
+
+    def _check_quietly(self, rb, cb, contract: Spec, sizes, seed: int, what: str,
+                       expected: dict | None = None, inputs: dict | None = None) -> EvalFailure | None:
+        """`_compare` without its verdict: the failure (its check report kept aside), or None."""
+        n = len(self.checks)
+        try:
+            self._compare(rb, cb, contract, sizes, seed, what, True, expected, inputs)
+            return None
+        except EvalFailure as f:
+            f.report = self.checks[n] if len(self.checks) > n else None  # kept aside for _fail_as
+            del self.checks[n:]
+            return f
+
+    def _fail_as(self, verdict: Verdict, message: str, report: CheckReport | None = None) -> None:
+        """End with `verdict`: the failing run's report (or one for the size running now) last in checks."""
+        at = self.at
+        if report is None and at is not None:
+            report = CheckReport(at[0], at[1], False, message=message, derived=at[2])
+        if report is not None:
+            self.checks.append(_with(report, message=message))
+        raise EvalFailure(verdict, message)
+
+    def _explain_failure(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec, env_r, env_c, inputs,
+                         rb, cb: Buffers, what: str, failure: EvalFailure) -> None:
+        """A comparison failed with NaN or Inf on one side: a NaN guard read? The original's
+        outputs change with its guards' contents: a spec error; the candidate's: out_of_bounds.
+        Returns when neither (the failure stands)."""
+        report = self.checks[-1] if self.checks and not self.checks[-1].ok else None
+        if report is None or not report.nonfinite_count:
+            return
+        phase = 0
+        readers = self._guard_readers(ref, contract, env_r, inputs, _outputs(rb, contract), what, phase)
+        if readers:
+            b = contract.buffer(readers[0])
+            raise EvalFailure(Verdict.SPEC_ERROR, f"the original reads outside `{readers[0]}` ({what}): its outputs "
+                              "change with the contents of the memory next to the buffer; declare the length it reads",
+                              line=b.line if b is not None else None)
+        readers = self._guard_readers(cand, contract, env_c, inputs, _outputs(cb, contract), what, phase)
+        if readers:
+            self.checks.pop()
+            self._fail_as(Verdict.OUT_OF_BOUNDS, f"candidate reads out of bounds of {_names(readers)} ({what}): its "
+                          "output changes with the contents of the memory next to the buffer (kf's guards hold NaN, "
+                          f"which it read): {failure.message}", report)
 
     def _reference_outputs(self, contract: Spec, env, inputs, store, epoch: int, size_index: int, seed: int,
                            what: str, derived: bool, label: str):
@@ -658,9 +1047,10 @@ class Evaluation:
                 trial += 1
                 if trial >= opts.min_trials and time.perf_counter() - start >= opts.target_seconds:
                     break
-            # the last timed run's outputs must be right too (no skipping work while timed)
-            for (k, env), b in zip(kernels, bufs):
-                self._after_run(k, b, "timed runs")
+            # the last timed run's outputs must be right too (no skipping work while timed); the
+            # candidate's buffers first: a change in the original's after the candidate ran is the candidate's
+            for i in reversed(range(len(kernels))):
+                self._after_run(kernels[i][0], bufs[i], "timed runs", candidate_ran=i == 0 and cand is not None)
             if cand is not None:
                 self._compare(bufs[0], bufs[1], contract, timed_sizes, -1, "output of the timed runs", inputs=inputs)
             self.at = None
@@ -771,6 +1161,7 @@ class Evaluation:
 
     def _run(self) -> EvalResult:
         req = self.req
+        pending: PendingCompile | LaunchableKernel | None = None
         try:
             contract = req.reference.kernel.spec
             if contract is not None and contract.reference is not None and is_stub(req.reference.text,
@@ -780,10 +1171,13 @@ class Evaluation:
                 problems = check_contract(req.reference.kernel, req.candidate.kernel)
                 if problems:
                     return EvalResult(Verdict.CONTRACT, "candidate breaks the kernel's contract: " + "; ".join(problems))
-            ref = self._compile(req.reference, "reference")
+            ref_unit = self._unit(req.reference, "reference")  # the original's spec errors first
+            # the candidate compiles in a thread while the original compiles and runs (PendingCompile)
+            pending = self._compile(req.candidate, "candidate", background=True) if req.candidate else None
+            ref = self._compile(req.reference, "reference", prepared=ref_unit)
             contract = ref.spec
-            cand = self._compile(req.candidate, "candidate") if req.candidate else None
             if not getattr(self.session, "can_run", True):
+                cand = self._candidate(pending) if isinstance(pending, PendingCompile) else pending
                 return EvalResult(
                     Verdict.COMPILED,
                     f"compiled; not run: {self.session.info.name}",
@@ -791,7 +1185,9 @@ class Evaluation:
                     reference=KernelMeasurement(profile=ref.compiled.resources),
                     candidate=KernelMeasurement(profile=cand.compiled.resources) if cand else None,
                 )
-            self._verify(ref, cand, contract)
+            cand = self._verify(ref, pending, contract)
+            if cand is not None and self.opts.sanitize:
+                self._sanitize(cand, contract)
             self._warn_thin_spec(contract)
             checked = self._checked_sizes()
             if not self.opts.time:
@@ -829,6 +1225,9 @@ class Evaluation:
             diags = [_spec_diagnostic(req.reference, spec.range.start.line, message)] \
                 if spec is not None and spec.range is not None else []
             return EvalResult(Verdict.SPEC_ERROR, message, self.diagnostics + diags, self._with_failure(message))
+        finally:
+            if isinstance(pending, PendingCompile):
+                pending.join()  # a compile left running would load the device under the next evaluation
 
     # -- no original yet: a stub kernel and a Python reference ------------------------------
 
@@ -982,6 +1381,10 @@ def _fits_host_memory(contract: Spec, lengths: dict[str, int], what: str) -> Non
                       "size", line=big.line)
 
 
+CANNOT_RUN = ("the original cannot run there (mark a size the kernel needs with `@kf fixed NAME`, or `@kf require` "
+              "what it needs)")
+
+
 def _env_key(env) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in env.items()))
 
@@ -994,6 +1397,61 @@ def _reason(message: str, what: str) -> str:
     text = re.sub(r"^the original disagrees with the Python reference [^:]+(?: \(KernelBench module\))?: ", "", text)
     text = re.sub(r"^the reference [^:]+(?: \(KernelBench module\))?: ", "", text)
     return text if len(text) <= 300 else text[:297] + "..."
+def _outputs(run, contract: Spec) -> dict[str, np.ndarray]:
+    """Host copies of a run's outputs (live Buffers or a StoredRun)."""
+    return {b.name: np.array(run.read(b.name, b.dtype)) for b in contract.buffers if b.role != "in"}
+
+
+def _to_host(live: Buffers, contract: Spec) -> StoredRun:
+    """The original's outputs copied to the host (with their device digests) and its buffers
+    freed, before a candidate runs: nothing of the original is alive for it to read or write."""
+    try:
+        outs = [b for b in contract.buffers if b.role != "in"]
+        return StoredRun({}, {b.name: np.array(live.read(b.name, b.dtype)) for b in outs},
+                         {b.name: live.digest(b.name) for b in outs})
+    finally:
+        live.free()
+
+
+def _length(rb, cb, b) -> int:
+    """Output `b`'s length in scalars (a float4 is 4): from the candidate's live buffers'
+    sizes, else from the original's outputs on the host, else read back."""
+    sizes = getattr(cb, "nbytes", None)
+    if isinstance(sizes, dict) and b.name in sizes:
+        return sizes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize
+    for run in (rb, cb):
+        outputs = getattr(run, "outputs", None)
+        if isinstance(outputs, dict) and b.name in outputs:
+            return int(np.asarray(outputs[b.name]).size)
+    return int(cb.read(b.name, b.dtype).size)
+
+
+def _plain_label(label: str) -> str:
+    for tail in (" (derived)", " (above the default)", " (random)"):
+        label = label.replace(tail, "")
+    return label
+
+
+def _names(buffers: list[str]) -> str:
+    return ", ".join(f"`{b}`" for b in buffers)
+
+
+def _size_line(contract: Spec, buffer: str) -> int | None:
+    """The spec line a too-large default size points at: the first size variable the largest
+    buffer's length uses (`@kf n = 1 << 34`), else that buffer's line."""
+    b = contract.buffer(buffer)
+    if b is None:
+        return None
+    try:
+        from backends.kernel.expressions import names as expr_names
+
+        used = expr_names(b.length)
+    except ExprError:
+        used = set()
+    for v in contract.variables:
+        if v.name in used:
+            return v.line
+    return b.line
 
 
 def _is_reference(message: str) -> bool:

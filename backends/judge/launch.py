@@ -14,14 +14,15 @@ import msgspec
 import numpy as np
 
 from backends.judge import device_checks
-from backends.judge.verify import CANARY, GUARD_BYTES, guard_intact
+from backends.judge.memory import device_limit
+from backends.judge.verify import GUARD_BYTES, guard_bytes, guard_intact, guard_units
 from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
 from backends.kernel.lift import LIFTED_FORMS, LiftError, Plan, lift, plan as lift_plan
 from backends.kernel.tunables import TunableError, bind, defaults
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
-from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, ScalarArg
+from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, NullArg, ScalarArg
 
 __all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "generate_inputs", "compile_unit_for",
            "with_prelude", "launch_words", "describe_shape", "buffer_sizes", "out_fill",
@@ -224,81 +225,180 @@ def buffer_sizes(spec: Spec, env: Mapping[str, int | float]) -> dict[str, int]:
 MAX_BYTES = int(float(os.environ.get("KF_MAX_BUFFER_GIB", "64")) * 2**30)
 
 
+_launches = [0]  # launches prepared (Buffers.args), so a small allocation read before one is read again
+_ALIGN = 256  # where each buffer's region starts in a shared allocation (any element type's alignment)
+
+
 class Buffers:
-    """One kernel's allocations at one problem size, each with a canary guard on both sides."""
+    """One kernel's allocations at one problem size, each buffer with a guard on both sides.
+
+    Guards hold NaN for float buffers and the integer canary otherwise; `alternate_guards`
+    (True, or the names of the buffers it applies to) fills them with the second pattern
+    instead (huge values of both signs; `guard_phase` says which comes first), for the run
+    that shows reads out of bounds (backends/judge/verify.py). `guard` = 0: no guards (the
+    compute-sanitizer probe, whose memcheck must see the real ends of the allocations).
+
+    When every buffer is small (below the size checked on the device, device_checks), they
+    share one allocation, each between its own guards, written with one copy and read back
+    with one after each launch: a run at a small size costs a handful of queue operations
+    instead of a dozen (each a wait: milliseconds on a loaded CPU host). A write running
+    far past one buffer lands in the next one's guard and is caught there."""
 
     def __init__(self, session: DeviceSession, spec: Spec, env: Mapping[str, int | float],
-                 alternate_poison: bool = False):
+                 alternate_poison: bool = False, alternate_guards: bool | set[str] = False,
+                 guard_phase: int = 0, guard: int = GUARD_BYTES):
         self.session = session
         self.spec = spec
         self.env = env
         self.alternate = alternate_poison
-        self.alloc: dict[str, object] = {}
+        self.guard = guard
+        self.alloc: dict[str, object] = {}  # the allocation holding each buffer (one shared block when packed)
+        self.base: dict[str, int] = {}  # where each buffer's front guard starts in its allocation
         self.nbytes: dict[str, int] = buffer_sizes(spec, env)
         self.initial: dict[str, np.ndarray] = {}
         self.digests: dict[str, int | None] = {}  # of each input as written (device_checks)
-        limit = getattr(getattr(session, "info", None), "memory_bytes", 0) or 0
+        self._seen: dict[int, tuple[int, np.ndarray]] = {}  # small allocations read whole, by launch count
+        self.guards: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each guard holds (front, back)
+        self.units: dict[str, tuple[bytes, bytes]] = {}  # their repeating units
+        for b in spec.buffers:
+            alt = b.name in alternate_guards if isinstance(alternate_guards, (set, frozenset)) else bool(alternate_guards)
+            self.guards[b.name] = guard_bytes(b.dtype, alt, guard_phase)
+            self.units[b.name] = guard_units(b.dtype, alt, guard_phase)
+        limit = device_limit(session)
         total = sum(self.nbytes.values())
         if limit and total > limit:
             big = max(spec.buffers, key=lambda b: self.nbytes[b.name])
             raise EvalFailure(Verdict.SPEC_ERROR, f"the buffers need {total / 2**30:.1f} GiB, "
                               f"more than the device's {limit / 2**30:.1f} GiB ({big.name}: `{big.length}`): use a "
                               "smaller size", line=big.line)
+        self.packed = bool(guard) and bool(spec.buffers) and all(self._small(b.name) for b in spec.buffers)
         try:
-            for b in spec.buffers:
-                try:
-                    self.alloc[b.name] = session.alloc(self.nbytes[b.name] + 2 * GUARD_BYTES)
-                except MemoryError:
-                    raise EvalFailure(Verdict.SPEC_ERROR, f"cannot allocate {b.name} "
-                                      f"({self.nbytes[b.name] / 2**20:.0f} MiB) on this device: use a smaller size",
-                                      line=b.line) from None
+            if self.packed:
+                at = 0
+                for b in spec.buffers:
+                    self.base[b.name] = at
+                    at += -(-(self.nbytes[b.name] + 2 * guard) // _ALIGN) * _ALIGN
+                block = self._allocate(spec.buffers[0], at)
+                for b in spec.buffers:
+                    self.alloc[b.name] = block
+                self._span = at
+            else:
+                for b in spec.buffers:
+                    self.base[b.name] = 0
+                    self.alloc[b.name] = self._allocate(b, self.nbytes[b.name] + 2 * guard)
         except BaseException:
             self.free()
             raise
 
+    def _allocate(self, b: BufferSpec, nbytes: int) -> object:
+        try:
+            return self.session.alloc(nbytes)
+        except MemoryError:
+            raise EvalFailure(Verdict.SPEC_ERROR, f"cannot allocate {b.name} ({self.nbytes[b.name] / 2**20:.0f} MiB) "
+                              "on this device: use a smaller size", line=b.line) from None
+
+    def _body(self, b: BufferSpec, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """A buffer's contents before a run, as bytes: its input, or its poison/start value."""
+        if b.role == "out":
+            fill = out_fill(b, self.env, self.alternate)
+            return np.frombuffer(fill * (self.nbytes[b.name] // len(fill)), dtype=np.uint8)
+        return np.ascontiguousarray(inputs[b.name]).reshape(-1).view(np.uint8)
+
     def load(self, inputs: Mapping[str, np.ndarray]) -> None:
+        g = self.guard
+        self._seen.clear()
+        for b in self.spec.buffers:
+            if b.role != "out":
+                self.initial[b.name] = inputs[b.name]
+        if self.packed:  # every buffer, between its guards, in one copy
+            block = np.zeros(self._span, dtype=np.uint8)
+            for b in self.spec.buffers:
+                at, n = self.base[b.name], self.nbytes[b.name]
+                front, back = self.guards[b.name]
+                block[at:at + g] = front
+                block[at + g:at + g + n] = self._body(b, inputs)
+                block[at + g + n:at + 2 * g + n] = back
+            self.session.write(self.alloc[self.spec.buffers[0].name], 0, block)
+            return
         for b in self.spec.buffers:
             buf, n = self.alloc[b.name], self.nbytes[b.name]
-            self.session.fill(buf, 0, GUARD_BYTES, CANARY)
-            self.session.fill(buf, GUARD_BYTES + n, GUARD_BYTES, CANARY)
+            if self._small(b.name):  # guards and contents in one copy
+                front, back = self.guards[b.name]
+                self.session.write(buf, 0, np.concatenate([front, self._body(b, inputs), back]))
+                continue
+            if g:
+                self._write_guards(b, buf, n)
             if b.role == "out":
                 if n:
-                    self.session.fill(buf, GUARD_BYTES, n, out_fill(b, self.env, self.alternate))
-            else:
-                self.initial[b.name] = inputs[b.name]
-                if n:
-                    self.session.write(buf, GUARD_BYTES, inputs[b.name])
-                    if b.role == "in":
-                        self.digests[b.name] = device_checks.digest(self.session, buf, GUARD_BYTES, n)
+                    self.session.fill(buf, g, n, out_fill(b, self.env, self.alternate))
+            elif n:
+                self.session.write(buf, g, inputs[b.name])
+                if b.role == "in":
+                    self.digests[b.name] = device_checks.digest(self.session, buf, g, n)
+
+    def _small(self, name: str) -> bool:
+        """Written and read whole (guards and contents in one copy each way): a buffer below
+        the size checked on the device (device_checks), with guards."""
+        return bool(self.guard) and self.nbytes[name] < device_checks.DEVICE_MIN_BYTES
+
+    def _region(self, name: str) -> np.ndarray:
+        """A small buffer with its guards as they are now: its allocation is read again after
+        any launch (of any kernel: one may write outside its own buffers), else reused."""
+        buf = self.alloc[name]
+        got = self._seen.get(id(buf))
+        if got is None or got[0] != _launches[0]:
+            size = self._span if self.packed else self.nbytes[name] + 2 * self.guard
+            got = self._seen[id(buf)] = (_launches[0], self.session.read(buf, 0, size))
+        at = self.base[name]
+        return got[1][at:at + self.nbytes[name] + 2 * self.guard]
+
+    def _write_guards(self, b: BufferSpec, buf: object, n: int) -> None:
+        for offset, unit, whole in ((0, self.units[b.name][0], self.guards[b.name][0]),
+                                    (GUARD_BYTES + n, self.units[b.name][1], self.guards[b.name][1])):
+            if len(unit) <= 8:
+                self.session.fill(buf, offset, GUARD_BYTES, unit)  # on the device
+            else:  # a 16-byte unit (alternating doubles): written from the host
+                self.session.write(buf, offset, whole)
 
     def reset_outputs(self) -> None:
         """Before a timed trial: outputs poisoned again, inout buffers back to their inputs."""
+        self._seen.clear()
         for b in self.spec.buffers:
             n = self.nbytes[b.name]
             if not n:
                 continue
+            at = self.base[b.name] + self.guard
             if b.role == "out":
-                self.session.fill(self.alloc[b.name], GUARD_BYTES, n, out_fill(b, self.env, self.alternate))
+                self.session.fill(self.alloc[b.name], at, n, out_fill(b, self.env, self.alternate))
             elif b.role == "inout":
-                self.session.write(self.alloc[b.name], GUARD_BYTES, self.initial[b.name])
+                self.session.write(self.alloc[b.name], at, self.initial[b.name])
 
     def read(self, name: str, dtype: str) -> np.ndarray:
-        raw = self.session.read(self.alloc[name], GUARD_BYTES, self.nbytes[name])
+        if self._small(name):
+            raw = self._region(name)[self.guard:self.guard + self.nbytes[name]]
+        else:
+            raw = self.session.read(self.alloc[name], self.base[name] + self.guard, self.nbytes[name])
         return raw.view(dtypes.numpy_dtype(dtype))
 
     def check_guards(self) -> tuple[str, str] | None:
+        if not self.guard:
+            return None
         for b in self.spec.buffers:
             buf, n = self.alloc[b.name], self.nbytes[b.name]
-            ok, where = guard_intact(
-                self.session.read(buf, 0, GUARD_BYTES), self.session.read(buf, GUARD_BYTES + n, GUARD_BYTES)
-            )
+            if self._small(b.name):
+                region = self._region(b.name)
+                front, back = region[:GUARD_BYTES], region[GUARD_BYTES + n:]
+            else:
+                front = self.session.read(buf, 0, GUARD_BYTES)
+                back = self.session.read(buf, GUARD_BYTES + n, GUARD_BYTES)
+            ok, where = guard_intact(front, back, self.guards[b.name])
             if not ok:
                 return b.name, where
         return None
 
     def digest(self, name: str) -> int | None:
         """The keyed digest of a buffer's contents now, on the device (None: check on the host)."""
-        return device_checks.digest(self.session, self.alloc[name], GUARD_BYTES, self.nbytes[name])
+        return device_checks.digest(self.session, self.alloc[name], self.base[name] + self.guard, self.nbytes[name])
 
     def modified_inputs(self) -> str | None:
         for b in self.spec.buffers:
@@ -306,19 +406,27 @@ class Buffers:
                 was = self.digests.get(b.name)
                 if was is not None and self.digest(b.name) == was:
                     continue  # unchanged, checked on the device
-                now = self.session.read(self.alloc[b.name], GUARD_BYTES, self.nbytes[b.name])
+                now = self.read(b.name, "u8")
                 if not np.array_equal(now, self.initial[b.name].view(np.uint8)):
                     changed = int(np.count_nonzero(now != self.initial[b.name].view(np.uint8)))
                     return f"{b.name} ({changed} bytes changed)"
         return None
 
+    def arg(self, name: str) -> BufferArg:
+        """The pointer argument of buffer `name` (its first element)."""
+        return BufferArg(self.alloc[name], self.base[name] + self.guard)
+
     def args(self, params, env: Mapping[str, int | float], resolved: Mapping[int, str] | None = None) -> list[KernelArg]:
         """Launch arguments; `resolved`: parameter types as the compiler saw them (typedefs,
-        macros, bound template parameters), for parameters whose written type kf does not know."""
+        macros, bound template parameters), for parameters whose written type kf does not know.
+        Called before every launch: what any Buffers read before is stale after it."""
+        _launches[0] += 1
         out: list[KernelArg] = []
         for i, p in enumerate(params):
-            if p.is_pointer:
-                out.append(BufferArg(self.alloc[p.name], GUARD_BYTES))
+            if p.is_pointer and p.name in self.spec.nulls:
+                out.append(NullArg())  # `@kf NAME = null`
+            elif p.is_pointer:
+                out.append(self.arg(p.name))
             else:
                 dt = dtypes.canonical(p.base_type) or (dtypes.canonical(resolved[i]) if resolved and i in resolved
                                                        else None)
@@ -331,7 +439,11 @@ class Buffers:
         return out
 
     def free(self) -> None:
+        freed: set[int] = set()
         for buf in self.alloc.values():
+            if id(buf) in freed:
+                continue
+            freed.add(id(buf))
             try:
                 self.session.free(buf)
             except Exception:

@@ -54,6 +54,12 @@ def _default_budget() -> int:
     return min(8 << 30, ram // 8)
 
 
+def secret_rng(*words: int) -> np.random.Generator:
+    """A generator from the worker's secret and `words` (the nonce, a size, a seed): inputs for
+    a size met once (the random size), which nobody outside the worker can know."""
+    return np.random.default_rng([_SECRET, 0x52414E44] + [int(w) & 0xFFFFFFFFFFFFFFFF for w in words])
+
+
 def enabled() -> bool:
     return os.environ.get("KF_REFERENCE_REUSE") != "0"
 

@@ -7,8 +7,11 @@ reference's vary are rejected when they also fail the tolerance, which by defaul
 scaled to the outputs' magnitude (a low quantile of it, so neither tiny outputs nor the
 small elements of a wide-range buffer pass as zeros) and an output that is constant within
 rounding (sin^2 + cos^2) is not rejected for it. A NaN expected needs a NaN, an infinity
-the same infinity, a number a number. Guards of canary bytes around every buffer catch
-writes out of bounds.
+the same infinity, a number a number. Guards around every buffer catch writes out of
+bounds, and reads: a float buffer's guards hold NaN, so a value read past the end shows in
+the output (`0 * x[n]` is NaN); a second run with other guard contents (huge values of both
+signs, integers of the other sign) shows reads that NaN hides (`fmax(v, x[n])`, `x[n] > 1`):
+an output that changes with the guards' contents depends on memory the kernel does not own.
 """
 
 from __future__ import annotations
@@ -22,8 +25,73 @@ from backends.kernel import dtypes
 from backends.model import Mismatch, Verdict
 
 GUARD_BYTES = 64 * 1024  # each side of every buffer; a multiple of any alignment a kernel needs
-CANARY = bytes([0xC5, 0x3A, 0x5C, 0xA3])  # not a float or small integer a kernel writes by accident
+CANARY = bytes([0xC5, 0x3A, 0x5C, 0xA3])  # integer guards: not a small integer a kernel writes by accident
 MAX_MISMATCHES = 5
+
+# float guards: a quiet NaN with a payload unlike the output poison's (reading one makes the
+# output NaN); the second pattern alternates huge values of both signs, element by element
+_GUARD_NAN = {"f16": 0x7E5C, "bf16": 0x7FC5, "f32": 0x7FC53AC5, "f64": 0x7FF8C53AC53AC53A}
+_GUARD_HUGE = {"f16": 30000.0, "bf16": 1e30, "f32": 1e30, "f64": 1e300}
+
+
+def _scalar(dtype: str) -> str:
+    fn = getattr(dtypes, "scalar", None)  # vector element types (float4) hold lanes of a scalar
+    return fn(dtype) if fn is not None else dtype
+
+
+def _uint(nbytes: int):
+    return {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[nbytes]
+
+
+def guard_unit(dtype: str, alternate: bool = False, phase: int = 0) -> bytes:
+    """The repeating unit of a guard for a buffer of `dtype` (two scalars where it alternates).
+    `phase` 1 swaps the alternating values, so the element next to the buffer takes the other."""
+    s = _scalar(dtype)
+    if dtypes.is_float(s):
+        size = dtypes.itemsize(s)
+        if not alternate:
+            return np.array([_GUARD_NAN.get(s, _GUARD_NAN["f32"])], dtype=_uint(size)).tobytes()
+        big = _GUARD_HUGE.get(s, 1e30)
+        if s == "bf16":  # the upper half of the float32
+            pair = np.array([big, -big], dtype=np.float32).view(np.uint32) >> 16
+            raw = pair.astype(np.uint16).tobytes()
+        else:
+            raw = np.array([big, -big], dtype=dtypes.numpy_dtype(s)).tobytes()
+        return raw if phase % 2 == 0 else raw[size:] + raw[:size]
+    unit = CANARY if not alternate else bytes(~b & 0xFF for b in CANARY)
+    return unit
+
+
+def guard_units(dtype: str, alternate: bool = False, phase: int = 0) -> tuple[bytes, bytes]:
+    """(front, back) repeating units: the back guard starts with the unit's first value and
+    the front guard ends with it, so both neighbours of the buffer read the same value."""
+    unit = guard_unit(dtype, alternate, phase)
+    s = _scalar(dtype)
+    size = dtypes.itemsize(s) if dtypes.is_float(s) else len(unit)
+    front = unit[size:] + unit[:size] if len(unit) > size and dtypes.is_float(s) else unit
+    return front, unit
+
+
+def guard_bytes(dtype: str, alternate: bool = False, phase: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(front, back) guard contents, GUARD_BYTES each (guard_units repeated)."""
+    front, back = guard_units(dtype, alternate, phase)
+    return (np.frombuffer(front * (GUARD_BYTES // len(front)), dtype=np.uint8),
+            np.frombuffer(back * (GUARD_BYTES // len(back)), dtype=np.uint8))
+
+
+def guard_differs(a: np.ndarray, b: np.ndarray, dtype: str, atol: float = 0.0) -> np.ndarray:
+    """Elements of two outputs of one kernel on the same inputs that differ by more than
+    reordering could explain: exact for integers; for floats, NaN/Inf on one side only, or a
+    difference above atol + 1e-3 x their magnitude (a guard value is huge, reordering is not)."""
+    if not dtypes.is_float(_scalar(dtype)):
+        return _as_uint(a) != _as_uint(b)
+    with np.errstate(invalid="ignore", over="ignore"):
+        x, y = a.astype(np.float64), b.astype(np.float64)
+        nan = np.isnan(x) != np.isnan(y)
+        inf = (np.isinf(x) | np.isinf(y)) & (x != y) & ~(np.isnan(x) | np.isnan(y))
+        d = np.abs(x - y)
+        far = d > atol + 1e-3 * (np.abs(x) + np.abs(y))
+    return nan | inf | (far & np.isfinite(d))
 
 
 class OutputCheck(msgspec.Struct, frozen=True):
@@ -293,11 +361,15 @@ def _disagreement(name: str, dtype: str, expected: np.ndarray, original: np.ndar
                        "", rtol, atol, o.max_abs, o.excess, exc_o)
 
 
-def guard_intact(front: np.ndarray, back: np.ndarray) -> tuple[bool, str]:
-    """Both guards still hold the canary? Returns (ok, where)."""
-    canary = np.frombuffer(CANARY * (GUARD_BYTES // len(CANARY)), dtype=np.uint8)
-    bad_back = np.flatnonzero(back != canary)
-    bad_front = np.flatnonzero(front != canary)
+def guard_intact(front: np.ndarray, back: np.ndarray, expected: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[bool, str]:
+    """Both guards still hold what kf wrote (`expected`: (front, back); the integer canary when
+    not given)? Returns (ok, where)."""
+    if expected is None:
+        canary = np.frombuffer(CANARY * (GUARD_BYTES // len(CANARY)), dtype=np.uint8)
+        expected = (canary, canary)
+    bad_back = np.flatnonzero(back != expected[1])
+    bad_front = np.flatnonzero(front != expected[0])
     if bad_back.size:
         return False, f"{int(bad_back.size)} bytes written past the end (up to byte {int(bad_back[-1]) + 1} beyond it)"
     if bad_front.size:

@@ -20,6 +20,7 @@ import ast
 import itertools
 import random
 import re
+from dataclasses import dataclass
 
 from backends.kernel import dtypes
 from backends.kernel.declarations import template_params
@@ -27,7 +28,7 @@ from backends.kernel.expressions import ExprError, evaluate, evaluate_c
 from backends.kernel.text import mask, match_bracket, range_to_offsets
 from backends.model import KernelSource
 
-__all__ = ["draft_spec_for"]
+__all__ = ["draft_spec_for", "analyse", "render", "BodyDraft", "aliases"]
 
 _BLOCKISH = re.compile(r"^(BLOCK|BLOCK_SIZE|BLOCKSIZE|BS|TPB|THREADS|NTHREADS|BLOCK_DIM|WG|WG_SIZE|WGSIZE|"
                        r"THREADS_PER_BLOCK|LOCAL_SIZE|WORK_GROUP_SIZE|GROUP_SIZE)$", re.I)
@@ -49,6 +50,15 @@ class _Fail(Exception):
 
 def _body(text: str, kernel: KernelSource) -> str:
     code = mask(text)
+    if kernel.form == "lambda":  # the lambda passed to (or stored for) its parallel_for
+        from backends.kernel.host import Host
+
+        site = Host(kernel.file, text).lambda_site(kernel.definition)
+        body = site.lambda_node.child_by_field_name("body") if site is not None and site.lambda_node is not None else None
+        if body is not None:
+            tree = site.host.files[0].tree
+            a, b = tree.span(body)
+            return code[a + 1:b - 1]
     a, b = range_to_offsets(text, kernel.definition)
     lb = code.find("{", range_to_offsets(text, kernel.name_range)[1], b)
     if lb < 0:
@@ -64,6 +74,7 @@ def _normalize(body: str, language: str) -> str:
     if language == "sycl":
         for fn, short in (("get_global_id", "gid"), ("get_global_range", "gsz"), ("get_group", "grp"),
                           ("get_local_id", "lid"), ("get_local_range", "lsz"), ("get_group_range", "ngrp")):
+            s = re.sub(rf"[\w:]+\s*(?:<\s*\d\s*>)?\s*\(\s*\)\s*\.\s*{fn}\s*\(\s*(\d)\s*\)", rf"__{short}\1", s)
             s = re.sub(rf"\b\w+\s*\.\s*{fn}\s*\(\s*(\d)\s*\)", rf"__{short}\1", s)
             s = re.sub(rf"\b{fn}\s*\(\s*(\d)\s*\)", rf"__{short}\1", s)
     else:
@@ -341,8 +352,43 @@ def _tune_values(default: int) -> list[int]:
     return [default]
 
 
+@dataclass
+class BodyDraft:
+    """What the kernel's body says, before it is written as spec lines (the host drafter,
+    backends/kernel/host_draft.py, starts from it)."""
+
+    raw: str  # the body, masked
+    body: str  # normalized (launch built-ins as __tid0, __gid0...)
+    dims: int
+    tunables: dict[str, int]
+    values: dict[str, str]  # integer parameter -> drafted value
+    grid: list[str]
+    local: list[str]
+    extent: list[str | None]  # per dimension: the bound the global index is guarded by (None: no guard)
+    lengths: dict[str, str]  # pointer parameter -> length ("?" unknown)
+    roles: dict[str, str]  # pointer parameter -> in / out / inout
+    accumulates: dict[str, bool]
+    checks: list[str]
+    entries: list[str]
+
+
 def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
-    """A spec for `kernel` that runs, for `kf spec` and the editor's quick fix."""
+    """A spec for `kernel` that runs, read from its body alone."""
+    return render(analyse(text, kernel).entries, comment)
+
+
+def render(entries: list[str], comment: str = "//") -> str:
+    """Spec lines as comment lines (`// @kf ...` or a `/* ... */` block); an entry that starts
+    with `//` is free text (a note), written as a comment line of its own."""
+    if comment.startswith("/*"):
+        return "/*\n" + "".join(f" * {x[2:].strip()}\n" if x.startswith("//") else f" * @kf {x}\n"
+                                for x in entries) + " */\n"
+    return "".join(f"{comment} {x[2:].strip()}\n" if x.startswith("//") else f"{comment} @kf {x}\n"
+                   for x in entries)
+
+
+def analyse(text: str, kernel: KernelSource) -> BodyDraft:
+    """The body's draft: launch, lengths, roles, tunables and checks read from the kernel's code."""
     raw = _body(text, kernel)
     body = _normalize(raw, kernel.language)
     dims = _dims(text, kernel, body)
@@ -491,10 +537,13 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
                 and any(re.search(rf"\b{p.name}\b", x) for x in lengths.values()):
             values[p.name] = "64"
     entries: list[str] = []
+    roles: dict[str, str] = {}
+    accum: dict[str, bool] = {}
     for p in pointers:
         accumulates = not p.is_const and _accumulates(p.name, body)
-        role = "in" if p.is_const else ("out" if accumulates or not _reads(p.name, body) else "inout")
-        t = p.base_type if dtypes.canonical(p.base_type) else "float"
+        role = _role(p.name, p.is_const, accumulates, body)
+        roles[p.name], accum[p.name] = role, accumulates
+        t = p.base_type  # a type kf cannot read (a template parameter, a typedef) fails with a message, never a guess
         tail = " start 0" if accumulates else ""
         entries.append(f"{role:<3} {p.name}: {t}[{lengths[p.name]}]{tail}")
     for p in params:
@@ -513,9 +562,7 @@ def draft_spec_for(text: str, kernel: KernelSource, comment: str = "//") -> str:
         entries.append(f"tune {name} = " + ", ".join(str(v) for v in _tune_values(default)))
     checks = _checks(sizes, values, pitch, dims, inner)
     entries += [f"check {c}" for c in checks]
-    if comment.startswith("/*"):
-        return "/*\n" + "".join(f" * @kf {x}\n" for x in entries) + " */\n"
-    return "".join(f"{comment} @kf {x}\n" for x in entries)
+    return BodyDraft(raw, body, dims, tun, values, grid, local, extent, lengths, roles, accum, checks, entries)
 
 
 def _tidy_c(c_expr: str) -> str:
@@ -568,6 +615,120 @@ def _balanced(s: str) -> bool:
         if depth < 0:
             return False
     return depth == 0
+
+
+_LOADS = re.compile(r"^(?:__ldg|__ldcs|__ldcg|__ldca|__ldlu|__ldcv|load\w*|ld\w*|read\w*|fetch\w*|tex1Dfetch)$", re.I)
+_STORES = re.compile(r"^(?:__stcs|__stcg|__stwb|__stwt|store\w*|st\w*|write\w*)$", re.I)
+_ATOMICS = re.compile(r"^(?:atomic\w*|__hip_atomic\w*)$", re.I)
+_NOT_CALLS = {"if", "for", "while", "switch", "return", "sizeof", "static_cast", "reinterpret_cast", "const_cast"}
+
+
+def aliases(name: str, body: str) -> set[str]:
+    """`name` and the local pointers made from it (`const float* x = inp + i * C`,
+    `auto v = reinterpret_cast<float4*>(out)`)."""
+    out = {name}
+    decl = re.compile(r"(?:[\w:<>]+\s*\*+\s*(?:const\s+|__restrict__\s+)*|\bauto\s*\*?\s*)([A-Za-z_]\w*)\s*=\s*([^;]+);")
+    for _ in range(4):
+        grew = False
+        for m in decl.finditer(body):
+            lhs, rhs = m.group(1), m.group(2)
+            if lhs in out:
+                continue
+            if any(re.search(rf"(?<![\w.]){re.escape(a)}\b(?!\s*\[)", rhs) for a in out) and \
+                    not re.search(r"\w\s*\(", re.sub(r"(?:reinterpret_cast|static_cast|const_cast)\s*<[^<>]*>\s*\(", "(", rhs)):
+                out.add(lhs)
+                grew = True
+        if not grew:
+            break
+    return out
+
+
+def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
+    """(reads, writes, unknown) of `name`'s elements through itself and its aliases: subscripts and
+    dereferences on either side of an assignment, loads and stores by name (`__ldg`, `store128`),
+    atomics; passed to any other function it may be read or written (`unknown`)."""
+    reads = writes = unknown = False
+    # a pointer cast is the pointer: `((half2*)src)[i] = v`, `reinterpret_cast<float4*>(x)[i]`
+    cast = r"(?:const\s+)?[\w:]+(?:\s*<[^<>;]*>)?\s*\*+\s*(?:const\s*)?"
+    for _ in range(2):
+        body = re.sub(rf"\(\s*\(\s*{cast}\)\s*([A-Za-z_]\w*)\s*\)", r" \1 ", body)
+        body = re.sub(rf"(?:reinterpret_cast|static_cast|const_cast)\s*<\s*{cast}>\s*\(\s*([A-Za-z_]\w*)\s*\)", r" \1 ", body)
+    for a in aliases(name, body):
+        for m in re.finditer(rf"(?<![\w.>]){re.escape(a)}\b", body):
+            before = body[:m.start()].rstrip()
+            after = body[m.end():]
+            if after.lstrip().startswith("["):
+                i = body.index("[", m.end())
+                j = match_bracket(body, i)
+                rest = body[j:].lstrip() if j > 0 else ""
+                if re.match(r"=(?!=)", rest):
+                    writes = True
+                elif re.match(r"[-+*/%&|^]=|\+\+|--|<<=|>>=", rest) or re.search(r"(\+\+|--)\s*$", before):
+                    reads = writes = True
+                else:
+                    reads = True
+                continue
+            call = _enclosing_call(body, m.start())
+            if call is not None:
+                fname = call
+                if _ATOMICS.match(fname):
+                    reads = writes = True
+                elif _STORES.match(fname):
+                    writes = True
+                elif _LOADS.match(fname):
+                    reads = True
+                elif fname not in _NOT_CALLS:
+                    unknown = True
+                continue
+            if re.search(r"\*\s*\(?\s*$", before) and not re.search(r"[\w)\]]\s*\*\s*\(?\s*$", before):
+                deref_end = m.end()
+                close = re.match(r"[^;()]*\)", body[deref_end:]) if before.endswith("(") else None
+                rest = body[deref_end + (close.end() if close else 0):].lstrip()
+                if re.match(r"=(?!=)", rest):
+                    writes = True
+                elif re.match(r"[-+*/%&|^]=", rest):
+                    reads = writes = True
+                else:
+                    reads = True
+    return reads, writes, unknown
+
+
+def _enclosing_call(body: str, pos: int) -> str | None:
+    """The function whose argument list holds position `pos` directly (`f(a, x + 1)` -> f)."""
+    depth = 0
+    i = pos - 1
+    while i >= 0:
+        c = body[i]
+        if c in ")]":
+            depth += 1
+        elif c in "([":
+            if depth == 0:
+                if c == "[":
+                    return None
+                m = re.search(r"([A-Za-z_][\w:]*)\s*(?:<[^<>;]*>)?\s*$", body[:i])
+                return m.group(1).split("::")[-1] if m else None
+            depth -= 1
+        elif c in ";{}" and depth == 0:
+            return None
+        elif c == "=" and depth == 0 and (i == 0 or body[i - 1] not in "=!<>") and body[i + 1:i + 2] != "=":
+            return None
+        i -= 1
+    return None
+
+
+def _role(name: str, is_const: bool, accumulates: bool, body: str) -> str:
+    """`in` for a buffer the kernel never writes (const or not), `out` for one it writes without
+    reading (or accumulates into from a start value), else `inout` (always safe)."""
+    if is_const:
+        return "in"
+    if accumulates:
+        return "out"
+    reads, writes, unknown = _uses(name, body)
+    if not writes and not unknown:
+        return "in"
+    if not reads and not unknown:
+        return "out"
+    return "inout"
 
 
 def _reads(name: str, body: str) -> bool:

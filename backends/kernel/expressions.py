@@ -8,6 +8,7 @@ like `1 << 100000` fails fast instead of eating memory.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -55,8 +56,16 @@ _BINOPS: dict[type, str] = {
 }
 
 
-def _parse(expr: str) -> ast.expr:
-    """Parse and check the shape of an expression (no values needed)."""
+_COMPARE: dict[type, Callable[[Number, Number], bool]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+
+
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; the tree is only read (a run evaluates ~20)
+def _parse(expr: str, condition: bool = False) -> ast.expr:
+    """Parse and check the shape of an expression (no values needed); with `condition`,
+    comparisons and `and`/`or`/`not` are allowed too (`@kf require C % 4 == 0`)."""
     if not isinstance(expr, str) or not expr.strip():
         raise ExprError("empty expression")
     try:
@@ -64,6 +73,10 @@ def _parse(expr: str) -> ast.expr:
     except SyntaxError as e:
         raise ExprError(f"syntax error in `{expr.strip()}`: {e.msg}") from None
     for node in ast.walk(tree):
+        if condition and isinstance(node, (ast.Compare, ast.BoolOp, ast.boolop, ast.cmpop, ast.Not)):
+            if isinstance(node, ast.cmpop) and type(node) not in _COMPARE:
+                raise ExprError(f"comparison not allowed in `{expr.strip()}`: use == != < <= > >=")
+            continue
         if isinstance(node, (ast.Expression, ast.Load, ast.operator, ast.USub, ast.UAdd)):
             if isinstance(node, ast.operator) and type(node) not in _BINOPS:
                 raise ExprError(f"operator not allowed in `{expr.strip()}`")
@@ -71,7 +84,7 @@ def _parse(expr: str) -> ast.expr:
         if isinstance(node, ast.BinOp) or isinstance(node, ast.Name):
             continue
         if isinstance(node, ast.UnaryOp):
-            if not isinstance(node.op, (ast.USub, ast.UAdd)):
+            if not isinstance(node.op, (ast.USub, ast.UAdd)) and not (condition and isinstance(node.op, ast.Not)):
                 raise ExprError(f"operator not allowed in `{expr.strip()}`")
             continue
         if isinstance(node, ast.Constant):
@@ -94,9 +107,10 @@ def _parse(expr: str) -> ast.expr:
     return tree.body
 
 
-def names(expr: str) -> set[str]:
-    """Variable names an expression refers to (function names excluded)."""
-    tree = _parse(expr)
+def names(expr: str, condition: bool = False) -> set[str]:
+    """Variable names an expression (or, with `condition`, a condition) refers to (function
+    names excluded)."""
+    tree = _parse(expr, condition)
     funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in funcs}
 
@@ -163,6 +177,29 @@ def _eval(node: ast.expr, env: Mapping[str, Number]) -> Number:
         fn = _FUNCS[node.func.id][0]  # type: ignore[union-attr]
         return _check(fn(*(_eval(a, env) for a in node.args)))
     raise ExprError(f"not allowed: `{ast.unparse(node)}`")  # _parse rejects these first
+
+
+def _truth(node: ast.expr, env: Mapping[str, Number]) -> bool:
+    if isinstance(node, ast.BoolOp):
+        parts = (_truth(v, env) for v in node.values)
+        return all(parts) if isinstance(node.op, ast.And) else any(parts)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _truth(node.operand, env)
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = _eval(right_node, env)
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+    return _eval(node, env) != 0
+
+
+def holds(condition: str, env: Mapping[str, Number]) -> bool:
+    """Whether a condition such as `C % 4 == 0 and C >= 32` is true with `env`'s values
+    (a bare expression is true when nonzero). Raises ExprError like `evaluate`."""
+    return _truth(_parse(condition, condition=True), env)
 
 
 def evaluate(expr: str, env: Mapping[str, Number]) -> Number:

@@ -7,6 +7,7 @@ write instead; parsing goes on after an error so one typo does not hide the rest
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from typing import Sequence
 
 from backends.kernel import dtypes
 from backends.kernel.text import match_bracket, split_top
-from backends.kernel.expressions import ExprError, names, resolve, evaluate
+from backends.kernel.expressions import ExprError, holds, names, resolve, evaluate
 from backends.kernel.values import RangeError, start_value, value_range
 from backends.model import (BufferSpec, Check, Diagnostic, KernelSource, Language, Launch, Param,
-                    Position, Range, Reference, Spec, Tunable, Variable)
+                    Position, Range, Reference, Require, Spec, Tunable, Variable)
 
 __all__ = ["parse_spec", "draft_spec", "check_contract", "KEYWORDS"]
 
@@ -28,7 +29,20 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
-            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "flags", "reference")
+            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "require", "flags", "reference")
+_PLACEHOLDER_HINT = {"grid": "the grid in blocks, e.g. `cdiv(n, 256)`", "block": "the block in threads, e.g. `256`",
+                     "global": "the global size in work-items, e.g. `roundup(n, 256)`",
+                     "local": "the work-group size, e.g. `256`", "shared": "the dynamic shared memory in bytes"}
+
+
+def _placeholder_hint(what: str) -> str:
+    if what.startswith("range of"):
+        return "the bound its values stay below, e.g. `range 0..V` for indices into a table of V rows"
+    if what.startswith("variable"):
+        return "its value"
+    return _PLACEHOLDER_HINT.get(what.strip("`"), "its value")
+
+
 _TYPE_HINT = ("float, double, half, bfloat16, int, unsigned, int64_t, uint8_t, float4, half2, uint4... "
               "or f32, f64, f16, bf16, i32, u32, i64, u8")
 _TYPE_TEXT = re.compile(r"(?:const\s+|unsigned\s+|signed\s+|long\s+|short\s+)*[A-Za-z_][\w]*(?:::[A-Za-z_]\w*)*"
@@ -54,6 +68,8 @@ class _Parser:
         self.variables: dict[str, Variable] = {}
         self.tunables: dict[str, Tunable] = {}
         self.checks: list[Check] = []
+        self.requires: list[tuple[_Entry, int, Require]] = []  # with the expression's column
+        self.nulls: dict[str, int] = {}  # pointer parameters passed as null -> line
         self.fixed: dict[str, tuple[_Entry, int]] = {}
         self.ranges: list[tuple[_Entry, int, str, str | None, str | None]] = []
         self.launch: dict[str, tuple[list[str], int]] = {}  # keyword -> (exprs, line)
@@ -64,6 +80,7 @@ class _Parser:
         self.flops: str | None = None
         self.reference: Reference | None = None
         self.seen: dict[str, int] = {}  # single-occurrence keywords -> line
+        self.placeholder = False
         self.types: dict[str, str] = {}  # `T = float`: type template parameters bound to types
         self.typed_buffers: list[tuple[_Entry, int, str, str, str, str | None]] = []  # buffers of type `T*`
         self.type_lines: dict[str, int] = {}
@@ -81,6 +98,11 @@ class _Parser:
         text, offset = text.strip(), offset + lead
         if not text:
             self.error(e, offset, f"{what}: expected an expression")
+            return None
+        if text == "?":  # a draft's placeholder: kf could not tell the value from the code
+            self.placeholder = True
+            self.error(e, offset, f"{what} is a placeholder (`kf spec` could not tell it from the code; a "
+                                  f"`// kf:` note above says why): write {_placeholder_hint(what)}")
             return None
         try:
             names(text)
@@ -133,6 +155,8 @@ class _Parser:
             self.tune(e, rest_off, rest)
         elif word == "fixed":
             self.fixed_line(e, rest_off, rest)
+        elif word == "require":
+            self.require(e, rest_off, rest)
         elif word == "flags":
             self.flags_line(e, rest_off, rest)
         elif word == "reference":
@@ -143,7 +167,7 @@ class _Parser:
         else:
             a, b = _LAUNCH[self.language]
             self.error(e, 0, f"unknown spec line `{word}`: expected `NAME = EXPR` or one of "
-                             f"in, out, inout, {a}, {b}, shared, check, fixed, tol, tune, bytes, flops, flags, reference")
+                             f"in, out, inout, {a}, {b}, shared, check, fixed, require, tol, tune, bytes, flops, flags, reference")
 
     def flags_line(self, e: _Entry, off: int, rest: str) -> None:
         """`flags -DENABLE_BF16 -I../include -std=c++17`: compiler flags for the file."""
@@ -174,6 +198,8 @@ class _Parser:
                 and (dtypes.canonical(value) is not None or not _number_like(value)):
             return self.type_binding(e, name, m.end(), value)
         p = self.by_name.get(name)
+        if e.text[m.end():].strip() in ("null", "nullptr", "NULL"):
+            return self.null(e, name, p, m.end())
         if p is not None and p.is_pointer:
             self.error(e, 0, f"'{name}' is a pointer parameter: describe it with "
                              f"`@kf in {name}: {p.base_type}[LEN]` (or out/inout)")
@@ -184,6 +210,28 @@ class _Parser:
             return
         x = self.expr(e, m.end(), e.text[m.end():], f"variable '{name}'")
         self.variables[name] = Variable(name, x or "0", e.line)
+
+    def null(self, e: _Entry, name: str, p: Param | None, off: int) -> None:
+        """`@kf bias = null`: the kernel gets a null pointer for `bias` (its `bias != NULL` path)."""
+        if p is None or not p.is_pointer:
+            what = "not a parameter of the kernel" if p is None else f"`{p.type}`, not a pointer"
+            return self.error(e, off, f"`null` is for pointer parameters: '{name}' is {what}")
+        if name in self.nulls or name in self.buffers:
+            first = self.nulls.get(name, self.buffers[name].line if name in self.buffers else e.line)
+            return self.error(e, 0, f"'{name}' is described twice (first at line {first + 1})")
+        self.nulls[name] = e.line
+
+    def require(self, e: _Entry, off: int, rest: str) -> None:
+        """`require C % 4 == 0`: a condition every problem size must meet."""
+        lead = len(rest) - len(rest.lstrip())
+        text = rest.strip()
+        if not text:
+            return self.error(e, off, "expected `require CONDITION`, e.g. `require C % 4 == 0` or `require n >= 32`")
+        try:
+            names(text, condition=True)
+        except ExprError as err:
+            return self.error(e, off + lead, f"`require`: {err}")
+        self.requires.append((e, off + lead, Require(text, e.line)))
 
     def buffer(self, e: _Entry, role: str, off: int, rest: str) -> None:
         usage = f"expected `{role} NAME: TYPE[LEN]`"
@@ -269,6 +317,8 @@ class _Parser:
         if name in self.buffers:
             return self.error(e, off, f"duplicate buffer '{name}' (first at line "
                                       f"{self.buffers[name].line + 1})")
+        if name in self.nulls:
+            return self.error(e, off, f"'{name}' is described twice (first at line {self.nulls[name] + 1}, `= null`)")
         self.buffers[name] = BufferSpec(name, role, dtype or type_text, length or "0",  # type: ignore[arg-type]
                                         low, high, e.line, start)
 
@@ -288,9 +338,12 @@ class _Parser:
             extra = parts[3][1]
             return self.error(e, off + parts[3][0] + len(extra) - len(extra.lstrip()),
                               f"`{word}` takes 1 to 3 dimensions")
+        self.placeholder = False
         exprs = [self.expr(e, off + o, p, f"`{word}`") for o, p in parts]
         if all(x is not None for x in exprs):
             self.launch[word] = ([x for x in exprs if x], e.line)
+        elif self.placeholder:  # reported once, at the placeholder: not also as a missing line
+            self.launch[word] = ([x or "1" for x in exprs], e.line)
 
     def check(self, e: _Entry, off: int, rest: str) -> None:
         assignments: dict[str, str] = {}
@@ -472,6 +525,11 @@ class _Parser:
                             if n.isupper() else "")
                     self.error(e, col, f"{what}: unknown name '{n}' (not a variable, "
                                        f"tunable or parameter){hint}")
+        for e, off, r in self.requires:
+            for n in sorted(names(r.expr, condition=True)):
+                if n not in known:
+                    col = off + (m.start() if (m := re.search(rf"\b{n}\b", r.expr)) else 0)
+                    self.error(e, col, f"`require`: unknown name '{n}' (not a variable, tunable or parameter)")
         for e, off, text, what in self.exprs:  # lengths are the contract: no tunable may move them
             if not what.startswith("length of"):
                 continue
@@ -495,7 +553,7 @@ class _Parser:
             if not p.name:
                 self.error(first, 0, f"parameter {i + 1} (`{p.type}`) has no name: name it "
                                      "so the spec can describe it")
-            elif p.is_pointer and p.name not in self.buffers:
+            elif p.is_pointer and p.name not in self.buffers and p.name not in self.nulls:
                 role = "in" if p.is_const else "out"
                 self.error(first, 0, f"parameter '{p.name}' has no buffer: add "
                                      f"`// @kf {role} {p.name}: {p.base_type}[LEN]`")
@@ -536,6 +594,8 @@ class _Parser:
             rtol=self.rtol, atol=self.atol, bytes=self.bytes, flops=self.flops,
             range=Range(Position(first.line, 0), Position(last.line, last.col + len(last.text))),
             fixed=[n for n in self.fixed if n in self.variables],
+            requires=[r for _, _, r in self.requires],
+            nulls=[p.name for p in self.params if p.name in self.nulls],
             types=dict(self.types), flags=list(self.flags),
             reference=self.reference,
         )
@@ -644,6 +704,7 @@ class _Parser:
                                              f"start value of '{b.name}': {err}"))
             except RangeError as err:
                 self.diags.append(Diagnostic(self.path, b.line, 0, "error", f"'{b.name}': {err}"))
+        self.check_requires(spec, env)
         if self.language == "sycl" and spec.launch and len(spec.launch.grid) == len(spec.launch.block) \
                 and not self.range_launch:  # a range launch is rounded up to whole work-groups by kf
             try:
@@ -658,6 +719,35 @@ class _Parser:
                         f"`global` is {gv} work-items in dimension {d}, not a multiple of the work-group "
                         f"size `local` {lv}: write `roundup(..., {spec.launch.block[d]})` and guard the "
                         "extra work-items in the kernel"))
+
+
+    def check_requires(self, spec: Spec, env: dict) -> None:
+        """The spec's own sizes (the default and every `check` line) must meet its `require`
+        lines: an error at the line whose sizes break one, naming the values."""
+        if not self.requires:
+            return
+        sizes: list[tuple[int, str, dict]] = [(-1, "the default sizes", env)]
+        for c in spec.checks:
+            try:
+                sizes.append((c.line, "this check's sizes", resolve(spec, c.assignments)))
+            except ExprError:
+                continue  # reported by the harness, with the check's line
+        for line, what, values in sizes:
+            for e, col, r in self.requires:
+                try:
+                    ok = holds(r.expr, values)
+                except ExprError as err:
+                    if line < 0:
+                        self.error(e, col, f"`require {r.expr}`: {err} (with the default sizes)")
+                    continue
+                if ok:
+                    continue
+                shown = ", ".join(f"{n} = {values[n]}" for n in sorted(names(r.expr, condition=True)) if n in values)
+                if line < 0:
+                    self.error(e, col, f"{what} break `require {r.expr}` ({shown}): change the sizes or the condition")
+                else:
+                    self.diags.append(Diagnostic(self.path, line, 0, "error",
+                                                 f"{what} break `require {r.expr}` (line {r.line + 1}; {shown})"))
 
 
 def _number_like(text: str) -> bool:
@@ -722,17 +812,35 @@ _BLOCK_NAMES = re.compile(r"^(BLOCK|BLOCK_SIZE|BLOCKSIZE|BS|TPB|THREADS|NTHREADS
                           r"WG|WG_SIZE|WGSIZE|TILE|THREADS_PER_BLOCK)$", re.I)
 
 
-def draft_spec(kernel: KernelSource, comment: str = "//", text: str | None = None) -> str:
-    """A spec for `kf spec` and the editor's quick fix. With the file's `text`, drafted from
-    the kernel's body so that it runs (backends/kernel/draft.py); without it, inferred from
-    the signature alone (sizes guessed from parameter names), for the user to correct."""
-    if text is not None:
-        from backends.kernel.draft import draft_spec_for
+def draft_spec(kernel: KernelSource, comment: str = "//", text: str | None = None,
+               path: str | None = None, files: list[tuple[str, str]] | None = None,
+               include_dirs: list[str] | None = None) -> str:
+    """The one drafter of `kf spec`, the editor's "Add spec" and MCP `draft_spec`.
 
-        try:
-            return draft_spec_for(text, kernel, comment)
-        except Exception:  # a draft is a convenience: fall back to the signature's
-            pass
+    With the file's `text`: read from the host code that launches the kernel where there is
+    one (backends/kernel/host_draft.py: the file, the files it includes, and `files`), else
+    from the kernel's body (backends/kernel/draft.py). A draft always parses: what kf could
+    not tell is a placeholder the parser rejects with a message saying what to write. Without
+    `text`, inferred from the signature alone (sizes guessed from parameter names)."""
+    if text is not None:
+        from backends.kernel.draft import analyse, render
+        from backends.kernel.host_draft import host_draft
+
+        for attempt in ("host", "body"):
+            try:
+                if attempt == "host":
+                    entries = host_draft(text, kernel, path or kernel.file, files, include_dirs)
+                    if entries is None:
+                        continue
+                else:
+                    entries = analyse(text, kernel).entries
+            except Exception:  # a draft is a convenience: the next way of drafting
+                if os.environ.get("KF_DEBUG_DRAFT"):
+                    raise
+                continue
+            draft = render(_named(entries, kernel), comment)
+            if _parses(draft, kernel):
+                return draft
     ints = [p for p in kernel.params if not p.is_pointer
             and (dtypes.canonical(p.base_type) or "f").startswith(("i", "u"))]
     floats = [p for p in kernel.params if not p.is_pointer and p not in ints]
@@ -804,6 +912,28 @@ def draft_spec(kernel: KernelSource, comment: str = "//", text: str | None = Non
     return "".join(f"{comment} @kf {x}\n" for x in entries)
 
 
+def _named(entries: list[str], kernel: KernelSource) -> list[str]:
+    """An unnamed parameter gets a note saying to name it, never a `@kf  = 1.5` line."""
+    out = [e for e in entries if not re.match(r"(?:in|out|inout)?\s*:|\s*=", e)]
+    for i, p in enumerate(kernel.params):
+        if not p.name:
+            out.insert(0, f"// kf: parameter {i + 1} (`{p.type}`) has no name: name it so the spec can describe it")
+    return out
+
+
+def _parses(draft: str, kernel: KernelSource) -> bool:
+    """A draft may hold placeholders (the parser says what to write there) and nothing else wrong."""
+    lines = [(i, ln) for i, ln in enumerate(draft.splitlines()) if "@kf" in ln]
+    extra = {"range_launch": True} if getattr(kernel, "range_launch", False) else {}  # SYCL `range`: no local
+    _, diags = parse_spec(lines, kernel.file, kernel.params, kernel.language, kernel.template_params, **extra)
+    bad = [d for d in diags if d.severity == "error" and "placeholder" not in d.message
+           and "has no name" not in d.message and "unknown element type" not in d.message
+           and "cannot generate data for" not in d.message]  # the parameter's own type: said at the line
+    if bad and os.environ.get("KF_DEBUG_DRAFT"):
+        raise AssertionError("a draft that does not parse: " + "; ".join(d.format() for d in bad) + "\n" + draft)
+    return not bad
+
+
 # ---------------------------------------------------------------------------
 # Contracts
 # ---------------------------------------------------------------------------
@@ -851,6 +981,8 @@ def check_contract(reference: KernelSource, candidate: KernelSource) -> list[str
     for cb in cs.buffers:
         if rs.buffer(cb.name) is None:
             problems.append(f"buffer '{cb.name}' is new: the reference has no such buffer")
+    if sorted(rs.nulls) != sorted(cs.nulls):
+        problems.append(f"null pointer arguments changed: {', '.join(rs.nulls) or 'none'} -> {', '.join(cs.nulls) or 'none'}")
     # variables that decide parameter values or buffer sizes are part of the contract
     ref_vars = {v.name: v.expr for v in rs.variables}
     scalar = {p.name for p in rp if not p.is_pointer}

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from backends.judge.evidence import failed_check
+from backends.judge.evidence import COMPILING_MEANWHILE, failed_check
 from backends.run import worker
 from backends.model import Diagnostic, DeviceInfo, EvalRequest, EvalResult, Verdict
 
@@ -49,8 +49,13 @@ def _worker_main(conn, backend: str, device: int, log_path: str | None = None) -
     """A worker ignores Ctrl-C: the terminal sends SIGINT to the whole process group, and
     the parent, not the worker, decides what an interrupt means (it kills its workers).
     Its stderr (a runtime compiler's too) goes to `log_path`: the pool forwards it, and keeps
-    its last lines to say what a compiler printed before it crashed."""
+    its last lines to say what a compiler printed before it crashed. It runs generated code:
+    credentials its parent still had are dropped from its environment first, so the compilers
+    it starts do not get them either (kf's fronts spawn it without them: kf_lsp/core/secrets.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from backends.run.environment import drop_secrets
+
+    drop_secrets(os.environ)
     if log_path:
         try:
             fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
@@ -249,6 +254,12 @@ class WorkerProcess:
         self.evaluations += 1
         started = time.perf_counter()
         kind, payload, stage = self._call(("eval", msgspec.to_builtins(request)), cancel)
+        if kind in ("timeout", "died") and COMPILING_MEANWHILE in stage and request.options.compile_overlap:
+            # the candidate was compiling beside the original's work: either may have hung or
+            # crashed the process. Once more with the compile in turn, so the stage says which
+            again = msgspec.structs.replace(request, options=msgspec.structs.replace(request.options,
+                                                                                       compile_overlap=False))
+            return self.evaluate(again, cancel)
         on_reference = "reference" in stage
         if kind == "result":
             result = worker.decode_result(payload[0])

@@ -55,19 +55,10 @@ def _unit(target: str, tunables: dict | None = None, flags: Sequence[str] | None
         raise InputError(str(e)) from None
 
 
-MAX_ERROR_LINES = 5
-
-
-def _lines(errors) -> str:
-    """Errors one per line (each printed as `kf: FILE:LINE:COL: ...`), the first few of them."""
-    text = "\nkf: ".join(d.format() for d in errors[:MAX_ERROR_LINES])
-    return text + (f" (and {len(errors) - MAX_ERROR_LINES} more)" if len(errors) > MAX_ERROR_LINES else "")
-
-
 def _spec_problems(unit) -> None:
     errors = [d for d in unit.kernel.spec_errors if d.severity == "error"]
     if errors:
-        raise InputError(_lines(errors))
+        raise InputError("\n".join(d.format() for d in errors))  # every one: the user fixes them in one go
     if unit.kernel.spec is None:
         k = unit.kernel
         raise InputError(
@@ -131,7 +122,7 @@ def _bad_input_line(unit, result) -> str:
     """A failed original or spec as one line `FILE:LINE:COL: message` (its first error diagnostic)."""
     errors = [d for d in result.diagnostics if d.severity == "error"]
     if errors:
-        return _lines(errors)
+        return "\n".join(d.format() for d in errors)
     k = unit.kernel
     message = " ".join(result.message.split())
     return f"{unit.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: error: {message}"
@@ -227,7 +218,7 @@ def cmd_spec(args: argparse.Namespace, console: Console) -> int:
         if k.spec is not None:
             sys.stderr.write(f"kf: {path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: {k.name} "
                              f"already has a spec; `kf spec {path}:{k.name} --check` runs the original with it\n")
-        sys.stdout.write(draft_spec(k, text=text))
+        sys.stdout.write(draft_spec(k, text=text, path=path))
     return EXIT_OK
 
 
@@ -292,12 +283,22 @@ DEFAULT_EXAMPLE = os.path.join(EXAMPLES_DIR, "sycl", "transpose.cpp") + ":transp
 
 
 def _llm_operator(config, seed: int = 0):
-    """The LLM operator (evolver.llm_operator.LLMOperator), when that module is present."""
+    """The LLM operator (evolver.llm_operator.LLMOperator), when that module is present, over
+    the fronts' watched client: a failure is said once on stderr, and a refused key or an
+    unknown model ends the LLM's part of the search after that one request."""
     try:
         from evolver.llm_operator import LLMOperator  # type: ignore[import-not-found]
     except ImportError:
         raise InputError("--llm-base-url: the LLM operator is not available in this installation") from None
-    return LLMOperator(config, seed=seed)
+    from kf_lsp.core.failures import WatchedClient
+
+    def said(f) -> None:
+        sys.stderr.write(f"kf: {f.summary()}: {f.message}; the search goes on with tuning only\n")
+
+    client = WatchedClient(config, said, seed=seed)
+    op = LLMOperator(config, client=client, seed=seed)
+    op.close = client.close  # the operator closes only a client it made; the search's end closes this one
+    return op
 
 
 def _show(path: str) -> str:
@@ -819,7 +820,8 @@ def main(argv: Sequence[str] | None = None, fronts: Sequence[Callable[[Any], Non
     try:
         return args.func(args, console)
     except InputError as e:
-        sys.stderr.write(f"kf: {e}\n")  # one line, never wrapped: editors and scripts parse it
+        for line in str(e).splitlines() or [""]:  # one line per problem, never wrapped: editors and scripts parse them
+            sys.stderr.write(f"kf: {line}\n")
         return EXIT_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("kf: interrupted\n")

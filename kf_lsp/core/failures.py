@@ -3,11 +3,13 @@
 The search goes on without the LLM when its endpoint fails (the tuning operator still
 runs), which is right, but the user must hear it: an unreachable endpoint, a refused key, an
 unknown model or an exhausted token budget turns a search into "tuning only". `WatchedClient`
-is the LLM client with one hook: the first failure of each kind is handed to `on_failure`.
+is the LLM client with one hook: the first failure of each kind is handed to `on_failure`;
+after a refused key or an unknown model it sends nothing more.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable, Literal
 
 import msgspec
@@ -43,17 +45,51 @@ def classify(e: BaseException) -> LLMFailure:
     return LLMFailure("endpoint", msg)
 
 
+FATAL: frozenset[str] = frozenset({"auth", "model"})  # asking again cannot help
+
+
 class WatchedClient(LLMClient):
+    """Also ends the job's LLM use at the first failure that asking again cannot mend (a
+    refused key, an unknown model): later calls fail at once, without
+    a request. Until one request has succeeded, requests go one at a time, so a refused key
+    is refused once, not once per request in flight."""
+
     def __init__(self, config: Any, on_failure: Callable[[LLMFailure], None], **kwargs: Any):
         super().__init__(config, **kwargs)
         self._on_failure = on_failure
         self._said: set[str] = set()
+        self._fatal: LLMError | None = None
+        self._proven = False  # a request succeeded: the key and model are good
+        self._first = asyncio.Lock()
+
+    @property
+    def disabled(self) -> LLMFailure | None:
+        """The failure that ended this client's use, if one did."""
+        return classify(self._fatal) if self._fatal is not None else None
+
+    def _refuse(self) -> LLMError:
+        assert self._fatal is not None
+        return LLMError(f"not sent: this job's LLM use ended at an earlier HTTP {self._fatal.status} (said once)",
+                        status=self._fatal.status)
 
     async def chat(self, messages, **kwargs):  # type: ignore[override]
+        if self._fatal is not None:
+            raise self._refuse()
+        if not self._proven:
+            async with self._first:
+                if self._fatal is not None:
+                    raise self._refuse()
+                if not self._proven:
+                    return await self._chat(messages, **kwargs)
+        return await self._chat(messages, **kwargs)
+
+    async def _chat(self, messages, **kwargs):
         try:
-            return await super().chat(messages, **kwargs)
+            reply = await super().chat(messages, **kwargs)
         except LLMError as e:
             f = classify(e)
+            if f.kind in FATAL and self._fatal is None:
+                self._fatal = e
             if f.kind not in self._said:
                 self._said.add(f.kind)
                 try:
@@ -61,3 +97,5 @@ class WatchedClient(LLMClient):
                 except Exception:
                     pass
             raise
+        self._proven = True
+        return reply

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
+import json
 import logging
 import os
+import secrets
 import time
 import traceback
 from collections import deque
@@ -34,7 +35,7 @@ from evolver.records import EvaluationDone, Event, Finished, NewElite, Progress,
 from .failures import LLMFailure, WatchedClient
 from .liveness import hold, is_dead
 from .settings import Settings, search_config
-from .state import Benchmark, JobView, SearchSummary, State, kernel_key, summarize
+from .state import Benchmark, JobView, SearchSummary, State, kernel_key, search_status, summarize
 
 # What a job says while it runs, by the names the language server sends them under
 # (server -> client notifications; the MCP front keeps them in the job's view instead).
@@ -56,7 +57,7 @@ def percentage(done: int, budget: int) -> int:
     return max(0, min(100, int(100 * done / budget))) if budget > 0 else 0
 
 
-__all__ = ["Client", "Resources", "JobManager", "load_summary", "variant_payload", "job_payload",
+__all__ = ["Client", "Resources", "JobManager", "load_summary", "variant_payload", "job_payload", "new_job_id",
            "JOB_STARTED", "JOB_PROGRESS", "JOB_FINISHED", "progress_message", "percentage"]
 
 log = logging.getLogger("kf.lsp")
@@ -65,7 +66,8 @@ log = logging.getLogger("kf.lsp")
 class Client(Protocol):
     def notify(self, method: str, payload: dict) -> None: ...
 
-    def show(self, level: str, message: str) -> None: ...
+    def show(self, level: str, message: str, detail: str | None = None) -> None:
+        """A message for the user (a pop-up); `detail`, when given, is what the log gets instead."""
 
     async def progress_begin(self, token: str, title: str, message: str, cancellable: bool) -> bool: ...
 
@@ -187,6 +189,18 @@ class Resources:
         self.stores.clear()
 
 
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def user_cache_dir() -> str:
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kf")
 
@@ -216,6 +230,7 @@ def load_summary(store: Any, path: str, kernel: str, content_hash: str) -> Searc
     status = store.search_status(key.id)
     if status == "running" and is_dead(store.path, key.id):  # its process died (kf_lsp.liveness)
         status = "interrupted"
+    status = search_status(status)  # the store's "died" too
     return summarize(key, status, budget, store.variants(key.id), store.finals(key.id))
 
 
@@ -238,13 +253,33 @@ def _uri(path: str) -> str:
     return from_fs_path(path) or path
 
 
+def new_job_id(kind: str) -> str:
+    """Unique across processes and restarts (time and randomness), so an id from an earlier
+    server never names another job: `optimize-mdw3k2x1-5f0a9c`."""
+    ms = int(time.time() * 1000)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    stamp = ""
+    while ms:
+        ms, r = divmod(ms, 36)
+        stamp = digits[r] + stamp
+    return f"{kind}-{stamp}-{secrets.token_hex(3)}"
+
+
+JOB_ID = __import__("re").compile(r"^(optimize|benchmark)-[0-9a-z]{1,16}-[0-9a-f]{6}$")
+KEEP_RECORDS = 200  # job records kept per workspace
+
+
 class _Job:
-    def __init__(self, view: JobView, task: asyncio.Task | None = None):
+    def __init__(self, view: JobView, task: asyncio.Task | None = None, settings: Settings | None = None,
+                 record: str | None = None):
         self.view = view
         self.task = task
+        self.settings = settings  # a call's own choice (an LLM endpoint by name...); None: the server's
+        self.record = record  # .kf/jobs/<id>.json: what a later process answers for this id
         self.last_report: tuple[str, int | None] | None = None  # the progress last sent (not repeated)
         self.failure: LLMFailure | None = None  # the first classified LLM failure of the job (said once)
         self.stale = False  # the kernel was edited while it ran
+        self.stopped = False  # someone asked it to stop (kf.stop, the agent's stop, the progress UI)
 
 
 class JobManager:
@@ -254,7 +289,7 @@ class JobManager:
         self.res = resources
         self.settings = settings
         self._jobs: dict[str, _Job] = {}
-        self._ids = itertools.count(1)
+        self._closing = False  # shutting down: jobs still running end "interrupted"
         self._running = 0
         self._waiters: deque[asyncio.Future] = deque()
         self.progress_interval = 0.25  # seconds between progress reports of one job
@@ -276,15 +311,82 @@ class JobManager:
                 kernel_key(j.view.path, j.view.kernel) == key and (kind is None or j.view.kind == kind)]
 
     def _set(self, job: _Job, **changes: Any) -> JobView:
+        ended = "state" in changes and changes["state"] not in ("queued", "running") and job.view.active
+        if ended:
+            changes.setdefault("ended", time.time())  # its duration is frozen from now on
         job.view = msgspec.structs.replace(job.view, **changes)
         self.state.set_job(job.view)
+        if ended or "search" in changes:
+            self._write_record(job)
         return job.view
+
+    # -- job records: an id outlives the process that ran it --------------------------------------
+
+    def _write_record(self, job: _Job) -> None:
+        """The job's view (and its search id) in `.kf/jobs/<id>.json` beside the database, so a
+        later process asked about this id answers with what became of it. Small and
+        synchronous: written at creation, when the search is known and when it ends."""
+        if job.record is None:
+            return
+        try:
+            os.makedirs(os.path.dirname(job.record), exist_ok=True)
+            data = msgspec.json.encode({**msgspec.to_builtins(job.view), "token": None, "pid": os.getpid()})
+            tmp = f"{job.record}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, job.record)
+        except OSError as e:
+            log.debug("job record %s: %s", job.record, e)
+
+    def _record_path(self, path: str, job_id: str) -> str | None:
+        try:
+            return os.path.join(os.path.dirname(self.res.db_path(path)), "jobs", f"{job_id}.json")
+        except Exception:
+            return None
+
+    @staticmethod
+    def _prune(folder: str) -> None:
+        try:
+            names = sorted((e for e in os.scandir(folder) if e.name.endswith(".json")),
+                           key=lambda e: e.stat().st_mtime)
+            for e in names[:max(0, len(names) - KEEP_RECORDS)]:
+                os.unlink(e.path)
+        except OSError:
+            pass
+
+    def stored(self, job_id: str, kf_dirs: list[str]) -> JobView | None:
+        """A job of an earlier process, from its record under one of `kf_dirs` (`.kf` folders):
+        a job whose record says queued or running, but that no live process runs, was
+        interrupted (its process ended first); its evaluations are in the store."""
+        if not JOB_ID.match(job_id):
+            return None
+        for d in kf_dirs:
+            path = os.path.join(d, "jobs", f"{job_id}.json")
+            try:
+                with open(path, "rb") as f:
+                    raw = json.loads(f.read())
+            except (OSError, ValueError):
+                continue
+            pid = raw.pop("pid", None)
+            try:
+                view = msgspec.convert(raw, JobView)
+            except msgspec.ValidationError:
+                continue
+            if view.active and not (pid == os.getpid() and job_id in self._jobs) and not _alive(pid):
+                view = msgspec.structs.replace(
+                    view, state="interrupted", ended=view.ended or os.path.getmtime(path),
+                    message=(f"the kf process that ran this job ended before it finished (after {view.done} of "
+                             f"{view.budget} evaluations); a job cannot outlive its server. Its evaluations are "
+                             "stored: optimize resumes from them"))
+            return view
+        return None
 
     def stop(self, job_id: str, reason: str = "stopped") -> bool:
         j = self._jobs.get(job_id)
         if j is None or not j.view.active or j.task is None:
             return False
         self._set(j, message=reason)
+        j.stopped = True  # asked to stop: "cancelled", also if the server shuts down meanwhile
         j.task.cancel(reason)
         return True
 
@@ -299,7 +401,9 @@ class JobManager:
         return False
 
     async def shutdown(self) -> bool:
-        """Cancel every job and wait for them (10 s at most). True when some were running."""
+        """Cancel every job and wait for them (10 s at most); they end "interrupted" (their
+        evaluations are stored: a later search resumes). True when some were running."""
+        self._closing = True
         tasks = [j.task for j in self._jobs.values() if j.task is not None and not j.task.done()]
         for t in tasks:
             t.cancel("server shutting down")
@@ -341,7 +445,8 @@ class JobManager:
 
     # -- starting jobs ----------------------------------------------------------------------
 
-    def _new(self, kind: str, unit: Unit, budget: int) -> tuple[_Job | None, str | None]:
+    def _new(self, kind: str, unit: Unit, budget: int, settings: Settings | None = None
+             ) -> tuple[_Job | None, str | None]:
         """A registered job, or (None, reason) when refused."""
         existing = self.for_kernel(unit.path, unit.kernel.name, kind)
         if existing:
@@ -350,21 +455,24 @@ class JobManager:
             n = self._running
             return None, (f"{n} job{'s' if n != 1 else ''} already running (kf.maxJobs = "
                           f"{self.settings().max_jobs}); stop one or wait")
-        jid = f"{kind}-{next(self._ids)}"
+        jid = new_job_id(kind)
         view = JobView(id=jid, kind=kind, path=os.path.realpath(unit.path), kernel=unit.kernel.name,  # type: ignore[arg-type]
-                       state="queued", budget=budget, token=f"kf-{jid}-{int(time.time() * 1000)}",
-                       started=time.time())
-        job = _Job(view)
+                       state="queued", budget=budget, token=f"kf-{jid}", started=time.time())
+        job = _Job(view, settings=settings, record=self._record_path(unit.path, jid) if kind == "optimize" else None)
         self._jobs[jid] = job
         self.state.set_job(view)
+        if kind == "optimize" and job.record is not None:
+            self._write_record(job)
+            self._prune(os.path.dirname(job.record))
         return job, None
 
-    def start_optimize(self, unit: Unit, budget: int | None = None, eval_seconds: float | None = None
-                       ) -> tuple[JobView | None, str | None]:
-        """Start (or find) the kernel's search. Returns (job, None) or (None, reason)."""
-        settings = self.settings()
+    def start_optimize(self, unit: Unit, budget: int | None = None, eval_seconds: float | None = None,
+                       settings: Settings | None = None) -> tuple[JobView | None, str | None]:
+        """Start (or find) the kernel's search. Returns (job, None) or (None, reason).
+        `settings`: this call's (an LLM endpoint it chose by name); default the server's."""
+        settings = settings or self.settings()
         config = search_config(settings, budget, eval_seconds)
-        job, err = self._new("optimize", unit, config.budget.evaluations)
+        job, err = self._new("optimize", unit, config.budget.evaluations, settings)
         if job is None:
             return None, err
         if job.task is None:
@@ -389,7 +497,8 @@ class JobManager:
     def _finalize(self, job: _Job, task: asyncio.Task) -> None:
         """A task cancelled before it ever ran (a queued job stopped at once) still ends."""
         if job.view.active:
-            self._set(job, state="cancelled" if task.cancelled() else "error")
+            self._set(job, state="interrupted" if self._closing and not job.stopped else
+                      "cancelled" if task.cancelled() else "error")
             self.client.notify(JOB_FINISHED, job_payload(job.view, best=None))
             self.client.publish(job.view.path)
 
@@ -417,10 +526,24 @@ class JobManager:
             self.client.notify(JOB_FINISHED, job_payload(job.view, best=variant_payload(best),
                                                                 **self._extra(job)))
         except asyncio.CancelledError:
-            reason = job.view.message or "stopped"
-            self._set(job, state="cancelled", message=reason)
+            v = job.view
+            if self._closing and not job.stopped:
+                state, reason = "interrupted", (f"the server stopped before the search finished (after {v.done} of "
+                                                f"{v.budget} evaluations; they are stored: optimize resumes from them)")
+            else:
+                state, reason = "cancelled", v.message or "stopped"
+            self._set(job, state=state, message=reason)
+            if state == "interrupted" and v.search:  # the store says so too (the engine wrote "cancelled")
+                try:
+                    store = self.res.existing_store(v.path)
+                    if store is not None and not store.live_owners(v.search):
+                        store.set_status(v.search, "interrupted")
+                except Exception as e:
+                    log.debug("marking %s interrupted: %s", v.search, e)
             if has_progress:
-                self.client.progress_end(token, f"stopped: {reason}")
+                best = f", best {v.best_speedup:.2f}x (not re-timed)" if (v.best_speedup or 0) > 1.0 else ""
+                why = "" if reason in ("stopped", "") else f" ({reason})"
+                self.client.progress_end(token, f"stopped after {v.done}/{v.budget} evaluations{best}{why}")
             self.client.notify(JOB_FINISHED, job_payload(
                 job.view, best=None if job.stale else self._best_of(job), **self._extra(job)))
         except Exception as e:
@@ -436,7 +559,12 @@ class JobManager:
             self._set(job, state="error", message=message)
             said = extra.get("setting") in self._said
             if not said:  # "needs a GPU" once per session, not on every click
-                self.client.show("warning" if isinstance(e, _UserError) else "error", message)
+                short = getattr(e, "short", None)
+                level = "warning" if isinstance(e, _UserError) else "error"
+                if short:  # a pop-up line the editor shows whole; the whole message in the log
+                    self.client.show(level, f"kf: {short}", detail=message)
+                else:
+                    self.client.show(level, message)
                 if extra.get("setting"):
                     self._said.add(extra["setting"])
             if has_progress:
@@ -458,7 +586,7 @@ class JobManager:
         from evolver.engine import Search
         from evolver.tuning import TuningOperator
 
-        settings = self.settings()
+        settings = job.settings or self.settings()
         k = unit.kernel
         backend, device, device_name, pool = await self._pool_for(unit, settings)
         store = await asyncio.to_thread(self.res.store_for, unit.path)
@@ -567,7 +695,8 @@ class JobManager:
             raise _UserError(f"kernel {k.name} has no `// @kf` spec: use 'Add benchmark spec' first")
         chosen = await self.res.device_for(k, settings)
         if isinstance(chosen, str):
-            raise _UserError(chosen)
+            short = f"no CUDA GPU here: set kf.scheduler to run {k.name}" if "kf.scheduler" in chosen else None
+            raise _UserError(chosen, short)
         backend, device, device_name = chosen
         return backend, device, device_name, await self.res.pool(backend, device, settings, self._warn)
 
@@ -619,7 +748,6 @@ class JobManager:
         if job.failure is not None:
             return
         job.failure = failure
-        log.warning("job %s: %s", job.view.id, failure.message)
         self.client.show("warning", f"kf: optimizing {job.view.kernel}: {failure.summary()}: {failure.message}. "
                                     "The search goes on with tuning only.")
         self._say(job)
@@ -659,4 +787,10 @@ class JobManager:
 
 
 class _UserError(Exception):
-    """A job could not run for a reason the user can fix (shown as is)."""
+    """A job could not run for a reason the user can fix (shown as is; `short`, when given,
+    is what a pop-up shows: an editor's message line is one line of ~80 columns, so the
+    details go to the log and the job's message)."""
+
+    def __init__(self, message: str, short: str | None = None):
+        super().__init__(message)
+        self.short = short

@@ -23,17 +23,31 @@ from msgspec import Meta
 
 from evolver.records import Budget, LLMConfig, SearchConfig
 
-__all__ = ["Settings", "LanguageSettings", "LLMSettings", "BudgetSettings", "OnSaveSettings", "parse_settings",
-           "merge_raw", "search_config"]
+__all__ = ["Settings", "LanguageSettings", "LLMSettings", "LLMEndpoint", "BudgetSettings", "OnSaveSettings",
+           "parse_settings", "merge_raw", "search_config", "choose_llm", "llm_endpoints", "key_envs", "DEFAULT_ENDPOINT"]
 
 Positive = Annotated[int, Meta(ge=1)]
 PositiveFloat = Annotated[float, Meta(gt=0)]
 
 
+EnvName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+
+
+class LLMEndpoint(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
+    """A further endpoint a search may be pointed at by name (`llm.endpoints.NAME`)."""
+
+    base_url: str
+    model: str = ""  # the model used when a call names none
+    models: list[str] = []  # further models a call may choose by name
+    api_key_env: EnvName = "OPENAI_API_KEY"
+
+
 class LLMSettings(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
     base_url: str | None = None  # an OpenAI-compatible endpoint; None: the LLM operator is off
     model: str = ""
-    api_key_env: str = "OPENAI_API_KEY"  # where the key is read from (never the key itself)
+    api_key_env: EnvName = "OPENAI_API_KEY"  # where the key is read from (never the key itself)
+    models: list[str] = []  # further models at base_url a call may choose by name
+    endpoints: dict[str, LLMEndpoint] = {}  # further endpoints a call may choose by name
     temperature: Annotated[float, Meta(ge=0, le=2)] = 0.7
     max_tokens: Positive = 4096
     concurrency: Positive = 2
@@ -165,6 +179,60 @@ def parse_settings(raw: object) -> tuple[Settings, list[str]]:
     except Exception as e:  # a bug here must not take the server down
         return Settings(), [f"kf: settings could not be read ({type(e).__name__}); defaults used"]
     return settings, warnings
+
+
+DEFAULT_ENDPOINT = "default"
+
+
+def llm_endpoints(llm: LLMSettings) -> dict[str, LLMEndpoint]:
+    """The configured endpoints by name: "default" (`llm.baseUrl`, when set) and `llm.endpoints`."""
+    out: dict[str, LLMEndpoint] = {}
+    if llm.base_url:
+        out[DEFAULT_ENDPOINT] = LLMEndpoint(base_url=llm.base_url, model=llm.model, models=list(llm.models),
+                                            api_key_env=llm.api_key_env)
+    for name, e in llm.endpoints.items():
+        out.setdefault(name, e)
+    return out
+
+
+def key_envs(llm: LLMSettings) -> list[str]:
+    """The variables the configured endpoints read their keys from."""
+    return sorted({llm.api_key_env, *(e.api_key_env for e in llm.endpoints.values())})
+
+
+def describe_endpoints(llm: LLMSettings) -> str:
+    found = llm_endpoints(llm)
+    if not found:
+        return "none is configured"
+    return "; ".join(f"{name}: " + ", ".join(dict.fromkeys(m for m in [e.model, *e.models] if m)) or name
+                     for name, e in found.items())
+
+
+def choose_llm(settings: Settings, use: bool | None, endpoint: str | None = None,
+               model: str | None = None) -> Settings | str:
+    """Settings whose `llm` is the endpoint and model a call chose BY NAME among the configured
+    ones (never a URL or a key variable of the call's own), or a one-line reason.
+    `use`: None = as configured (the default endpoint when there is one), False = no LLM,
+    True = an LLM (the default endpoint unless `endpoint` names another)."""
+    llm = settings.llm
+    if use is False:
+        return msgspec.structs.replace(settings, llm=msgspec.structs.replace(llm, base_url=None))
+    if use is None and endpoint is None and model is None:
+        return settings
+    found = llm_endpoints(llm)
+    if not found:
+        return ("no LLM endpoint is configured; whoever starts kf configures them (kf mcp --llm-base-url URL "
+                "--model NAME, or the settings' llm.baseUrl / llm.endpoints); a call only picks one by name")
+    name = endpoint or (DEFAULT_ENDPOINT if DEFAULT_ENDPOINT in found else next(iter(found)))
+    e = found.get(name)
+    if e is None:
+        return f"no LLM endpoint named {name!r} (configured: {describe_endpoints(llm)})"
+    allowed = [m for m in dict.fromkeys([e.model, *e.models]) if m]
+    chosen = model or e.model or (allowed[0] if allowed else "")
+    if model is not None and model not in allowed:
+        return f"the LLM endpoint {name!r} offers no model {model!r} (configured: {', '.join(allowed) or 'none'})"
+    return msgspec.structs.replace(settings, llm=msgspec.structs.replace(
+        llm, base_url=e.base_url, model=chosen, api_key_env=e.api_key_env))
 
 
 def search_config(settings: Settings, budget: int | None = None, eval_seconds: float | None = None) -> SearchConfig:

@@ -21,10 +21,24 @@ from backends.model import EvalResult
 from evolver.records import SearchKey, Variant
 
 __all__ = ["kernel_key", "Benchmark", "SearchSummary", "JobView", "Snapshot", "State", "summarize",
-           "applicable"]
+           "applicable", "JobState", "SearchStatus", "search_status"]
 
 JobKind = Literal["optimize", "benchmark"]
-JobState = Literal["queued", "running", "done", "cancelled", "error"]
+# One vocabulary for every front (the language server's kf/job* notifications, kf mcp's job_status):
+JobState = Literal["queued", "running", "done", "cancelled", "error", "interrupted"]
+# a stored search's status, as the fronts show it (the store's "died" is "interrupted" here)
+SearchStatus = Literal["none", "running", "budget", "time", "tokens", "patience", "exhausted", "cancelled", "error",
+                       "interrupted", "unknown"]
+SEARCH_STATUSES: frozenset[str] = frozenset(SearchStatus.__args__)  # type: ignore[attr-defined]
+
+
+def search_status(stored: str | None) -> str:
+    """A status from the store (or a running job) in the fronts' vocabulary."""
+    if stored is None:
+        return "none"
+    if stored in ("died", "interrupted"):
+        return "interrupted"
+    return stored if stored in SEARCH_STATUSES else "unknown"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -54,7 +68,7 @@ class SearchSummary(msgspec.Struct, frozen=True):
     reference_hash: str  # KernelSource.content_hash of the code the search started from
     backend: str
     device: str
-    status: str  # running / budget / time / exhausted / cancelled / error / ...
+    status: str  # SearchStatus: running / budget / time / exhausted / cancelled / error / interrupted ...
     done: int  # evaluations
     budget: int
     reference: Variant | None = None
@@ -81,11 +95,19 @@ class JobView(msgspec.Struct, frozen=True):
     message: str = ""
     token: str | None = None  # the work-done progress token
     search: str | None = None
-    started: float = 0.0
+    started: float = 0.0  # when it started running (time.time())
+    ended: float = 0.0  # when it ended (0: not yet)
 
     @property
     def active(self) -> bool:
         return self.state in ("queued", "running")
+
+    def elapsed(self, now: float | None = None) -> float:
+        """Seconds it has run: frozen once it ended."""
+        if not self.started:
+            return 0.0
+        end = self.ended or (time.time() if now is None else now)
+        return max(0.0, end - self.started)
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -125,7 +147,8 @@ def summarize(key: SearchKey, status: str | None, budget: int, variants: list[Va
             unique.append(v)
     top = unique[:keep]
     return SearchSummary(id=key.id, path=key.path, kernel=key.kernel, reference_hash=key.reference_hash,
-                         backend=key.backend, device=key.device, status=status or "unknown", done=done,
+                         backend=key.backend, device=key.device, status=search_status(status) if status else "unknown",
+                         done=done,
                          budget=max(budget, done), reference=reference, best=top[0] if top else None,
                          top=top, retimed=retimed)
 

@@ -39,11 +39,19 @@ class KernelArgs(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fie
     kernel: str
 
 
+class LLMChoice(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
+    """An endpoint and a model among those the settings configure, by name (never a URL or a key variable)."""
+
+    endpoint: str | None = None  # "default" is kf.llm.baseUrl; others are kf.llm.endpoints' names
+    model: str | None = None  # the endpoint's model or one of its `models`
+
+
 class OptimizeArgs(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
     uri: str
     kernel: str
     budget: Annotated[int, Meta(ge=1, le=100000)] | None = None  # evaluations; default kf.budget
     eval_seconds: Annotated[float, Meta(gt=0, le=60)] | None = None  # default kf.evalSeconds
+    llm: bool | LLMChoice | None = None  # false: tuning only; default: as the settings say
 
 
 class StopArgs(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):

@@ -33,7 +33,9 @@ from kf_lsp.core.index import FileEntry, KernelIndex
 from kf_lsp.core.jobs import JobManager, Resources, load_summary, variant_payload
 from .parsing import Reparser
 from .rpc import KfProtocol, serve_stream, stdin_chunks
-from kf_lsp.core.settings import Settings, merge_raw, parse_settings, unwrap
+from backends.run.environment import remember_key
+from kf_lsp.core.secrets import take_secrets
+from kf_lsp.core.settings import Settings, choose_llm, key_envs, merge_raw, parse_settings, unwrap
 from kf_lsp.core.state import JobView, State, kernel_key
 from .watch import WATCH_GLOB, Debouncer, FolderWatcher
 
@@ -68,8 +70,8 @@ class _ServerClient:
         except Exception:
             log.exception("sending %s", method)
 
-    def show(self, level: str, message: str) -> None:
-        self.s.show(level, message)
+    def show(self, level: str, message: str, detail: str | None = None) -> None:
+        self.s.show(level, message, detail)
 
     def _progress_supported(self) -> bool:
         caps = self.s.client_capabilities
@@ -128,6 +130,7 @@ class KfServer(LanguageServer):
         self._refresh_handle: asyncio.TimerHandle | None = None
         self._lens_refresh = False
         self._background: set[asyncio.Task] = set()
+        self._drafts: dict[tuple[str, int, str], str] = {}  # (path, hash of the text, kernel) -> draft
 
     # -- small utilities ------------------------------------------------------------------
 
@@ -151,12 +154,13 @@ class KfServer(LanguageServer):
         error is the client's business and goes to the log only (kf_lsp.rpc)."""
         log.warning("%s: %s", getattr(source, "__name__", source), error)
 
-    def show(self, level: str, message: str) -> None:
+    def show(self, level: str, message: str, detail: str | None = None) -> None:
+        """A pop-up (window/showMessage) and the log; `detail` replaces the message in the log."""
         kind = {"error": lsp.MessageType.Error, "warning": lsp.MessageType.Warning}.get(level, lsp.MessageType.Info)
-        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")(message)
+        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")(detail or message)
         try:
             self.window_show_message(lsp.ShowMessageParams(type=kind, message=message))
-            self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
+            self.window_log_message(lsp.LogMessageParams(type=kind, message=detail or message))
         except Exception:
             pass
 
@@ -303,6 +307,7 @@ class KfServer(LanguageServer):
         settings, warnings = parse_settings(merge_raw(unwrap(self._init_raw), self._config_raw))
         old = self.settings
         self.settings = settings
+        take_secrets(key_envs(settings.llm))  # a key variable the settings name leaves the environment too
         if self.debouncer is not None:
             self.debouncer.delay = settings.debounce_ms / 1000
         if announce:
@@ -471,7 +476,12 @@ class KfServer(LanguageServer):
         if errors:
             raise _invalid(f"the spec of {k.name} has errors: {errors[0].format()}")
         unit = self.unit_for(entry, k)
-        return self._job_result(*self.jobs.start_optimize(unit, a.budget, a.eval_seconds))
+        choice = a.llm if isinstance(a.llm, cmd.LLMChoice) else None
+        use = a.llm if isinstance(a.llm, bool) else (True if choice is not None else None)
+        settings = choose_llm(self.settings, use, choice.endpoint if choice else None, choice.model if choice else None)
+        if isinstance(settings, str):
+            raise _invalid(f"{cmd.OPTIMIZE}: llm: {settings}")
+        return self._job_result(*self.jobs.start_optimize(unit, a.budget, a.eval_seconds, settings))
 
     def cmd_benchmark(self, arguments: Any) -> dict:
         a = self._parse(cmd.BENCHMARK, arguments)
@@ -568,15 +578,25 @@ class KfServer(LanguageServer):
                 "speedup": v.speedup, "stale": stale, "region": v.region, "tunables": dict(v.tunables),
                 "text": text, "diff": diff, "summary": variant_payload(v)}
 
-    async def cmd_add_spec(self, arguments: Any) -> dict:
+    async def draft_for(self, entry, k) -> str:
+        """The draft spec of kernel `k` (the same text as `kf spec`'s), read from the host code
+        off the event loop, and kept per file version: code actions ask for it often."""
         from backends.kernel.spec import draft_spec
 
+        key = (entry.path, hash(entry.text), k.name)
+        if key not in self._drafts:
+            if len(self._drafts) > 64:
+                self._drafts.clear()
+            self._drafts[key] = await asyncio.to_thread(draft_spec, k, text=entry.text, path=entry.path)
+        return self._drafts[key]
+
+    async def cmd_add_spec(self, arguments: Any) -> dict:
         a = self._parse(cmd.ADD_SPEC, arguments)
         entry, k = self.kernel_args(a.uri, a.kernel)
         self._check_version(entry, a.version)
         if k.spec is not None:
             return {"applied": False, "reason": f"{k.name} already has a spec"}
-        at, text = views.spec_insertion(entry.text, k, draft_spec(k))
+        at, text = views.spec_insertion(entry.text, k, await self.draft_for(entry, k))
         return await self._apply_edit(entry, lsp.TextEdit(lsp.Range(at, at), text),
                                       f"kf: benchmark spec for {k.name}")
 
@@ -585,7 +605,7 @@ class KfServer(LanguageServer):
         if isinstance(a, str):  # never echo what was sent: it may be the key
             raise _invalid(f"{cmd.SET_API_KEY}: expected {{\"apiKey\": \"...\"}}")
         env = self.settings.llm.api_key_env
-        os.environ[env] = a.api_key  # this process only: read when a request is sent, never stored
+        remember_key(env, a.api_key)  # this process's key store only (never its environment, logged or stored)
         return {"ok": True, "env": env}
 
     def cmd_list_jobs(self, arguments: Any) -> dict:
@@ -784,9 +804,7 @@ def make_server() -> KfServer:
         k = entry.kernel_at(params.range.start.line)
         spec_text = None
         if k is not None and k.spec is None:
-            from backends.kernel.spec import draft_spec
-
-            spec_text = draft_spec(k)
+            spec_text = await ls.draft_for(entry, k)  # as `kf spec` and MCP draft it
         return views.code_actions(entry, params.text_document.uri, params.range, ls.state.snapshot,
                                   ls.settings.variant_actions, spec_text)
 

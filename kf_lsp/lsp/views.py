@@ -12,8 +12,10 @@ from typing import Sequence
 
 from lsprotocol import types as lsp
 
+import msgspec
+
 from backends.kernel.pyref import is_stub
-from backends.model import Diagnostic, EvalResult, KernelMeasurement, KernelSource, Range, Verdict
+from backends.model import DeviceInfo, Diagnostic, EvalResult, KernelMeasurement, KernelSource, Range, Timing, Verdict
 from evolver.records import Variant
 
 from . import commands as cmd
@@ -102,11 +104,46 @@ def _best_for(k: KernelSource, snap: Snapshot, current: str | None = None) -> tu
 
 
 def _variant_time(v: Variant) -> float | None:
-    if v.time_median is not None:
-        return v.time_median
+    m = variant_measurement(v)
+    return m.timing.median if m is not None and m.timing is not None else v.time_median
+
+
+def variant_measurement(v: Variant) -> KernelMeasurement | None:
+    """A variant's figures from ONE measurement, the one its speedup comes from. After the
+    final re-time a variant's speedup and median time are the re-time's, while its stored
+    evaluation (timing spread, bandwidth) is the search's first look: the time is then the
+    re-time's median with the spread of its blocks, and rates derived from time are scaled
+    to it, so no view puts a speedup of one measurement beside a time of another."""
     r = v.result
-    t = r.candidate.timing if r is not None and r.candidate is not None else None
-    return t.median if t else None
+    m = (r.reference if v.operator == "reference" else r.candidate) if r is not None else None
+    if m is None or m.timing is None or v.time_median is None or abs(m.timing.median - v.time_median) <= 1e-15:
+        return m
+    t0, t = m.timing, v.time_median
+    blocks = sorted(b.candidate_median for b in v.blocks if b.stage == "final" and b.candidate_median)
+    lo, hi = (blocks[0], blocks[-1]) if blocks else (t, t)
+    mean = sum(blocks) / len(blocks) if blocks else t
+    timing = Timing(t, lo, hi, mean, 0.0, len(blocks) or 1, [], f"{t0.method}, re-timed: median of "
+                    f"{len(blocks) or 1} block{'s' if len(blocks) != 1 else ''}")
+    p = m.profile
+    if p is not None and t > 0:
+        scale = t0.median / t
+        p = msgspec.structs.replace(
+            p, bandwidth=p.bandwidth * scale if p.bandwidth is not None else None,
+            bandwidth_fraction=p.bandwidth_fraction * scale if p.bandwidth_fraction is not None else None,
+            flop_rate=p.flop_rate * scale if p.flop_rate is not None else None)
+    return msgspec.structs.replace(m, timing=timing, profile=p)
+
+
+def _retime_note(s: SearchSummary | None) -> str:
+    """Said beside a variant whose figures are the search's first looks, not a final re-time
+    (a stopped or interrupted search is not re-timed)."""
+    if s is None or s.retimed or s.status not in ("cancelled", "interrupted", "error"):
+        return ""
+    return f"not re-timed: search {_STATUS_WORDS.get(s.status, s.status)}"
+
+
+_STATUS_WORDS = {"cancelled": "stopped", "interrupted": "interrupted", "error": "failed", "budget": "used its budget",
+                 "time": "ran out of time", "exhausted": "exhausted", "patience": "ran out of patience"}
 
 
 def _job_title(job: JobView) -> str:
@@ -121,7 +158,7 @@ def _job_title(job: JobView) -> str:
 def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens]:
     out: list[lsp.CodeLens] = []
     for k in entry.kernels:
-        rng = _line_range(k.definition.start.line)
+        rng = _line_range(k.name_range.start.line)  # the name's line: where codelens.run() on it looks
         args = [{"uri": uri, "kernel": k.name}]
         if k.spec is None:
             out.append(lsp.CodeLens(rng, _cmd("Add benchmark spec", cmd.ADD_SPEC,
@@ -129,7 +166,7 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
             continue
         key = kernel_key(k.file, k.name)
         job = snap.job_for(key, "optimize") or snap.job_for(key)
-        _, best = _best_for(k, snap, entry.current.get(k.name))
+        s, best = _best_for(k, snap, entry.current.get(k.name))
         if job is not None:
             out.append(lsp.CodeLens(rng, _cmd(_job_title(job), cmd.STOP, [{"job": job.id}])))
         elif not spec_has_errors(k) and not cannot_compile(entry, k, snap):  # the diagnostics say why
@@ -137,7 +174,9 @@ def code_lenses(entry: FileEntry, snap: Snapshot, uri: str) -> list[lsp.CodeLens
             out.append(lsp.CodeLens(rng, _cmd(title, cmd.OPTIMIZE, args)))
         if best is not None:
             t = _variant_time(best)
-            title = f"{_speed(best.speedup)} faster variant" + (f" ({fmt_time(t)})" if t else "") + " - Apply"
+            note = _retime_note(s)
+            title = (f"{_speed(best.speedup)} faster variant" + (f" ({fmt_time(t)})" if t else "")
+                     + (f", {note}" if note else "") + " - Apply")
             out.append(lsp.CodeLens(rng, _cmd(title, cmd.APPLY_VARIANT, [
                 {"uri": uri, "kernel": k.name, "variant": best.id, "version": entry.version}])))
     return out
@@ -288,14 +327,14 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
         parts.extend(f"- {x}" for x in measurement_lines(result.reference, result) if x != "not measured yet")
     elif applied_variant is not None and applied_variant.result is not None:
         # the code is a variant the search measured (applied): its figures, not "not measured yet"
+        note = "re-timed with the original" if s is not None and s.retimed else "as the search measured it"
         parts.append(f"- the applied variant ({_speed(applied_variant.speedup)} against the code the search "
-                     "started from), as the search measured it:")
-        parts.extend(f"- {x}" for x in measurement_lines(applied_variant.result.candidate))
+                     f"started from), {note}:")
+        parts.extend(f"- {x}" for x in measurement_lines(variant_measurement(applied_variant)))
     else:
         parts.extend(f"- {x}" for x in measurement_lines(result.reference if result else None, result))
     if result is not None and result.device is not None:
-        d = result.device
-        parts.append(f"- device: {d.backend} {d.kind} {d.name}" + (f" ({d.arch})" if d.arch else ""))
+        parts.append(f"- device: {device_label(result.device)}")
     if result is not None and result.build is not None and result.build.compiler:
         parts.append(f"- {build_line(result.build)}")
     job = snap.job_for(key, "optimize")
@@ -306,10 +345,11 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
         stale = "" if applicable(s, k.code_hash) else " (measured against an earlier version of this kernel)"
         ci = f" [{b.speedup_low:.2f}-{b.speedup_high:.2f}]" if b.speedup_low is not None and b.speedup_high else ""
         applied = " - this is the current code" if current is not None and b.id == current else ""
+        note = _retime_note(s)
+        retime = (" (re-timed)" if s.retimed else f" ({note}; the search's own measurements)" if note else " (so far)")
         parts.append(f"**Best variant**: {_speed(b.speedup)}{ci} faster, {change_label(b, _DESCRIBE)}"
-                     f"{' (re-timed)' if s.retimed else ''}{stale}{applied}")
-        m = b.result.candidate if b.result is not None else None
-        parts.extend(f"- {x}" for x in measurement_lines(m))
+                     f"{retime}{stale}{applied}")
+        parts.extend(f"- {x}" for x in measurement_lines(variant_measurement(b)))
         if b.cell and _DESCRIBE is not None:
             try:
                 parts.append(f"- cell: {_DESCRIBE(list(b.cell))}")
@@ -319,6 +359,17 @@ def hover_markdown(k: KernelSource, snap: Snapshot, current: str | None = None) 
     elif s is not None:
         parts.append(f"**Search**: {s.done} evaluations, no verified faster variant ({s.status})")
     return "\n\n".join(parts)
+
+
+def device_label(d: DeviceInfo) -> str:
+    """`sycl cpu AMD EPYC (opencl:cpu)`; a compile-only target says so once:
+    `none here (compiled for sm_90 only)`."""
+    if d.kind == "none":
+        return f"none here ({d.backend} compiled for {d.arch} only)" if d.arch else f"none here ({d.backend} compile only)"
+    name = d.name
+    arch = f" ({d.arch})" if d.arch and d.arch not in name else ""
+    kind = "" if d.kind.lower() in name.lower() else f"{d.kind} "
+    return f"{d.backend} {kind}{name}{arch}"
 
 
 def kernel_at_position(entry: FileEntry, pos: lsp.Position) -> KernelSource | None:
@@ -376,8 +427,12 @@ def code_actions(entry: FileEntry, uri: str, rng: lsp.Range, snap: Snapshot, lim
     s = snap.searches.get(key)
     offered = _offered(k, snap, entry.current.get(k.name))
     if s is not None and offered:
+        note = _retime_note(s)
         for i, v in enumerate(offered[:limit]):
-            title = f"Apply variant: {_speed(v.speedup)} faster ({change_label(v, _DESCRIBE)})"
+            ci = (f" [{v.speedup_low:.2f}-{v.speedup_high:.2f}]" if note and v.speedup_low is not None
+                  and v.speedup_high is not None else "")
+            title = (f"Apply variant: {_speed(v.speedup)}{ci} faster ({change_label(v, _DESCRIBE)})"
+                     + (f" - {note}" if note else ""))
             out.append(lsp.CodeAction(title, kind=lsp.CodeActionKind.RefactorRewrite, is_preferred=i == 0,
                                       command=_cmd(title, cmd.APPLY_VARIANT,
                                                           [{**base, "variant": v.id, "version": entry.version}])))

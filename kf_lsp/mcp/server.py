@@ -1,11 +1,12 @@
 """`kf mcp`: the Model Context Protocol server for coding agents (the official `mcp` SDK's
 low-level Server), over stdio or streamable HTTP on loopback.
 
-This is the one layer that knows MCP: it lists the tools of kf_lsp.agent_tools with JSON
+This is the one layer that knows MCP: it lists the tools of kf_lsp/mcp/tools.py with JSON
 schemas generated from their msgspec Structs, validates arguments by converting into
 them, turns a `ToolError` (or bad arguments) into a tool result with isError (the agent
 reads it and corrects itself; the server goes on), and hands the tools the client's
-roots and a progress reporter for the request's progressToken. Requests run
+roots and a progress reporter for the request's progressToken. A result's text content is
+a summary (kf_lsp/mcp/text.py); the result itself is the structured content. Requests run
 concurrently and a cancelled request (notifications/cancelled) cancels its handler:
 an evaluation in flight is killed in its worker. Searches are background jobs that
 outlive the request that started them.
@@ -15,7 +16,8 @@ client's roots (roots/list, asked at each call); otherwise the folders given wit
 --root, by default the folder `kf mcp` was started in.
 
 Nothing secret is logged: the SDK's loggers are kept at WARNING (they would log
-messages whole), and no tool takes or returns a key.
+messages whole), no tool takes or returns a key, and no call can name an endpoint or a key
+variable (only endpoints configured at start, by name).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from urllib.parse import unquote, urlparse
 import msgspec
 
 from .records import tool_schema
-from .tools import AgentTools, ToolError
+from .text import summary_text
+from .tools import AgentTools, ToolError, llm_refusal
 from kf_lsp.core.settings import Settings
 
 __all__ = ["make_server", "serve", "roots_from_uris"]
@@ -41,10 +44,12 @@ VERSION = "0.1.0"
 
 INSTRUCTIONS = """kf measures CUDA and SYCL kernels with a harness that cannot be fooled and searches for
 faster variants. A typical session: list_kernels -> (draft_spec write=true, if the spec is missing) ->
-check_spec -> bench (optionally a candidate you wrote) -> optimize -> job_status(wait_seconds) ->
-results -> apply_variant. Speedups are verified against the original on fresh inputs and given with a 95%
-confidence interval; only significant ones (interval above 1) count. Paths must lie under the client's
-roots (or the folder kf mcp was started in). See docs/agents.md."""
+check_spec -> bench (optionally a candidate you wrote) -> optimize -> job_status(wait_seconds, at most 50 s:
+repeat while running) -> results -> apply_variant. Speedups are verified against the original on fresh inputs
+and given with a 95% confidence interval; only significant ones (interval above 1) count. Positions are
+1-based. A job lives in this server process and ends with it. LLM endpoints are the ones this server was
+started with, chosen by name. Paths must lie under the client's roots (or the folder kf mcp was started in).
+See docs/agents.md."""
 
 
 def roots_from_uris(uris: list[str]) -> list[str]:
@@ -134,6 +139,10 @@ def make_server(tools: AgentTools):
         if entry is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"unknown tool {name!r} (tools: {', '.join(table)})")
         args_type, _, fn, _ = entry
+        refusal = llm_refusal(name, params.arguments)
+        if refusal is not None:
+            log.warning("%s", refusal)
+            return error(refusal)
         try:
             args = msgspec.convert(params.arguments or {}, args_type)
         except msgspec.ValidationError as e:  # never echoes the values sent, only where they were wrong
@@ -157,11 +166,11 @@ def make_server(tools: AgentTools):
             log.info("%s: cancelled by the client", name)
             raise
         data = msgspec.to_builtins(out)
-        text = msgspec.json.encode(data).decode()
+        whole = msgspec.json.encode(data).decode()
         keys = tools.secrets()
-        if any(k in text for k in keys):  # e.g. an endpoint's error message quoting the key, stored as a verdict
-            text = redact(text, keys)
-            data = msgspec.json.decode(text)
+        if any(k in whole for k in keys):  # e.g. an endpoint's error message quoting the key, stored as a verdict
+            data = msgspec.json.decode(redact(whole, keys))
+        text = redact(summary_text(name, data), keys)  # a summary, not the JSON again (kf_lsp/mcp/text.py)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=data)
 
     return Server("kf", version=VERSION, title="kf: faster GPU kernels", instructions=INSTRUCTIONS,

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fnmatch
 import functools
 import hashlib
 import logging
 import os
+import re
 import time
 from typing import Any, Awaitable, Callable
 
@@ -35,10 +37,11 @@ from evolver.records import Variant
 from . import records as r
 from kf_lsp.core.index import KERNEL_EXTENSIONS, MAX_FILE_BYTES, is_ignored_dir, parse_entry
 from kf_lsp.core.jobs import JobManager, Resources, load_summary
-from kf_lsp.core.settings import LLMSettings, Settings
+from kf_lsp.core.secrets import secret_values, take_secrets
+from kf_lsp.core.settings import Settings, choose_llm, key_envs
 from kf_lsp.core.state import JobView, SearchSummary, State
 
-__all__ = ["ToolError", "AgentTools", "confine", "Progress"]
+__all__ = ["ToolError", "AgentTools", "confine", "Progress", "llm_refusal", "summary_text"]
 
 log = logging.getLogger("kf.mcp")
 
@@ -48,6 +51,24 @@ MAX_LIST_FILES = 5000
 
 class ToolError(Exception):
     """Bad input or a refusal the agent can act on: the message is shown as is."""
+
+
+_ENDPOINT_FIELDS = re.compile(r"url|uri|host|endpoint_url|key|env|token|secret|header", re.I)
+
+
+def llm_refusal(tool: str, arguments: Any) -> str | None:
+    """A call that tries to name an LLM endpoint's URL or a key variable (`llm.base_url`,
+    `llm.api_key_env`, ...) is refused with one line saying how endpoints are chosen (by the
+    names whoever started kf configured). The values it sent are never repeated."""
+    if tool != "optimize" or not isinstance(arguments, dict) or not isinstance(arguments.get("llm"), dict):
+        return None
+    bad = sorted(k for k in arguments["llm"] if isinstance(k, str) and k not in ("endpoint", "model")
+                 and _ENDPOINT_FIELDS.search(k))
+    if not bad:
+        return None
+    return (f"kf: optimize: llm.{bad[0]}: a call cannot name an LLM endpoint's URL or a key variable; endpoints "
+            "and keys are configured by whoever starts kf mcp (--llm-base-url, --model, --api-key-env, "
+            "--settings FILE). A call picks one by name: llm: {\"endpoint\": NAME, \"model\": NAME}")
 
 
 async def _no_progress(done: float, total: float | None, message: str | None) -> None:
@@ -135,8 +156,8 @@ class _JobsClient:
     def notify(self, method: str, payload: dict) -> None:
         return None
 
-    def show(self, level: str, message: str) -> None:
-        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")(message)
+    def show(self, level: str, message: str, detail: str | None = None) -> None:
+        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")(detail or message)
 
     async def progress_begin(self, token: str, title: str, message: str, cancellable: bool) -> bool:
         return False  # MCP progress belongs to a request: job_status(wait_seconds) reports it
@@ -162,16 +183,14 @@ class AgentTools:
         self._changed = asyncio.Event()
         self.state = State(on_change=self._on_change)
         self.resources = Resources(self.workspace_for)
-        self._call_settings: Settings | None = None
         self._warm: asyncio.Future | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="kf-mcp-io")
-        self.key_envs = {"OPENAI_API_KEY", self.settings.llm.api_key_env}  # where LLM keys are read from
-        self.jobs = JobManager(self.state, _JobsClient(), self.resources,
-                               lambda: self._call_settings or self.settings)
+        take_secrets(key_envs(self.settings.llm))  # (kf mcp did at start; a library caller may not have)
+        self.jobs = JobManager(self.state, _JobsClient(), self.resources, lambda: self.settings)
 
     def secrets(self) -> list[str]:
-        """The values of the key variables in use: never to be shown (kf_lsp.mcp_server redacts them)."""
-        return [v for v in (os.environ.get(n) for n in self.key_envs) if v and len(v) >= 8]
+        """The key values this process holds: never to be shown (the protocol layer blanks them)."""
+        return secret_values()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -241,9 +260,8 @@ class AgentTools:
     def _need_spec(unit: Unit) -> None:
         k = unit.kernel
         errors = [d for d in k.spec_errors if d.severity == "error"]
-        if errors:
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise ToolError(f"kf: {errors[0].format()}{more}")
+        if errors:  # every one, a line each: the agent fixes them in one go
+            raise ToolError("\n".join(f"kf: {d.format()}" for d in errors))
         if k.spec is None:
             raise ToolError(f"kf: {_where(unit.path, k)}: kernel {k.name} has no `// @kf` spec: draft_spec drafts "
                             "one (write=true inserts it), then check_spec")
@@ -268,21 +286,43 @@ class AgentTools:
         top = confine(a.path or roots[0], roots)
         if not os.path.exists(top):
             raise ToolError(f"kf: {a.path}: no such file or folder")
-        return await self._io(self._scan, top, roots)
+        start = 0
+        if a.cursor is not None:
+            if not a.cursor.isdigit():
+                raise ToolError(f"kf: list_kernels: cursor {a.cursor[:40]!r} is not one this tool gave "
+                                "(pass next_cursor as it came)")
+            start = int(a.cursor)
+        return await self._io(self._scan, top, roots, a, start)
 
-    def _scan(self, top: str, roots: list[str]) -> r.KernelList:
+    @staticmethod
+    def _glob_match(rel: str, pattern: str) -> bool:
+        """`*` and `?` within a folder name, `**/` across folders; a pattern without a slash
+        matches the file's name in any folder (as .gitignore and most tools read it)."""
+        rel = rel.replace(os.sep, "/")
+        if "/" not in pattern:
+            return fnmatch.fnmatchcase(os.path.basename(rel), pattern)
+        out = []
+        for token in re.split(r"(\*\*/|\*\*|\*|\?)", pattern):
+            out.append({"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(token) or re.escape(token))
+        return re.fullmatch("".join(out), rel) is not None
+
+    def _scan(self, top: str, roots: list[str], a: r.ListArgs, start: int) -> r.KernelList:
         files: list[str] = []
         if os.path.isfile(top):
             files = [top]
         else:
             for dirpath, dirnames, filenames in os.walk(top):
                 dirnames[:] = sorted(d for d in dirnames if not is_ignored_dir(d))
-                files += [os.path.join(dirpath, f) for f in sorted(filenames) if f.lower().endswith(KERNEL_EXTENSIONS)]
+                for f in sorted(filenames):
+                    path = os.path.join(dirpath, f)
+                    if f.lower().endswith(KERNEL_EXTENSIONS) and (
+                            a.glob is None or self._glob_match(os.path.relpath(path, top), a.glob)):
+                        files.append(path)
                 if len(files) > MAX_LIST_FILES:
                     break
         kernels: list[r.KernelInfo] = []
         errors: list[str] = []
-        read = 0
+        read = total = 0
         for path in files[:MAX_LIST_FILES]:
             try:
                 confine(path, roots)  # a link out of the roots is not followed
@@ -301,8 +341,12 @@ class AgentTools:
             entry = parse_entry(path, text)
             if entry.error:
                 errors.append(f"{path}: {entry.error}")
-            store = self.resources.existing_store(path) if entry.kernels else None
-            for k in entry.kernels:
+            chosen = [k for k in entry.kernels if (a.language is None or k.language == a.language)
+                      and (a.has_spec is None or (k.spec is not None or _spec_status(k) == "error") == a.has_spec)]
+            page = [k for i, k in enumerate(chosen, total) if start <= i < start + a.limit]
+            total += len(chosen)
+            store = self.resources.existing_store(path) if page else None
+            for k in page:
                 search = None
                 if store is not None:
                     try:
@@ -311,15 +355,17 @@ class AgentTools:
                         errors.append(f"{path}: results of {k.name}: {e}")
                         s = None
                     if s is not None:
-                        search = r.SearchInfo(s.id, s.status, s.done, s.best.speedup if s.best else None,
+                        search = r.SearchInfo(s.id, s.status, s.done, s.best.speedup if s.best else None,  # type: ignore[arg-type]
                                               s.reference_hash == k.code_hash)
                 tunables = {t.name: list(t.values) for t in (k.spec.tunables if k.spec else [])}
-                kernels.append(r.KernelInfo(file=path, kernel=k.name, line=_line(k), language=k.language,
-                                            spec=_spec_status(k), diagnostics=list(k.spec_errors),  # type: ignore[arg-type]
+                kernels.append(r.KernelInfo(file=path, kernel=k.name, line=_line(k), language=k.language,  # type: ignore[arg-type]
+                                            spec=_spec_status(k), diagnostics=r.positions(k.spec_errors),  # type: ignore[arg-type]
                                             tunables=tunables, search=search))
         if len(files) > MAX_LIST_FILES:
-            errors.append(f"more than {MAX_LIST_FILES} kernel files under {top}: list a smaller folder")
-        return r.KernelList(root=top, kernels=kernels, files=read, errors=errors)
+            errors.append(f"more than {MAX_LIST_FILES} kernel files under {top}: list a smaller folder or use glob")
+        more = start + len(kernels) < total
+        return r.KernelList(root=top, kernels=kernels, total=total, files=read,
+                            next_cursor=str(start + len(kernels)) if more else None, errors=errors)
 
     # -- specs -------------------------------------------------------------------------------
 
@@ -329,7 +375,7 @@ class AgentTools:
 
         unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
-        draft = draft_spec(k)
+        draft = await self._io(functools.partial(draft_spec, k, text=unit.text, path=unit.path))  # as `kf spec` drafts it
         written = False
         if a.write:
             if k.spec is not None:
@@ -361,7 +407,7 @@ class AgentTools:
         unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         k = unit.kernel
         status = _spec_status(k)
-        base = dict(file=unit.path, kernel=k.name, spec=status, diagnostics=list(k.spec_errors))
+        base = dict(file=unit.path, kernel=k.name, spec=status, diagnostics=r.positions(k.spec_errors))
         if status != "ok":
             msg = ("no `// @kf` spec: draft_spec drafts one" if status == "missing" else
                    next(d.format() for d in k.spec_errors if d.severity == "error"))
@@ -376,8 +422,8 @@ class AgentTools:
         ok = result.verdict in (Verdict.CORRECT, Verdict.COMPILED)
         return r.SpecCheck(ok=ok, verdict=result.verdict, message=result.message, checks=len(result.checks),
                            sizes=list({tuple(sorted(c.sizes.items())): dict(c.sizes) for c in result.checks}.values()),
-                           **{**base, "diagnostics": list(k.spec_errors) + [d for d in result.diagnostics
-                                                                            if d not in k.spec_errors]})  # type: ignore[arg-type]
+                           **{**base, "diagnostics": r.positions(list(k.spec_errors) + [
+                               d for d in result.diagnostics if d not in k.spec_errors])})  # type: ignore[arg-type]
 
     # -- bench ---------------------------------------------------------------------------
 
@@ -420,6 +466,8 @@ class AgentTools:
         ref = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         self._need_spec(ref)
         cand = self._candidate(ref, a.candidate_source, dict(a.tunables))
+        if cand is not None and a.tunables:
+            self._check_tunables(cand)
         backend, device, _ = await self._device(ref.kernel)
         pool = await self.resources.pool(backend, device, self.settings, lambda m: log.warning("%s", m))
         options = EvalOptions(seeds=a.seeds, target_seconds=a.time_budget, timeout_s=a.timeout)
@@ -428,15 +476,28 @@ class AgentTools:
                                                  nonce=time.time_ns() & 0x7FFFFFFF))
         await progress(1, 1, result.verdict.value)
         return r.BenchResult(file=ref.path, kernel=ref.kernel.name, verdict=result.verdict, candidate=cand is not None,
-                             summary=bench_summary(result, cand is not None), result=_without_samples(result))
+                             summary=bench_summary(result, cand is not None), diagnostics=r.positions(result.diagnostics),
+                             result=msgspec.structs.replace(_without_samples(result), diagnostics=[]))
+
+    @staticmethod
+    def _check_tunables(cand: Unit) -> None:
+        """Values for tunables the kernel does not declare are the call's mistake: an error
+        now, not a verdict after a compile."""
+        from backends.kernel.tunables import TunableError, bind
+
+        try:
+            bind(cand.text, cand.kernel, cand.tunables)
+        except TunableError as e:
+            raise ToolError(f"kf: {_where(cand.path, cand.kernel)}: tunables: {e}") from None
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def _job_info(self, j: JobView) -> r.JobInfo:
-        end = time.time()
+    @staticmethod
+    def _job_info(j: JobView) -> r.JobInfo:
         return r.JobInfo(job_id=j.id, kind=j.kind, file=j.path, kernel=j.kernel, state=j.state, done=j.done,
                          budget=j.budget, best_speedup=j.best_speedup, message=j.message,
-                         elapsed_seconds=round(max(0.0, end - j.started), 3) if j.started else 0.0,
+                         elapsed_seconds=round(j.elapsed(), 3),
+                         resumable=j.kind == "optimize" and j.state in ("cancelled", "interrupted") and j.done > 0,
                          search_id=j.search)
 
     def _settings_for(self, a: r.OptimizeArgs) -> Settings:
@@ -445,10 +506,12 @@ class AgentTools:
             s = msgspec.structs.replace(s, budget=msgspec.structs.replace(s.budget, wall_seconds=a.time))
         if a.tuning is not None:
             s = msgspec.structs.replace(s, tuning=a.tuning)
-        if a.llm is not None:
-            s = msgspec.structs.replace(s, llm=LLMSettings(base_url=a.llm.base_url, model=a.llm.model,
-                                                           api_key_env=a.llm.api_key_env))
-        return s
+        choice = a.llm if isinstance(a.llm, r.LLMChoice) else None
+        use = a.llm if isinstance(a.llm, bool) else (True if choice is not None else None)
+        chosen = choose_llm(s, use, choice.endpoint if choice else None, choice.model if choice else None)
+        if isinstance(chosen, str):
+            raise ToolError(f"kf: optimize: llm: {chosen}")
+        return chosen
 
     async def optimize(self, a: r.OptimizeArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                        ) -> r.OptimizeResult:
@@ -459,20 +522,20 @@ class AgentTools:
         self._need_spec(unit)
         settings = self._settings_for(a)
         await self.warm()
-        self.key_envs.add(settings.llm.api_key_env)
-        if settings.llm.base_url and not os.environ.get(settings.llm.api_key_env):
-            log.info("optimize %s: $%s is not set; the endpoint is called without a key", unit.kernel.name,
-                     settings.llm.api_key_env)
         before = {j.id for j in self.jobs.for_kernel(unit.path, unit.kernel.name, "optimize")}
-        self._call_settings = settings  # read by start_optimize, synchronously
-        try:
-            job, err = self.jobs.start_optimize(unit, a.budget, a.eval_seconds)
-        finally:
-            self._call_settings = None
+        job, err = self.jobs.start_optimize(unit, a.budget, a.eval_seconds, settings)
         if job is None:
             raise ToolError(f"kf: {err}")
+        if a.wait_seconds > 0:
+            job, _ = await self._wait(job.id, a.wait_seconds, progress)
+        note = ("the job runs in this kf mcp process and ends with it: a client that starts a new server for "
+                "every call cannot follow it (use optimize with wait_seconds, or keep the server running); "
+                "job_status(job_id, wait_seconds) follows it" if job.active else "")
         return r.OptimizeResult(job=self._job_info(job), already_running=job.id in before,
-                                database=self.resources.db_path(unit.path))
+                                database=self.resources.db_path(unit.path), note=note)
+
+    def _kf_dirs(self) -> list[str]:
+        return list(dict.fromkeys(os.path.join(x, ".kf") for x in self.roots + self.default_roots))
 
     async def _stub_unit(self, a: r.OptimizeArgs, roots: list[str]) -> Unit:
         """The stub kernel file for a Python reference (drafted once, next to it; the inspection
@@ -496,21 +559,21 @@ class AgentTools:
             raise ToolError(f"kf: {e}") from None
 
     def _find_job(self, job_id: str) -> JobView:
-        j = self.jobs.find(job_id) or self.state.snapshot.jobs.get(job_id)
+        """A job of this process, else one an earlier process recorded (its stored state)."""
+        j = self.jobs.find(job_id) or self.state.snapshot.jobs.get(job_id) or self.jobs.stored(job_id, self._kf_dirs())
         if j is None:
             known = ", ".join(self.state.snapshot.jobs) or "none"
-            raise ToolError(f"kf: no job {job_id!r} (jobs: {known})")
+            raise ToolError(f"kf: no job {job_id!r} under the roots (jobs of this server: {known}); job ids come "
+                            "from optimize; results gives a kernel's stored search")
         return j
 
-    async def job_status(self, a: r.JobArgs, roots: list[str] | None = None, progress: Progress = _no_progress
-                         ) -> r.JobList:
-        if a.job_id is None:
-            return r.JobList([self._job_info(j) for j in self.state.snapshot.jobs.values()])
-        j = self._find_job(a.job_id)
-        deadline = time.monotonic() + a.wait_seconds
-        reported = -1  # MCP progress must increase with every notification
+    async def _wait(self, job_id: str, wait_seconds: float, progress: Progress) -> tuple[JobView, float]:
+        """Wait (at most MAX_WAIT_SECONDS) for the job to end, with a progress notification per change."""
+        started = time.monotonic()
+        deadline = started + min(wait_seconds, r.MAX_WAIT_SECONDS)
+        reported = -1.0  # MCP progress must increase with every notification
         while True:
-            j = self._find_job(a.job_id)
+            j = self._find_job(job_id)
             if j.done > reported:
                 reported = j.done
                 best = f", best {j.best_speedup:.2f}x" if j.best_speedup and j.best_speedup > 1 else ""
@@ -518,19 +581,28 @@ class AgentTools:
                                + (f" - {j.message}" if j.message else ""))
             left = deadline - time.monotonic()
             if not j.active or left <= 0:
-                return r.JobList([self._job_info(j)])
+                return j, time.monotonic() - started
             changed = self._changed
             try:
                 await asyncio.wait_for(changed.wait(), timeout=min(left, 5.0))
             except asyncio.TimeoutError:
                 pass
 
+    async def job_status(self, a: r.JobArgs, roots: list[str] | None = None, progress: Progress = _no_progress
+                         ) -> r.JobList:
+        self._use(roots)
+        if a.job_id is None:
+            return r.JobList([self._job_info(j) for j in self.state.snapshot.jobs.values()])
+        j, waited = await self._wait(a.job_id, a.wait_seconds, progress)
+        return r.JobList([self._job_info(j)], waited_seconds=round(waited, 3))
+
     async def stop(self, a: r.StopArgs, roots: list[str] | None = None, progress: Progress = _no_progress
                    ) -> r.StopResult:
+        self._use(roots)
         j = self._find_job(a.job_id)
         stopped = self.jobs.stop(j.id, "stopped by the agent")
         if stopped:  # let the task see its cancellation (the store has every finished evaluation)
-            for _ in range(50):
+            for _ in range(100):
                 j = self._find_job(a.job_id)
                 if not j.active:
                     break
@@ -546,15 +618,16 @@ class AgentTools:
         k = unit.kernel
         return await self._io(load_summary, store, unit.path, k.name, k.code_hash)
 
-    def _variant_info(self, unit: Unit, v: Variant, applicable: bool, current: str | None) -> r.VariantInfo:
-        from evolver.descriptors import DEFAULT_GRID
+    def _variant_info(self, unit: Unit, v: Variant, applicable: bool, current: str | None,
+                      retimed: bool) -> r.VariantInfo:
+        from evolver.descriptors import grid_for
 
         from kf_lsp.core.apply import ApplyError, variant_diff, variant_text
 
-        try:
-            description = DEFAULT_GRID.describe_cell(list(v.cell)) if v.cell else ""
-        except (ValueError, IndexError):
-            description = str(v.cell)
+        try:  # the grid of the search that made it (its cell's length says which)
+            description = grid_for(len(v.cell)).describe_cell(list(v.cell)) if v.cell else ""
+        except (ValueError, IndexError, KeyError):
+            description = ""
         diff = ""
         if applicable and v.id != current:
             try:
@@ -564,7 +637,7 @@ class AgentTools:
                 diff = ""
         return r.VariantInfo(id=v.id, operator=v.operator, verdict=v.verdict, speedup=v.speedup,
                              speedup_low=v.speedup_low, speedup_high=v.speedup_high, significant=v.significant,
-                             time_median=v.time_median, cell=list(v.cell) if v.cell else None,
+                             time_median=v.time_median, retimed=retimed, cell=list(v.cell) if v.cell else None,
                              cell_description=description, tunables=dict(v.tunables), is_current=v.id == current,
                              diff=diff)
 
@@ -580,8 +653,8 @@ class AgentTools:
                              evaluations=0, budget=0, backend="", device="", applicable=False, retimed=False,
                              reference_time_median=None, variants=[])
         applicable = s.reference_hash == k.code_hash
-        variants = [self._variant_info(unit, v, applicable, current) for v in s.top[: a.limit]]
-        return r.Results(file=unit.path, kernel=k.name, file_sha256=sha, search_id=s.id, status=s.status,
+        variants = [self._variant_info(unit, v, applicable, current, s.retimed) for v in s.top[: a.limit]]
+        return r.Results(file=unit.path, kernel=k.name, file_sha256=sha, search_id=s.id, status=s.status,  # type: ignore[arg-type]
                          evaluations=s.done, budget=s.budget, backend=s.backend, device=s.device,
                          applicable=applicable, retimed=s.retimed,
                          reference_time_median=s.reference.time_median if s.reference else None, variants=variants)
@@ -656,8 +729,10 @@ class AgentTools:
 DESCRIPTIONS = {
     "list_kernels": "The CUDA and SYCL kernels in a folder (recursively) or a file, each with its spec status "
                     "(ok / missing / error, with the diagnostics), its tunables and its latest search.",
-    "draft_spec": "A draft `// @kf` spec for a kernel, inferred from its signature; check the sizes and launch "
-                  "shape it guesses. write=true inserts it above a kernel that has none.",
+    "draft_spec": "A draft `// @kf` spec for a kernel, read from the host code that launches it (launch shape, "
+                  "sizes, buffer lengths from the allocations) or else from its body: the same text as `kf spec`. "
+                  "A `?` placeholder marks what kf could not tell (a `// kf:` note says why): fill it in. "
+                  "write=true inserts it above a kernel that has none.",
     "check_spec": "Checks a kernel's spec: its own errors and warnings, then runs the original alone on it at "
                   "every problem size and seed. A spec the original does not run cleanly on verifies nothing.",
     "bench": "Compiles, verifies and times a kernel in a sandboxed worker: the verdict, medians with p10-p90 "

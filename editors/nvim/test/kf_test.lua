@@ -74,6 +74,13 @@ local ok, err = xpcall(function()
   for _, m in ipairs(shown) do
     check(not m:find('settings', 1, true), 'no settings warning at start: ' .. m)
   end
+  -- the lenses sit on the kernel's name line, where vim.lsp.codelens.run() looks (not on `extern "C"` above it)
+  local name_line = vim.fn.search('^void ' .. kernel .. '(', 'nw')
+  local lens_lines = {}
+  for _, l in ipairs(vim.lsp.codelens.get(buf) or {}) do table.insert(lens_lines, l.range.start.line + 1) end
+  check(name_line > 0 and #lens_lines > 0 and vim.tbl_contains(lens_lines, name_line)
+    and not vim.tbl_contains(lens_lines, name_line - 1),
+    'the lenses are on the name line ' .. name_line .. ': ' .. vim.inspect(lens_lines))
 
   -- cursor on the kernel's definition line
   local def = vim.fn.search('^void ' .. kernel .. '(', 'w')
@@ -116,7 +123,23 @@ local ok, err = xpcall(function()
   local significant = type(best) == 'table' and best.significant ~= false and best.operator ~= 'reference'
   vim.api.nvim_win_set_cursor(0, { def, 6 })
   local n_msgs = #kf.messages
-  vim.cmd('KfApply')
+  local picked
+  if significant then
+    -- a user on the kernel's name line runs its lens: codelens.run() finds the lenses of the
+    -- cursor's line (Optimize and Apply: it asks which; the Apply one is chosen)
+    vim.ui.select = function(items, opts, on_choice)
+      for i, item in ipairs(items) do
+        local t = opts.format_item and opts.format_item(item) or tostring(item)
+        if t:find('Apply', 1, true) then picked = t; return on_choice(item, i) end
+      end
+      on_choice(nil, nil)
+    end
+    vim.lsp.codelens.run()
+    check(picked ~= nil, 'codelens.run() on the name line offered the Apply lens')
+    log('lens run: ' .. tostring(picked))
+  else
+    vim.cmd('KfApply')
+  end
   if significant then
     check(vim.wait(30000, function()
       return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') ~= before
@@ -175,6 +198,29 @@ local ok, err = xpcall(function()
     check(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') == before, 'the buffer is unchanged')
   end
   log('messages: ' .. vim.inspect(kf.messages))
+
+  -- CUDA on a machine without a GPU: the warning fits Neovim's message line (details in the log)
+  local cuda = os.getenv('KF_CUDA_FILE')
+  if cuda and os.getenv('KF_NO_CUDA_GPU') == '1' then
+    vim.cmd('edit ' .. vim.fn.fnameescape(cuda))
+    vim.bo.filetype = 'cuda'
+    local cbuf = vim.api.nvim_get_current_buf()
+    check(vim.wait(30000, function() return kf.client(cbuf) ~= nil and has_lens(cbuf, 'Optimize') end, 100),
+      'the CUDA file is attached with its lenses')
+    vim.api.nvim_win_set_cursor(0, { vim.fn.search('void saxpy(', 'nw'), 0 })
+    local n_shown = #shown
+    vim.cmd('KfOptimize 2 0.05')
+    local said
+    check(vim.wait(120000, function()
+      for i = n_shown + 1, #shown do
+        if shown[i]:find('no CUDA GPU', 1, true) then said = shown[i]; return true end
+      end
+      return false
+    end, 100), 'running CUDA without a GPU is said: ' .. vim.inspect(shown))
+    log('cuda warning (' .. #said .. ' of ' .. vim.o.columns .. ' columns): ' .. said)
+    check(#said < vim.o.columns and not said:find('\n', 1, true), 'the warning fits the message line: ' .. said)
+    check(said:find('kf.scheduler', 1, true) ~= nil, 'it names the setting')
+  end
   local c = kf.client(buf)
   c.stop()
   vim.wait(10000, function() return c.is_stopped() end, 100)

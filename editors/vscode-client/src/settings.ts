@@ -8,7 +8,8 @@ export type JsonObject = { [key: string]: Json };
 export const SERVER_KEYS: Readonly<Record<string, true | Readonly<Record<string, true>>>> = {
   backend: true,
   device: true,
-  llm: { baseUrl: true, model: true, apiKeyEnv: true, temperature: true, maxTokens: true, concurrency: true, tokenBudget: true },
+  llm: { baseUrl: true, model: true, apiKeyEnv: true, models: true, endpoints: true, temperature: true, maxTokens: true,
+    concurrency: true, tokenBudget: true },
   budget: { evaluations: true, wallSeconds: true, tokens: true, patience: true },
   tuning: true,
   evalSeconds: true,
@@ -23,6 +24,8 @@ export const SERVER_KEYS: Readonly<Record<string, true | Readonly<Record<string,
   variantActions: true,
   watch: true,
   debounceMs: true,
+  cuda: { flags: true },
+  sycl: { flags: true },
 };
 
 /** Settings the client keeps for itself (never sent to the server). */

@@ -154,13 +154,17 @@ export function finishedMessage(j: JobPayload): { level: "info" | "warning" | "e
   if (j.kind === "benchmark") {
     return { level: "info", text: `kf: benchmarked ${j.kernel}${j.message ? `: ${j.message}` : ""}`, hasBest: false };
   }
-  const stopped = j.state === "cancelled" ? "stopped" : "finished";
+  // one vocabulary with the server (docs/lsp.md): cancelled = stopped, interrupted = its server stopped first
+  const early = j.state === "cancelled" || j.state === "interrupted";
+  const stopped = j.state === "cancelled" ? "stopped" : j.state === "interrupted" ? "interrupted" : "finished";
   if (ok && b) {
     const tun = Object.entries(b.tunables ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
     const ci = b.speedupLow && b.speedupHigh ? ` [${b.speedupLow.toFixed(2)}-${b.speedupHigh.toFixed(2)}]` : "";
+    // a search that did not reach its final re-time offers its first measurements: said so
+    const note = early ? ", not re-timed" : "";
     return {
       level: "info",
-      text: `kf: ${j.kernel} ${stopped}: ${fmtSpeedup(b.speedup)}${ci} faster variant (${b.operator}${tun ? `: ${tun}` : ""})`,
+      text: `kf: ${j.kernel} ${stopped}: ${fmtSpeedup(b.speedup)}${ci} faster variant (${b.operator}${tun ? `: ${tun}` : ""})${note}`,
       hasBest: true,
     };
   }

@@ -36,13 +36,16 @@ local function fmt_x(s) return type(s) == 'number' and string.format('%.2fx', s)
 local function finished_text(p)
   if p.error and p.error ~= vim.NIL then return p.error, vim.log.levels.ERROR end
   local b = p.best
-  local stopped = p.state == 'cancelled' and 'stopped' or 'finished'
+  -- the server's states (docs/lsp.md): cancelled = stopped; interrupted = the server stopped first
+  local stopped = p.state == 'cancelled' and 'stopped' or p.state == 'interrupted' and 'interrupted' or 'finished'
   if type(b) == 'table' and b.operator ~= 'reference' and b.significant ~= false and type(b.speedup) == 'number' and b.speedup > 1 then
     local tun = {}
     for k, v in pairs(b.tunables or {}) do table.insert(tun, k .. '=' .. tostring(v)) end
     table.sort(tun)
-    return string.format('kf: %s %s: %s faster variant (%s %s); :KfApply applies it', p.kernel, stopped, fmt_x(b.speedup),
-      b.operator, table.concat(tun, ', ')), vim.log.levels.INFO
+    -- a search stopped before its final re-time offers its first measurements: said so
+    local note = (p.state == 'cancelled' or p.state == 'interrupted') and ', not re-timed' or ''
+    return string.format('kf: %s %s: %s faster variant (%s %s)%s; :KfApply applies it', p.kernel, stopped,
+      fmt_x(b.speedup), b.operator, table.concat(tun, ', '), note), vim.log.levels.INFO
   end
   return string.format('kf: %s %s after %d evaluations: no verified faster variant', p.kernel, stopped, p.done or 0),
     vim.log.levels.INFO

@@ -64,6 +64,11 @@ test("finished messages say what was found, honestly", () => {
   assert.equal(notSig.hasBest, false);
   const stopped = finishedMessage({ ...base, state: "cancelled", done: 2, best: null });
   assert.match(stopped.text, /stopped after 2 evaluations/);
+  // a stopped search's best was not re-timed: said so (issue 22)
+  const early = finishedMessage({ ...base, state: "cancelled", done: 4,
+    best: { id: "v", operator: "tune", speedup: 1.22, speedupLow: 1.04, speedupHigh: 2.19, tunables: { WG_SIZE: 64 }, significant: true } });
+  assert.equal(early.text, "kf: saxpy stopped: 1.22x [1.04-2.19] faster variant (tune: WG_SIZE=64), not re-timed");
+  assert.match(finishedMessage({ ...base, state: "interrupted", done: 4, best: null }).text, /interrupted after 4/);
   assert.equal(finishedMessage({ ...base, state: "error", error: "kf: no device" }).level, "error");
 });
 

@@ -149,6 +149,12 @@ test("kf in code-server: lens, optimize (palette, lens), progress, cancel, apply
       step = "the Optimize lens";
       await page.locator(".codelens-decoration a", { hasText: /^Optimize$/ }).first().waitFor({ timeout: 180_000 });
       await shot("1-lens");
+      // the lens sits between the `extern "C"` line and the kernel's name line: on the name's line
+      const lensBox = await page.locator(".codelens-decoration a", { hasText: /^Optimize$/ }).first().boundingBox();
+      const nameBox = await page.locator(".view-line", { hasText: "void transpose(" }).first().boundingBox();
+      const externBox = await page.locator(".view-line", { hasText: 'extern "C"' }).first().boundingBox();
+      assert.ok(lensBox && nameBox && externBox && externBox.y < lensBox.y && lensBox.y < nameBox.y,
+        `the lens is on the name line: lens ${JSON.stringify(lensBox)}, extern ${JSON.stringify(externBox)}, name ${JSON.stringify(nameBox)}`);
 
       // the cursor in the kernel, then kf: Optimize kernel at cursor from the palette
       step = "optimize from the command palette";
