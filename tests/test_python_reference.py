@@ -203,6 +203,7 @@ def test_a_size_whose_reference_cannot_fit_in_host_memory_is_a_spec_error_at_its
     with pytest.raises(EvalFailure) as info:
         _fits_host_memory(spec, {"x": 1 << 40, "y": 1 << 40}, "n=1099511627776, seed 0")
     f = info.value
-    assert f.verdict is Verdict.SPEC_ERROR and f.line == spec.buffer("x").line
+    size_line = next(v.line for v in spec.variables if v.name == "n")  # `@kf n = ...`, the size to change
+    assert f.verdict is Verdict.SPEC_ERROR and f.line == size_line
     assert "GiB of host memory" in f.message and "use a smaller size" in f.message
     _fits_host_memory(spec, {"x": 1000, "y": 1000}, "n=1000, seed 0")  # an ordinary size is fine

@@ -1354,31 +1354,21 @@ REFERENCE_COPIES = 3
 float64, its own results, their conversion back): what `_fits_host_memory` asks of the host."""
 
 
-def _available_memory() -> int | None:
-    """Bytes of host memory available now (Linux /proc/meminfo), None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def _fits_host_memory(contract: Spec, lengths: dict[str, int], what: str) -> None:
-    """A size whose Python reference would exhaust the host's memory is a spec error at the
-    largest buffer's line, said before anything is allocated, instead of a MemoryError (or
-    the machine swapping) in the middle of an evaluation."""
+    """A size whose Python reference would exhaust the host's memory (memory.host_free: what
+    kf may use of it) is a spec error at the size's line (the largest buffer's first size
+    variable), said before anything is allocated, instead of a MemoryError (or the machine
+    swapping) in the middle of an evaluation. memory.py plans the kernels' buffers; this
+    adds the reference's float64 copies."""
     need = REFERENCE_COPIES * 8 * sum(lengths.values())
-    have = _available_memory()
-    if have is None or need <= have:
+    have = memory.host_free()
+    if not have or need <= have:
         return
     big = max(contract.buffers, key=lambda b: lengths.get(b.name, 0))
     raise EvalFailure(Verdict.SPEC_ERROR, f"at this size ({what}) the Python reference needs about {need / 2**30:.1f} "
                       f"GiB of host memory (float64 copies of the buffers; {big.name}: `{big.length}` = "
                       f"{lengths[big.name]} elements), more than the {have / 2**30:.1f} GiB available: use a smaller "
-                      "size", line=big.line)
+                      "size", line=_size_line(contract, big.name))
 
 
 CANNOT_RUN = ("the original cannot run there (mark a size the kernel needs with `@kf fixed NAME`, or `@kf require` "
