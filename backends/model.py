@@ -132,6 +132,7 @@ class Spec(msgspec.Struct, frozen=True):
     types: dict[str, str] = {}  # `@kf T = float`: type template parameters bound to types
     flags: list[str] = []  # `@kf flags ...`: compiler flags for the file (beside the project's)
     reference: Reference | None = None  # `@kf reference ...`: a Python oracle
+    values: str | None = None  # `@kf values special|finite|ordinary`: the special input set (backends/judge/inputs.py)
 
     def buffer(self, name: str) -> BufferSpec | None:
         return next((b for b in self.buffers if b.name == name), None)
@@ -257,6 +258,8 @@ class Timing(msgspec.Struct, frozen=True):
     trials: int
     samples: list[float]
     method: str  # "cuda-events" / "host-clock"
+    stop: str = ""  # why timing stopped: "noise", "time cap", "max trials" (backends/judge/stats.py)
+    noise: float | None = None  # half-width of the median's 95% interval / median (0.01: +-1%)
 
 
 class Profile(msgspec.Struct, frozen=True):
@@ -319,10 +322,15 @@ class EvalOptions(msgspec.Struct, frozen=True):
     seeds: int = 3
     check_extra_sizes: bool = True
     time: bool = True
-    min_trials: int = 10
+    min_trials: int = 6  # before the noise target or the time cap may stop timing: 6 paired trials are the
+    # fewest whose distribution-free interval covers 95% (backends/judge/stats.py)
     max_trials: int = 200
-    target_seconds: float = 1.0  # timing budget per kernel
-    warmup_seconds: float = 0.1
+    target_seconds: float = 1.0  # the time cap of the timing loop (both kernels' trials together)
+    warmup_seconds: float = 0.02
+    # timing stops early once every kernel's median is known within +-noise_target (95% interval);
+    # 0: always time for target_seconds (the search's confirmations and final re-time)
+    noise_target: float = 0.02
+    min_effect: float = 0.02  # smallest speedup called significant (the search's rule, evolver/claims.py)
     profile: bool = True
     ncu: bool = False
     timeout_s: float = 30.0  # for one launch and its checks: longer is a hang (the worker is killed)

@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 
 import msgspec
 
+from backends.judge.stats import MIN_EFFECT_FLOOR, claims_faster
 from backends.model import EvalResult
 
 from .records import Block, Variant
@@ -35,7 +36,6 @@ from .records import Block, Variant
 __all__ = ["MIN_EFFECT_FLOOR", "MIN_EFFECT_CAP", "block_of", "combine", "between_block_spread", "measured_noise",
            "default_min_effect", "claims_faster", "with_blocks"]
 
-MIN_EFFECT_FLOOR = 0.02  # 2%: below this nothing is claimed even on a quiet machine
 MIN_EFFECT_CAP = 0.10  # the measured noise sets the default up to 10%; wider drift shows in the interval
 
 
@@ -84,10 +84,6 @@ def default_min_effect(noise: float | None) -> float:
     """The measured noise, clamped to [MIN_EFFECT_FLOOR, MIN_EFFECT_CAP]: a larger drift
     already widens the interval (which must clear 1), the cap keeps real 1.2x wins claimable."""
     return min(MIN_EFFECT_CAP, max(MIN_EFFECT_FLOOR, noise or 0.0))
-
-
-def claims_faster(point: float, low: float, min_effect: float) -> bool:
-    return low > 1.0 and point >= 1.0 + min_effect
 
 
 def with_blocks(v: Variant, blocks: list[Block], min_effect: float, *, stages: Sequence[str] | None = None,

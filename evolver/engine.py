@@ -744,8 +744,10 @@ class Search:
         """The second look: the same candidate evaluated again (new inputs, later in time).
         Its figures become the combined ones of both blocks; a wrong second run fails it."""
         self._progress(f"confirming {p.note or p.operator}: {v.speedup:.2f}x on a second measurement")
+        # the second look times for the whole budget: no early stop on noise (a claim rests on it)
+        options = msgspec.structs.replace(self.options, noise_target=0.0)
         result = await self.pool.evaluate(EvalRequest(self.reference, cand, self.backend, self.device,
-                                                      self.options, nonce=self._nonce()))
+                                                      options, nonce=self._nonce()))
         self.confirmations += 1
         if not result.ok:  # verified once, wrong or broken the second time: a failure
             return self._variant(p, v.id, result)
@@ -788,7 +790,7 @@ class Search:
         if not top:
             self.store.put_finals(self.key.id, [])
             return None
-        options = msgspec.structs.replace(self.options, target_seconds=self.retime_seconds)
+        options = msgspec.structs.replace(self.options, target_seconds=self.retime_seconds, noise_target=0.0)
         units: dict[str, Unit] = {}
         for v in top:
             cand = self._candidate(Proposal(region=v.region, tunables=v.tunables, operator=v.operator,

@@ -13,7 +13,8 @@ import pytest
 pytest.importorskip("dpctl")
 
 from backends.judge.harness import Evaluation, evaluate  # noqa: E402
-from backends.judge.launch import Buffers, generate_inputs  # noqa: E402
+from backends.judge.inputs import InputSet  # noqa: E402
+from backends.judge.launch import Buffers  # noqa: E402
 from backends.judge.sizes import derived_sizes, footprint, random_size  # noqa: E402
 from backends.kernel.expressions import resolve  # noqa: E402
 from backends.kernel.load import load_unit  # noqa: E402
@@ -248,7 +249,7 @@ def test_a_change_in_the_originals_buffers_found_after_a_candidate_ran_is_the_ca
     cand = ev._compile(cand_unit, "candidate")
     contract = ref.spec
     env = ref.env(contract, {"n": "4096"})
-    inputs = generate_inputs(contract, env, np.random.default_rng(1))
+    inputs = InputSet(contract, env, (1,))
     rb = ev._run_checked(ref, contract, env, inputs, "n=4096, seed 0")
     cb = Buffers(session, contract, env)
     try:

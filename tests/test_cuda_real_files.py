@@ -20,7 +20,8 @@ from backends.cuda.compile_only import CompileOnlySession
 from backends.cuda.compiler import choose_compiler
 from backends.cuda.nvcc import find_nvcc
 from backends.judge.harness import evaluate
-from backends.judge.launch import compile_unit_for, generate_inputs
+from backends.judge.inputs import InputSet
+from backends.judge.launch import compile_unit_for
 from backends.kernel import dtypes
 from backends.kernel.load import load_unit
 from backends.kernel.project_flags import compile_command_flags, normalize
@@ -218,10 +219,9 @@ def test_vector_and_16_bit_element_types():
         assert not [d for d in k.spec_errors if d.severity == "error"], k.spec_errors
         assert k.spec.buffers[0].dtype == dtype and dtypes.itemsize(dtype) == size
     k = find_kernel(text, "vector_types.cu", "scale4")
-    data = generate_inputs(k.spec, {"n": 10}, np.random.default_rng(0))
+    data = InputSet(k.spec, {"n": 10}, (0,))
     assert data["x"].dtype == np.float32 and data["x"].size == 40  # 10 float4 are 40 floats
-    bf = generate_inputs(find_kernel(text, "vector_types.cu", "square_bf16").spec, {"n": 10},
-                         np.random.default_rng(0))["x"]
+    bf = InputSet(find_kernel(text, "vector_types.cu", "square_bf16").spec, {"n": 10}, (0,))["x"]
     assert bf.dtype.itemsize == 2 and np.all(np.abs(bf.astype(np.float32)) <= 1)
     assert dtypes.default_tolerance("bf16") != dtypes.default_tolerance("f16") != dtypes.default_tolerance("f32")
     assert dtypes.poison_pattern("bf16") != dtypes.poison_pattern("f16")

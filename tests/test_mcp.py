@@ -329,6 +329,37 @@ def _environments(marker: str) -> dict[int, tuple[str, dict[str, str]]]:
     return out
 
 
+def _raw_environment(pid: int) -> bytes:
+    """A process's environment block as /proc shows it to another process of the same user
+    (b"" when the kernel refuses to show it: the same as not showing a key)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    except PermissionError:
+        return b""
+
+
+@pytest.mark.asyncio
+async def test_kf_mcp_itself_shows_no_credential_in_its_proc_environment(tmp_path):
+    """Unsetting a variable does not take it out of /proc/PID/environ (the block the process
+    started with), which a worker running generated code as the same user can read: kf
+    blanks the credentials there too, and keeps the configured key for its LLM client."""
+    import uuid
+
+    marker = uuid.uuid4().hex
+    env = {"KF_TEST_KEY": SECRET, **OTHER_SECRETS, "KF_TEST_MARKER": marker}
+    root = workspace(tmp_path)
+    async with kf_mcp(tmp_path, root, [root], env=env, args=["--api-key-env", "KF_TEST_KEY"]) as (c, _):
+        assert (await call(c, "list_kernels", {}))["total"] >= 1
+        servers = {pid: cmd for pid, (cmd, _e) in _environments(marker).items() if "kf_lsp mcp" in cmd}
+        assert servers, "the kf mcp process was not found"
+        for pid, cmd in servers.items():
+            raw = _raw_environment(pid)
+            assert marker.encode() in raw or raw == b"", (pid, cmd)  # (an ordinary variable stays)
+            for name, value in {"KF_TEST_KEY": SECRET, **OTHER_SECRETS}.items():
+                assert value.encode() not in raw and name.encode() + b"=" not in raw, (pid, name)
+
+
 @pytest.mark.asyncio
 async def test_only_the_configured_key_reaches_only_the_configured_endpoint_and_workers_get_no_secret(tmp_path):
     import uuid

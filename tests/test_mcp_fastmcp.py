@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from test_mcp import REPO, REPEAT_SAXPY, workspace
+from test_mcp import OTHER_SECRETS, REPO, REPEAT_SAXPY, _environments, _raw_environment, workspace
 
 fastmcp = pytest.importorskip("fastmcp", reason="pip install fastmcp (the test extra)")
 from fastmcp import Client  # noqa: E402
@@ -26,9 +26,9 @@ from fastmcp.exceptions import ToolError  # noqa: E402
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(600)]
 
 
-def transport(root: str, log) -> StdioTransport:
+def transport(root: str, log, env: dict | None = None) -> StdioTransport:
     return StdioTransport(command=sys.executable, args=["-m", "kf_lsp", "mcp"], cwd=root, keep_alive=False,
-                          env={**os.environ, "PYTHONPATH": REPO}, log_file=log)
+                          env={**os.environ, "PYTHONPATH": REPO, **(env or {})}, log_file=log)
 
 
 async def once(root: str, log, name: str, args: dict):
@@ -41,8 +41,15 @@ async def test_a_per_call_client_gets_the_contract_and_an_honest_answer_about_jo
     root = workspace(tmp_path)
     log = tmp_path / "kf-mcp.log"
     with open(log, "w") as err:
-        async with Client(transport(root, err), timeout=120) as c:  # one server for the plain calls
+        marker = os.urandom(8).hex()
+        secrets = {**OTHER_SECRETS, "KF_TEST_MARKER": marker}
+        async with Client(transport(root, err, secrets), timeout=120) as c:  # one server for the plain calls
             tools = {t.name: t for t in await c.list_tools()}
+            # the server started with credentials shows none of them in /proc/PID/environ
+            servers = [pid for pid, (cmd, _e) in _environments(marker).items() if "kf_lsp mcp" in cmd]
+            assert servers
+            for pid in servers:
+                assert not any(v.encode() in _raw_environment(pid) for v in OTHER_SECRETS.values()), pid
             assert {"list_kernels", "optimize", "job_status", "results"} <= set(tools)
             wait = tools["job_status"].input_schema["properties"]["wait_seconds"]
             assert "at most 50 s" in wait["description"] and "anyOf" not in wait
@@ -57,6 +64,8 @@ async def test_a_per_call_client_gets_the_contract_and_an_honest_answer_about_jo
                 next(x for x in REPEAT_SAXPY.splitlines() if x.startswith("void saxpy"))) + 1
             text = listed.content[0].text
             assert text.startswith("3 kernels under") and not text.lstrip().startswith("{")
+            one = (await c.call_tool("list_kernels", {"path": "transpose.cpp"})).content[0].text
+            assert one.startswith("1 kernel under") and "(1 file read)" in one, one
 
             # errors are errors, at once
             with pytest.raises(ToolError, match="configured by whoever starts kf mcp"):
@@ -73,6 +82,10 @@ async def test_a_per_call_client_gets_the_contract_and_an_honest_answer_about_jo
         (job,) = (await once(root, err, "job_status", {"job_id": job_id})).structured_content["jobs"]
         assert job["job_id"] == job_id and job["state"] == "interrupted", job
         assert "server stopped" in job["message"] or "cannot outlive" in job["message"], job
+        # what it says is kept is what is kept: resumable exactly when evaluations are stored
+        assert job["resumable"] == (job["done"] > 0) == ("they are stored" in job["message"]), job
+        if not job["resumable"]:
+            assert "nothing is stored" in job["message"] and "wait_seconds" in job["message"], job
         with pytest.raises(ToolError, match="no job"):
             await once(root, err, "job_status", {"job_id": "optimize-abc-123456"})
     assert "Traceback" not in log.read_text()

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from backends.judge import python_reference
-from backends.judge.launch import EvalFailure, buffer_sizes, generate_inputs
+from backends.judge.inputs import InputSet
+from backends.judge.launch import EvalFailure, buffer_sizes
 from backends.kernel import dtypes
 from backends.kernel.expressions import resolve
 from backends.kernel.load import load_unit
@@ -35,13 +36,19 @@ void k(const float* x, {out}* y, float a, int n) {{
 """
 
 
+def inputs_for(spec, env, seed: int) -> dict[str, np.ndarray]:
+    """The inputs of one run on the host, as the harness makes them (an InputSet, indexed)."""
+    inputs = InputSet(spec, env, (seed,))
+    return {name: inputs[name] for name in inputs}
+
+
 def run(kernel: Path, seed: int = 0, **overrides) -> dict[str, np.ndarray]:
     """The reference's outputs for one input set, as the harness asks for them."""
     unit = load_unit(str(kernel))
     spec = unit.kernel.spec
     assert not [d for d in unit.kernel.spec_errors if d.severity == "error"], unit.kernel.spec_errors
     env = resolve(spec, {k: str(v) for k, v in overrides.items()})
-    inputs = generate_inputs(spec, env, np.random.default_rng(seed))
+    inputs = inputs_for(spec, env, seed)
     sizes = buffer_sizes(spec, env)
     lengths = {b.name: sizes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize for b in spec.buffers}
     variables = {v.name: env[v.name] for v in spec.variables}
@@ -71,8 +78,7 @@ def test_helper_modules_of_the_same_name_stay_with_their_reference(tmp_path):
         d.mkdir()
         (d / "helpers.py").write_text(f"FACTOR = {factor}\n")
         kernels[name] = kernel_with(d, "from helpers import FACTOR\n\n\ndef f(x):\n    return FACTOR * x\n")
-    x = lambda k: run(k)["y"] / generate_inputs(load_unit(str(k)).kernel.spec, {"n": 64, "a": 2.0},  # noqa: E731
-                                                 np.random.default_rng(0))["x"]
+    x = lambda k: run(k)["y"] / inputs_for(load_unit(str(k)).kernel.spec, {"n": 64, "a": 2.0}, 0)["x"]  # noqa: E731
     assert np.allclose(x(kernels["a"]), 2.0) and np.allclose(x(kernels["b"]), 3.0)
     assert np.allclose(x(kernels["a"]), 2.0)  # and back: nothing of b's stayed behind
     assert "helpers" not in sys.modules

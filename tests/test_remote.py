@@ -280,7 +280,7 @@ def test_kf_optimize_remote(cluster, pool, tmp_path):
 
 
 def test_a_worker_killed_mid_evaluation_is_retried_elsewhere(cluster, pool):
-    slow = msgspec.structs.replace(SMALL, target_seconds=2.0, min_trials=5, max_trials=2000)
+    slow = msgspec.structs.replace(SMALL, target_seconds=2.0, min_trials=5, max_trials=2000, noise_target=0.0)
     fut = pool.submit(req("good", slow))
     deadline = time.monotonic() + 60
     victim = victim_addr = None

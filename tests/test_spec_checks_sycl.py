@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.judge.launch import generate_inputs
+from backends.judge.inputs import InputSet
 from backends.kernel.expressions import resolve
 from backends.kernel.load import load_unit
 from backends.model import EvalOptions, EvalRequest, Verdict
@@ -119,7 +119,7 @@ def test_atomic_float_sum_reordering_passes_and_a_wrong_sum_fails(pool):
 def test_8_and_16_bit_inputs_take_their_whole_range():
     unit = load_unit(str(EXAMPLES / "sycl" / "histogram.cpp"))
     spec = unit.kernel.spec
-    data = generate_inputs(spec, resolve(spec), np.random.default_rng(0))["data"]
+    data = InputSet(spec, resolve(spec), (0,))["data"]
     assert data.dtype == np.uint8 and data.min() == 0 and data.max() == 255
     assert len(np.unique(data)) == 256
 

@@ -45,9 +45,9 @@ def drafted(path: Path, tmp_path: Path) -> Path:
     return out
 
 
-# examples whose output length depends on the launch shape (one partial sum per work-group)
-PLACEHOLDER_EXPECTED = {"reduction.cpp"}
-PLACEHOLDER_EXPECTED_CUDA = {"reduction.cu"}
+# examples whose buffer lengths depend on the launch shape (one partial sum, one softmax row per work-group)
+PLACEHOLDER_EXPECTED = {"reduction.cpp", "softmax.cpp"}
+PLACEHOLDER_EXPECTED_CUDA = {"reduction.cu", "softmax.cu"}
 
 
 @pytest.fixture(scope="module")

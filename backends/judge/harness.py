@@ -6,9 +6,11 @@ backend (../docs/evaluation.md lists them):
   with a per-request nonce, so a stored answer cannot match;
 - outputs are poisoned before every run, inputs are compared bitwise after every run,
   canary guards around every buffer catch writes out of bounds;
-- timing alternates reference and candidate trial by trial (drift hits both), flushes
-  caches and re-poisons outputs between trials, and the output of the last timed run is
-  verified too, so a kernel cannot behave during checks and skip work while timed.
+- timing alternates reference and candidate trial by trial (drift hits both), each trial on
+  new inputs generated on the device, flushes caches and re-poisons outputs between trials,
+  and verifies the outputs of every timed trial, so a kernel can neither replay answers
+  nor behave during checks and skip work while timed; special input values (once per
+  evaluation) check it against the original's behaviour beyond [-1, 1).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import re
 import tempfile
 import threading
@@ -48,15 +51,16 @@ from backends.model import (
     Verdict,
 )
 from backends.kernel.spec import check_contract
-from backends.judge.stats import compare, summarize
+from backends.judge.stats import RESOLUTION, compare, describe_stop, median_noise, stop_reason, summarize
 from backends.judge.launch import (
     Buffers,
     EvalFailure,
     LaunchableKernel,
+    buffer_sizes,
     compile_unit_for,
-    generate_inputs,
     int_expr,
 )
+from backends.judge.inputs import SECRET, InputSet, values_mode
 from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
 from backends.judge.sizes import derived_sizes, random_size
@@ -74,6 +78,12 @@ Reporter = Callable[[str, float], None]
 
 COMPILE_SECONDS = 180.0
 LAUNCH_SECONDS = 60.0
+TIMING_TAG = 0x7143  # tells the timed trials' input keys apart from the verification sets'
+LARGE_OUTPUT_BYTES = 64 << 20  # outputs of at least this size: a timed trial not bit for bit the original's ...
+SAMPLE_BLOCKS = 64  # ... is compared on this many blocks (the last one and others drawn in secret) ...
+SAMPLE_BLOCK_BYTES = 64 << 10  # ... of this size, with the usual comparison (the whole output where they fail)
+SPECIAL_VALUES = ("special input values (scaled magnitudes, zeros, subnormals, NaN and Inf where the spec's range "
+                  "allows; `// @kf values ordinary` turns them off)")
 
 
 def _build(unit: Unit, cu, out, diagnostics=None) -> Build | None:
@@ -195,6 +205,8 @@ class Evaluation:
         self.notes: list[str] = []  # for the verdict: skipped derived sizes, a nondeterministic original
         self.at: tuple[dict[str, int], int, bool] | None = None  # the (sizes, seed) running now
         self.reference_key: str | None = None  # the original's compile digest (compile_cache)
+        self.timing_note = ""  # how timing stopped and what of it was verified, for the verdict
+        self.special_checked = False  # the special input values were compared (_special_values)
         self.cases: list[SizeCase] = []  # the sizes checked (after the memory plan)
         # the oracle (`_compare`): how far a nondeterministic original widens the comparison, and
         # with a Python reference the largest errors against it seen in this evaluation
@@ -203,8 +215,7 @@ class Evaluation:
         self.original_excess: dict[str, float] = {}  # the same in multiples of the tolerance
         self.skipped: dict[str, list[str]] = {}  # why -> the derived sizes skipped for it
         self.skip_details: dict[str, str] = {}  # why -> what happened at the first of them
-        self._bounds: dict[tuple, tuple[float, float, str]] = {}  # (buffer, length) -> accumulation widening
-        self._bounds_of: dict | None = None  # ... for this input set
+        self._bounds: dict[tuple, tuple[float, float, str]] = {}  # (buffer, input lengths) -> accumulation widening
         self.seen: dict[str, dict[str, float]] = {}  # buffer -> {"original": err, "candidate": err}
         self.rules: dict[str, set[str]] = {}  # buffer -> the rules its checks passed by
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
@@ -479,14 +490,15 @@ class Evaluation:
         k terms per output element (k >= 2: a sum, a dot product) summed in float in some
         order err by up to original.accumulation_bound, whatever the oracle; a reordering
         of a float sum is not an error (docs/evaluation.md, "Tolerances"). `n_out`: the
-        output's length in scalars (or how to get it: asked once per input set)."""
+        output's length in scalars (or how to get it: asked once per size). Measured on the
+        first input set of each size (the inputs' rms hardly differs between seeds) and kept:
+        the timed trials, with new inputs each, reuse the default size's."""
         if inputs is None or not dtypes.is_float(b.dtype):
             return 0.0, 0.0, ""
-        if self._bounds_of is not inputs:  # kept for the input set being compared now
-            self._bounds_of, self._bounds = inputs, {}
-        key = b.name
+        sizes = {x.name: original_checks._length(inputs, x.name) for x in contract.buffers if x.name in inputs}
+        key = (b.name, tuple(sorted(sizes.items())))
         if key not in self._bounds:
-            lengths = {x.name: inputs[x.name].size for x in contract.buffers if x.name in inputs}
+            lengths = dict(sizes)
             lengths[b.name] = n_out() if callable(n_out) else n_out
             rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
             self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element") if k >= 2 \
@@ -819,9 +831,9 @@ class Evaluation:
             if store is not None and case.kind != "random":
                 inputs, rb = store.run(self.reference_key, epoch, contract, env_r, size_index, seed, run_original)
             else:  # no store, or a size met once (random): inputs from the worker's secret and the nonce
-                rng = reference_cache.secret_rng(self.req.nonce, size_index, seed) if case.kind == "random" else \
-                    np.random.default_rng([self.req.nonce, size_index, seed])
-                inputs = generate_inputs(contract, env_r, rng)
+                key = reference_cache.secret_key(self.req.nonce, size_index, seed) if case.kind == "random" else \
+                    (self.req.nonce, size_index, seed)
+                inputs = InputSet(contract, env_r, key)
                 rb = run_original(inputs)
             if not isinstance(rb, StoredRun):
                 rb = _to_host(rb, contract)
@@ -1012,55 +1024,167 @@ class Evaluation:
         if parts:
             self.notes.append(f"judged against the Python reference {ref}: " + "; ".join(parts))
 
+    # -- timing (docs/evaluation.md, "Timing") ---------------------------------------------
+
+    def _timing_key(self, trial: int) -> tuple[int, ...]:
+        """The inputs of timed trial `trial`: from the worker's secret and the request's nonce,
+        so neither the candidate's author nor the kernel can know them before they run."""
+        return (SECRET, self.req.nonce, TIMING_TAG, trial)
+
     def _time(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec):
-        """Alternate reference and candidate trials at the default size."""
+        """Trials at the default size: the candidate, then the original, each on new inputs
+        generated on the device (the same for both); the candidate's outputs of every trial
+        compared with the original's on those inputs (large ones: _compare_large); the
+        original's outputs poisoned before the candidate runs again. Stops when every median
+        is known within the noise target (backends/judge/stats.py)."""
         opts = self.opts
         env_r = ref.env(contract, {})
         env_c = cand.env(contract, {}) if cand else None
         timed_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
         self.at = (timed_sizes, -1, False)
-        rng = np.random.default_rng([self.req.nonce, 1_000_003])
-        inputs = generate_inputs(contract, env_r, rng)
         kernels = [(ref, env_r)] + ([(cand, env_c)] if cand else [])
-        bufs = []
+        secret = random.Random(os.urandom(16))  # draws no kernel can see: the blocks of large outputs checked
+        sets: list[Buffers] = []
         try:
-            for k, env in kernels:
-                b = Buffers(self.session, contract, env)
-                bufs.append(b)
-                b.load(inputs)
+            for _ in kernels:  # trial t: the original on set t % 2, the candidate on the other (placement cancels)
+                sets.append(Buffers(self.session, contract, env_r))
+            warm = InputSet(contract, env_r, self._timing_key(-1))
+            for b in sets:
+                b.load(warm, snapshot=False)  # timed trials rewrite their inputs: nothing to compare them with
             # warm-up: module load, first-touch page faults and clocks stay out of the numbers
-            for (k, env), b in zip(kernels, bufs):
+            for i, (k, env) in enumerate(kernels):
                 start, n = time.perf_counter(), 0
                 while n < 2 or (time.perf_counter() - start < opts.warmup_seconds and n < 50):
-                    self._launch(k, b, env, "warm-up")
+                    self._launch(k, sets[i], env, "warm-up")
                     n += 1
+                self._guards(k, sets, "warm-up", sets[i])
+            large = sum(sets[0].nbytes[b.name] for b in contract.buffers if b.role != "in") >= LARGE_OUTPUT_BYTES
             samples: list[list[float]] = [[] for _ in kernels]
+            poisoned: set[int] = set()  # sets whose outputs hold the poison since their last run
             start = time.perf_counter()
-            trial = 0
-            while trial < opts.max_trials:
-                order = range(len(kernels)) if trial % 2 == 0 else reversed(range(len(kernels)))
-                for i in order:
+            trial, reason = 0, None
+            while reason is None:
+                inputs = InputSet(contract, env_r, self._timing_key(trial))
+                for i in ([1, 0] if cand else [0]):  # the candidate first: the original has nothing of this trial yet
                     k, env = kernels[i]
-                    bufs[i].reset_outputs()
+                    b = sets[(i + trial) % len(sets)]
+                    b.reload(inputs, snapshot=False, outputs=id(b) not in poisoned)
+                    poisoned.discard(id(b))
                     self.session.flush_caches()
-                    samples[i].append(self._launch(k, bufs[i], env, f"timing trial {trial}", timed=True))
+                    samples[i].append(self._launch(k, b, env, f"timing trial {trial}", timed=True))
+                    self._guards(k, sets, f"timed trial {trial}", b)  # its own and the other set's
+                if cand is not None:
+                    rb, cb = sets[trial % 2], sets[(trial + 1) % 2]
+                    what = f"output of timed trial {trial}"
+                    if large:
+                        self._compare_large(rb, cb, contract, timed_sizes, what, secret, inputs)
+                    else:
+                        self._compare(rb, cb, contract, timed_sizes, -1, what, inputs=inputs)
+                    rb.poison_outputs()  # nothing the original computed stays readable while the candidate runs
+                    poisoned.add(id(rb))
                 trial += 1
-                if trial >= opts.min_trials and time.perf_counter() - start >= opts.target_seconds:
-                    break
-            # the last timed run's outputs must be right too (no skipping work while timed); the
-            # candidate's buffers first: a change in the original's after the candidate ran is the candidate's
-            for i in reversed(range(len(kernels))):
-                self._after_run(kernels[i][0], bufs[i], "timed runs", candidate_ran=i == 0 and cand is not None)
-            if cand is not None:
-                self._compare(bufs[0], bufs[1], contract, timed_sizes, -1, "output of the timed runs", inputs=inputs)
+                reason = stop_reason(samples, time.perf_counter() - start, noise_target=opts.noise_target,
+                                     min_trials=opts.min_trials, max_trials=opts.max_trials,
+                                     cap_seconds=opts.target_seconds, method=self.session.timing_method,
+                                     min_effect=opts.min_effect)
             self.at = None
             method = self.session.timing_method
-            timings = [summarize(s, method) for s in samples]
+            resolution = RESOLUTION.get(method, 0.0)
+            timings = [summarize(s, method, reason, median_noise(s, resolution)) for s in samples]
+            note = describe_stop(timings, opts.noise_target, opts.target_seconds)
+            if cand is not None:
+                note += (f"; the outputs of all {trial} timed trials verified"
+                         + (" (where not bit for bit the original's, on a secret sample of "
+                            f"{SAMPLE_BLOCKS} blocks)" if large else "") + ", each trial on new inputs")
+            self.timing_note = note
             shapes = [k.launch_shape(env) for k, env in kernels]
             return timings, shapes, env_r
         finally:
-            for b in bufs:
+            for b in sets:
                 b.free()
+
+    def _compare_large(self, rb: Buffers, cb: Buffers, contract: Spec, sizes: dict[str, int], what: str,
+                       secret: random.Random, inputs=None) -> None:
+        """A timed trial's large outputs: equal to the original's bit for bit (device digests), or
+        else compared with the usual comparison on SAMPLE_BLOCKS blocks drawn in secret (the last
+        block always: tails go wrong most); where the sample fails, on the whole output, so the
+        verdict and its message are the ones the whole comparison gives."""
+        outs = [b for b in contract.buffers if b.role != "in"]
+        if all((d := rb.digest(b.name)) is not None and d == cb.digest(b.name) for b in outs):
+            return
+        blocks = {b.name: _sample_blocks(rb.nbytes[b.name], dtypes.itemsize(b.dtype) if b.dtype in dtypes.NUMPY
+                                         else 16, secret) for b in outs}
+        checks = len(self.checks)
+        try:
+            self._compare(_Sampled(rb, blocks), _Sampled(cb, blocks), contract, sizes, -1, what + ", sampled",
+                          inputs=inputs)
+        except EvalFailure:
+            del self.checks[checks:]
+            self._compare(rb, cb, contract, sizes, -1, what, inputs=inputs)
+
+    def _guards(self, k: LaunchableKernel, sets: list[Buffers], what: str, own: Buffers | None = None) -> None:
+        """After a run of `k` (on `own`): the guards of every live buffer set. They were intact
+        before it ran, so a damaged one is its doing, the other set's included (a candidate
+        writing into the original's buffers is the candidate's verdict, never the original's)."""
+        for b in sets:
+            oob = b.check_guards()
+            if not oob:
+                continue
+            if k.role == "candidate":
+                self.healthy = False  # it may have scribbled on memory we do not guard
+                if own is not None and b is not own:
+                    raise EvalFailure(Verdict.OUT_OF_BOUNDS, "candidate writes outside its own buffers: the guards of "
+                                      f"the original's `{oob[0]}` changed while the candidate ran ({what}): {oob[1]}")
+                raise EvalFailure(Verdict.OUT_OF_BOUNDS, f"candidate writes out of bounds of {oob[0]} ({what}): {oob[1]}")
+            raise EvalFailure(Verdict.REFERENCE_FAILED,
+                              f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
+
+    def _special_values(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec) -> None:
+        """One input set of special values per evaluation (backends/judge/inputs.py, docs/spec.md),
+        untimed, at the default size or, where its outputs are large, the largest `@kf check` size
+        that is not: the original runs first, its outputs are copied to the host and its buffers
+        freed, then the candidate runs and is judged against the original's own behaviour there
+        (where the original gives NaN, any value passes; the absolute tolerance grows with the
+        outputs' typical magnitude, measured on the original: the wide inputs scale them)."""
+        overrides = _special_size(contract, ref)
+        env_r = ref.env(contract, overrides)
+        env_c = cand.env(contract, overrides)
+        inputs = InputSet(contract, env_r, self._timing_key(-2), wide=True)
+        if not inputs.has_specials:
+            return
+        sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
+        what = run_label(sizes, -2, False) + ", " + SPECIAL_VALUES
+        self.at = (sizes, -2, False)
+        outs = [b for b in contract.buffers if b.role != "in"]
+        try:
+            ordinary = self._run_checked(ref, contract, env_r, InputSet(contract, env_r, self._timing_key(-3)), what)
+            typical = {b.name: _typical(ordinary.read(b.name, b.dtype), b.dtype) for b in outs}
+            ordinary.free()
+            rb = self._run_checked(ref, contract, env_r, inputs, what)
+        except EvalFailure as f:
+            if self.healthy and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
+                self.notes.append(f"special input values not checked: the original fails on them ({f.message}); "
+                                  "`// @kf values finite` or `ordinary` says what it takes")
+                self.at = None
+                return
+            raise
+        try:
+            scale: dict[str, float] = {}
+            want: dict[str, np.ndarray] = {}
+            for b in outs:
+                w = np.array(rb.read(b.name, b.dtype))
+                grown = _typical(w, b.dtype) / typical[b.name] if typical[b.name] > 0 else 1.0
+                scale[b.name] = 2.0 ** math.ceil(math.log2(grown)) if grown > 1.0 and math.isfinite(grown) else 1.0
+                want[b.name] = w
+        finally:
+            rb.free()  # the original's buffers are gone before the candidate runs
+        cb = self._run_checked(cand, contract, env_c, inputs, what)
+        try:
+            self._compare(_Scaled(want, None, scale), _Scaled(want, cb, scale), contract, sizes, -2, what)
+        finally:
+            cb.free()
+        self.special_checked = True
+        self.at = None
 
     def _profile(self, k: LaunchableKernel, timing, shape, contract: Spec, env) -> Profile:
         res = k.compiled.resources
@@ -1192,18 +1316,22 @@ class Evaluation:
             checked = self._checked_sizes()
             if not self.opts.time:
                 return EvalResult(Verdict.CORRECT, "correct (not timed)" + checked, self.diagnostics, self.checks)
+            if cand is not None and values_mode(contract) != "ordinary":
+                self._special_values(ref, cand, contract)
             timings, shapes, env = self._time(ref, cand, contract)
             ref_m = KernelMeasurement(timings[0], self._profile(ref, timings[0], shapes[0], contract, env) if self.opts.profile else None)
             ref_m = self._with_ncu(ref_m, "reference")
             if cand is None:
-                return EvalResult(Verdict.CORRECT, "measured" + checked, self.diagnostics, self.checks, ref_m)
+                return EvalResult(Verdict.CORRECT, "measured" + checked + self._timed(), self.diagnostics, self.checks,
+                                  ref_m)
             cand_m = KernelMeasurement(timings[1], self._profile(cand, timings[1], shapes[1], contract, env) if self.opts.profile else None)
             cand_m = self._with_ncu(cand_m, "candidate")
-            cmp = compare(timings[0], timings[1])
+            cmp = compare(timings[0], timings[1], min_effect=self.opts.min_effect)
+            rule = f"the interval above 1 and at least {1 + self.opts.min_effect:.2f}x"
             verdict_msg = (
-                f"correct; {cmp.speedup:.2f}x (95% CI {cmp.low:.2f}-{cmp.high:.2f})"
-                + ("" if cmp.significant else ", not significantly faster")
-                + checked
+                f"correct; {cmp.speedup:.2f}x (95% CI {cmp.low:.2f}-{cmp.high:.2f}, paired trials), "
+                + (f"significantly faster ({rule})" if cmp.significant else f"not significantly faster (needs {rule})")
+                + checked + self._timed()
             )
             return EvalResult(
                 Verdict.CORRECT, verdict_msg, self.diagnostics, self.checks, ref_m, cand_m,
@@ -1297,7 +1425,7 @@ class Evaluation:
                 if store is not None:
                     inputs = store.inputs(epoch, contract, env, size_index, seed)
                 else:
-                    inputs = generate_inputs(contract, env, np.random.default_rng([self.req.nonce, size_index, seed]))
+                    inputs = InputSet(contract, env, (self.req.nonce, size_index, seed))
                 self.reference_key = key
                 expected = self._reference_outputs(contract, env, inputs, store, epoch, size_index, seed, what,
                                                    derived, label)
@@ -1338,6 +1466,11 @@ class Evaluation:
             text += "; " + note
         return text
 
+    def _timed(self) -> str:
+        """'; timed: 14 trials, stopped when ...; special input values checked', for the verdict line."""
+        text = f"; timed: {self.timing_note}" if self.timing_note else ""
+        return text + ("; special input values checked" if self.special_checked else "")
+
     def _warn_thin_spec(self, contract: Spec) -> None:
         if contract.checks or not self.opts.check_extra_sizes:
             return
@@ -1373,6 +1506,92 @@ def _fits_host_memory(contract: Spec, lengths: dict[str, int], what: str) -> Non
 
 CANNOT_RUN = ("the original cannot run there (mark a size the kernel needs with `@kf fixed NAME`, or `@kf require` "
               "what it needs)")
+def _sample_blocks(nbytes: int, itemsize: int, secret: random.Random) -> list[tuple[int, int]]:
+    """(offset, length) of the sampled blocks of a buffer: whole elements, the last block and others
+    drawn in secret, in order, without overlap."""
+    step = max(itemsize, SAMPLE_BLOCK_BYTES - SAMPLE_BLOCK_BYTES % itemsize)
+    count = -(-nbytes // step)
+    if count <= SAMPLE_BLOCKS:
+        return [(0, nbytes)]
+    picks = sorted(set(secret.sample(range(count - 1), SAMPLE_BLOCKS - 1)) | {count - 1})
+    return [(i * step, min(step, nbytes - i * step)) for i in picks]
+
+
+class _Sampled:
+    """Some blocks of a buffer set's outputs, read to the host: what the comparison of a large
+    timed trial sees (both sides the same blocks)."""
+
+    def __init__(self, bufs: Buffers, blocks: dict[str, list[tuple[int, int]]]):
+        self.bufs, self.blocks = bufs, blocks
+
+    def read(self, name: str, dtype: str) -> np.ndarray:
+        buf, at = self.bufs.alloc[name], self.bufs.base[name] + self.bufs.guard
+        parts = [self.bufs.session.read(buf, at + off, n) for off, n in self.blocks[name]]
+        return np.concatenate(parts).view(dtypes.numpy_dtype(dtype))
+
+    def digest(self, name: str) -> int | None:
+        return None
+
+
+SPECIAL_MAX_BYTES = 4 << 20  # outputs larger than this take the special values at a `@kf check` size
+
+
+def _special_size(contract: Spec, ref: LaunchableKernel) -> dict[str, str]:
+    """The size of the special-values run: the default, or where its outputs exceed
+    SPECIAL_MAX_BYTES the `@kf check` size with the largest outputs under it."""
+    def out_bytes(overrides) -> int:
+        try:
+            env = ref.env(contract, overrides)
+            return sum(n for name, n in buffer_sizes(contract, env).items()
+                       if contract.buffer(name) and contract.buffer(name).role != "in")
+        except EvalFailure:
+            return -1
+    if out_bytes({}) <= SPECIAL_MAX_BYTES:
+        return {}
+    fits = [(out_bytes(c.assignments), dict(c.assignments)) for c in contract.checks]
+    fits = [f for f in fits if 0 < f[0] <= SPECIAL_MAX_BYTES]
+    return max(fits, key=lambda f: f[0])[1] if fits else {}
+
+
+def _typical(values: np.ndarray, dtype: str) -> float:
+    """The median magnitude of the finite elements a kernel wrote, over at most 65536 of them
+    evenly spread (0 where none or not floats): a scale, not a statistic to the last bit."""
+    if not dtypes.is_float(dtype):
+        return 0.0
+    values = values[:: max(1, values.size // 65536)]
+    with np.errstate(invalid="ignore"):
+        v = np.abs(values[~poison_mask(values, dtype)].astype(np.float64))
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else 0.0
+
+
+class _Scaled:
+    """Outputs on the special values as the comparison sees them: divided by a power of two per
+    buffer (exact; the same for both sides, so this widens only the absolute tolerance, by as much
+    as the original's outputs grew), and, for the candidate (`got`), the original's NaN copied in
+    wherever the original gives NaN (not its poison): there it had no answer to match."""
+
+    def __init__(self, want: dict[str, np.ndarray], got, scale: dict[str, float]):
+        self.want, self.got, self.scale = want, got, scale
+
+    def read(self, name: str, dtype: str) -> np.ndarray:
+        want = self.want[name]
+        out = np.array(want if self.got is None else self.got.read(name, dtype))
+        if dtypes.is_float(dtype):
+            if self.got is not None:
+                with np.errstate(invalid="ignore"):
+                    nan = np.isnan(want) & ~poison_mask(want, dtype)
+                out[nan] = want[nan]
+            s = self.scale.get(name, 1.0)
+            if s != 1.0:
+                keep = poison_mask(out, dtype)
+                scaled = (out.astype(np.float64) / s).astype(out.dtype)
+                scaled[keep] = out[keep]  # the poison stays recognisable
+                out = scaled
+        return out
+
+    def digest(self, name: str) -> int | None:
+        return None  # compared on the host, after the adjustments above
 
 
 def _env_key(env) -> tuple:

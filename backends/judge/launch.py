@@ -1,5 +1,5 @@
 """What one launch of a kernel needs: its compile unit with tunables bound, its launch
-shape and variables, buffers with canary guards, and generated inputs.
+shape and variables, and buffers with canary guards (inputs: backends/judge/inputs.py).
 
 Shared by the harness and the ncu probe, so both launch a kernel exactly the same way.
 A problem found here ends the evaluation with a verdict (EvalFailure), never a crash.
@@ -20,11 +20,11 @@ from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
 from backends.kernel.lift import LIFTED_FORMS, LiftError, Plan, lift, plan as lift_plan
 from backends.kernel.tunables import TunableError, bind, defaults
-from backends.kernel.values import RangeError, start_value, value_range
+from backends.kernel.values import RangeError, start_value
 from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
 from backends.session import BufferArg, CompiledKernel, CompileUnit, DeviceSession, KernelArg, NullArg, ScalarArg
 
-__all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "generate_inputs", "compile_unit_for",
+__all__ = ["EvalFailure", "LaunchableKernel", "int_expr", "Buffers", "write_input", "compile_unit_for",
            "with_prelude", "launch_words", "describe_shape", "buffer_sizes", "out_fill",
            "alternate_poison", "range_work_group", "lifted_plan"]
 
@@ -255,7 +255,8 @@ class Buffers:
         self.alloc: dict[str, object] = {}  # the allocation holding each buffer (one shared block when packed)
         self.base: dict[str, int] = {}  # where each buffer's front guard starts in its allocation
         self.nbytes: dict[str, int] = buffer_sizes(spec, env)
-        self.initial: dict[str, np.ndarray] = {}
+        self.inputs: Mapping[str, np.ndarray] = {}
+        self.initial: dict[str, np.ndarray] = {}  # inputs as written, read back (where no digest is taken)
         self.digests: dict[str, int | None] = {}  # of each input as written (device_checks)
         self._seen: dict[int, tuple[int, np.ndarray]] = {}  # small allocations read whole, by launch count
         self.guards: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each guard holds (front, back)
@@ -298,43 +299,66 @@ class Buffers:
                               "on this device: use a smaller size", line=b.line) from None
 
     def _body(self, b: BufferSpec, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """A buffer's contents before a run, as bytes: its input, or its poison/start value."""
+        """A buffer's contents before a run, as bytes: its input (on the host: small buffers
+        only), or its poison/start value."""
         if b.role == "out":
             fill = out_fill(b, self.env, self.alternate)
             return np.frombuffer(fill * (self.nbytes[b.name] // len(fill)), dtype=np.uint8)
         return np.ascontiguousarray(inputs[b.name]).reshape(-1).view(np.uint8)
 
-    def load(self, inputs: Mapping[str, np.ndarray]) -> None:
+    def load(self, inputs: Mapping[str, np.ndarray], snapshot: bool = True) -> None:
+        """Guards, poisoned outputs and the inputs (`inputs`: an InputSet, written on the device
+        (backends/judge/inputs.py), or plain arrays); `snapshot` as for reload."""
+        self._write(inputs, snapshot, True, True)
+
+    def reload(self, inputs: Mapping[str, np.ndarray], snapshot: bool = True, outputs: bool = True) -> None:
+        """New inputs and poisoned outputs (a timed trial: its guards were checked after the last
+        run; small buffers rewrite them with their contents, in the same copy). `snapshot`: keep
+        what each input holds now (a device digest, else the bytes written) for `modified_inputs`;
+        without it the inputs are not checked after the run. `outputs` False: the outputs already
+        hold the poison (poison_outputs since the last run)."""
+        self._write(inputs, snapshot, outputs, False)
+
+    def _write(self, inputs: Mapping[str, np.ndarray], snapshot: bool, outputs: bool, guards: bool) -> None:
         g = self.guard
         self._seen.clear()
-        for b in self.spec.buffers:
-            if b.role != "out":
-                self.initial[b.name] = inputs[b.name]
+        self.inputs = inputs
+        self.initial.clear()
+        self.digests.clear()
         if self.packed:  # every buffer, between its guards, in one copy
             block = np.zeros(self._span, dtype=np.uint8)
             for b in self.spec.buffers:
                 at, n = self.base[b.name], self.nbytes[b.name]
                 front, back = self.guards[b.name]
                 block[at:at + g] = front
-                block[at + g:at + g + n] = self._body(b, inputs)
+                block[at + g:at + g + n] = body = self._body(b, inputs)
                 block[at + g + n:at + 2 * g + n] = back
+                if b.role == "in" and snapshot:
+                    self.initial[b.name] = body
             self.session.write(self.alloc[self.spec.buffers[0].name], 0, block)
             return
         for b in self.spec.buffers:
             buf, n = self.alloc[b.name], self.nbytes[b.name]
             if self._small(b.name):  # guards and contents in one copy
                 front, back = self.guards[b.name]
-                self.session.write(buf, 0, np.concatenate([front, self._body(b, inputs), back]))
+                body = self._body(b, inputs)
+                self.session.write(buf, 0, np.concatenate([front, body, back]))
+                if b.role == "in" and snapshot:
+                    self.initial[b.name] = body
                 continue
-            if g:
+            if g and guards:
                 self._write_guards(b, buf, n)
             if b.role == "out":
-                if n:
+                if n and (outputs or b.start is not None):
                     self.session.fill(buf, g, n, out_fill(b, self.env, self.alternate))
             elif n:
-                self.session.write(buf, g, inputs[b.name])
-                if b.role == "in":
-                    self.digests[b.name] = device_checks.digest(self.session, buf, g, n)
+                write_input(self.session, inputs, b.name, buf, g)
+                if b.role == "in" and snapshot:
+                    d = device_checks.digest(self.session, buf, g, n)
+                    if d is not None:
+                        self.digests[b.name] = d
+                    else:  # read back what was written: cheaper than the host's copy of generated values
+                        self.initial[b.name] = self.session.read(buf, g, n)
 
     def _small(self, name: str) -> bool:
         """Written and read whole (guards and contents in one copy each way): a buffer below
@@ -361,7 +385,7 @@ class Buffers:
                 self.session.write(buf, offset, whole)
 
     def reset_outputs(self) -> None:
-        """Before a timed trial: outputs poisoned again, inout buffers back to their inputs."""
+        """Outputs poisoned again, inout buffers back to their inputs."""
         self._seen.clear()
         for b in self.spec.buffers:
             n = self.nbytes[b.name]
@@ -371,7 +395,17 @@ class Buffers:
             if b.role == "out":
                 self.session.fill(self.alloc[b.name], at, n, out_fill(b, self.env, self.alternate))
             elif b.role == "inout":
-                self.session.write(self.alloc[b.name], at, self.initial[b.name])
+                write_input(self.session, self.inputs, b.name, self.alloc[b.name], at)
+
+    def poison_outputs(self) -> None:
+        """Every output buffer (inout too) overwritten with the poison: nothing a kernel computed
+        stays readable (the original's outputs while a candidate runs)."""
+        self._seen.clear()
+        for b in self.spec.buffers:
+            n = self.nbytes[b.name]
+            if n and b.role != "in":
+                self.session.fill(self.alloc[b.name], self.base[b.name] + self.guard, n,
+                                  dtypes.poison_pattern(b.dtype))
 
     def read(self, name: str, dtype: str) -> np.ndarray:
         if self._small(name):
@@ -404,11 +438,18 @@ class Buffers:
         for b in self.spec.buffers:
             if b.role == "in" and self.nbytes[b.name]:
                 was = self.digests.get(b.name)
-                if was is not None and self.digest(b.name) == was:
-                    continue  # unchanged, checked on the device
+                if was is not None:
+                    if self.digest(b.name) == was:
+                        continue  # unchanged, checked on the device
+                    before = self.inputs[b.name]  # changed: the bytes that differ, from the host's copy
+                else:
+                    before = self.initial.get(b.name)
+                    if before is None:
+                        continue  # not snapshot (a timed trial that is not checked)
                 now = self.read(b.name, "u8")
-                if not np.array_equal(now, self.initial[b.name].view(np.uint8)):
-                    changed = int(np.count_nonzero(now != self.initial[b.name].view(np.uint8)))
+                before = np.ascontiguousarray(before).reshape(-1).view(np.uint8)
+                if not _same_bytes(now, before):
+                    changed = int(np.count_nonzero(now != before))
                     return f"{b.name} ({changed} bytes changed)"
         return None
 
@@ -451,35 +492,23 @@ class Buffers:
         self.alloc.clear()
 
 
-def generate_inputs(spec: Spec, env: Mapping[str, int | float], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random inputs that exercise the kernel (backends/kernel/values.py): floats in [-1, 1),
-    8- and 16-bit integers over their whole range, wider ones in [-64, 64), or the buffer's
-    declared range. Never zeros: they hide unwritten outputs and wrong indexing."""
-    data: dict[str, np.ndarray] = {}
-    sizes = buffer_sizes(spec, env)
-    for b in spec.buffers:
-        if b.role == "out":
-            continue
-        dt = dtypes.numpy_dtype(b.dtype)
-        n = sizes[b.name] // dt.itemsize  # scalars: a float4 element is 4 of them
-        try:
-            lo = eval_expr(b.low, env) if b.low is not None else None
-            hi = eval_expr(b.high, env) if b.high is not None else None
-            lo, hi = value_range(b.dtype, lo, hi)
-        except (ExprError, RangeError) as e:
-            raise EvalFailure(Verdict.SPEC_ERROR, f"range of {b.name}: {e}", line=b.line) from None
-        if dtypes.is_float(b.dtype):
-            lo, hi = float(lo), float(hi)
-            if dt == np.float32 and hi > lo:  # drawn in float32 directly: 3x faster for large buffers
-                a = rng.random(n, dtype=np.float32)
-                a *= np.float32(hi - lo)
-                a += np.float32(lo)
-                data[b.name] = np.minimum(a, np.nextafter(np.float32(hi), np.float32(lo)), out=a)
-            else:
-                data[b.name] = rng.uniform(lo, hi, size=n).astype(dt)
-        else:
-            data[b.name] = rng.integers(int(lo), int(hi), size=n, dtype=np.int64 if hi <= 2**63 else np.uint64).astype(dt)
-    return data
+def write_input(session: DeviceSession, inputs: Mapping[str, np.ndarray], name: str, buffer: object,
+                offset: int) -> None:
+    """One input buffer's values onto the device: generated there for an InputSet, else copied."""
+    write = getattr(inputs, "write", None)
+    if write is not None:
+        write(session, name, buffer, offset)
+    else:
+        session.write(buffer, offset, np.ascontiguousarray(inputs[name]).reshape(-1).view(np.uint8))
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bitwise equality of two byte arrays, compared 8 bytes at a time where they allow it."""
+    if a.size != b.size:
+        return False
+    if a.size % 8 == 0 and a.ctypes.data % 8 == 0 and b.ctypes.data % 8 == 0:
+        return bool(np.array_equal(a.view(np.uint64), b.view(np.uint64)))
+    return bool(np.array_equal(a, b))
 
 
 def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None

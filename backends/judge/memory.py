@@ -4,7 +4,9 @@ out-of-memory crash.
 Each problem size needs its buffers with their guards (GUARD_BYTES on both sides of each)
 once while it is checked: the original's outputs are copied to the host and its buffers
 freed before the candidate runs (harness.py). The default size needs them twice: the
-original and the candidate are timed side by side. On the host, the inputs, the original's
+original and the candidate are timed side by side, on two sets they swap every trial; each
+trial's new inputs are generated into them in place (backends/judge/inputs.py), never into a
+third set. On the host, the inputs, the original's
 outputs and the candidate's (read back to compare), and the float64 copies the comparison
 makes of the largest output. On a CPU device host and device memory are the same memory.
 

@@ -116,10 +116,9 @@ def probe_env() -> dict[str, str]:
 
 def _probe(path: str, role: str) -> int:
     """Inside ncu: compile and launch the kernel twice, as the harness would."""
-    import numpy as np
-
     from backends.cuda.session import CudaSession
-    from backends.judge.launch import Buffers, LaunchableKernel, compile_unit_for, generate_inputs
+    from backends.judge.launch import Buffers, LaunchableKernel, compile_unit_for
+    from backends.judge.inputs import InputSet
 
     with open(path, "rb") as f:
         req = msgspec.json.decode(f.read(), type=EvalRequest)
@@ -135,7 +134,7 @@ def _probe(path: str, role: str) -> int:
     k = LaunchableKernel(role, unit, unit.kernel.spec, compiled, values)
     env = k.env(contract, {})
     bufs = Buffers(session, contract, env)
-    bufs.load(generate_inputs(contract, env, np.random.default_rng([req.nonce, 7])))
+    bufs.load(InputSet(contract, env, (req.nonce, 7)))
     grid, block, shared = k.launch_shape(env)
     args = k.args(bufs, env)
     for _ in range(2):

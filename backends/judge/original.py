@@ -23,7 +23,7 @@ default size (once per request; docs/evaluation.md gives the cost):
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import msgspec
 import numpy as np
@@ -53,6 +53,12 @@ class OriginalFindings(msgspec.Struct, frozen=True):
     widen: dict[str, tuple[float, float]] = {}  # buffer -> (extra rtol, extra atol) for a nondeterministic output
     original_error: dict[str, float] = {}  # buffer -> the original's largest abs error against the Python reference
     original_excess: dict[str, float] = {}  # the same in multiples of the tolerance (verify.OutputCheck.excess)
+
+
+def _length(inputs: Mapping[str, np.ndarray], name: str) -> int:
+    """Scalars in an input buffer; an InputSet (backends/judge/inputs.py) says without computing them."""
+    length = getattr(inputs, "length", None)
+    return int(length(name)) if length is not None else int(inputs[name].size)
 
 
 def accumulation_bound(b: BufferSpec, contract: Spec, inputs: dict[str, np.ndarray],
@@ -143,7 +149,7 @@ def check_original(run: RunOnce, first: dict[str, np.ndarray], contract: Spec, t
     widen: dict[str, tuple[float, float]] = {}
     original_error: dict[str, float] = {}
     original_excess: dict[str, float] = {}
-    lengths = {x.name: (inputs[x.name].size if inputs and x.name in inputs else first[x.name].size)
+    lengths = {x.name: (_length(inputs, x.name) if inputs and x.name in inputs else first[x.name].size)
                for x in contract.buffers if x.name in first or (inputs and x.name in inputs)}
     for b in outputs:
         s = samples[b.name]

@@ -17,7 +17,9 @@ docs/evaluation.md ("Reusing the original's outputs"); in short:
   the original's output on those inputs, run fresh;
 - candidates are always compiled fresh, get freshly allocated buffers, poisoned outputs and
   guards as before; the stored arrays are read-only host copies, and the original's own
-  device buffers are freed before the candidate runs.
+  device buffers are freed before the candidate runs;
+- inputs are not stored: an InputSet is a key (backends/judge/inputs.py), and every run
+  regenerates its values on the device, bit for bit the ones the original ran on.
 
 Bounded by bytes (KF_REFERENCE_CACHE_MB, default min(8 GiB, RAM/8)); KF_REFERENCE_REUSE=0
 turns it off (every evaluation runs the original on nonce-derived inputs, as before).
@@ -34,11 +36,11 @@ from typing import Any, Callable, Mapping
 import msgspec
 import numpy as np
 
-from backends.judge.launch import generate_inputs
+from backends.judge.inputs import SECRET, InputSet
 from backends.model import Spec
 
 REUSE_EVALUATIONS = int(os.environ.get("KF_REFERENCE_REUSE_EVALUATIONS", "8") or 8)
-_SECRET = int.from_bytes(os.urandom(16), "little")  # per worker process; never leaves it
+_SECRET = SECRET  # per worker process (backends/judge/inputs.py); never leaves it
 
 
 def _default_budget() -> int:
@@ -54,10 +56,11 @@ def _default_budget() -> int:
     return min(8 << 30, ram // 8)
 
 
-def secret_rng(*words: int) -> np.random.Generator:
-    """A generator from the worker's secret and `words` (the nonce, a size, a seed): inputs for
-    a size met once (the random size), which nobody outside the worker can know."""
-    return np.random.default_rng([_SECRET, 0x52414E44] + [int(w) & 0xFFFFFFFFFFFFFFFF for w in words])
+def secret_key(*words: int) -> tuple[int, ...]:
+    """An input key (backends/judge/inputs.py) from the worker's secret and `words` (the nonce,
+    a size, a seed): inputs for a size met once (the random size), which nobody outside the
+    worker can know."""
+    return (_SECRET, 0x52414E44) + tuple(int(w) for w in words)
 
 
 def enabled() -> bool:
@@ -83,12 +86,12 @@ class StoredRun:
 
     def __init__(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
                  digests: Mapping[str, int | None] | None = None):
-        self.inputs = dict(inputs)
+        self.inputs = inputs  # an InputSet: a key, regenerated on the device for every run
         self.outputs = dict(outputs)
         self.digests = dict(digests or {})  # device digests of the outputs (device_checks)
-        for a in list(self.inputs.values()) + list(self.outputs.values()):
+        for a in self.outputs.values():
             a.setflags(write=False)
-        self.nbytes = sum(a.nbytes for a in self.inputs.values()) + sum(a.nbytes for a in self.outputs.values())
+        self.nbytes = sum(a.nbytes for a in self.outputs.values())
 
     def read(self, name: str, dtype: str) -> np.ndarray:
         return self.outputs[name]
@@ -135,10 +138,10 @@ class ReferenceStore:
             return state[0]
 
     def inputs(self, epoch: int, contract: Spec, env: Mapping[str, Any], size_index: int,
-               seed: int) -> dict[str, np.ndarray]:
+               seed: int) -> InputSet:
         """The worker-secret inputs of one (size, seed) of an epoch: the same the original's
         stored run was made on (for a stub, which has no original, they are drawn here)."""
-        return generate_inputs(contract, env, np.random.default_rng([_SECRET, epoch, size_index, seed]))
+        return InputSet(contract, env, (_SECRET, epoch, size_index, seed))
 
     def expected(self, key: tuple, compute: Callable[[], Mapping[str, np.ndarray]]) -> Mapping[str, np.ndarray]:
         """A Python reference's outputs on one input set, computed once and kept like the
@@ -176,12 +179,10 @@ class ReferenceStore:
                 self._runs.move_to_end(key)
                 self.stats.hits += 1
                 return stored.inputs, stored
-        rng = np.random.default_rng([_SECRET, epoch, size_index, seed])
-        inputs = generate_inputs(contract, env, rng)
+        inputs = InputSet(contract, env, (_SECRET, epoch, size_index, seed))
         live = run_original(inputs)
-        size = sum(a.nbytes for a in inputs.values())
         outs = [b for b in contract.buffers if b.role != "in"]
-        size += sum(live.nbytes[b.name] for b in outs)
+        size = sum(live.nbytes[b.name] for b in outs)
         if size > self.budget:
             with self._lock:
                 self.stats.too_large += 1

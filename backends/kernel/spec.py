@@ -29,7 +29,9 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LAUNCH = {"cuda": ("grid", "block"), "sycl": ("global", "local")}
 _OTHER = {"cuda": "sycl", "sycl": "cuda"}
 KEYWORDS = ("in", "out", "inout", "grid", "block", "global", "local", "shared", "check",
-            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "require", "flags", "reference")
+            "fixed", "tol", "tune", "bytes", "flops", "begin", "end", "require", "flags", "reference",
+            "values")
+VALUES = ("special", "finite", "ordinary")  # `@kf values ...`: the special input set (backends/judge/inputs.py)
 _PLACEHOLDER_HINT = {"grid": "the grid in blocks, e.g. `cdiv(n, 256)`", "block": "the block in threads, e.g. `256`",
                      "global": "the global size in work-items, e.g. `roundup(n, 256)`",
                      "local": "the work-group size, e.g. `256`", "shared": "the dynamic shared memory in bytes"}
@@ -78,6 +80,7 @@ class _Parser:
         self.atol: float | None = None
         self.bytes: str | None = None
         self.flops: str | None = None
+        self.values: str | None = None
         self.reference: Reference | None = None
         self.seen: dict[str, int] = {}  # single-occurrence keywords -> line
         self.placeholder = False
@@ -155,6 +158,8 @@ class _Parser:
             self.tune(e, rest_off, rest)
         elif word == "fixed":
             self.fixed_line(e, rest_off, rest)
+        elif word == "values":
+            self.values_line(e, rest_off, rest)
         elif word == "require":
             self.require(e, rest_off, rest)
         elif word == "flags":
@@ -167,7 +172,7 @@ class _Parser:
         else:
             a, b = _LAUNCH[self.language]
             self.error(e, 0, f"unknown spec line `{word}`: expected `NAME = EXPR` or one of "
-                             f"in, out, inout, {a}, {b}, shared, check, fixed, require, tol, tune, bytes, flops, flags, reference")
+                             f"in, out, inout, {a}, {b}, shared, check, fixed, require, tol, tune, bytes, flops, flags, reference, values")
 
     def flags_line(self, e: _Entry, off: int, rest: str) -> None:
         """`flags -DENABLE_BF16 -I../include -std=c++17`: compiler flags for the file."""
@@ -383,6 +388,16 @@ class _Parser:
             else:
                 self.fixed[part.strip()] = (e, col)
 
+    def values_line(self, e: _Entry, off: int, rest: str) -> None:
+        """`values special|finite|ordinary`: which special input values kf may feed the kernel."""
+        if not self.once(e, "values"):
+            return
+        word = rest.strip()
+        if word not in VALUES:
+            return self.error(e, off, "expected `values special` (the default: wide magnitudes, zeros, subnormals, "
+                                      "NaN and Inf), `values finite` (no NaN or Inf) or `values ordinary` (none)")
+        self.values = word
+
     def reference_line(self, e: _Entry, off: int, rest: str) -> None:
         """`reference ref.py:func [precision=float64|float32|native]` or `reference task.py` (a
         KernelBench module). The Python file is read, never run, here (the editor parses specs)."""
@@ -594,6 +609,7 @@ class _Parser:
             rtol=self.rtol, atol=self.atol, bytes=self.bytes, flops=self.flops,
             range=Range(Position(first.line, 0), Position(last.line, last.col + len(last.text))),
             fixed=[n for n in self.fixed if n in self.variables],
+            values=self.values,
             requires=[r for _, _, r in self.requires],
             nulls=[p.name for p in self.params if p.name in self.nulls],
             types=dict(self.types), flags=list(self.flags),

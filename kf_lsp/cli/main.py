@@ -83,11 +83,17 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
             backend, device = choose(ref.kernel.language, args.backend, args.device)
     except SelectionError as e:
         raise InputError(str(e)) from None
+    if not 0 <= args.min_effect < 1:
+        raise InputError(f"--min-effect must be in [0, 1), e.g. 0.05 for 5%, got {args.min_effect:g}")
+    if not 0 <= args.noise < 1:
+        raise InputError(f"--noise must be in [0, 1), e.g. 0.01 for +-1%, got {args.noise:g}")
     options = EvalOptions(
         seeds=args.seeds,
         target_seconds=args.time_budget,
         timeout_s=args.timeout,
         ncu=args.ncu,
+        noise_target=args.noise,
+        min_effect=args.min_effect,
     )
     request = EvalRequest(ref, cand, backend, device if device is not None else -1, options, nonce=time.time_ns() & 0x7FFFFFFF)
     with console.status(f"evaluating {ref.kernel.name} on {backend}...", spinner="dots") if not args.json else _null():
@@ -734,7 +740,13 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     b.add_argument("--device", type=int, help="device index (kf devices lists them)")
     b.add_argument("--tune", action="append", metavar="NAME=VALUE", help="bind a tunable (repeatable)")
     b.add_argument("--seeds", type=int, default=3, help="input seeds per problem size (default 3)")
-    b.add_argument("--time-budget", type=float, default=1.0, metavar="S", help="seconds of timing per kernel")
+    b.add_argument("--time-budget", type=float, default=1.0, metavar="S",
+                   help="the most seconds of timed trials (default 1; timing stops earlier once --noise is met)")
+    b.add_argument("--noise", type=float, default=0.02, metavar="F",
+                   help="stop timing once every median's 95%% interval is within +-F (default 0.02; 0: time the "
+                        "whole budget)")
+    b.add_argument("--min-effect", type=float, default=0.02, metavar="F",
+                   help="smallest speedup called significant, e.g. 0.05 for 5%% (default 0.02, the search's floor)")
     b.add_argument("--timeout", type=float, default=30.0, metavar="S", help="a launch longer than this is a hang")
     b.add_argument("--ncu", action="store_true", help="also collect Nsight Compute metrics (CUDA, where ncu exists)")
     b.add_argument("--json", action="store_true", help="print the result as JSON (docs/results.md)")

@@ -282,6 +282,18 @@ class _Job:
         self.stopped = False  # someone asked it to stop (kf.stop, the agent's stop, the progress UI)
 
 
+def _interrupted(v: JobView) -> str:
+    """Why a job ended with its server, and what is kept: a per-call client (a new server for
+    every call) reads this in the next call, so it must not promise stored work that is not."""
+    if v.kind != "optimize":
+        return "the server stopped before the benchmark finished"
+    if v.done > 0:
+        return (f"the server stopped before the search finished (after {v.done} of {v.budget} evaluations; "
+                f"they are stored: optimize resumes from them)")
+    return ("the server stopped before the job evaluated anything, so nothing is stored: a job ends with the "
+            "kf process that started it (call optimize with wait_seconds, or keep the server running)")
+
+
 class JobManager:
     def __init__(self, state: State, client: Client, resources: Resources, settings: Callable[[], Settings]):
         self.state = state
@@ -528,11 +540,11 @@ class JobManager:
         except asyncio.CancelledError:
             v = job.view
             if self._closing and not job.stopped:
-                state, reason = "interrupted", (f"the server stopped before the search finished (after {v.done} of "
-                                                f"{v.budget} evaluations; they are stored: optimize resumes from them)")
+                state, reason = "interrupted", _interrupted(v)
             else:
                 state, reason = "cancelled", v.message or "stopped"
             self._set(job, state=state, message=reason)
+            self._end_live_summary(job, state)
             if state == "interrupted" and v.search:  # the store says so too (the engine wrote "cancelled")
                 try:
                     store = self.res.existing_store(v.path)
@@ -576,6 +588,15 @@ class JobManager:
             if acquired:
                 self._release()
             self.client.publish(job.view.path)
+
+    def _end_live_summary(self, job: _Job, status: str) -> None:
+        """A search ended by stop or shutdown never reaches its final re-time, so the live
+        summary its events kept would stay "running" (views: "so far", no "not re-timed"):
+        it takes the job's end status, as the store does."""
+        key = kernel_key(job.view.path, job.view.kernel)
+        s = self.state.snapshot.searches.get(key)
+        if s is not None and s.id == job.view.search and s.status == "running":
+            self.state.set_search(key, msgspec.structs.replace(s, status=status))
 
     def _best_of(self, job: _Job) -> dict | None:
         s = self.state.snapshot.searches.get(kernel_key(job.view.path, job.view.kernel))

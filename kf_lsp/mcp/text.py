@@ -51,11 +51,15 @@ def _lines(head: str, items: list[str]) -> str:
     return "\n".join([head, *items])
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _list(d: dict) -> str:
     ks = d["kernels"]
     missing = sum(1 for k in ks if k["spec"] == "missing")
     errors = sum(1 for k in ks if k["spec"] == "error")
-    head = (f"{d['total']} kernels under {d['root']} ({d['files']} files read); this page {len(ks)}"
+    head = (f"{_n(d['total'], 'kernel')} under {d['root']} ({_n(d['files'], 'file')} read); this page {len(ks)}"
             + (f", {missing} without a spec" if missing else "") + (f", {errors} with spec errors" if errors else "")
             + (f"; next_cursor {d['next_cursor']}" if d.get("next_cursor") else ""))
     items = []

@@ -1,0 +1,143 @@
+"""Inputs generated on the device from a key (backends/judge/inputs.py): reproducible from the
+key, the same for the original and the candidate, inside the spec's range, and bit for bit the
+values of the host twin; the special set holds what docs/spec.md promises. The device side runs
+on the real SYCL runtime (CPU); tests/test_evaluate_cuda.py has the CUDA one."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from backends.judge import inputs as gen
+from backends.judge.inputs import InputSet
+from backends.judge.launch import GUARD_BYTES, Buffers
+from backends.kernel.load import load_unit
+from backends.model import BufferSpec, Spec
+
+from evalcases import EXAMPLES
+
+
+def spec_of(*buffers: BufferSpec, values: str | None = None) -> Spec:
+    return Spec(list(buffers), [], None, values=values)
+
+
+def buf(dtype: str, n: int, low: str | None = None, high: str | None = None, name: str = "x") -> BufferSpec:
+    return BufferSpec(name, "in", dtype, str(n), low, high)
+
+
+@pytest.fixture(scope="module")
+def session():
+    from backends.sycl.session import SyclSession
+
+    s = SyclSession(0)
+    yield s
+    s.close()
+
+
+def test_same_key_same_values_new_key_new_values():
+    spec = spec_of(buf("f32", 5000), buf("i32", 5000, name="k"))
+    a, b, c = InputSet(spec, {}, (1, 2)), InputSet(spec, {}, (1, 2)), InputSet(spec, {}, (1, 3))
+    assert np.array_equal(a["x"], b["x"]) and np.array_equal(a["k"], b["k"])
+    assert not np.array_equal(a["x"], c["x"])
+    assert not np.array_equal(a["x"][:100].view(np.uint32), a["k"][:100].view(np.uint32))  # buffers differ too
+
+
+@pytest.mark.parametrize("dtype,low,high", [
+    ("f32", None, None), ("f64", None, None), ("f16", None, None), ("f32", "-3", "0.5"), ("f32", "0.1", "0.2"),
+    ("f16", "1", "10"), ("i32", None, None), ("u32", None, None), ("i64", "-1000000", "2000000000"),
+    ("u8", None, None), ("i8", None, None), ("i16", None, None), ("u16", "3", "7"),
+])
+def test_values_fill_the_range_and_stay_inside_it(dtype, low, high):
+    spec = spec_of(buf(dtype, 200_000, low, high))
+    x = InputSet(spec, {}, (9,))["x"].astype(np.float64)
+    lo, hi = gen.value_range(dtype, float(low) if low else None, float(high) if high else None)
+    assert x.min() >= lo and x.max() < hi
+    width = hi - lo
+    assert x.min() < lo + 0.01 * width and x.max() > hi - 0.01 * width - 1  # reaches both ends
+    if dtype in ("u8", "i8") or (low, high) == ("3", "7"):
+        assert len(np.unique(x)) == int(hi - lo)  # every value of a small range appears
+    mean = x.mean()
+    assert abs(mean - (lo + hi - (0 if gen._is_float(dtype) else 1)) / 2) < 0.02 * width  # uniform, roughly
+
+
+@pytest.mark.parametrize("dtype,low,high,wide", [
+    ("f32", None, None, False), ("f32", None, None, True), ("f16", None, None, True), ("f64", None, None, True),
+    ("f32", "0", "1", True), ("u8", None, None, False), ("i64", "-5", "5", False),
+])
+def test_the_device_writes_the_host_twins_values(session, monkeypatch, dtype, low, high, wide):
+    monkeypatch.setattr(gen, "DEVICE_MIN_ELEMENTS", 1)  # even small buffers take the device path
+    monkeypatch.setattr(gen, "WIDE_DEVICE_MIN_ELEMENTS", 1)
+    n = (1 << 20) // np.dtype(gen._np_scalar(dtype)).itemsize + 3  # above the size written whole from the host
+    spec = spec_of(buf(dtype, n, low, high))
+    inputs = InputSet(spec, {}, (4, 5, 6), wide=wide)
+    before = gen.generator_stats()["device_buffers"]
+    b = Buffers(session, spec, {})
+    try:
+        b.load(inputs)
+        assert gen.generator_stats()["device_buffers"] == before + 1  # written by the kernel
+        on_device = b.read("x", dtype)
+    finally:
+        b.free()
+    host = InputSet(spec, {}, (4, 5, 6), wide=wide)["x"]
+    assert np.array_equal(on_device.view(np.uint8), np.ascontiguousarray(host).view(np.uint8))
+
+
+def test_original_and_candidate_buffers_get_identical_inputs(session):
+    unit = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
+    spec = unit.kernel.spec
+    env = {"n": 1 << 18, "a": 2.5, "WG_SIZE": 64}
+    inputs = InputSet(spec, env, (11, 12))
+    first, second = Buffers(session, spec, env), Buffers(session, spec, env)
+    try:
+        first.load(inputs)
+        second.load(InputSet(spec, env, (11, 12)))  # the same key, a new object: the same values
+        for name in ("x", "y"):
+            assert np.array_equal(first.read(name, "f32"), second.read(name, "f32"))
+        assert not np.array_equal(first.read("x", "f32"), first.read("y", "f32"))
+        assert np.array_equal(session.read(first.alloc["x"], 0, GUARD_BYTES), first.guards["x"][0])  # guards kept
+    finally:
+        first.free()
+        second.free()
+
+
+def test_half_rounding_matches_numpy():
+    rng = np.random.default_rng(0)
+    bits = np.concatenate([rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32),
+                           np.array([0, 0x80000000, 0x33000000, 0x33000001, 0x387FC000, 0x477FE000, 0x477FF000,
+                                     0x7F800000, 0xFF800000, 0x38800000, 0x3F800000], dtype=np.uint32)])
+    f = bits.view(np.float32)
+    finite = np.isfinite(f)
+    with np.errstate(over="ignore"):
+        want = f[finite].astype(np.float16).view(np.uint16)
+    got = gen._f16_bits(bits[finite])
+    assert np.array_equal(got, want)
+
+
+def test_special_set_holds_nan_inf_subnormals_and_scaled_magnitudes():
+    spec = spec_of(buf("f32", 1 << 16))
+    x = InputSet(spec, {}, (3,), wide=True)["x"]
+    assert np.isnan(x).sum() >= 1 and np.isposinf(x).sum() >= 1 and np.isneginf(x).sum() >= 1
+    finite = x[np.isfinite(x)]
+    tiny = np.finfo(np.float32).tiny
+    assert ((finite != 0) & (np.abs(finite) < tiny)).sum() > 100  # subnormals, 1 in 64
+    assert (finite == 0).sum() > 100  # zeros, 1 in 64
+    typical = np.median(np.abs(finite))
+    assert typical > 1.5 or typical < 0.2  # one scale per buffer, away from the ordinary [-1, 1)
+    scales = {round(math.log2(np.nanmedian(np.abs(InputSet(spec, {}, (k,), wide=True)["x"])) * 2))
+              for k in range(12)}
+    assert len(scales) > 3  # the scale differs from set to set
+
+
+def test_special_set_respects_finite_ordinary_and_ranges():
+    finite = InputSet(spec_of(buf("f32", 1 << 14), values="finite"), {}, (3,), wide=True)["x"]
+    assert np.isfinite(finite).all()
+    ordinary = InputSet(spec_of(buf("f32", 1 << 14), values="ordinary"), {}, (3,), wide=True)
+    assert not ordinary.has_specials and ordinary["x"].min() >= -1 and ordinary["x"].max() < 1
+    ranged = InputSet(spec_of(buf("f32", 1 << 14, "-2", "3")), {}, (3,), wide=True)["x"]
+    assert np.isfinite(ranged).all() and ranged.min() >= -2 and ranged.max() < 3
+    above = InputSet(spec_of(buf("f64", 1 << 14, "1", "10")), {}, (3,), wide=True)["x"]
+    assert above.min() >= 1 and above.max() < 10
+    ints = InputSet(spec_of(buf("i32", 1 << 14)), {}, (3,), wide=True)
+    assert not ints.has_specials and ints["x"].min() == -64 and ints["x"].max() == 63  # ordinary values
