@@ -128,6 +128,7 @@ class Search:
         self.already_tried: list[str] = []  # known proposals fed back to the operators
         self.known = 0  # proposals that were already known (recorded as attempts)
         self.rejected = 0  # replies rejected before evaluation, repeats included (this run)
+        self.unanswered = 0  # LLM requests that got no reply (the endpoint failed or could not be reached)
         self.confirmations = 0  # second looks run (not counted as evaluations)
         self.evaluated_here = 0  # evaluations this process ran (others on the same search run theirs)
         self.final_reference: Variant | None = None  # the original as measured in the final re-time
@@ -366,7 +367,10 @@ class Search:
             fresh: list[Proposal] = []
             for p in proposals:
                 if isinstance(p, Rejection):
-                    self._reject(p)
+                    if p.reply:
+                        self._reject(p)
+                    else:  # the endpoint failed: no reply to reject
+                        self.unanswered += 1
                     continue
                 vid = variant_id(p.region, p.tunables)
                 if vid in self.variants or vid in self._inflight or any(
@@ -374,6 +378,13 @@ class Search:
                     self._known(p, vid)
                     continue
                 fresh.append(p)
+            if self.stub and self.baseline is None and proposals and \
+                    all(isinstance(p, Rejection) and not p.reply for p in proposals):
+                k = self.reference.kernel  # only the LLM can write the first kernel, and it cannot be reached
+                self._send(SearchError(f"{proposals[0].reason}: no first kernel can be written for the stub "
+                                       f"{k.name} without it (check --llm-base-url and --model)",
+                                       self.reference.path, k.name_range.start.line))
+                return "error"
             if not fresh:
                 # nothing at all to propose: exhausted now; only known or rejected proposals: the
                 # operators are asked again (with what was tried fed back), a bounded number of times

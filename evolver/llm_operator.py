@@ -195,9 +195,9 @@ class LLMOperator:
         except TokenBudgetExceeded as e:
             self.last_error = str(e)
             return Rejection("llm", pid, str(e), prompt=prompt.id)
-        except LLMError as e:
+        except LLMError as e:  # no reply at all: neither the prompt's fault nor a rejected reply
             self.last_error = str(e)
-            return reject(str(e))
+            return Rejection("llm", pid, str(e), prompt=prompt.id, reply=False)
         except Exception as e:  # a bug here must not end the search
             log.exception("LLM operator")
             return reject(f"internal error in the LLM operator: {type(e).__name__}: {e}")

@@ -33,6 +33,7 @@ class Rejection(msgspec.Struct, frozen=True):
     prompt: str | None = None
     raw: str = ""  # what the LLM replied, truncated, for debugging
     verdict: Verdict = Verdict.REJECTED  # CONTRACT or SPEC_ERROR when that is what was wrong
+    reply: bool = True  # False: no reply came (the endpoint could not be reached, or failed): nothing was rejected
 
 
 class Context(msgspec.Struct, frozen=True):

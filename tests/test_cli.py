@@ -35,6 +35,8 @@ def test_bench_sycl_example_prints_a_verified_timing():
     m = re.search(r"(\d+)/(\d+) runs passed over (\d+) problem size\(s\), (\d+) of them derived by kf", out)
     assert m and m[1] == m[2] and int(m[3]) - int(m[4]) == 4 and int(m[4]) in (11, 12), out
     assert "derived n=63 | n=65 | n=66" in " ".join(out.split()) and "random size n=" in " ".join(out.split())
+    header = next(ln for ln in out.splitlines() if "━" not in ln and ln.strip().endswith(("original", "reference")))
+    assert header.split()[-1] == "original"  # the user's kernel; "reference" is a Python oracle's name
 
 
 def test_bench_candidate_json_is_machine_readable():

@@ -138,3 +138,13 @@ def test_an_interval_wholly_below_one_is_called_slower():
     r = EvalResult(Verdict.CORRECT, "correct", speedup=0.85, speedup_low=0.78, speedup_high=0.94, significant=False)
     render_result(Console(file=out, width=200), "t", r)
     assert "significantly slower" in out.getvalue() and "not significant" not in out.getvalue()
+
+
+def test_every_spec_error_is_its_own_line(tmp_path):
+    """Two mistakes in one spec: both said (was: the first, then "(and 1 more)")."""
+    p = variant(tmp_path, "two.cpp", "@kf n = 1 << 22", "@kf n = 1 << 22\n// @kf frobnicate 3\n// @kf wibble 4")
+    proc = kf("bench", str(p), "--seeds", "1")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 2 and all(ln.startswith(f"kf: {p}:") for ln in lines), proc.stderr
+    assert "`frobnicate`" in lines[0] and "`wibble`" in lines[1] and "more)" not in proc.stderr

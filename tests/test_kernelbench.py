@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from backends.kernel.load import load_unit
-from backends.model import EvalOptions, EvalRequest, Verdict
+from backends.model import EvalOptions, EvalRequest, Unit, Verdict
 from backends.run.local_pool import EvalPool
 
 from evalcases import KERNELS
@@ -27,9 +27,10 @@ def pool():
         yield p
 
 
-def evaluate(pool, reference: Path, candidate: Path | None = None, options: EvalOptions = CHECK, backend="sycl"):
+def evaluate(pool, reference: Path, candidate=None, options: EvalOptions = CHECK, backend="sycl"):
+    """`candidate`: a path, or a Unit (a kernel with tunables bound)."""
     ref = load_unit(str(reference))
-    cand = load_unit(str(candidate)) if candidate else None
+    cand = candidate if isinstance(candidate, Unit) or candidate is None else load_unit(str(candidate))
     return pool.evaluate_sync(EvalRequest(ref, cand, backend, 0, options, nonce=time.time_ns() & 0xFFFF))
 
 
@@ -98,3 +99,30 @@ def test_cuda_kernel_with_a_kernelbench_reference_runs_on_a_gpu():
         assert r.verdict is Verdict.CORRECT, r.message
         assert "23_Softmax.py (KernelBench module)" in r.message and r.reference.timing.median > 0
         assert all(c.oracle == "python reference" for c in r.checks)
+
+
+def test_a_weight_no_buffer_gives_is_an_error_and_wrong_convolutions_are_wrong(pool, tmp_path):
+    """KernelBench 82 (depthwise conv): with the weight buffer named `filt`, `conv2d.weight` kept its
+    random initial values and a wrong convolution passed. Named `w` (an alias), it is mapped."""
+    conv = ORACLE / "dwconv_w.cpp"
+    assert evaluate(pool, conv).verdict is Verdict.CORRECT
+    for variant in (1, 2):
+        wrong = evaluate(pool, conv, load_unit(str(conv), tunables={"VARIANT": variant}))
+        assert wrong.verdict is Verdict.WRONG, wrong.message
+    filt = tmp_path / "filt.cpp"
+    filt.write_text(conv.read_text().replace("@kf in  w:", "@kf in  filt:").replace("const float* w,", "const float* filt,")
+                    .replace("w[", "filt[").replace("../../data/kernelbench/", str(KERNELS.parent / "data" / "kernelbench") + "/"))
+    r = evaluate(pool, filt)
+    assert r.verdict is Verdict.REFERENCE_FAILED, r.message
+    assert "`conv2d.weight` (4, 1, 3, 3) takes no buffer's values and starts random" in r.message
+
+
+def test_sizes_the_module_fixes_are_blamed_on_the_module(pool):
+    """KernelBench 89 (cumsum): the row length is `input_shape = (32768,)`; derived sizes of `cols`
+    are skipped because of the module, not "the original cannot run there"."""
+    r = evaluate(pool, ORACLE / "cumsum89.cpp")
+    assert r.verdict is Verdict.CORRECT, r.message
+    text = " ".join(r.message.split())
+    assert "skipped: the Python reference cannot run there" in text
+    assert "the module fixes it with `input_shape = (32768,)`" in text
+    assert "the original cannot run there" not in text

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+import msgspec
 import numpy as np
 
 from backends.kernel import dtypes
@@ -67,7 +68,8 @@ from backends.judge.evidence import COMPILING_MEANWHILE, run_label
 from backends.judge import compile_cache, device_checks, memory, python_reference, reference_cache, sanitizer
 from backends.judge.launch import buffer_sizes
 from backends.judge.reference_cache import StoredRun
-from backends.judge.verify import ACCURACY_FACTOR, compare_output, guard_differs, output_scale, poison_mask
+from backends.judge.verify import (ACCURACY_FACTOR, ORIGINAL_LIMIT, compare_output, guard_differs, in_tolerances,
+                                   output_scale, poison_mask)
 from backends.kernel.expressions import resolve
 from backends.kernel.pyref import is_stub
 
@@ -210,6 +212,10 @@ class Evaluation:
         # with a Python reference the largest errors against it seen in this evaluation
         self.widen: dict[str, tuple[float, float]] = {}  # buffer -> (extra rtol, extra atol), original.py
         self.original_error: dict[str, float] = {}  # buffer -> the original's error over its repeated runs
+        self.original_excess: dict[str, float] = {}  # the same in multiples of the tolerance
+        self.skipped: dict[str, list[str]] = {}  # why -> the derived sizes skipped for it
+        self.skip_details: dict[str, str] = {}  # why -> what happened at the first of them
+        self._bounds: dict[tuple, tuple[float, float, str]] = {}  # (buffer, input lengths) -> accumulation widening
         self.seen: dict[str, dict[str, float]] = {}  # buffer -> {"original": err, "candidate": err}
         self.rules: dict[str, set[str]] = {}  # buffer -> the rules its checks passed by
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
@@ -478,12 +484,44 @@ class Evaluation:
         if check.rule:
             self.rules.setdefault(name, set()).add(check.rule)
 
+    def _accumulation(self, contract: Spec, b, inputs: dict | None,
+                      n_out: int | Callable[[], int]) -> tuple[float, float, str]:
+        """How far the rounding of an accumulation widens the tolerance of float output `b`:
+        k terms per output element (k >= 2: a sum, a dot product) summed in float in some
+        order err by up to original.accumulation_bound, whatever the oracle; a reordering
+        of a float sum is not an error (docs/evaluation.md, "Tolerances"). `n_out`: the
+        output's length in scalars (or how to get it: asked once per size). Measured on the
+        first input set of each size (the inputs' rms hardly differs between seeds) and kept:
+        the timed trials, with new inputs each, reuse the default size's."""
+        if inputs is None or not dtypes.is_float(b.dtype):
+            return 0.0, 0.0, ""
+        sizes = {x.name: original_checks._length(inputs, x.name) for x in contract.buffers if x.name in inputs}
+        key = (b.name, tuple(sorted(sizes.items())))
+        if key not in self._bounds:
+            lengths = dict(sizes)
+            lengths[b.name] = n_out() if callable(n_out) else n_out
+            rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
+            self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element") if k >= 2 \
+                else (0.0, 0.0, "")
+        return self._bounds[key]
+
+    def _disagrees(self, contract: Spec, check, what: str) -> EvalFailure:
+        """The original against the Python reference, beyond what rounding explains: an error
+        of the kernel or of the reference (never a yardstick), at the `@kf reference` line."""
+        ref = contract.reference
+        message = (f"the original disagrees with the Python reference {python_reference.describe(ref)}: "
+                   f"{check.message} ({what}): fix the kernel or the reference")
+        unit = self.req.reference
+        return EvalFailure(Verdict.REFERENCE_FAILED, message, [_spec_diagnostic(unit, ref.line, message)])
+
     def _compare(self, rb: Buffers | None, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False,
-                 expected: dict | None = None, magnitude: dict[str, tuple[float, str]] | None = None) -> CheckReport:
+                 expected: dict | None = None, inputs: dict | None = None,
+                 magnitude: dict[str, tuple[float, str]] | None = None) -> CheckReport:
         """Every output of the candidate against the oracle: a Python reference's `expected`
         outputs (judged by accuracy, with the original's own error when there is an original,
-        rb), else the original's outputs (rb) within the tolerance, widened for a
-        nondeterministic original (docs/evaluation.md, "The oracle")."""
+        rb), else the original's outputs (rb) within the tolerance, widened for the rounding
+        of an accumulation and for a nondeterministic original (docs/evaluation.md, "The
+        oracle"). An original that disagrees with the reference raises REFERENCE_FAILED."""
         worst: CheckReport | None = None
         max_abs = max_rel = 0.0
         nonfinite = 0
@@ -494,6 +532,7 @@ class Evaluation:
                 continue
             rtol, atol = self._tolerance(contract, b)
             poisoned = b.role == "out" and b.start is None
+            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, lambda: _length(rb, cb, b))
             if expected is not None:
                 got = cb.read(b.name, b.dtype)
                 orig = rb.read(b.name, b.dtype) if rb is not None else None
@@ -501,18 +540,22 @@ class Evaluation:
                     np.ones(got.shape, dtype=bool)
                 check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, poisoned,
                                        scale_atol=self._scaled(contract), written=written, original=orig,
-                                       original_error=self.original_error.get(b.name, 0.0))
+                                       extra_rtol=extra_rtol, extra_atol=extra_atol, extra_why=why,
+                                       original_error=self.original_error.get(b.name, 0.0),
+                                       original_excess=self.original_excess.get(b.name, 0.0))
+                if check.verdict is Verdict.REFERENCE_FAILED:
+                    raise self._disagrees(contract, check, what)
             else:
-                extra_rtol, extra_atol, why = 0.0, 0.0, ""
                 seen = self.seen.get(b.name, {}).get("original")
                 if contract.reference is not None and seen:  # the timed runs: no reference there, the original
-                    extra_atol = (1 + ACCURACY_FACTOR) * seen
+                    extra_atol += (1 + ACCURACY_FACTOR) * seen
                     why = "for the original's error against the Python reference"
                 elif b.name in self.widen:
-                    extra_rtol, extra_atol = self.widen[b.name]
+                    w_rtol, w_atol = self.widen[b.name]
+                    extra_rtol, extra_atol = max(extra_rtol, w_rtol), max(extra_atol, w_atol)
                     why = "for the original's nondeterminism"
                 elif self.spread.get(b.name):
-                    extra_atol = original_checks.SPREAD_FACTOR * self.spread[b.name]
+                    extra_atol = max(extra_atol, original_checks.SPREAD_FACTOR * self.spread[b.name])
                     why = "for the original's nondeterminism"
                 check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol,  # by digest where it can
                                               poisoned=poisoned, scale_atol=self._scaled(contract),
@@ -540,6 +583,13 @@ class Evaluation:
                            derived=derived, oracle=oracle, rule=c.rule if c else "", rtol=c.rtol if c else None,
                            atol=c.atol if c else None, original_error=c.original_error if c else None)
 
+    def _python_key(self, contract: Spec) -> str:
+        """The reference's content key (python_reference.reference_key): loading it runs user
+        code, so the pool knows what a hang would be."""
+        self.report(f"loading the Python reference {python_reference.describe(contract.reference)}",
+                    self._launch_deadline)
+        return python_reference.reference_key(self.req.reference.path, contract.reference)
+
     def _expected(self, contract: Spec, env, inputs, key: tuple | None, what: str) -> dict | None:
         """The Python reference's outputs on these inputs (None without `@kf reference`),
         computed in this worker under the launch deadline, kept with the original's outputs."""
@@ -550,6 +600,8 @@ class Evaluation:
         sizes = buffer_sizes(contract, env)  # scalars per buffer: a float4[n] buffer is 4n floats
         lengths = {b.name: sizes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize for b in contract.buffers}
 
+        _fits_host_memory(contract, lengths, what)
+
         def compute() -> dict:
             self.report(f"running the Python reference {python_reference.describe(contract.reference)} ({what})",
                         self._launch_deadline)
@@ -558,7 +610,7 @@ class Evaluation:
         store = reference_cache.store_for(self.session) if key is not None and reference_cache.enabled() else None
         if store is None:
             return compute()
-        return dict(store.expected(key + (python_reference.reference_key(path, contract.reference),), compute))
+        return dict(store.expected(key + (self._python_key(contract),), compute))
 
     def _original_checks(self, ref: LaunchableKernel, contract: Spec, env, inputs, rb, what: str,
                          store=None, expected: dict | None = None) -> None:
@@ -566,12 +618,13 @@ class Evaluation:
         or once per compiled original while its outputs are reused (the store keeps what the
         checks found: the original's own spread and notes; a failure is never kept)."""
         checked_key = self.reference_key if contract.reference is None else (
-            f"{self.reference_key}:{python_reference.reference_key(self.req.reference.path, contract.reference)}")
+            f"{self.reference_key}:{self._python_key(contract)}")
         if store is not None:
             found = store.checked.get(checked_key)
             if found is not None:
                 self.spread, notes = dict(found[0]), list(found[1])
                 self.widen, self.original_error = dict(found[2]), dict(found[3])
+                self.original_excess = dict(found[4])
                 self.notes.extend(notes)
                 return
 
@@ -585,16 +638,62 @@ class Evaluation:
             finally:
                 bufs.free()
 
+        def against(b, values):  # one run of the original measured against the Python reference
+            rtol, atol = self._tolerance(contract, b)
+            poisoned = b.role == "out" and b.start is None
+            written = ~poison_mask(values, b.dtype) if poisoned else np.ones(values.shape, dtype=bool)
+            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, values.size)
+            return compare_output(b.name, b.dtype, expected[b.name], values, rtol, atol, False,
+                                  scale_atol=self._scaled(contract), written=written, extra_rtol=extra_rtol,
+                                  extra_atol=extra_atol, extra_why=why)
+
         first = {b.name: rb.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
         grid, block, shared = ref.launch_shape(env)
         found = original_checks.check_original(run, first, contract, lambda b: self._tolerance(contract, b), what,
-                                               describe_shape(ref.language, grid, block, shared), inputs, expected)
+                                               describe_shape(ref.language, grid, block, shared), inputs, expected,
+                                               against if expected is not None else None)
+        for name, excess in found.original_excess.items():
+            if excess > ORIGINAL_LIMIT:  # some of its runs disagree with the reference (a race, atomics)
+                b = contract.buffer(name)
+                check = against(b, first[name])
+                if check.excess <= ORIGINAL_LIMIT:
+                    check = msgspec.structs.replace(check, message=(
+                        f"`{name}`: its max abs error over {found.runs} runs on the same inputs is "
+                        f"{found.original_error[name]:.3g}, more than {ORIGINAL_LIMIT:g} x the tolerance "
+                        f"({in_tolerances(excess)})"))
+                raise self._disagrees(contract, check, what)
         self.spread = dict(found.spread)
         self.widen, self.original_error = dict(found.widen), dict(found.original_error)
+        self.original_excess = dict(found.original_excess)
         self.notes.extend(found.notes)
         if store is not None:  # measured once per compiled original (and reference) and kept
             store.checked[checked_key] = (dict(found.spread), list(found.notes), dict(found.widen),
-                                          dict(found.original_error))
+                                          dict(found.original_error), dict(found.original_excess))
+
+    def _disagrees_at_derived(self, f: EvalFailure, derived: bool, expected, label: str, what: str) -> bool:
+        """At a size kf chose, an original that disagrees with the Python reference there (its own
+        answer is wrong: an overflow, a size it does not handle) skips that size, saying so."""
+        if not (derived and expected is not None and f.verdict is Verdict.REFERENCE_FAILED
+                and f.message.startswith("the original disagrees")):
+            return False
+        self._skip(label, "the original disagrees with the Python reference there", _reason(f.message, what))
+        return True
+
+    def _skip(self, label: str, why: str, detail: str = "") -> None:
+        """A derived size kf chose is left out (the verdict's note says which and why: `why`,
+        with the first size's `detail`)."""
+        label = _plain_label(label)
+        sizes = self.skipped.setdefault(why, [])
+        if not sizes and detail:
+            self.skip_details[why] = f"at {label}: {detail}"
+        if label not in sizes:
+            sizes.append(label)
+
+    def _skipped_note(self) -> None:
+        for why, labels in self.skipped.items():
+            detail = self.skip_details.get(why)
+            self.notes.append("derived size(s) " + "; ".join(labels) + f" skipped: {why}"
+                              + (f" ({detail})" if detail else ""))
 
     def _verify(self, ref: LaunchableKernel, cand: "LaunchableKernel | PendingCompile | None",
                 contract: Spec) -> LaunchableKernel | None:
@@ -604,7 +703,6 @@ class Evaluation:
         original's buffers are copied to the host and freed before the candidate runs, so
         nothing of the original is alive for it to read or write. At the small sizes kf chose
         the candidate runs twice more at the probed ones (backends/judge/sizes.py; docs/evaluation.md)."""
-        skipped: list[str] = []
         # the original's outputs on worker-secret inputs, reused across evaluations (reference_cache)
         store = reference_cache.store_for(self.session) if (
             self.reference_key and reference_cache.enabled()) else None
@@ -620,7 +718,7 @@ class Evaluation:
             for size_index, case, seed in jobs:
                 if cand.done() or store is None:
                     break
-                part = self._reference_part(ref, contract, store, epoch, size_index, case, seed, skipped)
+                part = self._reference_part(ref, contract, store, epoch, size_index, case, seed)
                 if part is not None and not isinstance(part[3], StoredRun):
                     part[3].free()  # too large to keep: run again in turn
                     break
@@ -634,7 +732,7 @@ class Evaluation:
                 if (size_index, seed) in prepared:
                     part = prepared.pop((size_index, seed))
                 else:
-                    part = self._reference_part(ref, contract, store, epoch, size_index, case, seed, skipped)
+                    part = self._reference_part(ref, contract, store, epoch, size_index, case, seed)
                 if part is None:
                     dead.add(size_index)  # the original cannot run at a size kf chose: skipped
                     continue
@@ -643,24 +741,31 @@ class Evaluation:
                 self.at = (int_sizes, seed, derived)
                 what = run_label(int_sizes, seed, derived)
                 try:
-                    if cand is None:
-                        self.checks.append(self._original_alone(rb, contract, int_sizes, seed, derived, expected))
-                        continue
-                    env_c = cand.env(contract, case.overrides)
-                    small = case.probe
-                    cb = self._run_checked(cand, contract, env_c, inputs, what)
                     try:
+                        if cand is None:
+                            self.checks.append(self._original_alone(rb, contract, int_sizes, seed, derived, expected,
+                                                                    inputs, what))
+                            continue
+                        env_c = cand.env(contract, case.overrides)
+                        small = case.probe
+                        cb = self._run_checked(cand, contract, env_c, inputs, what)
                         try:
-                            self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived, expected))
-                        except EvalFailure as f:
-                            self._explain_failure(ref, cand, contract, env_r, env_c, inputs, rb, cb, what, f)
+                            try:
+                                self.checks.append(self._compare(rb, cb, contract, int_sizes, seed, what, derived,
+                                                                 expected, inputs))
+                            except EvalFailure as f:
+                                self._explain_failure(ref, cand, contract, env_r, env_c, inputs, rb, cb, what, f)
+                                raise
+                            first = _outputs(cb, contract) if small else None
+                        finally:
+                            cb.free()
+                        if small:
+                            self._repeat(cand, contract, env_c, inputs, rb, first, int_sizes, seed, what,
+                                         size_index % 2, expected)
+                    except EvalFailure as f:
+                        if not self._disagrees_at_derived(f, derived, expected, case.label, what):
                             raise
-                        first = _outputs(cb, contract) if small else None
-                    finally:
-                        cb.free()
-                    if small:
-                        self._repeat(cand, contract, env_c, inputs, rb, first, int_sizes, seed, what, size_index % 2,
-                                     expected)
+                        dead.add(size_index)  # a size kf chose, where the original's own answer is wrong
                 finally:
                     rb.free()
         finally:
@@ -668,13 +773,11 @@ class Evaluation:
                 if part is not None:
                     part[3].free()
         self.at = None
-        if skipped:
-            self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the original cannot run there "
-                              "(mark a size the kernel needs with `@kf fixed NAME`, or `@kf require` what it needs)")
-        randoms = [c.label for c in cases if c.kind == "random" and c.label.replace(" (random)", "") not in
-                   "; ".join(skipped)]
+        self._skipped_note()
+        skipped = "; ".join(label for labels in self.skipped.values() for label in labels)
+        randoms = [c.label for c in cases if c.kind == "random" and _plain_label(c.label) not in skipped]
         if randoms:
-            self.notes.append(f"random size {randoms[0].replace(' (random)', '')} (drawn from the request's nonce)")
+            self.notes.append(f"random size {_plain_label(randoms[0])} (drawn from the request's nonce)")
         self._oracle_note(contract, cand is not None)
         if isinstance(cand, PendingCompile):  # no size ran (all skipped): still the candidate's verdict
             cand = self._candidate(cand)
@@ -703,18 +806,18 @@ class Evaluation:
             self.notes.append(f"compute-sanitizer {', '.join(f.tool for f in found)}: no findings at {len(sizes)} sizes")
 
     def _reference_part(self, ref: LaunchableKernel, contract: Spec, store, epoch: int, size_index: int,
-                        case: "SizeCase", seed: int, skipped: list[str]):
+                        case: "SizeCase", seed: int):
         """(env, sizes, inputs, the original's outputs, the Python reference's outputs or None)
         for one (size, seed), the original's outputs on the host (a StoredRun) and its buffers
         freed; None when the original or the Python reference cannot run at a size kf chose
-        (noted in `skipped`). At size 0, seed 0 the original is also checked against its own
+        (noted: `_skip`). At size 0, seed 0 the original is also checked against its own
         spec; at the probed sizes kf chose, for reads outside its buffers."""
         label, overrides, derived = case
         try:
             env_r = ref.env(contract, overrides)
         except EvalFailure:
             if derived:
-                skipped.append(_plain_label(label))
+                self._skip(label, CANNOT_RUN)
                 return None
             raise
         int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
@@ -739,12 +842,12 @@ class Evaluation:
         except EvalFailure as f:
             if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
                 m = re.search(r"reads outside `\w+`", f.message)
-                skipped.append(_plain_label(label) + (f" (it {m.group(0)} there)" if m else ""))
+                self._skip(_plain_label(label) + (f" (it {m.group(0)} there)" if m else ""), CANNOT_RUN)
                 return None  # the original cannot run at a size kf chose: not the user's problem
             raise
         try:
             expected = self._reference_outputs(contract, env_r, inputs, store if case.kind != "random" else None,
-                                               epoch, size_index, seed, what, derived, skipped, label)
+                                               epoch, size_index, seed, what, derived, label)
             if expected is False:
                 rb.free()
                 return None  # the Python reference cannot run at a size kf chose
@@ -787,7 +890,7 @@ class Evaluation:
             label = what + (", other guard contents" if alternate else ", repeated")
             cb = self._run_checked(cand, contract, env, inputs, label, alternate_guards=alternate, phase=phase)
             try:
-                failures.append(self._check_quietly(rb, cb, contract, sizes, seed, label, expected))
+                failures.append(self._check_quietly(rb, cb, contract, sizes, seed, label, expected, inputs))
             finally:
                 cb.free()
         on_guards, repeated = failures
@@ -805,11 +908,11 @@ class Evaluation:
                           f"of uninitialised memory): {wrong.message}", wrong.report)
 
     def _check_quietly(self, rb, cb, contract: Spec, sizes, seed: int, what: str,
-                       expected: dict | None = None) -> EvalFailure | None:
+                       expected: dict | None = None, inputs: dict | None = None) -> EvalFailure | None:
         """`_compare` without its verdict: the failure (its check report kept aside), or None."""
         n = len(self.checks)
         try:
-            self._compare(rb, cb, contract, sizes, seed, what, True, expected)
+            self._compare(rb, cb, contract, sizes, seed, what, True, expected, inputs)
             return None
         except EvalFailure as f:
             f.report = self.checks[n] if len(self.checks) > n else None  # kept aside for _fail_as
@@ -848,9 +951,9 @@ class Evaluation:
                           f"which it read): {failure.message}", report)
 
     def _reference_outputs(self, contract: Spec, env, inputs, store, epoch: int, size_index: int, seed: int,
-                           what: str, derived: bool, skipped: list[str], label: str):
+                           what: str, derived: bool, label: str):
         """The Python reference's outputs for one input set (None without one; False when it
-        fails at a derived size, which is then skipped like a size the original cannot run)."""
+        fails at a derived size, which is then skipped, saying why)."""
         if contract.reference is None:
             return None
         key = (self.reference_key or "", epoch, "python", _env_key(env), size_index, seed) if store is not None else None
@@ -858,12 +961,14 @@ class Evaluation:
             return self._expected(contract, env, inputs, key, what)
         except EvalFailure as f:
             if derived and f.verdict is Verdict.REFERENCE_FAILED:
-                skipped.append(_plain_label(label))
+                self._skip(label, "the Python reference cannot run there", _reason(f.message, what))
                 return False
             raise
 
-    def _original_alone(self, rb, contract: Spec, sizes, seed: int, derived: bool, expected) -> CheckReport:
-        """The original evaluated alone: with a Python reference, its error against it."""
+    def _original_alone(self, rb, contract: Spec, sizes, seed: int, derived: bool, expected, inputs=None,
+                        what: str = "") -> CheckReport:
+        """The original evaluated alone: with a Python reference, its error against it (an
+        original that disagrees with the reference raises REFERENCE_FAILED)."""
         if expected is None:
             return CheckReport(sizes, seed, True, derived=derived)
         worst = None
@@ -874,19 +979,25 @@ class Evaluation:
             poisoned = b.role == "out" and b.start is None
             written = ~poison_mask(got, b.dtype) if poisoned else np.ones(got.shape, dtype=bool)
             rtol, atol = self._tolerance(contract, b)
+            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, got.size)
             check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, False,
-                                   scale_atol=self._scaled(contract), written=written)
+                                   scale_atol=self._scaled(contract), written=written, original=got,
+                                   extra_rtol=extra_rtol, extra_atol=extra_atol, extra_why=why,
+                                   original_excess=self.original_excess.get(b.name, 0.0),
+                                   original_error=self.original_error.get(b.name, 0.0))
+            if check.verdict is Verdict.REFERENCE_FAILED:
+                raise self._disagrees(contract, check, what)
             seen = self.seen.setdefault(b.name, {})
-            seen["original"] = max(seen.get("original", 0.0), check.max_abs_err, self.original_error.get(b.name, 0.0))
-            if not check.ok:
-                seen["beyond"] = max(seen.get("beyond", 0.0), check.max_abs_err)
-                seen["atol"] = check.atol
-            if worst is None or not check.ok:
+            seen["original"] = max(seen.get("original", 0.0), check.original_error or 0.0)
+            if (check.original_excess or 0.0) > 1.0:
+                seen["beyond"] = max(seen.get("beyond", 0.0), check.original_excess)
+            if worst is None or (check.original_excess or 0.0) > (worst[1].original_excess or 0.0):
                 worst = (b.name, check)
         name, c = worst
-        return CheckReport(sizes, seed, True, name, max_abs_err=c.max_abs_err, max_rel_err=c.max_rel_err,
-                           derived=derived, oracle="python reference", rule=c.rule, rtol=c.rtol, atol=c.atol,
-                           original_error=self.seen[name]["original"])
+        return CheckReport(sizes, seed, True, name, max_abs_err=c.original_error or 0.0, max_rel_err=c.max_rel_err,
+                           derived=derived, oracle="python reference",
+                           rule="tolerance" if (c.original_excess or 0.0) <= 1.0 else "", rtol=c.rtol,
+                           atol=c.atol, original_error=self.seen[name]["original"])
 
     def _oracle_note(self, contract: Spec, has_candidate: bool) -> None:
         """One line for the verdict: what the outputs were judged against, both errors, the rule."""
@@ -898,7 +1009,7 @@ class Evaluation:
             orig = seen.get("original")
             if has_candidate:
                 rules = self.rules.get(name, set())
-                rule = ("no worse than the original (error at most "
+                rule = ("no worse than the original (its error, in tolerances, at most "
                         f"{ACCURACY_FACTOR:g} x the original's)") if "no worse than the original" in rules \
                     else "within the tolerance"
                 parts.append(f"`{name}` max abs error {seen.get('candidate', 0.0):.3g}"
@@ -906,8 +1017,11 @@ class Evaluation:
             elif orig is not None:
                 text = f"the original's max abs error in `{name}` is {orig:.3g}"
                 if "beyond" in seen:
-                    text += (f", beyond the tolerance (atol {seen['atol']:.3g}): a candidate passes within the "
-                             f"tolerance or with at most {ACCURACY_FACTOR:g} x the original's error")
+                    text += (f", beyond the tolerance ({seen['beyond']:.3g} x it: an imprecise original, within the "
+                             f"{ORIGINAL_LIMIT:g} x it may err): a candidate passes within the tolerance or with at "
+                             f"most {ACCURACY_FACTOR:g} x the original's error")
+                else:
+                    text += ", within the tolerance"
                 parts.append(text)
         if parts:
             self.notes.append(f"judged against the Python reference {ref}: " + "; ".join(parts))
@@ -965,9 +1079,9 @@ class Evaluation:
                     rb, cb = sets[trial % 2], sets[(trial + 1) % 2]
                     what = f"output of timed trial {trial}"
                     if large:
-                        self._compare_large(rb, cb, contract, timed_sizes, what, secret)
+                        self._compare_large(rb, cb, contract, timed_sizes, what, secret, inputs)
                     else:
-                        self._compare(rb, cb, contract, timed_sizes, -1, what)
+                        self._compare(rb, cb, contract, timed_sizes, -1, what, inputs=inputs)
                     rb.poison_outputs()  # nothing the original computed stays readable while the candidate runs
                     poisoned.add(id(rb))
                 trial += 1
@@ -992,7 +1106,7 @@ class Evaluation:
                 b.free()
 
     def _compare_large(self, rb: Buffers, cb: Buffers, contract: Spec, sizes: dict[str, int], what: str,
-                       secret: random.Random) -> None:
+                       secret: random.Random, inputs=None) -> None:
         """A timed trial's large outputs: equal to the original's bit for bit (device digests), or
         else compared with the usual comparison on SAMPLE_BLOCKS blocks drawn in secret (the last
         block always: tails go wrong most); where the sample fails, on the whole output, so the
@@ -1004,10 +1118,11 @@ class Evaluation:
                                          else 16, secret) for b in outs}
         checks = len(self.checks)
         try:
-            self._compare(_Sampled(rb, blocks), _Sampled(cb, blocks), contract, sizes, -1, what + ", sampled")
+            self._compare(_Sampled(rb, blocks), _Sampled(cb, blocks), contract, sizes, -1, what + ", sampled",
+                          inputs=inputs)
         except EvalFailure:
             del self.checks[checks:]
-            self._compare(rb, cb, contract, sizes, -1, what)
+            self._compare(rb, cb, contract, sizes, -1, what, inputs=inputs)
 
     def _guards(self, k: LaunchableKernel, sets: list[Buffers], what: str, own: Buffers | None = None) -> None:
         """After a run of `k` (on `own`): the guards of every live buffer set. They were intact
@@ -1248,6 +1363,13 @@ class Evaluation:
         except DeviceFault as e:
             self.healthy = False
             return EvalResult(Verdict.CRASH, f"device fault: {e}", self.diagnostics, self._with_failure(f"device fault: {e}"))
+        except MemoryError as e:  # the host ran out at this size (inputs, copies, the Python reference)
+            spec = req.reference.kernel.spec
+            where = run_label(*self.at) if self.at else "default size"
+            message = (f"out of host memory at this size ({where}): {e or 'MemoryError'}: use a smaller size")
+            diags = [_spec_diagnostic(req.reference, spec.range.start.line, message)] \
+                if spec is not None and spec.range is not None else []
+            return EvalResult(Verdict.SPEC_ERROR, message, self.diagnostics + diags, self._with_failure(message))
         finally:
             if isinstance(pending, PendingCompile):
                 pending.join()  # a compile left running would load the device under the next evaluation
@@ -1302,15 +1424,14 @@ class Evaluation:
     def _verify_stub(self, cand: LaunchableKernel | None, contract: Spec) -> None:
         """The sizes and seeds of `_verify`, with the Python reference's outputs as the only oracle."""
         store = reference_cache.store_for(self.session) if reference_cache.enabled() else None
-        key = "python:" + python_reference.reference_key(self.req.reference.path, contract.reference)
+        key = "python:" + self._python_key(contract)
         epoch = store.begin(key) if store is not None else 0
-        skipped: list[str] = []
         for size_index, (label, overrides, derived) in enumerate(self._sizes(contract, cand.tunables if cand else None)):
             try:
                 env = self._stub_env(contract, overrides, cand)
             except EvalFailure:
                 if derived:
-                    skipped.append(label.replace(" (derived)", ""))
+                    self._skip(label, "the spec cannot be evaluated there")
                     continue
                 raise
             int_sizes = {v.name: int(env[v.name]) for v in contract.variables
@@ -1324,7 +1445,7 @@ class Evaluation:
                     inputs = InputSet(contract, env, (self.req.nonce, size_index, seed))
                 self.reference_key = key
                 expected = self._reference_outputs(contract, env, inputs, store, epoch, size_index, seed, what,
-                                                   derived, skipped, label)
+                                                   derived, label)
                 if expected is False:
                     break
                 if cand is None:
@@ -1332,13 +1453,12 @@ class Evaluation:
                     continue
                 cb = self._run_checked(cand, contract, env, inputs, what)
                 try:
-                    self.checks.append(self._compare(None, cb, contract, int_sizes, seed, what, derived, expected))
+                    self.checks.append(self._compare(None, cb, contract, int_sizes, seed, what, derived, expected,
+                                                     inputs))
                 finally:
                     cb.free()
         self.at = None
-        if skipped:
-            self.notes.append("derived size(s) " + "; ".join(skipped) + " skipped: the Python reference cannot "
-                              "run there (mark a size the kernel needs with `@kf fixed NAME`)")
+        self._skipped_note()
         self._oracle_note(contract, cand is not None)
 
     def _with_failure(self, message: str) -> list[CheckReport]:
@@ -1377,6 +1497,32 @@ class Evaluation:
             self.req.reference.path, line, 0, "warning",
             "the spec lists no `@kf check` sizes: besides the default, only the sizes kf derived were checked ("
             + ("; ".join(derived) or "none") + "); add `@kf check NAME = ...` lines for the sizes the kernel must handle"))
+
+
+REFERENCE_COPIES = 3
+"""A Python reference holds about this many float64 copies of the buffers (kf's inputs as
+float64, its own results, their conversion back): what `_fits_host_memory` asks of the host."""
+
+
+def _fits_host_memory(contract: Spec, lengths: dict[str, int], what: str) -> None:
+    """A size whose Python reference would exhaust the host's memory (memory.host_free: what
+    kf may use of it) is a spec error at the size's line (the largest buffer's first size
+    variable), said before anything is allocated, instead of a MemoryError (or the machine
+    swapping) in the middle of an evaluation. memory.py plans the kernels' buffers; this
+    adds the reference's float64 copies."""
+    need = REFERENCE_COPIES * 8 * sum(lengths.values())
+    have = memory.host_free()
+    if not have or need <= have:
+        return
+    big = max(contract.buffers, key=lambda b: lengths.get(b.name, 0))
+    raise EvalFailure(Verdict.SPEC_ERROR, f"at this size ({what}) the Python reference needs about {need / 2**30:.1f} "
+                      f"GiB of host memory (float64 copies of the buffers; {big.name}: `{big.length}` = "
+                      f"{lengths[big.name]} elements), more than the {have / 2**30:.1f} GiB available: use a smaller "
+                      "size", line=_size_line(contract, big.name))
+
+
+CANNOT_RUN = ("the original cannot run there (mark a size the kernel needs with `@kf fixed NAME`, or `@kf require` "
+              "what it needs)")
 
 
 def _sample_blocks(nbytes: int, itemsize: int, secret: random.Random,
@@ -1469,6 +1615,14 @@ def _env_key(env) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in env.items()))
 
 
+def _reason(message: str, what: str) -> str:
+    """The gist of a failure at a skipped size, for the note: without the file, the
+    reference's name and the run's label `what`."""
+    text = message.split(f" ({what})")[0]
+    text = re.sub(r"^\S+:\d+: ", "", text)
+    text = re.sub(r"^the original disagrees with the Python reference [^:]+(?: \(KernelBench module\))?: ", "", text)
+    text = re.sub(r"^the reference [^:]+(?: \(KernelBench module\))?: ", "", text)
+    return text if len(text) <= 300 else text[:297] + "..."
 def _outputs(run, contract: Spec) -> dict[str, np.ndarray]:
     """Host copies of a run's outputs (live Buffers or a StoredRun)."""
     return {b.name: np.array(run.read(b.name, b.dtype)) for b in contract.buffers if b.role != "in"}
@@ -1483,6 +1637,19 @@ def _to_host(live: Buffers, contract: Spec) -> StoredRun:
                          {b.name: live.digest(b.name) for b in outs})
     finally:
         live.free()
+
+
+def _length(rb, cb, b) -> int:
+    """Output `b`'s length in scalars (a float4 is 4): from the candidate's live buffers'
+    sizes, else from the original's outputs on the host, else read back."""
+    sizes = getattr(cb, "nbytes", None)
+    if isinstance(sizes, dict) and b.name in sizes:
+        return sizes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize
+    for run in (rb, cb):
+        outputs = getattr(run, "outputs", None)
+        if isinstance(outputs, dict) and b.name in outputs:
+            return int(np.asarray(outputs[b.name]).size)
+    return int(cb.read(b.name, b.dtype).size)
 
 
 def _plain_label(label: str) -> str:

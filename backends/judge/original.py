@@ -29,7 +29,7 @@ import msgspec
 import numpy as np
 
 from backends.judge.launch import EvalFailure, alternate_poison
-from backends.judge.verify import poison_mask
+from backends.judge.verify import OutputCheck, poison_mask
 from backends.kernel import dtypes
 from backends.model import BufferSpec, Spec, Verdict
 
@@ -52,6 +52,7 @@ class OriginalFindings(msgspec.Struct, frozen=True):
     notes: list[str] = []
     widen: dict[str, tuple[float, float]] = {}  # buffer -> (extra rtol, extra atol) for a nondeterministic output
     original_error: dict[str, float] = {}  # buffer -> the original's largest abs error against the Python reference
+    original_excess: dict[str, float] = {}  # the same in multiples of the tolerance (verify.OutputCheck.excess)
 
 
 def _length(inputs: Mapping[str, np.ndarray], name: str) -> int:
@@ -117,12 +118,14 @@ def _float_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def check_original(run: RunOnce, first: dict[str, np.ndarray], contract: Spec, tolerance: Callable[[BufferSpec], tuple[float, float]],
                    where: str, shape: str, inputs: dict[str, np.ndarray] | None = None,
-                   expected: dict[str, np.ndarray] | None = None) -> OriginalFindings:
+                   expected: dict[str, np.ndarray] | None = None,
+                   against: Callable[[BufferSpec, np.ndarray], OutputCheck] | None = None) -> OriginalFindings:
     """Run the original again (under a second poison, and on the same inputs) and compare
     with `first`, its ordinary run. Raises EvalFailure(SPEC_ERROR, line=buffer line) for a
     spec that cannot verify anything; returns the spread of a nondeterministic original and
     how far to widen the comparison for it (`inputs`: the run's inputs, for the bound), or,
-    with `expected` (a Python reference's outputs), its largest error against them."""
+    with `expected` (a Python reference's outputs), its largest error against them over the
+    runs (`against(buffer, values)`: one run's outputs measured against the reference)."""
     outputs = [b for b in contract.buffers if b.role != "in"]
     if not outputs:
         return OriginalFindings()
@@ -145,6 +148,7 @@ def check_original(run: RunOnce, first: dict[str, np.ndarray], contract: Spec, t
     notes: list[str] = []
     widen: dict[str, tuple[float, float]] = {}
     original_error: dict[str, float] = {}
+    original_excess: dict[str, float] = {}
     lengths = {x.name: (_length(inputs, x.name) if inputs and x.name in inputs else first[x.name].size)
                for x in contract.buffers if x.name in first or (inputs and x.name in inputs)}
     for b in outputs:
@@ -177,11 +181,10 @@ def check_original(run: RunOnce, first: dict[str, np.ndarray], contract: Spec, t
             spread[b.name] = worst
             said = (f"the original is not deterministic: `{b.name}` varied by up to {worst:.3g} in {count} of {n} "
                     f"element(s) over {len(s)} runs on the same inputs")
-            if expected is not None and b.name in expected:
-                errs = [_float_diff(x[~poison_mask(x, b.dtype)] if b.role == "out" and b.start is None else x,
-                                    expected[b.name][~poison_mask(x, b.dtype)] if b.role == "out" and b.start is None
-                                    else expected[b.name]) for x in s]
-                original_error[b.name] = max((float(e.max()) for e in errs if e.size), default=0.0)
+            if expected is not None and b.name in expected and against is not None:
+                checks = [against(b, x) for x in s]
+                original_error[b.name] = max(c.max_abs_err for c in checks)
+                original_excess[b.name] = max(c.excess for c in checks)
                 notes.append(f"{said}; it is judged by accuracy against the Python reference (its largest error "
                              f"over these runs: {original_error[b.name]:.3g})")
             else:
@@ -199,10 +202,11 @@ def check_original(run: RunOnce, first: dict[str, np.ndarray], contract: Spec, t
         both = ~un_a & ~un_b
         if dtypes.is_float(b.dtype):
             rtol, atol = tolerance(b)
-            d = _float_diff(a, other)
+            d = _float_diff(a, other)  # 0 where both are NaN (sqrt(-1)) or the same infinity
             with np.errstate(invalid="ignore"):
                 w_rtol, w_atol = widen.get(b.name, (0.0, SPREAD_FACTOR * spread.get(b.name, 0.0)))
-                far = ~(d <= atol + w_atol + (rtol + w_rtol) * np.abs(a.astype(np.float64)))
+                mag = np.abs(a.astype(np.float64))
+                far = ~(d <= atol + w_atol + (rtol + w_rtol) * np.where(np.isfinite(mag), mag, 0.0))
         else:
             far = _bits_differ(a, other)
         depends = one_sided | (both & far)
@@ -223,4 +227,4 @@ def check_original(run: RunOnce, first: dict[str, np.ndarray], contract: Spec, t
             notes.append(f"the original leaves {n - written} of the {n} elements of `{b.name}` unwritten "
                          f"({where}; launched with {shape}): they are not compared, so any value passes there; "
                          f"if it should write them, the launch is too small or `{b.length}` too large")
-    return OriginalFindings(spread, runs, notes, widen, original_error)
+    return OriginalFindings(spread, runs, notes, widen, original_error, original_excess)

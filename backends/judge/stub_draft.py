@@ -29,6 +29,11 @@ from dataclasses import dataclass
 __all__ = ["DraftError", "draft_stub", "stub_path"]
 
 INSPECT_SECONDS = 120.0
+DRAFT_BYTES = 256 << 20
+"""The buffers of a drafted stub take at most this much memory: KernelBench's GPU sizes
+(4096 x 393216 floats: 6 GiB a buffer, twice that as the reference's float64 copy) are
+scaled down to it, said in the stub, so that `kf bench` and a search run on any machine."""
+_BYTES = {"float16": 2, "bfloat16": 2, "float64": 8, "int64": 8, "int16": 2, "int8": 1, "uint8": 1, "bool": 1}
 _C_TYPE = {"float32": "float", "float64": "double", "float16": "half", "int32": "int", "int64": "long long",
            "uint8": "unsigned char", "int8": "signed char", "bool": "unsigned char", "int16": "short",
            "uint32": "unsigned", "bfloat16": "float"}
@@ -105,6 +110,41 @@ def _names(arrays: list[_Array], sizes: dict[str, int]) -> tuple[dict[int, list[
     return dims, variables
 
 
+def _buffer_bytes(arrays: list[_Array], dims: dict[int, list[str]], values: dict[str, int]) -> int:
+    total = 0
+    for i, a in enumerate(arrays):
+        n = 1
+        for d in dims[i]:
+            n *= values[d]
+        total += n * _BYTES.get(a.dtype, 4)
+    return total
+
+
+def _fit(arrays: list[_Array], dims: dict[int, list[str]], variables: dict[str, int],
+         scalable: set[str]) -> tuple[dict[str, int], str]:
+    """The sizes halved, largest first, until the buffers take at most DRAFT_BYTES (only
+    the sizes the reference takes from the spec: its module-level integers and parameters);
+    and a note saying what changed, or ""."""
+    values = dict(variables)
+    need = _buffer_bytes(arrays, dims, values)
+    if need <= DRAFT_BYTES:
+        return values, ""
+    while _buffer_bytes(arrays, dims, values) > DRAFT_BYTES:
+        big = max((k for k in values if k in scalable and values[k] > 1), key=lambda k: values[k], default=None)
+        if big is None:
+            break
+        values[big] = (values[big] + 1) // 2
+    changed = [k for k in values if values[k] != variables[k]]
+    if not changed:
+        return values, ""
+    got = _buffer_bytes(arrays, dims, values)
+    note = (f"the reference's sizes ({', '.join(f'{k} = {variables[k]}' for k in changed)}) need "
+            f"{need / 2**30:.1f} GiB of buffers (more again as the reference's float64 copies); the "
+            f"draft uses {', '.join(f'{k} = {values[k]}' for k in changed)} ({got / 2**20:.0f} MiB): edit them below "
+            "to change the problem")
+    return values, note
+
+
 def draft_stub(ref_path: str, function: str | None, language: str) -> tuple[str, str]:
     """(path of the stub file, its text). Raises DraftError."""
     if language not in ("cuda", "sycl"):
@@ -120,6 +160,7 @@ def draft_stub(ref_path: str, function: str | None, language: str) -> tuple[str,
         raise DraftError(f"{ref_path}: the reference returned no array")
     arrays = inputs + outputs
     dims, variables = _names(arrays, sizes)
+    variables, note = _fit(arrays, dims, variables, set(sizes))
     name = kernel_name(ref_path, function)
     path = stub_path(ref_path, function, language)
     out_names = {a.name for a in outputs}
@@ -149,7 +190,8 @@ def draft_stub(ref_path: str, function: str | None, language: str) -> tuple[str,
     head = (f"// {name}: a stub written by `kf optimize {target} --language {language}` from the Python reference.\n"
             "// The body is empty on purpose: the search's LLM writes the first kernel, and the first correct one\n"
             "// becomes the baseline for speedups (docs/spec.md, \"Starting from a reference\"). Edit the sizes below\n"
-            "// to change the problem; run the same command again to continue the search.\n")
+            "// to change the problem; run the same command again to continue the search.\n"
+            + (f"// Note: {note}\n" if note else ""))
     spec = "".join(f"// {x}\n" for x in lines)
     if language == "cuda":
         body = (f"{spec}extern \"C\" __global__ void {name}({', '.join(params)}) {{\n  // @kf stub\n}}\n")

@@ -4,16 +4,19 @@ Outputs are poisoned before every run, so an element the candidate never wrote s
 holds the poison (caught even when a stale result would have matched). Elements the
 reference itself leaves as poison are "don't care". Constant outputs where the
 reference's vary are rejected when they also fail the tolerance, which by default is
-scaled to the outputs' magnitude, so tiny outputs cannot pass as zeros and an output that
-is constant within rounding (sin^2 + cos^2) is not rejected for it. Guards around every
-buffer catch writes out of bounds, and reads: a float buffer's guards hold NaN, so a value
-read past the end shows in the output (`0 * x[n]` is NaN); a second run with other guard
-contents (huge values of both signs, integers of the other sign) shows reads that NaN hides
-(`fmax(v, x[n])`, `x[n] > 1`): an output that changes with the guards' contents depends on
-memory the kernel does not own.
+scaled to the outputs' magnitude (a low quantile of it, so neither tiny outputs nor the
+small elements of a wide-range buffer pass as zeros) and an output that is constant within
+rounding (sin^2 + cos^2) is not rejected for it. A NaN expected needs a NaN, an infinity
+the same infinity, a number a number. Guards around every buffer catch writes out of
+bounds, and reads: a float buffer's guards hold NaN, so a value read past the end shows in
+the output (`0 * x[n]` is NaN); a second run with other guard contents (huge values of both
+signs, integers of the other sign) shows reads that NaN hides (`fmax(v, x[n])`, `x[n] > 1`):
+an output that changes with the guards' contents depends on memory the kernel does not own.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -104,11 +107,28 @@ class OutputCheck(msgspec.Struct, frozen=True):
     rtol: float = 0.0
     atol: float = 0.0  # the absolute tolerance used, after scaling and any widening
     original_error: float | None = None  # with a Python reference: the original's max abs error against it
+    excess: float = 0.0  # the largest error in multiples of its element's tolerance (inf: a NaN/Inf mismatch)
+    original_excess: float | None = None  # the same for the original, with a Python reference
 
 
 ACCURACY_FACTOR = 2.0
 """With a Python reference, a candidate outside the tolerance still passes when its largest
-error against the reference is at most this many times the original's (docs/evaluation.md)."""
+error, in multiples of each element's tolerance, is at most this many times the original's
+(docs/evaluation.md)."""
+
+ORIGINAL_LIMIT = 100.0
+"""With a Python reference, the original may err by at most this many times the tolerance
+(its worst element) and still be the yardstick of the accuracy rule: float atomics, a
+truncated or half-precision accumulation, TF32 products stay well inside it. Beyond it, or
+with a NaN/Inf where the reference has a number (or a number where it has NaN/Inf), the
+original disagrees with the reference: an error of the kernel or of the reference, never a
+licence for candidates (docs/evaluation.md)."""
+
+LOW_QUANTILE = 0.25
+"""The default absolute tolerance is a fraction of this quantile of a buffer's nonzero
+expected magnitudes (output_scale), so a wide-range buffer's small elements are checked too."""
+
+_SCALE_SAMPLE = 1 << 22  # output_scale looks at this many elements of a larger buffer (a fixed sample)
 
 
 def _as_uint(a: np.ndarray) -> np.ndarray:
@@ -122,35 +142,106 @@ def poison_mask(values: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def output_scale(values: np.ndarray) -> float:
-    """The magnitude of a buffer's expected values: their root mean square over the finite
-    ones (0.0 when there are none or all are zero). The default absolute tolerance is a
-    fraction of it, so tiny outputs get a tiny one (docs/evaluation.md, "Tolerances")."""
-    v = np.asarray(values, dtype=np.float64)
-    finite = v[np.isfinite(v)]
-    if not finite.size:
+    """The magnitude of a buffer's expected values for its default absolute tolerance: the
+    lower quartile (LOW_QUANTILE) of the magnitudes of its nonzero finite values (0.0 when
+    there are none). Not their root mean square: in a buffer spanning many orders of
+    magnitude (exp, cumprod, un-normalised logits) the rms is set by the few largest values,
+    and a tolerance scaled by it let every small element be anything (docs/evaluation.md,
+    "Tolerances")."""
+    v = np.abs(np.asarray(values, dtype=np.float64)).ravel()
+    if v.size > _SCALE_SAMPLE:  # a fixed sample: the same scale for the same values, every time
+        v = v[np.random.default_rng(0).integers(0, v.size, _SCALE_SAMPLE)]
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
         return 0.0
-    with np.errstate(over="ignore"):
-        return float(np.sqrt(np.mean(np.square(finite))))
+    return float(np.quantile(v, LOW_QUANTILE))
 
 
-def _max_err(diff: np.ndarray) -> float:
-    finite = diff[np.isfinite(diff)]
-    return float(finite.max()) if finite.size else 0.0
+def tiny_floor(dtype: str) -> float:
+    """Below the smallest normal number of the output's type a kernel may flush to zero (and
+    a float64 reference's value may not be representable at all): the absolute tolerance is
+    never below it. float16 keeps its subnormals on GPUs: its smallest subnormal."""
+    s = dtypes.scalar(dtype)
+    if s == "f16":
+        return float(np.finfo(np.float16).smallest_subnormal)
+    if s in ("bf16", "f32"):
+        return float(np.finfo(np.float32).smallest_normal)
+    if s == "f64":
+        return float(np.finfo(np.float64).smallest_normal)
+    return 0.0
 
 
-def _abs_diff(a64: np.ndarray, b64: np.ndarray) -> np.ndarray:
+def _tolerance(e64: np.ndarray, dtype: str, rtol: float, atol: float, scale_atol: bool, extra_rtol: float,
+               extra_atol: float, extra_why: str, magnitude: tuple[float, str] | None = None
+               ) -> tuple[np.ndarray, float, float, str]:
+    """(per-element tolerance, atol used, rtol used, how it was made, for messages).
+    A scaled atol is a fraction of the magnitude, never more than atol itself: small outputs
+    beside large ones keep an absolute bound (red team: exp(8x) with zeros for the outputs
+    below 0.02 passed an atol scaled by the rms)."""
+    scale = (magnitude[0] if magnitude is not None else output_scale(e64)) if scale_atol else 0.0
+    base_atol = atol * min(scale, 1.0) if scale_atol and scale > 0 else atol
+    atol_used = max(base_atol + extra_atol, tiny_floor(dtype)) if dtypes.is_float(dtype) else base_atol + extra_atol
+    rtol_used = rtol + extra_rtol
+    if not dtypes.is_float(dtype) and atol_used == 0 and rtol_used == 0:
+        text = "compared exactly (an integer buffer)"
+    else:
+        text = f"tolerance rtol={rtol_used:.3g} atol={atol_used:.3g}"
+        if scale_atol and scale > 0:
+            text += f" ({atol:g} x {min(scale, 1.0):.3g}, "
+            text += magnitude[1] if magnitude is not None else "the lower quartile of the expected magnitudes"
+            text += " capped at 1" if scale > 1.0 else ""
+            text += f", + {extra_atol:.3g} {extra_why})" if extra_atol else ")"
+        elif extra_atol:
+            text += f" ({atol:g} + {extra_atol:.3g} {extra_why})"
     with np.errstate(invalid="ignore", over="ignore"):
-        d = np.abs(a64 - b64)
-    same = (np.isnan(a64) & np.isnan(b64)) | (np.isinf(a64) & (a64 == b64))
-    d[same] = 0.0
-    return d
+        tol = atol_used + rtol_used * np.abs(e64)
+    return tol, atol_used, rtol_used, text
+
+
+class _Measured(NamedTuple):
+    close: np.ndarray  # per element: passes
+    nonfinite: np.ndarray  # per element: a NaN/Inf on one side only (or another NaN/Inf)
+    max_abs: float
+    max_rel: float
+    excess: float  # the largest error in multiples of its tolerance; inf with a nonfinite mismatch
+
+
+def _measure(e64: np.ndarray, g64: np.ndarray, tol: np.ndarray) -> _Measured:
+    """Element by element: a finite expected value needs a finite one within its tolerance,
+    NaN needs NaN, an infinity the same infinity."""
+    e_fin, g_fin = np.isfinite(e64), np.isfinite(g64)
+    both = e_fin & g_fin
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        diff = np.where(both, np.abs(g64 - e64), 0.0)
+        close = both & (diff <= tol)
+        close |= np.isnan(e64) & np.isnan(g64)
+        close |= np.isinf(e64) & (g64 == e64)
+        nonfinite = ~close & ~both
+        finite_diff = diff[both]
+        max_abs = float(finite_diff.max()) if finite_diff.size else 0.0
+        if not np.isfinite(max_abs):  # two finite float64 values an overflow apart
+            max_abs = float(np.finfo(np.float64).max)
+        mag = np.abs(e64[both])
+        nz = mag > 0
+        max_rel = float((finite_diff[nz] / mag[nz]).max()) if nz.any() else 0.0
+        t = tol[both]
+        ratio = np.where(finite_diff == 0, 0.0, np.where(t > 0, finite_diff / np.where(t > 0, t, 1.0), np.inf))
+        excess = float(ratio.max()) if ratio.size else 0.0
+    if nonfinite.any():
+        excess = float("inf")
+    return _Measured(close, nonfinite, max_abs, max_rel, excess)
+
+
+def in_tolerances(x: float) -> str:
+    return "a NaN/Inf mismatch" if not np.isfinite(x) else f"{x:.3g} x the tolerance"
 
 
 def compare_output(
     name: str, dtype: str, expected: np.ndarray, got: np.ndarray, rtol: float, atol: float,
     poisoned: bool = True, *, scale_atol: bool = False, extra_atol: float = 0.0, extra_rtol: float = 0.0,
     extra_why: str = "", written: np.ndarray | None = None, original: np.ndarray | None = None,
-    original_error: float = 0.0, factor: float = ACCURACY_FACTOR, magnitude: tuple[float, str] | None = None,
+    original_error: float = 0.0, original_excess: float = 0.0, factor: float = ACCURACY_FACTOR,
+    limit: float = ORIGINAL_LIMIT, magnitude: tuple[float, str] | None = None,
 ) -> OutputCheck:
     """Check one output buffer of the candidate against the expected values.
 
@@ -159,12 +250,16 @@ def compare_output(
     overrides which elements are compared (with a Python reference: those the original
     writes). `scale_atol`: `atol` is a fraction of the expected values' magnitude
     (output_scale), not an absolute value. `extra_atol`/`extra_rtol` widen the tolerance
-    (a nondeterministic original, `extra_why` says so). `original`: the original's outputs
-    when `expected` comes from a Python reference; a candidate outside the tolerance passes
-    when its error is at most `factor` times the original's (or `original_error`, the
-    original's largest error over several runs, if larger). `magnitude`: (value, what it is) to
-    scale `atol` by instead of the expected values' rms (the special input values: their few huge
-    outputs would set that rms, and make the tolerance huge everywhere)."""
+    (an accumulation's rounding, a nondeterministic original: `extra_why` says so).
+
+    `original`: the original's outputs when `expected` comes from a Python reference. The
+    original is measured first: beyond `limit` times the tolerance (or with a NaN/Inf
+    mismatch) it disagrees with the reference, and the result is a REFERENCE_FAILED check
+    saying so, whatever the candidate computed. Otherwise a candidate outside the tolerance
+    passes when its largest error in tolerances is at most `factor` times the original's (or
+    `original_excess`, the original's over several runs, if larger). `magnitude`: (value, what it
+    is) to scale `atol` by instead of the expected values' (the special input values: their few
+    huge outputs would make the tolerance huge everywhere)."""
     if written is None:
         own = expected.dtype == dtypes.numpy_dtype(dtype)  # a Python reference's float64 holds no poison
         written = ~poison_mask(expected, dtype) if poisoned and own else np.ones(expected.shape, dtype=bool)
@@ -193,59 +288,39 @@ def compare_output(
 
     e64 = exp.astype(np.float64)
     g64 = got_w.astype(np.float64)
-    scale = (magnitude[0] if magnitude is not None else output_scale(e64)) if scale_atol else 0.0
-    # a fraction of the magnitude, never more than atol itself: small outputs beside large ones in
-    # one buffer (exp(8x): 3e-4..3e3, rms 374) keep an absolute bound (red team: zeros for the 25%
-    # below 0.02 passed an atol of 0.037)
-    base_atol = atol * min(scale, 1.0) if scale_atol and scale > 0 else atol
-    atol_used = base_atol + extra_atol
-    rtol_used = rtol + extra_rtol
-    tol_text = f"tolerance rtol={rtol_used:.3g} atol={atol_used:.3g}"
-    if scale_atol and scale > 0:
-        tol_text += f" ({atol:g} x {min(scale, 1.0):.3g}, " + (magnitude[1] if magnitude else "the rms of the expected values")
-        tol_text += " capped at 1" if scale > 1.0 else ""
-        tol_text += f", + {extra_atol:.3g} {extra_why})" if extra_atol else ")"
-    elif extra_atol:
-        tol_text += f" ({atol:g} + {extra_atol:.3g} {extra_why})"
-    diff = _abs_diff(g64, e64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        # diff == 0: equal, or NaN / the same Inf on both sides (_abs_diff), where the bound is NaN; an
-        # infinite diff (a number or the other Inf where the reference has Inf) is never within the bound Inf
-        close = (diff == 0) | (np.isfinite(diff) & (diff <= atol_used + rtol_used * np.abs(e64)))
-        finite = np.isfinite(diff)
-        rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(e64), np.finfo(np.float64).tiny))
-        max_abs = float(diff[finite].max()) if finite.any() else 0.0
-        max_rel = float(rel[finite].max()) if finite.any() else 0.0
-    bad = ~close
-    nonfinite = int((bad & ~finite).sum())  # a NaN or Inf where the other side has a number (or another Inf)
-    err_o = None
+    tol, atol_used, rtol_used, tol_text = _tolerance(e64, dtype, rtol, atol, scale_atol, extra_rtol, extra_atol,
+                                                     extra_why, magnitude)
+    m = _measure(e64, g64, tol)
+    err_o = exc_o = None
     if original is not None:
-        d_o = _abs_diff(original[written].astype(np.float64), e64)
-        err_o = max(_max_err(d_o), original_error)
-        if not np.isfinite(d_o).all():
-            err_o = float("inf")
+        o = _measure(e64, original[written].astype(np.float64), tol)
+        err_o, exc_o = max(o.max_abs, original_error), max(o.excess, original_excess)
+        if exc_o > limit:
+            return _disagreement(name, dtype, expected, original, written, e64, o, exc_o, tol_text, limit,
+                                 rtol_used, atol_used)
+    bad = ~m.close
     n_bad = int(bad.sum())
+    nonfinite = int(m.nonfinite.sum())
+    common = dict(max_abs_err=m.max_abs, max_rel_err=m.max_rel, rtol=rtol_used, atol=atol_used,
+                  original_error=err_o, excess=m.excess, original_excess=exc_o)
     if n_bad == 0:
-        return OutputCheck(True, max_abs_err=max_abs, max_rel_err=max_rel, rule="tolerance", rtol=rtol_used,
-                           atol=atol_used, original_error=err_o)
-    if err_o is not None and nonfinite == 0 and max_abs <= factor * err_o:
-        return OutputCheck(True, max_abs_err=max_abs, max_rel_err=max_rel, rule="no worse than the original",
-                           rtol=rtol_used, atol=atol_used, original_error=err_o)
+        return OutputCheck(True, rule="tolerance", **common)
+    if exc_o is not None and nonfinite == 0 and m.excess <= factor * exc_o:
+        return OutputCheck(True, rule="no worse than the original", **common)
     accuracy = ""
     if err_o is not None:
-        accuracy = (f"; max abs error {max_abs:.3g} against the Python reference, the original's {err_o:.3g}: "
-                    f"neither within the tolerance nor at most {factor:g} x the original's error")
+        accuracy = (f"; max abs error {m.max_abs:.3g} against the Python reference, the original's {err_o:.3g} "
+                    f"({in_tolerances(m.excess)}, the original's {in_tolerances(exc_o)}): neither within the tolerance nor at "
+                    f"most {factor:g} x the original's error")
     if exp.size > 1 and np.all(g64 == g64[0]) and not np.all(e64 == e64[0]):
         return OutputCheck(
             False,
             Verdict.CONSTANT,
             mismatch_count=n_bad,
-            max_abs_err=max_abs,
-            max_rel_err=max_rel,
             message=f"{name}: every element is {g64[0]:g} while the reference's vary "
             f"(from {np.nanmin(e64):g} to {np.nanmax(e64):g}); {n_bad} of {exp.size} are outside the "
             f"{tol_text}{accuracy}",
-            rtol=rtol_used, atol=atol_used, original_error=err_o,
+            **common,
         )
     positions = np.flatnonzero(written)[np.flatnonzero(bad)[:MAX_MISMATCHES]]
     mism = [Mismatch(name, int(i), float(expected[i]), float(got[i])) for i in positions]
@@ -255,16 +330,43 @@ def compare_output(
         Verdict.WRONG,
         mism,
         n_bad,
-        max_abs,
-        max_rel,
-        f"{name}: {n_bad} of {exp.size} elements differ (first at index {first.index}: expected "
+        message=f"{name}: {n_bad} of {exp.size} elements differ (first at index {first.index}: expected "
         f"{first.expected:.6g}, got {first.got:.6g}; "
         + (f"{nonfinite} NaN/Inf where the reference has a number or the reverse; " if nonfinite else "")
-        + f"max abs error {max_abs:.3g}, max rel error {max_rel:.3g} over the finite differences; "
+        + f"max abs error {m.max_abs:.3g}, max rel error {m.max_rel:.3g} over the finite differences; "
         f"{tol_text}{accuracy})",
-        nonfinite,
-        rtol=rtol_used, atol=atol_used, original_error=err_o,
+        nonfinite_count=nonfinite,
+        **common,
     )
+
+
+def _disagreement(name: str, dtype: str, expected: np.ndarray, original: np.ndarray, written: np.ndarray,
+                  e64: np.ndarray, o: _Measured, exc_o: float, tol_text: str, limit: float, rtol: float,
+                  atol: float) -> OutputCheck:
+    """The original is no yardstick: say where and by how much it differs from the reference."""
+    bad = ~o.close
+    positions = np.flatnonzero(written)[np.flatnonzero(bad)[:MAX_MISMATCHES]]
+    mism = [Mismatch(name, int(i), float(expected[i]), float(original[i])) for i in positions]
+    n_bad, n_nonfinite = int(bad.sum()), int(o.nonfinite.sum())
+    text = f"`{name}`: {n_bad} of {e64.size} elements differ"
+    if mism:
+        text += f" (first at index {mism[0].index}: the reference gives {mism[0].expected:.6g}, the original " \
+                f"{mism[0].got:.6g})"
+    if n_nonfinite:
+        text += f"; {n_nonfinite} NaN/Inf in one and not the other"
+        if dtypes.is_float(dtype):
+            top = float(np.finfo(dtypes.numpy_dtype(dtype) if dtypes.scalar(dtype) != "bf16" else np.float32).max)
+            over = np.isfinite(e64) & (np.abs(e64) > top) & o.nonfinite
+            if over.any():
+                text += (f" ({int(over.sum())} expected value(s) such as {float(e64[over][0]):.3g} are beyond the "
+                         f"range of {dtypes.scalar(dtype)}: the kernel overflows there)")
+    if np.isfinite(exc_o):
+        text += f"; max abs error {o.max_abs:.3g}, {exc_o:.3g} x the {tol_text}, more than the {limit:g} x " \
+                "an imprecise original may err"
+    elif not n_nonfinite:
+        text += f" over several runs of the original; {tol_text}"
+    return OutputCheck(False, Verdict.REFERENCE_FAILED, mism, n_bad, o.max_abs, o.max_rel, text, n_nonfinite,
+                       "", rtol, atol, o.max_abs, o.excess, exc_o)
 
 
 def guard_intact(front: np.ndarray, back: np.ndarray, expected: tuple[np.ndarray, np.ndarray] | None = None

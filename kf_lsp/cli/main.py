@@ -391,6 +391,7 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
         raise InputError("--language is for a Python reference (kf optimize ref.py:FUNCTION --language cuda|sycl)")
     ref = _unit(args.target or DEFAULT_EXAMPLE, flags=args.flags)
     _spec_problems(ref)
+    _stub_needs_llm(ref, args)
 
     import asyncio
 
@@ -461,6 +462,20 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
         return _report_optimize(args, console, ref, search, operators, finished, interrupted, bundled)
 
 
+def _stub_needs_llm(ref, args: argparse.Namespace) -> None:
+    """A stub (no code yet) is written by the LLM operator: without one, say which flags, before any work."""
+    from backends.kernel.pyref import is_stub
+
+    k = ref.kernel
+    if args.llm_base_url or k.spec is None or k.spec.reference is None or not is_stub(ref.text, k):
+        return
+    raise InputError(f"{ref.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: kernel {k.name} is a "
+                     "stub (no code yet): writing a first kernel from its Python reference needs an LLM: pass "
+                     "--llm-base-url URL --model NAME (any OpenAI-compatible endpoint; its key from OPENAI_API_KEY), "
+                     f"or write the kernel yourself and check it with `kf bench {_show(ref.path)}:{k.name} "
+                     "--candidate YOURS`")
+
+
 def _is_python_target(target: str) -> bool:
     path = target.rpartition(":")[0] if ":" in target and not os.path.exists(target) else target
     return path.endswith(".py")
@@ -494,6 +509,9 @@ def _stub_from_reference(args: argparse.Namespace, console: Console) -> str:
     if not args.json:
         console.print(f"wrote {_show(stub)}: a stub kernel `{name}` with a spec drafted from {_show(path)} "
                       "(edit its sizes to change the problem)", highlight=False)
+        for line in text.splitlines():  # the sizes scaled down to fit memory (backends/judge/stub_draft.py)
+            if line.startswith("// Note: "):
+                console.print("note: " + line[len("// Note: "):], markup=False, highlight=False)
     return f"{stub}:{name}"
 
 
@@ -512,6 +530,8 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
     else:  # no re-time (nothing faster, or interrupted): the search's own figures, said so
         rows = ([search.reference_variant] if search.reference_variant else []) + \
             [v for v in search.archive.elites() if v.operator != "reference"][:3]
+    if getattr(search, "stub", False):  # no original: the stub's own entry is no kernel to show
+        rows = [v for v in rows if v.operator != "reference"]
     cell_len = next((len(v.cell) for v in rows if v.cell), 3)
     describe = _describe(grid_for(cell_len))
     applied = None
@@ -534,12 +554,17 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
         extra = [f"{search.confirmations} second looks"] if search.confirmations else []
         if search.rejected:
             extra.append(f"{search.rejected} replies rejected")
+        if getattr(search, "unanswered", 0):
+            extra.append(f"{search.unanswered} LLM requests failed")
         if search.known:
             extra.append(f"{search.known} known proposals not repeated")
         title = (f"{k.name}: {finished.evaluations} evaluations ({finished.reason})"
                  + (f", {', '.join(extra)}" if extra else "")
                  + ("; figures re-timed together" if search.finals else ""))
-        console.print(results_table(title, rows, describe))
+        if rows or finished.reason != "error":
+            console.print(results_table(title, rows, describe))
+        else:
+            console.print(title, highlight=False)
         for line in cell_legend(rows, describe):
             console.print(line, markup=False, highlight=False)
         if finished.reason == "budget" and not search.generation_count:
@@ -554,7 +579,7 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
                 console.print(f"no original kernel ({k.name} was a stub): the first correct kernel, variant "
                               f"{baseline.id[:10]} by {baseline.operator}, is the baseline; speedups are relative to "
                               "it", highlight=False)
-            elif not interrupted:
+            elif not interrupted and finished.reason != "error":
                 console.print(f"no original kernel ({k.name} is a stub) and no correct kernel was written: nothing "
                               "to measure yet (more --budget, or a more capable model)", highlight=False)
         if interrupted:
@@ -592,6 +617,8 @@ def _report_optimize(args, console: Console, ref, search, operators, finished, i
             console.print(f"note: {finished.note}", markup=False, highlight=False)
     if interrupted:
         return 130
+    if finished.reason == "error":  # the original, its spec or the LLM configuration: bad input
+        return EXIT_INPUT
     if getattr(search, "stub", False) and getattr(search, "baseline", None) is not None:
         return EXIT_OK  # from a stub, a verified first kernel is the result
     return EXIT_OK if finished.best is not None else EXIT_FAILED

@@ -78,7 +78,9 @@ def render_result(console: Console, title: str, result: EvalResult) -> None:
     if result.reference or result.candidate:
         table = Table(show_edge=False, header_style="bold")
         table.add_column("")
-        columns = [("reference", result.reference)] + ([("candidate", result.candidate)] if result.candidate else [])
+        # the user's own kernel is the "original"; a Python reference (`@kf reference`) is the oracle, never timed
+        columns = ([("original", result.reference)] if result.reference else []) + \
+            ([("candidate", result.candidate)] if result.candidate else [])
         for label, _ in columns:
             table.add_column(label, justify="right")
         values = [measurement_column(m) for _, m in columns]
