@@ -72,17 +72,15 @@ def test_half_the_value_at_1e_6_is_wrong_and_a_rounding_at_1_is_not():
 def test_small_outputs_beside_large_ones_keep_an_absolute_tolerance():
     """exp(8x) over [-1, 1): outputs from 3e-4 to 3e3, rms ~374. An atol of 1e-4 x that rms (0.037)
     let zeros pass for the quarter of the outputs below 0.02 (red team, issue 19). The scale is
-    the lower quartile of the magnitudes, and a scaled atol is never more than atol itself: a
-    buffer whose quartile is above 1 (exp(8x) + 10) keeps KernelBench's absolute 1e-4."""
+    the lower quartile of the magnitudes (0.018 here): the small outputs are compared at their own
+    scale."""
     x = np.linspace(-1, 1, 4096, endpoint=False).astype(np.float32)
     ref = np.exp(8 * x).astype(np.float32)
     dropped = np.where(ref < 0.02, np.float32(0), ref)
     check = compare_output("y", "f32", ref, dropped, 1e-4, 1e-4, scale_atol=True)
-    assert check.verdict is Verdict.WRONG and check.atol < 1e-4, check.message
+    assert check.verdict is Verdict.WRONG and check.atol < 1e-5, check.message
+    assert "lower quartile" in check.message
     assert compare_output("y", "f32", ref, ref * np.float32(1 + 3e-5), 1e-4, 1e-4, scale_atol=True).ok
-    big = ref + np.float32(10)
-    capped = compare_output("y", "f32", big, big + np.float32(5e-3), 1e-4, 1e-4, scale_atol=True)
-    assert capped.atol == pytest.approx(1e-4) and "capped at 1" in capped.message, capped.message
 
 
 def test_constant_output_within_the_tolerance_passes():
