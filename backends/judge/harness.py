@@ -580,11 +580,11 @@ class Evaluation:
                 bufs.load(inputs)
                 self._launch(ref, bufs, env, f"{what}, checking the original")
                 self._after_run(ref, bufs, what)
-                return {b.name: bufs.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
+                return {b.name: bufs.read_owned(b.name, b.dtype) for b in contract.buffers if b.role != "in"}
             finally:
                 bufs.free()
 
-        first = {b.name: rb.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
+        first = {b.name: rb.read(b.name, b.dtype) for b in contract.buffers if b.role != "in"}  # only read
         grid, block, shared = ref.launch_shape(env)
         found = original_checks.check_original(run, first, contract, lambda b: self._tolerance(contract, b), what,
                                                describe_shape(ref.language, grid, block, shared), inputs, expected)
@@ -1457,7 +1457,8 @@ def _env_key(env) -> tuple:
 
 def _outputs(run, contract: Spec) -> dict[str, np.ndarray]:
     """Host copies of a run's outputs (live Buffers or a StoredRun)."""
-    return {b.name: np.array(run.read(b.name, b.dtype)) for b in contract.buffers if b.role != "in"}
+    return {b.name: run.read_owned(b.name, b.dtype) if isinstance(run, Buffers) else np.array(run.read(b.name, b.dtype))
+            for b in contract.buffers if b.role != "in"}
 
 
 def _to_host(live: Buffers, contract: Spec) -> StoredRun:
@@ -1465,7 +1466,7 @@ def _to_host(live: Buffers, contract: Spec) -> StoredRun:
     freed, before a candidate runs: nothing of the original is alive for it to read or write."""
     try:
         outs = [b for b in contract.buffers if b.role != "in"]
-        return StoredRun({}, {b.name: np.array(live.read(b.name, b.dtype)) for b in outs},
+        return StoredRun({}, {b.name: live.read_owned(b.name, b.dtype) for b in outs},
                          {b.name: live.digest(b.name) for b in outs})
     finally:
         live.free()

@@ -613,6 +613,9 @@ class InputSet(Mapping[str, np.ndarray]):
         self._host: dict[str, np.ndarray] = {}
         self._counted = False  # counted as a special set made on the host (_wide_on_host)
         self.dtypes = {b.name: b.dtype for b in spec.buffers if b.role != "out"}
+        # (buffer, bytes, backend) -> the device digest of the values as first written
+        # (launch.Buffers: later writes of this set are the same values, not digested again)
+        self.digests: dict[tuple, int | None] = {}
 
     @property
     def has_specials(self) -> bool:
