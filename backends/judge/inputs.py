@@ -637,6 +637,10 @@ class InputSet(Mapping[str, np.ndarray]):
                 self._host[name] = a
         return a
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own `in` indexes the set: it would compute a large buffer's values on the host
+        return name in self.plans
+
     def length(self, name: str) -> int:
         """Scalars in buffer `name` (a float4 element is 4), without computing its values."""
         return self.plans[name].n
