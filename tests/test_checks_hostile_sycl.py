@@ -300,14 +300,27 @@ def test_the_device_digest_is_the_documented_function_and_sees_one_changed_bit(s
                 z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
                 return z ^ (z >> np.uint64(31))
 
-            host = int(np.sum(mix(mix(np.uint64(0x1234) ^ (i * np.uint64(0x9E3779B97F4A7C15))) ^ data.astype(np.uint64)),
+            # 64-bit blocks: words 2j and 2j+1 (an odd last word alone), block j keyed by j
+            blocks = np.zeros((words + 1) // 2, dtype=np.uint64)
+            blocks[:] = data[0::2]
+            blocks[:words // 2] |= data[1::2].astype(np.uint64) << np.uint64(32)
+            j = i[:blocks.size]
+            host = int(np.sum(mix(mix(np.uint64(0x1234) ^ (j * np.uint64(0x9E3779B97F4A7C15))) ^ blocks),
                               dtype=np.uint64))
         assert d == host == session.keyed_digest(buf, 64, 4 * words, 0x1234)
         data[words // 2] ^= 1 << 7
         session.write(buf, 64, data)
         assert session.keyed_digest(buf, 64, 4 * words, 0x1234) != d
+        data[words // 2] ^= 1 << 7
+        data[[10, 11]] = data[[11, 10]]  # two words of one block swapped: another block value
+        session.write(buf, 64, data)
+        assert session.keyed_digest(buf, 64, 4 * words, 0x1234) != d
+        data[[10, 11]] = data[[11, 10]]
+        data[-1] ^= 1  # the odd last word, alone in its block
+        session.write(buf, 64, data)
+        assert session.keyed_digest(buf, 64, 4 * words, 0x1234) != d
         with pytest.raises(ValueError):
-            session.keyed_digest(buf, 66, 8, 1)  # not whole aligned words: checked on the host instead
+            session.keyed_digest(buf, 68, 8, 1)  # not 8-byte aligned: checked on the host instead
     finally:
         session.free(buf)
 

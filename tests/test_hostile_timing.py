@@ -253,3 +253,28 @@ def test_the_timing_loop_holds_no_more_buffers_than_the_memory_plan_counts(monke
     planned = memory.need(unit.kernel.spec, resolve(unit.kernel.spec, {}, {}), sets=2)  # the default size
     assert planned.one_set < peak[0] <= planned.device, (peak[0], planned)  # both sets at once, no third
     assert not live  # everything freed
+
+
+def test_seeds_of_a_large_default_size_are_checked_in_the_first_timed_trials(monkeypatch):
+    """Where the default size's outputs are large, seeds after the first run there once, as the
+    first timed trials, checked as verification checks them (in full, inputs unchanged): every
+    seed is in the checks, and a candidate that modifies its input is still caught."""
+    from backends.sycl.session import SyclSession
+
+    monkeypatch.setattr(harness, "LARGE_OUTPUT_BYTES", 0)  # every output counts as large
+    ref = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
+    options = EvalOptions(seeds=3, check_extra_sizes=False, min_trials=6, max_trials=8, target_seconds=0.1,
+                          warmup_seconds=0.0, timeout_s=30.0)
+    session = SyclSession(0)
+    try:
+        good, _ = harness.evaluate(session, EvalRequest(ref, load_unit(str(KERNELS / "sycl" / "good.cpp")), "sycl", 0,
+                                                        options, nonce=5))
+        modifies, _ = harness.evaluate(session, EvalRequest(
+            ref, load_unit(str(KERNELS / "sycl" / "input_modified.cpp")), "sycl", 0, options, nonce=6))
+    finally:
+        session.close()
+    assert good.verdict is Verdict.CORRECT, good.message
+    default = [c for c in good.checks if not c.derived]
+    assert sorted(c.seed for c in default) == [0, 1, 2] and all(c.ok for c in default)
+    assert "the first 2 trials were seeds 1, 2 at the default size" in good.message
+    assert modifies.verdict is Verdict.INPUT_MODIFIED, modifies.message

@@ -141,3 +141,28 @@ def test_special_set_respects_finite_ordinary_and_ranges():
     assert above.min() >= 1 and above.max() < 10
     ints = InputSet(spec_of(buf("i32", 1 << 14)), {}, (3,), wide=True)
     assert not ints.has_specials and ints["x"].min() == -64 and ints["x"].max() == 63  # ordinary values
+
+
+def test_an_input_set_is_digested_once_and_still_catches_a_changed_input(session):
+    """Writing one input set again (the original's checks, the candidate's run) reuses the
+    digest taken when it was first written; a run that changes the input is still caught."""
+    from backends.judge import device_checks
+
+    unit = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
+    spec = unit.kernel.spec
+    env = {"n": 1 << 19, "a": 2.5, "WG_SIZE": 64}  # 2 MiB per buffer: checked by digest
+    inputs = InputSet(spec, env, (21, 22))
+    assert "x" in inputs and "out" not in inputs and not inputs._host  # `in` computes no values
+    first, second = Buffers(session, spec, env), Buffers(session, spec, env)
+    try:
+        first.load(inputs)
+        taken = device_checks.stats()["digests"]
+        second.load(inputs)
+        assert device_checks.stats()["digests"] == taken  # the second write took no digest
+        assert second.digests == first.digests and set(second.digests) == {"x", "y"}
+        assert second.modified_inputs() is None
+        session.write(second.alloc["y"], GUARD_BYTES + 4 * 1000, np.array([7.0], dtype=np.float32))
+        assert second.modified_inputs().startswith("y (")
+    finally:
+        first.free()
+        second.free()

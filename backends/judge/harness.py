@@ -220,6 +220,7 @@ class Evaluation:
         self.rules: dict[str, set[str]] = {}  # buffer -> the rules its checks passed by
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
         self.build: Build | None = None
+        self.folded = 0  # seeds at the default size checked by the first timed trials (_folded_seeds)
 
     def report(self, what: str, seconds: float) -> None:
         """The stage the pool sees (it names a hang or a death); while the candidate compiles
@@ -634,7 +635,7 @@ class Evaluation:
                 bufs.load(inputs)
                 self._launch(ref, bufs, env, f"{what}, checking the original")
                 self._after_run(ref, bufs, what)
-                return {b.name: bufs.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
+                return {b.name: bufs.read_owned(b.name, b.dtype) for b in contract.buffers if b.role != "in"}
             finally:
                 bufs.free()
 
@@ -709,8 +710,10 @@ class Evaluation:
         epoch = store.begin(self.reference_key) if store is not None else 0
         cases = self.cases = self._plan(ref, contract, self._sizes(contract, ref.tunables, ref.language))
         has_candidate = cand is not None
+        self.folded = self._folded_seeds(ref, contract) if has_candidate else 0
         jobs = [(i, case, seed) for i, case in enumerate(cases)
-                for seed in range(1 if case.derived or not has_candidate else self.opts.seeds)]
+                for seed in range(1 if case.derived or not has_candidate else
+                                  self.opts.seeds - (self.folded if case.kind == "default" else 0))]
         prepared: dict[tuple[int, int], object] = {}
         if isinstance(cand, PendingCompile):
             # the candidate compiles in a thread: the original's work meanwhile (stored runs only,
@@ -782,6 +785,25 @@ class Evaluation:
         if isinstance(cand, PendingCompile):  # no size ran (all skipped): still the candidate's verdict
             cand = self._candidate(cand)
         return cand
+
+    def _folded_seeds(self, ref: LaunchableKernel, contract: Spec) -> int:
+        """Seeds after the first at the default size left to the timing loop: where the default
+        size's outputs are large (LARGE_OUTPUT_BYTES) and the evaluation is timed, its first
+        trials are those seeds, checked as verification checks them (inputs written with a
+        digest and checked unchanged after each run, outputs compared in full, not sampled),
+        so the full size is not run again for them before timing (a 256 MiB saxpy ran the
+        original and the candidate at full size twice more). Not with a Python reference (the
+        timed trials compare with the original)."""
+        opts = self.opts
+        if not opts.time or contract.reference is not None or opts.seeds < 2 or \
+                min(opts.min_trials, opts.max_trials) < opts.seeds - 1:
+            return 0
+        try:
+            sizes = buffer_sizes(contract, ref.env(contract, {}))
+        except EvalFailure:
+            return 0
+        out = sum(sizes[b.name] for b in contract.buffers if b.role != "in")
+        return opts.seeds - 1 if out >= LARGE_OUTPUT_BYTES else 0
 
     def _sanitize(self, cand: LaunchableKernel, contract: Spec) -> None:
         """CUDA: the candidate under compute-sanitizer at the small sizes (backends/judge/sanitizer.py);
@@ -1065,20 +1087,29 @@ class Evaluation:
             poisoned: set[int] = set()  # sets whose outputs hold the poison since their last run
             start = time.perf_counter()
             trial, reason = 0, None
+            folded = self.folded if cand is not None else 0
             while reason is None:
+                seed = trial + 1 if trial < folded else None  # a seed of verification (_folded_seeds)
                 inputs = InputSet(contract, env_r, self._timing_key(trial))
                 for i in ([1, 0] if cand else [0]):  # the candidate first: the original has nothing of this trial yet
                     k, env = kernels[i]
                     b = sets[(i + trial) % len(sets)]
-                    b.reload(inputs, snapshot=False, outputs=id(b) not in poisoned)
+                    b.reload(inputs, snapshot=seed is not None, outputs=id(b) not in poisoned)
                     poisoned.discard(id(b))
                     self.session.flush_caches()
                     samples[i].append(self._launch(k, b, env, f"timing trial {trial}", timed=True))
                     self._guards(k, sets, f"timed trial {trial}", b)  # its own and the other set's
+                    if seed is not None:
+                        self._after_run(k, b, f"timed trial {trial}, seed {seed} at the default size")
                 if cand is not None:
                     rb, cb = sets[trial % 2], sets[(trial + 1) % 2]
                     what = f"output of timed trial {trial}"
-                    if large:
+                    if seed is not None:
+                        self.at = (timed_sizes, seed, False)
+                        self.checks.append(self._compare(rb, cb, contract, timed_sizes, seed,
+                                                         f"{what}, seed {seed} at the default size", inputs=inputs))
+                        self.at = (timed_sizes, -1, False)
+                    elif large:
                         self._compare_large(rb, cb, contract, timed_sizes, what, secret, inputs)
                     else:
                         self._compare(rb, cb, contract, timed_sizes, -1, what, inputs=inputs)
@@ -1098,6 +1129,9 @@ class Evaluation:
                 note += (f"; the outputs of all {trial} timed trials verified"
                          + (" (where not bit for bit the original's, on a secret sample of "
                             f"{SAMPLE_BLOCKS} blocks)" if large else "") + ", each trial on new inputs")
+                if folded:
+                    note += (f"; the first {folded} trials were seeds {', '.join(str(t + 1) for t in range(folded))} "
+                             "at the default size, checked as verification checks (outputs in full, inputs unchanged)")
             self.timing_note = note
             shapes = [k.launch_shape(env) for k, env in kernels]
             return timings, shapes, env_r
@@ -1623,9 +1657,12 @@ def _reason(message: str, what: str) -> str:
     text = re.sub(r"^the original disagrees with the Python reference [^:]+(?: \(KernelBench module\))?: ", "", text)
     text = re.sub(r"^the reference [^:]+(?: \(KernelBench module\))?: ", "", text)
     return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _outputs(run, contract: Spec) -> dict[str, np.ndarray]:
     """Host copies of a run's outputs (live Buffers or a StoredRun)."""
-    return {b.name: np.array(run.read(b.name, b.dtype)) for b in contract.buffers if b.role != "in"}
+    return {b.name: run.read_owned(b.name, b.dtype) if isinstance(run, Buffers) else np.array(run.read(b.name, b.dtype))
+            for b in contract.buffers if b.role != "in"}
 
 
 def _to_host(live: Buffers, contract: Spec) -> StoredRun:
@@ -1633,7 +1670,7 @@ def _to_host(live: Buffers, contract: Spec) -> StoredRun:
     freed, before a candidate runs: nothing of the original is alive for it to read or write."""
     try:
         outs = [b for b in contract.buffers if b.role != "in"]
-        return StoredRun({}, {b.name: np.array(live.read(b.name, b.dtype)) for b in outs},
+        return StoredRun({}, {b.name: live.read_owned(b.name, b.dtype) for b in outs},
                          {b.name: live.digest(b.name) for b in outs})
     finally:
         live.free()

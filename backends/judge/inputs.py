@@ -613,6 +613,9 @@ class InputSet(Mapping[str, np.ndarray]):
         self._host: dict[str, np.ndarray] = {}
         self._counted = False  # counted as a special set made on the host (_wide_on_host)
         self.dtypes = {b.name: b.dtype for b in spec.buffers if b.role != "out"}
+        # (buffer, bytes, backend) -> the device digest of the values as first written
+        # (launch.Buffers: later writes of this set are the same values, not digested again)
+        self.digests: dict[tuple, int | None] = {}
 
     @property
     def has_specials(self) -> bool:
@@ -638,6 +641,10 @@ class InputSet(Mapping[str, np.ndarray]):
         """Where the special values sit, as fractions of their buffers' lengths (the positions
         stay secret from kernels: kf uses them to choose which outputs it reads)."""
         return sorted({i / p.n for name, p in self.plans.items() for i, _ in specials_for(p, self.keys[name])})
+
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own `in` indexes the set: it would compute a large buffer's values on the host
+        return name in self.plans
 
     def length(self, name: str) -> int:
         """Scalars in buffer `name` (a float4 element is 4), without computing its values."""

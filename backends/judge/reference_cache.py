@@ -188,7 +188,7 @@ class ReferenceStore:
                 self.stats.too_large += 1
             return inputs, live
         try:
-            stored = StoredRun(inputs, {b.name: np.array(live.read(b.name, b.dtype)) for b in outs},
+            stored = StoredRun(inputs, {b.name: live.read_owned(b.name, b.dtype) for b in outs},
                                {b.name: live.digest(b.name) for b in outs})
         finally:
             live.free()  # the original's device buffers are gone before a candidate runs
