@@ -311,22 +311,67 @@ def _llm_project(tmp_path):
 
 def _environments(marker: str) -> dict[int, tuple[str, dict[str, str]]]:
     """pid -> (command line, environment) of every process whose environment carries `marker`
-    (this test's kf mcp and the processes it started), read from /proc as the kernel has it."""
-    out = {}
+    (this test's kf mcp and the processes it started), read from /proc as the kernel has it,
+    and of this process's own descendants whose environment the kernel does not show (then {}):
+    a non-dumpable kf hides its block from a reader without CAP_SYS_PTRACE, which shows no key."""
+    out, parents, cmds = {}, {}, {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                raw = f.read()
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            with open(f"/proc/{pid}/status") as f:
+                parents[int(pid)] = int(next(ln.split()[1] for ln in f if ln.startswith("PPid:")))
+        except (OSError, StopIteration, ValueError):
             continue
-        env = dict(x.decode(errors="replace").partition("=")[::2] for x in raw.split(b"\0") if b"=" in x)
-        if env.get("KF_TEST_MARKER") == marker:
+        cmds[int(pid)] = cmd
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                raw = f.read()
+        except OSError:
+            raw = None
+        env = {} if raw is None else dict(
+            x.decode(errors="replace").partition("=")[::2] for x in raw.split(b"\0") if b"=" in x)
+        if env.get("KF_TEST_MARKER") == marker or (raw is None and _descends(int(pid), os.getpid(), parents)):
             out[int(pid)] = (cmd, env)
     return out
+
+
+def _descends(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
+    seen = set()
+    while pid in parents and pid not in seen:
+        seen.add(pid)
+        pid = parents[pid]
+        if pid == ancestor:
+            return True
+    return False
+
+
+def _children() -> str:
+    """This process's descendants, for a failure message: pid, command, and what /proc shows of
+    their environment (its variable names, or why not)."""
+    rows = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                ppid = int(next(ln.split()[1] for ln in f if ln.startswith("PPid:")))
+            if ppid != os.getpid():
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    names = sorted(x.partition(b"=")[0].decode() for x in f.read().split(b"\0") if b"=" in x)
+                shown = f"{len(names)} variables, KF_TEST_MARKER {'present' if 'KF_TEST_MARKER' in names else 'absent'}"
+            except OSError as e:
+                shown = f"environ unreadable: {e}"
+        except (OSError, StopIteration, ValueError):
+            continue
+        rows.append(f"{pid}: {cmd[:120]} ({shown})")
+    return "; ".join(rows) or "no child process"
 
 
 def _raw_environment(pid: int) -> bytes:
@@ -352,7 +397,7 @@ async def test_kf_mcp_itself_shows_no_credential_in_its_proc_environment(tmp_pat
     async with kf_mcp(tmp_path, root, [root], env=env, args=["--api-key-env", "KF_TEST_KEY"]) as (c, _):
         assert (await call(c, "list_kernels", {}))["total"] >= 1
         servers = {pid: cmd for pid, (cmd, _e) in _environments(marker).items() if "kf_lsp mcp" in cmd}
-        assert servers, "the kf mcp process was not found"
+        assert servers, f"the kf mcp process was not found among this test's processes: {_children()}"
         for pid, cmd in servers.items():
             raw = _raw_environment(pid)
             assert marker.encode() in raw or raw == b"", (pid, cmd)  # (an ordinary variable stays)

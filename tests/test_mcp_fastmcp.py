@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from test_mcp import OTHER_SECRETS, REPO, REPEAT_SAXPY, _environments, _raw_environment, workspace
+from test_mcp import OTHER_SECRETS, REPO, REPEAT_SAXPY, _children, _environments, _raw_environment, workspace
 
 fastmcp = pytest.importorskip("fastmcp", reason="pip install fastmcp (the test extra)")
 from fastmcp import Client  # noqa: E402
@@ -47,7 +47,7 @@ async def test_a_per_call_client_gets_the_contract_and_an_honest_answer_about_jo
             tools = {t.name: t for t in await c.list_tools()}
             # the server started with credentials shows none of them in /proc/PID/environ
             servers = [pid for pid, (cmd, _e) in _environments(marker).items() if "kf_lsp mcp" in cmd]
-            assert servers
+            assert servers, f"the kf mcp process was not found among this test's processes: {_children()}"
             for pid in servers:
                 assert not any(v.encode() in _raw_environment(pid) for v in OTHER_SECRETS.values()), pid
             assert {"list_kernels", "optimize", "job_status", "results"} <= set(tools)
