@@ -312,8 +312,9 @@ def _llm_project(tmp_path):
 def _environments(marker: str) -> dict[int, tuple[str, dict[str, str]]]:
     """pid -> (command line, environment) of every process whose environment carries `marker`
     (this test's kf mcp and the processes it started), read from /proc as the kernel has it,
-    and of this process's own descendants whose environment the kernel does not show (then {}):
-    a non-dumpable kf hides its block from a reader without CAP_SYS_PTRACE, which shows no key."""
+    and of every kf process descending from this one (in the full suite the marker was seen
+    under another value: every kf server there must show no key either); {} where the kernel
+    does not show the block (a non-dumpable kf, to a reader without CAP_SYS_PTRACE)."""
     out, parents, cmds = {}, {}, {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -333,7 +334,7 @@ def _environments(marker: str) -> dict[int, tuple[str, dict[str, str]]]:
             raw = None
         env = {} if raw is None else dict(
             x.decode(errors="replace").partition("=")[::2] for x in raw.split(b"\0") if b"=" in x)
-        if env.get("KF_TEST_MARKER") == marker or (raw is None and _descends(int(pid), os.getpid(), parents)):
+        if env.get("KF_TEST_MARKER") == marker or (_descends(int(pid), os.getpid(), parents) and "kf_lsp" in cmd):
             out[int(pid)] = (cmd, env)
     return out
 
