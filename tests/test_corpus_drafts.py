@@ -262,8 +262,7 @@ def _assert_rate(language: str) -> None:
     print(f"  {language} draft success: {ok}/{n}" + (f" = {ok / n:.0%}" if n else ""))
     wrong = [f"{c.name}: {c.detail}" for c in all_cases if c.outcome == "wrong"]
     assert not wrong, "drafts that are wrong instead of saying what to write:\n" + "\n".join(wrong)
-    if not n:
-        pytest.skip(f"no {language} kernel of the corpus is supported by this tree")
+    assert n, f"no {language} kernel of the corpus is supported"
     assert ok / n >= RATE, f"{language}: {ok}/{n} drafts correct"
 
 
@@ -311,8 +310,7 @@ def test_cuda_drafts_compile():
     from backends.run.local_pool import EvalPool
 
     todo = _cuda_ok()
-    if not todo:
-        pytest.skip("no CUDA kernel of the corpus is supported by this tree")
+    assert todo, "no CUDA kernel of the corpus is supported"
     failed, skipped = [], []
     opts = EvalOptions(seeds=1, time=False, profile=False, timeout_s=300.0)
     with EvalPool("cuda", [-1]) as pool:

@@ -81,17 +81,6 @@ def with_spec(e: dict, text: str) -> str:
     return nl.join(lines[:at] + spec + lines[at:])
 
 
-def _spec_problem(k) -> str | None:
-    """Spec lines this checkout cannot read yet (parts of issue 17/18 built in other streams:
-    `flags`, type bindings `T = float`, `require`): the reason to skip, else None."""
-    for d in k.spec_errors:
-        if d.severity == "error" and re.search(
-                r"unknown spec line `(flags|require)`|unknown name '(float|double|half|int|unsigned|sycl|std)'|"
-                r"syntax error in `std::|unknown element type '(half2|float4|uint4|half|bf16|bfloat16)", d.message):
-            return d.message
-    return None
-
-
 @pytest.fixture(scope="module")
 def pool():
     from backends.run.local_pool import EvalPool
@@ -109,9 +98,6 @@ def _bench(pool, e: dict, tmp_path: Path):
     text = with_spec(e, _read(e))
     path = CORPUS / e["file"]
     unit = load_unit(str(path), e["kernel"], text=text)  # the file's own directory: its includes work
-    problem = _spec_problem(unit.kernel)
-    if problem:
-        pytest.skip(f"this checkout cannot read the spec yet: {problem}")
     errors = [d.format() for d in unit.kernel.spec_errors if d.severity == "error"]
     assert not errors, errors
     opts = EvalOptions(seeds=1, target_seconds=0.05, min_trials=2, max_trials=5, warmup_seconds=0.0,
