@@ -165,13 +165,13 @@ def _workspace_files(path: str) -> list[tuple[str, str]]:
 def _project_include_dirs(path: str, text: str) -> list[str]:
     """The include directories the project builds the file with (its compile_commands.json entry,
     then the file's `// @kf flags` lines), where its headers' constants and enums are found."""
-    from backends.kernel.project_flags import compile_command_flags
+    from backends.kernel.project_flags import compile_command_flags, include_dirs
 
     pf = compile_command_flags(path)
     flags = list(pf.flags) if pf is not None else []
     for m in re.finditer(r"^[ \t]*//[ \t]*@kf[ \t]+flags[ \t]+(.*)$", text, re.M):
         flags += m.group(1).split()
-    return [f[2:] for f in flags if f.startswith("-I") and len(f) > 2]
+    return include_dirs(flags)
 
 
 def _project_files(path: str, have: set[str], limit: int = 20, max_bytes: int = 500_000) -> list[tuple[str, str]]:
