@@ -37,7 +37,9 @@ def export(commit: str, into: Path) -> Path:
 
 
 def bench(tree: Path, kernel: Path, copy: Path, extra: list[str]) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    # the tree first; the rest of PYTHONPATH (dependencies installed with --target) kept
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != ROOT]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), *rest]))
     t = time.perf_counter()
     p = subprocess.run([sys.executable, "-m", "kf_lsp", "bench", str(kernel), "--candidate", str(copy), "--json",
                         *extra], cwd=tree, env=env, capture_output=True, text=True, timeout=900)

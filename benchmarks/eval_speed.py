@@ -42,6 +42,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EXT = {"cuda": ".cu", "sycl": ".cpp"}
 
 
+def tree_env(tree: str) -> dict[str, str]:
+    """The environment for a run of `tree`: it first on PYTHONPATH, the rest kept (dependencies
+    installed with pip --target on a machine without the project installed)."""
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != ROOT]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([tree, *rest]))
+
+
 def export(commit: str, into: Path) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
@@ -125,7 +132,7 @@ def _evals(backend: str, ref_path: str, cand_path: str, tunables: list[dict], n:
 def _bench(backend: str, tree: str, ref: str, cand: str) -> dict:
     t = time.perf_counter()
     p = subprocess.run([sys.executable, "-m", "kf_lsp", "bench", ref, "--candidate", cand, "--backend", backend,
-                        "--json"], cwd=tree, env=dict(os.environ, PYTHONPATH=tree), capture_output=True, text=True,
+                        "--json"], cwd=tree, env=tree_env(tree), capture_output=True, text=True,
                        timeout=1800)
     wall = time.perf_counter() - t
     try:
@@ -231,7 +238,7 @@ def line(figure: str, r: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", choices=("cuda", "sycl"), default="sycl")
-    ap.add_argument("--against", metavar="COMMIT", help="the tree before the change")
+    ap.add_argument("--against", metavar="COMMIT|DIR", help="the tree before the change (a commit, or a directory holding it)")
     ap.add_argument("--figures", default="saxpy,bench256,defences")
     ap.add_argument("--evals", type=int, default=30, help="evaluations of the saxpy figure")
     ap.add_argument("--rounds", type=int, default=1)
@@ -250,7 +257,8 @@ def main() -> None:
         files = {k: str(v) for k, v in write_kernels(args.backend, Path(tmp)).items()}
         trees = [("this", str(ROOT))]
         if args.against:
-            trees.insert(0, (args.against, str(export(args.against, Path(tmp) / "base"))))
+            base = Path(args.against).resolve() if Path(args.against).is_dir() else export(args.against, Path(tmp) / "base")
+            trees.insert(0, (args.against, str(base)))
         load0 = os.getloadavg()[0]
         for rnd in range(args.rounds):
             for i, figure in enumerate(args.figures.split(",")):
@@ -262,7 +270,8 @@ def main() -> None:
                            "--files", json.dumps(files), "--evals", str(args.evals)]
                     t = time.perf_counter()
                     try:
-                        proc = subprocess.run(cmd, cwd=tree, env=dict(os.environ, PYTHONPATH=tree),
+                        # the tree first; the rest of PYTHONPATH (dependencies installed with --target) kept
+                        proc = subprocess.run(cmd, cwd=tree, env=tree_env(tree),
                                               capture_output=True, text=True, timeout=args.timeout)
                         found = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                         r = json.loads(found[0][7:]) if found else {"error": proc.stderr[-2000:]}
