@@ -73,8 +73,10 @@ def test_the_scrub_replaces_what_an_earlier_kernel_left_in_shared_memory(session
         scrubbed = session.read(out, 0, blocks * 256 * 4).view(np.float32)
     finally:
         session.free(out)
-    assert (left == 42.0).mean() > 0.5  # what the earlier kernel left (why uninitialised reads pass by chance)
     assert np.isnan(scrubbed).all()
+    # What the earlier kernel left is hardware's business: an H100 (driver 580) kept the 42s,
+    # the H200 of 2026-12-05 (driver 580.159) gave zeros; either way the scrub replaced it.
+    assert not np.isnan(left).any()
 
 
 def test_compute_sanitizer_finds_a_race_and_an_out_of_bounds_read_and_nothing_in_a_good_kernel():

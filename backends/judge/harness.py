@@ -421,21 +421,33 @@ class Evaluation:
     def _guard_readers(self, k: LaunchableKernel, contract: Spec, env, inputs, base: dict[str, np.ndarray],
                        what: str, phase: int) -> list[str]:
         """The buffers whose guards `k` reads: its outputs (`base`: a run with the ordinary
-        guards) change when they hold the second pattern. One run, and one per buffer when
-        some output changed."""
-        def changed(alt) -> bool:
+        guards) change when they hold the second pattern, the same way twice, and do not change
+        in a control run with the ordinary guards. A kernel whose outputs change without the
+        guards changing (a race, a read of uninitialised local memory: the session's scrub runs
+        before each of these runs) is not a guard reader, whatever its outputs did with the
+        second pattern: its failure stands as it was found. One run, then two more and one per
+        buffer when some output changed."""
+        scrub = getattr(self.session, "scrub_local_memory", None)
+
+        def run(alt) -> dict[str, np.ndarray]:
+            if scrub is not None:
+                scrub()
             b = self._run_checked(k, contract, env, inputs, what + ", other guard contents", alternate_guards=alt,
                                   phase=phase)
             try:
-                got = _outputs(b, contract)
+                return _outputs(b, contract)
             finally:
                 b.free()
-            return any(guard_differs(base[x.name], got[x.name], x.dtype).any() for x in contract.buffers
-                       if x.role != "in")
 
-        if not changed(True):
+        def differ(a: dict[str, np.ndarray], c: dict[str, np.ndarray]) -> bool:
+            return any(guard_differs(a[x.name], c[x.name], x.dtype).any() for x in contract.buffers if x.role != "in")
+
+        on_alt = run(True)
+        if not differ(base, on_alt):
             return []
-        names = [b.name for b in contract.buffers if changed({b.name})]
+        if differ(base, run(False)) or differ(on_alt, run(True)):
+            return []  # not deterministic: the guards do not explain the change
+        names = [b.name for b in contract.buffers if differ(base, run({b.name}))]
         return names or [b.name for b in contract.buffers]
 
     def _after_run(self, k: LaunchableKernel, bufs: Buffers, what: str, candidate_ran: bool = False) -> None:

@@ -121,32 +121,57 @@ def _buffer_bytes(arrays: list[_Array], dims: dict[int, list[str]], values: dict
 
 
 def _fit(arrays: list[_Array], dims: dict[int, list[str]], variables: dict[str, int],
-         scalable: set[str]) -> tuple[dict[str, int], str]:
+         scalable: set[str], chosen: dict[str, int] | None = None) -> tuple[dict[str, int], str]:
     """The sizes halved, largest first, until the buffers take at most DRAFT_BYTES (only
-    the sizes the reference takes from the spec: its module-level integers and parameters);
-    and a note saying what changed, or ""."""
-    values = dict(variables)
+    the sizes the reference takes from the spec: its module-level integers and parameters,
+    never one the user `chosen`); and a note saying what changed, or ""."""
+    chosen = chosen or {}
+    values = {**variables, **chosen}
+    scalable = scalable - set(chosen)
     need = _buffer_bytes(arrays, dims, values)
     if need <= DRAFT_BYTES:
-        return values, ""
+        return values, _chosen_note(chosen, need)
     while _buffer_bytes(arrays, dims, values) > DRAFT_BYTES:
         big = max((k for k in values if k in scalable and values[k] > 1), key=lambda k: values[k], default=None)
         if big is None:
             break
         values[big] = (values[big] + 1) // 2
-    changed = [k for k in values if values[k] != variables[k]]
-    if not changed:
-        return values, ""
+    changed = [k for k in values if values[k] != variables[k] and k not in chosen]
     got = _buffer_bytes(arrays, dims, values)
+    if not changed:
+        return values, _chosen_note(chosen, got)
     note = (f"the reference's sizes ({', '.join(f'{k} = {variables[k]}' for k in changed)}) need "
             f"{need / 2**30:.1f} GiB of buffers (more again as the reference's float64 copies); the "
             f"draft uses {', '.join(f'{k} = {values[k]}' for k in changed)} ({got / 2**20:.0f} MiB): edit them below "
             "to change the problem")
-    return values, note
+    return values, "; ".join(x for x in (_chosen_note(chosen, got), note) if x)
 
 
-def draft_stub(ref_path: str, function: str | None, language: str) -> tuple[str, str]:
-    """(path of the stub file, its text). Raises DraftError."""
+def _chosen_note(chosen: dict[str, int], got: int) -> str:
+    if not chosen:
+        return ""
+    big = f" ({got / 2**30:.1f} GiB of buffers)" if got > DRAFT_BYTES else ""
+    return f"sizes set with --set: {', '.join(f'{k} = {v}' for k, v in chosen.items())}{big}"
+
+
+def _check_chosen(ref_path: str, chosen: dict[str, int], variables: dict[str, int], scalable: set[str]) -> None:
+    """A size the user set must be one the spec passes to the reference (else the reference
+    would run at its own value while the kernel ran at the user's)."""
+    for k, v in chosen.items():
+        if k not in variables:
+            names = ", ".join(sorted(scalable)) or "none: its shapes are fixed in the code"
+            raise DraftError(f"{ref_path}: --set {k}={v}: the reference has no size named {k} (sizes it takes: {names})")
+        if k not in scalable:
+            raise DraftError(f"{ref_path}: --set {k}={v}: {k} is a shape fixed in the reference's code, not a size it "
+                             f"takes (sizes it takes: {', '.join(sorted(scalable)) or 'none'})")
+        if v < 1:
+            raise DraftError(f"{ref_path}: --set {k}={v}: a size must be at least 1")
+
+
+def draft_stub(ref_path: str, function: str | None, language: str,
+               chosen: dict[str, int] | None = None) -> tuple[str, str]:
+    """(path of the stub file, its text). `chosen`: sizes the user set (`--set N=4096`), kept
+    as given; the others are scaled to fit. Raises DraftError."""
     if language not in ("cuda", "sycl"):
         raise DraftError(f"--language must be cuda or sycl, not {language!r}")
     if not os.path.isfile(ref_path):
@@ -160,7 +185,8 @@ def draft_stub(ref_path: str, function: str | None, language: str) -> tuple[str,
         raise DraftError(f"{ref_path}: the reference returned no array")
     arrays = inputs + outputs
     dims, variables = _names(arrays, sizes)
-    variables, note = _fit(arrays, dims, variables, set(sizes))
+    _check_chosen(ref_path, chosen or {}, variables, set(sizes))
+    variables, note = _fit(arrays, dims, variables, set(sizes), chosen)
     name = kernel_name(ref_path, function)
     path = stub_path(ref_path, function, language)
     out_names = {a.name for a in outputs}

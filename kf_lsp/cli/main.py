@@ -389,6 +389,9 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
         args.target = _stub_from_reference(args, console)
     elif getattr(args, "language", None):
         raise InputError("--language is for a Python reference (kf optimize ref.py:FUNCTION --language cuda|sycl)")
+    elif getattr(args, "set", None):
+        raise InputError("--set is for the stub drafted from a Python reference (kf optimize ref.py:FUNCTION --language "
+                         "cuda|sycl --set NAME=VALUE); a kernel file's sizes are its `// @kf NAME = VALUE` lines")
     ref = _unit(args.target or DEFAULT_EXAMPLE, flags=args.flags)
     _spec_problems(ref)
     _stub_needs_llm(ref, args)
@@ -481,6 +484,22 @@ def _is_python_target(target: str) -> bool:
     return path.endswith(".py")
 
 
+def _sizes_set(items: list[str]) -> dict[str, int]:
+    """`--set NAME=VALUE` (repeatable) as {NAME: VALUE}; one clear message for a malformed one."""
+    chosen: dict[str, int] = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        k, v = k.strip(), v.strip().replace("_", "")
+        try:
+            value = int(v, 0) if eq else None
+        except ValueError:
+            value = None
+        if not k.isidentifier() or value is None:
+            raise InputError(f"--set {item}: expected NAME=INTEGER, e.g. --set batch_size=16")
+        chosen[k] = value
+    return chosen
+
+
 def _stub_from_reference(args: argparse.Namespace, console: Console) -> str:
     """`kf optimize ref.py[:func] --language L`: the stub kernel file next to the reference
     (drafted once; an existing one is used as it is), as the FILE:KERNEL to optimize."""
@@ -496,12 +515,16 @@ def _stub_from_reference(args: argparse.Namespace, console: Console) -> str:
         raise InputError(f"{path}: no such file")
     stub = stub_path(path, function or None, args.language)
     name = kernel_name(path, function or None)
+    chosen = _sizes_set(getattr(args, "set", None) or [])
     if os.path.exists(stub):
+        if chosen:
+            raise InputError(f"{_show(stub)}: the stub exists, so --set does not redraft it: edit its `// @kf NAME = "
+                             "VALUE` lines, or delete it to draft it again with --set")
         if not args.json:
             console.print(f"using the existing {_show(stub)} (delete it to draft it again)", highlight=False)
         return f"{stub}:{name}"
     try:
-        stub, text = draft_stub(path, function or None, args.language)
+        stub, text = draft_stub(path, function or None, args.language, chosen)
     except DraftError as e:
         raise InputError(str(e)) from None
     with open(stub, "w", encoding="utf-8") as f:
@@ -845,6 +868,9 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
                    "reference ref.py:FUNCTION or a KernelBench task.py with --language: a stub kernel is drafted "
                    "next to it and the LLM writes the first kernel")
     o.add_argument("--language", choices=("cuda", "sycl"), help="the kernel language to write for a Python reference")
+    o.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a size of the stub drafted from a Python reference (repeatable, e.g. --set batch_size=16): "
+                        "kept as given, where the draft would otherwise scale the reference's sizes to fit 256 MiB")
     o.add_argument("--budget", type=int, default=16, metavar="N", help="evaluations (default 16)")
     o.add_argument("--time", type=float, metavar="SECONDS", help="wall-time budget")
     o.add_argument("--backend", choices=("cuda", "sycl"))
