@@ -318,6 +318,15 @@ class Unit(msgspec.Struct, frozen=True):
     flags_source: str = ""  # where `flags` came from, for messages: "compile_commands.json", "kf.cuda.flags"...
 
 
+class SkippedSize(msgspec.Struct, frozen=True):
+    """A size kf chose where the original crashed its worker (a sticky device fault, a
+    segfault, a hang): the pool runs the evaluation again in a fresh worker without it
+    (backends/run/local_pool.py), and the verdict names it with `reason`."""
+
+    sizes: dict[str, int]  # the run's integer sizes, as its label shows them (n=67)
+    reason: str  # what the original did there: "its process died (killed by SIGSEGV)", "it faulted: ..."
+
+
 class EvalOptions(msgspec.Struct, frozen=True):
     seeds: int = 3
     check_extra_sizes: bool = True
@@ -336,6 +345,7 @@ class EvalOptions(msgspec.Struct, frozen=True):
     timeout_s: float = 30.0  # for one launch and its checks: longer is a hang (the worker is killed)
     sanitize: bool = False  # CUDA: run the candidate under compute-sanitizer (racecheck, initcheck, memcheck) too
     compile_overlap: bool = True  # compile the candidate in a thread beside the original's work
+    skip_sizes: list[SkippedSize] = []  # derived sizes left out: the original crashed there (set by the pool)
 
 
 class EvalRequest(msgspec.Struct, frozen=True):

@@ -46,6 +46,7 @@ from backends.model import (
     EvalResult,
     KernelMeasurement,
     Profile,
+    SkippedSize,
     Spec,
     Unit,
     Verdict,
@@ -855,6 +856,11 @@ class Evaluation:
                 return None
             raise
         int_sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
+        if derived:
+            crashed = next((s for s in self.opts.skip_sizes if s.sizes == int_sizes), None)
+            if crashed is not None:  # an earlier worker died there (the pool started this one)
+                self._skip(label, CRASHED_THERE, crashed.reason)
+                return None
         self.at = (int_sizes, seed, derived)
         what = run_label(int_sizes, seed, derived)
         probe = case.probe
@@ -874,6 +880,10 @@ class Evaluation:
             if not isinstance(rb, StoredRun):
                 rb = _to_host(rb, contract)
         except EvalFailure as f:
+            if derived and not self.healthy and f.verdict is Verdict.REFERENCE_FAILED:
+                # a sticky fault: nothing more can run in this context, the pool goes on in a fresh one
+                fault = re.sub(r"^reference faulted \(.*?seed -?\d+[^)]*\): ", "", f.message)
+                raise FreshWorkerNeeded(SkippedSize(int_sizes, f"it faulted: {fault}")) from None
             if derived and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
                 m = re.search(r"reads outside `\w+`", f.message)
                 self._skip(_plain_label(label) + (f" (it {m.group(0)} there)" if m else ""), CANNOT_RUN)
@@ -1567,6 +1577,18 @@ def _fits_host_memory(contract: Spec, lengths: dict[str, int], what: str) -> Non
                       "size", line=_size_line(contract, big.name))
 
 
+class FreshWorkerNeeded(Exception):
+    """The original took a sticky device fault at a size kf chose: this process's device
+    context is unusable, so the evaluation cannot go on here. The pool runs it again in a
+    fresh worker with that size left out (EvalOptions.skip_sizes; backends/run/local_pool.py)."""
+
+    def __init__(self, skip: SkippedSize):
+        super().__init__(skip.reason)
+        self.skip = skip
+
+
+CRASHED_THERE = "the original crashed its worker there (the evaluation went on in a fresh one)"
+
 CANNOT_RUN = ("the original cannot run there (mark a size the kernel needs with `@kf fixed NAME`, or `@kf require` "
               "what it needs)")
 
@@ -1772,10 +1794,21 @@ def _bytes_moved(contract: Spec, env) -> int | None:
     return total
 
 
-def evaluate(session: DeviceSession, request: EvalRequest, report: Reporter | None = None) -> tuple[EvalResult, bool]:
-    """Evaluate in this process. Returns the result and whether the session is still usable."""
+def evaluate(session: DeviceSession, request: EvalRequest, report: Reporter | None = None,
+             resumable: bool = False) -> tuple[EvalResult, bool]:
+    """Evaluate in this process. Returns the result and whether the session is still usable.
+    `resumable` (the pool's worker): an original that poisons the context at a size kf chose
+    raises FreshWorkerNeeded, and the pool goes on in a fresh worker without that size;
+    otherwise that is the original's failure here."""
     try:
         return Evaluation(session, request, report or (lambda what, seconds: None)).run()
+    except FreshWorkerNeeded as e:
+        if resumable:
+            raise
+        sizes = ", ".join(f"{k}={v}" for k, v in e.skip.sizes.items())
+        message = (f"the original at the derived size {sizes}: {e.skip.reason}, which leaves the device unusable; "
+                   "evaluated through a pool, kf skips that size and goes on in a fresh worker")
+        return EvalResult(Verdict.REFERENCE_FAILED, message), False
     except Exception as e:  # a bug in kf: say so, never hide it as a candidate's failure
         import traceback
 

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backends.kernel import syntax
-from backends.kernel.preprocess import active_text, macros_of
+from backends.kernel.preprocess import active_text, expand_launch_macros, launch_macros, macros_of
 from backends.kernel.simplify import negate
 
 __all__ = ["Val", "Leaf", "Site", "Host", "type_size"]
@@ -116,6 +116,20 @@ class Val:
         return self if i == 0 else Val("1")
 
 
+# queries of the device's limits: a launch size computed from one differs from device to device
+_DEVICE_QUERY = re.compile(
+    r"get_info\s*<\s*[\w:]*info::device::\w+\s*>\s*\(\s*\)|\bget_max_sub_group_size\s*\(\s*\)"
+    r"|\bcudaGetDeviceProperties\w*|\bcudaDeviceGetAttribute\b|\bcudaOccupancy\w+|\bcuDeviceGetAttribute\b"
+    r"|\.\s*(?:maxThreadsPerBlock|warpSize|multiProcessorCount|maxThreadsDim|sharedMemPerBlock\w*|"
+    r"maxThreadsPerMultiProcessor|regsPerBlock)\b")
+_DEVICE_OUT = re.compile(r"\b(?:cudaDeviceGetAttribute|cudaGetDeviceProperties\w*|cudaOccupancy\w+|"
+                         r"cuDeviceGetAttribute)\s*\([^;]*")
+
+
+def _base(path: str) -> str:
+    return os.path.basename(path)
+
+
 def _unknown(why: str) -> Val:
     return Val(None, why)
 
@@ -193,8 +207,11 @@ class Host:
         self._workspace = workspace
         macros = macros_of(raw)
         # `#if` branches the file's own macros rule out are blanked (offsets kept), so a call
-        # split by `#if PREBUILD_KERNEL ... #endif` still parses as one call
-        self.files: list[_File] = [_File(p, syntax.parse(active_text(t, macros, p))) for p, t in raw]
+        # split by `#if PREBUILD_KERNEL ... #endif` still parses as one call; uses of macros
+        # that launch a kernel are written out on their line (`in_macro` says where)
+        self.in_macro: dict[tuple[str, int], list[tuple[str, str, int]]] = {}
+        self._launching = launch_macros(raw)
+        self.files: list[_File] = [_File(p, syntax.parse(self._readable(p, t, macros))) for p, t in raw]
         self.leaves: dict[tuple[str, int], Leaf] = {}  # (file, byte) of the declaration -> leaf
         self._leaf_names: dict[str, tuple[str, int]] = {}
         self._visiting: set[tuple[int, str]] = set()
@@ -242,9 +259,17 @@ class Host:
         if len(self._raw) == start:
             return False
         macros = macros_of(self._raw)
-        self.files += [_File(p, syntax.parse(active_text(t, macros, p))) for p, t in self._raw[start:]]
+        self._launching = launch_macros(self._raw)
+        self.files += [_File(p, syntax.parse(self._readable(p, t, macros))) for p, t in self._raw[start:]]
         self._call_index = self._function_index = None
         return True
+
+    def _readable(self, path: str, text: str, macros) -> str:
+        """The text tree-sitter reads: `#if` branches decided, launching macros written out."""
+        text, where = expand_launch_macros(active_text(text, macros, path), self._launching)
+        for line, names in where.items():
+            self.in_macro[(path, line)] = [(n, self._launching[n][2], self._launching[n][3]) for n in names]
+        return text
 
     def _file_of(self, node) -> _File:
         root = node.tree.root_node if hasattr(node, "tree") else node
@@ -1410,16 +1435,94 @@ class Host:
             return _unknown(f"`{name}` depends on itself")
         self._visiting.add(key)
         try:
-            return self._name_value(name, at, depth)
+            v = self._name_value(name, at, depth)
+            if not v.known and v.parts is None and v.array is None:
+                query = self._device_query(name, self._origin(at), 0)
+                if query is not None:  # say so: no value of the code is right on every device
+                    text, where = query
+                    return _unknown(f"`{name}`, which depends on the device (`{_short(text, 70)}` at {where}): "
+                                    "write a value that every device you run it on allows (e.g. 256 work-items "
+                                    "a group, 32 a sub-group)")
+            return v
         finally:
             self._visiting.discard(key)
+
+    def _member(self, name: str, at) -> str | None:
+        """'class C (FILE:LINE)' when `name` is a data member of a class enclosing `at`."""
+        p = at
+        while p is not None:
+            if p.type in ("class_specifier", "struct_specifier"):
+                tree = self._file_of(p).tree
+                body = p.child_by_field_name("body")
+                for n in (body.named_children if body is not None else []):
+                    if n.type != "field_declaration":
+                        continue
+                    names = [tree.text_of(x) for x in syntax.walk(n) if x.type == "field_identifier"]
+                    if name in names:
+                        cname = p.child_by_field_name("name")
+                        what = f"class `{tree.text_of(cname)}`" if cname is not None else "the enclosing class"
+                        return f"{what} ({_base(self._file_of(p).path)}:{n.start_point[0] + 1})"
+            p = p.parent
+        return None
+
+    def _device_query(self, name: str, at, depth: int) -> tuple[str, str] | None:
+        """(the query, FILE:LINE) when `name`'s value comes, directly or through the names it is
+        computed from (or an out-parameter call), from a query of the device's limits
+        (`get_info<max_work_group_size>`, `cudaGetDeviceProperties`, `cudaDeviceGetAttribute`...)."""
+        if depth > 4:
+            return None
+        d = self._declaration(name, at)
+        if d is None or d.kind in ("param", "tparam", "macro"):
+            return None
+        tree = d.file.tree
+        texts = [(tree.text_of(d.node), d.node)]
+        scope = d.scope if d.scope is not None else d.node
+        assigned = [n.child_by_field_name("right") for n in syntax.walk(scope) if n.type == "assignment_expression"
+                    and n.child_by_field_name("left") is not None
+                    and tree.text_of(n.child_by_field_name("left")).strip() == name]
+        for a in [x for x in assigned if x is not None] + [
+                x for x in self._assignments(name, d, at) or [] if isinstance(x, tuple)]:
+            if not isinstance(a, tuple):
+                texts.append((tree.text_of(a), a))
+                p = a.parent  # an assignment under `if (pow <= limit)`: the limit decides it too
+                while p is not None and p.type not in ("function_definition", "lambda_expression"):
+                    if p.type in ("if_statement", "while_statement", "for_statement"):
+                        cond = p.child_by_field_name("condition")
+                        if cond is not None:
+                            texts.append((tree.text_of(cond), cond))
+                    p = p.parent
+            elif isinstance(a, tuple) and len(a) > 1 and _DEVICE_QUERY.search(str(a[1])):
+                return f"{a[1]}(...)", f"{_base(d.file.path)}:{d.node.start_point[0] + 1}"
+        # an out-parameter: `cudaDeviceGetAttribute(&x, ...)`, `cudaGetDeviceProperties(&prop, ...)`
+        fn = d.scope if d.scope is not None else d.node
+        body = tree.text_of(fn) if fn is not None else ""
+        for m in _DEVICE_OUT.finditer(body):
+            if re.search(rf"&\s*{re.escape(name)}\b", m.group(0)):
+                line = fn.start_point[0] + body.count("\n", 0, m.start())
+                return m.group(0).split("(")[0] + "(...)", f"{_base(d.file.path)}:{line + 1}"
+        for text, node in texts:
+            m = _DEVICE_QUERY.search(text)
+            if m:
+                return m.group(0), f"{_base(d.file.path)}:{node.start_point[0] + text.count(chr(10), 0, m.start()) + 1}"
+        for text, node in texts:
+            value = text.split("=", 1)[1] if "=" in text else text
+            for other in sorted(set(re.findall(r"\b[A-Za-z_]\w*\b", value)) - {name}):
+                found = self._device_query(other, at, depth + 1)
+                if found is not None:
+                    return found
+        return None
 
     def _name_value(self, name: str, at, depth: int) -> Val:
         origin_at = self._origin(at)
         d = self._declaration(name, origin_at)
         if d is None:
             e = self._enumerator(name)
-            return Val(str(e)) if e is not None else _unknown(f"`{name}` (kf found no declaration of it)")
+            if e is not None:
+                return Val(str(e))
+            member = self._member(name, origin_at)
+            if member is not None:  # a data member: set by the object's constructor, its caller's business
+                return _unknown(f"`{name}`, a member of {member} set outside this function: write its value")
+            return _unknown(f"`{name}` (kf found no declaration of it)")
         f = d.file
         if d.kind == "param":
             return self._parameter(d, depth)

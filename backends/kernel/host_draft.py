@@ -98,6 +98,10 @@ def host_draft(text: str, kernel: KernelSource, path: str, files: list[tuple[str
         return f"line {s.line + 1}" if s.file == path else f"{_base(s.file)}:{s.line + 1}"
 
     where = at(site)
+    chain = host.in_macro.get((site.file, site.line))
+    if chain:  # written inside a macro: kf read it written out at its use
+        where += " (in macro " + " -> ".join(
+            f"`{n}` ({'line ' + str(ln + 1) if f == path else _base(f) + ':' + str(ln + 1)})" for n, f, ln in chain) + ")"
     others = [at(s) for s in sites[1:] if _signature(host, s) != _signature(host, site)]
     d.notes.append(f"drafted from the launch at {where}" + (f"; other launches: {', '.join(others[:4])}"
                                                             + (" ..." if len(others) > 4 else "") if others else ""))

@@ -94,3 +94,131 @@ def active_text(text: str, all_macros: dict[str, tuple[str, str, int]], path: st
     if not blank:
         return text
     return "".join(re.sub(r"[^\r\n]", " ", ln) if i in blank else ln for i, ln in enumerate(lines))
+
+
+# -- launches written inside function-like macros ------------------------------------------------
+
+_LAUNCH = re.compile(r"<<<|\bparallel_for\b|\bcudaLaunchKernel\b|\bsingle_task\b")
+_FUNC_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)\(([^)]*)\)[ \t]*(.*)$")
+
+
+def _logical_lines(text: str) -> list[tuple[int, int, str]]:
+    """(first line, last line, text) of each logical line: backslash continuations joined."""
+    out, lines, i = [], text.split("\n"), 0
+    while i < len(lines):
+        start, parts = i, [lines[i]]
+        while parts[-1].rstrip("\r").endswith("\\") and i + 1 < len(lines):
+            parts[-1] = parts[-1].rstrip("\r")[:-1]
+            i += 1
+            parts.append(lines[i])
+        out.append((start, i, " ".join(p.strip() for p in parts)))
+        i += 1
+    return out
+
+
+def launch_macros(files: list[tuple[str, str]]) -> dict[str, tuple[list[str], str, str, int]]:
+    """Function-like macros whose body launches a kernel (`<<<...>>>`, `parallel_for`), also
+    through another such macro: name -> (parameters, body, file, line)."""
+    found: dict[str, tuple[list[str], str, str, int]] = {}
+    for p, t in files:
+        for first, _, ln in _logical_lines(t):
+            m = _FUNC_DEFINE.match(ln)
+            if m and m.group(1) not in found:
+                body = re.sub(r"/\*.*?\*/", " ", m.group(3))
+                found[m.group(1)] = ([x.strip() for x in m.group(2).split(",") if x.strip()], body, p, first)
+    keep = {n for n, (_, body, _, _) in found.items() if _LAUNCH.search(body)}
+    while True:  # macros calling a launching macro launch too
+        more = {n for n, (_, body, _, _) in found.items() if n not in keep
+                and any(re.search(rf"\b{re.escape(k)}\s*\(", body) for k in keep)}
+        if not more:
+            break
+        keep |= more
+    return {n: found[n] for n in keep}
+
+
+def _call_args(text: str, open_at: int) -> tuple[list[str], int] | None:
+    """The top-level arguments of the call whose `(` is at `open_at`, and the offset after `)`."""
+    depth, args, start = 0, [], open_at + 1
+    i = open_at
+    while i < len(text):
+        c = text[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                args.append(text[start:i])
+                return [a.strip() for a in args], i + 1
+        elif c == "," and depth == 1:
+            args.append(text[start:i])
+            start = i + 1
+        i += 1
+    return None
+
+
+def _expand(text: str, macros: dict[str, tuple[list[str], str, str, int]], depth: int, used: list[str]) -> str:
+    if depth > 6 or not macros:
+        return text
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, macros)) + r")\s*\(")
+    out, pos = [], 0
+    for m in pattern.finditer(text):
+        if m.start() < pos:
+            continue
+        got = _call_args(text, m.end() - 1)
+        if got is None:
+            continue
+        args, end = got
+        params, body, _, _ = macros[m.group(1)]
+        if args == [""] and not params:
+            args = []
+        if len(args) != len(params) and not (params and params[-1] == "..."):
+            continue
+        values = dict(zip(params, args))
+        if params and params[-1] == "...":
+            values["__VA_ARGS__"] = ", ".join(args[len(params) - 1:])
+        expanded = re.sub(r"\b[A-Za-z_]\w*\b", lambda t: values.get(t.group(), t.group()), body)
+        expanded = re.sub(r"\s*##\s*", "", expanded)
+        if m.group(1) not in used:
+            used.append(m.group(1))
+        expanded = _expand(expanded, macros, depth + 1, used)
+        newlines = text.count("\n", m.start(), end)
+        out.append(text[pos:m.start()] + expanded + "\n" * newlines)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def expand_launch_macros(text: str, macros: dict[str, tuple[list[str], str, str, int]]) -> tuple[str, dict[int, list[str]]]:
+    """`text` with every use of a launching macro (`launch_macros`) written out in place, on the
+    line of the use (the lines after it keep their numbers), so the launch inside is read like
+    any other; the macros' own `#define` lines are left as they are. Also returns, by line, the
+    macros expanded there (for the draft's note)."""
+    if not macros:
+        return text, {}
+    lines = _logical_lines(text)
+    directive = {i for first, last, ln in lines if re.match(r"[ \t]*#", ln) for i in range(first, last + 1)}
+    out_lines = text.split("\n")
+    where: dict[int, list[str]] = {}
+    # expand statement by statement: a use may span lines, so work on the code between directives
+    i = 0
+    result: list[str] = []
+    while i < len(out_lines):
+        if i in directive:
+            result.append(out_lines[i])
+            i += 1
+            continue
+        j = i
+        while j < len(out_lines) and j not in directive:
+            j += 1
+        chunk = "\n".join(out_lines[i:j])
+        if re.search(r"\b(" + "|".join(map(re.escape, macros)) + r")\s*\(", chunk):
+            used: list[str] = []
+            new = _expand(chunk, macros, 0, used)
+            if new != chunk:
+                for k, ln in enumerate(chunk.split("\n")):
+                    if re.search(r"\b(" + "|".join(map(re.escape, macros)) + r")\s*\(", ln):
+                        where[i + k] = used
+                chunk = new
+        result.extend(chunk.split("\n"))
+        i = j
+    return "\n".join(result), where

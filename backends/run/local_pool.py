@@ -24,10 +24,11 @@ import msgspec
 
 from backends.judge.evidence import COMPILING_MEANWHILE, failed_check
 from backends.run import worker
-from backends.model import Diagnostic, DeviceInfo, EvalRequest, EvalResult, Verdict
+from backends.model import Diagnostic, DeviceInfo, EvalRequest, EvalResult, SkippedSize, Verdict
 
 _encoder = msgspec.msgpack.Encoder()
 START_SECONDS = 300.0  # importing a runtime and building the SYCL shim the first time
+MAX_CRASHED_SIZES = 4  # sizes kf chose where the original may crash its worker, each then left out
 
 
 class Cancelled(Exception):
@@ -261,6 +262,9 @@ class WorkerProcess:
                                                                                        compile_overlap=False))
             return self.evaluate(again, cancel)
         on_reference = "reference" in stage
+        skip = self._crashed_at_derived_size(request, kind, payload, stage)
+        if skip is not None:  # the original crashed its worker at a size kf chose: on without it
+            return self._again_without(request, skip, cancel, started)
         if kind == "result":
             result = worker.decode_result(payload[0])
             if not payload[1]:  # the worker exits by itself after an unhealthy evaluation
@@ -284,6 +288,43 @@ class WorkerProcess:
                               wall_seconds=time.perf_counter() - started)
         self.kill()
         return EvalResult(Verdict.INTERNAL, f"worker error: {payload[0] if payload else kind}")
+
+    @staticmethod
+    def _crashed_at_derived_size(request: EvalRequest, kind: str, payload: list, stage: str) -> SkippedSize | None:
+        """The size to leave out when the original (never the candidate, nor the user's Python
+        reference) crashed or hung its worker at a size kf chose, or poisoned its device there
+        (the worker says "resume"); None otherwise. A size already left out is never
+        left out again (that would loop)."""
+        if kind == "resume":
+            skip = msgspec.convert(payload[0], SkippedSize)
+        elif kind in ("timeout", "died") and stage.startswith("running the reference ("):
+            runs = failed_check(stage, "")
+            if not runs or not runs[0].derived:
+                return None
+            why = (f"it ran past the time limit ({request.options.timeout_s:g} s a run) and was killed"
+                   if kind == "timeout" else f"its process died ({payload[0]})")
+            skip = SkippedSize(runs[0].sizes, why)
+        else:
+            return None
+        if any(s.sizes == skip.sizes for s in request.options.skip_sizes):
+            return None
+        return skip
+
+    def _again_without(self, request: EvalRequest, skip: SkippedSize, cancel: threading.Event | None,
+                       started: float) -> EvalResult:
+        """The evaluation once more in a fresh worker, `skip` left out with the sizes before it;
+        after MAX_CRASHED_SIZES such sizes the original's failure is the result."""
+        self.kill()  # a worker that asked to resume exits by itself; one that died is gone
+        skips = [*request.options.skip_sizes, skip]
+        if len(skips) > MAX_CRASHED_SIZES:
+            where = "; ".join(", ".join(f"{k}={v}" for k, v in s.sizes.items()) for s in skips)
+            message = (f"the original crashed at {len(skips)} sizes kf chose ({where}); at the last: {skip.reason}: "
+                       "mark the sizes the kernel needs with `@kf fixed NAME` or `@kf require` what it needs")
+            return EvalResult(Verdict.REFERENCE_FAILED, message, wall_seconds=time.perf_counter() - started)
+        self.evaluations -= 1  # the same evaluation, continued
+        again = msgspec.structs.replace(request, options=msgspec.structs.replace(request.options, skip_sizes=skips))
+        result = self.evaluate(again, cancel)
+        return msgspec.structs.replace(result, wall_seconds=time.perf_counter() - started)
 
     def peak_bandwidth(self) -> float | None:
         kind, payload, _ = self._call(("peak",), None)

@@ -4,6 +4,8 @@ Generated kernels are untrusted code: they run here, never in the editor's serve
 the command line's process. The worker talks to its pool over a pipe, in msgpack:
   pool -> worker: ("eval", EvalRequest) | ("devices", backend) | ("peak",) | ("stats",) | ("stop",)
   worker -> pool: ("stage", what, seconds) | ("result", EvalResult, healthy) | ("devices", [...])
+                  | ("resume", SkippedSize): the original poisoned the device at a size kf chose;
+                    the worker exits and the pool evaluates again in a fresh one without that size
                   | ("peak", bytes_per_s) | ("stats", {cache: counters}) | ("error", text)
 "stage" messages name what is running and how long it may take, so the pool can kill a
 hung kernel and say where it hung.
@@ -63,7 +65,7 @@ def main(conn: Any, backend: str, device: int) -> None:
         sys.stdout = sys.stderr
     except OSError:
         pass
-    from backends.judge.harness import evaluate
+    from backends.judge.harness import FreshWorkerNeeded, evaluate
 
     session = None
 
@@ -113,7 +115,12 @@ def main(conn: Any, backend: str, device: int) -> None:
         except Exception as e:
             send("error", f"cannot open {backend} device {device}: {type(e).__name__}: {e}")
             return
-        result, healthy = evaluate(session, req, lambda what, seconds: send("stage", what, seconds))
+        try:
+            result, healthy = evaluate(session, req, lambda what, seconds: send("stage", what, seconds),
+                                       resumable=True)
+        except FreshWorkerNeeded as e:
+            send("resume", msgspec.to_builtins(e.skip))
+            return  # the context is unusable: the pool starts a fresh worker for the rest
         send("result", msgspec.to_builtins(result), healthy)
         if not healthy:
             return  # a faulted context or a scribbled heap: the pool starts a fresh worker
