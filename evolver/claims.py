@@ -16,6 +16,12 @@ measurements ("blocks": each its own evaluation, new inputs, its own place in ti
   over the variants measured more than once, of how far a block strays from the others
   (sqrt(max/min) - 1 of their figures), clamped to [2%, 10%], so a "1.01x" on a machine
   that drifts by 3% is not a claim.
+- a claim below 1 + MIN_EFFECT_CAP must also clear what identical code measures: the final
+  re-time then measures a recompiled, unchanged copy of the original against the original
+  the same way (the "control"), and the minimum effect is raised to the control's upper
+  end above 1. Independent blocks cancel noise, not a bias they all share (the order of the
+  two kernels in a trial, where the runtime put each binary): an A/A search once claimed
+  1.04x [1.01-1.07] in both of its blocks.
 
 Pure functions of plain data; the engine (evolver/engine.py) applies them and
 docs/search.md states the rule for users.
@@ -34,7 +40,8 @@ from backends.model import EvalResult
 from .records import Block, Variant
 
 __all__ = ["MIN_EFFECT_FLOOR", "MIN_EFFECT_CAP", "block_of", "combine", "between_block_spread", "measured_noise",
-           "default_min_effect", "claims_faster", "with_blocks"]
+           "default_min_effect", "claims_faster", "with_blocks", "needs_control", "control_min_effect",
+           "control_copy_text"]
 
 MIN_EFFECT_CAP = 0.10  # the measured noise sets the default up to 10%; wider drift shows in the interval
 
@@ -84,6 +91,27 @@ def default_min_effect(noise: float | None) -> float:
     """The measured noise, clamped to [MIN_EFFECT_FLOOR, MIN_EFFECT_CAP]: a larger drift
     already widens the interval (which must clear 1), the cap keeps real 1.2x wins claimable."""
     return min(MIN_EFFECT_CAP, max(MIN_EFFECT_FLOOR, noise or 0.0))
+
+
+def needs_control(point: float, low: float, min_effect: float) -> bool:
+    """A claim small enough that a bias shared by every block could make it: checked against
+    the control (an identical copy of the original) before it stands."""
+    return claims_faster(point, low, min_effect) and point < 1.0 + MIN_EFFECT_CAP
+
+
+def control_min_effect(min_effect: float, control: Sequence[Block]) -> float:
+    """The minimum effect once the control is measured: at least how far above 1 identical
+    code reached (the high end of the control's combined interval)."""
+    if not control:
+        return min_effect
+    _, _, high = combine(control)
+    return max(min_effect, high - 1.0)
+
+
+def control_copy_text(text: str) -> str:
+    """The original's text, unchanged in code, as another compile unit: a trailing comment
+    makes it a separate build (compile caches key on the text)."""
+    return text + ("" if text.endswith("\n") else "\n") + "// kf: an identical copy of the original (control)\n"
 
 
 def with_blocks(v: Variant, blocks: list[Block], min_effect: float, *, stages: Sequence[str] | None = None,

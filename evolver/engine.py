@@ -48,7 +48,8 @@ from backends.kernel.tunables import defaults
 
 from .archive import Archive, accepts
 from .descriptors import launch_features
-from .claims import block_of, claims_faster, combine, default_min_effect, measured_noise, with_blocks
+from .claims import (block_of, claims_faster, combine, control_copy_text, control_min_effect, default_min_effect,
+                     measured_noise, needs_control, with_blocks)
 from .operators import Context, Operator, Proposal, Rejection
 from .records import (Attempt, EvaluationDone, Event, Finished, NewElite, Progress, SearchConfig, SearchError,
                       Variant)
@@ -137,6 +138,8 @@ class Search:
         self._heartbeat_task: asyncio.Future | None = None
         self._opened = False
         self._final_min_effect: float | None = None
+        self._control_min_effect: float | None = None  # what an identical copy measured (evolver/claims.py)
+        self.control: tuple[float, float, float] | None = None  # its (point, low, high) in the final re-time
         self._resumed_done = -1  # evaluations in the store when it was resumed
 
     # -- public -----------------------------------------------------------------------
@@ -221,7 +224,7 @@ class Search:
         """The smallest effect claimed as "faster": the configured one, else the noise this
         search measured between independent blocks (evolver/claims.py)."""
         if self.config.min_effect is not None:
-            return max(0.0, float(self.config.min_effect))
+            return max(0.0, float(self.config.min_effect), self._control_min_effect or 0.0)
         if self._final_min_effect is not None:
             return self._final_min_effect
         groups = [v.blocks for v in self.variants.values() if len(v.blocks) >= 2]
@@ -849,6 +852,13 @@ class Search:
         min_effect = self.config.min_effect if self.config.min_effect is not None else \
             default_min_effect(max(noise or 0.0, measured_noise(
                 [v.blocks for v in self.variants.values() if len(v.blocks) >= 2]) or 0.0))
+        if any(needs_control(*combine(blocks_of[v.id])[:2], min_effect) for v in top
+               if v.id not in failed and blocks_of[v.id]):
+            control = await self._control_blocks(nblocks, options)
+            if control:
+                self.control = combine(control)
+                min_effect = control_min_effect(min_effect, control)
+                self._control_min_effect = min_effect
         for v in top:
             if v.id in failed:
                 finals.append(failed[v.id])
@@ -875,7 +885,29 @@ class Search:
         self.store.put_finals(self.key.id, finals, ref)
         best = next((v for v in finals if v.ok and v.significant), None)
         self.note = self._final_note(finals, best, min_effect)
+        if self.control is not None:
+            point, low, high = self.control
+            self.note = "; ".join(x for x in (self.note, (
+                f"an identical copy of the original measured {point:.2f}x [{low:.2f}-{high:.2f}] in this re-time: "
+                f"a claim must clear that (min effect {min_effect * 100:.0f}%)")) if x)
         return best
+
+    async def _control_blocks(self, nblocks: int, options: EvalOptions) -> list:
+        """The control of a small claim: the original against a recompiled, unchanged copy of
+        itself, in as many blocks as the re-time, measured the same way (evolver/claims.py)."""
+        ref = self.reference
+        copy = msgspec.structs.replace(ref, text=control_copy_text(ref.text))
+        blocks = []
+        for b in range(nblocks):
+            self._progress(f"re-timing an identical copy of the original (control of a small claim): block "
+                           f"{b + 1}/{nblocks} ({self.retime_seconds:g}s)")
+            result = await self.pool.evaluate(EvalRequest(ref, copy, self.backend, self.device, options,
+                                                          nonce=self._nonce()))
+            block = block_of(result, "control")
+            if block is None:  # the copy must measure like the original; if it cannot, nothing is known
+                return []
+            blocks.append(block)
+        return blocks
 
     def _apply_finals(self, finals: list[Variant]) -> None:
         """Re-measured figures replace the search's figures everywhere: the stored variants,

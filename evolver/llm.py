@@ -186,9 +186,13 @@ class LLMClient:
             finally:
                 self._reserved -= held
 
+    def _attempts(self) -> int:
+        """How many times one call may send its request (the first and the retries)."""
+        return max(0, self.config.retries) + 1
+
     async def _with_retries(self, messages: list[dict[str, Any]], max_tokens: int,
                             temperature: float | None) -> Reply:
-        attempts = max(0, self.config.retries) + 1
+        attempts = self._attempts()
         start = time.monotonic()
         for attempt in range(1, attempts + 1):
             try:

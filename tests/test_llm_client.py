@@ -126,6 +126,24 @@ async def test_connection_error_is_clear():
             await c.chat(MSGS)
 
 
+async def test_a_job_asks_an_unreachable_endpoint_again_without_its_back_off():
+    """The fronts' client (kf_lsp/core/failures.py): once a call found the endpoint
+    unreachable after its retries, later calls still ask (it may come back) with one attempt,
+    so a search does not wait out the back-off at every call; the failure is said once."""
+    from kf_lsp.core.failures import WatchedClient
+
+    said, sleeps = [], Sleeps()
+    async with WatchedClient(config("http://127.0.0.1:9/v1", retries=3), said.append, sleep=sleeps) as c:
+        with pytest.raises(LLMError, match="gave up after 4 attempts"):
+            await c.chat(MSGS)
+        assert len(sleeps.delays) == 3
+        for _ in range(2):
+            with pytest.raises(LLMError, match="cannot reach LLM endpoint http://127.0.0.1:9/v1"):
+                await c.chat(MSGS)
+        assert len(sleeps.delays) == 3  # no back-off for the later calls
+    assert [f.kind for f in said] == ["unreachable"]
+
+
 async def test_token_budget(double):
     async with LLMClient(config(double.url, token_budget=600, max_tokens=200)) as c:
         await c.chat(MSGS)

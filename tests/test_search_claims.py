@@ -19,8 +19,10 @@ import msgspec
 import pytest
 
 from backends.kernel.load import load_unit
+from backends.model import EvalOptions
 from backends.run.local_pool import EvalPool
-from evolver.claims import claims_faster, combine, default_min_effect, measured_noise
+from evolver.claims import (claims_faster, combine, control_min_effect, default_min_effect, measured_noise,
+                            needs_control)
 from evolver.descriptors import SEARCH_GRID, launch_features
 from evolver.engine import Search
 from evolver.records import Block, Budget, Finished, Progress, SearchConfig
@@ -53,6 +55,11 @@ def test_the_claim_rule_on_plain_figures():
     assert noise == pytest.approx(0.05)
     assert default_min_effect(noise) == pytest.approx(0.05) and default_min_effect(0.5) == 0.10
     assert not claims_faster(1.04, 1.01, default_min_effect(noise)) and claims_faster(1.3, 1.1, 0.05)
+    # a small claim is checked against identical code; a large one needs no control
+    assert needs_control(1.04, 1.01, 0.02) and not needs_control(1.5, 1.3, 0.02) and not needs_control(1.01, 0.9, 0.02)
+    control = [Block("control", 1.04, 1.01, 1.07), Block("control", 1.03, 1.00, 1.05)]
+    assert control_min_effect(0.02, control) == pytest.approx(0.07) and control_min_effect(0.09, control) == 0.09
+    assert control_min_effect(0.02, []) == 0.02
 
 
 def test_launch_features_move_the_launch_axes():
@@ -115,19 +122,66 @@ def test_a_lucky_measurement_is_checked_before_it_becomes_best(pool, tmp_path):
     assert store.search_status(search.key.id) == "exhausted"
 
 
-def test_identical_code_is_not_claimed_faster_and_exits_1(tmp_path):
-    # an A/A search: the only tunable is never used by the code, so every variant is the original
+def aa_saxpy(tmp_path):
+    """An A/A search's kernel: the only tunable is never used by the code, so every variant is
+    the original, recompiled."""
     text = open(SAXPY).read().replace("// @kf tune WG_SIZE = 16, 64, 256, 1024",
                                       "// @kf tune UNUSED = 1, 2, 3")
     text = text.replace("// @kf local WG_SIZE", "// @kf local 64").replace("roundup(n, WG_SIZE)", "roundup(n, 64)")
     text = text.replace("#include <sycl/sycl.hpp>", "#include <sycl/sycl.hpp>\n#ifndef UNUSED\n#define UNUSED 1\n#endif")
     src = tmp_path / "saxpy.cpp"
     src.write_text(text)
+    return src
+
+
+def test_identical_code_is_not_claimed_faster_and_exits_1(tmp_path):
+    src = aa_saxpy(tmp_path)
     proc = kf("optimize", f"{src}:saxpy", "--budget", "4", "--eval-seconds", "0.15", "--blocks", "2",
               "--db", str(tmp_path / "kf.db"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "no verified improvement" in proc.stdout and "min effect" in proc.stdout
     assert "best:" not in proc.stdout
+
+
+class BiasedPool:
+    """TEST DOUBLE around the real pool: every candidate measures `figures` (speedup, low,
+    high) whatever was measured, as a bias every block shares would make it (the order of
+    the two kernels in a trial, where each binary was placed). CI once saw an A/A search
+    claim 1.04x [1.01-1.07] in both of its final blocks."""
+
+    def __init__(self, pool, figures: tuple[float, float, float]):
+        self.pool, self.figures, self.size, self.backend = pool, figures, 1, pool.backend
+        self.candidates: list[str] = []
+
+    async def evaluate(self, req):
+        result = await self.pool.evaluate(req)
+        if req.candidate is not None and result.ok:
+            self.candidates.append(req.candidate.text)
+            point, low, high = self.figures
+            result = msgspec.structs.replace(result, speedup=point, speedup_low=low, speedup_high=high,
+                                             significant=True)
+        return result
+
+
+def test_a_bias_all_blocks_share_is_measured_on_identical_code_and_not_claimed(pool, tmp_path):
+    src = aa_saxpy(tmp_path)
+    src.write_text(src.read_text().replace("// @kf n = 1 << 22", "// @kf n = 1 << 14"))  # the figures are fixed
+    unit = load_unit(str(src), "saxpy")
+    biased = BiasedPool(pool, (1.04, 1.01, 1.07))
+    cfg = SearchConfig(budget=Budget(evaluations=1), eval_seconds=0.02, final_blocks=2)
+    quick = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=3, max_trials=10, target_seconds=0.02,
+                        profile=False)
+    search = Search(unit, biased, Store(str(tmp_path / "kf.db")), cfg, backend="sycl", retime=1,
+                    retime_seconds=0.02, options=quick)
+    events = []
+    fin = asyncio.run(search.run(events.append))
+    # the small claim was checked against a recompiled, unchanged copy of the original, which
+    # measured the same 1.04x: that is the harness, not the code, so nothing is claimed
+    copies = [t for t in biased.candidates if t != unit.text and t.startswith(unit.text)]
+    assert len(copies) == 2 and search.control == (1.04, 1.01, 1.07)
+    assert fin.best is None and fin.min_effect == pytest.approx(0.07)
+    assert "an identical copy of the original measured 1.04x [1.01-1.07]" in fin.note
+    assert any("identical copy of the original" in e.message for e in events if isinstance(e, Progress))
 
 
 # -- one measurement per table; tuning alone fills several cells ---------------------------

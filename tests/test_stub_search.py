@@ -215,10 +215,9 @@ def test_the_search_continues_from_the_first_correct_kernel(reference, tmp_path)
 
 @pytest.mark.skipif(not __import__("tiny_llm").available()[0], reason=__import__("tiny_llm").available()[1])
 @pytest.mark.timeout(1500)
-def test_a_real_tiny_llm_is_asked_for_the_first_kernel(reference, tmp_path):
+def test_a_real_tiny_llm_is_asked_for_the_first_kernel(reference, tmp_path, tiny_llm_server):
     """SmolLM2-135M: the loop and the messages, not the kernel's quality. One request (a
     prompt of ~3000 tokens: a minute on a quiet 2-core machine, several on a loaded one)."""
-    import tiny_llm
     from backends.judge.stub_draft import draft_stub
     from backends.run.local_pool import EvalPool
     from evolver.engine import Search
@@ -229,16 +228,16 @@ def test_a_real_tiny_llm_is_asked_for_the_first_kernel(reference, tmp_path):
     path, text = draft_stub(str(reference), "scale_add", "sycl")
     Path(path).write_text(text)
     unit = load_unit(path)
-    with tiny_llm.TinyLLMServer() as server:
-        # one attempt with a generous bound, a short reply (64 tokens ask as well as 256; as in test_tiny_llm)
-        cfg = LLMConfig(base_url=server.url, model=server.model, temperature=0.0, max_tokens=64, concurrency=1,
-                        timeout_s=540.0, retries=0, evolve_prompts=False)
-        config = SearchConfig(budget=Budget(evaluations=1), llm=cfg, batch=1, eval_seconds=0.1, final_blocks=1,
-                              ask_again=0)
-        events = []
-        with EvalPool("sycl", [0]) as pool, Store(str(tmp_path / "kf.db")) as store:
-            search = Search(unit, pool, store, config, [TuningOperator(), LLMOperator(cfg)], backend="sycl")
-            finished = asyncio.run(search.run(events.append))
+    server = tiny_llm_server  # one server for the run (tests/conftest.py)
+    # one attempt with a generous bound, a short reply (64 tokens ask as well as 256; as in test_tiny_llm)
+    cfg = LLMConfig(base_url=server.url, model=server.model, temperature=0.0, max_tokens=64, concurrency=1,
+                    timeout_s=540.0, retries=0, evolve_prompts=False)
+    config = SearchConfig(budget=Budget(evaluations=1), llm=cfg, batch=1, eval_seconds=0.1, final_blocks=1,
+                          ask_again=0)
+    events = []
+    with EvalPool("sycl", [0]) as pool, Store(str(tmp_path / "kf.db")) as store:
+        search = Search(unit, pool, store, config, [TuningOperator(), LLMOperator(cfg)], backend="sycl")
+        finished = asyncio.run(search.run(events.append))
     assert isinstance(finished, Finished) and finished.reason != "error", finished
     said = [e.message for e in events if isinstance(e, Progress)]
     assert any("is a stub" in m and "the first correct one becomes the baseline" in m for m in said)

@@ -29,10 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SAXPY = str(ROOT / "examples" / "sycl" / "saxpy.cpp")
 
 
-@pytest.fixture(scope="module")
-def server():
-    with tiny_llm.TinyLLMServer() as s:
-        yield s
+@pytest.fixture()
+def server(tiny_llm_server):
+    return tiny_llm_server  # one server for every test that uses it (tests/conftest.py)
 
 
 class RecordingClient(LLMClient):

@@ -60,6 +60,7 @@ class WatchedClient(LLMClient):
         self._said: set[str] = set()
         self._fatal: LLMError | None = None
         self._proven = False  # a request succeeded: the key and model are good
+        self._down = False  # the last call found the endpoint unreachable (after its retries)
         self._first = asyncio.Lock()
 
     @property
@@ -83,11 +84,17 @@ class WatchedClient(LLMClient):
                     return await self._chat(messages, **kwargs)
         return await self._chat(messages, **kwargs)
 
+    def _attempts(self) -> int:
+        """One attempt while the endpoint is known unreachable: it is still asked at every
+        call (it may come back), without paying the back-off again at each (seconds a call)."""
+        return 1 if self._down else super()._attempts()
+
     async def _chat(self, messages, **kwargs):
         try:
             reply = await super().chat(messages, **kwargs)
         except LLMError as e:
             f = classify(e)
+            self._down = f.kind == "unreachable"
             if f.kind in FATAL and self._fatal is None:
                 self._fatal = e
             if f.kind not in self._said:
@@ -97,5 +104,5 @@ class WatchedClient(LLMClient):
                 except Exception:
                     pass
             raise
-        self._proven = True
+        self._proven, self._down = True, False
         return reply
