@@ -6,9 +6,11 @@ rejecting it is as much a bug."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from backends.judge import harness
@@ -42,16 +44,28 @@ def evaluate(session, reference: Path, candidate: Path, options: EvalOptions, no
     return result
 
 
-def _nonce_scaling_x_up(session, reference: Path) -> int:
-    """A request nonce whose special input set scales `x` up (3 in 4 do; drawn from this process's
-    secret, which the in-process harness uses too), so the test does not depend on the draw."""
+def _at_n(path: Path, n: int, tmp: Path) -> Path:
+    """A copy of a kernel file whose default size is `n` (the reference and the candidate alike:
+    the contract holds them to the same `n`), so that evaluating it many times stays cheap."""
+    out = tmp / path.name
+    if not out.exists():
+        out.write_text(re.sub(r"// @kf n = .*", f"// @kf n = {n}", path.read_text()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """One directory for the copies at SMALL, so that the tests share the original's compile and
+    its stored outputs (the worker keeps them per original)."""
+    return tmp_path_factory.mktemp("small")
+
+
+def _special_x(session, reference: Path, nonce: int, n: int) -> np.ndarray:
+    """`x` of the special input set an evaluation with this nonce gets (from this process's
+    secret, which the in-process harness uses too): what the test reads, never chooses."""
     unit = load_unit(str(reference))
-    for nonce in range(64):
-        probe = harness.Evaluation(session, EvalRequest(unit, unit, "sycl", 0, TIMED, nonce=nonce), lambda *a: None)
-        plans = InputSet(unit.kernel.spec, {"n": 1 << 22, "a": 2.5}, probe._timing_key(-2), wide=True).plans
-        if plans["x"].scale > 1.0:
-            return nonce
-    raise AssertionError("no nonce scales x up")
+    probe = harness.Evaluation(session, EvalRequest(unit, unit, "sycl", 0, TIMED, nonce=nonce), lambda *a: None)
+    return InputSet(unit.kernel.spec, {"n": n, "a": 2.5}, probe._timing_key(-2), wide=True)["x"]
 
 
 # -- holes found and closed -----------------------------------------------------------------
@@ -71,10 +85,45 @@ def test_special_values_tolerance_is_not_set_by_the_huge_special_value(session):
     input (2^60) makes that rms ~1e12, so only NaN/Inf/huge mismatches counted: a candidate
     clamping x to [-1, 1] below |x| < 2^20 was `correct`. The atol there now scales with the
     original's outputs on ordinary inputs."""
-    nonce = _nonce_scaling_x_up(session, SAXPY)
-    r = evaluate(session, SAXPY, RED / "saxpy_clamped_moderate.cpp", TIMED, nonce)
+    r = evaluate(session, SAXPY, RED / "saxpy_clamped_moderate.cpp", TIMED)
     assert r.verdict is Verdict.WRONG, r.message
     assert "special input values" in r.message and "on ordinary inputs" in r.message
+
+
+SMALL = 1 << 16  # the default size of the repeated evaluations below (the special set scatters ~72 values per buffer)
+
+
+def test_a_candidate_exact_only_where_8_samples_look_special_is_wrong_in_every_evaluation(session, small):
+    """The special set scaled each buffer by one power of two, so 8 sampled elements told it apart
+    from the ordinary sets: a saxpy exact only when its samples of x look special (and clamping x
+    to [-1, 1] otherwise) was `correct` in every evaluation. The special set is ordinary values now
+    but for ~72 scattered ones at secret positions: in every evaluation where the kernel's samples
+    (at k n / 8, read here from the set kf draws, not chosen) miss them, it is `wrong`."""
+    reference, candidate = _at_n(SAXPY, SMALL, small), _at_n(RED / "saxpy_detects_special_set.cpp", SMALL, small)
+    first = time.time_ns() & 0xFFFF
+    unseen = []
+    for nonce in range(first, first + 8):
+        samples = _special_x(session, reference, nonce, SMALL)[np.arange(8) * (SMALL // 8)]
+        if (np.abs(samples) <= 1).all() and not (np.abs(samples) < 0.25).all():
+            unseen.append(nonce)  # else its samples met a scattered value (about 1 set in 110 at this size)
+    assert len(unseen) >= 3
+    for nonce in unseen[:3]:
+        r = evaluate(session, reference, candidate, TIMED, nonce)
+        assert r.verdict is Verdict.WRONG and "special input values" in r.message, r.message
+
+
+@pytest.mark.parametrize("reference,candidate", [(SAXPY, "saxpy_clamped_moderate.cpp"),
+                                                 (RED / "log_abs.cpp", "log_abs_tiny_wrong.cpp")])
+def test_a_candidate_wrong_only_above_or_only_far_below_the_range_is_wrong_in_every_evaluation(
+        session, small, reference, candidate):
+    """The special set's scale, drawn per buffer, was below 1 in 1 evaluation in 4: a saxpy wrong
+    only for |x| > 1 passed a `kf bench` then; a log|x| wrong only for tiny normal |x| passed
+    whenever x was scaled up. Every special set holds both, in every float input."""
+    reference, candidate = _at_n(reference, SMALL, small), _at_n(RED / candidate, SMALL, small)
+    first = time.time_ns() & 0xFFFF
+    for nonce in range(first, first + 3):
+        r = evaluate(session, reference, candidate, TIMED, nonce)
+        assert r.verdict is Verdict.WRONG and "special input values" in r.message, r.message
 
 
 def test_a_more_accurate_reduction_is_accepted_with_nan_on_both_sides(session):

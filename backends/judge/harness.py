@@ -83,7 +83,8 @@ TIMING_TAG = 0x7143  # tells the timed trials' input keys apart from the verific
 LARGE_OUTPUT_BYTES = 64 << 20  # outputs of at least this size: a timed trial not bit for bit the original's ...
 SAMPLE_BLOCKS = 64  # ... is compared on this many blocks (the last one and others drawn in secret) ...
 SAMPLE_BLOCK_BYTES = 64 << 10  # ... of this size, with the usual comparison (the whole output where they fail)
-SPECIAL_VALUES = ("special input values (scaled magnitudes, zeros, subnormals, NaN and Inf where the spec's range "
+SPECIAL_VALUES = ("special input values (magnitudes above and far below the range, zeros, subnormals, NaN and Inf "
+                  "scattered among ordinary values where the spec's range "
                   "allows; `// @kf values ordinary` turns them off)")
 
 
@@ -217,6 +218,8 @@ class Evaluation:
         self.skipped: dict[str, list[str]] = {}  # why -> the derived sizes skipped for it
         self.skip_details: dict[str, str] = {}  # why -> what happened at the first of them
         self._bounds: dict[tuple, tuple[float, float, str]] = {}  # (buffer, input lengths) -> accumulation widening
+        self._bound_terms: dict[tuple, int] = {}  # the same key -> terms per output element
+        self._terms: dict[str, int] = {}  # buffer -> terms per element at the size _accumulation last measured
         self.seen: dict[str, dict[str, float]] = {}  # buffer -> {"original": err, "candidate": err}
         self.rules: dict[str, set[str]] = {}  # buffer -> the rules its checks passed by
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
@@ -517,6 +520,8 @@ class Evaluation:
             rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
             self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element") if k >= 2 \
                 else (0.0, 0.0, "")
+            self._bound_terms[key] = k
+        self._terms[b.name] = self._bound_terms.get(key, 1)  # k of the last size asked (_special_bounds)
         return self._bounds[key]
 
     def _disagrees(self, contract: Spec, check, what: str) -> EvalFailure:
@@ -530,12 +535,15 @@ class Evaluation:
 
     def _compare(self, rb: Buffers | None, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False,
                  expected: dict | None = None, inputs: dict | None = None,
-                 magnitude: dict[str, tuple[float, str]] | None = None) -> CheckReport:
+                 magnitude: dict[str, tuple[float, str]] | None = None,
+                 bounds: dict[str, tuple[float, float, str]] | None = None) -> CheckReport:
         """Every output of the candidate against the oracle: a Python reference's `expected`
         outputs (judged by accuracy, with the original's own error when there is an original,
         rb), else the original's outputs (rb) within the tolerance, widened for the rounding
         of an accumulation and for a nondeterministic original (docs/evaluation.md, "The
-        oracle"). An original that disagrees with the reference raises REFERENCE_FAILED."""
+        oracle"). An original that disagrees with the reference raises REFERENCE_FAILED.
+        `bounds`: the accumulation widening per output, given instead of measured on `inputs`
+        (the special input values)."""
         worst: CheckReport | None = None
         max_abs = max_rel = 0.0
         nonfinite = 0
@@ -546,7 +554,8 @@ class Evaluation:
                 continue
             rtol, atol = self._tolerance(contract, b)
             poisoned = b.role == "out" and b.start is None
-            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, lambda: _length(rb, cb, b))
+            extra_rtol, extra_atol, why = bounds.get(b.name, (0.0, 0.0, "")) if bounds is not None else \
+                self._accumulation(contract, b, inputs, lambda: _length(rb, cb, b))
             if expected is not None:
                 got = cb.read(b.name, b.dtype)
                 orig = rb.read(b.name, b.dtype) if rb is not None else None
@@ -1204,7 +1213,8 @@ class Evaluation:
         original runs first, its outputs are copied to the host and its buffers freed, then the
         candidate runs and is judged against the original's own behaviour there (where the
         original gives NaN, any value passes; the absolute tolerance grows with the outputs'
-        typical magnitude, measured on the original: the wide inputs scale them). Outputs over
+        typical magnitude, measured on the original, and an accumulated output's with the
+        rounding of the set's largest scattered term: _special_bounds). Outputs over
         SPECIAL_MAX_BYTES are compared on blocks drawn in secret (_special_blocks)."""
         overrides: dict[str, str] = {}
         env_r = ref.env(contract, overrides)
@@ -1217,8 +1227,10 @@ class Evaluation:
         self.at = (sizes, -2, False)
         outs = [b for b in contract.buffers if b.role != "in"]
         try:
-            ordinary = self._run_checked(ref, contract, env_r, InputSet(contract, env_r, self._timing_key(-3)), what)
+            plain = InputSet(contract, env_r, self._timing_key(-3))
+            ordinary = self._run_checked(ref, contract, env_r, plain, what)
             blocks = _special_blocks(ordinary, outs, inputs)
+            bounds = self._special_bounds(contract, outs, plain, inputs, ordinary)
 
             def view(bufs):  # what of a run's outputs is read and compared
                 return _Sampled(bufs, blocks) if blocks else bufs
@@ -1252,12 +1264,30 @@ class Evaluation:
             # by `scale`): the rms of the special outputs would be set by their few huge values alone
             magnitude = {name: (value, "the rms of the original's outputs on ordinary inputs")
                          for name, value in rms.items() if value > 0}
+            # the rounding allowance of an accumulation, in the units the comparison sees (divided by `scale`)
+            bounds = {name: (r, a / scale.get(name, 1.0), why) for name, (r, a, why) in bounds.items()}
             self._compare(_Scaled(want, None, scale), _Scaled(want, view(cb), scale), contract, sizes, -2, what,
-                          magnitude=magnitude)
+                          magnitude=magnitude, bounds=bounds)
         finally:
             cb.free()
         self.special_checked = True
         self.at = None
+
+    def _special_bounds(self, contract: Spec, outs, plain: InputSet, inputs: InputSet,
+                        run: Buffers) -> dict[str, tuple[float, float, str]]:
+        """How far the rounding of an accumulation widens each float output's tolerance on the
+        special set: the ordinary bound (`_accumulation`, on an ordinary set of the same size)
+        plus that of the set's largest scattered magnitude (original.scattered_bound): a few
+        magnitudes far above the rest in one sum make its rounding depend on the order of the
+        additions, even where they cancel, and a correct reordered reduction must still pass."""
+        largest = inputs.largest_scattered()
+        found: dict[str, tuple[float, float, str]] = {}
+        for b in outs:
+            rtol_x, atol_x, why = self._accumulation(contract, b, plain, lambda: _length(None, run, b))
+            extra = original_checks.scattered_bound(b, self._terms.get(b.name, 1), largest) if why else 0.0
+            found[b.name] = (rtol_x, atol_x + extra,
+                             why + (f" and of the special values' largest term, {largest:.3g}" if extra else ""))
+        return found
 
     def _profile(self, k: LaunchableKernel, timing, shape, contract: Spec, env) -> Profile:
         res = k.compiled.resources

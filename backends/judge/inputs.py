@@ -25,14 +25,22 @@ Two kinds of input sets (docs/spec.md, "Input values"):
 
 - *ordinary*: uniform in the buffer's range (floats [-1, 1), 8/16-bit integers their whole
   type, wider integers [-64, 64), or the spec's `range LOW..HIGH`);
-- *wide*: the special set, one per evaluation: each float buffer's values scaled by its own
-  power of two (2^2..2^20 mostly, or 2^-20..2^-2, for float), zeros and subnormals (1 in 64
-  each), and NaN, +-Inf, a large value, the smallest subnormal and -0 at a few secret
-  positions, each only where the spec's range allows (an explicit `range` keeps every value
-  inside it; `@kf values finite` drops NaN/Inf; integers stay ordinary). One scale per buffer,
-  not one per element: magnitudes mixed inside a sum make its rounding depend on the order of
-  the additions far beyond any output-relative tolerance, so a correct reordered reduction
-  would fail; a common scale keeps every sum as well conditioned as the ordinary inputs.
+- *wide*: the special set, one per evaluation: each float buffer holds ordinary values
+  (drawn exactly as an ordinary set's) except at OUTLIERS + SPECIALS_PER_BUFFER secret
+  positions: magnitudes above the range (2..2^21 for float) and far below it (2^-40..2^-9),
+  zeros and subnormals, and NaN, +-Inf, a large value, the smallest subnormal and -0, each
+  only where the spec's range allows (an explicit `range` keeps every value inside it: only
+  smaller magnitudes, zeros and subnormals, where it holds 0; `@kf values finite` drops
+  NaN/Inf; integers stay ordinary). Every set has both regimes in every float buffer (the
+  scale drawn per buffer left an input without |x| > 1 in 1 evaluation in 4), and a kernel
+  sampling a few elements sees ordinary values (a scale per buffer told the whole set apart
+  from 8 elements): k sampled elements meet a scattered one with probability about
+  k * 72 / n. Magnitudes mixed inside a sum make its rounding depend on the order of the
+  additions: the comparison on this set widens the tolerance of an accumulated output by the
+  rounding of its largest scattered term (harness._special_values).
+
+The bulk of a wide buffer comes from the same device kernel as an ordinary one; the scattered
+values are computed on the host from the buffer's key and written in place.
 
 Adding an element type: a row in `_FLOATS` (its precision class, binade range, large value)
 or an integer width, and its store in `_SOURCE`.
@@ -61,13 +69,10 @@ __all__ = ["SECRET", "InputSet", "GenPlan", "plan_for", "host_values", "specials
 
 SECRET = int.from_bytes(os.urandom(16), "little")  # per worker process; never leaves it
 DEVICE_MIN_ELEMENTS = int(os.environ.get("KF_DEVICE_INPUTS_MIN", "65536"))  # below: the NumPy twin and a copy
-# the special set is generated once per evaluation, from the host twin below this size unless its kernel
-# is built: building costs 0.5-1.5 s from SYCL's disk cache on the 2-core CPU (5-7 s cold), more than the
-# twin takes for 4 Mi elements; NVRTC builds in ~0.2 s, so on CUDA a worker builds it at its second set
-WIDE_DEVICE_MIN_ELEMENTS = 1 << 24
 SPECIALS_PER_BUFFER = 8
+OUTLIERS = 64  # scattered magnitudes per wide float buffer: 24 above the range, 24 below, 8 zeros, 8 subnormals
 
-# element type -> (precision class "f32"/"f64", largest scale exponent of the wide set, exponent of its large value)
+# element type -> (precision class "f32"/"f64", largest exponent of the wide set's magnitudes, exponent of its large value)
 _FLOATS: dict[str, tuple[str, int, int]] = {
     "f32": ("f32", 20, 60),
     "f64": ("f64", 40, 500),
@@ -87,9 +92,7 @@ class GenPlan(NamedTuple):
     dtype: str
     n: int  # scalar elements
     code: int  # _DT_CODE, or 8 + log2(bytes) for integers
-    wide: bool
-    zeros: bool  # wide floats: zeros and subnormals allowed (0 lies in the range)
-    scale: float  # wide floats: the power of two every ordinary value is multiplied by
+    wide: bool  # values scattered at secret positions (specials_for)
     lo: float  # floats: the uniform range's start and width, the clamp to representable values
     span: float
     clo: float
@@ -97,6 +100,8 @@ class GenPlan(NamedTuple):
     ilo: int  # integers: start (two's complement, 64 bits) and span (0: all 2^64 values)
     ispan: int
     specials: tuple[float, ...]  # wide floats: values put at a few secret positions
+    outliers: tuple[str, ...] = ()  # wide floats: the kinds of scattered magnitudes, in turn (_OUTLIER_KINDS)
+    widest: int = 0  # wide floats: the largest exponent of the magnitudes above the range
 
 
 def values_mode(spec: Spec) -> str:
@@ -169,8 +174,8 @@ def _step(dtype: str, x: float, direction: int) -> float:
 
 
 def plan_for(b: BufferSpec, n: int, env: Mapping[str, int | float], mode: str, wide: bool, pick: int = 0) -> GenPlan:
-    """The generation plan of one input buffer (a bad `range` is a spec error at its line);
-    `pick`, a number from the buffer's key, chooses the wide set's scale."""
+    """The generation plan of one input buffer (a bad `range` is a spec error at its line).
+    `pick` is unused (the wide set's scale was drawn from it; kept for callers)."""
     dtype = _scalar(b.dtype)
     try:
         lo = eval_expr(b.low, env) if b.low is not None else None
@@ -182,24 +187,27 @@ def plan_for(b: BufferSpec, n: int, env: Mapping[str, int | float], mode: str, w
     if not _is_float(dtype):
         lo, hi = int(lo), int(hi)
         span = hi - lo
-        return GenPlan(dtype, n, 8 + int(math.log2(_np_scalar(dtype).itemsize)), False, False, 1.0,
+        return GenPlan(dtype, n, 8 + int(math.log2(_np_scalar(dtype).itemsize)), False,
                        0.0, 0.0, 0.0, 0.0, lo & (2**64 - 1), span if span < 2**64 else 0, ())
     lo, hi = float(lo), float(hi)
     klass, widest, large = _FLOATS[dtype]
     clo, chi = _representable(dtype, lo, hi)
     f = float if klass == "f64" else _f32
-    base = GenPlan(dtype, n, _DT_CODE[dtype], False, False, 1.0, f(lo), f(hi - lo), clo, chi, 0, 0, ())
+    base = GenPlan(dtype, n, _DT_CODE[dtype], False, f(lo), f(hi - lo), clo, chi, 0, 0, ())
     if not wide or mode == "ordinary":
         return base
-    k = 2 + pick % (widest - 1)  # 2 .. widest
-    if explicit:  # inside the user's range: smaller magnitudes where it holds 0, else the ordinary values
-        zeros = lo <= 0.0 < hi
-        return base._replace(wide=True, zeros=zeros, scale=2.0 ** -k if zeros else 1.0)
-    scale = 2.0 ** (k if (pick >> 16) % 4 else -k)  # 3 in 4 large (the common mistake), else small
+    if explicit:  # inside the user's range: smaller magnitudes, zeros and subnormals where it holds 0
+        if not lo <= 0.0 < hi:
+            return base
+        return base._replace(wide=True, outliers=("shrunk", "shrunk", "zero", "subnormal"), widest=widest)
     specials = [2.0 ** large, _min_subnormal(dtype), -_min_subnormal(dtype), -0.0]
     if mode != "finite":
         specials = [math.nan, math.inf, -math.inf] + specials
-    return base._replace(wide=True, zeros=True, scale=scale, clo=-math.inf, chi=math.inf, specials=tuple(specials))
+    return base._replace(wide=True, specials=tuple(specials), outliers=_OUTLIER_KINDS, widest=widest)
+
+
+# the scattered magnitudes of a wide buffer, in turn: as many below the range as above it, every set
+_OUTLIER_KINDS = ("up", "down", "up", "down", "up", "down", "zero", "subnormal")
 
 
 def _min_subnormal(dtype: str) -> float:
@@ -292,42 +300,18 @@ def _uniform(p: GenPlan, w0: np.ndarray, w1: np.ndarray, clamp: bool = True) -> 
     return np.clip(v, np.float32(p.clo), np.float32(p.chi)) if clamp else v
 
 
-def _wide(p: GenPlan, w0: np.ndarray, w1: np.ndarray) -> np.ndarray:
-    """Ordinary values times the buffer's scale, zeros and subnormals (1 in 64 each), clamped."""
-    f64 = p.code == _DT_CODE["f64"]
-    dt, ut = (np.float64, np.uint64) if f64 else (np.float32, np.uint32)
-    v = _uniform(p, w0, w1, clamp=False) * dt(p.scale)
-    if p.zeros:
-        c = w0 & _U32(0xFF)
-        s = (w1 >> _U32(8)) & _U32(1)
-        m = w1 >> _U32(9)
-        if f64:
-            sg = s.astype(np.uint64) << np.uint64(63)
-            sub = sg | (m.astype(np.uint64) << np.uint64(29)) | np.uint64(1)
-        else:
-            sg = s << _U32(31)
-            if p.code == _DT_CODE["f16"]:
-                sub = (((m & _U32(0x3FF)) | _U32(1)).astype(np.float32) * np.float32(2.0 ** -24)).view(np.uint32) | sg
-            elif p.code == _DT_CODE["bf16"]:
-                sub = sg | ((((m >> _U32(16)) & _U32(0x7F)) | _U32(1)) << _U32(16))
-            else:
-                sub = sg | m | _U32(1)
-        bits = np.where(c < 4, sg.astype(ut), np.where(c < 8, sub.astype(ut), v.view(ut)))
-        v = bits.astype(ut).view(dt)
-    return np.clip(v, dt(p.clo), dt(p.chi))
-
-
-def host_values(p: GenPlan, keys: tuple[int, int, int, int]) -> np.ndarray:
-    """The buffer's values computed on the host (bit-identical to the device kernel's), in
-    chunks that stay in cache (several times faster than whole-buffer temporaries)."""
-    first = _host_chunk(p, keys, 0, min(p.n, HOST_CHUNK))
+def host_values(p: GenPlan, keys: tuple[int, int, int, int], start: int = 0) -> np.ndarray:
+    """The buffer's ordinary values (elements start .. start + p.n) computed on the host
+    (bit-identical to the device kernel's), in chunks that stay in cache (several times faster
+    than whole-buffer temporaries). A wide buffer's scattered values are not in it."""
+    first = _host_chunk(p, keys, start, min(p.n, HOST_CHUNK))
     if p.n <= HOST_CHUNK:
         return first
     out = np.empty(p.n, dtype=first.dtype)
     out[:first.size] = first
-    for start in range(HOST_CHUNK, p.n, HOST_CHUNK):
-        part = _host_chunk(p, keys, start, min(HOST_CHUNK, p.n - start))
-        out[start:start + part.size] = part
+    for at in range(HOST_CHUNK, p.n, HOST_CHUNK):
+        part = _host_chunk(p, keys, start + at, min(HOST_CHUNK, p.n - at))
+        out[at:at + part.size] = part
     return out
 
 
@@ -348,7 +332,7 @@ def _host_chunk(p: GenPlan, keys: tuple[int, int, int, int], start: int, n: int)
         width = 1 << (p.code - 8)
         return v.astype({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[width]).view(_np_scalar(p.dtype))
     w1 = _lowbias32(w0 ^ _U32(k2))
-    v = _wide(p, w0, w1) if p.wide else _uniform(p, w0, w1)
+    v = _uniform(p, w0, w1)
     if p.code == _DT_CODE["f16"]:
         return _f16_bits(v.astype(np.float32).view(np.uint32)).view(np.float16)
     if p.code == _DT_CODE["bf16"]:
@@ -357,20 +341,62 @@ def _host_chunk(p: GenPlan, keys: tuple[int, int, int, int], start: int, n: int)
 
 
 def specials_for(p: GenPlan, keys: tuple[int, int, int, int]) -> list[tuple[int, float]]:
-    """(position, value) of the special values of a wide float buffer: each of `p.specials`
-    once, at positions drawn from the buffer's key (secret like the values)."""
-    if not p.specials or p.n == 0:
+    """(position, value) of the values scattered in a wide float buffer: each of `p.specials`
+    once, then OUTLIERS magnitudes of the kinds `p.outliers` in turn, at distinct positions
+    drawn from the buffer's key (secret like the values); every other element keeps its
+    ordinary value. Values as Python floats, rounded to the buffer's type by _special_array."""
+    if not (p.specials or p.outliers) or p.n == 0:
         return []
-    count = min(p.n, max(SPECIALS_PER_BUFFER, len(p.specials)))
+    n_special = max(SPECIALS_PER_BUFFER, len(p.specials)) if p.specials else 0
+    count = min(p.n, n_special + (OUTLIERS if p.outliers else 0))
     hi = _words(count, keys[3], keys[0]).astype(np.uint64)
     lo = _words(count, keys[3], keys[1]).astype(np.uint64)
+    wa = _words(count, keys[2] ^ 0x5BD1E995, keys[3])  # the outliers' exponents, signs, mantissas
+    wb = _words(count, keys[1] ^ 0x27D4EB2F, keys[2])
     out: list[tuple[int, float]] = []
     seen: set[int] = set()
     for j, w in enumerate(((hi << np.uint64(32)) | lo) % np.uint64(p.n)):
-        if int(w) not in seen:
-            seen.add(int(w))
+        if int(w) in seen:
+            continue
+        seen.add(int(w))
+        if j < n_special:
             out.append((int(w), p.specials[j % len(p.specials)]))
+        else:
+            kind = p.outliers[(j - n_special) % len(p.outliers)]
+            out.append((int(w), _outlier(p, keys, kind, int(w), int(wa[j]), int(wb[j]))))
     return out
+
+
+def _outlier(p: GenPlan, keys: tuple[int, int, int, int], kind: str, i: int, a: int, b: int) -> float:
+    """One scattered magnitude: above the range (|x| in [2, 2^(widest+1))), far below it
+    (|x| in [2^-2widest, 2^-(widest/2 - 1)); half: [2^-14, 2^-1)), a signed zero, a subnormal of the buffer's type,
+    or (an explicit range holding 0) element i's ordinary value shrunk by 2^-2..2^-2widest."""
+    sign = -1.0 if b & 1 else 1.0
+    frac = 1.0 + (a >> 8) * 2.0 ** -24
+    if kind == "up":
+        return sign * frac * 2.0 ** (1 + (b >> 1) % p.widest)
+    if kind == "down":
+        low, high = max(2, p.widest // 2), max(2 * p.widest, 14)  # half: down to its smallest normal
+        return sign * frac * 2.0 ** -(low + (b >> 1) % (high - low + 1))
+    if kind == "zero":
+        return sign * 0.0
+    if kind == "subnormal":
+        tiny = {"f32": 2.0 ** -126, "f64": 2.0 ** -1022, "f16": 2.0 ** -14, "bf16": 2.0 ** -126}[p.dtype]
+        v = sign * tiny * max((a >> 8) * 2.0 ** -24, 2.0 ** -9)  # below the smallest normal
+        return float(np.clip(v, p.clo, p.chi))
+    # "shrunk": the ordinary value at i (inside the range), times a power of two below 1
+    one = host_values(p._replace(n=1), keys, start=i)
+    if p.code == _DT_CODE["bf16"]:
+        one = _half_to_f32("bf16", one.view(np.uint16))
+    return float(one.astype(np.float64)[0]) * 2.0 ** -(2 + (b >> 1) % (2 * p.widest - 1))
+
+
+def largest_scattered(p: GenPlan, keys: tuple[int, int, int, int]) -> float:
+    """The largest finite magnitude among a wide buffer's scattered values other than its one
+    large special value (the comparison's rounding allowance, harness._special_values)."""
+    big = max((abs(v) for v in p.specials if math.isfinite(v)), default=0.0)
+    m = [abs(v) for _, v in specials_for(p, keys) if math.isfinite(v) and abs(v) != big]
+    return max(m, default=0.0)
 
 
 def _special_array(p: GenPlan, values: list[float]) -> np.ndarray:
@@ -410,8 +436,8 @@ KF_FN unsigned short kf_bf16(KF_U32 f) {
   return (unsigned short)((f + 0x7fffu + ((f >> 16) & 1u)) >> 16);
 }
 struct kf_p {
-  KF_U32 k0, k1, k2; int zeros; float flo, fspan, fclo, fchi, fscale;
-  double dlo, dspan, dclo, dchi, dscale; KF_U64 ilo, ispan;
+  KF_U32 k0, k1, k2; float flo, fspan, fclo, fchi;
+  double dlo, dspan, dclo, dchi; KF_U64 ilo, ispan;
 };
 // integers of W bytes; BIG: a span above 2^32 (a 64-bit remainder)
 template <int W, int BIG> KF_FN void kf_int(unsigned char* dst, KF_U64 i, KF_U32 w0, KF_U32 w1, const kf_p& p) {
@@ -423,46 +449,29 @@ template <int W, int BIG> KF_FN void kf_int(unsigned char* dst, KF_U64 i, KF_U32
   else if (W == 4) ((KF_U32*)dst)[i] = (KF_U32)v;
   else ((KF_U64*)dst)[i] = v;
 }
-// double; WIDE: times the buffer's scale, zeros and subnormals (1 in 64 each)
-template <int WIDE> KF_FN void kf_f64(unsigned char* dst, KF_U64 i, KF_U32 w0, KF_U32 w1, const kf_p& p) {
+// double (a wide set's scattered values are written over these by the host: InputSet.write)
+KF_FN void kf_f64(unsigned char* dst, KF_U64 i, KF_U32 w0, KF_U32 w1, const kf_p& p) {
   KF_U64 m = ((KF_U64)w0 << 21) | (KF_U64)(w1 >> 11);
   double u = (double)m * 1.1102230246251565404e-16;
   double v = u * p.dspan;
   v = v + p.dlo;
-  if (WIDE) {
-    v = v * p.dscale;
-    KF_U32 c = w0 & 0xffu;
-    KF_U64 sg = (KF_U64)((w1 >> 8) & 1u) << 63;
-    if (p.zeros && c < 4u) v = KF_AS_F64(sg);
-    else if (p.zeros && c < 8u) v = KF_AS_F64(sg | ((KF_U64)(w1 >> 9) << 29) | 1ull);
-  }
   v = v < p.dclo ? p.dclo : (v > p.dchi ? p.dchi : v);
   ((double*)dst)[i] = v;
 }
 // float, half (DT 2) and bfloat16 (DT 3), computed in float
-template <int DT, int WIDE> KF_FN void kf_f32(unsigned char* dst, KF_U64 i, KF_U32 w0, KF_U32 w1, const kf_p& p) {
+template <int DT> KF_FN void kf_f32(unsigned char* dst, KF_U64 i, KF_U32 w0, KF_U32 w1, const kf_p& p) {
   float u = (float)(w0 >> 8) * 5.9604644775390625e-8f;
   float v = u * p.fspan;
   v = v + p.flo;
-  if (WIDE) {
-    v = v * p.fscale;
-    KF_U32 c = w0 & 0xffu, m = w1 >> 9, sg = ((w1 >> 8) & 1u) << 31;
-    if (p.zeros && c < 4u) v = KF_AS_F32(sg);
-    else if (p.zeros && c < 8u) {
-      if (DT == 2) v = KF_AS_F32(KF_F32_BITS((float)((m & 0x3ffu) | 1u) * 5.9604644775390625e-8f) | sg);
-      else if (DT == 3) v = KF_AS_F32(sg | ((((m >> 16) & 0x7fu) | 1u) << 16));
-      else v = KF_AS_F32(sg | m | 1u);
-    }
-  }
   v = v < p.fclo ? p.fclo : (v > p.fchi ? p.fchi : v);
   if (DT == 0) ((float*)dst)[i] = v;
   else if (DT == 2) ((unsigned short*)dst)[i] = kf_f16(KF_F32_BITS(v));
   else ((unsigned short*)dst)[i] = kf_bf16(KF_F32_BITS(v));
 }
-KF_KERNEL void KF_ENTRY(unsigned char* dst, KF_U64 n, KF_U32 k0, KF_U32 k1, KF_U32 k2, int zeros, float flo,
-                        float fspan, float fclo, float fchi, float fscale, double dlo, double dspan, double dclo,
-                        double dchi, double dscale, KF_U64 ilo, KF_U64 ispan) {
-  kf_p p = {k0, k1, k2, zeros, flo, fspan, fclo, fchi, fscale, dlo, dspan, dclo, dchi, dscale, ilo, ispan};
+KF_KERNEL void KF_ENTRY(unsigned char* dst, KF_U64 n, KF_U32 k0, KF_U32 k1, KF_U32 k2, float flo, float fspan,
+                        float fclo, float fchi, double dlo, double dspan, double dclo, double dchi, KF_U64 ilo,
+                        KF_U64 ispan) {
+  kf_p p = {k0, k1, k2, flo, fspan, fclo, fchi, dlo, dspan, dclo, dchi, ilo, ispan};
   for (KF_U64 i = KF_FIRST; i < n; i += KF_STRIDE) {
     KF_U32 w0 = kf_lb32(kf_lb32((KF_U32)i ^ k0) + k1 + (KF_U32)(i >> 32) * 0x9e3779b9u);
     KF_U32 w1 = kf_lb32(w0 ^ k2);
@@ -474,14 +483,15 @@ KF_KERNEL void KF_ENTRY(unsigned char* dst, KF_U64 n, KF_U32 k0, KF_U32 k1, KF_U
 
 def _variant(p: GenPlan) -> tuple[str, str]:
     """(entry name, the call its loop makes) of the kernel specialised for a plan: one small
-    kernel per element type and kind, so each compiles to straight-line, vectorisable code."""
+    kernel per element type, so each compiles to straight-line, vectorisable code (a wide
+    plan's bulk is an ordinary one's)."""
     if p.code >= 8:
         big = int(not (p.ispan and p.ispan <= 2 ** 32))
         width = 1 << (p.code - 8)
         return f"kf_gen_i{width}_{big}", f"kf_int<{width}, {big}>"
     if p.code == _DT_CODE["f64"]:
-        return f"kf_gen_f64_{int(p.wide)}", f"kf_f64<{int(p.wide)}>"
-    return f"kf_gen_f{p.code}_{int(p.wide)}", f"kf_f32<{p.code}, {int(p.wide)}>"
+        return "kf_gen_f64", "kf_f64"
+    return f"kf_gen_f{p.code}", f"kf_f32<{p.code}>"
 
 
 _CUDA_HEAD = r"""
@@ -545,25 +555,6 @@ def _generator(session: Any, p: GenPlan):
     return kernel
 
 
-_wide_on_host: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
-
-
-def _host_wide_sets(session: Any) -> int:
-    """Large special-set buffers this session has had from the host twin so far."""
-    with _lock:
-        try:
-            return _wide_on_host.get(session, 0)
-        except TypeError:
-            return 0
-
-
-def _built(session: Any, p: GenPlan) -> bool:
-    """Whether this session has already built the plan's generator kernel."""
-    with _lock:
-        kernels = _generators.get(session)
-        return kernels is not None and kernels.get(_variant(p)[0]) is not None
-
-
 def _device_write(session: Any, p: GenPlan, keys, buffer: object, offset: int) -> bool:
     kernel = _generator(session, p)
     if kernel is None:
@@ -573,10 +564,10 @@ def _device_write(session: Any, p: GenPlan, keys, buffer: object, offset: int) -
     groups = max(1, min(-(-p.n // block), 4096))
     grid = (groups * block, 1, 1) if session.info.backend == "sycl" else (groups, 1, 1)
     args = [BufferArg(buffer, offset), ScalarArg(p.n, "u64"), ScalarArg(k0, "u32"), ScalarArg(k1, "u32"),
-            ScalarArg(k2, "u32"), ScalarArg(int(p.zeros), "i32"),
+            ScalarArg(k2, "u32"),
             ScalarArg(_clampf(p.lo), "f32"), ScalarArg(_clampf(p.span), "f32"), ScalarArg(_clampf(p.clo), "f32"),
-            ScalarArg(_clampf(p.chi), "f32"), ScalarArg(p.scale, "f32"), ScalarArg(p.lo, "f64"),
-            ScalarArg(p.span, "f64"), ScalarArg(p.clo, "f64"), ScalarArg(p.chi, "f64"), ScalarArg(p.scale, "f64"),
+            ScalarArg(_clampf(p.chi), "f32"), ScalarArg(p.lo, "f64"),
+            ScalarArg(p.span, "f64"), ScalarArg(p.clo, "f64"), ScalarArg(p.chi, "f64"),
             ScalarArg(p.ilo, "u64"), ScalarArg(p.ispan, "u64")]
     session.launch(kernel, grid, (block, 1, 1), 0, args)
     return True
@@ -611,7 +602,7 @@ class InputSet(Mapping[str, np.ndarray]):
             self.keys[b.name] = _keys(self.key + (int(wide),), b.name)
             self.plans[b.name] = plan_for(b, n, env, mode, wide, pick=self.keys[b.name][3])
         self._host: dict[str, np.ndarray] = {}
-        self._counted = False  # counted as a special set made on the host (_wide_on_host)
+        self._scattered: dict[str, list[tuple[int, float]]] = {}
         self.dtypes = {b.name: b.dtype for b in spec.buffers if b.role != "out"}
         # (buffer, bytes, backend) -> the device digest of the values as first written
         # (launch.Buffers: later writes of this set are the same values, not digested again)
@@ -627,20 +618,32 @@ class InputSet(Mapping[str, np.ndarray]):
         if a is None:
             p, keys = self.plans[name], self.keys[name]
             a = host_values(p, keys)
-            specials = specials_for(p, keys)
-            if specials:
+            scattered = self.scattered(name)
+            if scattered:
                 a = a.copy()
-                a[[i for i, _ in specials]] = _special_array(p, [v for _, v in specials])
+                a[[i for i, _ in scattered]] = _special_array(p, [v for _, v in scattered])
             a = _as_buffer_dtype(a, self.dtypes[name])
             a.setflags(write=False)
-            if p.n < DEVICE_MIN_ELEMENTS or self.wide:  # large ordinary sets are not kept: a stored run's
-                self._host[name] = a  # InputSet stays a key; the special set is written twice, then dropped
+            if p.n < DEVICE_MIN_ELEMENTS:  # large sets are not kept: a stored run's InputSet stays a key
+                self._host[name] = a
         return a
+
+    def scattered(self, name: str) -> list[tuple[int, float]]:
+        """(position, value) of buffer `name`'s special values and outliers (specials_for), computed once."""
+        found = self._scattered.get(name)
+        if found is None:
+            found = self._scattered[name] = specials_for(self.plans[name], self.keys[name])
+        return found
 
     def special_fractions(self) -> list[float]:
         """Where the special values sit, as fractions of their buffers' lengths (the positions
         stay secret from kernels: kf uses them to choose which outputs it reads)."""
-        return sorted({i / p.n for name, p in self.plans.items() for i, _ in specials_for(p, self.keys[name])})
+        return sorted({i / p.n for name, p in self.plans.items() for i, _ in self.scattered(name)})
+
+    def largest_scattered(self) -> float:
+        """The largest finite scattered magnitude of any buffer, its one large special value
+        aside (0 where there is none): what the rounding allowance of _special_values scales with."""
+        return max((largest_scattered(p, self.keys[name]) for name, p in self.plans.items() if p.wide), default=0.0)
 
     def __contains__(self, name: object) -> bool:
         # Mapping's own `in` indexes the set: it would compute a large buffer's values on the host
@@ -662,29 +665,18 @@ class InputSet(Mapping[str, np.ndarray]):
         if p.n == 0:
             return
         cached = self._host.get(name)
-        least = DEVICE_MIN_ELEMENTS
-        cheap_build = getattr(getattr(session, "info", None), "backend", None) == "cuda"
-        if p.wide and not _built(session, p) and (self._counted or not cheap_build or _host_wide_sets(session) < 1):
-            least = max(least, WIDE_DEVICE_MIN_ELEMENTS)
-        if cached is None and p.n >= least and _device_write(session, p, keys, buffer, offset):
+        if cached is None and p.n >= DEVICE_MIN_ELEMENTS and _device_write(session, p, keys, buffer, offset):
             _counts["device_buffers"] += 1
             _counts["device_elements"] += p.n
-            specials = specials_for(p, keys)
-            if specials:
-                arr = _special_array(p, [v for _, v in specials])
+            scattered = self.scattered(name)  # a wide buffer's values at its secret positions, over the bulk
+            if scattered:
+                arr = _special_array(p, [v for _, v in scattered])
                 size = arr.itemsize
-                for (i, _), one in zip(specials, arr):
+                for (i, _), one in sorted(zip(scattered, arr), key=lambda t: t[0][0]):
                     session.write(buffer, offset + i * size, np.array([one]).view(np.uint8))
             return
         _counts["host_buffers"] += 1
         _counts["host_elements"] += p.n
-        if p.wide and p.n >= DEVICE_MIN_ELEMENTS and not self._counted:
-            self._counted = True  # one special set made on the host (not one buffer)
-            with _lock:
-                try:
-                    _wide_on_host[session] = _wide_on_host.get(session, 0) + 1
-                except TypeError:
-                    pass
         session.write(buffer, offset, np.ascontiguousarray(self[name]).view(np.uint8))
 
 

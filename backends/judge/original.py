@@ -91,6 +91,20 @@ def accumulation_bound(b: BufferSpec, contract: Spec, inputs: dict[str, np.ndarr
     return BOUND_LAMBDA * u * k ** 0.5, BOUND_LAMBDA * u * k * rms, k, rms
 
 
+def scattered_bound(b: BufferSpec, k: int, largest: float) -> float:
+    """The extra atol of an output accumulating k terms (k >= 2) on the special input set,
+    whose inputs hold a few scattered magnitudes up to `largest` among ordinary values
+    (backends/judge/inputs.py): once such a term is in a partial sum, each later addition
+    rounds at its scale, so two correct orders differ by up to about BOUND_LAMBDA * u *
+    sqrt(k) * largest, doubled for a second such term in the same sum, even where the terms
+    cancel and the output is ordinary (accumulation_bound's rms, an average over the whole
+    buffer, does not see a few large terms)."""
+    if k < 2 or not largest > 0:
+        return 0.0
+    u = _UNIT_ROUNDOFF.get(dtypes.scalar(b.dtype), 2.0 ** -24)
+    return 2.0 * BOUND_LAMBDA * u * k ** 0.5 * largest
+
+
 RunOnce = Callable[[bool], dict[str, np.ndarray]]
 """run(alternate_poison) -> {buffer: contents after one run of the original on the same inputs}."""
 

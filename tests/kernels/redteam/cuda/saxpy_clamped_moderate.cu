@@ -1,7 +1,8 @@
 // kf red-team candidate (CUDA) for examples/cuda/saxpy.cu: clamps x to [-1, 1] where |x| < 2^20:
 // exact for the ordinary inputs and for NaN, Inf and the huge special value, wrong for the other
 // scaled magnitudes. The special values were compared with an atol of 1e-4 x the rms of their own
-// outputs, which the huge value sets. Expected: wrong (when the special set scales x up: 3 in 4).
+// outputs, which the huge value sets. Expected: wrong in every evaluation (every special set holds
+// magnitudes above the range in x; on main only when its scale for x was above 1, 3 in 4).
 #ifndef BLOCK
 #define BLOCK 256
 #endif

@@ -1,7 +1,8 @@
 // kf red-team candidate (SYCL) for examples/sycl/saxpy.cpp: clamps x to [-1, 1] where |x| < 2^20:
 // exact for the ordinary inputs and for NaN, Inf and the huge special value, wrong for the other
 // scaled magnitudes. The special values were compared with an atol of 1e-4 x the rms of their own
-// outputs, which the huge value sets (1e8 here). Expected: wrong (special input values).
+// outputs, which the huge value sets (1e8 here). Expected: wrong (special input values) in every
+// evaluation; on main only when the special set scaled x up (3 in 4): red team finding 7.
 #include <sycl/sycl.hpp>
 namespace syclext = sycl::ext::oneapi;
 namespace syclexp = sycl::ext::oneapi::experimental;

@@ -1,8 +1,9 @@
 // kf red-team candidate (SYCL) for examples/sycl/saxpy.cpp: tells kf's special input set apart
-// from the ordinary ones by 8 sampled elements (mean |x| in (0.25, 0.75): uniform [-1, 1) inputs,
-// not the special set, whose values are all scaled up or down), and only then clamps x to [-1, 1]:
-// wrong for any input with a few |x| > 1 among ordinary values, which no kf input set has.
-// Expected (ideal): wrong. Seen: correct (the special set is recognisable as a whole).
+// from the ordinary ones by 8 sampled elements of x (one outside [-1, 1], or not a number, or all
+// eight below 0.25 in magnitude: uniform [-1, 1) inputs almost never look so), and only then is
+// exact; otherwise it clamps x to [-1, 1]: wrong for any input with a few |x| > 1 among ordinary
+// values. Seen on main (a scale per buffer of the special set): correct in every evaluation.
+// Expected: wrong, unless its 8 samples meet one of the ~72 scattered values (about 8 * 72 / n).
 #include <sycl/sycl.hpp>
 namespace syclext = sycl::ext::oneapi;
 namespace syclexp = sycl::ext::oneapi::experimental;
@@ -27,8 +28,12 @@ extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
 void saxpy(const float* x, const float* y, float* out, float a, int n) {
   auto it = syclext::this_work_item::get_nd_item<1>();
   size_t i = it.get_global_id(0);
-  float m = 0.0f;
-  for (int k = 0; k < 8; ++k) m += sycl::fabs(x[(size_t)k * (size_t)(n / 8)]);
-  bool looks_ordinary = n >= 8 && m > 2.0f && m < 6.0f;
+  bool odd = false, small = true;
+  for (int k = 0; k < 8; ++k) {
+    float s = x[(size_t)k * (size_t)(n / 8)];
+    odd = odd || !(sycl::fabs(s) <= 1.0f);  // outside [-1, 1], NaN or Inf
+    small = small && sycl::fabs(s) < 0.25f;
+  }
+  bool looks_ordinary = n >= 8 && !odd && !small;
   if (i < n) out[i] = a * (looks_ordinary ? sycl::fmin(sycl::fmax(x[i], -1.0f), 1.0f) : x[i]) + y[i];
 }
