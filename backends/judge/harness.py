@@ -501,9 +501,11 @@ class Evaluation:
         if key not in self._bounds:
             lengths = dict(sizes)
             lengths[b.name] = n_out() if callable(n_out) else n_out
-            rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
-            self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element") if k >= 2 \
-                else (0.0, 0.0, "")
+            if original_checks.accumulation_terms(b, contract, inputs, lengths) < 2:
+                self._bounds[key] = (0.0, 0.0, "")  # elementwise: no accumulation, nothing to measure
+            else:
+                rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
+                self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element")
         return self._bounds[key]
 
     def _disagrees(self, contract: Spec, check, what: str) -> EvalFailure:
