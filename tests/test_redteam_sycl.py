@@ -66,13 +66,11 @@ def test_special_values_run_at_the_timed_size_a_candidate_can_tell_apart(session
     assert "special input values" in r.message and "n=4194304" in r.message
 
 
-def test_special_values_tolerance_is_not_set_by_the_huge_special_value(session, monkeypatch):
+def test_special_values_tolerance_is_not_set_by_the_huge_special_value(session):
     """The default atol is 1e-4 x the rms of the expected outputs; on the special values one huge
     input (2^60) makes that rms ~1e12, so only NaN/Inf/huge mismatches counted: a candidate
     clamping x to [-1, 1] below |x| < 2^20 was `correct`. The atol there now scales with the
     original's outputs on ordinary inputs."""
-    # without the reference store the special set follows the request's nonce, which the test picks
-    monkeypatch.setenv("KF_REFERENCE_REUSE", "0")
     nonce = _nonce_scaling_x_up(session, SAXPY)
     r = evaluate(session, SAXPY, RED / "saxpy_clamped_moderate.cpp", TIMED, nonce)
     assert r.verdict is Verdict.WRONG, r.message

@@ -712,7 +712,7 @@ class Evaluation:
         store = reference_cache.store_for(self.session) if (
             self.reference_key and reference_cache.enabled()) else None
         epoch = store.begin(self.reference_key) if store is not None else 0
-        self.store, self.epoch = store, epoch  # the special values' part is kept per epoch too
+        self.store, self.epoch = store, epoch  # the special values' ordinary scale is kept per epoch too
         cases = self.cases = self._plan(ref, contract, self._sizes(contract, ref.tunables, ref.language))
         has_candidate = cand is not None
         self.folded = self._folded_seeds(ref, contract) if has_candidate else 0
@@ -1181,103 +1181,91 @@ class Evaluation:
                               f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
 
     def _special_values(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec) -> None:
-        """One input set of special values (backends/judge/inputs.py, docs/spec.md), untimed, at
-        the timed (default) size, since a kernel can tell any other size apart (red team: a
-        clamp taken only from n >= 65536 passed when this ran at a `@kf check` size): the
-        original's part first (_special_original: its outputs on the set, on the host, its
-        buffers freed), then the candidate runs and is judged against the original's own
-        behaviour there (where the original gives NaN, any value passes; the absolute tolerance
-        grows with the outputs' typical magnitude, measured on the original: the wide inputs
-        scale them). Outputs over SPECIAL_MAX_BYTES are compared on blocks drawn in secret in
-        every evaluation (_special_blocks)."""
+        """One input set of special values per evaluation (backends/judge/inputs.py, docs/spec.md),
+        untimed, at the timed (default) size, since a kernel can tell any other size apart (red
+        team: a clamp taken only from n >= 65536 passed when this ran at a `@kf check` size): the
+        original runs first, its outputs are copied to the host and its buffers freed, then the
+        candidate runs and is judged against the original's own behaviour there (where the
+        original gives NaN, any value passes; the absolute tolerance grows with the outputs'
+        typical magnitude, measured on the original on ordinary inputs (_ordinary_scale): the
+        wide inputs scale them). Outputs over SPECIAL_MAX_BYTES are compared on blocks drawn in
+        secret (_special_blocks)."""
         overrides: dict[str, str] = {}
         env_r = ref.env(contract, overrides)
         env_c = cand.env(contract, overrides)
+        inputs = InputSet(contract, env_r, self._timing_key(-2), wide=True)
+        if not inputs.has_specials:
+            return
         sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
         what = run_label(sizes, -2, False) + ", " + SPECIAL_VALUES
-        part = self._special_original(ref, contract, env_r, sizes, what)
-        if part is None:
-            return
-        inputs, nbytes, want, scale, rms, blocks = part
-        outs = [b for b in contract.buffers if b.role != "in"]
-        if blocks is None:  # the original's whole outputs at hand: large ones compared on blocks drawn now
-            blocks = _special_blocks(nbytes, outs, inputs)
-            if blocks is not None:
-                want = {name: _host_blocks(w, blocks[name]) for name, w in want.items()}
         self.at = (sizes, -2, False)
+        outs = [b for b in contract.buffers if b.role != "in"]
+        try:
+            typical, rms, nbytes = self._ordinary_scale(ref, contract, env_r, what)
+            blocks = _special_blocks(nbytes, outs, inputs)
+
+            def view(bufs):  # what of a run's outputs is read and compared
+                return _Sampled(bufs, blocks) if blocks else bufs
+            rb = self._run_checked(ref, contract, env_r, inputs, what)
+        except EvalFailure as f:
+            if self.healthy and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
+                self.notes.append(f"special input values not checked: the original fails on them ({f.message}); "
+                                  "`// @kf values finite` or `ordinary` says what it takes")
+                self.at = None
+                return
+            raise
+        try:
+            scale: dict[str, float] = {}
+            want: dict[str, np.ndarray] = {}
+            for b in outs:
+                w = np.array(view(rb).read(b.name, b.dtype))
+                grown = _typical(w, b.dtype) / typical[b.name] if typical[b.name] > 0 else 1.0
+                scale[b.name] = 2.0 ** math.ceil(math.log2(grown)) if grown > 1.0 and math.isfinite(grown) else 1.0
+                want[b.name] = w
+        finally:
+            rb.free()  # the original's buffers are gone before the candidate runs
         cb = self._run_checked(cand, contract, env_c, inputs, what)
         try:
             # the default atol scales with the outputs' magnitude on ordinary inputs (both sides are divided
             # by `scale`): the rms of the special outputs would be set by their few huge values alone
             magnitude = {name: (value, "the rms of the original's outputs on ordinary inputs")
                          for name, value in rms.items() if value > 0}
-            got = _Sampled(cb, blocks) if blocks else cb
-            self._compare(_Scaled(want, None, scale), _Scaled(want, got, scale), contract, sizes, -2, what,
+            self._compare(_Scaled(want, None, scale), _Scaled(want, view(cb), scale), contract, sizes, -2, what,
                           magnitude=magnitude)
         finally:
             cb.free()
         self.special_checked = True
         self.at = None
 
-    def _special_original(self, ref: LaunchableKernel, contract: Spec, env_r, sizes: dict[str, int], what: str):
-        """(inputs, output bytes, the original's outputs, scales, rms, blocks) of the special
-        values, or None (no special values here, or the original fails on them: said in the
-        notes). With the reference store (reference_cache) the set is drawn from the worker's
-        secret and the epoch, and this part is computed once per epoch like the verification
-        sets (the candidate still runs on it in every evaluation): the original's outputs are
-        kept whole (up to LARGE_OUTPUT_BYTES), so that the blocks compared are still drawn in
-        every evaluation (blocks None). Without the store, or for larger outputs, a part of
-        its own per evaluation (the set from the request's nonce), read on the blocks drawn."""
-        store = getattr(self, "store", None)
+    def _ordinary_scale(self, ref: LaunchableKernel, contract: Spec, env_r, what: str):
+        """({buffer: typical magnitude}, {buffer: output_scale}, {buffer: bytes}) of the original's
+        outputs at the default size on ordinary inputs: the yardstick of the special values'
+        tolerance. A property of the original, not of any candidate's inputs: with the reference
+        store (reference_cache) measured once per epoch on the epoch's secret inputs, like the
+        verification sets (it was a full-size run and a quantile over its outputs in every
+        evaluation); without it, on inputs of the request's nonce."""
+        outs = [b for b in contract.buffers if b.role != "in"]
 
         def compute(inputs: InputSet):
-            if not inputs.has_specials:
-                return None
-            self.at = (sizes, -2, False)
-            outs = [b for b in contract.buffers if b.role != "in"]
+            ordinary = self._run_checked(ref, contract, env_r, inputs, what)
             try:
-                ordinary_inputs = InputSet(contract, env_r, inputs.key + (TIMING_TAG,))
-                ordinary = self._run_checked(ref, contract, env_r, ordinary_inputs, what)
                 nbytes = {b.name: ordinary.nbytes[b.name] for b in outs}
                 blocks = _special_blocks(nbytes, outs, inputs)
-
-                def view(bufs):  # what of a run's outputs is read and compared
-                    return _Sampled(bufs, blocks) if blocks else bufs
+                view = _Sampled(ordinary, blocks) if blocks else ordinary
                 typical, rms = {}, {}
                 for b in outs:
-                    values = view(ordinary).read(b.name, b.dtype)
+                    values = view.read(b.name, b.dtype)
                     typical[b.name] = _typical(values, b.dtype)
                     rms[b.name] = output_scale(values[~poison_mask(values, b.dtype)]) if dtypes.is_float(b.dtype) \
                         else 0.0
-                ordinary.free()
-                rb = self._run_checked(ref, contract, env_r, inputs, what)
-            except EvalFailure as f:
-                if self.healthy and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
-                    self.notes.append(f"special input values not checked: the original fails on them ({f.message}); "
-                                      "`// @kf values finite` or `ordinary` says what it takes")
-                    self.at = None
-                    return None
-                raise
-            keep = store is not None and sum(nbytes.values()) <= LARGE_OUTPUT_BYTES
-            try:
-                scale: dict[str, float] = {}
-                want: dict[str, np.ndarray] = {}
-                for b in outs:
-                    w = np.array(rb.read(b.name, b.dtype) if keep else view(rb).read(b.name, b.dtype))
-                    w.setflags(write=False)
-                    grown = _typical(w, b.dtype) / typical[b.name] if typical[b.name] > 0 else 1.0
-                    scale[b.name] = 2.0 ** math.ceil(math.log2(grown)) if grown > 1.0 and math.isfinite(grown) else 1.0
-                    want[b.name] = w
             finally:
-                rb.free()  # the original's buffers are gone before the candidate runs
-            part = (inputs, nbytes, want, scale, rms, None if keep else blocks)
-            # blocks drawn for this evaluation only: such a part is not kept (bytes above any budget)
-            return part, (sum(w.nbytes for w in want.values()) + inputs.host_bytes if keep else 1 << 62)
+                ordinary.free()
+            return typical, rms, nbytes
 
+        store = self.store
         if store is not None:
-            return store.special(self.reference_key, self.epoch, contract, env_r, compute)
-        made = compute(InputSet(contract, env_r, self._timing_key(-2), wide=True))
-        return made[0] if made is not None else None
+            return store.kept(("ordinary scale", self.reference_key, self.epoch), contract, env_r, compute)
+        return compute(InputSet(contract, env_r, self._timing_key(-3)))
 
     def _profile(self, k: LaunchableKernel, timing, shape, contract: Spec, env) -> Profile:
         res = k.compiled.resources
@@ -1644,12 +1632,6 @@ def _special_blocks(nbytes: Mapping[str, int], outs, inputs: InputSet) -> dict[s
     marks = inputs.special_fractions()
     return {b.name: _sample_blocks(nbytes[b.name], dtypes.itemsize(b.dtype) if b.dtype in dtypes.NUMPY else 16,
                                    secret, [int(f * nbytes[b.name]) for f in marks]) for b in outs}
-
-
-def _host_blocks(values: np.ndarray, blocks: list[tuple[int, int]]) -> np.ndarray:
-    """The blocks (byte offset, length) of a host array, as _Sampled reads them from a device buffer."""
-    raw = values.reshape(-1).view(np.uint8)
-    return np.concatenate([raw[off:off + n] for off, n in blocks]).view(values.dtype)
 
 
 def _typical(values: np.ndarray, dtype: str) -> float:

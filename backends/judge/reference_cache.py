@@ -41,7 +41,7 @@ from backends.model import Spec
 
 REUSE_EVALUATIONS = int(os.environ.get("KF_REFERENCE_REUSE_EVALUATIONS", "8") or 8)
 _SECRET = SECRET  # per worker process (backends/judge/inputs.py); never leaves it
-SPECIAL_TAG = 0x5350  # tells an epoch's special input set's key apart from its verification sets'
+SPECIAL_TAG = 0x5350  # tells the inputs of an epoch's kept results apart from its verification sets'
 
 
 def _default_budget() -> int:
@@ -76,8 +76,8 @@ class ReuseStats(msgspec.Struct):
     bytes: int = 0
     python_hits: int = 0  # a Python reference's outputs on a set taken from the store
     python_runs: int = 0  # ... computed (and stored)
-    special_hits: int = 0  # the original's part of the special input values taken from the store
-    special_runs: int = 0  # ... computed (and stored)
+    special_hits: int = 0  # the scale of the original's outputs for the special values taken from the store
+    special_runs: int = 0  # ... measured (and stored)
 
 
 class StoredRun:
@@ -170,37 +170,28 @@ class ReferenceStore:
                 self.stats.bytes -= self._runs.popitem(last=False)[1].nbytes
         return run.outputs
 
-    def special(self, original_key: str, epoch: int, contract: Spec, env: Mapping[str, Any],
-                compute: Callable[[InputSet], tuple[Any, int] | None]) -> Any:
-        """The original's part of the special input values of this epoch (backends/judge/harness.py
-        `_special_values`: the inputs, its outputs on them and the scales measured on ordinary
-        inputs), computed once per epoch like the verification sets. `compute(inputs)` returns
-        (part, bytes) to keep, or None when there is nothing to keep (no special values, the
-        original fails on them, outputs compared on blocks drawn per evaluation)."""
-        key = ("special", original_key, epoch, _contract_key(contract), _env_key(env))
+    def kept(self, key: tuple, contract: Spec, env: Mapping[str, Any], compute: Callable[[InputSet], Any]) -> Any:
+        """A small result about the original computed once per epoch (`key` holds the original's
+        key and the epoch; an epoch's end drops it): `compute(inputs)` on this epoch's secret
+        inputs (at `env`), e.g. the scale of its outputs on ordinary inputs that the special
+        values' tolerance uses (backends/judge/harness.py `_ordinary_scale`)."""
+        full = (key[1], key[2], "kept", key[0], _contract_key(contract), _env_key(env))
         with self._lock:
-            stored = self._runs.get(key)
+            stored = self._runs.get(full)
             if stored is not None:
-                self._runs.move_to_end(key)
+                self._runs.move_to_end(full)
                 self.stats.special_hits += 1
-                return stored.outputs["part"]
-        inputs = InputSet(contract, env, (_SECRET, epoch, SPECIAL_TAG), wide=True)
-        made = compute(inputs)
-        if made is None:
-            return None
-        part, nbytes = made
+                return stored.outputs["value"]
+        value = compute(InputSet(contract, env, (_SECRET, key[2], SPECIAL_TAG)))
+        run = StoredRun({}, {})
+        run.outputs["value"], run.nbytes = value, 256
         with self._lock:
             self.stats.special_runs += 1
-        if nbytes > self.budget:
-            return part
-        run = StoredRun(inputs, {})
-        run.outputs["part"], run.nbytes = part, nbytes
-        with self._lock:
-            self._runs[key] = run
-            self.stats.bytes += nbytes
+            self._runs[full] = run
+            self.stats.bytes += run.nbytes
             while self.stats.bytes > self.budget and self._runs:
                 self.stats.bytes -= self._runs.popitem(last=False)[1].nbytes
-        return part
+        return value
 
     def run(self, original_key: str, epoch: int, contract: Spec, env: Mapping[str, Any], size_index: int,
             seed: int, run_original: Callable[[Mapping[str, np.ndarray]], Any]) -> tuple[Mapping[str, np.ndarray], Any]:
