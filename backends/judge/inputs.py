@@ -637,11 +637,6 @@ class InputSet(Mapping[str, np.ndarray]):
                 self._host[name] = a  # InputSet stays a key; the special set is written twice, then dropped
         return a
 
-    @property
-    def host_bytes(self) -> int:
-        """Bytes of values this set keeps on the host (small buffers, the special set)."""
-        return sum(a.nbytes for a in self._host.values())
-
     def sample(self, name: str, at_most: int) -> np.ndarray:
         """At most about `at_most` of buffer `name`'s values, exactly as written: the whole buffer
         when it is small, kept on the host or holds special values; else chunks spread evenly
