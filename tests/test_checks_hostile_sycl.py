@@ -325,6 +325,27 @@ def test_the_device_digest_is_the_documented_function_and_sees_one_changed_bit(s
         session.free(buf)
 
 
+def test_a_large_fill_by_the_fill_kernel_writes_the_pattern_exactly_and_nothing_beyond(session, monkeypatch):
+    """Poison fills of large buffers go through kf_fill (session.FILL_KERNEL_MIN_BYTES): every byte
+    of the range holds the pattern, in phase, with an odd tail, and the bytes around it are untouched."""
+    from backends.sycl import session as sycl_session
+
+    monkeypatch.setattr(sycl_session, "FILL_KERNEL_MIN_BYTES", 1 << 16)
+    n = (1 << 18) + 6
+    buf = session.alloc(n + 64)
+    try:
+        for pattern in (b"\xa5", b"\x01\x02", b"\x00\x00\xc0\x7f", bytes(range(1, 9))):
+            session.write(buf, 0, np.full(n + 64, 0x33, dtype=np.uint8))
+            session.fill(buf, 32, n, pattern)
+            got = session.read(buf, 0, n + 64)
+            want = np.frombuffer(pattern * (n // len(pattern) + 1), dtype=np.uint8)[:n]
+            assert np.array_equal(got[32:32 + n], want), pattern
+            assert (got[:32] == 0x33).all() and (got[32 + n:] == 0x33).all()
+        assert session._filler  # the kernel did it (not the queue's fill)
+    finally:
+        session.free(buf)
+
+
 # -- 20.3: the candidate compiled beside the original's work ----------------------------------
 
 

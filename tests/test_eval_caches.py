@@ -57,6 +57,10 @@ def test_second_evaluation_of_the_same_original_reuses_its_compile_and_outputs(p
     comp, ref = _counters(pool)
     assert (comp["misses"], comp["hits"]) == (1, 1)  # the original was not compiled again
     assert (ref["misses"], ref["hits"]) == (SAXPY_SETS, SAXPY_SETS)  # nor run on the verification inputs
+    # nor on ordinary inputs for the special values' scale (measured once per epoch); their own set
+    # is the request's, run by both kernels in every evaluation
+    assert (ref["special_runs"], ref["special_hits"]) == (1, 1)
+    assert all("special input values checked" in r.message for r in (first, second))
     # and the random size, drawn anew for every evaluation and never stored
     assert all(c.ok for c in second.checks) and len(second.checks) == SAXPY_SETS + 1
 

@@ -80,6 +80,9 @@ def test_candidate_mishandling_nan_and_inf_is_rejected(pool):
     assert "NaN/Inf where the reference has a number" in r.message and "special input values" in r.message
     same = evaluate(pool, HOSTILE / "relu.cpp", HOSTILE / "relu.cpp")
     assert same.verdict is Verdict.CORRECT and "special input values checked" in same.message, same.message
+    # the original's part of the special set is now taken from the worker's store: still caught
+    again = evaluate(pool, HOSTILE / "relu.cpp", HOSTILE / "relu_branchless.cpp")
+    assert again.verdict is Verdict.WRONG and "special input values" in again.message, again.message
 
 
 def test_values_ordinary_turns_the_special_set_off(pool, tmp_path):

@@ -195,3 +195,24 @@ def test_an_input_set_is_digested_once_and_still_catches_a_changed_input(session
     finally:
         first.free()
         second.free()
+
+
+def test_a_sample_of_a_large_input_is_its_own_values_and_gives_its_rms(monkeypatch):
+    """The accumulation bound's rms is measured on a sample (original.RMS_SAMPLE): the sample
+    is made of the buffer's exact values, spread over all of it, and its rms is the buffer's."""
+    from backends.judge import original
+
+    n = 1 << 20
+    spec = spec_of(buf("f32", n), BufferSpec("y", "out", "f32", "1"))
+    inputs = InputSet(spec, {}, (4, 5))
+    sample = inputs.sample("x", 1 << 17)
+    whole = np.asarray(InputSet(spec, {}, (4, 5))["x"])
+    chunk = gen.HOST_CHUNK
+    assert sample.size == 4 * chunk
+    assert np.array_equal(sample[:chunk], whole[:chunk]) and np.array_equal(sample[-chunk:], whole[-chunk:])
+    assert np.array_equal(sample[chunk:2 * chunk], whole[(n - chunk) // 3:(n - chunk) // 3 + chunk])
+    monkeypatch.setattr(original, "RMS_SAMPLE", 1 << 17)  # the bound measures the 4-chunk sample
+    _, atol_sampled, k, rms = original.accumulation_bound(spec.buffers[1], spec, inputs, {"x": n, "y": 1})
+    exact = math.sqrt(float(np.mean(whole.astype(np.float64) ** 2)))
+    assert k == n and abs(rms - exact) < 0.01 * exact
+    assert original.accumulation_terms(spec.buffers[1], spec, inputs, {"x": n, "y": n}) == 1

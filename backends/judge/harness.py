@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import msgspec
 import numpy as np
@@ -225,6 +225,8 @@ class Evaluation:
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
         self.build: Build | None = None
         self.folded = 0  # seeds at the default size checked by the first timed trials (_folded_seeds)
+        self.store: reference_cache.ReferenceStore | None = None  # set by _verify where outputs are reused
+        self.epoch = 0
 
     def report(self, what: str, seconds: float) -> None:
         """The stage the pool sees (it names a hang or a death); while the candidate compiles
@@ -517,10 +519,13 @@ class Evaluation:
         if key not in self._bounds:
             lengths = dict(sizes)
             lengths[b.name] = n_out() if callable(n_out) else n_out
-            rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
-            self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element") if k >= 2 \
-                else (0.0, 0.0, "")
-            self._bound_terms[key] = k
+            if original_checks.accumulation_terms(b, contract, inputs, lengths) < 2:
+                self._bounds[key] = (0.0, 0.0, "")  # elementwise: no accumulation, nothing to measure
+                self._bound_terms[key] = 1
+            else:
+                rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
+                self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element")
+                self._bound_terms[key] = k
         self._terms[b.name] = self._bound_terms.get(key, 1)  # k of the last size asked (_special_bounds)
         return self._bounds[key]
 
@@ -730,6 +735,7 @@ class Evaluation:
         store = reference_cache.store_for(self.session) if (
             self.reference_key and reference_cache.enabled()) else None
         epoch = store.begin(self.reference_key) if store is not None else 0
+        self.store, self.epoch = store, epoch  # the special values' ordinary scale is kept per epoch too
         cases = self.cases = self._plan(ref, contract, self._sizes(contract, ref.tunables, ref.language))
         has_candidate = cand is not None
         self.folded = self._folded_seeds(ref, contract) if has_candidate else 0
@@ -1213,9 +1219,10 @@ class Evaluation:
         original runs first, its outputs are copied to the host and its buffers freed, then the
         candidate runs and is judged against the original's own behaviour there (where the
         original gives NaN, any value passes; the absolute tolerance grows with the outputs'
-        typical magnitude, measured on the original, and an accumulated output's with the
-        rounding of the set's largest scattered term: _special_bounds). Outputs over
-        SPECIAL_MAX_BYTES are compared on blocks drawn in secret (_special_blocks)."""
+        typical magnitude, measured on the original on ordinary inputs (_ordinary_scale), and an
+        accumulated output's with the rounding of the set's largest scattered term:
+        _special_bounds). Outputs over SPECIAL_MAX_BYTES are compared on blocks drawn in secret
+        (_special_blocks)."""
         overrides: dict[str, str] = {}
         env_r = ref.env(contract, overrides)
         env_c = cand.env(contract, overrides)
@@ -1227,19 +1234,13 @@ class Evaluation:
         self.at = (sizes, -2, False)
         outs = [b for b in contract.buffers if b.role != "in"]
         try:
-            plain = InputSet(contract, env_r, self._timing_key(-3))
-            ordinary = self._run_checked(ref, contract, env_r, plain, what)
-            blocks = _special_blocks(ordinary, outs, inputs)
-            bounds = self._special_bounds(contract, outs, plain, inputs, ordinary)
+            typical, rms, nbytes = self._ordinary_scale(ref, contract, env_r, what)
+            blocks = _special_blocks(nbytes, outs, inputs)
+            bounds = self._special_bounds(contract, outs, InputSet(contract, env_r, self._timing_key(-3)), inputs,
+                                          nbytes)
 
             def view(bufs):  # what of a run's outputs is read and compared
                 return _Sampled(bufs, blocks) if blocks else bufs
-            typical, rms = {}, {}
-            for b in outs:
-                values = view(ordinary).read(b.name, b.dtype)
-                typical[b.name] = _typical(values, b.dtype)
-                rms[b.name] = output_scale(values[~poison_mask(values, b.dtype)]) if dtypes.is_float(b.dtype) else 0.0
-            ordinary.free()
             rb = self._run_checked(ref, contract, env_r, inputs, what)
         except EvalFailure as f:
             if self.healthy and f.verdict in (Verdict.REFERENCE_FAILED, Verdict.SPEC_ERROR, Verdict.LAUNCH_ERROR):
@@ -1274,7 +1275,7 @@ class Evaluation:
         self.at = None
 
     def _special_bounds(self, contract: Spec, outs, plain: InputSet, inputs: InputSet,
-                        run: Buffers) -> dict[str, tuple[float, float, str]]:
+                        nbytes: Mapping[str, int]) -> dict[str, tuple[float, float, str]]:
         """How far the rounding of an accumulation widens each float output's tolerance on the
         special set: the ordinary bound (`_accumulation`, on an ordinary set of the same size)
         plus that of the set's largest scattered magnitude (original.scattered_bound): a few
@@ -1283,11 +1284,42 @@ class Evaluation:
         largest = inputs.largest_scattered()
         found: dict[str, tuple[float, float, str]] = {}
         for b in outs:
-            rtol_x, atol_x, why = self._accumulation(contract, b, plain, lambda: _length(None, run, b))
+            n_out = nbytes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize
+            rtol_x, atol_x, why = self._accumulation(contract, b, plain, n_out)
             extra = original_checks.scattered_bound(b, self._terms.get(b.name, 1), largest) if why else 0.0
             found[b.name] = (rtol_x, atol_x + extra,
                              why + (f" and of the special values' largest term, {largest:.3g}" if extra else ""))
         return found
+
+    def _ordinary_scale(self, ref: LaunchableKernel, contract: Spec, env_r, what: str):
+        """({buffer: typical magnitude}, {buffer: output_scale}, {buffer: bytes}) of the original's
+        outputs at the default size on ordinary inputs: the yardstick of the special values'
+        tolerance. A property of the original, not of any candidate's inputs: with the reference
+        store (reference_cache) measured once per epoch on the epoch's secret inputs, like the
+        verification sets (it was a full-size run and a quantile over its outputs in every
+        evaluation); without it, on inputs of the request's nonce."""
+        outs = [b for b in contract.buffers if b.role != "in"]
+
+        def compute(inputs: InputSet):
+            ordinary = self._run_checked(ref, contract, env_r, inputs, what)
+            try:
+                nbytes = {b.name: ordinary.nbytes[b.name] for b in outs}
+                blocks = _special_blocks(nbytes, outs, inputs)
+                view = _Sampled(ordinary, blocks) if blocks else ordinary
+                typical, rms = {}, {}
+                for b in outs:
+                    values = view.read(b.name, b.dtype)
+                    typical[b.name] = _typical(values, b.dtype)
+                    rms[b.name] = output_scale(values[~poison_mask(values, b.dtype)]) if dtypes.is_float(b.dtype) \
+                        else 0.0
+            finally:
+                ordinary.free()
+            return typical, rms, nbytes
+
+        store = self.store
+        if store is not None:
+            return store.kept(("ordinary scale", self.reference_key, self.epoch), contract, env_r, compute)
+        return compute(InputSet(contract, env_r, self._timing_key(-3)))
 
     def _profile(self, k: LaunchableKernel, timing, shape, contract: Spec, env) -> Profile:
         res = k.compiled.resources
@@ -1655,17 +1687,17 @@ class _Sampled:
 SPECIAL_MAX_BYTES = 4 << 20  # outputs larger than this: the special values compared on a secret sample
 
 
-def _special_blocks(bufs: Buffers, outs, inputs: InputSet) -> dict[str, list[tuple[int, int]]] | None:
+def _special_blocks(nbytes: Mapping[str, int], outs, inputs: InputSet) -> dict[str, list[tuple[int, int]]] | None:
     """The blocks of each output compared on the special values when the outputs exceed
     SPECIAL_MAX_BYTES (None: all of them): SAMPLE_BLOCKS drawn in secret, the last, and those at
     the special values' relative positions in the inputs (an output element i of n usually
     depends on the inputs near i/n of theirs: elementwise, row-wise and chunked reductions)."""
-    if sum(bufs.nbytes[b.name] for b in outs) <= SPECIAL_MAX_BYTES:
+    if sum(nbytes[b.name] for b in outs) <= SPECIAL_MAX_BYTES:
         return None
     secret = random.Random(os.urandom(16))
     marks = inputs.special_fractions()
-    return {b.name: _sample_blocks(bufs.nbytes[b.name], dtypes.itemsize(b.dtype) if b.dtype in dtypes.NUMPY else 16,
-                                   secret, [int(f * bufs.nbytes[b.name]) for f in marks]) for b in outs}
+    return {b.name: _sample_blocks(nbytes[b.name], dtypes.itemsize(b.dtype) if b.dtype in dtypes.NUMPY else 16,
+                                   secret, [int(f * nbytes[b.name]) for f in marks]) for b in outs}
 
 
 def _typical(values: np.ndarray, dtype: str) -> float:

@@ -635,6 +635,19 @@ class InputSet(Mapping[str, np.ndarray]):
             found = self._scattered[name] = specials_for(self.plans[name], self.keys[name])
         return found
 
+    def sample(self, name: str, at_most: int) -> np.ndarray:
+        """At most about `at_most` of buffer `name`'s values, exactly as written: the whole buffer
+        when it is small, kept on the host or holds special values; else chunks spread evenly
+        over it (for statistics such as an rms, without computing a large buffer on the host)."""
+        p, keys = self.plans[name], self.keys[name]
+        chunks = max(1, at_most // HOST_CHUNK)
+        if name in self._host or self.wide or p.n <= chunks * HOST_CHUNK:
+            return self[name]
+        last = p.n - HOST_CHUNK
+        starts = [last * i // max(1, chunks - 1) for i in range(chunks)]
+        return _as_buffer_dtype(np.concatenate([_host_chunk(p, keys, s, HOST_CHUNK) for s in starts]),
+                                self.dtypes[name])
+
     def special_fractions(self) -> list[float]:
         """Where the special values sit, as fractions of their buffers' lengths (the positions
         stay secret from kernels: kf uses them to choose which outputs it reads)."""

@@ -33,7 +33,7 @@ from backends.judge.verify import OutputCheck, poison_mask
 from backends.kernel import dtypes
 from backends.model import BufferSpec, Spec, Verdict
 
-__all__ = ["OriginalFindings", "check_original", "accumulation_bound", "SPREAD_FACTOR", "MIN_WRITTEN_FRACTION",
+__all__ = ["OriginalFindings", "check_original", "accumulation_bound", "accumulation_terms", "SPREAD_FACTOR", "MIN_WRITTEN_FRACTION",
            "BOUND_LAMBDA"]
 
 SPREAD_FACTOR = 8.0  # a candidate may differ from the original by at least this many times the original's own spread
@@ -61,13 +61,39 @@ def _length(inputs: Mapping[str, np.ndarray], name: str) -> int:
     return int(length(name)) if length is not None else int(inputs[name].size)
 
 
-def accumulation_bound(b: BufferSpec, contract: Spec, inputs: dict[str, np.ndarray],
+def accumulation_terms(b: BufferSpec, contract: Spec, inputs: Mapping[str, np.ndarray],
+                       lengths: dict[str, int]) -> int:
+    """k, the terms per element of float output `b`: the largest float input's length over the
+    output's (1 for an elementwise kernel). Needs lengths only, never the inputs' values."""
+    n_out = max(1, lengths.get(b.name, 1))
+    floats = [x for x in contract.buffers if x.role != "out" and dtypes.is_float(x.dtype) and x.name in inputs]
+    n_in = max((lengths.get(x.name, 0) for x in floats), default=0) or \
+        max((lengths.get(x.name, 0) for x in contract.buffers if x.role != "out"), default=1)
+    return max(1, -(-n_in // n_out))
+
+
+RMS_SAMPLE = 1 << 20  # input elements the rms of a large input set is measured on (an evenly spread sample)
+
+
+def _sum_of_squares(inputs: Mapping[str, np.ndarray], name: str) -> tuple[float, int]:
+    """(sum of squares, count) of input `name`: over at most RMS_SAMPLE elements of an InputSet
+    (evenly spread chunks, the exact values kf wrote: its elements are drawn independently, so
+    the sample's rms is the buffer's within a fraction of a percent), all of a plain array."""
+    sample = getattr(inputs, "sample", None)
+    a = sample(name, RMS_SAMPLE) if sample is not None else inputs[name]
+    if not a.size:
+        return 0.0, 0
+    a64 = a.astype(np.float64).ravel()
+    return float(np.dot(a64, a64)), a.size
+
+
+def accumulation_bound(b: BufferSpec, contract: Spec, inputs: Mapping[str, np.ndarray],
                        lengths: dict[str, int]) -> tuple[float, float, int, float]:
     """(extra rtol, extra atol, k, rms): the rounding error an output accumulated in an
     order that changes between runs may carry, as a tolerance.
 
-    k = the terms per output element (the largest float input's length over the output's),
-    rms = the root mean square of the float inputs, u = the output type's unit roundoff.
+    k = the terms per output element (accumulation_terms), rms = the root mean square of the
+    float inputs, u = the output type's unit roundoff.
     Summing k terms in any order errs by at most about BOUND_LAMBDA * u * sqrt(k) * M, where
     M is the magnitude of the partial sums: the result itself when the terms add up (a
     sum of positive values), about sqrt(k) * rms when they cancel (a random walk). So the
@@ -76,17 +102,13 @@ def accumulation_bound(b: BufferSpec, contract: Spec, inputs: dict[str, np.ndarr
     the partial sums' size rather than to sum|x_i|, which would accept a zero for a sum
     whose terms cancel)."""
     u = _UNIT_ROUNDOFF.get(dtypes.scalar(b.dtype), 2.0 ** -24)
-    n_out = max(1, lengths.get(b.name, 1))
+    k = accumulation_terms(b, contract, inputs, lengths)
     floats = [x for x in contract.buffers if x.role != "out" and dtypes.is_float(x.dtype) and x.name in inputs]
-    n_in = max((lengths.get(x.name, 0) for x in floats), default=0) or \
-        max((lengths.get(x.name, 0) for x in contract.buffers if x.role != "out"), default=1)
-    k = max(1, -(-n_in // n_out))
     total, count = 0.0, 0
     for x in floats:
-        a = inputs[x.name]
-        if a.size:
-            total += float(np.dot(a.astype(np.float64).ravel(), a.astype(np.float64).ravel()))
-            count += a.size
+        squares, n = _sum_of_squares(inputs, x.name)
+        total += squares
+        count += n
     rms = float(np.sqrt(total / count)) if count else 1.0
     return BOUND_LAMBDA * u * k ** 0.5, BOUND_LAMBDA * u * k * rms, k, rms
 

@@ -41,6 +41,7 @@ from backends.model import Spec
 
 REUSE_EVALUATIONS = int(os.environ.get("KF_REFERENCE_REUSE_EVALUATIONS", "8") or 8)
 _SECRET = SECRET  # per worker process (backends/judge/inputs.py); never leaves it
+SPECIAL_TAG = 0x5350  # tells the inputs of an epoch's kept results apart from its verification sets'
 
 
 def _default_budget() -> int:
@@ -75,6 +76,8 @@ class ReuseStats(msgspec.Struct):
     bytes: int = 0
     python_hits: int = 0  # a Python reference's outputs on a set taken from the store
     python_runs: int = 0  # ... computed (and stored)
+    special_hits: int = 0  # the scale of the original's outputs for the special values taken from the store
+    special_runs: int = 0  # ... measured (and stored)
 
 
 class StoredRun:
@@ -166,6 +169,29 @@ class ReferenceStore:
             while self.stats.bytes > self.budget and self._runs:
                 self.stats.bytes -= self._runs.popitem(last=False)[1].nbytes
         return run.outputs
+
+    def kept(self, key: tuple, contract: Spec, env: Mapping[str, Any], compute: Callable[[InputSet], Any]) -> Any:
+        """A small result about the original computed once per epoch (`key` holds the original's
+        key and the epoch; an epoch's end drops it): `compute(inputs)` on this epoch's secret
+        inputs (at `env`), e.g. the scale of its outputs on ordinary inputs that the special
+        values' tolerance uses (backends/judge/harness.py `_ordinary_scale`)."""
+        full = (key[1], key[2], "kept", key[0], _contract_key(contract), _env_key(env))
+        with self._lock:
+            stored = self._runs.get(full)
+            if stored is not None:
+                self._runs.move_to_end(full)
+                self.stats.special_hits += 1
+                return stored.outputs["value"]
+        value = compute(InputSet(contract, env, (_SECRET, key[2], SPECIAL_TAG)))
+        run = StoredRun({}, {})
+        run.outputs["value"], run.nbytes = value, 256
+        with self._lock:
+            self.stats.special_runs += 1
+            self._runs[full] = run
+            self.stats.bytes += run.nbytes
+            while self.stats.bytes > self.budget and self._runs:
+                self.stats.bytes -= self._runs.popitem(last=False)[1].nbytes
+        return value
 
     def run(self, original_key: str, epoch: int, contract: Spec, env: Mapping[str, Any], size_index: int,
             seed: int, run_original: Callable[[Mapping[str, np.ndarray]], Any]) -> tuple[Mapping[str, np.ndarray], Any]:
