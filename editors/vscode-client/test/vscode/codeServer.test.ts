@@ -93,13 +93,14 @@ async function lensLayout(page: Page): Promise<{ lens: Box | null; extern: Box |
       const r = e.getBoundingClientRect();
       return r.width > 0 && r.height > 0 ? { y: r.y, height: r.height } : null;
     };
-    const lens = Array.from(document.querySelectorAll(".codelens-decoration a"))
-      .find((a) => (a.textContent ?? "").trim() === "Optimize");
+    // the editor renders spaces as no-break spaces: compare text with whitespace normalized
+    const text = (e: Element): string => (e.textContent ?? "").replace(/\s+/g, " ").trim();
+    const lens = Array.from(document.querySelectorAll(".codelens-decoration a")).find((a) => text(a) === "Optimize");
     const lines = Array.from(document.querySelectorAll(".view-line"));
     return {
       lens: box(lens),
-      extern: box(lines.find((l) => (l.textContent ?? "").includes('extern "C"'))),
-      name: box(lines.find((l) => (l.textContent ?? "").includes(`void ${kernel}(`))),
+      extern: box(lines.find((l) => text(l).includes('extern "C"'))),
+      name: box(lines.find((l) => text(l).includes(`void ${kernel}(`))),
     };
   }, KERNEL);
 }
