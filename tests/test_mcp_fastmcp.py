@@ -16,7 +16,8 @@ import sys
 
 import pytest
 
-from test_mcp import OTHER_SECRETS, REPO, REPEAT_SAXPY, _children, _environments, _raw_environment, workspace
+from test_mcp import (OTHER_SECRETS, REPO, REPEAT_SAXPY, _children, _server_processes, assert_no_secret_in_environment,
+                      workspace)
 
 fastmcp = pytest.importorskip("fastmcp", reason="pip install fastmcp (the test extra)")
 from fastmcp import Client  # noqa: E402
@@ -27,7 +28,8 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(600)]
 
 
 def transport(root: str, log, env: dict | None = None) -> StdioTransport:
-    return StdioTransport(command=sys.executable, args=["-m", "kf_lsp", "mcp"], cwd=root, keep_alive=False,
+    # --root (the folder it is started in anyway): how the test tells its own server from any other
+    return StdioTransport(command=sys.executable, args=["-m", "kf_lsp", "mcp", "--root", root], cwd=root, keep_alive=False,
                           env={**os.environ, "PYTHONPATH": REPO, **(env or {})}, log_file=log)
 
 
@@ -46,10 +48,10 @@ async def test_a_per_call_client_gets_the_contract_and_an_honest_answer_about_jo
         async with Client(transport(root, err, secrets), timeout=120) as c:  # one server for the plain calls
             tools = {t.name: t for t in await c.list_tools()}
             # the server started with credentials shows none of them in /proc/PID/environ
-            servers = [pid for pid, (cmd, _e) in _environments(marker).items() if "kf_lsp mcp" in cmd]
-            assert servers, f"the kf mcp process was not found among this test's processes: {_children()}"
-            for pid in servers:
-                assert not any(v.encode() in _raw_environment(pid) for v in OTHER_SECRETS.values()), pid
+            servers = _server_processes(root)
+            assert len(servers) == 1, f"this test's kf mcp (--root {root}): {servers}; children: {_children()}"
+            ((pid, _cmd),) = servers.items()
+            await assert_no_secret_in_environment(pid, marker, OTHER_SECRETS)
             assert {"list_kernels", "optimize", "job_status", "results"} <= set(tools)
             wait = tools["job_status"].input_schema["properties"]["wait_seconds"]
             assert "at most 50 s" in wait["description"] and "anyOf" not in wait
