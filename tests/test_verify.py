@@ -204,3 +204,27 @@ def test_integer_outputs_are_said_to_be_compared_exactly():
     assert check.verdict is Verdict.WRONG
     assert "compared exactly (an integer buffer)" in check.message and "e+307" not in check.message
     assert check.max_rel_err == pytest.approx(1 / 70)
+
+
+def test_an_imprecise_sum_is_judged_at_the_size_of_such_sums_not_at_one_draws_cancellation():
+    """One output, the sum of k = 1000 terms of rms ~0.58, which happened to cancel to 0.507
+    for this draw. An original truncating every term to bf16 errs by ~20 tolerances at the
+    sums' typical size (sqrt(k) x rms ~ 18) but by 219 at this draw's 0.507: it is imprecise,
+    not wrong, whatever the draw. An original that drops a term is still beyond the limit."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, 1000)
+    x[-1] += 0.507 - x.sum()  # this draw's sum
+    want = np.array([x.sum()])
+    truncated = np.array([(x.astype(np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32).astype(np.float64).sum()],
+                         np.float32)
+    dropped = np.array([x[:-1].sum()], np.float32)
+    rms = float(np.sqrt((x ** 2).mean()))
+    kw = dict(scale_atol=True, extra_rtol=1e-6, extra_atol=1e-6 * 1000 ** 0.5 * rms, extra_why="rounding")
+    got = want.astype(np.float32)
+    assert abs(truncated[0] - want[0]) > 100 * 1e-4 * 0.507  # far beyond this draw's tolerance
+    plain = compare_output("sum", "f32", want, got, 1e-4, 1e-4, original=truncated, **kw)
+    assert plain.verdict is Verdict.REFERENCE_FAILED  # judged at the draw's 0.507 alone
+    scaled = compare_output("sum", "f32", want, got, 1e-4, 1e-4, original=truncated, sum_scale=1000 ** 0.5 * rms, **kw)
+    assert scaled.ok, scaled.message
+    wrong = compare_output("sum", "f32", want, got, 1e-4, 1e-4, original=dropped, sum_scale=1000 ** 0.5 * rms, **kw)
+    assert wrong.verdict is Verdict.REFERENCE_FAILED and "the typical size of such a sum" in wrong.message, wrong.message

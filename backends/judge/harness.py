@@ -570,7 +570,8 @@ class Evaluation:
                                        scale_atol=self._scaled(contract), written=written, original=orig,
                                        extra_rtol=extra_rtol, extra_atol=extra_atol, extra_why=why,
                                        original_error=self.original_error.get(b.name, 0.0),
-                                       original_excess=self.original_excess.get(b.name, 0.0))
+                                       original_excess=self.original_excess.get(b.name, 0.0),
+                                       sum_scale=extra_atol / extra_rtol if extra_rtol > 0 else 0.0)
                 if check.verdict is Verdict.REFERENCE_FAILED:
                     raise self._disagrees(contract, check, what)
             else:

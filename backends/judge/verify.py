@@ -240,7 +240,7 @@ def compare_output(
     poisoned: bool = True, *, scale_atol: bool = False, extra_atol: float = 0.0, extra_rtol: float = 0.0,
     extra_why: str = "", written: np.ndarray | None = None, original: np.ndarray | None = None,
     original_error: float = 0.0, original_excess: float = 0.0, factor: float = ACCURACY_FACTOR,
-    limit: float = ORIGINAL_LIMIT, magnitude: tuple[float, str] | None = None,
+    limit: float = ORIGINAL_LIMIT, magnitude: tuple[float, str] | None = None, sum_scale: float = 0.0,
 ) -> OutputCheck:
     """Check one output buffer of the candidate against the expected values.
 
@@ -258,7 +258,11 @@ def compare_output(
     passes when its largest error in tolerances is at most `factor` times the original's (or
     `original_excess`, the original's over several runs, if larger). `magnitude`: (value, what it
     is) to scale `atol` by instead of the expected values' (the special input values: their few
-    huge outputs would make the tolerance huge everywhere)."""
+    huge outputs would make the tolerance huge everywhere). `sum_scale`: for an accumulated
+    output, the typical magnitude of its sums, sqrt(k) x the terms' rms: whether the original
+    errs beyond `limit` is judged at least at that scale, since a sum that happens to cancel
+    near zero for one draw of inputs does not make the original's rounding any more wrong (a
+    bf16-truncated sum flipped between "imprecise" and "disagrees" with the draw)."""
     if written is None:
         own = expected.dtype == dtypes.numpy_dtype(dtype)  # a Python reference's float64 holds no poison
         written = ~poison_mask(expected, dtype) if poisoned and own else np.ones(expected.shape, dtype=bool)
@@ -294,8 +298,13 @@ def compare_output(
     if original is not None:
         o = _measure(e64, original[written].astype(np.float64), tol)
         err_o, exc_o = max(o.max_abs, original_error), max(o.excess, original_excess)
-        if exc_o > limit:
-            return _disagreement(name, dtype, expected, original, written, e64, o, exc_o, tol_text, limit,
+        exc_limit, limit_text = exc_o, tol_text
+        if sum_scale > 0 and o.excess > 0:
+            at_scale = _measure(e64, original[written].astype(np.float64), np.maximum(tol, rtol_used * sum_scale))
+            exc_limit = max(at_scale.excess, original_excess)
+            limit_text = f"{tol_text}, at least {rtol_used:.3g} x {sum_scale:.3g} (the typical size of such a sum)"
+        if exc_limit > limit:
+            return _disagreement(name, dtype, expected, original, written, e64, o, exc_limit, limit_text, limit,
                                  rtol_used, atol_used)
     bad = ~m.close
     n_bad = int(bad.sum())
