@@ -32,7 +32,10 @@ def _nvrtc() -> bool:
 @pytest.mark.skipif(not _nvrtc(), reason="NVRTC (cuda-bindings) not installed")
 @pytest.mark.parametrize("name", sorted(p.name for p in RED.glob("*.cu")))
 def test_every_red_team_kernel_compiles(name):
-    cu, _ = compile_unit_for(load_unit(str(RED / name)), "candidate")
+    unit = load_unit(str(RED / name))
+    errors = [f"{d.line + 1}: {d.message}" for d in unit.kernel.spec_errors if d.severity == "error"]
+    assert not errors, errors  # a spec error would end the GPU tests at spec_error, not the verdict
+    cu, _ = compile_unit_for(unit, "candidate")
     out = compile_cuda(cu)
     assert isinstance(out, CompiledModule), getattr(out, "log", out)
 

@@ -2,12 +2,15 @@
 // below it (zeros and subnormals take the exact path): right on every ordinary input, on NaN, Inf
 // and subnormals; wrong only for tiny normal magnitudes. Correct on main whenever the special set
 // scaled x up (3 evaluations in 4). Expected: wrong in every evaluation.
+#ifndef BLOCK
 #define BLOCK 256
+#endif
 // @kf in  x: float[n]
 // @kf out out: float[n]
 // @kf n = 1 << 16
 // @kf grid cdiv(n, BLOCK)
 // @kf block BLOCK
+// @kf tune BLOCK = 256
 // @kf check n = 1000
 extern "C" __global__ void log_abs(const float* x, float* out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
