@@ -7,6 +7,13 @@
 #define BLOCK 256
 #endif
 
+__device__ __forceinline__ void kf_merge(float& m, float& s, float m2, float s2) {
+  float mm = fmaxf(m, m2);
+  if (mm == __int_as_float(0xff800000)) return;  // both empty
+  s = (m == mm ? s : s * expf(m - mm)) + (m2 == mm ? s2 : s2 * expf(m2 - mm));
+  m = mm;
+}
+
 // @kf in  x: float[rows * cols]
 // @kf out y: float[rows * cols]
 // @kf rows = 8192
@@ -19,13 +26,6 @@
 // @kf check rows = 1, cols = 1
 // @kf tol rtol=1e-4 atol=1e-9
 // @kf flops 5 * rows * cols
-__device__ __forceinline__ void kf_merge(float& m, float& s, float m2, float s2) {
-  float mm = fmaxf(m, m2);
-  if (mm == __int_as_float(0xff800000)) return;  // both empty
-  s = (m == mm ? s : s * expf(m - mm)) + (m2 == mm ? s2 : s2 * expf(m2 - mm));
-  m = mm;
-}
-
 extern "C" __global__ void softmax_rows(const float* x, float* y, int rows, int cols) {
   __shared__ float wm[32], ws[32];
   const float* xr = x + (size_t)blockIdx.x * cols;
