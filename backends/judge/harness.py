@@ -1213,9 +1213,9 @@ class Evaluation:
         candidate runs and is judged against the original's own behaviour there (where the
         original gives NaN, any value passes; the absolute tolerance grows with the outputs'
         typical magnitude, measured on the original on ordinary inputs (_ordinary_scale), and an
-        accumulated output's with the rounding of the set's largest scattered term:
-        _special_bounds). Outputs over SPECIAL_MAX_BYTES are compared on blocks drawn in secret
-        (_special_blocks)."""
+        accumulated output's with the rounding of its sums on those inputs and of the set's
+        largest scattered term: _special_bounds). Outputs over SPECIAL_MAX_BYTES are compared on
+        blocks drawn in secret (_special_blocks)."""
         overrides: dict[str, str] = {}
         env_r = ref.env(contract, overrides)
         env_c = cand.env(contract, overrides)
@@ -1227,10 +1227,9 @@ class Evaluation:
         self.at = (sizes, -2, False)
         outs = [b for b in contract.buffers if b.role != "in"]
         try:
-            typical, rms, nbytes = self._ordinary_scale(ref, contract, env_r, what)
+            typical, rms, nbytes, ordinary = self._ordinary_scale(ref, contract, env_r, what)
             blocks = _special_blocks(nbytes, outs, inputs)
-            bounds = self._special_bounds(contract, outs, InputSet(contract, env_r, self._timing_key(-3)), inputs,
-                                          nbytes)
+            bounds = self._special_bounds(outs, ordinary, inputs)
 
             def view(bufs):  # what of a run's outputs is read and compared
                 return _Sampled(bufs, blocks) if blocks else bufs
@@ -1268,18 +1267,19 @@ class Evaluation:
         self.special_checked = True
         self.at = None
 
-    def _special_bounds(self, contract: Spec, outs, plain: InputSet, inputs: InputSet,
-                        nbytes: Mapping[str, int]) -> dict[str, original_checks.Accumulation]:
+    @staticmethod
+    def _special_bounds(outs, ordinary: Mapping[str, original_checks.Accumulation],
+                        inputs: InputSet) -> dict[str, original_checks.Accumulation]:
         """How far the rounding of an accumulation widens each float output's tolerance on the
-        special set: the ordinary bound (`_accumulation`, on an ordinary set of the same size)
-        plus that of the set's largest scattered magnitude (original.scattered_bound): a few
-        magnitudes far above the rest in one sum make its rounding depend on the order of the
-        additions, even where they cancel, and a correct reordered reduction must still pass."""
+        special set: the ordinary bound (`ordinary`, measured with the ordinary scale, once per
+        epoch: _ordinary_scale) plus that of the set's largest scattered magnitude
+        (original.scattered_bound): a few magnitudes far above the rest in one sum make its
+        rounding depend on the order of the additions, even where they cancel, and a correct
+        reordered reduction must still pass."""
         largest = inputs.largest_scattered()
         found: dict[str, original_checks.Accumulation] = {}
         for b in outs:
-            n_out = nbytes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize
-            acc = self._accumulation(contract, b, plain, n_out)
+            acc = ordinary[b.name]
             extra = original_checks.scattered_bound(b, acc.terms, largest) if acc.why else 0.0
             found[b.name] = msgspec.structs.replace(
                 acc, atol=acc.atol + extra,
@@ -1287,12 +1287,15 @@ class Evaluation:
         return found
 
     def _ordinary_scale(self, ref: LaunchableKernel, contract: Spec, env_r, what: str):
-        """({buffer: typical magnitude}, {buffer: output_scale}, {buffer: bytes}) of the original's
-        outputs at the default size on ordinary inputs: the yardstick of the special values'
-        tolerance. A property of the original, not of any candidate's inputs: with the reference
-        store (reference_cache) measured once per epoch on the epoch's secret inputs, like the
-        verification sets (it was a full-size run and a quantile over its outputs in every
-        evaluation); without it, on inputs of the request's nonce."""
+        """({buffer: typical magnitude}, {buffer: output_scale}, {buffer: bytes}, {buffer:
+        Accumulation}) of the original's outputs at the default size on ordinary inputs: the
+        yardstick of the special values' tolerance, and the rounding bound of an accumulated
+        output on such inputs (original.accumulation; nothing for an integer one). A property of
+        the original, not of any candidate's inputs: with the reference store (reference_cache)
+        measured once per epoch on the epoch's secret inputs, like the verification sets (it was
+        a full-size run and a quantile over its outputs in every evaluation, and the bound was
+        measured on an ordinary set of its own in each); without it, on inputs of the request's
+        nonce."""
         outs = [b for b in contract.buffers if b.role != "in"]
 
         def compute(inputs: InputSet):
@@ -1309,7 +1312,11 @@ class Evaluation:
                         else 0.0
             finally:
                 ordinary.free()
-            return typical, rms, nbytes
+            lengths = {x.name: original_checks._length(inputs, x.name) for x in contract.buffers if x.name in inputs}
+            bounds = {b.name: original_checks.accumulation(b, contract, inputs, {
+                **lengths, b.name: nbytes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize})
+                if dtypes.is_float(b.dtype) else original_checks.Accumulation() for b in outs}
+            return typical, rms, nbytes, bounds
 
         store = self.store
         if store is not None:
