@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from trees import tree_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,12 +38,9 @@ def export(commit: str, into: Path) -> Path:
 
 
 def bench(tree: Path, kernel: Path, copy: Path, extra: list[str]) -> dict:
-    # the tree first; the rest of PYTHONPATH (dependencies installed with --target) kept
-    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != ROOT]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), *rest]))
     t = time.perf_counter()
     p = subprocess.run([sys.executable, "-m", "kf_lsp", "bench", str(kernel), "--candidate", str(copy), "--json",
-                        *extra], cwd=tree, env=env, capture_output=True, text=True, timeout=900)
+                        *extra], cwd=tree, env=tree_env(tree), capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - t
     try:
         r = json.loads(p.stdout[p.stdout.index("{"):])

@@ -38,15 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from trees import tree_env
+
 ROOT = Path(__file__).resolve().parent.parent
 EXT = {"cuda": ".cu", "sycl": ".cpp"}
-
-
-def tree_env(tree: str) -> dict[str, str]:
-    """The environment for a run of `tree`: it first on PYTHONPATH, the rest kept (dependencies
-    installed with pip --target on a machine without the project installed)."""
-    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != ROOT]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([tree, *rest]))
 
 
 def export(commit: str, into: Path) -> Path:
@@ -270,7 +265,6 @@ def main() -> None:
                            "--files", json.dumps(files), "--evals", str(args.evals)]
                     t = time.perf_counter()
                     try:
-                        # the tree first; the rest of PYTHONPATH (dependencies installed with --target) kept
                         proc = subprocess.run(cmd, cwd=tree, env=tree_env(tree),
                                               capture_output=True, text=True, timeout=args.timeout)
                         found = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]

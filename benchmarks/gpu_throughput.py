@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from trees import tree_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,8 +99,7 @@ def main() -> None:
             proc = subprocess.run([sys.executable, __file__, "--measure", what, "--tree", str(Path(tree).resolve()),
                                    "--evals", str(args.evals), "--large-evals", str(args.large_evals),
                                    "--eval-seconds", str(args.eval_seconds)],
-                                  cwd=tree, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                                      [str(Path(tree).resolve())] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))),
+                                  cwd=tree, env=tree_env(Path(tree).resolve()),
                                   capture_output=True, text=True, timeout=1200)
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if line is None:

@@ -29,12 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from evolver.store import Store  # noqa: E402
+from trees import tree_env  # noqa: E402
 
 
 def run(target: str, strategy: str, budget: int, seed: int, tree: Path = ROOT, fresh_sycl_cache: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "kf.db")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        env = tree_env(tree)
         if fresh_sycl_cache:
             env["SYCL_CACHE_DIR"] = os.path.join(tmp, "sycl-cache")
         start = time.time()

@@ -134,6 +134,43 @@ def test_a_more_accurate_reduction_is_accepted_with_nan_on_both_sides(session):
     assert "special input values checked" in r.message
 
 
+def test_the_special_sets_rounding_bound_of_a_sum_is_measured_once_per_epoch(session, tmp_path, monkeypatch):
+    """The special set's allowance for a reduction's rounding adds its largest term's to the
+    ordinary bound of the sums; that bound is kept with the ordinary scale of the outputs (the
+    reference store, once per epoch), not measured on an ordinary set of its own in every
+    evaluation (nor taken from whatever size the verification happened to measure last)."""
+    from backends.judge import original, reference_cache
+
+    path = tmp_path / "reduction_once.cpp"  # a text of its own: a fresh original, a fresh epoch
+    path.write_text(re.sub(r"// @kf n = .*", f"// @kf n = {SMALL}", REDUCTION.read_text()) + "\n// once per epoch\n")
+    real_bound, real_special = original.accumulation_bound, harness.Evaluation._special_values
+    inside: list[int] = []
+    measured: list[bool] = []  # per measurement of a bound: made for the special values?
+
+    def bound(*args):
+        measured.append(bool(inside))
+        return real_bound(*args)
+
+    def special(self, *args):
+        inside.append(1)
+        try:
+            return real_special(self, *args)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(original, "accumulation_bound", bound)
+    monkeypatch.setattr(harness.Evaluation, "_special_values", special)
+    stats = reference_cache.store_for(session).stats
+    runs, hits = stats.special_runs, stats.special_hits
+    quick = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=2, max_trials=2, target_seconds=0.01,
+                        warmup_seconds=0.0, timeout_s=60.0)
+    for nonce in (1, 2):  # two evaluations of one original: one epoch
+        r = evaluate(session, path, path, quick, nonce)
+        assert r.verdict is Verdict.CORRECT and "special input values checked" in r.message, r.message
+    assert (stats.special_runs - runs, stats.special_hits - hits) == (1, 1)
+    assert measured.count(True) == 1, measured
+
+
 def test_a_candidates_own_bytes_claim_does_not_set_its_bandwidth(session):
     """`@kf bytes 4` in the candidate's spec made its bandwidth 4 bytes per run: nothing it did
     could ever be flagged above the device's peak. The problem's bytes are the original's."""

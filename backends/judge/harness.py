@@ -217,9 +217,7 @@ class Evaluation:
         self.original_excess: dict[str, float] = {}  # the same in multiples of the tolerance
         self.skipped: dict[str, list[str]] = {}  # why -> the derived sizes skipped for it
         self.skip_details: dict[str, str] = {}  # why -> what happened at the first of them
-        self._bounds: dict[tuple, tuple[float, float, str]] = {}  # (buffer, input lengths) -> accumulation widening
-        self._bound_terms: dict[tuple, int] = {}  # the same key -> terms per output element
-        self._terms: dict[str, int] = {}  # buffer -> terms per element at the size _accumulation last measured
+        self._bounds: dict[tuple, original_checks.Accumulation] = {}  # (buffer, input lengths) -> its widening
         self.seen: dict[str, dict[str, float]] = {}  # buffer -> {"original": err, "candidate": err}
         self.rules: dict[str, set[str]] = {}  # buffer -> the rules its checks passed by
         self.reference_unit = None  # the original's CompileUnit: candidates compile the same way
@@ -504,7 +502,7 @@ class Evaluation:
             self.rules.setdefault(name, set()).add(check.rule)
 
     def _accumulation(self, contract: Spec, b, inputs: dict | None,
-                      n_out: int | Callable[[], int]) -> tuple[float, float, str]:
+                      n_out: int | Callable[[], int]) -> original_checks.Accumulation:
         """How far the rounding of an accumulation widens the tolerance of float output `b`:
         k terms per output element (k >= 2: a sum, a dot product) summed in float in some
         order err by up to original.accumulation_bound, whatever the oracle; a reordering
@@ -513,20 +511,13 @@ class Evaluation:
         first input set of each size (the inputs' rms hardly differs between seeds) and kept:
         the timed trials, with new inputs each, reuse the default size's."""
         if inputs is None or not dtypes.is_float(b.dtype):
-            return 0.0, 0.0, ""
+            return original_checks.Accumulation()
         sizes = {x.name: original_checks._length(inputs, x.name) for x in contract.buffers if x.name in inputs}
         key = (b.name, tuple(sorted(sizes.items())))
         if key not in self._bounds:
             lengths = dict(sizes)
             lengths[b.name] = n_out() if callable(n_out) else n_out
-            if original_checks.accumulation_terms(b, contract, inputs, lengths) < 2:
-                self._bounds[key] = (0.0, 0.0, "")  # elementwise: no accumulation, nothing to measure
-                self._bound_terms[key] = 1
-            else:
-                rtol_x, atol_x, k, rms = original_checks.accumulation_bound(b, contract, inputs, lengths)
-                self._bounds[key] = (rtol_x, atol_x, f"for the rounding of {k} terms per element")
-                self._bound_terms[key] = k
-        self._terms[b.name] = self._bound_terms.get(key, 1)  # k of the last size asked (_special_bounds)
+            self._bounds[key] = original_checks.accumulation(b, contract, inputs, lengths)
         return self._bounds[key]
 
     def _disagrees(self, contract: Spec, check, what: str) -> EvalFailure:
@@ -541,7 +532,7 @@ class Evaluation:
     def _compare(self, rb: Buffers | None, cb: Buffers, contract: Spec, sizes, seed, what, derived: bool = False,
                  expected: dict | None = None, inputs: dict | None = None,
                  magnitude: dict[str, tuple[float, str]] | None = None,
-                 bounds: dict[str, tuple[float, float, str]] | None = None) -> CheckReport:
+                 bounds: dict[str, original_checks.Accumulation] | None = None) -> CheckReport:
         """Every output of the candidate against the oracle: a Python reference's `expected`
         outputs (judged by accuracy, with the original's own error when there is an original,
         rb), else the original's outputs (rb) within the tolerance, widened for the rounding
@@ -559,8 +550,9 @@ class Evaluation:
                 continue
             rtol, atol = self._tolerance(contract, b)
             poisoned = b.role == "out" and b.start is None
-            extra_rtol, extra_atol, why = bounds.get(b.name, (0.0, 0.0, "")) if bounds is not None else \
+            acc = bounds.get(b.name, original_checks.Accumulation()) if bounds is not None else \
                 self._accumulation(contract, b, inputs, lambda: _length(rb, cb, b))
+            extra_rtol, extra_atol, why = acc.rtol, acc.atol, acc.why
             if expected is not None:
                 got = cb.read(b.name, b.dtype)
                 orig = rb.read(b.name, b.dtype) if rb is not None else None
@@ -571,7 +563,7 @@ class Evaluation:
                                        extra_rtol=extra_rtol, extra_atol=extra_atol, extra_why=why,
                                        original_error=self.original_error.get(b.name, 0.0),
                                        original_excess=self.original_excess.get(b.name, 0.0),
-                                       sum_scale=extra_atol / extra_rtol if extra_rtol > 0 else 0.0)
+                                       sum_scale=acc.sum_scale)
                 if check.verdict is Verdict.REFERENCE_FAILED:
                     raise self._disagrees(contract, check, what)
             else:
@@ -671,10 +663,10 @@ class Evaluation:
             rtol, atol = self._tolerance(contract, b)
             poisoned = b.role == "out" and b.start is None
             written = ~poison_mask(values, b.dtype) if poisoned else np.ones(values.shape, dtype=bool)
-            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, values.size)
+            acc = self._accumulation(contract, b, inputs, values.size)
             return compare_output(b.name, b.dtype, expected[b.name], values, rtol, atol, False,
-                                  scale_atol=self._scaled(contract), written=written, extra_rtol=extra_rtol,
-                                  extra_atol=extra_atol, extra_why=why)
+                                  scale_atol=self._scaled(contract), written=written, extra_rtol=acc.rtol,
+                                  extra_atol=acc.atol, extra_why=acc.why)
 
         first = {b.name: rb.read(b.name, b.dtype).copy() for b in contract.buffers if b.role != "in"}
         grid, block, shared = ref.launch_shape(env)
@@ -1039,10 +1031,10 @@ class Evaluation:
             poisoned = b.role == "out" and b.start is None
             written = ~poison_mask(got, b.dtype) if poisoned else np.ones(got.shape, dtype=bool)
             rtol, atol = self._tolerance(contract, b)
-            extra_rtol, extra_atol, why = self._accumulation(contract, b, inputs, got.size)
+            acc = self._accumulation(contract, b, inputs, got.size)
             check = compare_output(b.name, b.dtype, expected[b.name], got, rtol, atol, False,
                                    scale_atol=self._scaled(contract), written=written, original=got,
-                                   extra_rtol=extra_rtol, extra_atol=extra_atol, extra_why=why,
+                                   extra_rtol=acc.rtol, extra_atol=acc.atol, extra_why=acc.why,
                                    original_excess=self.original_excess.get(b.name, 0.0),
                                    original_error=self.original_error.get(b.name, 0.0))
             if check.verdict is Verdict.REFERENCE_FAILED:
@@ -1221,9 +1213,9 @@ class Evaluation:
         candidate runs and is judged against the original's own behaviour there (where the
         original gives NaN, any value passes; the absolute tolerance grows with the outputs'
         typical magnitude, measured on the original on ordinary inputs (_ordinary_scale), and an
-        accumulated output's with the rounding of the set's largest scattered term:
-        _special_bounds). Outputs over SPECIAL_MAX_BYTES are compared on blocks drawn in secret
-        (_special_blocks)."""
+        accumulated output's with the rounding of its sums on those inputs and of the set's
+        largest scattered term: _special_bounds). Outputs over SPECIAL_MAX_BYTES are compared on
+        blocks drawn in secret (_special_blocks)."""
         overrides: dict[str, str] = {}
         env_r = ref.env(contract, overrides)
         env_c = cand.env(contract, overrides)
@@ -1235,10 +1227,9 @@ class Evaluation:
         self.at = (sizes, -2, False)
         outs = [b for b in contract.buffers if b.role != "in"]
         try:
-            typical, rms, nbytes = self._ordinary_scale(ref, contract, env_r, what)
+            typical, rms, nbytes, ordinary = self._ordinary_scale(ref, contract, env_r, what)
             blocks = _special_blocks(nbytes, outs, inputs)
-            bounds = self._special_bounds(contract, outs, InputSet(contract, env_r, self._timing_key(-3)), inputs,
-                                          nbytes)
+            bounds = self._special_bounds(outs, ordinary, inputs)
 
             def view(bufs):  # what of a run's outputs is read and compared
                 return _Sampled(bufs, blocks) if blocks else bufs
@@ -1267,7 +1258,8 @@ class Evaluation:
             magnitude = {name: (value, "the rms of the original's outputs on ordinary inputs")
                          for name, value in rms.items() if value > 0}
             # the rounding allowance of an accumulation, in the units the comparison sees (divided by `scale`)
-            bounds = {name: (r, a / scale.get(name, 1.0), why) for name, (r, a, why) in bounds.items()}
+            bounds = {name: msgspec.structs.replace(acc, atol=acc.atol / scale.get(name, 1.0))
+                      for name, acc in bounds.items()}
             self._compare(_Scaled(want, None, scale), _Scaled(want, view(cb), scale), contract, sizes, -2, what,
                           magnitude=magnitude, bounds=bounds)
         finally:
@@ -1275,30 +1267,35 @@ class Evaluation:
         self.special_checked = True
         self.at = None
 
-    def _special_bounds(self, contract: Spec, outs, plain: InputSet, inputs: InputSet,
-                        nbytes: Mapping[str, int]) -> dict[str, tuple[float, float, str]]:
+    @staticmethod
+    def _special_bounds(outs, ordinary: Mapping[str, original_checks.Accumulation],
+                        inputs: InputSet) -> dict[str, original_checks.Accumulation]:
         """How far the rounding of an accumulation widens each float output's tolerance on the
-        special set: the ordinary bound (`_accumulation`, on an ordinary set of the same size)
-        plus that of the set's largest scattered magnitude (original.scattered_bound): a few
-        magnitudes far above the rest in one sum make its rounding depend on the order of the
-        additions, even where they cancel, and a correct reordered reduction must still pass."""
+        special set: the ordinary bound (`ordinary`, measured with the ordinary scale, once per
+        epoch: _ordinary_scale) plus that of the set's largest scattered magnitude
+        (original.scattered_bound): a few magnitudes far above the rest in one sum make its
+        rounding depend on the order of the additions, even where they cancel, and a correct
+        reordered reduction must still pass."""
         largest = inputs.largest_scattered()
-        found: dict[str, tuple[float, float, str]] = {}
+        found: dict[str, original_checks.Accumulation] = {}
         for b in outs:
-            n_out = nbytes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize
-            rtol_x, atol_x, why = self._accumulation(contract, b, plain, n_out)
-            extra = original_checks.scattered_bound(b, self._terms.get(b.name, 1), largest) if why else 0.0
-            found[b.name] = (rtol_x, atol_x + extra,
-                             why + (f" and of the special values' largest term, {largest:.3g}" if extra else ""))
+            acc = ordinary[b.name]
+            extra = original_checks.scattered_bound(b, acc.terms, largest) if acc.why else 0.0
+            found[b.name] = msgspec.structs.replace(
+                acc, atol=acc.atol + extra,
+                why=acc.why + (f" and of the special values' largest term, {largest:.3g}" if extra else ""))
         return found
 
     def _ordinary_scale(self, ref: LaunchableKernel, contract: Spec, env_r, what: str):
-        """({buffer: typical magnitude}, {buffer: output_scale}, {buffer: bytes}) of the original's
-        outputs at the default size on ordinary inputs: the yardstick of the special values'
-        tolerance. A property of the original, not of any candidate's inputs: with the reference
-        store (reference_cache) measured once per epoch on the epoch's secret inputs, like the
-        verification sets (it was a full-size run and a quantile over its outputs in every
-        evaluation); without it, on inputs of the request's nonce."""
+        """({buffer: typical magnitude}, {buffer: output_scale}, {buffer: bytes}, {buffer:
+        Accumulation}) of the original's outputs at the default size on ordinary inputs: the
+        yardstick of the special values' tolerance, and the rounding bound of an accumulated
+        output on such inputs (original.accumulation; nothing for an integer one). A property of
+        the original, not of any candidate's inputs: with the reference store (reference_cache)
+        measured once per epoch on the epoch's secret inputs, like the verification sets (it was
+        a full-size run and a quantile over its outputs in every evaluation, and the bound was
+        measured on an ordinary set of its own in each); without it, on inputs of the request's
+        nonce."""
         outs = [b for b in contract.buffers if b.role != "in"]
 
         def compute(inputs: InputSet):
@@ -1315,7 +1312,11 @@ class Evaluation:
                         else 0.0
             finally:
                 ordinary.free()
-            return typical, rms, nbytes
+            lengths = {x.name: original_checks._length(inputs, x.name) for x in contract.buffers if x.name in inputs}
+            bounds = {b.name: original_checks.accumulation(b, contract, inputs, {
+                **lengths, b.name: nbytes[b.name] // dtypes.numpy_dtype(b.dtype).itemsize})
+                if dtypes.is_float(b.dtype) else original_checks.Accumulation() for b in outs}
+            return typical, rms, nbytes, bounds
 
         store = self.store
         if store is not None:

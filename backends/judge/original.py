@@ -33,8 +33,8 @@ from backends.judge.verify import OutputCheck, poison_mask
 from backends.kernel import dtypes
 from backends.model import BufferSpec, Spec, Verdict
 
-__all__ = ["OriginalFindings", "check_original", "accumulation_bound", "accumulation_terms", "SPREAD_FACTOR", "MIN_WRITTEN_FRACTION",
-           "BOUND_LAMBDA"]
+__all__ = ["OriginalFindings", "check_original", "Accumulation", "accumulation", "accumulation_bound",
+           "accumulation_terms", "SPREAD_FACTOR", "MIN_WRITTEN_FRACTION", "BOUND_LAMBDA"]
 
 SPREAD_FACTOR = 8.0  # a candidate may differ from the original by at least this many times the original's own spread
 BOUND_LAMBDA = 3.0  # confidence multiple of the probabilistic summation bound (docs/evaluation.md)
@@ -111,6 +111,34 @@ def accumulation_bound(b: BufferSpec, contract: Spec, inputs: Mapping[str, np.nd
         count += n
     rms = float(np.sqrt(total / count)) if count else 1.0
     return BOUND_LAMBDA * u * k ** 0.5, BOUND_LAMBDA * u * k * rms, k, rms
+
+
+class Accumulation(msgspec.Struct, frozen=True):
+    """How far the rounding of an accumulation widens a float output's tolerance
+    (accumulation_bound), with what it was measured from: the default, nothing, for an
+    elementwise output."""
+
+    rtol: float = 0.0  # extra rtol, BOUND_LAMBDA * u * sqrt(k)
+    atol: float = 0.0  # extra atol, BOUND_LAMBDA * u * k * rms
+    why: str = ""  # for the verdict's tolerance text; empty for no accumulation
+    terms: int = 1  # k, the terms per output element
+    rms: float = 0.0  # the float inputs' root mean square
+
+    @property
+    def sum_scale(self) -> float:
+        """The typical magnitude of one such sum, sqrt(k) x rms (verify.compare_output's
+        `sum_scale`); 0 for an elementwise output."""
+        return self.terms ** 0.5 * self.rms if self.terms >= 2 else 0.0
+
+
+def accumulation(b: BufferSpec, contract: Spec, inputs: Mapping[str, np.ndarray],
+                 lengths: dict[str, int]) -> Accumulation:
+    """accumulation_bound as an Accumulation, measured only where output `b` accumulates
+    (k >= 2 terms per element: a sum, a dot product); nothing for an elementwise one."""
+    if accumulation_terms(b, contract, inputs, lengths) < 2:
+        return Accumulation()
+    rtol_x, atol_x, k, rms = accumulation_bound(b, contract, inputs, lengths)
+    return Accumulation(rtol_x, atol_x, f"for the rounding of {k} terms per element", k, rms)
 
 
 def scattered_bound(b: BufferSpec, k: int, largest: float) -> float:

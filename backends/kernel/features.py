@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from backends.kernel.text import mask, match_bracket
+from backends.kernel.text import call_args, mask, match_bracket
 
 __all__ = ["extract", "ptx_features", "sycl_source_features", "parse_ptx", "PtxFunction",
            "CUDA_FEATURES", "SYCL_FEATURES"]
@@ -617,18 +617,7 @@ def _loop_bodies(code: str) -> list[tuple[str, int]]:
 
 def _first_arg(code: str, open_paren: int) -> str:
     """The text of the first argument of the call whose '(' is at `open_paren`."""
-    depth = 0
-    for k in range(open_paren, len(code)):
-        c = code[k]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                return code[open_paren + 1:k]
-        elif c == "," and depth == 1:
-            return code[open_paren + 1:k]
-    return code[open_paren + 1:]
+    return call_args(code, open_paren)[0][0]
 
 
 def sycl_source_features(text: str, kernel: str | None = None) -> dict[str, float]:

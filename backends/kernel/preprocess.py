@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from backends.kernel.text import call_args
+
 __all__ = ["macros_of", "active_text"]
 
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
@@ -136,26 +138,6 @@ def launch_macros(files: list[tuple[str, str]]) -> dict[str, tuple[list[str], st
     return {n: found[n] for n in keep}
 
 
-def _call_args(text: str, open_at: int) -> tuple[list[str], int] | None:
-    """The top-level arguments of the call whose `(` is at `open_at`, and the offset after `)`."""
-    depth, args, start = 0, [], open_at + 1
-    i = open_at
-    while i < len(text):
-        c = text[i]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                args.append(text[start:i])
-                return [a.strip() for a in args], i + 1
-        elif c == "," and depth == 1:
-            args.append(text[start:i])
-            start = i + 1
-        i += 1
-    return None
-
-
 def _expand(text: str, macros: dict[str, tuple[list[str], str, str, int]], depth: int, used: list[str]) -> str:
     if depth > 6 or not macros:
         return text
@@ -164,10 +146,10 @@ def _expand(text: str, macros: dict[str, tuple[list[str], str, str, int]], depth
     for m in pattern.finditer(text):
         if m.start() < pos:
             continue
-        got = _call_args(text, m.end() - 1)
-        if got is None:
+        args, end = call_args(text, m.end() - 1)
+        if end < 0:
             continue
-        args, end = got
+        args = [a.strip() for a in args]
         params, body, _, _ = macros[m.group(1)]
         if args == [""] and not params:
             args = []

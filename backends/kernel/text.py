@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from backends.model import Position, Range
 
-__all__ = ["Lexed", "lex", "blank", "mask", "Lines", "match_bracket", "split_top",
+__all__ = ["Lexed", "lex", "blank", "mask", "Lines", "match_bracket", "split_top", "call_args",
            "range_to_offsets", "kf_comment_text"]
 
 # ---------------------------------------------------------------------------
@@ -203,6 +203,28 @@ def split_top(s: str, sep: str = ",") -> list[tuple[int, str]]:
             start = i + 1
     parts.append((start, s[start:]))
     return parts
+
+
+def call_args(code: str, open_paren: int) -> tuple[list[str], int]:
+    """The texts of the top-level arguments of the call whose '(' is at `open_paren` (as
+    written, unstripped; `f()` has one, empty), and the offset just past its ')': -1 when it
+    never closes, the last argument then running to the end of `code`. Brackets of every kind
+    nest alike; angle brackets are not tracked (a `<` in an argument may be a comparison)."""
+    depth, args, start = 0, [], open_paren + 1
+    for i in range(open_paren, len(code)):
+        c = code[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                args.append(code[start:i])
+                return args, i + 1
+        elif c == "," and depth == 1:
+            args.append(code[start:i])
+            start = i + 1
+    args.append(code[start:])
+    return args, -1
 
 
 def range_to_offsets(text: str, rng: Range) -> tuple[int, int]:

@@ -27,22 +27,41 @@ from kf_lsp.core.apply import apply_variant
 from kf_lsp.core.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
 
 
-def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float | str]:
-    out: dict[str, int | float | str] = {}
-    for pair in pairs or []:
-        name, eq, value = pair.partition("=")
+def _assignments(items: Sequence[str] | None, value_of: Callable[[str], Any], malformed: str,
+                 bad_value: str) -> dict[str, Any]:
+    """The NAME=VALUE items of a repeatable flag (`--tune`, `--set`) as {NAME: value_of(VALUE)}.
+    One splitter for every such flag, so they read items alike; each flag says what a value
+    may be (`value_of` raises ValueError otherwise) and words its errors (exit 2, one line):
+    `malformed` (no `=`, or NAME is no identifier) and `bad_value`, formatted with the
+    item's `item`, `name` and `value`."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, eq, value = item.partition("=")
         if not eq or not name.strip().isidentifier():
-            raise InputError(f"--tune expects NAME=VALUE, got {pair!r}")
+            raise InputError(malformed.format(item=item, name=name, value=value))
         try:
-            out[name.strip()] = int(value, 0)
+            out[name.strip()] = value_of(value)
         except ValueError:
-            try:
-                out[name.strip()] = float(value)
-            except ValueError:
-                if not value.strip() or not all(c.isalnum() or c in "_:<>, *" for c in value.strip()):
-                    raise InputError(f"--tune {name}: {value!r} is not a number or a type") from None
-                out[name.strip()] = " ".join(value.split())  # a type: --tune T=half
+            raise InputError(bad_value.format(item=item, name=name, value=value)) from None
     return out
+
+
+def _tunable_value(value: str) -> int | float | str:
+    """A `--tune` value: an integer, a float, or a type (`--tune T=half`)."""
+    try:
+        return int(value, 0)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            if not value.strip() or not all(c.isalnum() or c in "_:<>, *" for c in value.strip()):
+                raise ValueError(value) from None
+            return " ".join(value.split())
+
+
+def _tunables(pairs: Sequence[str] | None) -> dict[str, int | float | str]:
+    return _assignments(pairs, _tunable_value, "--tune expects NAME=VALUE, got {item!r}",
+                        "--tune {name}: {value!r} is not a number or a type")
 
 
 def _unit(target: str, tunables: dict | None = None, flags: Sequence[str] | None = None):
@@ -486,18 +505,8 @@ def _is_python_target(target: str) -> bool:
 
 def _sizes_set(items: list[str]) -> dict[str, int]:
     """`--set NAME=VALUE` (repeatable) as {NAME: VALUE}; one clear message for a malformed one."""
-    chosen: dict[str, int] = {}
-    for item in items:
-        k, eq, v = item.partition("=")
-        k, v = k.strip(), v.strip().replace("_", "")
-        try:
-            value = int(v, 0) if eq else None
-        except ValueError:
-            value = None
-        if not k.isidentifier() or value is None:
-            raise InputError(f"--set {item}: expected NAME=INTEGER, e.g. --set batch_size=16")
-        chosen[k] = value
-    return chosen
+    wrong = "--set {item}: expected NAME=INTEGER, e.g. --set batch_size=16"
+    return _assignments(items, lambda v: int(v.strip().replace("_", ""), 0), wrong, wrong)
 
 
 def _stub_from_reference(args: argparse.Namespace, console: Console) -> str:
