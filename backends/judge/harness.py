@@ -1036,7 +1036,8 @@ class Evaluation:
                                    scale_atol=self._scaled(contract), written=written, original=got,
                                    extra_rtol=acc.rtol, extra_atol=acc.atol, extra_why=acc.why,
                                    original_excess=self.original_excess.get(b.name, 0.0),
-                                   original_error=self.original_error.get(b.name, 0.0))
+                                   original_error=self.original_error.get(b.name, 0.0),
+                                   sum_scale=acc.sum_scale)
             if check.verdict is Verdict.REFERENCE_FAILED:
                 raise self._disagrees(contract, check, what)
             seen = self.seen.setdefault(b.name, {})
