@@ -16,6 +16,8 @@ an output that changes with the guards' contents depends on memory the kernel do
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import msgspec
@@ -148,9 +150,10 @@ def output_scale(values: np.ndarray) -> float:
     magnitude (exp, cumprod, un-normalised logits) the rms is set by the few largest values,
     and a tolerance scaled by it let every small element be anything (docs/evaluation.md,
     "Tolerances")."""
-    v = np.abs(np.asarray(values, dtype=np.float64)).ravel()
+    v = np.asarray(values).ravel()
     if v.size > _SCALE_SAMPLE:  # a fixed sample: the same scale for the same values, every time
-        v = v[np.random.default_rng(0).integers(0, v.size, _SCALE_SAMPLE)]
+        v = v[np.random.default_rng(0).integers(0, v.size, _SCALE_SAMPLE)]  # before converting: 8 bytes
+    v = np.abs(v.astype(np.float64))  # an element of a 1.6 GB output would be 13 GB of temporaries
     v = v[np.isfinite(v) & (v > 0)]
     if not v.size:
         return 0.0
@@ -178,7 +181,18 @@ def _tolerance(e64: np.ndarray, dtype: str, rtol: float, atol: float, scale_atol
     The scale is the lower quartile of the magnitudes (output_scale), not their rms: small
     outputs beside large ones keep a bound at their own scale (red team: exp(8x) with zeros for
     the outputs below 0.02 passed an atol scaled by the rms)."""
-    scale = (magnitude[0] if magnitude is not None else output_scale(e64)) if scale_atol else 0.0
+    atol_used, rtol_used, text = _tolerance_params(e64, dtype, rtol, atol, scale_atol, extra_rtol, extra_atol,
+                                                   extra_why, magnitude)
+    with np.errstate(invalid="ignore", over="ignore"):
+        tol = atol_used + rtol_used * np.abs(e64)
+    return tol, atol_used, rtol_used, text
+
+
+def _tolerance_params(expected: np.ndarray, dtype: str, rtol: float, atol: float, scale_atol: bool,
+                      extra_rtol: float, extra_atol: float, extra_why: str,
+                      magnitude: tuple[float, str] | None = None) -> tuple[float, float, str]:
+    """(atol used, rtol used, how they were made): the element's tolerance is atol + rtol x |expected|."""
+    scale = (magnitude[0] if magnitude is not None else output_scale(expected)) if scale_atol else 0.0
     base_atol = atol * scale if scale_atol and scale > 0 else atol
     atol_used = max(base_atol + extra_atol, tiny_floor(dtype)) if dtypes.is_float(dtype) else base_atol + extra_atol
     rtol_used = rtol + extra_rtol
@@ -192,9 +206,7 @@ def _tolerance(e64: np.ndarray, dtype: str, rtol: float, atol: float, scale_atol
             text += f", + {extra_atol:.3g} {extra_why})" if extra_atol else ")"
         elif extra_atol:
             text += f" ({atol:g} + {extra_atol:.3g} {extra_why})"
-    with np.errstate(invalid="ignore", over="ignore"):
-        tol = atol_used + rtol_used * np.abs(e64)
-    return tol, atol_used, rtol_used, text
+    return atol_used, rtol_used, text
 
 
 class _Measured(NamedTuple):
@@ -229,6 +241,38 @@ def _measure(e64: np.ndarray, g64: np.ndarray, tol: np.ndarray) -> _Measured:
     if nonfinite.any():
         excess = float("inf")
     return _Measured(close, nonfinite, max_abs, max_rel, excess)
+
+
+_CHUNK = 1 << 20  # elements per piece of a large comparison: float64 temporaries that stay in cache
+_PIECES = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="kf-compare")
+
+
+def _measure_in_pieces(expected: np.ndarray, got: np.ndarray, atol: float, rtol: float,
+                       floor: float = 0.0) -> _Measured:
+    """_measure of the whole buffer against the tolerance max(atol + rtol x |expected|, floor),
+    piece by piece on threads (NumPy releases the GIL): a 1.6 GB output in float64 was seven
+    whole-buffer temporaries of 3.3 GB, seconds per comparison. Same result as one piece."""
+    n = expected.size
+    if n <= _CHUNK:
+        e64, g64 = expected.astype(np.float64), got.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            tol = atol + rtol * np.abs(e64)
+        return _measure(e64, g64, np.maximum(tol, floor) if floor else tol)
+    close = np.empty(n, dtype=bool)
+    nonfinite = np.empty(n, dtype=bool)
+
+    def piece(lo: int) -> tuple[float, float, float]:
+        hi = min(lo + _CHUNK, n)
+        e64, g64 = expected[lo:hi].astype(np.float64), got[lo:hi].astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            tol = atol + rtol * np.abs(e64)
+        m = _measure(e64, g64, np.maximum(tol, floor) if floor else tol)
+        close[lo:hi], nonfinite[lo:hi] = m.close, m.nonfinite
+        return m.max_abs, m.max_rel, m.excess
+
+    parts = list(_PIECES.map(piece, range(0, n, _CHUNK)))
+    return _Measured(close, nonfinite, max(p[0] for p in parts), max(p[1] for p in parts),
+                     max(p[2] for p in parts))
 
 
 def in_tolerances(x: float) -> str:
@@ -273,8 +317,9 @@ def compare_output(
         # bit for bit the reference's output: every check below passes (no poison where the
         # reference wrote, not constant unless the reference is, zero error), at a fraction of the cost
         return OutputCheck(True, rule="tolerance", rtol=rtol, atol=atol)
-    exp = expected[written]
-    got_w = got[written]
+    every = bool(written.all())  # no copies of a 1.6 GB buffer when every element counts
+    exp = expected.ravel() if every else expected[written]
+    got_w = got.ravel() if every else got[written]
 
     unwritten = poison_mask(got_w, dtype) if poisoned else np.zeros(got_w.shape, dtype=bool)
     n_unwritten = int(unwritten.sum())
@@ -289,23 +334,22 @@ def compare_output(
             f"written (they still hold the poison value), first at index {int(idx[0])}",
         )
 
-    e64 = exp.astype(np.float64)
-    g64 = got_w.astype(np.float64)
-    tol, atol_used, rtol_used, tol_text = _tolerance(e64, dtype, rtol, atol, scale_atol, extra_rtol, extra_atol,
-                                                     extra_why, magnitude)
-    m = _measure(e64, g64, tol)
+    atol_used, rtol_used, tol_text = _tolerance_params(exp, dtype, rtol, atol, scale_atol, extra_rtol, extra_atol,
+                                                       extra_why, magnitude)
+    m = _measure_in_pieces(exp, got_w, atol_used, rtol_used)
     err_o = exc_o = None
     if original is not None:
-        o = _measure(e64, original[written].astype(np.float64), tol)
+        orig_w = original if every else original[written]
+        o = _measure_in_pieces(exp, orig_w, atol_used, rtol_used)
         err_o, exc_o = max(o.max_abs, original_error), max(o.excess, original_excess)
         exc_limit, limit_text = exc_o, tol_text
         if sum_scale > 0 and o.excess > 0:
-            at_scale = _measure(e64, original[written].astype(np.float64), np.maximum(tol, rtol_used * sum_scale))
+            at_scale = _measure_in_pieces(exp, orig_w, atol_used, rtol_used, floor=rtol_used * sum_scale)
             exc_limit = max(at_scale.excess, original_excess)
             limit_text = f"{tol_text}, at least {rtol_used:.3g} x {sum_scale:.3g} (the typical size of such a sum)"
         if exc_limit > limit:
-            return _disagreement(name, dtype, expected, original, written, e64, o, exc_limit, limit_text, limit,
-                                 rtol_used, atol_used)
+            return _disagreement(name, dtype, expected, original, written, exp.astype(np.float64), o, exc_limit,
+                                 limit_text, limit, rtol_used, atol_used)
     bad = ~m.close
     n_bad = int(bad.sum())
     nonfinite = int(m.nonfinite.sum())
@@ -320,6 +364,7 @@ def compare_output(
         accuracy = (f"; max abs error {m.max_abs:.3g} against the Python reference, the original's {err_o:.3g} "
                     f"({in_tolerances(m.excess)}, the original's {in_tolerances(exc_o)}): neither within the tolerance nor at "
                     f"most {factor:g} x the original's error")
+    e64, g64 = exp.astype(np.float64), got_w.astype(np.float64)  # a failure: the message reads them
     if exp.size > 1 and np.all(g64 == g64[0]) and not np.all(e64 == e64[0]):
         return OutputCheck(
             False,
