@@ -184,6 +184,7 @@ def test_a_size_that_cannot_fit_is_a_spec_error_naming_it_and_its_line(session, 
     r = judge(session, None, options=FAST)
     assert r.verdict is Verdict.SPEC_ERROR, r.message
     assert "the default size n=4194304 does not fit" in r.message and "KF_DEVICE_MEMORY_GIB" in r.message
+    assert "the largest buffer x: 16 MiB" in r.message  # which buffer to shrink (a user's report)
     d = [x for x in r.diagnostics if x.severity == "error"][-1]
     assert d.file.endswith("saxpy.cpp") and "@kf n = 1 << 22" in SAXPY.read_text().splitlines()[d.line]
 
