@@ -334,7 +334,7 @@ class Evaluation:
             what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
         args = k.args(bufs, env)
-        self.report(f"running the {k.role} ({what})", self._launch_deadline)
+        self.report(f"running the {k.role} ({what})", self._launch_deadline + _host_allowance(bufs))
         try:
             if timed:
                 return self.session.timed_launch(k.compiled, grid, block, shared, args)
@@ -1740,6 +1740,19 @@ class _Scaled:
 
     def digest(self, name: str) -> int | None:
         return None  # compared on the host, after the adjustments above
+
+
+HOST_SECONDS_PER_GIB = 60.0
+"""What a launch's deadline adds per GiB of its buffers: the checks after it (guards, inputs
+read back and compared, outputs copied to the host and compared) run before the next stage
+starts, and on a host whose fresh memory is slow to fault in (a microVM: ~5 s per 256 MiB
+touched for the first time) they took 40 s at 1.25 GiB, past the 30 s limit of the 3 s launch
+itself: an original that was not slow was reported as timed out."""
+
+
+def _host_allowance(bufs) -> float:
+    nbytes = getattr(bufs, "nbytes", None)
+    return HOST_SECONDS_PER_GIB * sum(nbytes.values()) / 2**30 if isinstance(nbytes, dict) else 0.0
 
 
 def _env_key(env) -> tuple:
