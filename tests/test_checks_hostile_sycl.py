@@ -189,6 +189,20 @@ def test_a_size_that_cannot_fit_is_a_spec_error_naming_it_and_its_line(session, 
     assert d.file.endswith("saxpy.cpp") and "@kf n = 1 << 22" in SAXPY.read_text().splitlines()[d.line]
 
 
+def test_a_size_its_int_parameter_cannot_hold_is_a_spec_error_before_anything_runs(session, tmp_path):
+    """`@kf n = 1 << 31` for `int n` (a user scaling HeCBench's vanGenuchten up, `const int
+    size`): the value would arrive wrapped (2^34 as 0), the original judged on a size nobody
+    asked for. Said at the size's line, before any buffer is allocated."""
+    text = SAXPY.read_text()
+    kernel = tmp_path / "saxpy.cpp"
+    kernel.write_text(text.replace("// @kf n = 1 << 22", "// @kf n = 1 << 31"))
+    r = judge(session, None, reference=kernel, options=FAST)
+    assert r.verdict is Verdict.SPEC_ERROR, r.message
+    assert "`n` = 2147483648 does not fit the kernel's parameter `int n` (i32: -2147483648..2147483647)" in r.message
+    d = [x for x in r.diagnostics if x.severity == "error"][-1]
+    assert "@kf n = 1 << 31" in kernel.read_text().splitlines()[d.line]
+
+
 def test_a_size_above_the_default_that_cannot_fit_is_skipped_and_said(session, monkeypatch):
     monkeypatch.setenv("KF_DEVICE_MEMORY_GIB", "0.15")  # the default fits twice, 2^24 + 3 does not once
     (above,) = [d.overrides["n"] for d in saxpy_derived() if d.kind == "above"]

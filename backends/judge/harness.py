@@ -383,14 +383,25 @@ class Evaluation:
             except EvalFailure:
                 kept.append(case)  # _verify says why (or skips a derived size)
                 continue
+            names = {x.name for x in contract.variables}
+            sizes = ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int) and k in names
+                              and k not in ref.tunables) or case.label
+            wrapped = _outside_parameter(ref, env)
+            if wrapped is not None:
+                name, why = wrapped
+                if case.derived:
+                    self.notes.append(f"size {sizes} ({case.kind}) skipped: {why}")
+                    continue
+                what = "the default size" if case.kind == "default" else "the check size"
+                line = case.line if case.line is not None else next(
+                    (v.line for v in contract.variables if v.name == name), None)
+                raise EvalFailure(Verdict.SPEC_ERROR, f"{what} {sizes}: {why}; use a smaller size, or a wider "
+                                  "parameter type", line=line)
             n = memory.need(contract, env, sets=2 if case.kind == "default" and self.opts.time else 1)
             ok, why = memory.fits(n, self.session) if n is not None else (True, "")
             if ok:
                 kept.append(case)
                 continue
-            names = {x.name for x in contract.variables}
-            sizes = ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int) and k in names
-                              and k not in ref.tunables) or case.label
             if case.derived:
                 self.notes.append(f"size {sizes} ({case.kind}) skipped: it {why}")
                 continue
@@ -1807,6 +1818,28 @@ def _plain_label(label: str) -> str:
 
 def _names(buffers: list[str]) -> str:
     return ", ".join(f"`{b}`" for b in buffers)
+
+
+def _outside_parameter(k: LaunchableKernel, env: Mapping[str, int | float]) -> tuple[str, str] | None:
+    """The first integer scalar parameter whose value at this size its type cannot hold, and
+    why in words; None when all fit. Passed on, the value would wrap (`int n` = 2^34 arrives
+    as 0) and the original would be judged on a size nobody asked for."""
+    for i, p in enumerate(k.unit.kernel.params):
+        if p.is_pointer or p.name not in env:
+            continue
+        dt = dtypes.canonical(p.base_type) or dtypes.canonical(k.param_types.get(i, "") or "")
+        value = env[p.name]
+        if dt is None or "x" in dt or dtypes.is_float(dt) or dt == "bool" or isinstance(value, bool) \
+                or not isinstance(value, (int, np.integer)):
+            continue
+        try:
+            info = np.iinfo(dtypes.numpy_dtype(dt))
+        except (KeyError, ValueError):
+            continue
+        if not int(info.min) <= value <= int(info.max):
+            return p.name, (f"`{p.name}` = {value} does not fit the kernel's parameter `{p.type} {p.name}` "
+                            f"({dt}: {int(info.min)}..{int(info.max)}); it would arrive wrapped")
+    return None
 
 
 def _size_line(contract: Spec, buffer: str) -> int | None:
