@@ -411,6 +411,35 @@ class Evaluation:
                               else _size_line(contract, n.biggest))
         return kept
 
+    def _unrun_sizes(self, ref: LaunchableKernel, contract: Spec) -> str:
+        """Compile only (no device here): what the spec's own sizes need, said without a device.
+        A value its parameter cannot hold is the spec error it would be on a device; the default
+        size's memory is said, since the device's memory is not known here (a `@kf n = 1 << 34`
+        otherwise compiled without a word, to fail on the GPU machine)."""
+        cases = [SizeCase("default size", {}, False, "default")] + [
+            SizeCase("", dict(c.assignments), False, "check", c.line) for c in contract.checks]
+        note = ""
+        for case in cases:
+            try:
+                env = ref.env(contract, case.overrides)
+            except EvalFailure:
+                continue  # said where it runs
+            wrapped = _outside_parameter(ref, env)
+            if wrapped is not None:
+                names = {x.name for x in contract.variables}
+                sizes = ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int) and k in names
+                                  and k not in ref.tunables)
+                what = "the default size" if case.kind == "default" else "the check size"
+                line = case.line if case.line is not None else next(
+                    (v.line for v in contract.variables if v.name == wrapped[0]), None)
+                raise EvalFailure(Verdict.SPEC_ERROR, f"{what} {sizes}: {wrapped[1]}; use a smaller size, or a "
+                                  "wider parameter type", line=line)
+            n = memory.need(contract, env, sets=2 if self.opts.time else 1) if case.kind == "default" else None
+            if n is not None and n.device:
+                note = (f"; the default size needs {n.device / 2**30:.3g} GiB of device memory ({memory.describe(n)}), "
+                        "planned against the device's memory where it runs")
+        return note
+
     def _run_checked(self, k: LaunchableKernel, contract: Spec, env, inputs, what: str,
                      alternate_guards: bool | set[str] = False, phase: int = 0, probe: bool = False) -> Buffers:
         """Run `k` once on fresh buffers; returns them (caller frees) after the safety checks.
@@ -1451,7 +1480,7 @@ class Evaluation:
                 cand = self._candidate(pending) if isinstance(pending, PendingCompile) else pending
                 return EvalResult(
                     Verdict.COMPILED,
-                    f"compiled; not run: {self.session.info.name}",
+                    f"compiled; not run: {self.session.info.name}{self._unrun_sizes(ref, contract)}",
                     self.diagnostics,
                     reference=KernelMeasurement(profile=ref.compiled.resources),
                     candidate=KernelMeasurement(profile=cand.compiled.resources) if cand else None,
