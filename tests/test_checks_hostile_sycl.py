@@ -184,8 +184,23 @@ def test_a_size_that_cannot_fit_is_a_spec_error_naming_it_and_its_line(session, 
     r = judge(session, None, options=FAST)
     assert r.verdict is Verdict.SPEC_ERROR, r.message
     assert "the default size n=4194304 does not fit" in r.message and "KF_DEVICE_MEMORY_GIB" in r.message
+    assert "the largest buffer x: 16 MiB" in r.message  # which buffer to shrink (a user's report)
     d = [x for x in r.diagnostics if x.severity == "error"][-1]
     assert d.file.endswith("saxpy.cpp") and "@kf n = 1 << 22" in SAXPY.read_text().splitlines()[d.line]
+
+
+def test_a_size_its_int_parameter_cannot_hold_is_a_spec_error_before_anything_runs(session, tmp_path):
+    """`@kf n = 1 << 31` for `int n` (a user scaling HeCBench's vanGenuchten up, `const int
+    size`): the value would arrive wrapped (2^34 as 0), the original judged on a size nobody
+    asked for. Said at the size's line, before any buffer is allocated."""
+    text = SAXPY.read_text()
+    kernel = tmp_path / "saxpy.cpp"
+    kernel.write_text(text.replace("// @kf n = 1 << 22", "// @kf n = 1 << 31"))
+    r = judge(session, None, reference=kernel, options=FAST)
+    assert r.verdict is Verdict.SPEC_ERROR, r.message
+    assert "`n` = 2147483648 does not fit the kernel's parameter `int n` (i32: -2147483648..2147483647)" in r.message
+    d = [x for x in r.diagnostics if x.severity == "error"][-1]
+    assert "@kf n = 1 << 31" in kernel.read_text().splitlines()[d.line]
 
 
 def test_a_size_above_the_default_that_cannot_fit_is_skipped_and_said(session, monkeypatch):

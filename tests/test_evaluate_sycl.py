@@ -58,6 +58,23 @@ def test_pool_keeps_working_after_a_crash_and_a_hang(pool):
     assert pool.workers[0].restarts >= 2
 
 
+def test_an_original_past_the_time_limit_says_the_limit_and_how_to_raise_it(pool):
+    """A user's kernel that is only slow at a big size (HeCBench's vanGenuchten at 2^25
+    doubles on a loaded CPU) hit the limit with just "the original kernel timed out": the
+    message says the limit and what to change."""
+    import msgspec
+    from backends.kernel.load import load_unit
+    from backends.model import EvalRequest
+
+    from evalcases import FAST, KERNELS
+    hang = load_unit(str(KERNELS / "sycl" / "hang.cpp"))
+    options = msgspec.structs.replace(FAST, seeds=1, time=False, timeout_s=2.0)
+    r = pool.evaluate_sync(EvalRequest(hang, None, "sycl", 0, options, nonce=7))
+    assert r.verdict is Verdict.REFERENCE_FAILED, r.message
+    assert "the original kernel timed out while running the reference" in r.message
+    assert "past the time limit (2 s a run)" in r.message and "--timeout" in r.message
+
+
 @pytest.mark.parametrize("example", ["matmul", "reduction", "transpose"])
 def test_examples_are_measured(pool, example):
     result = pool.evaluate_sync(request("sycl", None, "sycl", reference=example))

@@ -79,3 +79,18 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+
+
+def test_optimize_with_nothing_to_try_says_what_to_add(tmp_path):
+    """HeCBench's vanGenuchten with the drafted spec (no `@kf tune` line) and no LLM ended, after
+    20 s of measuring, at "0 evaluations (exhausted)" and "no verified improvement", never saying why."""
+    text = open(os.path.join(ROOT, "examples", "sycl", "saxpy.cpp")).read()
+    text = text.replace("// @kf tune WG_SIZE = 16, 64, 256, 1024\n", "").replace("// @kf n = 1 << 22", "// @kf n = 1 << 12")
+    text = text.replace("roundup(n, WG_SIZE)", "roundup(n, 64)").replace("// @kf local WG_SIZE", "// @kf local 64")
+    path = tmp_path / "saxpy.cpp"
+    path.write_text(text)
+    r = kf("optimize", f"{path}:saxpy", "--budget", "2", "--db", str(tmp_path / "kf.db"), "--eval-seconds", "0.05")
+    assert r.returncode == 2, r.stdout + r.stderr  # said at once, before anything is measured
+    line = r.stderr.strip()
+    assert line.startswith(f"kf: {path}:") and "nothing to try for saxpy: its spec has no `@kf tune` lines and no " \
+        "LLM was given" in line and "--llm-base-url" in line, line

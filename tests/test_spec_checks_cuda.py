@@ -58,6 +58,25 @@ def test_cuda_hard_coded_candidate_compiles(offline_pool, tmp_path):
     assert result.verdict is Verdict.COMPILED, result.message
 
 
+def test_compile_only_says_what_the_default_size_needs_and_refuses_a_wrapped_size(offline_pool, tmp_path):
+    """No GPU here, so no device memory to plan against: `@kf n = 1 << 34` compiled without a
+    word (HeCBench's vanGenuchten scaled to 640 GiB of buffers). The default size's memory is
+    said; a value `int n` cannot hold is a spec error at its line, as it is on a device."""
+    text = (EXAMPLES / "cuda" / "saxpy.cu").read_text()
+    ok = tmp_path / "saxpy.cu"
+    ok.write_text(text.replace("@kf n = 1 << 24", "@kf n = 1 << 30"))
+    r = offline_pool.evaluate_sync(request(ok, device=-1))
+    assert r.verdict is Verdict.COMPILED, r.message
+    assert "the default size needs 24 GiB of device memory (the largest buffer x: 4.0 GiB;" in r.message
+    big = tmp_path / "big.cu"
+    big.write_text(text.replace("@kf n = 1 << 24", "@kf n = 1 << 34"))
+    r = offline_pool.evaluate_sync(request(big, device=-1))
+    assert r.verdict is Verdict.SPEC_ERROR, r.message
+    assert "`n` = 17179869184 does not fit the kernel's parameter `int n`" in r.message
+    d = [x for x in r.diagnostics if x.severity == "error"][-1]
+    assert "@kf n = 1 << 34" in big.read_text().splitlines()[d.line]
+
+
 @pytest.fixture(scope="module")
 def gpu_pool():
     with EvalPool("cuda", [0]) as p:

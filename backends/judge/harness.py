@@ -332,7 +332,7 @@ class Evaluation:
             what = run_label(self.at[0], -1, False) + f", {what}" if self.at else what
         grid, block, shared = k.launch_shape(env)
         args = k.args(bufs, env)
-        self.report(f"running the {k.role} ({what})", self._launch_deadline)
+        self.report(f"running the {k.role} ({what})", self._launch_deadline + _host_allowance(bufs))
         try:
             if timed:
                 return self.session.timed_launch(k.compiled, grid, block, shared, args)
@@ -381,14 +381,25 @@ class Evaluation:
             except EvalFailure:
                 kept.append(case)  # _verify says why (or skips a derived size)
                 continue
+            names = {x.name for x in contract.variables}
+            sizes = ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int) and k in names
+                              and k not in ref.tunables) or case.label
+            wrapped = _outside_parameter(ref, env)
+            if wrapped is not None:
+                name, why = wrapped
+                if case.derived:
+                    self.notes.append(f"size {sizes} ({case.kind}) skipped: {why}")
+                    continue
+                what = "the default size" if case.kind == "default" else "the check size"
+                line = case.line if case.line is not None else next(
+                    (v.line for v in contract.variables if v.name == name), None)
+                raise EvalFailure(Verdict.SPEC_ERROR, f"{what} {sizes}: {why}; use a smaller size, or a wider "
+                                  "parameter type", line=line)
             n = memory.need(contract, env, sets=2 if case.kind == "default" and self.opts.time else 1)
             ok, why = memory.fits(n, self.session) if n is not None else (True, "")
             if ok:
                 kept.append(case)
                 continue
-            names = {x.name for x in contract.variables}
-            sizes = ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int) and k in names
-                              and k not in ref.tunables) or case.label
             if case.derived:
                 self.notes.append(f"size {sizes} ({case.kind}) skipped: it {why}")
                 continue
@@ -397,6 +408,35 @@ class Evaluation:
                               "use a smaller size", line=case.line if case.line is not None
                               else _size_line(contract, n.biggest))
         return kept
+
+    def _unrun_sizes(self, ref: LaunchableKernel, contract: Spec) -> str:
+        """Compile only (no device here): what the spec's own sizes need, said without a device.
+        A value its parameter cannot hold is the spec error it would be on a device; the default
+        size's memory is said, since the device's memory is not known here (a `@kf n = 1 << 34`
+        otherwise compiled without a word, to fail on the GPU machine)."""
+        cases = [SizeCase("default size", {}, False, "default")] + [
+            SizeCase("", dict(c.assignments), False, "check", c.line) for c in contract.checks]
+        note = ""
+        for case in cases:
+            try:
+                env = ref.env(contract, case.overrides)
+            except EvalFailure:
+                continue  # said where it runs
+            wrapped = _outside_parameter(ref, env)
+            if wrapped is not None:
+                names = {x.name for x in contract.variables}
+                sizes = ", ".join(f"{k}={v}" for k, v in env.items() if isinstance(v, int) and k in names
+                                  and k not in ref.tunables)
+                what = "the default size" if case.kind == "default" else "the check size"
+                line = case.line if case.line is not None else next(
+                    (v.line for v in contract.variables if v.name == wrapped[0]), None)
+                raise EvalFailure(Verdict.SPEC_ERROR, f"{what} {sizes}: {wrapped[1]}; use a smaller size, or a "
+                                  "wider parameter type", line=line)
+            n = memory.need(contract, env, sets=2 if self.opts.time else 1) if case.kind == "default" else None
+            if n is not None and n.device:
+                note = (f"; the default size needs {n.device / 2**30:.3g} GiB of device memory ({memory.describe(n)}), "
+                        "planned against the device's memory where it runs")
+        return note
 
     def _run_checked(self, k: LaunchableKernel, contract: Spec, env, inputs, what: str,
                      alternate_guards: bool | set[str] = False, phase: int = 0, probe: bool = False) -> Buffers:
@@ -1442,7 +1482,7 @@ class Evaluation:
                 cand = self._candidate(pending) if isinstance(pending, PendingCompile) else pending
                 return EvalResult(
                     Verdict.COMPILED,
-                    f"compiled; not run: {self.session.info.name}",
+                    f"compiled; not run: {self.session.info.name}{self._unrun_sizes(ref, contract)}",
                     self.diagnostics,
                     reference=KernelMeasurement(profile=ref.compiled.resources),
                     candidate=KernelMeasurement(profile=cand.compiled.resources) if cand else None,
@@ -1744,6 +1784,19 @@ class _Scaled:
         return None  # compared on the host, after the adjustments above
 
 
+HOST_SECONDS_PER_GIB = 60.0
+"""What a launch's deadline adds per GiB of its buffers: the checks after it (guards, inputs
+read back and compared, outputs copied to the host and compared) run before the next stage
+starts, and on a host whose fresh memory is slow to fault in (a microVM: ~5 s per 256 MiB
+touched for the first time) they took 40 s at 1.25 GiB, past the 30 s limit of the 3 s launch
+itself: an original that was not slow was reported as timed out."""
+
+
+def _host_allowance(bufs) -> float:
+    nbytes = getattr(bufs, "nbytes", None)
+    return HOST_SECONDS_PER_GIB * sum(nbytes.values()) / 2**30 if isinstance(nbytes, dict) else 0.0
+
+
 def _env_key(env) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in env.items()))
 
@@ -1796,6 +1849,28 @@ def _plain_label(label: str) -> str:
 
 def _names(buffers: list[str]) -> str:
     return ", ".join(f"`{b}`" for b in buffers)
+
+
+def _outside_parameter(k: LaunchableKernel, env: Mapping[str, int | float]) -> tuple[str, str] | None:
+    """The first integer scalar parameter whose value at this size its type cannot hold, and
+    why in words; None when all fit. Passed on, the value would wrap (`int n` = 2^34 arrives
+    as 0) and the original would be judged on a size nobody asked for."""
+    for i, p in enumerate(k.unit.kernel.params):
+        if p.is_pointer or p.name not in env:
+            continue
+        dt = dtypes.canonical(p.base_type) or dtypes.canonical(k.param_types.get(i, "") or "")
+        value = env[p.name]
+        if dt is None or "x" in dt or dtypes.is_float(dt) or dt == "bool" or isinstance(value, bool) \
+                or not isinstance(value, (int, np.integer)):
+            continue
+        try:
+            info = np.iinfo(dtypes.numpy_dtype(dt))
+        except (KeyError, ValueError):
+            continue
+        if not int(info.min) <= value <= int(info.max):
+            return p.name, (f"`{p.name}` = {value} does not fit the kernel's parameter `{p.type} {p.name}` "
+                            f"({dt}: {int(info.min)}..{int(info.max)}); it would arrive wrapped")
+    return None
 
 
 def _size_line(contract: Spec, buffer: str) -> int | None:

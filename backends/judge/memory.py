@@ -38,6 +38,7 @@ class Need(msgspec.Struct, frozen=True):
     one_set: int  # one set of buffers with guards
     sets: int  # sets alive at once on the device
     biggest: str  # the largest buffer's name
+    biggest_bytes: int = 0  # and its bytes
 
 
 def need(spec: Spec, env: Mapping[str, int | float], sets: int = 1) -> Need | None:
@@ -57,7 +58,7 @@ def need(spec: Spec, env: Mapping[str, int | float], sets: int = 1) -> Need | No
     largest = max((n // max(dtypes.itemsize(b.dtype), 1) for n, b in outputs), default=0)
     host = inputs + 2 * out_bytes + 2 * 8 * largest
     biggest = max(spec.buffers, key=lambda b: sizes[b.name]).name
-    return Need(one * sets, host, one, sets, biggest)
+    return Need(one * sets, host, one, sets, biggest, sizes[biggest])
 
 
 def _override() -> int | None:
@@ -127,8 +128,10 @@ def fits(n: Need, session: Any) -> tuple[bool, str]:
 
 
 def describe(n: Need) -> str:
-    """'3 buffers with guards: 1.5 GiB, twice (the original and the candidate are timed side by side)'"""
-    text = f"{_gib(n.one_set)} of buffers with their guards"
+    """'the largest buffer y: 512 MiB; 1.5 GiB of buffers with their guards, 2 sets at once (...)':
+    which buffer to shrink, and by how much, without reading the plan's code."""
+    text = f"the largest buffer {n.biggest}: {_gib(n.biggest_bytes)}; " if n.biggest else ""
+    text += f"{_gib(n.one_set)} of buffers with their guards"
     if n.sets > 1:
         text += f", {n.sets} sets at once (the original and the candidate are timed side by side)"
     return text

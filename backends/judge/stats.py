@@ -152,6 +152,10 @@ def describe_stop(timings: Sequence[Timing], noise_target: float, cap_seconds: f
                 f"(medians within {within})")
     if t.stop == "time cap":
         goal = f", target +-{noise_target * 100:g}%" if noise_target > 0 else ""
+        spent = sum(sum(x.samples) for x in timings)
+        if spent > cap_seconds:  # a slow kernel: the budget ran out before the fewest trials were done
+            return (f"{t.trials} trials, the fewest for an interval: the kernels ran {spent:.3g} s, past the "
+                    f"{cap_seconds:g} s timing budget (medians within {within}{goal})")
         return f"{t.trials} trials in the {cap_seconds:g} s timing budget (medians within {within}{goal})"
     if t.stop == "max trials":
         return f"{t.trials} trials, the most allowed (medians within {within})"

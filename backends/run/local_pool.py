@@ -276,7 +276,10 @@ class WorkerProcess:
                                     f"timed out while {stage}: the reference is user code and ran past the "
                                     "evaluation's time limit; the worker was killed")
             elif kind == "timeout":
-                verdict, message = ((Verdict.REFERENCE_FAILED, f"the original kernel timed out while {stage}")
+                limit = f" ({request.options.timeout_s:g} s a run)" if request.options.timeout_s > 0 else ""
+                verdict, message = ((Verdict.REFERENCE_FAILED, f"the original kernel timed out while {stage}: it ran "
+                                     f"past the time limit{limit} and was killed; if it is only slow "
+                                     "at this size, raise the limit (`kf bench --timeout S`) or use a smaller size")
                                     if on_reference else (Verdict.TIMEOUT, f"timed out while {stage}; the worker was killed"))
             elif stage.startswith("compiling"):  # the compiler itself crashed: that unit does not compile
                 return _compiler_crash(request, on_reference, stage, payload[0], self.last_words(),

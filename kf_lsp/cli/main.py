@@ -414,6 +414,7 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
     ref = _unit(args.target or DEFAULT_EXAMPLE, flags=args.flags)
     _spec_problems(ref)
     _stub_needs_llm(ref, args)
+    _something_to_try(ref, args)
 
     import asyncio
 
@@ -482,6 +483,19 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
                 interrupted = True
                 finished = progress.finished or Finished("cancelled", None, search.done)
         return _report_optimize(args, console, ref, search, operators, finished, interrupted, bundled)
+
+
+def _something_to_try(ref, args: argparse.Namespace) -> None:
+    """Without `@kf tune` lines and without an LLM a search has nothing to propose: said at
+    once, instead of measuring the original and ending at "0 evaluations (exhausted)" (a
+    drafted spec has no tune lines)."""
+    k = ref.kernel
+    if args.llm_base_url or (k.spec is not None and k.spec.tunables):
+        return
+    raise InputError(f"{ref.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: nothing to try for "
+                     f"{k.name}: its spec has no `@kf tune` lines and no LLM was given: add `// @kf tune NAME = V1, "
+                     "V2, ...` for a #define, constexpr or template parameter (a work-group size, a tile), or pass "
+                     f"--llm-base-url URL --model NAME for rewrites; `kf bench {_show(ref.path)}:{k.name}` measures it")
 
 
 def _stub_needs_llm(ref, args: argparse.Namespace) -> None:
