@@ -21,6 +21,23 @@ import pytest
 GUARD_S = 60.0  # a guard for a process that is ending on a loaded machine, not a pace
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test's timeout (pytest-timeout) is a guard: scaled by the machine's slowdown when the
+    test starts (tests/machine_load.py), so a loaded machine does not fail a passing test."""
+    from machine_load import slowdown
+
+    factor = slowdown()
+    if factor > 1.0:
+        marker = item.get_closest_marker("timeout")
+        base = (marker.args[0] if marker.args else marker.kwargs.get("timeout")) if marker is not None else None
+        if base is None:
+            base = item.config.getini("timeout") or 0
+        if float(base) > 0:
+            item.add_marker(pytest.mark.timeout(float(base) * factor), append=False)
+    yield
+
+
 def _table() -> tuple[dict[int, int], dict[int, str]]:
     parents, cmds = {}, {}
     for name in os.listdir("/proc"):

@@ -26,6 +26,7 @@ from pytest_lsp import LanguageClient, make_test_lsp_client
 
 from kf_lsp.core.jobs import JOB_FINISHED, JOB_PROGRESS, JOB_STARTED
 from kf_lsp.lsp.commands import to_plain
+from machine_load import slowdown
 
 SERVER = [sys.executable, "-m", "kf_lsp", "serve", "--log-level", "WARNING"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -223,8 +224,10 @@ async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what
     """Poll an async or plain predicate until it returns something truthy. The deadline is a
     guard against hanging, never what a test checks: it is at least SLOW_MACHINE_FLOOR, so a
     loaded machine that takes longer than a test's author expected does not fail it (a
-    passing test returns as soon as the condition holds)."""
-    deadline = time.monotonic() + max(timeout, SLOW_MACHINE_FLOOR)
+    passing test returns as soon as the condition holds), and it scales with the machine's load
+    (tests/machine_load.py)."""
+    guard = max(timeout, SLOW_MACHINE_FLOOR) * slowdown()
+    deadline = time.monotonic() + guard
     while True:
         r = predicate()
         if asyncio.iscoroutine(r):
@@ -232,7 +235,8 @@ async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what
         if r:
             return r
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+            raise TimeoutError(f"timed out after {guard:.0f}s waiting for {what} (asked {timeout:g}s; "
+                               f"load average {os.getloadavg()[0]:.1f})")
         await asyncio.sleep(interval)
 
 
