@@ -396,7 +396,7 @@ class RemotePool:
     """
 
     def __init__(self, address: str, backend: str | None = None, *, target: str | None = None, security: Any = None,
-                 timeout: float | None = None, connect_timeout: float = 10.0, no_worker_timeout: float = 30.0,
+                 timeout: float | None = None, connect_timeout: float = 30.0, no_worker_timeout: float = 30.0,
                  _client: Any = None):
         self.address = check_address(address, security)
         self.backend = backend or (target.split("-", 1)[0] if target else "sycl")

@@ -47,13 +47,15 @@ def remote_from_env() -> str | None:
 def make_pool(backend: str, devices: list[int] | None = None, remote: str | None = None, *,
               target: str | None = None, tls_ca: str | None = None, tls_cert: str | None = None,
               tls_key: str | None = None, security: Any = None, timeout: float | None = None,
-              connect_timeout: float = 10.0, fallback_local: bool = False, on_fallback=None) -> Pool:
+              connect_timeout: float = 30.0, fallback_local: bool = False, on_fallback=None) -> Pool:
     """A local EvalPool (remote None), else a RemotePool on the Dask scheduler at `remote`.
 
     TLS: `security` (a distributed.security.Security), or the three PEM paths. Plain tcp://
     is refused beyond loopback (InsecureAddress). An unreachable scheduler raises
     SchedulerUnreachable, unless `fallback_local`: then a local pool on `devices` is returned
-    and `on_fallback(message)` (default: a logged warning) says why.
+    and `on_fallback(message)` (default: a logged warning) says why. `connect_timeout`: Dask's
+    own default (distributed.comm.timeouts.connect, 30 s); at 10 s a scheduler on a loaded host
+    was taken for unreachable and the language server's job ran on local devices instead.
     """
     if not remote:
         from backends.run.local_pool import EvalPool
