@@ -28,10 +28,21 @@ def line_of(path, fragment):
 
 
 def test_size_that_does_not_fit_in_memory_is_bad_input(tmp_path):
-    p = variant(tmp_path, "big.cpp", "@kf n = 1 << 22", "@kf n = 1 << 40")
+    # a 64-bit size parameter, so that memory is what stops 2^40 (an `int n` cannot hold it at all:
+    # that is said first, test below)
+    text = SAXPY.replace("@kf n = 1 << 22", "@kf n = 1 << 40").replace("float a, int n)", "float a, long n)")
+    assert "long n)" in text
+    p = tmp_path / "big.cpp"
+    p.write_text(text)
     line = one_line_error(kf("bench", str(p), "--seeds", "1"))
     assert line.startswith(f"kf: {p}:") and "GiB" in line and "smaller size" in line
     assert "internal" not in line
+
+
+def test_size_its_int_parameter_cannot_hold_is_bad_input_before_memory(tmp_path):
+    p = variant(tmp_path, "big.cpp", "@kf n = 1 << 22", "@kf n = 1 << 40")
+    line = one_line_error(kf("bench", str(p), "--seeds", "1"))
+    assert line.startswith(f"kf: {p}:") and "`int n`" in line and "wrapped" in line, line
 
 
 def test_empty_range_is_bad_input_at_its_column(tmp_path):
