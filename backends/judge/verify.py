@@ -174,20 +174,6 @@ def tiny_floor(dtype: str) -> float:
     return 0.0
 
 
-def _tolerance(e64: np.ndarray, dtype: str, rtol: float, atol: float, scale_atol: bool, extra_rtol: float,
-               extra_atol: float, extra_why: str, magnitude: tuple[float, str] | None = None
-               ) -> tuple[np.ndarray, float, float, str]:
-    """(per-element tolerance, atol used, rtol used, how it was made, for messages).
-    The scale is the lower quartile of the magnitudes (output_scale), not their rms: small
-    outputs beside large ones keep a bound at their own scale (red team: exp(8x) with zeros for
-    the outputs below 0.02 passed an atol scaled by the rms)."""
-    atol_used, rtol_used, text = _tolerance_params(e64, dtype, rtol, atol, scale_atol, extra_rtol, extra_atol,
-                                                   extra_why, magnitude)
-    with np.errstate(invalid="ignore", over="ignore"):
-        tol = atol_used + rtol_used * np.abs(e64)
-    return tol, atol_used, rtol_used, text
-
-
 def _tolerance_params(expected: np.ndarray, dtype: str, rtol: float, atol: float, scale_atol: bool,
                       extra_rtol: float, extra_atol: float, extra_why: str,
                       magnitude: tuple[float, str] | None = None) -> tuple[float, float, str]:
@@ -253,11 +239,6 @@ def _measure_in_pieces(expected: np.ndarray, got: np.ndarray, atol: float, rtol:
     piece by piece on threads (NumPy releases the GIL): a 1.6 GB output in float64 was seven
     whole-buffer temporaries of 3.3 GB, seconds per comparison. Same result as one piece."""
     n = expected.size
-    if n <= _CHUNK:
-        e64, g64 = expected.astype(np.float64), got.astype(np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            tol = atol + rtol * np.abs(e64)
-        return _measure(e64, g64, np.maximum(tol, floor) if floor else tol)
     close = np.empty(n, dtype=bool)
     nonfinite = np.empty(n, dtype=bool)
 
@@ -270,7 +251,10 @@ def _measure_in_pieces(expected: np.ndarray, got: np.ndarray, atol: float, rtol:
         close[lo:hi], nonfinite[lo:hi] = m.close, m.nonfinite
         return m.max_abs, m.max_rel, m.excess
 
-    parts = list(_PIECES.map(piece, range(0, n, _CHUNK)))
+    if n <= _CHUNK:  # one piece: no thread hop
+        parts = [piece(0)]
+    else:
+        parts = list(_PIECES.map(piece, range(0, n, _CHUNK)))
     return _Measured(close, nonfinite, max(p[0] for p in parts), max(p[1] for p in parts),
                      max(p[2] for p in parts))
 
