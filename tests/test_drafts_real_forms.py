@@ -73,3 +73,67 @@ def test_a_size_held_by_a_class_member_names_the_member_and_its_class():
     draft = _draft("sycl-samples/src/fluid/fluid.h", "fluid_advect")
     assert "kf could not follow `size`, a member of class `SYCLFluidContainer` (fluid.h:445) set outside this " \
            "function: write its value" in draft, draft
+
+
+_CTAD = '''#include <sycl/sycl.hpp>
+#include <array>
+#include <vector>
+
+constexpr size_t N = 1024;
+using T = float;
+
+int main() {
+  std::vector<T> A(N * N), B(N * N);
+  std::vector<double> C(N);
+  std::array<int, 256> D{};
+  sycl::queue q;
+  sycl::range globalRange{N, N};
+  sycl::range localRange{16, 16};
+  {
+    sycl::buffer inBuf{A.data(), globalRange};
+    sycl::buffer outBuf{&B[0], globalRange};
+    q.submit([&](sycl::handler& cgh) {
+      sycl::accessor inAcc{inBuf, cgh, sycl::read_only};
+      sycl::accessor outAcc{outBuf, cgh, sycl::write_only, sycl::property::no_init{}};
+      cgh.parallel_for<class scale>(sycl::nd_range{globalRange, localRange}, [=](sycl::nd_item<2> item) {
+        auto g = item.get_global_id();
+        outAcc[g] = 2.0f * inAcc[g];
+      });
+    });
+  }
+  {
+    sycl::buffer cBuf{C};
+    sycl::buffer dBuf{D};
+    q.submit([&](sycl::handler& cgh) {
+      sycl::accessor c{cBuf, cgh, sycl::read_write};
+      sycl::accessor d{dBuf, cgh, sycl::read_only};
+      cgh.parallel_for<class twice>(sycl::range<1>{N}, [=](sycl::id<1> i) { c[i] *= 2.0 + d[i % 256]; });
+    });
+  }
+}
+'''
+
+
+def test_buffers_made_by_class_template_argument_deduction_take_their_containers_element_type():
+    """SYCL Academy's Matrix_Transpose writes `sycl::buffer inBuf{A.data(), globalRange}` over a
+    `std::vector<T>` (T an alias of float) and `sycl::accessor inAcc{inBuf, cgh, ...}`: no type is
+    spelt anywhere, so the draft read `?[?]` and blamed `auto`. The container's element type and
+    the range's extents give both."""
+    path = "/ctad/transpose.cpp"
+    kernels = {k.name: k for k in find_kernels(_CTAD, path)}
+    draft = draft_spec(kernels["scale"], text=_CTAD, path=path)
+    assert "// @kf in  inAcc: float[N * N]" in draft and "// @kf out outAcc: float[N * N]" in draft, draft
+    assert "auto" not in draft and "?" not in draft, draft
+    draft = draft_spec(kernels["twice"], text=_CTAD, path=path)
+    assert "// @kf inout c: double[N]" in draft and "// @kf in  d: int[256]" in draft, draft
+    assert "auto" not in draft, draft
+
+
+def test_an_accessor_whose_buffer_names_no_type_is_not_blamed_on_auto():
+    """`sycl::buffer b{make(), range}` (a function's pointer) under `sycl::accessor a{b, ...}`: kf
+    cannot tell the type; the note says so in the code's terms, not "no data type for `auto`"."""
+    text = _CTAD.replace("sycl::buffer inBuf{A.data(), globalRange};", "sycl::buffer inBuf{make(), globalRange};")
+    k = next(k for k in find_kernels(text, "/ctad/t.cpp") if k.name == "scale")
+    draft = draft_spec(k, text=text, path="/ctad/t.cpp")
+    assert "// kf: inAcc: kf could not tell its element type (neither it nor its buffer names one)" in draft, draft
+    assert "`auto`" not in draft, draft

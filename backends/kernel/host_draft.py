@@ -537,7 +537,11 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
         b = _Buffer(p.name, role, st or "?", x, why, "0" if body.accumulates.get(p.name) else None)
         d.buffers.append(b)
         if st is None:
-            d.notes.append(f"{p.name}: kf has no data type for `{et}`: write one of float, double, half, bf16, int...")
+            if et.strip() in ("auto", ""):  # a lambda's accessor over a buffer whose type nothing spells
+                d.notes.append(f"{p.name}: kf could not tell its element type (neither it nor its buffer names "
+                               "one): write one of float, double, half, bf16, int...")
+            else:
+                d.notes.append(f"{p.name}: kf has no data type for `{et}`: write one of float, double, half, bf16, int...")
 
     # launch
     for key, out in (("grid", d.grid), ("block", d.block)):
