@@ -9,6 +9,8 @@ they are cheap.
 
 from __future__ import annotations
 
+import re
+
 import json
 import textwrap
 from pathlib import Path
@@ -532,3 +534,50 @@ def test_a_comment_in_a_local_accessors_range_is_not_an_extent(tmp_path):
                   if isinstance(v, str) and "kf_lifted_" in v)
     assert "work_group_static<uint[(256)]>" in source, source[-1500:]
     assert "/*SHARED_SIZE_LIMIT*/)]" not in source
+
+
+# -- sizes read from the command line, given by the project's Makefile --
+
+_ARGV_PROGRAM = """
+    __global__ void k(const float *in, float *out, int n) {
+      int i = blockIdx.x * blockDim.x + threadIdx.x;
+      if (i < n) out[i] = 2.0f * in[i];
+    }
+    int main(int argc, char* argv[]) {
+      if (argc != 3) return 1;
+      const int nx = atoi(argv[1]);
+      const int ny = atoi(argv[2]);
+      int n = nx * ny;
+      float *d_in, *d_out;
+      cudaMalloc(&d_in, n * sizeof(float));
+      cudaMalloc(&d_out, n * sizeof(float));
+      k<<<(n + 255) / 256, 256>>>(d_in, d_out, n);
+    }
+"""
+
+
+def test_sizes_the_program_reads_from_argv_come_from_the_makefiles_run_target(tmp_path):
+    """HeCBench reads every size from argv with no default; its Makefile's `run` target says
+    what the project runs (`./$(program) 256 256 256 1000`). The draft chose 1 << 6 per size."""
+    write(tmp_path, {"main.cu": _ARGV_PROGRAM, "Makefile": (
+        "program = main\nLAUNCHER =\n\n$(program): main.o\n\t$(CC) $(CFLAGS) main.o -o $@\n\n"
+        "clean:\n\trm -rf $(program) main.o\n\n"
+        "run: $(program)\n\t$(LAUNCHER) ./$(program) 300 200 > out.txt\n")})
+    d = draft(tmp_path / "main.cu", "k")
+    assert variables(d).get("n") == "60000", d
+    assert "read from the run target's `$(LAUNCHER) ./$(program) 300 200 > out.txt` (Makefile:11): " \
+           "nx = 300 (argv[1]), ny = 200 (argv[2])" in d, d
+    assert "chosen by kf" not in d, d
+
+
+def test_without_a_run_target_sizes_read_from_argv_are_still_chosen_and_said(tmp_path):
+    """A Makefile with no run target gives nothing: kf chooses and says so, as before; an
+    argument of the run line that is no number (a file name) is chosen too, the others read."""
+    write(tmp_path, {"a/main.cu": _ARGV_PROGRAM, "a/Makefile": "main: main.cu\n\tnvcc main.cu -o main\n\n"
+                     "test: main\n\t./main 300 200\n",
+                     "b/main.cu": _ARGV_PROGRAM, "b/Makefile": "run: main\n\t./main input.bin 200\n"})
+    d = draft(tmp_path / "a" / "main.cu", "k")
+    assert "chosen by kf" in d and "nx" in d and "ny" in d and "run target" not in d, d
+    d = draft(tmp_path / "b" / "main.cu", "k")
+    assert "read from the run target's `./main input.bin 200` (Makefile:2): ny = 200 (argv[2])" in d, d
+    assert re.search(r"chosen by kf [^\n]*nx = ", d), d

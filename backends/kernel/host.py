@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backends.kernel import syntax
+from backends.kernel.run_line import RunLine, run_line
 from backends.kernel.preprocess import active_text, expand_launch_macros, launch_macros, macros_of
 from backends.kernel.simplify import negate
 
@@ -147,6 +148,7 @@ class Leaf:
     guessed: bool = False  # read from the command line with no default: kf chose the value
     is_float: bool = False
     source_name: str = ""  # the name in the program
+    given_by: str = ""  # read from the command line, its value from how the project runs it (run_line.py)
 
 
 @dataclass
@@ -1596,6 +1598,11 @@ class Host:
         if not v.known:
             if "command line" in v.why and d.kind == "var" and _INT_TYPE.search(d.type_text or "") \
                     and "*" not in (d.type_text or ""):
+                given = self._run_argument(self.text(value), d.file.path)
+                if given is not None:
+                    arg, rl = given
+                    return self._leaf(d, name, arg, why=f"argv[{self._argv_index(self.text(value))}]",
+                                      given_by=f"the run target's `{_short(rl.text, 60)}` ({rl.where()})")
                 return self._leaf(d, name, GUESS, guessed=True, why=v.why)
             return v
         if v.parts is not None or v.array is not None:
@@ -1644,8 +1651,21 @@ class Host:
                 return where
         return at
 
+    @staticmethod
+    def _argv_index(text: str) -> int | None:
+        found = set(re.findall(r"\bargv\s*\[\s*(\d+)\s*\]", text))
+        return int(found.pop()) if len(found) == 1 else None
+
+    def _run_argument(self, text: str, path: str) -> tuple[str, RunLine] | None:
+        """argv[K] of `text` (`atoi(argv[2])`) as the project's Makefile runs the program."""
+        k = self._argv_index(text)
+        rl = run_line(path) if k is not None else None
+        if rl is None or not 1 <= k <= len(rl.args) or not re.fullmatch(r"[-+]?\d+", rl.args[k - 1]):
+            return None
+        return rl.args[k - 1], rl
+
     def _leaf(self, d: _Decl, name: str, value: str, guessed: bool = False, why: str = "",
-              is_float: bool = False) -> Val:
+              is_float: bool = False, given_by: str = "") -> Val:
         key = (d.file.path, d.node.start_byte)
         leaf = self.leaves.get(key)
         if leaf is None:
@@ -1656,9 +1676,9 @@ class Host:
                 i += 1
             self._leaf_names[unique] = key
             where = f"{os.path.basename(d.file.path)}:{d.node.start_point[0] + 1}"
-            origin = why if guessed else f"`{_short(d.file.tree.text_of(d.node), 60)}` ({where})"
+            origin = why if guessed or given_by else f"`{_short(d.file.tree.text_of(d.node), 60)}` ({where})"
             leaf = Leaf(unique, value, origin, d.file.path, d.node.start_point[0], d.compile_time, guessed,
-                        is_float, name)
+                        is_float, name, given_by)
             self.leaves[key] = leaf
         return Val(leaf.name, is_float=leaf.is_float)
 

@@ -395,7 +395,8 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
         if x:
             exprs[key] = _rename(x, renamed)
     leaves = {renamed.get(n, n): Leaf(renamed.get(n, n), leaf.value, leaf.origin, leaf.file, leaf.line,
-                                      leaf.compile_time, leaf.guessed, leaf.is_float, leaf.source_name)
+                                      leaf.compile_time, leaf.guessed, leaf.is_float, leaf.source_name,
+                                      leaf.given_by)
               for n, leaf in leaves.items() if n in used}
 
     # sub-expressions the kernel names (N = B * T): written with its name
@@ -473,6 +474,13 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
             continue
         if any(n in names_in(x or "") for x in exprs.values()):
             variables[n] = leaf.value
+    by_line: dict[str, list[Leaf]] = {}
+    for leaf in leaves.values():  # read from the command line: what the project's own run line passes
+        if leaf.given_by:
+            by_line.setdefault(leaf.given_by, []).append(leaf)
+    for line, given in by_line.items():
+        d.notes.append(f"read from {line}: " + ", ".join(
+            f"{leaf.source_name or leaf.name} = {leaf.value} ({leaf.origin})" for leaf in given))
     guessed = [n for n in variables if leaves[n].guessed]
     for n in guessed:
         variables[n] = "?"
