@@ -62,7 +62,9 @@ def test_one_check_in_each_fronts_words(tmp_path):
         assert r is not None and r.message.startswith(f"{unit.path}:{WHERE}: nothing to try for scale: its spec has "
                                                       "no `@kf tune` lines and "), r
         assert "// @kf tune NAME = V1, V2, ..." in r.message and "\n" not in r.message
-        assert len("kf: " + r.short) <= 72 and "@kf tune" in r.short, r.short  # a message line shows it whole
+        # a message line shows it whole: Neovim 0.7 writes "LSP[kf][Warning] " before it and, in 80
+        # columns, cuts out the middle of what passes 69 (seen in a terminal, tmux)
+        assert len("LSP[kf][Warning] kf: " + r.short) <= 69 and "@kf tune" in r.short, r.short
     assert "no LLM was given" in said["cli"].message and "--llm-base-url URL --model NAME" in said["cli"].message
     assert "`kf bench " in said["cli"].message
     assert "kf.llm.baseUrl and kf.llm.model" in said["editor"].message and "kf.llm.apiKeyEnv" in said["editor"].message
@@ -83,6 +85,7 @@ def test_one_check_in_each_fronts_words(tmp_path):
     r = nothing_to_try(stub, False, "editor")
     assert r is not None and r.message.startswith(f"{stub.path}:9:6: kernel scale is a stub (no code yet)"), r
     assert "needs an LLM" in r.message and "kf.llm.baseUrl" in r.message and "stub" in r.short
+    assert len("LSP[kf][Warning] kf: " + r.short) <= 69, r.short
     assert "--llm-base-url URL --model NAME" in nothing_to_try(stub, False, "cli").message
     assert nothing_to_try(stub, True, "cli") is None
 
@@ -98,10 +101,10 @@ async def test_the_editor_is_told_at_once_and_no_job_or_progress_begins(tmp_path
         assert result["jobId"] is None and result["state"] == "refused", result
         assert result["error"].startswith(f"{path}:{WHERE}: nothing to try for scale: "), result
         assert "`// @kf tune NAME = V1, V2, ...`" in result["error"] and "kf.llm.baseUrl" in result["error"]
-        said = await wait_for(lambda: [m for m in c.messages if "nothing to try for scale" in m.message], 10,
+        said = await wait_for(lambda: [m for m in c.messages if "nothing to try" in m.message], 10,
                               what="the warning")
         assert len(said) == 1 and said[0].type == lsp.MessageType.Warning
-        assert said[0].message == "kf: nothing to try for scale: add @kf tune lines or set kf.llm.baseUrl"
+        assert said[0].message == "kf: nothing to try: add @kf tune or kf.llm.baseUrl"
         assert any(result["error"] in m.message for m in c.log_messages)  # the whole advice, in the log
         # no job, no progress: nothing was started
         assert (await execute(c, "kf.listJobs", {}))["jobs"] == []

@@ -23,7 +23,8 @@ Front = Literal["cli", "editor", "mcp"]
 
 class Refusal(NamedTuple):
     message: str  # `FILE:LINE:COL: ...` (1-based, the kernel's name): what is missing and what to add
-    short: str  # one line an editor's message line shows whole (the message goes to its log)
+    short: str  # a line an editor's message line shows whole (the whole message goes to its log):
+    # Neovim 0.7 writes "LSP[kf][Warning] " before it and cuts the middle out past 69 of 80 columns
 
 
 class _Words(NamedTuple):
@@ -39,13 +40,13 @@ _WORDS: dict[str, _Words] = {
     "cli": _Words(
         no_llm="no LLM was given",
         give_llm="pass --llm-base-url URL --model NAME",
-        short_llm="pass --llm-base-url",
+        short_llm="--llm-base-url",
         measure="`kf bench {target}` measures it",
         own_kernel="check it with `kf bench {target} --candidate YOURS`"),
     "editor": _Words(
         no_llm="no LLM is configured",
         give_llm="set kf.llm.baseUrl and kf.llm.model (its key from the variable kf.llm.apiKeyEnv names, or kf.setApiKey)",
-        short_llm="set kf.llm.baseUrl",
+        short_llm="kf.llm.baseUrl",
         measure="Benchmark (kf.benchmark) measures it",
         own_kernel="measure it with Benchmark (kf.benchmark)",
         choose_llm="pass llm: true (or {endpoint: NAME}) to kf.optimize, or set kf.llm.baseUrl, the endpoint "
@@ -53,7 +54,7 @@ _WORDS: dict[str, _Words] = {
     "mcp": _Words(
         no_llm="kf mcp was started without an LLM endpoint",
         give_llm="start kf mcp with --llm-base-url URL --model NAME (or --settings FILE with llm.baseUrl)",
-        short_llm="configure an LLM",
+        short_llm="--llm-base-url",
         measure="bench measures it",
         own_kernel="judge it with bench (candidate_source)",
         choose_llm="call optimize with llm: true (or {\"endpoint\": NAME})"),
@@ -82,7 +83,7 @@ def nothing_to_try(unit: Unit, llm: bool, front: Front, declined: bool = False) 
     w = _WORDS[front]
     where = f"{unit.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}"
     target = f"{_show(unit.path)}:{k.name}"
-    no_llm, give_llm, short_llm = ((_DECLINED, w.choose_llm, "choose an LLM")
+    no_llm, give_llm, short_llm = ((_DECLINED, w.choose_llm, "llm: true")
                                    if declined and w.choose_llm else (w.no_llm, w.give_llm, w.short_llm))
     if k.spec is not None and k.spec.reference is not None and is_stub(unit.text, k):
         return Refusal(
@@ -90,11 +91,11 @@ def nothing_to_try(unit: Unit, llm: bool, front: Front, declined: bool = False) 
             f"needs an LLM and {no_llm}: {give_llm}"
             + (" (any OpenAI-compatible endpoint; its key from OPENAI_API_KEY)" if front == "cli" else "")
             + f", or write the kernel yourself and {w.own_kernel.format(target=target)}",
-            f"{k.name} is a stub: writing it needs an LLM ({short_llm})")
+            f"a stub kernel needs an LLM: {short_llm}")
     if k.spec is not None and k.spec.tunables:
         return None
     return Refusal(
         f"{where}: nothing to try for {k.name}: its spec has no `@kf tune` lines and {no_llm}: add `// @kf tune "
         f"NAME = V1, V2, ...` for a #define, constexpr or template parameter (a work-group size, a tile), or "
         f"{give_llm} for rewrites; {w.measure.format(target=target)}",
-        f"nothing to try for {k.name}: add @kf tune lines or {short_llm}")
+        f"nothing to try: add @kf tune or {short_llm}")
