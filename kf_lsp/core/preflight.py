@@ -45,7 +45,8 @@ _WORDS: dict[str, _Words] = {
         own_kernel="check it with `kf bench {target} --candidate YOURS`"),
     "editor": _Words(
         no_llm="no LLM is configured",
-        give_llm="set kf.llm.baseUrl and kf.llm.model (its key from the variable kf.llm.apiKeyEnv names, or kf.setApiKey)",
+        give_llm="set kf.llm.baseUrl and kf.llm.model (its key from the variable kf.llm.apiKeyEnv names, or "
+                 "kf.setApiKey)",
         short_llm="kf.llm.baseUrl",
         measure="Benchmark (kf.benchmark) measures it",
         own_kernel="measure it with Benchmark (kf.benchmark)",
