@@ -71,7 +71,9 @@ async def test_a_file_outside_any_project_keeps_its_database_in_the_user_cache(t
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     path = outside / "scale.cpp"
-    path.write_text(SCALE.replace("NAME", "scale"))
+    # one tune line (the value it has): a search needs something to try (tests/test_nothing_to_try.py)
+    path.write_text(SCALE.replace("NAME", "scale").replace("// @kf local 64", "// @kf local WG\n// @kf tune WG = 64")
+                    .replace("namespace syclext", "#define WG 64\nnamespace syclext"))
     from evolver.store import workspace_of
 
     # the premise, said plainly when it does not hold (a `.kf` or `.git` above the temporary

@@ -25,6 +25,7 @@ from backends.kernel.load import UnitError, load_unit, split_target
 
 from kf_lsp.core.apply import apply_variant
 from kf_lsp.core.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
+from kf_lsp.core.preflight import nothing_to_try
 
 
 def _assignments(items: Sequence[str] | None, value_of: Callable[[str], Any], malformed: str,
@@ -413,8 +414,9 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
                          "cuda|sycl --set NAME=VALUE); a kernel file's sizes are its `// @kf NAME = VALUE` lines")
     ref = _unit(args.target or DEFAULT_EXAMPLE, flags=args.flags)
     _spec_problems(ref)
-    _stub_needs_llm(ref, args)
-    _something_to_try(ref, args)
+    refusal = nothing_to_try(ref, bool(args.llm_base_url), "cli")  # before any compile (kf_lsp/core/preflight.py)
+    if refusal is not None:
+        raise InputError(refusal.message)
 
     import asyncio
 
@@ -483,33 +485,6 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
                 interrupted = True
                 finished = progress.finished or Finished("cancelled", None, search.done)
         return _report_optimize(args, console, ref, search, operators, finished, interrupted, bundled)
-
-
-def _something_to_try(ref, args: argparse.Namespace) -> None:
-    """Without `@kf tune` lines and without an LLM a search has nothing to propose: said at
-    once, instead of measuring the original and ending at "0 evaluations (exhausted)" (a
-    drafted spec has no tune lines)."""
-    k = ref.kernel
-    if args.llm_base_url or (k.spec is not None and k.spec.tunables):
-        return
-    raise InputError(f"{ref.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: nothing to try for "
-                     f"{k.name}: its spec has no `@kf tune` lines and no LLM was given: add `// @kf tune NAME = V1, "
-                     "V2, ...` for a #define, constexpr or template parameter (a work-group size, a tile), or pass "
-                     f"--llm-base-url URL --model NAME for rewrites; `kf bench {_show(ref.path)}:{k.name}` measures it")
-
-
-def _stub_needs_llm(ref, args: argparse.Namespace) -> None:
-    """A stub (no code yet) is written by the LLM operator: without one, say which flags, before any work."""
-    from backends.kernel.pyref import is_stub
-
-    k = ref.kernel
-    if args.llm_base_url or k.spec is None or k.spec.reference is None or not is_stub(ref.text, k):
-        return
-    raise InputError(f"{ref.path}:{k.name_range.start.line + 1}:{k.name_range.start.column + 1}: kernel {k.name} is a "
-                     "stub (no code yet): writing a first kernel from its Python reference needs an LLM: pass "
-                     "--llm-base-url URL --model NAME (any OpenAI-compatible endpoint; its key from OPENAI_API_KEY), "
-                     f"or write the kernel yourself and check it with `kf bench {_show(ref.path)}:{k.name} "
-                     "--candidate YOURS`")
 
 
 def _is_python_target(target: str) -> bool:

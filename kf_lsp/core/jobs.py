@@ -34,7 +34,8 @@ from evolver.records import EvaluationDone, Event, Finished, NewElite, Progress,
 
 from .failures import LLMFailure, WatchedClient
 from .liveness import hold, is_dead
-from .settings import Settings, search_config
+from .preflight import Front, Refusal, nothing_to_try
+from .settings import Settings, llm_endpoints, search_config
 from .state import Benchmark, JobView, SearchSummary, State, kernel_key, search_status, summarize
 
 # What a job says while it runs, by the names the language server sends them under
@@ -295,8 +296,10 @@ def _interrupted(v: JobView) -> str:
 
 
 class JobManager:
-    def __init__(self, state: State, client: Client, resources: Resources, settings: Callable[[], Settings]):
+    def __init__(self, state: State, client: Client, resources: Resources, settings: Callable[[], Settings],
+                 front: Front = "editor"):
         self.state = state
+        self.front = front  # whose words a refusal uses (kf_lsp/core/preflight.py)
         self.client = client
         self.res = resources
         self.settings = settings
@@ -478,11 +481,25 @@ class JobManager:
             self._prune(os.path.dirname(job.record))
         return job, None
 
+    def optimize_refusal(self, unit: Unit, settings: Settings | None = None) -> Refusal | None:
+        """Why a search of this kernel cannot start (nothing to try: no `@kf tune` lines and
+        no LLM; a stub and no LLM), or None. Instant: a front asks it before any other work.
+        A kernel already being optimized is never refused: its running job is the answer."""
+        settings = settings or self.settings()
+        if self.for_kernel(unit.path, unit.kernel.name, "optimize"):
+            return None
+        return nothing_to_try(unit, bool(settings.llm.base_url), self.front,
+                              declined=bool(llm_endpoints(self.settings().llm)))
+
     def start_optimize(self, unit: Unit, budget: int | None = None, eval_seconds: float | None = None,
                        settings: Settings | None = None) -> tuple[JobView | None, str | None]:
-        """Start (or find) the kernel's search. Returns (job, None) or (None, reason).
+        """Start (or find) the kernel's search. Returns (job, None) or (None, reason): a
+        search with nothing to try is refused here, before any job exists (`optimize_refusal`).
         `settings`: this call's (an LLM endpoint it chose by name); default the server's."""
         settings = settings or self.settings()
+        refusal = self.optimize_refusal(unit, settings)
+        if refusal is not None:
+            return None, refusal.message
         config = search_config(settings, budget, eval_seconds)
         job, err = self._new("optimize", unit, config.budget.evaluations, settings)
         if job is None:

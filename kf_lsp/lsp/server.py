@@ -481,6 +481,10 @@ class KfServer(LanguageServer):
         settings = choose_llm(self.settings, use, choice.endpoint if choice else None, choice.model if choice else None)
         if isinstance(settings, str):
             raise _invalid(f"{cmd.OPTIMIZE}: llm: {settings}")
+        refusal = self.jobs.optimize_refusal(unit, settings)  # nothing to try: said now, no job, no progress
+        if refusal is not None:
+            self.show("warning", f"kf: {refusal.short}", detail=f"kf: {refusal.message}")
+            return {"jobId": None, "state": "refused", "error": refusal.message}
         return self._job_result(*self.jobs.start_optimize(unit, a.budget, a.eval_seconds, settings))
 
     def cmd_benchmark(self, arguments: Any) -> dict:

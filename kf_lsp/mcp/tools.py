@@ -186,7 +186,7 @@ class AgentTools:
         self._warm: asyncio.Future | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="kf-mcp-io")
         take_secrets(key_envs(self.settings.llm))  # (kf mcp did at start; a library caller may not have)
-        self.jobs = JobManager(self.state, _JobsClient(), self.resources, lambda: self.settings)
+        self.jobs = JobManager(self.state, _JobsClient(), self.resources, lambda: self.settings, front="mcp")
 
     def secrets(self) -> list[str]:
         """The key values this process holds: never to be shown (the protocol layer blanks them)."""
@@ -523,6 +523,9 @@ class AgentTools:
             unit = await self._unit(a.file, a.kernel, self._use(roots), a.flags)
         self._need_spec(unit)
         settings = self._settings_for(a)
+        refusal = self.jobs.optimize_refusal(unit, settings)  # nothing to try: an error now, no job
+        if refusal is not None:
+            raise ToolError(f"kf: {refusal.message}")
         await self.warm()
         before = {j.id for j in self.jobs.for_kernel(unit.path, unit.kernel.name, "optimize")}
         job, err = self.jobs.start_optimize(unit, a.budget, a.eval_seconds, settings)
@@ -744,7 +747,9 @@ DESCRIPTIONS = {
              "timeout...).",
     "optimize": "Starts a background search for faster variants (MAP-Elites: tuning, plus LLM rewrites when llm is "
                 "given) and returns a job id at once. Follow it with job_status, stop it with stop; results and "
-                "apply_variant when it is done. A kernel already being optimized returns its running job. On a stub "
+                "apply_variant when it is done. A kernel already being optimized returns its running job. A search "
+                "needs something to try: with no `@kf tune` lines and no LLM in use it is an error at once, saying "
+                "what to add. On a stub "
                 "kernel (empty body or `// @kf stub`, with `@kf reference`), or on a Python reference file with "
                 "`language` (a stub file is drafted next to it), the LLM writes the first kernel and the first "
                 "correct one becomes the baseline for speedups.",
