@@ -365,6 +365,8 @@ class Evaluation:
             for d in derived_sizes(contract, tunables, [c.assignments for c in contract.checks], language):
                 sizes.append(SizeCase(f"{d.label} ({'above the default' if d.kind == 'above' else 'derived'})",
                                       d.overrides, True, d.kind, probe=d.probe))
+                if d.note and d.note not in self.notes:
+                    self.notes.append(d.note)  # a derived size that is not small, and why (sizes.py)
             r = random_size(contract, self.req.nonce, tunables, language)
             if r is not None:
                 sizes.append(SizeCase(f"{r.label} (random)", r.overrides, True, "random", probe=True))
