@@ -14,24 +14,34 @@ by a buffer length or the launch shape, not marked `@kf fixed`) kf derives:
   meanwhile (about 32-64, keeping the default's power-of-two factors up to 64 and meeting
   the launch and `require` lines), never at their defaults: for (B, T, C) = (8, 1024, 768),
   B = 7 with T and C at their defaults would be 88% of the full problem, for little more
-  than the full size itself checks;
+  than the full size itself checks; halved together where that is still not small (below);
 - **all at once**: every size variable at its M+1 together (partial groups in every
-  dimension);
+  dimension); where that is not small (three variables that multiply into one length:
+  255 x 255 x 257 was half of a 2^25 default), the largest value steps down to a smaller odd
+  one (its small value + 1, then 7, 3) until it is;
 - **one size above the default**: the smallest size whose largest buffer holds index
   2^24 + 1 (the first integer a float cannot hold) when that costs at most
   ABOVE_MAX_FACTOR times the default; otherwise the largest variable at about 9/8 of its
   default (odd) with the others small. Skipped, and said so, when it does not fit the
   device (harness: memory plan);
 - **one random size per evaluation**, drawn from the request's nonce (every variable
-  log-uniform in [1, default]) and reported: sizes a candidate cannot know in advance.
+  log-uniform in [1, default], drawn again while not small) and reported: sizes a
+  candidate cannot know in advance.
 
 At PROBES_PER_VARIABLE residue sizes of each variable, all at once and the random size, the
 candidate runs twice more (other guard contents, then a repeat: docs/evaluation.md).
 
 Every size meets the spec's `@kf require` lines (a size that does not is never run) and
-leaves `@kf fixed` variables at their defaults. A residue or combined size costing more
-than the default (bytes or work-items, e.g. `chunk = 1` of a reduction) is left out; one
-where the original itself cannot run is skipped by the harness, which says so.
+leaves `@kf fixed` variables at their defaults. Residue, all-at-once and random sizes are
+**small** (small_cap): each costs at most SMALL_FRACTION (1/16) of the default, and at most
+SMALL_BYTES (16 MiB) of buffers and SMALL_ITEMS (2^22) work-items, whichever is smaller
+(below FLOOR_BYTES / FLOOR_ITEMS any size is small: a tiny default keeps its `default - 1`).
+A residue value too costly even with the others at 1 gives way to its class's smallest
+member (M+3 -> 3); where it is the only value found with a partial last group of its
+variable (`m*m*m` at m = 256: m = 255), it is checked all the same, at most MAX_COST times
+the default, and the verdict says so (DerivedSize.note). A size where the original itself
+cannot run is skipped by the harness, which says so. The full size is checked once per seed
+(the harness); the size above the default is the one larger run.
 """
 
 from __future__ import annotations
