@@ -319,12 +319,12 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
             return None
         return {k: (v if k == keep else max(1, v // 2)) for k, v in point.items()}
 
-    def place(name: str, v: int, probe: bool, limit=cap, note: str = "") -> str:
+    def place(name: str, v: int, probe: bool) -> str:
         """`name` at v with the others small, lowered (halved together) while that is too costly."""
         point: dict[str, int] | None = {**{k: x for k, x in small.items() if k != name}, name: v}
         costly = False
         while point is not None:
-            status = add(point, "residue", limit, probe, note)
+            status = add(point, "residue", cap, probe)
             if status in ("added", "seen"):
                 return status
             if status == "costly":
