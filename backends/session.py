@@ -81,6 +81,15 @@ class DeviceFault(Exception):
 Dim3 = tuple[int, int, int]
 
 
+def host_out(out: np.ndarray | None, nbytes: int) -> np.ndarray:
+    """Where a read lands: `out` (checked: uint8, contiguous, `nbytes` long), else a new array."""
+    if out is None:
+        return np.empty(int(nbytes), dtype=np.uint8)
+    if out.dtype != np.uint8 or out.size != nbytes or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"read into an array of {out.size} {out.dtype}, expected {nbytes} writable uint8")
+    return out
+
+
 @runtime_checkable
 class DeviceSession(Protocol):
     info: DeviceInfo
@@ -94,8 +103,9 @@ class DeviceSession(Protocol):
     def write(self, buffer: object, offset: int, data: np.ndarray) -> None:
         """Copy host bytes in (blocking)."""
 
-    def read(self, buffer: object, offset: int, nbytes: int) -> np.ndarray:
-        """Copy bytes out (blocking); returns a uint8 array."""
+    def read(self, buffer: object, offset: int, nbytes: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Copy bytes out (blocking); returns a uint8 array: `out` (a uint8 array of `nbytes`
+        the caller reuses: a fresh one costs a page fault per page on first touch) when given."""
 
     def fill(self, buffer: object, offset: int, nbytes: int, pattern: bytes) -> None:
         """Fill with a repeated 1/2/4/8-byte pattern, on the device (blocking)."""

@@ -16,6 +16,10 @@ Figures (`--figures`, comma-separated):
              softmax (benchmarks/kernels/softmax_online.*), original + candidate.
 - bench256:  wall seconds of `kf bench` of a saxpy with 256 MiB per buffer and a candidate
              (tests/kernels/<lang>/good), the command a user types.
+- bench128:  the same with 2^25 floats (128 MiB) per buffer.
+- bench3d:   the same 2^25 floats with the length a product of three size variables
+             (dimX * dimY * dimZ = 256 x 256 x 512) and work-groups of 256, like HeCBench's
+             vanGenuchten: kf derives residue and all-at-once sizes of each variable.
 - defences:  this tree only: seconds per evaluation spent in the defences of issue 19 (the
              special input values; per-trial guard checks and output comparisons) and in
              generating inputs, for saxpy 2^22 (SYCL) / 2^20 (CUDA) and the reduction example.
@@ -58,6 +62,16 @@ def sized(path: Path, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+DIMS = "@kf n = dimX * dimY * dimZ\n// @kf dimX = 256\n// @kf dimY = 256\n// @kf dimZ = 512"
+
+
+def _three_d(text: str) -> str:
+    """Work-groups of 256 (SYCL's `#define WG_SIZE`; CUDA's block line), without the `check
+    n = ...` lines: the sizes checked are the default and kf's own."""
+    text = text.replace("#define WG_SIZE 64", "#define WG_SIZE 256")
+    return "\n".join(ln for ln in text.splitlines() if "@kf check" not in ln) + "\n"
+
+
 def write_kernels(backend: str, into: Path) -> dict[str, Path]:
     """The files every figure uses, written from this tree."""
     ext = EXT[backend]
@@ -68,6 +82,10 @@ def write_kernels(backend: str, into: Path) -> dict[str, Path]:
         "saxpy22": (ex / f"saxpy{ext}").read_text().replace(saxpy_n, "@kf n = 1 << 22"),
         "saxpy256": sized(ex / f"saxpy{ext}", saxpy_n, "@kf n = 1 << 26"),
         "good256": sized(k / f"good{ext}", saxpy_n, "@kf n = 1 << 26"),
+        "saxpy128": sized(ex / f"saxpy{ext}", saxpy_n, "@kf n = 1 << 25"),
+        "good128": sized(k / f"good{ext}", saxpy_n, "@kf n = 1 << 25"),
+        "saxpy3d": _three_d(sized(ex / f"saxpy{ext}", saxpy_n, DIMS)),
+        "good3d": _three_d(sized(k / f"good{ext}", saxpy_n, DIMS)),
         "reduction": (ex / f"reduction{ext}").read_text(),
         "softmax": (ex / f"softmax{ext}").read_text(),
         "softmax_online": (ROOT / "benchmarks" / "kernels" / f"softmax_online{ext}").read_text(),
@@ -213,6 +231,9 @@ def measure(figure: str, backend: str, tree: str, files: dict[str, str], evals: 
         return _evals(backend, files["softmax"], files["softmax_online"], [], 1, warm=False)
     if figure == "bench256":
         return _bench(backend, tree, files["saxpy256"], files["good256"])
+    if figure in ("bench128", "bench3d"):
+        name = figure[5:]
+        return _bench(backend, tree, files[f"saxpy{name}"], files[f"good{name}"])
     if figure == "defences":
         return _defences(backend, files)
     raise SystemExit(f"unknown figure {figure}")
@@ -225,7 +246,7 @@ def line(figure: str, r: dict) -> str:
         return f"{r['per_min']:.0f} evaluations/min (median {r['median']:.3f} s, {r['min']:.3f}-{r['max']:.3f}), {r['verdicts']}"
     if figure in ("transpose", "softmax"):
         return f"{r['median']:.2f} s per evaluation ({r['min']:.2f}-{r['max']:.2f}), {r['verdicts']}"
-    if figure == "bench256":
+    if figure.startswith("bench"):
         return f"{r['wall']:.1f} s, {r['verdict']}"
     return json.dumps(r)
 
@@ -286,7 +307,7 @@ def main() -> None:
                       f"over {len(rs)} round(s)")
             elif figure in ("transpose", "softmax"):
                 print(f"{figure} {label}: median {statistics.median(r['median'] for r in rs):.2f} s per evaluation")
-            elif figure == "bench256":
+            elif figure.startswith("bench"):
                 walls = ", ".join(f"{r['wall']:.1f}" for r in rs)
                 print(f"{figure} {label}: median {statistics.median(r['wall'] for r in rs):.1f} s ({walls})")
     if args.json:

@@ -176,6 +176,22 @@ def test_derived_and_random_sizes_respect_require_and_fixed():
     assert cs == {0, 4}  # the residues `require` allows
 
 
+def test_a_costly_size_that_is_its_variables_only_partial_group_is_checked_and_said(session, tmp_path):
+    """`m * m * m` elements, work-groups of 256, m = 64: m = 63 (several work-groups and a
+    partial last one) costs 3 MiB, more than kf's derived sizes may (1 MiB at this default),
+    and no smaller value gives one: it is checked all the same, and the verdict says why."""
+    text = (SAXPY.read_text().replace("float[n]", "float[m * m * m]")
+            .replace("// @kf n = 1 << 22", "// @kf n = m * m * m\n// @kf m = 64")
+            .replace("#define WG_SIZE 64", "#define WG_SIZE 256"))
+    kernel = tmp_path / "cube.cpp"
+    kernel.write_text("\n".join(ln for ln in text.splitlines() if "@kf check" not in ln) + "\n")
+    r = judge(session, None, reference=kernel)
+    assert r.verdict is Verdict.CORRECT, r.message
+    assert "size m=63 (residue) costs 95% of the default size's memory" in r.message
+    assert "the only value of m it found with a partial last work-group" in r.message
+    assert any(c.sizes.get("m") == 63 for c in r.checks)
+
+
 # -- 20.2: memory planned before running --------------------------------------------------------
 
 

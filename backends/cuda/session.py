@@ -30,6 +30,7 @@ from backends.session import (
     LaunchError,
     NullArg,
     ScalarArg,
+    host_out,
 )
 from backends.model import Diagnostic, DeviceInfo, Profile
 from backends.cuda.compiler import CompiledModule, compile_cuda
@@ -359,10 +360,10 @@ class CudaSession:
                   self._driver.cuMemcpyHtoDAsync(b.ptr + offset, arr.ctypes.data, n, self.stream.handle))
         self._sync("write")
 
-    def read(self, buffer: object, offset: int, nbytes: int) -> np.ndarray:
+    def read(self, buffer: object, offset: int, nbytes: int, out: np.ndarray | None = None) -> np.ndarray:
         self._alive()
         b = self._range(buffer, offset, nbytes)
-        out = np.empty(int(nbytes), dtype=np.uint8)
+        out = host_out(out, nbytes)
         if nbytes == 0:
             return out
         self._drv("cuMemcpyDtoHAsync",

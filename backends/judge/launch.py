@@ -390,6 +390,10 @@ class Buffers:
                     else:  # read back what was written: cheaper than the host's copy of generated values
                         self.initial[b.name] = self.session.read(buf, g, n)
 
+    def read_whole(self, name: str) -> bool:
+        """Is `name` read with its guards in one copy (its `read` a view of that copy, `into` unused)?"""
+        return self._small(name)
+
     def _small(self, name: str) -> bool:
         """Written and read whole (guards and contents in one copy each way): a buffer below
         the size checked on the device (device_checks), with guards."""
@@ -444,11 +448,14 @@ class Buffers:
         a = self.read(name, dtype)
         return a.copy() if self._small(name) else a
 
-    def read(self, name: str, dtype: str) -> np.ndarray:
+    def read(self, name: str, dtype: str, into: np.ndarray | None = None) -> np.ndarray:
+        """A buffer's contents now (not owned: a small one is a view of its allocation's last read).
+        `into`: a uint8 array of the buffer's size that a large read lands in (the caller's, reused
+        from read to read: fresh host memory costs a page fault per page on first touch)."""
         if self._small(name):
             raw = self._region(name)[self.guard:self.guard + self.nbytes[name]]
         else:
-            raw = self.session.read(self.alloc[name], self.base[name] + self.guard, self.nbytes[name])
+            raw = self.session.read(self.alloc[name], self.base[name] + self.guard, self.nbytes[name], out=into)
         return raw.view(dtypes.numpy_dtype(dtype))
 
     def check_guards(self) -> tuple[str, str] | None:

@@ -14,24 +14,34 @@ by a buffer length or the launch shape, not marked `@kf fixed`) kf derives:
   meanwhile (about 32-64, keeping the default's power-of-two factors up to 64 and meeting
   the launch and `require` lines), never at their defaults: for (B, T, C) = (8, 1024, 768),
   B = 7 with T and C at their defaults would be 88% of the full problem, for little more
-  than the full size itself checks;
+  than the full size itself checks; halved together where that is still not small (below);
 - **all at once**: every size variable at its M+1 together (partial groups in every
-  dimension);
+  dimension); where that is not small (three variables that multiply into one length:
+  255 x 255 x 257 was half of a 2^25 default), the largest value steps down to a smaller odd
+  one (its small value + 1, then 7, 3) until it is;
 - **one size above the default**: the smallest size whose largest buffer holds index
   2^24 + 1 (the first integer a float cannot hold) when that costs at most
   ABOVE_MAX_FACTOR times the default; otherwise the largest variable at about 9/8 of its
   default (odd) with the others small. Skipped, and said so, when it does not fit the
   device (harness: memory plan);
 - **one random size per evaluation**, drawn from the request's nonce (every variable
-  log-uniform in [1, default]) and reported: sizes a candidate cannot know in advance.
+  log-uniform in [1, default], drawn again while not small) and reported: sizes a
+  candidate cannot know in advance.
 
 At PROBES_PER_VARIABLE residue sizes of each variable, all at once and the random size, the
 candidate runs twice more (other guard contents, then a repeat: docs/evaluation.md).
 
 Every size meets the spec's `@kf require` lines (a size that does not is never run) and
-leaves `@kf fixed` variables at their defaults. A residue or combined size costing more
-than the default (bytes or work-items, e.g. `chunk = 1` of a reduction) is left out; one
-where the original itself cannot run is skipped by the harness, which says so.
+leaves `@kf fixed` variables at their defaults. Residue, all-at-once and random sizes are
+**small** (small_cap): each costs at most SMALL_FRACTION (1/16) of the default, and at most
+SMALL_BYTES (16 MiB) of buffers and SMALL_ITEMS (2^22) work-items, whichever is smaller
+(below FLOOR_BYTES / FLOOR_ITEMS any size is small: a tiny default keeps its `default - 1`).
+A residue value too costly even with the others at 1 gives way to its class's smallest
+member (M+3 -> 3); where it is the only value found with a partial last group of its
+variable (`m*m*m` at m = 256: m = 255), it is checked all the same, at most MAX_COST times
+the default, and the verdict says so (DerivedSize.note). A size where the original itself
+cannot run is skipped by the harness, which says so. The full size is checked once per seed
+(the harness); the size above the default is the one larger run.
 """
 
 from __future__ import annotations
@@ -47,13 +57,21 @@ from backends.kernel.expressions import ExprError, evaluate, holds, names, resol
 from backends.model import Spec
 
 __all__ = ["DerivedSize", "derived_sizes", "size_variables", "satisfies", "random_size", "small_point",
-           "footprint", "ABOVE_MAX_FACTOR", "FLOAT_EXACT"]
+           "footprint", "small_cap", "ABOVE_MAX_FACTOR", "FLOAT_EXACT"]
 
 FLOAT_EXACT = 1 << 24  # float32 holds every integer up to here; 2^24 + 1 is the first it does not
 ABOVE_MAX_FACTOR = 4.5  # the 2^24 crossing is checked when it costs at most this times the default
 SMALL_TARGET = 32  # other variables sit at about this (a multiple of the default's power-of-two part, <= 64)
 MAX_MODULUS = 4096  # M (the residue sizes' base) stays at most this
-MAX_COST = 1.5  # residue/combined/random sizes costing more than this times the default are left out
+MAX_COST = 1.5  # no size kf chose but the one above the default costs more than this times the default
+# Residue, all-at-once and random sizes are *small*: each costs at most SMALL_FRACTION of the
+# default and at most SMALL_BYTES of buffers (SMALL_ITEMS work-items), whichever is smaller;
+# below FLOOR_BYTES (FLOOR_ITEMS) any size is small (a tiny default's `default - 1` costs nothing).
+SMALL_FRACTION = 1 / 16
+SMALL_BYTES = 16 << 20
+SMALL_ITEMS = 1 << 22
+FLOOR_BYTES = 1 << 20
+FLOOR_ITEMS = 1 << 16
 PROBES_PER_VARIABLE = 2  # residue sizes per variable (above 1) where the candidate runs three times
 LINEAR_TRIES = 16  # values of a residue class tried one period apart before the strides double
 _CACHE: dict[tuple, list] = {}  # derived sizes of a spec (they cost ~0.5 s to derive on a loaded 2-core host)
@@ -62,13 +80,17 @@ _CACHE: dict[tuple, list] = {}  # derived sizes of a spec (they cost ~0.5 s to d
 class DerivedSize:
     """A size kf chose: `kind` is "residue", "combined", "above" or "random"; `probe`: one of
     the small sizes where the candidate runs three times (PROBES_PER_VARIABLE residue sizes
-    of each variable, all at once, the random size)."""
+    of each variable, all at once, the random size); `note`: why a residue size costs more
+    than small_cap (the only value found that gives its variable a partial last group), said
+    in the verdict."""
 
-    def __init__(self, label: str, overrides: dict[str, str], kind: str = "residue", probe: bool = False):
+    def __init__(self, label: str, overrides: dict[str, str], kind: str = "residue", probe: bool = False,
+                 note: str = ""):
         self.label = label
         self.overrides = overrides
         self.kind = kind
         self.probe = probe
+        self.note = note
 
     def __repr__(self) -> str:
         return f"DerivedSize({self.label!r}, {self.kind})"
@@ -171,6 +193,20 @@ def footprint(spec: Spec, env: Mapping[str, int | float]) -> tuple[int, int] | N
     return nbytes, items
 
 
+def small_cap(base: tuple[int, int]) -> tuple[float, float]:
+    """(bytes, work-items) a residue, all-at-once or random size may cost at a default costing
+    `base`: SMALL_FRACTION of it and at most SMALL_BYTES / SMALL_ITEMS, whichever is smaller;
+    never below FLOOR_BYTES / FLOOR_ITEMS (tiny sizes cost a launch, whatever their size) nor
+    above MAX_COST times the default."""
+    def cap(b: int, small: int, floor: int) -> float:
+        return min(b * MAX_COST, max(floor, min(b * SMALL_FRACTION, small)))
+    return cap(base[0], SMALL_BYTES, FLOOR_BYTES), cap(max(base[1], 1), SMALL_ITEMS, FLOOR_ITEMS)
+
+
+def _over(cost: tuple[int, int], cap: tuple[float, float]) -> bool:
+    return cost[0] > cap[0] or cost[1] > cap[1]
+
+
 def _resolve(spec: Spec, overrides: Mapping[str, int], tunables) -> dict[str, int | float] | None:
     try:
         return resolve(spec, {k: str(v) for k, v in overrides.items()}, tunables)
@@ -237,7 +273,7 @@ def derived_sizes(spec: Spec, tunables: Mapping[str, int | float] | None = None,
         if len(_CACHE) >= 64:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = found
-    return [DerivedSize(d.label, dict(d.overrides), d.kind, d.probe) for d in found]
+    return [DerivedSize(d.label, dict(d.overrides), d.kind, d.probe, d.note) for d in found]
 
 
 def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
@@ -250,6 +286,8 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
     base = footprint(spec, env)
     if base is None:
         return []
+    cap = small_cap(base)
+    loose = (base[0] * MAX_COST, max(base[1], 1) * MAX_COST)
     small = small_point(spec, tunables, language)
     block, launch = _launch_sizes(spec, env)
     modulus = _modulus(block)
@@ -257,7 +295,8 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
     seen = [dict(x) for x in (listed or [])] + [{}]
     out: list[DerivedSize] = []
 
-    def add(overrides: dict[str, int], kind: str, max_cost: float | None = MAX_COST, probe: bool = False) -> str:
+    def add(overrides: dict[str, int], kind: str, limit: tuple[float, float] | None = cap, probe: bool = False,
+            note: str = "") -> str:
         """"added", "seen" (a listed or derived size already), "invalid" (require, launch) or "costly"."""
         ov = {k: str(v) for k, v in overrides.items()}
         if any(_same(ov, s, env) for s in seen):
@@ -268,15 +307,45 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
         cost = footprint(spec, sub)
         if cost is None:
             return "invalid"
-        if max_cost is not None and (cost[0] > base[0] * max_cost or cost[1] > max(base[1], 1) * max_cost):
+        if limit is not None and _over(cost, limit):
             return "costly"
         seen.append(ov)
-        out.append(DerivedSize(_label(overrides), ov, kind, probe))
+        out.append(DerivedSize(_label(overrides), ov, kind, probe, note))
         return "added"
+
+    def lowered(point: dict[str, int], keep: str) -> dict[str, int] | None:
+        """`point` with every variable but `keep` halved (None once they are all 1)."""
+        if all(v <= 1 for k, v in point.items() if k != keep):
+            return None
+        return {k: (v if k == keep else max(1, v // 2)) for k, v in point.items()}
+
+    def place(name: str, v: int, probe: bool) -> str:
+        """`name` at v with the others small, lowered (halved together) while that is too costly."""
+        point: dict[str, int] | None = {**{k: x for k, x in small.items() if k != name}, name: v}
+        costly = False
+        while point is not None:
+            status = add(point, "residue", cap, probe)
+            if status in ("added", "seen"):
+                return status
+            if status == "costly":
+                costly = True
+            elif not costly:
+                return status  # invalid at the small point: the value itself (lowering will not help)
+            point = lowered(point, name)
+        return "costly" if costly else "invalid"
+
+    def cheapest(name: str, v: int) -> dict[str, int] | None:
+        """`name` at v with the others at the lowest level where the size is valid."""
+        point: dict[str, int] | None = {**{k: x for k, x in small.items() if k != name}, name: v}
+        best = None
+        while point is not None:
+            if _valid(spec, _resolve(spec, point, tunables), language):
+                best = point
+            point = lowered(point, name)
+        return best
 
     odd: dict[str, int] = {}  # each variable's value with a partial last group (M+1 or default-1)
     for name, default in sizes.items():
-        others = {k: v for k, v in small.items() if k != name}
         if modulus + 7 < default:
             classes = [1] + [modulus + r for r in range(-1, 8) if r != 0]
             if largest > modulus + 8 and largest + 1 < default:
@@ -286,6 +355,7 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
             classes = [r for r in range(1, min(8, default))] + ([default - 1] if default - 1 >= 8 else [])
             step = 8
         probes = 0
+        only: int | None = None  # a value with a partial last group that costs more than small_cap
         for first in classes:
             # the first value of this residue class that meets the spec's lines (`require C % 4 == 0`
             # leaves some classes empty), staying below the default
@@ -296,21 +366,58 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
             while v < default:
                 tries += 1
                 probe = v > 1 and probes < PROBES_PER_VARIABLE
-                status = add({**others, name: v}, "residue", probe=probe)
+                status = place(name, v, probe)
                 probes += status == "added" and probe
+                partial = v > 1 and (v % modulus == 1 or v == default - 1)
                 if status in ("added", "seen"):
-                    if name not in odd and v > 1 and (v % modulus == 1 or v == default - 1):
+                    if name not in odd and partial:
                         odd[name] = v
                     break
-                if status == "costly" or first == 1:
-                    break  # larger values cost more; and 1 is 1: nothing above it stands for it
+                if status == "costly":
+                    # larger values cost more: the class's smallest member (its residue modulo 8,
+                    # a single partial group) stands for it; and a value with a partial last group
+                    # is kept, over the cap, where no cheaper one exists (said in the verdict)
+                    if partial and only is None:
+                        only = v
+                    r = v % 8
+                    if 1 < r < v and place(name, r, probe) == "added":
+                        probes += probe
+                    break
+                if first == 1:
+                    break  # 1 is 1: nothing above it stands for it
                 v += step if tries < LINEAR_TRIES else step << min(tries - LINEAR_TRIES, 40)
+        if name not in odd and only is not None:
+            point = cheapest(name, only)
+            if point is not None:
+                share = footprint(spec, _resolve(spec, point, tunables))[0] / max(base[0], 1)
+                note = (f"size {_label(point)} (residue) costs {share:.0%} of the default size's memory, more "
+                        f"than kf's derived sizes may: the only value of {name} it found with a partial last "
+                        "work-group")
+                if add(point, "residue", loose, probes < PROBES_PER_VARIABLE, note) == "added":
+                    odd[name] = only
     if len(odd) > 1:
-        add({**small, **odd}, "combined", probe=True)
+        _combined(add, small, odd)
     above = _above(spec, sizes, small, env, base, tunables, language)
     if above is not None:
-        add(above, "above", max_cost=None)
+        add(above, "above", limit=None)
     return out
+
+
+def _combined(add, small: dict[str, int], odd: dict[str, int]) -> None:
+    """Every size variable with a partial last group at once: each at its M+1 (or default - 1);
+    while that costs more than small_cap, the largest value steps down, an odd variable's to a
+    smaller odd value (its small value + 1, then 7, 3), another's halved."""
+    steps = {k: sorted({x for x in ((small[k] + 1) | 1, 7, 3) if x < v}, reverse=True) for k, v in odd.items()}
+    point = {**small, **odd}
+    for _ in range(64):
+        status = add(point, "combined", probe=True)
+        if status in ("added", "seen"):
+            return
+        movable = [k for k, v in point.items() if (steps[k] if k in steps else v > 1)]
+        if not movable:
+            return
+        k = max(movable, key=lambda n: point[n])
+        point = {**point, k: steps[k].pop(0) if k in steps else point[k] // 2}
 
 
 def _above(spec: Spec, sizes: dict[str, int], small: dict[str, int], env, base: tuple[int, int],
@@ -370,7 +477,8 @@ def _length(b, env) -> int:
 def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | None = None,
                 language: str | None = None, tries: int = 200) -> DerivedSize | None:
     """One size drawn from the request's nonce: every size variable log-uniform in [1, its
-    default], meeting the spec's lines and costing at most MAX_COST times the default."""
+    default], meeting the spec's lines and costing at most small_cap (draws above it are drawn
+    again: a size near the default checks little the default does not)."""
     sizes = size_variables(spec, tunables)
     env = _resolve(spec, {}, tunables)
     base = footprint(spec, env) if env is not None else None
@@ -386,7 +494,7 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
         if not _valid(spec, sub, language):
             continue
         cost = footprint(spec, sub)
-        if cost is None or cost[0] > base[0] * MAX_COST or cost[1] > max(base[1], 1) * MAX_COST:
+        if cost is None or _over(cost, small_cap(base)):
             continue
         return DerivedSize(_label(point), {k: str(v) for k, v in point.items()}, "random", probe=True)
     return None

@@ -32,6 +32,7 @@ from backends.session import (  # noqa: E402
     LaunchError,
     NullArg,
     ScalarArg,
+    host_out,
 )
 from backends.model import DeviceInfo, Diagnostic, Profile  # noqa: E402
 from backends.sycl.devices import device_info, raw_devices  # noqa: E402
@@ -545,8 +546,8 @@ class SyclSession:
         dst = self._addr(buffer, offset, host.nbytes)
         self._memcpy(dst, host.ctypes.data, host.nbytes)
 
-    def read(self, buffer: object, offset: int, nbytes: int) -> np.ndarray:
-        out = np.empty(int(nbytes), dtype=np.uint8)
+    def read(self, buffer: object, offset: int, nbytes: int, out: np.ndarray | None = None) -> np.ndarray:
+        out = host_out(out, nbytes)
         src = self._addr(buffer, offset, int(nbytes))
         self._memcpy(out.ctypes.data, src, int(nbytes))
         return out

@@ -1,0 +1,92 @@
+"""Issue 20 item 2, "derived sizes small": at a big default every size kf chooses (residues, all
+at once, the random size) costs a small part of the default, and each size variable is still
+varied at an odd value. Asserted on the size plan itself (backends/judge/sizes.py: pure
+functions, no device); what the full size and the size above the default check is elsewhere
+(tests/test_checks_hostile_sycl.py)."""
+
+from __future__ import annotations
+
+from backends.judge.sizes import derived_sizes, footprint, random_size
+from backends.kernel.expressions import resolve
+from backends.kernel.load import load_unit
+from backends.kernel.tunables import defaults
+
+from evalcases import EXAMPLES
+
+SAXPY = (EXAMPLES / "sycl" / "saxpy.cpp").read_text()
+MIB = 1 << 20
+
+
+def _spec(length: str, variables: str, global_: str | None = None, local: str | None = None,
+          dtype: str = "float", wg: int | None = None):
+    """saxpy's spec with its buffers `dtype[length]` and its `n` line replaced by `variables`."""
+    src = (SAXPY.replace("// @kf in  x: float[n]", f"// @kf in  x: {dtype}[{length}]")
+           .replace("// @kf in  y: float[n]", f"// @kf in  y: {dtype}[{length}]")
+           .replace("// @kf out out: float[n]", f"// @kf out out: {dtype}[{length}]")
+           .replace("// @kf n = 1 << 22", f"// @kf n = {length}\n" + variables))
+    if global_:
+        src = src.replace("// @kf global roundup(n, WG_SIZE)", f"// @kf global {global_}")
+    if local:
+        src = src.replace("// @kf local WG_SIZE", f"// @kf local {local}")
+        src = "\n".join(ln for ln in src.splitlines() if "@kf tune" not in ln)
+    if wg:
+        src = src.replace("#define WG_SIZE 64", f"#define WG_SIZE {wg}")
+    src = "\n".join(ln for ln in src.splitlines() if "@kf check" not in ln) + "\n"
+    unit = load_unit("big.cpp", text=src)
+    return unit.kernel.spec, defaults(unit.text, unit.kernel)
+
+
+def _cost(spec, tun, overrides):
+    return footprint(spec, resolve(spec, overrides, tun))
+
+
+def _assert_small_and_odd(spec, tun, names):
+    base = _cost(spec, tun, {})
+    cap = (min(base[0] / 16, 16 * MIB), min(base[1] / 16, 1 << 22))
+    derived = derived_sizes(spec, tun, [], "sycl")
+    small = [d for d in derived if d.kind != "above"] + [random_size(spec, k, tun, "sycl") for k in range(40)]
+    for d in small:
+        cost = _cost(spec, tun, d.overrides)
+        assert cost[0] <= cap[0] and cost[1] <= cap[1], (d, cost, cap)
+        assert not getattr(d, "note", ""), d.note  # none is over the cap for want of a smaller one
+    for name in names:  # each variable varied at an odd value, with a partial last group
+        odd = [int(d.overrides[name]) for d in derived if d.kind == "residue" and int(d.overrides[name]) % 2
+               and int(d.overrides[name]) > 1]
+        assert {int(d.overrides[name]) % 8 for d in derived if d.kind == "residue"} >= set(range(1, 8)), name
+        assert odd, (name, derived)
+    combined = [d for d in derived if d.kind == "combined"]
+    assert len(combined) == 1 and all(int(combined[0].overrides[n]) % 2 for n in names), combined
+    return derived
+
+
+def test_three_multiplying_variables_at_2_to_the_25_get_no_half_size_combined_run():
+    """vanGenuchten at 2^25 doubles (a user's report): every variable at M+1 together was
+    255 x 255 x 257 = 16.7 M elements, half the default, 9 s + 20 s on the CPU. Now each derived
+    size costs at most 1/16 of the default and 16 MiB."""
+    spec, tun = _spec("dimX * dimY * dimZ", "// @kf dimX = 1 << 8\n// @kf dimY = 1 << 8\n// @kf dimZ = 1 << 9",
+                      global_="roundup(dimX * dimY * dimZ, 256)", local="256", dtype="double")
+    assert _cost(spec, tun, {})[0] == 3 * 8 << 25
+    derived = _assert_small_and_odd(spec, tun, ("dimX", "dimY", "dimZ"))
+    assert any(int(d.overrides["dimZ"]) == 257 for d in derived if d.kind == "residue")  # M + 1 still checked
+    assert sum(d.kind == "above" for d in derived) == 1  # the one larger run stays
+
+
+def test_b_t_c_with_a_256_work_group_keeps_each_derived_size_small():
+    """(B, T, C) = (8, 1024, 768) with work-groups of 256: all at once, (7, 257, 257), cost 7.3%
+    of the default with the others at their small values; now every size stays under 1/16."""
+    spec, tun = _spec("B * T * C", "// @kf B = 8\n// @kf T = 1024\n// @kf C = 768", wg=256)
+    derived = _assert_small_and_odd(spec, tun, ("T", "C"))
+    assert any(int(d.overrides["C"]) == 257 for d in derived if d.kind == "residue")  # M + 1 still checked
+    assert any(int(d.overrides["B"]) == 7 for d in derived if d.kind == "residue")
+
+
+def test_a_variable_whose_only_partial_group_is_large_is_still_checked_and_said():
+    """`m * m * m` at m = 256 with work-groups of 256: m = 255 (the residue with a partial last
+    work-group; M + 1 = 257 is above the default) costs 99% of the default. No smaller value
+    is one, so it stays, with a note the verdict carries."""
+    spec, tun = _spec("m * m * m", "// @kf m = 256", global_="roundup(m * m * m, 256)", local="256")
+    derived = derived_sizes(spec, tun, [], "sycl")
+    over = [d for d in derived if d.note]
+    assert [d.overrides for d in over] == [{"m": "255"}], derived
+    assert "the only value of m it found with a partial last work-group" in over[0].note
+    assert "99%" in over[0].note
