@@ -187,6 +187,35 @@ def test_zeros_for_small_outputs_beside_large_ones_are_wrong(session):
     assert "lower quartile of the expected magnitudes" in r.message
 
 
+# -- judge round 20: outputs compared in 1M-element pieces, read into one reused host array ------
+
+SAXPY_1M3 = RED / "saxpy_1m3.cpp"  # n = 2^20 + 3: one whole piece and a last piece of 3 elements
+TWO_SEEDS = EvalOptions(seeds=2, check_extra_sizes=False, time=False, timeout_s=60.0)
+
+
+def test_an_error_only_in_the_last_partial_piece_of_the_comparison_at_the_full_size_is_wrong(session):
+    """Large outputs are compared on threads, 2^20 elements a piece: an error only in the last
+    partial piece (the 3 elements past 2^20) is counted, and it exists only at the full size
+    (every derived size is smaller). (A NaN only at the last element of the first piece,
+    saxpy_1m3_nan_boundary.cpp, and errors at every piece boundary are `wrong` too: README.)"""
+    r = evaluate(session, SAXPY_1M3, RED / "saxpy_1m3_wrong_tail.cpp", CHECKS)
+    assert r.verdict is Verdict.WRONG, r.message
+    assert "3 of 1048579 elements differ" in r.message and "first at index 1048576" in r.message
+    assert "n=1048579" in r.message
+
+
+def test_a_candidate_writing_only_on_its_first_launch_is_unwritten_at_the_next_seed(session):
+    """A device_global counts the candidate's launches: it writes its outputs on the first (seed
+    0) and only the first 1000 on the next (seed 1, the same size). kf reads the candidate's
+    outputs into one host array reused from read to read; the read covers the whole buffer,
+    poisoned before the run, so nothing of the first launch's values survives there. (Writing
+    nothing after the first launch, saxpy_1m3_first_launch_only.cpp, is `unwritten` too.)"""
+    r = evaluate(session, SAXPY_1M3, RED / "saxpy_1m3_later_partial.cpp", TWO_SEEDS)
+    assert r.verdict is Verdict.UNWRITTEN, r.message
+    assert "never written" in r.message and "first at index 1000" in r.message
+    assert "n=1048579, seed 1" in r.message
+
+
 # -- verdicts kf gives right, pinned ---------------------------------------------------------
 
 

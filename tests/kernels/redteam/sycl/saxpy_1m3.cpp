@@ -1,0 +1,28 @@
+// saxpy at n = 2^20 + 3 (red team, judge round 20): the outputs span two of the host comparison's
+// 1M-element pieces and a last partial piece of 3 elements; small enough to run in seconds.
+#include <sycl/sycl.hpp>
+namespace syclext = sycl::ext::oneapi;
+namespace syclexp = sycl::ext::oneapi::experimental;
+
+#ifndef WG_SIZE
+#define WG_SIZE 64
+#endif
+
+// @kf in  x: float[n]
+// @kf in  y: float[n]
+// @kf out out: float[n]
+// @kf n = (1 << 20) + 3
+// @kf a = 2.5
+// @kf global roundup(n, WG_SIZE)
+// @kf local WG_SIZE
+// @kf tune WG_SIZE = 16, 64, 256, 1024
+// @kf check n = 1000
+// @kf check n = 4097
+// @kf check n = 1
+// @kf flops 2 * n
+extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
+void saxpy(const float* x, const float* y, float* out, float a, int n) {
+  auto it = syclext::this_work_item::get_nd_item<1>();
+  size_t i = it.get_global_id(0);
+  if (i < n) out[i] = a * x[i] + y[i];
+}
