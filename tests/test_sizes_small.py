@@ -90,3 +90,25 @@ def test_a_variable_whose_only_partial_group_is_large_is_still_checked_and_said(
     assert [d.overrides for d in over] == [{"m": "255"}], derived
     assert "the only value of m it found with a partial last work-group" in over[0].note
     assert "99%" in over[0].note
+
+
+def _example(name: str):
+    text = "\n".join(ln for ln in (EXAMPLES / "sycl" / name).read_text().splitlines() if "@kf check" not in ln)
+    unit = load_unit(name, text=text + "\n")
+    return unit.kernel.spec, defaults(unit.text, unit.kernel)
+
+
+def test_the_size_all_at_once_has_several_tiles_in_every_dimension():
+    """Red team, round 20: a transpose wrong for odd `cols` only from row 64 on was `correct`
+    against an original with no `@kf check` lines (tests/kernels/redteam/sycl/
+    transpose_odd_cols_many_rows.cpp): every residue size holds the other variables at about 64,
+    and all at once was 17 x 17. All at once is raised (each keeping its partial last group of
+    one element) to the most that costs 1/16 of the default: about 500 x 500 at 2048 x 2048,
+    about 89^3 for the 384^3 matmul (1.2% of its multiply-adds)."""
+    for name, names, want in (("transpose.cpp", ("rows", "cols"), 256), ("matmul.cpp", ("M", "N", "K"), 80)):
+        spec, tun = _example(name)
+        combined = [d for d in derived_sizes(spec, tun, [], "sycl") if d.kind == "combined"]
+        assert len(combined) == 1 and all(int(combined[0].overrides[n]) >= want and int(combined[0].overrides[n]) % 2
+                                          for n in names), combined
+        base, cost = _cost(spec, tun, {}), _cost(spec, tun, combined[0].overrides)
+        assert cost[0] <= base[0] / 16 and cost[1] <= base[1] / 16, (cost, base)
