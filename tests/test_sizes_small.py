@@ -44,7 +44,11 @@ def _assert_small_and_odd(spec, tun, names):
     base = _cost(spec, tun, {})
     cap = (min(base[0] / 16, 16 * MIB), min(base[1] / 16, 1 << 22))
     derived = derived_sizes(spec, tun, [], "sycl")
-    small = [d for d in derived if d.kind != "above"] + [random_size(spec, k, tun, "sycl") for k in range(40)]
+    randoms = [random_size(spec, k, tun, "sycl") for k in range(40)]
+    small = [d for d in derived if d.kind != "above"] + [r for r in randoms if r.probe]
+    for r in randoms:
+        if not r.probe:  # the occasional random size between the small ones and the default
+            assert _cost(spec, tun, r.overrides) <= _cost(spec, tun, {}), r
     for d in small:
         cost = _cost(spec, tun, d.overrides)
         assert cost[0] <= cap[0] and cost[1] <= cap[1], (d, cost, cap)
@@ -112,3 +116,26 @@ def test_the_size_all_at_once_has_several_tiles_in_every_dimension():
                                           for n in names), combined
         base, cost = _cost(spec, tun, {}), _cost(spec, tun, combined[0].overrides)
         assert cost[0] <= base[0] / 16 and cost[1] <= base[1] / 16, (cost, base)
+
+
+def test_the_random_size_sometimes_lies_between_the_small_sizes_and_the_default():
+    """Red team (red20): every fixed size small, a saxpy clamping x only where 2^18 < n < 2^22
+    passed every evaluation. The random size, which the candidate cannot predict, lies in that
+    range in about a quarter of the evaluations (decided by the nonce), and is small otherwise."""
+    spec, tun = _example("saxpy.cpp")
+    base = _cost(spec, tun, {})
+    small = wide = 0
+    for nonce in range(400):
+        r = random_size(spec, nonce, tun, "sycl")
+        assert r is not None
+        assert r.overrides == random_size(spec, nonce, tun, "sycl").overrides  # the nonce decides
+        cost = _cost(spec, tun, r.overrides)
+        assert cost[0] < base[0], (r.label, cost, base)
+        if cost[0] <= base[0] / 16:
+            small += 1
+            assert r.probe
+        else:
+            wide += 1
+            assert not r.probe  # run once, as the default is
+            assert 1 << 18 < int(r.overrides["n"]) < 1 << 22
+    assert 60 <= wide <= 140 and small + wide == 400, (small, wide)

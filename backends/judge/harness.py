@@ -370,7 +370,7 @@ class Evaluation:
                     self.notes.append(d.note)  # a derived size that is not small, and why (sizes.py)
             r = random_size(contract, self.req.nonce, tunables, language)
             if r is not None:
-                sizes.append(SizeCase(f"{r.label} (random)", r.overrides, True, "random", probe=True))
+                sizes.append(SizeCase(f"{r.label} (random)", r.overrides, True, "random", probe=r.probe))
         return sizes
 
     def _plan(self, ref: LaunchableKernel, contract: Spec, cases: list["SizeCase"]) -> list["SizeCase"]:
@@ -884,7 +884,8 @@ class Evaluation:
             self.notes.append("no sanitizer on this backend: races and uninitialised reads are looked for by "
                               "repeated runs only")
             return
-        sizes = [dict(c.overrides) for c in self.cases if c.kind in PROBED][:SANITIZED_SIZES] or [{}]
+        sizes = [dict(c.overrides) for c in self.cases  # not a random size between small and the default
+                 if c.kind in PROBED and (c.probe or c.kind != "random")][:SANITIZED_SIZES] or [{}]
         self.report("running the candidate under compute-sanitizer (racecheck, initcheck, memcheck)", 1800.0)
         found = sanitizer.check(self.req, sizes)
         if isinstance(found, str):

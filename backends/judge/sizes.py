@@ -513,18 +513,29 @@ def _length(b, env) -> int:
         return 0
 
 
+WIDE_SHARE = 0.25  # evaluations whose random size lies between small_cap and the default
+
+
 def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | None = None,
                 language: str | None = None, tries: int = 200) -> DerivedSize | None:
     """One size drawn from the request's nonce: every size variable log-uniform in [1, its
-    default], meeting the spec's lines and costing at most small_cap (draws above it are drawn
-    again: a size near the default checks little the default does not)."""
+    default], meeting the spec's lines. Usually it costs at most small_cap (draws above it are
+    drawn again: a size near the default checks little the default does not); in WIDE_SHARE of
+    the evaluations, decided by the nonce, it lies between small_cap and the default instead:
+    with every fixed size small, a candidate wrong only between 1/16 of the default and the
+    default (`if (n > 1 << 18 && n < 1 << 22)`, red team) would pass every evaluation; this way
+    no range of sizes is safe from the one size a candidate cannot predict."""
     sizes = size_variables(spec, tunables)
     env = _resolve(spec, {}, tunables)
     base = footprint(spec, env) if env is not None else None
     if not sizes or base is None:
         return None
     rng = np.random.default_rng([nonce & 0xFFFFFFFFFFFFFFFF, 0x5EED51])
-    for _ in range(tries):
+    cap = small_cap(base)
+    wide = rng.random() < WIDE_SHARE and (cap[0] < base[0] or cap[1] < base[1])
+    for attempt in range(tries):
+        if wide and attempt == tries // 2:
+            wide = False  # the spec's lines leave no size in between: a small one
         point = {n: int(min(d, max(1, round(math.exp(rng.uniform(0.0, math.log(d + 0.5)))))))
                  for n, d in sizes.items()}
         if point == sizes:
@@ -533,7 +544,14 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
         if not _valid(spec, sub, language):
             continue
         cost = footprint(spec, sub)
-        if cost is None or _over(cost, small_cap(base)):
+        if cost is None:
+            continue
+        if wide:
+            if not _over(cost, cap) or cost[0] > base[0] or cost[1] > max(base[1], 1):
+                continue
+            # run once, as the default is: the three probe runs are for sizes that cost little
+            return DerivedSize(_label(point), {k: str(v) for k, v in point.items()}, "random", probe=False)
+        if _over(cost, cap):
             continue
         return DerivedSize(_label(point), {k: str(v) for k, v in point.items()}, "random", probe=True)
     return None
