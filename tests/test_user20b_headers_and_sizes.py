@@ -80,3 +80,45 @@ def test_sizes_that_must_be_multiples_are_still_varied_above_and_at_random():
         env = resolve(spec, d.overrides, {})
         assert env["Lx"] % 16 == 0 and env["Ly"] % 16 == 0, d
         assert footprint(spec, env)[0] <= base[0] / 16, d
+
+
+LAPLACE = """\
+#define BLOCK_X 32
+#define BLOCK_Y 8
+__global__ void laplace3d(int NX, int NY, int NZ, int pitch, const float *__restrict__ d_u1,
+                          float *__restrict__ d_u2) {
+  int i = threadIdx.x + blockIdx.x*BLOCK_X;
+  int j = threadIdx.y + blockIdx.y*BLOCK_Y;
+  if (i < NX && j < NY)
+    for (int k = 0; k < NZ; k++) d_u2[i + j*pitch + k*pitch*NY] = 0.5f * d_u1[i + j*pitch + k*pitch*NY];
+}
+int main(int argc, char **argv) {
+  const int NX = 128, NY = 128, NZ = 128;
+  const size_t grid3D_size = NX * NY * NZ;
+  const int pitch = NX;
+  float *d_u1, *d_u2;
+  cudaMalloc((void **)&d_u1, grid3D_size * sizeof(float));
+  cudaMalloc((void **)&d_u2, grid3D_size * sizeof(float));
+  const int bx = 1 + (NX-1)/BLOCK_X;
+  const int by = 1 + (NY-1)/BLOCK_Y;
+  dim3 dimGrid(bx,by);
+  dim3 dimBlock(BLOCK_X,BLOCK_Y);
+  laplace3d<<<dimGrid, dimBlock>>>(NX, NY, NZ, pitch, d_u1, d_u2);
+}
+"""
+
+
+def test_a_parameter_equal_to_another_and_a_rounded_up_grid_are_drafted_from_the_launch(tmp_path):
+    """HeCBench laplace3d: `const int pitch = NX;` drafted `NX = pitch` and `pitch = NX` (a
+    cycle, so the host draft was dropped for one from the body alone: `NX = 1 << 20`, buffers
+    `[?]`), and its grid `1 + (NY-1)/BLOCK_Y` was read as `(1 + (NY - 1)) // 8`, requiring NY
+    a multiple of 8, which the program does not."""
+    (tmp_path / "main.cu").write_text(LAPLACE)
+    p = kf("spec", "main.cu:laplace3d", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "// kf: drafted from the launch at line 21", lines
+    assert "// @kf pitch = NX" in lines and "// @kf NX = 128" in lines, lines
+    assert "// @kf in  d_u1: float[NX * NY * NZ]" in lines, lines
+    assert "// @kf grid 1 + (NX - 1) // BLOCK_X, 1 + (NY - 1) // BLOCK_Y" in lines, lines
+    assert not [ln for ln in lines if "require" in ln and "NY" in ln], lines
