@@ -122,3 +122,13 @@ def test_a_parameter_equal_to_another_and_a_rounded_up_grid_are_drafted_from_the
     assert "// @kf in  d_u1: float[NX * NY * NZ]" in lines, lines
     assert "// @kf grid 1 + (NX - 1) // BLOCK_X, 1 + (NY - 1) // BLOCK_Y" in lines, lines
     assert not [ln for ln in lines if "require" in ln and "NY" in ln], lines
+
+
+def test_flags_given_as_the_usage_line_writes_them(tmp_path):
+    """`kf bench FILE:K --flags -I../Utilities/include` (the usage line's `--flags "FLAGS"`)
+    failed with `kf bench: error: argument --flags: expected one argument`: argparse takes a
+    value starting with `-` for an option."""
+    (tmp_path / "k.cu").write_text("__global__ void k(float *x, int n) { int i = threadIdx.x; if (i < n) x[i] = 1; }\n")
+    p = kf("spec", "k.cu:k", "--flags", "-I../include", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "// @kf out x: float[n]" in p.stdout, p.stdout
