@@ -132,3 +132,38 @@ def test_flags_given_as_the_usage_line_writes_them(tmp_path):
     p = kf("spec", "k.cu:k", "--flags", "-I../include", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "// @kf out x: float[n]" in p.stdout, p.stdout
+
+
+def test_a_fixed_launch_does_not_make_every_size_costly(tmp_path):
+    """HeCBench atomicReduction-sycl launches `nd_range(2048*256, 256)` whatever the length (a
+    grid-stride loop): every size launched as many work-items as the default, so every residue
+    was "costly", only arrayLength=257 was checked, with the note "costs 0% of the default
+    size's memory, more than kf's derived sizes may", and no random size was found."""
+    from backends.judge.sizes import derived_sizes, random_size
+    from backends.kernel.load import load_unit
+
+    src = textwrap.dedent("""\
+        #include <sycl/sycl.hpp>
+        int main() {
+          sycl::queue q;
+          int arrayLength = 52428800;
+          int *in = sycl::malloc_device<int>(arrayLength, q), *out = sycl::malloc_device<int>(1, q);
+          // @kf in  in: int[arrayLength]
+          // @kf out out: int[1] start 0
+          // @kf arrayLength = 52428800
+          // @kf global 524288
+          // @kf local 256
+          q.parallel_for(sycl::nd_range<1>(sycl::range<1>(2048*256), sycl::range<1>(256)), [=](sycl::nd_item<1> item) {
+            int sum = 0;
+            for (int i = item.get_global_id(0); i < arrayLength; i += item.get_global_range(0)) sum += in[i];
+            sycl::atomic_ref<int, sycl::memory_order::relaxed, sycl::memory_scope::device> r(out[0]);
+            r.fetch_add(sum);
+          });
+        }
+    """)
+    unit = load_unit("reduction.cpp", "main#1", text=src)
+    derived = derived_sizes(unit.kernel.spec, {}, [], "sycl")
+    residues = [int(d.overrides["arrayLength"]) for d in derived if d.kind == "residue"]
+    assert residues == [1, 255, 257, 258, 259, 260, 261, 262, 263], derived
+    assert not [d.note for d in derived if d.note], [d.note for d in derived]
+    assert random_size(unit.kernel.spec, 3, {}, "sycl") is not None

@@ -205,6 +205,32 @@ def small_cap(base: tuple[int, int]) -> tuple[float, float]:
     return cap(base[0], SMALL_BYTES, FLOOR_BYTES), cap(max(base[1], 1), SMALL_ITEMS, FLOOR_ITEMS)
 
 
+def _launch_varies(spec: Spec, sizes: Mapping[str, int]) -> bool:
+    """Whether the launch's work-items depend on a size variable: a fixed launch (HeCBench
+    atomicReduction's `nd_range(2048*256, 256)` with a grid-stride loop) launches as many at
+    every size, so they are no cost a smaller size could save."""
+    if spec.launch is None:
+        return False
+    deps = {v.name: v.expr for v in spec.variables}
+    todo = [n for g in spec.launch.grid for n in _names(g)]
+    seen: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in sizes:
+            return True
+        if n in seen or n not in deps:
+            continue
+        seen.add(n)
+        todo.extend(_names(deps[n]))
+    return False
+
+
+def _size_cap(spec: Spec, base: tuple[int, int], sizes: Mapping[str, int]) -> tuple[float, float]:
+    """small_cap, with no bound on work-items where the launch does not vary with the sizes."""
+    cap = small_cap(base)
+    return cap if _launch_varies(spec, sizes) else (cap[0], math.inf)
+
+
 def _over(cost: tuple[int, int], cap: tuple[float, float]) -> bool:
     return cost[0] > cap[0] or cost[1] > cap[1]
 
@@ -288,8 +314,8 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
     base = footprint(spec, env)
     if base is None:
         return []
-    cap = small_cap(base)
-    loose = (base[0] * MAX_COST, max(base[1], 1) * MAX_COST)
+    cap = _size_cap(spec, base, sizes)
+    loose = (base[0] * MAX_COST, max(base[1], 1) * MAX_COST if _launch_varies(spec, sizes) else math.inf)
     small = small_point(spec, tunables, language)
     block, launch = _launch_sizes(spec, env)
     modulus = _modulus(block)
@@ -393,8 +419,11 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
         if name not in odd and only is not None:
             point = cheapest(name, only)
             if point is not None:
-                share = footprint(spec, _resolve(spec, point, tunables))[0] / max(base[0], 1)
-                note = (f"size {_label(point)} (residue) costs {share:.0%} of the default size's memory, more "
+                cost = footprint(spec, _resolve(spec, point, tunables))
+                share, what = cost[0] / max(base[0], 1), "memory"
+                if cost[0] <= cap[0]:  # the work-items are what is over
+                    share, what = cost[1] / max(base[1], 1), "work-items"
+                note = (f"size {_label(point)} (residue) costs {share:.0%} of the default size's {what}, more "
                         f"than kf's derived sizes may: the only value of {name} it found with a partial last "
                         "work-group")
                 if add(point, "residue", loose, probes < PROBES_PER_VARIABLE, note) == "added":
@@ -527,7 +556,7 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
             else:
                 continue
         cost = footprint(spec, sub)
-        if cost is None or _over(cost, small_cap(base)):
+        if cost is None or _over(cost, _size_cap(spec, base, sizes)):
             continue
         return DerivedSize(_label(point), {k: str(v) for k, v in point.items()}, "random", probe=True)
     return None
