@@ -34,7 +34,9 @@ At PROBES_PER_VARIABLE residue sizes of each variable, all at once and the rando
 candidate runs twice more (other guard contents, then a repeat: docs/evaluation.md).
 
 Every size meets the spec's `@kf require` lines (a size that does not is never run) and
-leaves `@kf fixed` variables at their defaults. Residue, all-at-once and random sizes are
+leaves `@kf fixed` variables at their defaults; where they leave every residue class empty
+(`require Lx % 16 == 0`), odd multiples of the least power of two that meets them stand in
+(_stepped, _multiples). Residue, all-at-once and random sizes are
 **small** (small_cap): each costs at most SMALL_FRACTION (1/16) of the default, and at most
 SMALL_BYTES (16 MiB) of buffers and SMALL_ITEMS (2^22) work-items, whichever is smaller
 (below FLOOR_BYTES / FLOOR_ITEMS any size is small: a tiny default keeps its `default - 1`).
@@ -205,6 +207,32 @@ def small_cap(base: tuple[int, int]) -> tuple[float, float]:
     return cap(base[0], SMALL_BYTES, FLOOR_BYTES), cap(max(base[1], 1), SMALL_ITEMS, FLOOR_ITEMS)
 
 
+def _launch_varies(spec: Spec, sizes: Mapping[str, int]) -> bool:
+    """Whether the launch's work-items depend on a size variable: a fixed launch (HeCBench
+    atomicReduction's `nd_range(2048*256, 256)` with a grid-stride loop) launches as many at
+    every size, so they are no cost a smaller size could save."""
+    if spec.launch is None:
+        return False
+    deps = {v.name: v.expr for v in spec.variables}
+    todo = [n for g in spec.launch.grid for n in _names(g)]
+    seen: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in sizes:
+            return True
+        if n in seen or n not in deps:
+            continue
+        seen.add(n)
+        todo.extend(_names(deps[n]))
+    return False
+
+
+def _size_cap(spec: Spec, base: tuple[int, int], sizes: Mapping[str, int]) -> tuple[float, float]:
+    """small_cap, with no bound on work-items where the launch does not vary with the sizes."""
+    cap = small_cap(base)
+    return cap if _launch_varies(spec, sizes) else (cap[0], math.inf)
+
+
 def _over(cost: tuple[int, int], cap: tuple[float, float]) -> bool:
     return cost[0] > cap[0] or cost[1] > cap[1]
 
@@ -288,8 +316,8 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
     base = footprint(spec, env)
     if base is None:
         return []
-    cap = small_cap(base)
-    loose = (base[0] * MAX_COST, max(base[1], 1) * MAX_COST)
+    cap = _size_cap(spec, base, sizes)
+    loose = (base[0] * MAX_COST, max(base[1], 1) * MAX_COST if _launch_varies(spec, sizes) else math.inf)
     small = small_point(spec, tunables, language)
     block, launch = _launch_sizes(spec, env)
     modulus = _modulus(block)
@@ -356,7 +384,7 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
         else:
             classes = [r for r in range(1, min(8, default))] + ([default - 1] if default - 1 >= 8 else [])
             step = 8
-        probes = 0
+        probes, before = 0, len(out)
         only: int | None = None  # a value with a partial last group that costs more than small_cap
         for first in classes:
             # the first value of this residue class that meets the spec's lines (`require C % 4 == 0`
@@ -388,11 +416,16 @@ def _derive(spec: Spec, tunables, listed, language) -> list[DerivedSize]:
                 if first == 1:
                     break  # 1 is 1: nothing above it stands for it
                 v += step if tries < LINEAR_TRIES else step << min(tries - LINEAR_TRIES, 40)
+        if len(out) == before:  # every class empty
+            _stepped(place, name, default, modulus)
         if name not in odd and only is not None:
             point = cheapest(name, only)
             if point is not None:
-                share = footprint(spec, _resolve(spec, point, tunables))[0] / max(base[0], 1)
-                note = (f"size {_label(point)} (residue) costs {share:.0%} of the default size's memory, more "
+                cost = footprint(spec, _resolve(spec, point, tunables))
+                share, what = cost[0] / max(base[0], 1), "memory"
+                if cost[0] <= cap[0]:  # the work-items are what is over
+                    share, what = cost[1] / max(base[1], 1), "work-items"
+                note = (f"size {_label(point)} (residue) costs {share:.0%} of the default size's {what}, more "
                         f"than kf's derived sizes may: the only value of {name} it found with a partial last "
                         "work-group")
                 if add(point, "residue", loose, probes < PROBES_PER_VARIABLE, note) == "added":
@@ -440,6 +473,21 @@ def _raised(odd: dict[str, int], sizes: dict[str, int], modulus: int, small: dic
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if at(mid) is not None else (lo, mid)
     return at(lo) or odd
+
+
+def _stepped(place, name: str, default: int, modulus: int) -> None:
+    """Where the `require` lines (or SYCL's whole work-groups) leave every residue class of
+    `name` empty (`require Lx % 16 == 0` meets no M+r), it is still varied: at 3, 5 and 7 times
+    the least power of two p whose multiples meet them (48, 80 for Lx), so a candidate that
+    hard-codes the default is caught, the others small; p itself where no odd multiple fits."""
+    p = 2
+    while p <= max(modulus, 2) * 16 and p < default:
+        added = sum(place(name, p * q, q < 7) == "added" for q in (3, 5, 7) if p * q < default)
+        if added:
+            return
+        if place(name, p, False) == "added":
+            return
+        p *= 2
 
 
 def _combined(add, small: dict[str, int], odd: dict[str, int]) -> None:
@@ -490,7 +538,7 @@ def _above(spec: Spec, sizes: dict[str, int], small: dict[str, int], env, base: 
                 hi = mid
             else:
                 lo = mid + 1
-        for v in (lo | 1, lo + 2 | 1, lo + 4 | 1):
+        for v in (lo | 1, lo + 2 | 1, lo + 4 | 1, *_multiples(lo)):
             sub = _resolve(spec, {name: v}, tunables)
             cost = footprint(spec, sub) if sub is not None else None
             if cost is None or cost[0] > base[0] * ABOVE_MAX_FACTOR or cost[1] > max(base[1], 1) * ABOVE_MAX_FACTOR:
@@ -499,11 +547,16 @@ def _above(spec: Spec, sizes: dict[str, int], small: dict[str, int], env, base: 
                 return {name: v}
     others = {k: v for k, v in small.items() if k != name}
     v = (d + max(1, d // 8)) | 1
-    for _ in range(64):
-        if _valid(spec, _resolve(spec, {**others, name: v}, tunables), language):
-            return {**others, name: v}
-        v += 2
+    for x in [v + 2 * i for i in range(64)] + _multiples(v):
+        if _valid(spec, _resolve(spec, {**others, name: x}, tunables), language):
+            return {**others, name: x}
     return None
+
+
+def _multiples(v: int) -> list[int]:
+    """The least multiples of 2, 4, ... 4096 from v: the values to try where no odd one near v
+    meets the spec's lines (`require Lx % 16 == 0`)."""
+    return [-(-v // p) * p for p in (1 << k for k in range(1, 13))]
 
 
 def _length(b, env) -> int:
@@ -531,7 +584,7 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
     if not sizes or base is None:
         return None
     rng = np.random.default_rng([nonce & 0xFFFFFFFFFFFFFFFF, 0x5EED51])
-    cap = small_cap(base)
+    cap = _size_cap(spec, base, sizes)
     wide = rng.random() < WIDE_SHARE and (cap[0] < base[0] or cap[1] < base[1])
     for attempt in range(tries):
         if wide and attempt == tries // 2:
@@ -542,7 +595,16 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
             continue
         sub = _resolve(spec, point, tunables)
         if not _valid(spec, sub, language):
-            continue
+            # the spec's lines may need multiples (`require Lx % 16 == 0`): the draw rounded up
+            # to multiples of the least power of two that meets them
+            for p in (1 << k for k in range(1, 13)):
+                snapped = {n: min(d, -(-point[n] // p) * p) for n, d in sizes.items()}
+                sub = _resolve(spec, snapped, tunables)
+                if snapped != sizes and _valid(spec, sub, language):
+                    point = snapped
+                    break
+            else:
+                continue
         cost = footprint(spec, sub)
         if cost is None:
             continue

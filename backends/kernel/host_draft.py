@@ -402,8 +402,8 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
     # sub-expressions the kernel names (N = B * T): written with its name
     for pname in scalar_names:
         x = exprs.get(f"value:{pname}")
-        if not x or x == pname or not names_in(x):
-            continue
+        if not x or x == pname or not names_in(x) or x in scalar_names:
+            continue  # `pitch = NX` of another parameter stays so: NX written `pitch` made a cycle
         for key in list(exprs):
             if key != f"value:{pname}" and exprs[key] and not key.startswith("require:"):
                 exprs[key] = substitute(exprs[key], pname, x)
@@ -749,18 +749,19 @@ def _requires(d: _Draft, body: BodyDraft, kernel: KernelSource, text: str) -> No
     for i, g in enumerate(d.grid):
         if g is None:
             continue
-        m = re.fullmatch(r"(.+?)\s*//\s*(\w+|\(.+\))", g)
-        if not m:
+        split = _floor_division(g)  # `X // b` itself, not `1 + (X - 1) // b` (a cdiv)
+        if split is None:
             continue
-        x, b = m.group(1), m.group(2)
+        x, b = split
         b_value = _lcm_over_tunables(b, d.tunables, env)
         if b_value is None or b_value <= 1:
             continue
         reqs.append(f"({x}) % {b_value} == 0" if not re.fullmatch(r"\w+", x) else f"{x} % {b_value} == 0")
     if d.language == "sycl" and not d.range_launch:  # an nd_range: global a multiple of local, per dimension
         for g, loc in zip(d.grid, d.block):
-            if g is None or loc is None or re.fullmatch(rf"roundup\(.+,\s*{re.escape(loc)}\)", g):
-                continue
+            if g is None or loc is None or re.fullmatch(rf"roundup\(.+,\s*{re.escape(loc)}\)", g) \
+                    or loc in _factors(g):
+                continue  # `(1 + (NY - 1) // 8) * 8` is a multiple of 8 whatever NY is
             lv = _lcm_over_tunables(loc, d.tunables, env)
             if lv and lv > 1:
                 reqs.append(f"({g}) % {lv} == 0" if not re.fullmatch(r"\w+", g) else f"{g} % {lv} == 0")
@@ -784,6 +785,37 @@ def _requires(d: _Draft, body: BodyDraft, kernel: KernelSource, text: str) -> No
         if r not in keep:
             keep.append(r)
     d.requires = keep
+
+
+def _floor_division(expr: str) -> tuple[str, str] | None:
+    """(X, b) where `expr` is `X // b` at its top level (by precedence, not by text)."""
+    import ast
+
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.FloorDiv):
+        return ast.unparse(node.left), ast.unparse(node.right)
+    return None
+
+
+def _factors(expr: str) -> list[str]:
+    """The factors of `expr`'s top-level product (`(A) * 8` -> ['A', '8'])."""
+    import ast
+
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        return []
+    out, todo = [], [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult):
+            todo += [n.left, n.right]
+        else:
+            out.append(ast.unparse(n))
+    return out
 
 
 def _without_constant_terms(cond: str) -> str:

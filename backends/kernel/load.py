@@ -41,7 +41,8 @@ def load_unit(path: str, name: str | None = None, text: str | None = None,
             raise UnitError(f"{path}: no such file") from None
         except OSError as e:
             raise UnitError(f"{path}: cannot read: {e.strerror}") from None
-    if language_of(path, text) is None:
+    if language_of(path, text) is None and not find_kernels(text, path):
+        # a header (`kernels.h`) holding `__global__` kernels is CUDA by its contents, as `kf kernels` lists it
         raise UnitError(f"{path}:1:1: no CUDA (.cu/.cuh) or SYCL kernels here")
     try:
         kernel = find_kernel(text, path, name)

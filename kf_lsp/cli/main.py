@@ -903,9 +903,28 @@ def build_parser(fronts: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     return p
 
 
+def _joined_flags(argv: list[str]) -> list[str]:
+    """`--flags "-I../include"` as `--flags=-I../include`: argparse takes a value starting with
+    `-` for an option and refused the usage line's own form (`kf bench: error: argument --flags:
+    expected one argument`)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--flags" and i + 1 < len(argv):
+            out.append("--flags=" + argv[i + 1])
+            i += 2
+            continue
+        if argv[i] == "--":
+            out += argv[i:]
+            break
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None, fronts: Sequence[Callable[[Any], None]] = ()) -> int:
     parser = build_parser(fronts)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_flags(list(sys.argv[1:] if argv is None else argv)))
     console = Console(stderr=False, highlight=False)
     try:
         return args.func(args, console)
