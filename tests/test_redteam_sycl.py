@@ -216,6 +216,28 @@ def test_a_candidate_writing_only_on_its_first_launch_is_unwritten_at_the_next_s
     assert "n=1048579, seed 1" in r.message
 
 
+def test_a_clamp_only_between_the_small_sizes_and_the_default_is_wrong_where_the_random_size_lies_there(
+        session):
+    """Every fixed size kf chooses costs at most 1/16 of the default: a saxpy clamping x only where
+    2^18 < n < 2^22 (saxpy_wrong_between.cpp) was `correct` in every evaluation, since ordinary
+    inputs never leave [-1, 1] and special values ran at the default only. In a quarter of the
+    evaluations the random size lies in that range (the nonce decides: sizes.WIDE_SHARE), and the
+    special values run there too: at such a nonce the clamp is `wrong`."""
+    from backends.judge.sizes import random_size
+    from backends.kernel.tunables import defaults
+
+    unit = load_unit(str(SAXPY))
+    tun = defaults(unit.text, unit.kernel)
+    nonce = next(k for k in range(1000) if (r := random_size(unit.kernel.spec, k, tun, "sycl")) is not None
+                 and not r.probe and (1 << 18) < int(r.overrides["n"]) < (1 << 22))
+    n = random_size(unit.kernel.spec, nonce, tun, "sycl").overrides["n"]
+    options = EvalOptions(seeds=1, min_trials=6, max_trials=6, target_seconds=0.1, warmup_seconds=0.0,
+                          timeout_s=60.0)
+    r = evaluate(session, SAXPY, RED / "saxpy_wrong_between.cpp", options, nonce=nonce)
+    assert r.verdict is Verdict.WRONG, r.message
+    assert f"n={n}" in r.message and "special input values" in r.message, r.message
+
+
 # -- verdicts kf gives right, pinned ---------------------------------------------------------
 
 

@@ -1258,7 +1258,8 @@ class Evaluation:
             raise EvalFailure(Verdict.REFERENCE_FAILED,
                               f"the original kernel writes out of bounds of {oob[0]} ({what}): {oob[1]}")
 
-    def _special_values(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec) -> None:
+    def _special_values(self, ref: LaunchableKernel, cand: LaunchableKernel, contract: Spec,
+                        overrides: Mapping[str, str] | None = None) -> None:
         """One input set of special values per evaluation (backends/judge/inputs.py, docs/spec.md),
         untimed, at the timed (default) size, since a kernel can tell any other size apart (red
         team: a clamp taken only from n >= 65536 passed when this ran at a `@kf check` size): the
@@ -1268,11 +1269,15 @@ class Evaluation:
         typical magnitude, measured on the original on ordinary inputs (_ordinary_scale), and an
         accumulated output's with the rounding of its sums on those inputs and of the set's
         largest scattered term: _special_bounds). Outputs over SPECIAL_MAX_BYTES are compared on
-        blocks drawn in secret (_special_blocks)."""
-        overrides: dict[str, str] = {}
+        blocks drawn in secret (_special_blocks).
+
+        `overrides`: another size, the random size where it lies between the small sizes and the
+        default (sizes.WIDE_SHARE): a clamp taken only in a range of sizes would see special
+        values nowhere else."""
+        overrides = dict(overrides or {})
         env_r = ref.env(contract, overrides)
         env_c = cand.env(contract, overrides)
-        inputs = InputSet(contract, env_r, self._timing_key(-2), wide=True)
+        inputs = InputSet(contract, env_r, self._timing_key(-4 if overrides else -2), wide=True)
         if not inputs.has_specials:
             return
         sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
@@ -1280,7 +1285,7 @@ class Evaluation:
         self.at = (sizes, -2, False)
         outs = [b for b in contract.buffers if b.role != "in"]
         try:
-            typical, rms, nbytes, ordinary = self._ordinary_scale(ref, contract, env_r, what)
+            typical, rms, nbytes, ordinary = self._ordinary_scale(ref, contract, env_r, what, -5 if overrides else -3)
             blocks = _special_blocks(nbytes, outs, inputs)
             bounds = self._special_bounds(outs, ordinary, inputs)
 
@@ -1339,7 +1344,7 @@ class Evaluation:
                 why=acc.why + (f" and of the special values' largest term, {largest:.3g}" if extra else ""))
         return found
 
-    def _ordinary_scale(self, ref: LaunchableKernel, contract: Spec, env_r, what: str):
+    def _ordinary_scale(self, ref: LaunchableKernel, contract: Spec, env_r, what: str, trial: int = -3):
         """({buffer: typical magnitude}, {buffer: output_scale}, {buffer: bytes}, {buffer:
         Accumulation}) of the original's outputs at the default size on ordinary inputs: the
         yardstick of the special values' tolerance, and the rounding bound of an accumulated
@@ -1374,7 +1379,7 @@ class Evaluation:
         store = self.store
         if store is not None:
             return store.kept(("ordinary scale", self.reference_key, self.epoch), contract, env_r, compute)
-        return compute(InputSet(contract, env_r, self._timing_key(-3)))
+        return compute(InputSet(contract, env_r, self._timing_key(trial)))
 
     def _profile(self, k: LaunchableKernel, timing, shape, contract: Spec, env) -> Profile:
         res = k.compiled.resources
@@ -1508,6 +1513,11 @@ class Evaluation:
                 return EvalResult(Verdict.CORRECT, "correct (not timed)" + checked, self.diagnostics, self.checks)
             if cand is not None and values_mode(contract) != "ordinary":
                 self._special_values(ref, cand, contract)
+                skipped = "; ".join(label for labels in self.skipped.values() for label in labels)
+                for case in self.cases:  # a random size between the small ones and the default
+                    if case.kind == "random" and not case.probe and self.healthy \
+                            and _plain_label(case.label) not in skipped:
+                        self._special_values(ref, cand, contract, case.overrides)
             timings, shapes, env = self._time(ref, cand, contract)
             ref_m = KernelMeasurement(timings[0], self._profile(ref, timings[0], shapes[0], contract, env) if self.opts.profile else None)
             ref_m = self._with_ncu(ref_m, "reference")
