@@ -1,5 +1,5 @@
 """Precompiled preambles for SYCL compiles (backends/kernel/preamble.py, backends/sycl/pch.py):
-used for the original and the candidates that share its preamble, never where a header it
+used in a search for the original and the candidates that share its preamble, never where a header it
 includes could change under kf (the runtime would reuse a stale copy), and a kernel compiled
 with one computes and reports errors exactly as without."""
 
@@ -50,9 +50,11 @@ def test_only_toolchain_headers_are_precompiled(tmp_path):
     assert headers_fixed("// nothing included\n#define N 4\n", []) is not None
 
 
-def test_the_original_and_candidates_sharing_its_preamble_are_marked():
+def test_a_searchs_original_and_candidates_sharing_its_preamble_are_marked():
     text, path = REDUCTION.read_text(), str(REDUCTION)
-    ref, _ = compile_unit_for(_unit(text, path, "reduce_sum"), "reference")
+    # a single evaluation (kf bench) builds none: it would cost a compile and serve none
+    assert not compile_unit_for(_unit(text, path, "reduce_sum"), "reference")[0].precompile
+    ref, _ = compile_unit_for(_unit(text, path, "reduce_sum"), "reference", precompile=True)
     assert ref.precompile
     cand, _ = compile_unit_for(_unit(text, path, "reduce_sum", WG_SIZE=128), "candidate", like=ref)
     assert cand.precompile and cand.source != ref.source
@@ -80,7 +82,7 @@ def test_tunable_defines_in_the_preamble_are_not_precompiled():
           if (i < n) y[i] = x[i] * BS;
         }
     """)
-    cu, _ = compile_unit_for(_unit(text, "/tmp/kf-pch-prelude.cpp", "copy"), "reference")
+    cu, _ = compile_unit_for(_unit(text, "/tmp/kf-pch-prelude.cpp", "copy"), "reference", precompile=True)
     assert "#define BS" in preamble(cu.source)
     assert not cu.precompile
 
@@ -154,3 +156,14 @@ def test_a_precompiled_preamble_compiles_runs_and_reports_as_without(session, tm
     assert pch.options(unit("1.0f").source, []) == [pch.OPTION + str(stored[0].parent)]
     monkeypatch.setenv("KF_SYCL_PCH", "0")
     assert pch.options(unit("1.0f").source, []) == []
+
+
+def test_a_search_asks_for_precompiled_preambles():
+    from backends.model import EvalOptions
+    from evolver.engine import search_options
+    from evolver.records import SearchConfig
+
+    assert not EvalOptions().precompile  # kf bench, the language server's runs
+    mine = search_options(EvalOptions(seeds=2), SearchConfig())
+    assert mine.precompile and mine.seeds == 2
+    assert search_options(None, SearchConfig(eval_seconds=0.3)) == EvalOptions(target_seconds=0.3, precompile=True)

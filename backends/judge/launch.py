@@ -549,11 +549,13 @@ def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None
+def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None, precompile: bool = False
                      ) -> tuple[CompileUnit, dict[str, int | float | str]]:
     """What goes to the compiler for `unit`, and the tunable values bound in it. CUDA: the
     project's flags (unit_flags) and the compiler chosen for the file; `like` (the
-    original's unit) makes a candidate compile the same way as the original."""
+    original's unit) makes a candidate compile the same way as the original. `precompile`
+    (EvalOptions.precompile): the original's preamble may be kept precompiled
+    (CompileUnit.precompile), and a candidate's where it is the same."""
     kernel = unit.kernel
     try:
         values = {**defaults(unit.text, kernel), **unit.tunables}
@@ -580,7 +582,7 @@ def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None
         include_dirs += [f[2:] for f in flags if f.startswith("-I") and f[2:] not in include_dirs]
         options = [f for f in flags if f.startswith(("-D", "-U"))]
         return CompileUnit(unit.path, source, entry, kernel.language, include_dirs, options,
-                           precompile=_recurring_preamble(source, bound.prelude, role, like)), values
+                           precompile=_recurring_preamble(source, bound.prelude, role, like, precompile)), values
     probe = len(kernel.params) if _needs_probe(kernel) else 0
     if like is not None:
         return CompileUnit(unit.path, source, bound.entry, "cuda", include_dirs, list(like.options),
@@ -625,15 +627,16 @@ def unit_flags(unit: Unit) -> tuple[list[str], str]:
     return found.flags, found.source
 
 
-def _recurring_preamble(source: str, prelude: str, role: str, like: CompileUnit | None) -> bool:
+def _recurring_preamble(source: str, prelude: str, role: str, like: CompileUnit | None, wanted: bool) -> bool:
     """Is the unit's preamble one that later compiles share (CompileUnit.precompile)? The
-    original's, unless kf's tunable #defines sit in it (each candidate's would differ); a
-    candidate's only where it is the original's, byte for byte (an LLM's rewrite with other
-    includes would build a precompiled preamble used once: a compile's worth of time lost)."""
+    original's where `wanted` (a search), unless kf's tunable #defines sit in it (each
+    candidate's would differ); a candidate's only where it is the original's, byte for byte
+    (an LLM's rewrite with other includes would build a precompiled preamble used once: a
+    compile's worth of time lost)."""
     head = preamble(source)
     if role != "reference":
         return like is not None and like.precompile and head == preamble(like.source)
-    return not (prelude and prelude in head)
+    return wanted and not (prelude and prelude in head)
 
 
 def with_prelude(text: str, prelude: str, path: str) -> str:
