@@ -345,6 +345,9 @@ class EvalOptions(msgspec.Struct, frozen=True):
     timeout_s: float = 30.0  # for one launch and its checks: longer is a hang (the worker is killed)
     sanitize: bool = False  # CUDA: run the candidate under compute-sanitizer (racecheck, initcheck, memcheck) too
     compile_overlap: bool = True  # compile the candidate in a thread beside the original's work
+    # the original's preamble will recur in full compiles (a search's candidates): keep it precompiled where
+    # the backend can (SYCL: backends/sycl/pch.py); off for a single evaluation, where building it costs a compile
+    precompile: bool = False
     skip_sizes: list[SkippedSize] = []  # derived sizes left out: the original crashed there (set by the pool)
 
 

@@ -30,6 +30,9 @@ class CompileUnit(msgspec.Struct, frozen=True):
     options: list[str] = []  # extra compiler options (CUDA: the project's flags, backends/kernel/project_flags.py)
     compiler: str = ""  # CUDA: "nvcc" or "nvrtc" (chosen per file: backends/cuda/compiler.py); "": decide here
     probe_params: int = 0  # CUDA: ask the compiler the types of this many kernel parameters (backends/cuda/probes.py)
+    # the unit's preamble (its leading #includes) recurs: the original's, and a candidate's that is the same
+    # text; a backend may precompile it where that is sound (SYCL: backends/sycl/pch.py)
+    precompile: bool = False
 
 
 class CompileFailure(msgspec.Struct, frozen=True):

@@ -70,6 +70,13 @@ class _Stop(Exception):
         self.reason = reason
 
 
+def search_options(options: EvalOptions | None, config: SearchConfig) -> EvalOptions:
+    """The evaluation options of a search: the caller's (else the config's timing budget), with
+    the original's preamble kept precompiled, as a search compiles many variants over it
+    (EvalOptions.precompile)."""
+    return msgspec.structs.replace(options or EvalOptions(target_seconds=config.eval_seconds), precompile=True)
+
+
 class Search:
     def __init__(
         self,
@@ -109,7 +116,7 @@ class Search:
                               self.backend, device_name or f"{self.backend}:{device}")
         self.retime = retime
         self.retime_seconds = retime_seconds if retime_seconds is not None else max(1.0, 4 * config.eval_seconds)
-        self.options = options or EvalOptions(target_seconds=config.eval_seconds)
+        self.options = search_options(options, config)
         dims = grid.grid_dims() if grid is not None else [1]
         self.archive = Archive(dims, neighbours=grid.neighbours if grid is not None else None,
                                exploit=config.exploit, explore=config.explore, seed=config.seed)

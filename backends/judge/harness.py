@@ -251,7 +251,8 @@ class Evaluation:
         if errors:
             raise EvalFailure(Verdict.SPEC_ERROR, f"{role}: {errors[0].format()}", errors)
         try:
-            cu, values = compile_unit_for(unit, role, like=self.reference_unit if role == "candidate" else None)
+            cu, values = compile_unit_for(unit, role, like=self.reference_unit if role == "candidate" else None,
+                                          precompile=self.opts.precompile)
         except EvalFailure as f:
             if role == "reference":
                 self.build = _build(unit, None, None, f.diagnostics)

@@ -19,6 +19,7 @@ from backends.judge.verify import GUARD_BYTES, guard_bytes, guard_intact, guard_
 from backends.kernel import dtypes
 from backends.kernel.expressions import ExprError, evaluate as eval_expr, resolve
 from backends.kernel.lift import LIFTED_FORMS, LiftError, Plan, lift, plan as lift_plan
+from backends.kernel.preamble import preamble
 from backends.kernel.tunables import TunableError, bind, defaults
 from backends.kernel.values import RangeError, start_value
 from backends.model import BufferSpec, Diagnostic, Spec, Unit, Verdict
@@ -555,11 +556,13 @@ def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None
+def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None, precompile: bool = False
                      ) -> tuple[CompileUnit, dict[str, int | float | str]]:
     """What goes to the compiler for `unit`, and the tunable values bound in it. CUDA: the
     project's flags (unit_flags) and the compiler chosen for the file; `like` (the
-    original's unit) makes a candidate compile the same way as the original."""
+    original's unit) makes a candidate compile the same way as the original. `precompile`
+    (EvalOptions.precompile): the original's preamble may be kept precompiled
+    (CompileUnit.precompile), and a candidate's where it is the same."""
     kernel = unit.kernel
     try:
         values = {**defaults(unit.text, kernel), **unit.tunables}
@@ -585,7 +588,8 @@ def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None
         flags, _ = unit_flags(unit)
         include_dirs += [f[2:] for f in flags if f.startswith("-I") and f[2:] not in include_dirs]
         options = [f for f in flags if f.startswith(("-D", "-U"))]
-        return CompileUnit(unit.path, source, entry, kernel.language, include_dirs, options), values
+        return CompileUnit(unit.path, source, entry, kernel.language, include_dirs, options,
+                           precompile=_recurring_preamble(source, bound.prelude, role, like, precompile)), values
     probe = len(kernel.params) if _needs_probe(kernel) else 0
     if like is not None:
         return CompileUnit(unit.path, source, bound.entry, "cuda", include_dirs, list(like.options),
@@ -628,6 +632,18 @@ def unit_flags(unit: Unit) -> tuple[list[str], str]:
         kernels = [unit.kernel]
     found = flags_for(unit.path, spec_flags=file_flags(kernels))
     return found.flags, found.source
+
+
+def _recurring_preamble(source: str, prelude: str, role: str, like: CompileUnit | None, wanted: bool) -> bool:
+    """Is the unit's preamble one that later compiles share (CompileUnit.precompile)? The
+    original's where `wanted` (a search), unless kf's tunable #defines sit in it (each
+    candidate's would differ); a candidate's only where it is the original's, byte for byte
+    (an LLM's rewrite with other includes would build a precompiled preamble used once: a
+    compile's worth of time lost)."""
+    head = preamble(source)
+    if role != "reference":
+        return like is not None and like.precompile and head == preamble(like.source)
+    return wanted and not (prelude and prelude in head)
 
 
 def with_prelude(text: str, prelude: str, path: str) -> str:

@@ -17,6 +17,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from backends.sycl import pch
 from backends.sycl.build import ensure_shim, prepare_environment
 
 prepare_environment()
@@ -425,6 +426,9 @@ class SyclSession:
         if crash is not None:
             return crash
         opts = [f"-I{d}" for d in unit.include_dirs] + list(unit.options)
+        if unit.precompile:  # its preamble recurs: kept precompiled where sound (pch.py)
+            opts += pch.options(unit.source, list(unit.include_dirs) + [o[2:] for o in unit.options
+                                                                          if o.startswith("-I")])
         entry = unit.entry.strip()
         base = entry.split("<", 1)[0].strip()
         # The entry is registered with the compiler (a name expression: works for extern "C",
