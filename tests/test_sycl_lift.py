@@ -182,6 +182,30 @@ def test_local_accessor_sized_by_a_captured_variable_is_work_group_memory(sessio
     np.testing.assert_array_equal(got["sums"], want)
 
 
+def test_a_lifted_local_accessor_is_reported_as_the_kernels_local_memory(session):
+    """kf bench's "shared mem" row once read 0 B for a lambda with a local_accessor: the
+    static work-group memory the compiled kernel uses is the device's figure."""
+    from backends.session import CompileUnit
+
+    def static_local(name):
+        k = find_kernel(HOST, "host.cpp", name)
+        lifted = lift(HOST, k, "host.cpp")
+        return session.compile(CompileUnit("host.cpp", lifted.source, lifted.entry, "sycl")).resources.static_shared
+
+    assert static_local("blocksum") == 64 * 4  # local_accessor<float, 1> scratch(wg, h), wg = 64
+    assert static_local("shape") == 0
+
+
+def test_the_shared_mem_row_says_when_only_the_launchs_request_is_known():
+    from backends.model import Profile
+    from kf_lsp.core.tables import fmt_shared
+
+    assert fmt_shared(Profile(static_shared=4080, dynamic_shared=0)) == "4080 B"
+    assert fmt_shared(Profile(static_shared=16, dynamic_shared=1024)) == "1040 B"
+    assert fmt_shared(Profile(dynamic_shared=4080)) == "4080 B (requested at launch; static not reported)"
+    assert fmt_shared(Profile()) == "-"
+
+
 def test_nd_item_function_gets_the_work_item_and_its_local_memory(session):
     a = np.arange(1000, dtype=np.float32)
     got = _run(session, "dpct.cpp", DPCT, "reverse_blocks", {"n": 1000}, {"a": a}, {"a": 1000, "c": 1000})
@@ -230,6 +254,10 @@ def test_kf_bench_measures_a_lambda_and_an_nd_item_function(tmp_path):
         result = json.loads(proc.stdout)
         assert result["verdict"] == "correct", result["message"]
         assert result["reference"]["timing"]["median"] > 0
+        # work-group local memory as the device reports it: main#1 uses no local accessor (its
+        # `tile` is declared but not captured); reverse_blocks gets 256 floats from its caller
+        profile = result["reference"]["profile"]
+        assert profile["static_shared"] == (0 if target.endswith("main#1") else 256 * 4), profile
 
 
 def test_a_compile_error_in_a_lambda_points_at_the_users_line(tmp_path):

@@ -466,8 +466,16 @@ class SyclSession:
             notes.append("preferred work-group size multiple: "
                          f"{info['preferred_work_group_size_multiple']}")
         pm = info.get("private_mem_size", -1)
+        # Static work-group local memory (a lifted lambda's local accessors, work_group_static,
+        # group_local_memory): the device reports it where it can (OpenCL); what a launch asks
+        # for on top (dynamic scratch) is the launch's `shared`, added in the profile.
+        lm = info.get("local_mem_size", -1)
+        if lm < 0:
+            notes.append("static local memory: not reported by this device's runtime "
+                         "(the shared mem figure is what the launch requests)")
         resources = Profile(
             stack_bytes=pm if pm >= 0 else None,
+            static_shared=lm if lm >= 0 else None,
             sub_group_sizes=sgs,
             notes=notes,
         )
@@ -484,7 +492,7 @@ class SyclSession:
 
     _INFO_KEYS = ("work_group_size", "compile_work_group_size", "compile_sub_group_size",
                   "private_mem_size", "max_sub_group_size", "compile_num_sub_groups",
-                  "preferred_work_group_size_multiple", "max_num_sub_groups")
+                  "preferred_work_group_size_multiple", "max_num_sub_groups", "local_mem_size")
 
     def _kernel_info(self, handle: int) -> dict[str, int]:
         out = (ctypes.c_int64 * len(self._INFO_KEYS))()

@@ -6,7 +6,10 @@
 // here aborts or lets an exception cross the C boundary. Strings handed out are
 // malloc'd and freed by kf_free_str.
 
+#include <sycl/backend/opencl.hpp>
 #include <sycl/sycl.hpp>
+
+#include <dlfcn.h>
 
 #include <chrono>
 #include <cstdint>
@@ -155,7 +158,45 @@ void kf_kernel_release(void *kernel) {
 // out[0] work_group_size (max for this kernel on the device), out[1] compile_work_group_size x,
 // out[2] compile_sub_group_size, out[3] private_mem_size, out[4] max_sub_group_size,
 // out[5] compile_num_sub_groups, out[6] preferred_work_group_size_multiple,
-// out[7] max_num_sub_groups. -1 where the query failed.
+// out[7] max_num_sub_groups, out[8] local_mem_size (static work-group local memory the
+// compiled kernel uses: SYCL 2020 has no query for it, so it is OpenCL's
+// CL_KERNEL_LOCAL_MEM_SIZE, read through interop on an OpenCL device). -1 where the query failed.
+namespace {
+
+// The OpenCL loader is found at run time (the SYCL runtime has it loaded already when the
+// device is an OpenCL one), so the shim needs no link-time OpenCL library.
+using GetWgInfo = cl_int (*)(cl_kernel, cl_device_id, cl_kernel_work_group_info, size_t, void *,
+                             size_t *);
+using Release = cl_int (*)(void *);
+
+void *opencl_symbol(const char *name) {
+  void *lib = dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (!lib)
+    lib = dlopen("libOpenCL.so.1", RTLD_NOW);
+  return lib ? dlsym(lib, name) : nullptr;
+}
+
+int64_t opencl_local_mem(const sycl::kernel &kernel, const sycl::device &dev) {
+  if (kernel.get_backend() != sycl::backend::opencl)
+    return -1;
+  auto query = reinterpret_cast<GetWgInfo>(opencl_symbol("clGetKernelWorkGroupInfo"));
+  auto release_kernel = reinterpret_cast<Release>(opencl_symbol("clReleaseKernel"));
+  auto release_device = reinterpret_cast<Release>(opencl_symbol("clReleaseDevice"));
+  if (!query)
+    return -1;
+  cl_kernel ck = sycl::get_native<sycl::backend::opencl>(kernel);
+  cl_device_id cd = sycl::get_native<sycl::backend::opencl>(dev);
+  cl_ulong bytes = 0;
+  cl_int rc = query(ck, cd, CL_KERNEL_LOCAL_MEM_SIZE, sizeof(bytes), &bytes, nullptr);
+  if (release_kernel) // get_native hands out retained objects
+    release_kernel(ck);
+  if (release_device)
+    release_device(cd);
+  return rc == CL_SUCCESS ? static_cast<int64_t>(bytes) : -1;
+}
+
+} // namespace
+
 int kf_kernel_info(void *queue_ref, void *kernel, int64_t *out, int n) {
   for (int i = 0; i < n; ++i)
     out[i] = -1;
@@ -183,6 +224,7 @@ int kf_kernel_info(void *queue_ref, void *kernel, int64_t *out, int n) {
   KF_Q(5, k->kernel.get_info<kds::compile_num_sub_groups>(dev));
   KF_Q(6, k->kernel.get_info<kds::preferred_work_group_size_multiple>(dev));
   KF_Q(7, k->kernel.get_info<kds::max_num_sub_groups>(dev));
+  KF_Q(8, opencl_local_mem(k->kernel, dev));
 #undef KF_Q
   return 0;
 }

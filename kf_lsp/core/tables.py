@@ -22,6 +22,17 @@ def fmt_bytes_rate(bps: float | None) -> str:
     return "-" if bps is None else f"{bps / 1e9:.1f} GB/s"
 
 
+def fmt_shared(p) -> str:
+    """Work-group shared/local memory: static (the compiler's or the device's figure) plus what
+    the launch requests; where the runtime does not report the static part, says so."""
+    if p is None or (p.static_shared is None and p.dynamic_shared is None):
+        return "-"
+    total = (p.static_shared or 0) + (p.dynamic_shared or 0)
+    if p.static_shared is None:
+        return f"{total} B (requested at launch; static not reported)"
+    return f"{total} B"
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.0f}%"
 
@@ -38,7 +49,6 @@ def measurement_column(m: KernelMeasurement | None) -> list[str]:
     t = m.timing if m else None
     p = m.profile if m else None
     spills = None if p is None or p.spill_stores is None else (p.spill_stores or 0) + (p.spill_loads or 0)
-    smem = None if p is None or (p.static_shared is None and p.dynamic_shared is None) else (p.static_shared or 0) + (p.dynamic_shared or 0)
     return [
         fmt_time(t.median) if t else "-",
         f"{fmt_time(t.p10)} - {fmt_time(t.p90)}" if t else "-",
@@ -47,7 +57,7 @@ def measurement_column(m: KernelMeasurement | None) -> list[str]:
         (_pct(p.bandwidth_fraction) + (" (above peak!)" if p.above_peak else "")) if p else "-",
         _num(p.registers) if p else "-",
         _num(spills, " B") if p else "-",
-        _num(smem, " B") if p else "-",
+        fmt_shared(p),
         _pct(p.occupancy) if p else "-",
     ]
 

@@ -23,7 +23,7 @@ from kf_lsp.core.index import FileEntry
 from kf_lsp.core.jobs import progress_message
 from .positions import from_client, line_of, to_client
 from kf_lsp.core.state import JobView, SearchSummary, Snapshot, applicable, kernel_key
-from kf_lsp.core.tables import build_line, fmt_bytes_rate, fmt_time
+from kf_lsp.core.tables import build_line, fmt_bytes_rate, fmt_shared, fmt_time
 
 __all__ = ["code_lenses", "inlay_hints", "hover", "hover_markdown", "code_actions", "diagnostics",
            "text_edit", "change_label", "kernel_at_position"]
@@ -296,7 +296,7 @@ def measurement_lines(m: KernelMeasurement | None, result: EvalResult | None = N
         if p.spill_stores is not None or p.spill_loads is not None:
             res.append(f"spills {(p.spill_stores or 0) + (p.spill_loads or 0)} B")
         if p.static_shared is not None or p.dynamic_shared is not None:
-            res.append(f"shared {(p.static_shared or 0) + (p.dynamic_shared or 0)} B")
+            res.append(f"shared {fmt_shared(p)}")
         if p.occupancy is not None:
             res.append(f"occupancy {p.occupancy * 100:.0f}%")
         elif p.registers:
