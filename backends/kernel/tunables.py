@@ -2,7 +2,9 @@
 
 A tunable is rewritten where the code defines it (a `#define`, a `constexpr`/`const`
 initialiser), instantiated when it is a template parameter, or else defined in a
-prelude. Rewrites keep the line count, so compiler diagnostics still point at the
+prelude; where a header the file includes defines it, the original's value is the
+header's, and the prelude's value wins only over a definition under `#ifndef NAME`
+(backends/kernel/header_defines.py). Rewrites keep the line count, so compiler diagnostics still point at the
 user's lines.
 """
 
@@ -16,9 +18,11 @@ import msgspec
 from backends.kernel.expressions import ExprError, evaluate_c
 from backends.model import KernelSource
 from backends.kernel.declarations import template_params
+from backends.kernel.header_defines import constant_span as _constant, define_span as _define
+from backends.kernel.header_defines import HeaderDefinition, header_definition, outside_message
 from backends.kernel.text import mask, range_to_offsets
 
-__all__ = ["Bound", "TunableError", "defaults", "bind"]
+__all__ = ["Bound", "TunableError", "defaults", "bind", "outside_definitions"]
 
 Number = int | float
 Value = int | float | str  # a str is a type (`tune T = float, half`) or a bound type (`@kf T = float`)
@@ -59,54 +63,6 @@ def _number(text: str) -> Number | None:
         return None
 
 
-def _define(code_pp: str, name: str) -> tuple[int, int] | None:
-    """Span of the value of the first `#define NAME value` (comments excluded)."""
-    m = re.search(rf"^[ \t]*#[ \t]*define[ \t]+{re.escape(name)}\b(?!\()[ \t]*", code_pp, re.M)
-    if not m:
-        return None
-    end = m.end()
-    while True:  # the logical line, through backslash continuations
-        nl = code_pp.find("\n", end)
-        if nl < 0:
-            end = len(code_pp)
-            break
-        if code_pp[end:nl].rstrip(" \t\r").endswith("\\"):
-            end = nl + 1
-            continue
-        end = nl
-        break
-    value_end = m.end() + len(code_pp[m.end():end].rstrip(" \t\r\n\\"))
-    return m.end(), value_end
-
-
-def _namespace_scope(code: str, pos: int) -> bool:
-    """True when `pos` is only inside namespace / extern "C" braces."""
-    stack: list[bool] = []
-    for m in re.finditer(r"[{}]", code[:pos]):
-        if m.group() == "}":
-            if stack:
-                stack.pop()
-            continue
-        i = m.start()
-        head_start = max(code.rfind(";", 0, i), code.rfind("{", 0, i), code.rfind("}", 0, i)) + 1
-        head = code[head_start:i]
-        stack.append(bool(re.search(r'(\bnamespace\b[\w:\s]*|\bextern\s*"\s*")\s*$', head)))
-    return all(stack)
-
-
-def _constant(code: str, name: str) -> tuple[int, int] | None:
-    """Span of the initialiser of the first `constexpr ... NAME = value;` (anywhere) or
-    `const ... NAME = value;` (at namespace scope); brace initialisers count too."""
-    pat = re.compile(rf"\b(constexpr|const)\b[^;{{}}()=]*?\b{re.escape(name)}\s*(?:=\s*([^;{{}}]+?)\s*;|\{{\s*([^{{}};]*?)\s*\}})")
-    for m in pat.finditer(code):
-        if m.group(1) == "const" and not re.search(r"\bconstexpr\b", m.group()) \
-                and not _namespace_scope(code, m.start()):
-            continue
-        g = 2 if m.group(2) is not None else 3
-        return m.start(g), m.end(g)
-    return None
-
-
 def _alias(code: str, name: str) -> tuple[int, int] | None:
     """Span of the type in the first `using NAME = type;` or `typedef type NAME;`."""
     m = re.search(rf"\busing\s+{re.escape(name)}\s*=\s*([^;{{}}]+?)\s*;", code)
@@ -140,6 +96,8 @@ def defaults(text: str, kernel: KernelSource) -> dict[str, Value]:
         if _is_type_tunable(t):  # the type the code writes (normalised), else the first listed
             span = _define(code_pp, t.name) or _alias(code, t.name)
             written = _type_text(text[span[0]:span[1]]) if span else _type_text(tparams.get(t.name) or "")
+            if not span and not written and t.name not in tparams and (h := _in_header(text, kernel, t.name)):
+                written = _type_text(h.value)
             out[t.name] = written if written else t.values[0]
             continue
         value: Number | None = None
@@ -150,9 +108,37 @@ def defaults(text: str, kernel: KernelSource) -> dict[str, Value]:
             value = _number(text[span[0]:span[1]])
         if value is None and tparams.get(t.name):
             value = _number(tparams[t.name])  # type: ignore[arg-type]
+        if value is None and not span and t.name not in tparams and (h := _in_header(text, kernel, t.name)):
+            value = _number(h.value)  # the header's #define (kernel.h's `#define BLOCK_Y 8`)
         if value is None:
             value = t.values[0]
         out[t.name] = value
+    return out
+
+
+def _own_definition(text: str, kernel: KernelSource, name: str) -> bool:
+    """Whether the kernel's own file defines `name` (a #define, constant, alias, template parameter)."""
+    if _define(mask(text, preprocessor=False), name) or _constant(mask(text), name) or _alias(mask(text), name):
+        return True
+    return any(n == name for _, n, _ in _template_arg_index(text, kernel))
+
+
+def _in_header(text: str, kernel: KernelSource, name: str) -> HeaderDefinition | None:
+    """The definition of `name` in a header the kernel's file includes, when the file has none."""
+    if not kernel.file or _own_definition(text, kernel, name):
+        return None
+    return header_definition(text, kernel.file, name)
+
+
+def outside_definitions(text: str, kernel: KernelSource) -> list[tuple[str, str]]:
+    """(tunable, why) for each tunable of the spec that an included header defines so that kf
+    cannot set it (an unguarded `#define`, a constant): a spec error at its tune line."""
+    out = []
+    for t in (kernel.spec.tunables if kernel.spec else []):
+        h = _in_header(text, kernel, t.name)
+        why = outside_message(h, kernel.file) if h is not None else None
+        if why:
+            out.append((t.name, why))
     return out
 
 
@@ -181,6 +167,8 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
             kind = "types" if _is_type_tunable(t) else "numbers"
             raise TunableError(f"tunable '{t.name}' takes {kind} ({', '.join(_fmt(v) for v in t.values)}), "
                                f"not `{values[t.name]}`")
+    for name, why in outside_definitions(text, kernel):
+        raise TunableError(why)
     merged = {**defaults(text, kernel), **values}
     code_pp = mask(text, preprocessor=False)
     code = mask(text)
