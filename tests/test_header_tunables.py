@@ -5,7 +5,8 @@ spec said `local BLOCK_Y, BLOCK_X` and `tune BLOCK_Y = 4, 8, 16`. kf looked for 
 only in main.cpp: the original ran at 4 (the first listed) in the launch while the header
 made the kernel 8, and `kf bench` said the evaluation process died (SIGSEGV). Now the header
 is read: unguarded, the tune line is a spec error naming the header's line; under
-`#ifndef`, the original runs at the header's value and a tuned value reaches the kernel.
+`#ifndef`, the original runs at the header's value and a tuned value reaches the kernel
+and the header's own functions (laplace3d's kernel body lives in kernel.h).
 Files are written like the real ones; one real SYCL run (CPU).
 """
 
@@ -17,6 +18,8 @@ import msgspec
 import pytest
 
 from backends.kernel.scanner import find_kernels
+from backends.kernel.splice import write_variant
+from backends.kernel.text import range_to_offsets
 from backends.kernel.tunables import TunableError, bind, defaults
 
 from test_cli import kf
@@ -37,13 +40,15 @@ namespace syclexp = sycl::ext::oneapi::experimental;
 extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
 void twice(const float* x, float* y, int n) {
   auto it = syclext::this_work_item::get_nd_item<1>();
-  size_t i = it.get_group(0) * BLOCK + it.get_local_id(0);  // right only when the launch's group is BLOCK
+  size_t i = group_start(it.get_group(0)) + it.get_local_id(0);  // right only when the launch's group is BLOCK
   if (i < n) y[i] = 2.0f * x[i];
 }
 """
 
-_UNGUARDED = "// block size\n\n#define BLOCK 8\n#define HALO (BLOCK+2)\n"
-_GUARDED = "// block size\n\n#ifndef BLOCK\n#define BLOCK 8\n#endif\n"
+_UNGUARDED = ("// block size\n\n#define BLOCK 8\n#define HALO (BLOCK+2)\n"
+              "static inline size_t group_start(size_t g) { return g * BLOCK; }\n")
+_GUARDED = ("// block size\n\n#ifndef BLOCK\n#define BLOCK 8\n#endif\n"
+            "static inline size_t group_start(size_t g) { return g * BLOCK; }\n")
 
 
 def _kernel(tmp_path, header: str, folder: str = "."):
@@ -83,7 +88,11 @@ def test_a_guarded_header_define_is_the_originals_value_and_can_be_tuned(tmp_pat
     main, text, k = _kernel(tmp_path, _GUARDED)
     assert not [d for d in k.spec_errors if d.severity == "error"], k.spec_errors
     assert defaults(text, k) == {"BLOCK": 8}  # the header's, not the first listed (4)
-    assert bind(text, k, {"BLOCK": 16}).prelude == "#define BLOCK 16\n"  # before the include: it wins
+    bound = bind(text, k, {"BLOCK": 16})  # above `#include "kernel.h"`: the header's code sees it too
+    assert (bound.prelude, bound.before) == ("", [(1, "#define BLOCK 16\n")])
+    a, b = range_to_offsets(text, k.region)  # applying the variant writes it there too
+    assert write_variant(text, k, text[a:b], {"BLOCK": 16}).splitlines()[1:3] == ["#define BLOCK 16",
+                                                                                  '#include "kernel.h"']
     reference = load_unit(str(main), "twice")
     candidate = msgspec.structs.replace(reference, tunables={"BLOCK": 16})
     quick = EvalOptions(seeds=1, min_trials=3, max_trials=3, target_seconds=0.02, warmup_seconds=0.0,

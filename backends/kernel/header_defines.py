@@ -36,6 +36,7 @@ class HeaderDefinition(msgspec.Struct, frozen=True):
     value: str  # the text of the value (a #define's replacement, a constexpr's initialiser)
     kind: str  # "define" or "constant"
     guarded: bool  # inside `#ifndef NAME` / `#if !defined(NAME)`: a definition before it wins
+    via: int  # 0-based line of the kernel file's #include that brings the header in
 
 
 def define_span(code_pp: str, name: str) -> tuple[int, int] | None:
@@ -106,13 +107,14 @@ def _read(path: str) -> tuple[str, str] | None:
     return hit
 
 
-def _headers(text: str, path: str, include_dirs: list[str]) -> Iterator[tuple[str, str, str]]:
-    """(path, text, comment-masked text) of each header included with quotes, depth first in
-    include order; headers not found (system, or outside the project) are skipped."""
+def _headers(text: str, path: str, include_dirs: list[str]) -> Iterator[tuple[str, str, str, int]]:
+    """(path, text, comment-masked text, line of the file's own #include that brings it in) of
+    each header included with quotes, depth first in include order; headers not found (system,
+    or outside the project) are skipped."""
     seen = {os.path.abspath(path)}
     count = 0
 
-    def walk(src: str, src_path: str, depth: int) -> Iterator[tuple[str, str, str]]:
+    def walk(src: str, src_path: str, depth: int, via: int) -> Iterator[tuple[str, str, str, int]]:
         nonlocal count
         if depth > _MAX_DEPTH:
             return
@@ -121,6 +123,7 @@ def _headers(text: str, path: str, include_dirs: list[str]) -> Iterator[tuple[st
         dirs = [here] + [d if os.path.isabs(d) else os.path.join(base, d) for d in include_dirs]
         for m in _INCLUDE.finditer(mask(src, strings=False, preprocessor=False)):
             name = src[m.start(1):m.end(1)]
+            line = src.count("\n", 0, m.start()) if depth == 0 else via
             for d in dirs:
                 cand = os.path.normpath(os.path.join(d, name))
                 if not os.path.isfile(cand):
@@ -130,11 +133,11 @@ def _headers(text: str, path: str, include_dirs: list[str]) -> Iterator[tuple[st
                     count += 1
                     got = _read(cand)
                     if got is not None:
-                        yield cand, got[0], got[1]
-                        yield from walk(got[0], cand, depth + 1)
+                        yield cand, got[0], got[1], line
+                        yield from walk(got[0], cand, depth + 1, line)
                 break
 
-    yield from walk(text, path, 0)
+    yield from walk(text, path, 0, -1)
 
 
 def _guarded(code: str, pos: int, name: str) -> bool:
@@ -157,7 +160,7 @@ def header_definition(text: str, path: str, name: str, include_dirs: list[str] |
                       ) -> HeaderDefinition | None:
     """The first definition of `name` in the headers `text` (the file at `path`) includes."""
     dirs = list(include_dirs or []) + _project_include_dirs(path, text)
-    for hpath, htext, hcode in _headers(text, path, dirs):
+    for hpath, htext, hcode, via in _headers(text, path, dirs):
         span = define_span(hcode, name)
         kind = "define"
         if span is None:
@@ -166,7 +169,7 @@ def header_definition(text: str, path: str, name: str, include_dirs: list[str] |
             continue
         line = htext.count("\n", 0, span[0])
         return HeaderDefinition(name, hpath, line, htext[span[0]:span[1]], kind,
-                                kind == "define" and _guarded(hcode, span[0], name))
+                                kind == "define" and _guarded(hcode, span[0], name), via)
     return None
 
 

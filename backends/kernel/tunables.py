@@ -34,8 +34,11 @@ class TunableError(Exception):
 
 class Bound(msgspec.Struct, frozen=True):
     text: str  # the file with rewritten definitions (same number of lines)
-    prelude: str  # lines to put before the file, e.g. "#define BLOCK 128\n"
+    prelude: str  # lines to put after the file's includes, e.g. "#define BLOCK 128\n"
     entry: str  # the kernel name, or a name expression such as "saxpy<128, float>"
+    # (line, "#define NAME v\n"): to put before that line, the file's #include of a header that
+    # defines NAME under `#ifndef NAME` (the header's own code must see kf's value too)
+    before: list[tuple[int, str]] = []
 
 
 def _fmt(value: Value) -> str:
@@ -176,6 +179,7 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
     tnames = {name for _, name, _ in tparams}
     edits: list[tuple[int, int, str]] = []
     prelude = ""
+    before: list[tuple[int, str]] = []
     type_names = {t.name for t in kernel.spec.tunables if _is_type_tunable(t)} if kernel.spec else set()
     for name in spec_names:
         v = _fmt(merged[name])
@@ -185,7 +189,11 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
             sep = "" if old or text[span[0] - 1] in " \t" else " "
             edits.append((span[0], span[1], sep + v + "\n" * old.count("\n")))
         elif name not in tnames:
-            prelude += f"using {name} = {v};\n" if name in type_names else f"#define {name} {v}\n"
+            h = _in_header(text, kernel, name) if name not in type_names else None
+            if h is not None and h.guarded and h.via >= 0:
+                before.append((h.via, f"#define {name} {v}\n"))
+            else:
+                prelude += f"using {name} = {v};\n" if name in type_names else f"#define {name} {v}\n"
     out = text
     for a, b, new in sorted(edits, reverse=True):
         out = out[:a] + new + out[b:]
@@ -227,4 +235,4 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
                     f"template parameter '{pname}' of '{kernel.name}' has no default: "
                     f"give it one or add `// @kf tune {pname} = ...`")
         entry = f"{kernel.name}<{', '.join(a for a in args[:keep] if a is not None)}>"
-    return Bound(text=out, prelude=prelude, entry=entry)
+    return Bound(text=out, prelude=prelude, entry=entry, before=sorted(before))
