@@ -490,3 +490,52 @@ async def test_a_header_found_only_through_configured_flags_drafts_alike_everywh
         fix = await wait_for(lambda: _fix(c, doc, line), 60, what="the quick fix")
         (edit,) = fix.edit.document_changes
         assert edit.edits[0].new_text == cli.stdout
+
+
+_HALO_HEADER = """\
+#define BLOCK_X 32
+#define BLOCK_Y 8
+#define KOFF (BLOCK_X+2)*(BLOCK_Y+2)
+
+__global__ void halo3d(int NX, int NY, const float *__restrict__ u1, float *__restrict__ u2)
+{
+  __shared__ float t[24*KOFF];
+  int i = threadIdx.x + blockIdx.x*BLOCK_X;
+  int j = threadIdx.y + blockIdx.y*BLOCK_Y;
+  int k = threadIdx.x + threadIdx.y*BLOCK_X;
+  t[k] = 0.0f;
+  __syncthreads();
+  if (i < NX && j < NY) u2[i + j*NX] = u1[i + j*NX] + t[k];
+}
+"""
+
+_HALO_MAIN = """\
+#include <cuda_runtime.h>
+#include "kernel.h"
+
+int main(int argc, char* argv[]) {
+  const int NX = 256, NY = 128;
+  float *d_u1, *d_u2;
+  cudaMalloc((void**)&d_u1, sizeof(float) * NX * NY);
+  cudaMalloc((void**)&d_u2, sizeof(float) * NX * NY);
+  const int bx = 1 + (NX-1)/BLOCK_X;
+  const int by = 1 + (NY-1)/BLOCK_Y;
+  dim3 dimGrid(bx, by);
+  dim3 dimBlock(BLOCK_X, BLOCK_Y);
+  halo3d<<<dimGrid, dimBlock>>>(NX, NY, d_u1, d_u2);
+  cudaDeviceSynchronize();
+  return 0;
+}
+"""
+
+
+def test_a_tile_sized_through_another_macro_still_gets_alternatives(tmp_path):
+    """user20b, laplace3d-cuda: `__shared__ float u1[3*KOFF]` with `#define KOFF (BLOCK_X+2)*(BLOCK_Y+2)`
+    made the draft's fit check give up, leaving `tune BLOCK_X = 32` and `tune BLOCK_Y = 8`: nothing to
+    try. The macro is expanded, so the values that keep the tile within 48 KiB are listed."""
+    (tmp_path / "kernel.h").write_text(_HALO_HEADER)
+    (tmp_path / "main.cu").write_text(_HALO_MAIN)
+    draft = draft_of(tmp_path / "kernel.h", "halo3d")
+    assert "drafted from the launch at main.cu" in draft, draft
+    # 24 * (BLOCK_X+2) * (BLOCK_Y+2) floats: BLOCK_X = 64 or BLOCK_Y = 16 would need more than 48 KiB
+    assert lines(draft, "tune") == ["BLOCK_X = 32, 8, 16", "BLOCK_Y = 8, 2, 4"], draft

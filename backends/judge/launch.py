@@ -8,7 +8,7 @@ A problem found here ends the evaluation with a verdict (EvalFailure), never a c
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -573,13 +573,13 @@ def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None, pre
     entry = bound.entry
     if kernel.form in LIFTED_FORMS:  # a SYCL lambda / nd_item function: its lifted free-function kernel
         try:
-            lifted = lift(bound.text, kernel, unit.path, bound.entry, bound.prelude, values)
+            lifted = lift(bound.text, kernel, unit.path, bound.entry, bound.prelude, values, before=bound.before)
         except LiftError as e:
             raise EvalFailure(Verdict.SPEC_ERROR if role == "reference" else Verdict.COMPILE_ERROR,
                               f"{role}: {e.diagnostics[0].format()}", e.diagnostics) from None
         source, entry = lifted.source, lifted.entry
     else:
-        source = with_prelude(bound.text, bound.prelude, path)
+        source = with_prelude(bound.text, bound.prelude, path, bound.before)
     include_dirs = list(unit.include_dirs)
     parent = os.path.dirname(os.path.abspath(unit.path))
     if parent not in include_dirs and os.path.isdir(parent):
@@ -589,7 +589,8 @@ def compile_unit_for(unit: Unit, role: str, like: CompileUnit | None = None, pre
         include_dirs += [f[2:] for f in flags if f.startswith("-I") and f[2:] not in include_dirs]
         options = [f for f in flags if f.startswith(("-D", "-U"))]
         return CompileUnit(unit.path, source, entry, kernel.language, include_dirs, options,
-                           precompile=_recurring_preamble(source, bound.prelude, role, like, precompile)), values
+                           precompile=_recurring_preamble(source, bound.prelude + "".join(d for _, d in bound.before),
+                                                           role, like, precompile)), values
     probe = len(kernel.params) if _needs_probe(kernel) else 0
     if like is not None:
         return CompileUnit(unit.path, source, bound.entry, "cuda", include_dirs, list(like.options),
@@ -643,22 +644,32 @@ def _recurring_preamble(source: str, prelude: str, role: str, like: CompileUnit 
     head = preamble(source)
     if role != "reference":
         return like is not None and like.precompile and head == preamble(like.source)
-    return wanted and not (prelude and prelude in head)
+    return wanted and not any(d in head for d in prelude.splitlines() if d.strip())
 
 
-def with_prelude(text: str, prelude: str, path: str) -> str:
+def with_prelude(text: str, prelude: str, path: str, before: Sequence[tuple[int, str]] = ()) -> str:
     """The text to compile: `prelude` (added #defines for tunables) goes after the file's
     last #include, so a tunable named like an identifier in a system header (WG, N...)
-    cannot break the header; `#line` directives keep every diagnostic on the user's lines."""
-    if not prelude:
+    cannot break the header; `before` (line, #defines) go just above that line, the include
+    of a header that defines the tunable under `#ifndef`; `#line` directives keep every
+    diagnostic on the user's lines."""
+    if not prelude and not before:
         return f'#line 1 "{path}"\n{text}'
     lines = text.splitlines(keepends=True)
     last = -1
     for i, line in enumerate(lines):
         if line.lstrip().startswith("#") and line.lstrip()[1:].lstrip().startswith("include"):
             last = i
-    head = "".join(lines[: last + 1])
-    if head and not head.endswith("\n"):
-        head += "\n"
-    tail = "".join(lines[last + 1 :])
-    return f'#line 1 "{path}"\n{head}{prelude}#line {last + 2} "{path}"\n{tail}'
+    early: dict[int, str] = {}
+    for i, d in before:
+        early[i] = early.get(i, "") + d
+    out = [f'#line 1 "{path}"\n']
+    for i, line in enumerate(lines):
+        if i in early:
+            out.append(f'{early[i]}#line {i + 1} "{path}"\n')
+        out.append(line)
+        if i == last and prelude:
+            out.append(("" if line.endswith("\n") else "\n") + f'{prelude}#line {i + 2} "{path}"\n')
+    if last < 0 and prelude:
+        out.insert(1, f'{prelude}#line 1 "{path}"\n')
+    return "".join(out)

@@ -683,8 +683,13 @@ def _powers(v: int) -> list[int]:
 def _fit_tunables(d: _Draft, body: BodyDraft, text: str, kernel: KernelSource) -> None:
     """Keep a tunable's value only if, with the other tunables at their defaults, the block stays
     within 1024 threads and the shared memory (static arrays sized by it, and the launch's dynamic
-    shared memory) within 48 KiB."""
-    static = _static_shared(body.raw)
+    shared memory) within 48 KiB. Sizes written through other macros (`sm[3*KOFF]` with
+    `#define KOFF (BLOCK_X+2)*(BLOCK_Y+2)`) are expanded first; a value kf cannot check stays
+    listed (the search rejects one that does not fit), so a tune line keeps its alternatives."""
+    macros = _expression_macros(text)
+    static = [_expand_macros(x, macros) for x in _static_shared(body.raw)]
+    block = [_expand_macros(b, macros) if b is not None else None for b in d.block]
+    dynamic = _expand_macros(d.shared, macros) if d.shared else d.shared
     for name, vals in list(d.tunables.items()):
         kept = []
         for v in vals:
@@ -693,22 +698,48 @@ def _fit_tunables(d: _Draft, body: BodyDraft, text: str, kernel: KernelSource) -
             env.update({n: (x[0] if n != name else v) for n, x in d.tunables.items()})
             try:
                 threads = 1
-                for b in d.block:
+                for b in block:
                     if b is None:
                         continue
                     threads *= int(evaluate(b, env))
                 shared = sum(int(evaluate(x, env)) for x in static)
-                if d.shared:
-                    shared += int(evaluate(d.shared, env))
-            except (ExprError, ValueError, TypeError):
-                if v == vals[0]:
-                    kept.append(v)
+                if dynamic:
+                    shared += int(evaluate(dynamic, env))
+            except (ExprError, ValueError, TypeError, ZeroDivisionError):
+                kept.append(v)  # kf cannot tell: the search tries it and drops it if it does not fit
                 continue
             if threads <= _MAX_THREADS and shared <= _SHARED_LIMIT and threads >= 1:
                 kept.append(v)
         if vals[0] not in kept and kept:
             kept.insert(0, vals[0])
         d.tunables[name] = kept or vals[:1]
+        if len(vals) > 1 and len(d.tunables[name]) == 1:
+            d.notes.append(f"{name}: no value but {vals[0]} keeps the block within {_MAX_THREADS} threads and "
+                           f"{_SHARED_LIMIT // 1024} KiB of shared memory, so its tune line has nothing else to try")
+
+
+_OBJECT_MACRO = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*([^\n]*)$", re.M)
+
+
+def _expression_macros(text: str) -> dict[str, str]:
+    """Object-like #defines of the file whose values are expressions (`KOFF (BLOCK_X+2)*(BLOCK_Y+2)`)."""
+    out: dict[str, str] = {}
+    for m in _OBJECT_MACRO.finditer(re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.S)):
+        value = m.group(2).strip()
+        if value and re.fullmatch(r"[\w\s()+*/%<>&|^~-]+", value) and m.group(1) not in out:
+            out[m.group(1)] = value
+    return out
+
+
+def _expand_macros(x: str, macros: dict[str, str]) -> str:
+    """`x` with the macros it names replaced by their parenthesised values (a few rounds, for chains)."""
+    for _ in range(8):
+        names = [n for n in names_in(x) if n in macros and not re.fullmatch(r"-?\d+[uUlL]*", macros[n])]
+        if not names:
+            break
+        for n in names:
+            x = re.sub(rf"\b{re.escape(n)}\b", f"({macros[n]})", x)
+    return x
 
 
 def _static_shared(body: str) -> list[str]:

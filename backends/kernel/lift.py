@@ -26,6 +26,7 @@ appended after the captures, each a spec expression the harness evaluates.
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 import msgspec
 
@@ -299,7 +300,8 @@ def _needed(code: str, t, roots: list[str], functions: dict[str, list]) -> set[s
     return need
 
 
-def _adapted(text: str, form: SyclKernelForm, path: str, prelude: str) -> str:
+def _adapted(text: str, form: SyclKernelForm, path: str, prelude: str,
+             before: Sequence[tuple[int, str]] = ()) -> str:
     """The user's file as the lifted kernel's compile unit: host functions it does not need
     blanked, includes guarded, tunable `#define`s after the includes; `#line` directives keep
     the user's line numbers."""
@@ -347,6 +349,9 @@ def _adapted(text: str, form: SyclKernelForm, path: str, prelude: str) -> str:
         m = re.match(r'\s*#\s*include\s*([<"][^>"]+[>"])', ln)
         if m and not ln.rstrip().endswith("\\"):
             header = m.group(1)
+            early = "".join(d for j, d in before if j == i)
+            if early:
+                res.append(early.rstrip("\n"))
             alt = ""
             if header in ("<CL/sycl.hpp>",):
                 alt = "#include <sycl/sycl.hpp>\nnamespace cl { namespace sycl = ::sycl; }\n"
@@ -454,10 +459,11 @@ def _infer_types(form: SyclKernelForm, spec: Spec | None) -> dict[str, str]:
 
 
 def lift(text: str, kernel: KernelSource, path: str, entry: str | None = None, prelude: str = "",
-         tunables: dict | None = None) -> Lifted:
+         tunables: dict | None = None, before: Sequence[tuple[int, str]] = ()) -> Lifted:
     """The compile unit of a lambda / nd_item function kernel (see the module's docstring).
     `entry` is the bound name expression for an nd_item function template (`k<float>`);
-    `prelude` holds the tunables' `#define`s. Raises LiftError."""
+    `prelude` holds the tunables' `#define`s, `before` those that go above an include
+    (Bound.before). Raises LiftError."""
     form = find_form(text, kernel)
     p = plan(text, kernel, path, form)
     assert form is not None
@@ -631,7 +637,7 @@ def lift(text: str, kernel: KernelSource, path: str, entry: str | None = None, p
         ns_close,
         "",
     ]
-    source = _adapted(text, form, path, prelude) + "\n" + "\n".join(c for c in code if c is not None)
+    source = _adapted(text, form, path, prelude, before) + "\n" + "\n".join(c for c in code if c is not None)
     qual = "::".join([n for n in form.namespaces if n] + [name])
     return Lifted(source=source, entry=qual + entry_args, plan=p)
 

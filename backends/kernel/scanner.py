@@ -24,7 +24,7 @@ from backends.kernel.declarations import Declaration, declaration, parameters, s
 from backends.kernel.spec import parse_spec
 from backends.kernel.sycl_forms import SyclKernelForm, find_sycl_forms
 from backends.kernel.text import Lines, blank, kf_comment_text, lex, match_bracket, split_top
-from backends.kernel.tunables import TunableError, defaults
+from backends.kernel.tunables import TunableError, defaults, outside_definitions
 
 __all__ = ["KernelNotFound", "language_of", "find_kernels", "find_kernel", "stands_for"]
 
@@ -272,7 +272,29 @@ def find_kernels(text: str, path: str, language: Language | None = None,
             dims=form.dims if form is not None else 0,
             range_launch=_range_launch(form),
         ))
-    return [_with_code_hash(text, k) for k in kernels]
+    return [_with_code_hash(text, _header_tunables(text, k)) for k in kernels]
+
+
+def _header_tunables(text: str, kernel: KernelSource) -> KernelSource:
+    """A spec error at the tune line of each tunable an included header defines so that kf
+    cannot set it (`#define BLOCK_Y 8` in kernel.h without `#ifndef BLOCK_Y`): the launch would
+    take kf's value and the kernel the header's."""
+    if kernel.spec is None or not kernel.spec.tunables:
+        return kernel
+    try:
+        found = outside_definitions(text, kernel)
+    except (OSError, ValueError, TunableError):
+        return kernel
+    if not found:
+        return kernel
+    lines = text.splitlines()
+    errors = list(kernel.spec_errors)
+    for name, why in found:
+        line = next(t.line for t in kernel.spec.tunables if t.name == name)
+        row = lines[line] if line < len(lines) else ""
+        m = re.search(rf"\btune\s+({re.escape(name)})\b", row)
+        errors.append(Diagnostic(kernel.file, line, m.start(1) if m else 0, "error", why))
+    return msgspec.structs.replace(kernel, spec_errors=errors)
 
 
 def _range_launch(form: SyclKernelForm | None) -> bool:

@@ -54,7 +54,8 @@ def write_variant(text: str, kernel: KernelSource, region: str, tunables: dict[s
     """The whole file with a variant written in: its region spliced over the kernel's, and
     its tunable values bound where the code defines them (a `#define` or `constexpr`
     anywhere in the file, a template default); a tunable the code does not define gets a
-    `#define` just above the region. Raises StaleKernel when the kernel's text is not what
+    `#define` just above the region, or just above the file's #include of a header that
+    defines it under `#ifndef` (where the header's code sees it too). Raises StaleKernel when the kernel's text is not what
     `kernel` describes, KernelNotFound / TunableError when the variant cannot be written."""
     new = splice(text, kernel, region)
     placed = find_kernel(new, kernel.file, kernel.name)
@@ -63,4 +64,12 @@ def write_variant(text: str, kernel: KernelSource, region: str, tunables: dict[s
     if bound.prelude:
         start, _ = range_to_offsets(out, placed.region)
         out = out[:start] + bound.prelude + out[start:]
+    if bound.before:
+        region_line = placed.region.start.line
+        shift = bound.prelude.count("\n")
+        lines = out.splitlines(keepends=True)
+        for line, define in sorted(bound.before, reverse=True):
+            at = line + (shift if line >= region_line else 0)
+            lines.insert(at, define)
+        out = "".join(lines)
     return out

@@ -2,7 +2,9 @@
 
 A tunable is rewritten where the code defines it (a `#define`, a `constexpr`/`const`
 initialiser), instantiated when it is a template parameter, or else defined in a
-prelude. Rewrites keep the line count, so compiler diagnostics still point at the
+prelude; where a header the file includes defines it, the original's value is the
+header's, and the prelude's value wins only over a definition under `#ifndef NAME`
+(backends/kernel/header_defines.py). Rewrites keep the line count, so compiler diagnostics still point at the
 user's lines.
 """
 
@@ -16,9 +18,11 @@ import msgspec
 from backends.kernel.expressions import ExprError, evaluate_c
 from backends.model import KernelSource
 from backends.kernel.declarations import template_params
+from backends.kernel.header_defines import constant_span as _constant, define_span as _define
+from backends.kernel.header_defines import HeaderDefinition, header_definition, outside_message
 from backends.kernel.text import mask, range_to_offsets
 
-__all__ = ["Bound", "TunableError", "defaults", "bind"]
+__all__ = ["Bound", "TunableError", "defaults", "bind", "outside_definitions"]
 
 Number = int | float
 Value = int | float | str  # a str is a type (`tune T = float, half`) or a bound type (`@kf T = float`)
@@ -30,8 +34,11 @@ class TunableError(Exception):
 
 class Bound(msgspec.Struct, frozen=True):
     text: str  # the file with rewritten definitions (same number of lines)
-    prelude: str  # lines to put before the file, e.g. "#define BLOCK 128\n"
+    prelude: str  # lines to put after the file's includes, e.g. "#define BLOCK 128\n"
     entry: str  # the kernel name, or a name expression such as "saxpy<128, float>"
+    # (line, "#define NAME v\n"): to put before that line, the file's #include of a header that
+    # defines NAME under `#ifndef NAME` (the header's own code must see kf's value too)
+    before: list[tuple[int, str]] = []
 
 
 def _fmt(value: Value) -> str:
@@ -57,54 +64,6 @@ def _number(text: str) -> Number | None:
         return evaluate_c(re.sub(r"\\\r?\n", " ", text))  # joins continuation lines
     except ExprError:
         return None
-
-
-def _define(code_pp: str, name: str) -> tuple[int, int] | None:
-    """Span of the value of the first `#define NAME value` (comments excluded)."""
-    m = re.search(rf"^[ \t]*#[ \t]*define[ \t]+{re.escape(name)}\b(?!\()[ \t]*", code_pp, re.M)
-    if not m:
-        return None
-    end = m.end()
-    while True:  # the logical line, through backslash continuations
-        nl = code_pp.find("\n", end)
-        if nl < 0:
-            end = len(code_pp)
-            break
-        if code_pp[end:nl].rstrip(" \t\r").endswith("\\"):
-            end = nl + 1
-            continue
-        end = nl
-        break
-    value_end = m.end() + len(code_pp[m.end():end].rstrip(" \t\r\n\\"))
-    return m.end(), value_end
-
-
-def _namespace_scope(code: str, pos: int) -> bool:
-    """True when `pos` is only inside namespace / extern "C" braces."""
-    stack: list[bool] = []
-    for m in re.finditer(r"[{}]", code[:pos]):
-        if m.group() == "}":
-            if stack:
-                stack.pop()
-            continue
-        i = m.start()
-        head_start = max(code.rfind(";", 0, i), code.rfind("{", 0, i), code.rfind("}", 0, i)) + 1
-        head = code[head_start:i]
-        stack.append(bool(re.search(r'(\bnamespace\b[\w:\s]*|\bextern\s*"\s*")\s*$', head)))
-    return all(stack)
-
-
-def _constant(code: str, name: str) -> tuple[int, int] | None:
-    """Span of the initialiser of the first `constexpr ... NAME = value;` (anywhere) or
-    `const ... NAME = value;` (at namespace scope); brace initialisers count too."""
-    pat = re.compile(rf"\b(constexpr|const)\b[^;{{}}()=]*?\b{re.escape(name)}\s*(?:=\s*([^;{{}}]+?)\s*;|\{{\s*([^{{}};]*?)\s*\}})")
-    for m in pat.finditer(code):
-        if m.group(1) == "const" and not re.search(r"\bconstexpr\b", m.group()) \
-                and not _namespace_scope(code, m.start()):
-            continue
-        g = 2 if m.group(2) is not None else 3
-        return m.start(g), m.end(g)
-    return None
 
 
 def _alias(code: str, name: str) -> tuple[int, int] | None:
@@ -140,6 +99,8 @@ def defaults(text: str, kernel: KernelSource) -> dict[str, Value]:
         if _is_type_tunable(t):  # the type the code writes (normalised), else the first listed
             span = _define(code_pp, t.name) or _alias(code, t.name)
             written = _type_text(text[span[0]:span[1]]) if span else _type_text(tparams.get(t.name) or "")
+            if not span and not written and t.name not in tparams and (h := _in_header(text, kernel, t.name)):
+                written = _type_text(h.value)
             out[t.name] = written if written else t.values[0]
             continue
         value: Number | None = None
@@ -150,9 +111,37 @@ def defaults(text: str, kernel: KernelSource) -> dict[str, Value]:
             value = _number(text[span[0]:span[1]])
         if value is None and tparams.get(t.name):
             value = _number(tparams[t.name])  # type: ignore[arg-type]
+        if value is None and not span and t.name not in tparams and (h := _in_header(text, kernel, t.name)):
+            value = _number(h.value)  # the header's #define (kernel.h's `#define BLOCK_Y 8`)
         if value is None:
             value = t.values[0]
         out[t.name] = value
+    return out
+
+
+def _own_definition(text: str, kernel: KernelSource, name: str) -> bool:
+    """Whether the kernel's own file defines `name` (a #define, constant, alias, template parameter)."""
+    if _define(mask(text, preprocessor=False), name) or _constant(mask(text), name) or _alias(mask(text), name):
+        return True
+    return any(n == name for _, n, _ in _template_arg_index(text, kernel))
+
+
+def _in_header(text: str, kernel: KernelSource, name: str) -> HeaderDefinition | None:
+    """The definition of `name` in a header the kernel's file includes, when the file has none."""
+    if not kernel.file or _own_definition(text, kernel, name):
+        return None
+    return header_definition(text, kernel.file, name)
+
+
+def outside_definitions(text: str, kernel: KernelSource) -> list[tuple[str, str]]:
+    """(tunable, why) for each tunable of the spec that an included header defines so that kf
+    cannot set it (an unguarded `#define`, a constant): a spec error at its tune line."""
+    out = []
+    for t in (kernel.spec.tunables if kernel.spec else []):
+        h = _in_header(text, kernel, t.name)
+        why = outside_message(h, kernel.file) if h is not None else None
+        if why:
+            out.append((t.name, why))
     return out
 
 
@@ -181,6 +170,8 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
             kind = "types" if _is_type_tunable(t) else "numbers"
             raise TunableError(f"tunable '{t.name}' takes {kind} ({', '.join(_fmt(v) for v in t.values)}), "
                                f"not `{values[t.name]}`")
+    for name, why in outside_definitions(text, kernel):
+        raise TunableError(why)
     merged = {**defaults(text, kernel), **values}
     code_pp = mask(text, preprocessor=False)
     code = mask(text)
@@ -188,6 +179,7 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
     tnames = {name for _, name, _ in tparams}
     edits: list[tuple[int, int, str]] = []
     prelude = ""
+    before: list[tuple[int, str]] = []
     type_names = {t.name for t in kernel.spec.tunables if _is_type_tunable(t)} if kernel.spec else set()
     for name in spec_names:
         v = _fmt(merged[name])
@@ -197,7 +189,11 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
             sep = "" if old or text[span[0] - 1] in " \t" else " "
             edits.append((span[0], span[1], sep + v + "\n" * old.count("\n")))
         elif name not in tnames:
-            prelude += f"using {name} = {v};\n" if name in type_names else f"#define {name} {v}\n"
+            h = _in_header(text, kernel, name) if name not in type_names else None
+            if h is not None and h.guarded and h.via >= 0:
+                before.append((h.via, f"#define {name} {v}\n"))
+            else:
+                prelude += f"using {name} = {v};\n" if name in type_names else f"#define {name} {v}\n"
     out = text
     for a, b, new in sorted(edits, reverse=True):
         out = out[:a] + new + out[b:]
@@ -239,4 +235,4 @@ def bind(text: str, kernel: KernelSource, values: Mapping[str, Value]) -> Bound:
                     f"template parameter '{pname}' of '{kernel.name}' has no default: "
                     f"give it one or add `// @kf tune {pname} = ...`")
         entry = f"{kernel.name}<{', '.join(a for a in args[:keep] if a is not None)}>"
-    return Bound(text=out, prelude=prelude, entry=entry)
+    return Bound(text=out, prelude=prelude, entry=entry, before=sorted(before))
