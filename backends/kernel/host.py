@@ -2073,15 +2073,9 @@ class Host:
         node = _strip(node)
         if node is not None and node.type in ("call_expression", "pointer_expression"):
             # `v.data()`, `&v[0]`: the element type of the container `v`
-            held = _container_of(node)
-            if held is None:
-                return None
-            d = self._declaration(self.text(held).strip(), held)
-            if d is None:
-                return None
-            m = re.fullmatch(r"(?:const\s+)?(?:std::)?(?:vector|array)\s*<\s*([^,<>]+?)\s*(?:,[^<>]*)?>\s*",
-                             d.type_text.strip())
-            return m.group(1) if m else None
+            held = syntax.container_of(node)
+            d = self._declaration(self.text(held).strip(), held) if held is not None else None
+            return (syntax.container_element(d.type_text) or None) if d is not None else None
         # `buffer b(ptr, r);` parses as a function declaration: its "parameter" `ptr` is the name
         if node.type != "identifier" and not (node.type == "parameter_declaration"
                                               and re.fullmatch(r"[A-Za-z_]\w*", self.text(node).strip())):
@@ -2113,9 +2107,7 @@ class Host:
                         (self._ctor_args(bd.value) if bd.value is not None else [])
                     if len(args) == 1 and args[0].type == "identifier":
                         vd = self._declaration(self.text(args[0]), args[0])
-                        m = re.fullmatch(r"(?:const\s+)?(?:std::)?(?:vector|array)\s*<\s*([^,<>]+?)\s*(?:,[^<>]*)?>\s*",
-                                         vd.type_text.strip()) if vd is not None else None
-                        return m.group(1) if m else None
+                        return (syntax.container_element(vd.type_text) or None) if vd is not None else None
                     return self.pointer_type(args[0]) if len(args) >= 2 else None
                 return m.group(1) if m else None
         if cls in ("vector", "device_vector", "buffer", "array", "host_vector"):
@@ -2234,24 +2226,6 @@ def _as_expr(node):
         if t is not None:
             return t
     return node
-
-
-def _container_of(node):
-    """`v` of `v.data()` or `&v[0]` (a host container's data), else None."""
-    if node.type == "call_expression":
-        fn = node.child_by_field_name("function")
-        args = node.child_by_field_name("arguments")
-        if fn is not None and fn.type == "field_expression" and not _named(args) \
-                and (f := fn.child_by_field_name("field")) is not None and f.text == b"data":
-            held = fn.child_by_field_name("argument")
-            return held if held is not None and held.type == "identifier" else None
-        return None
-    if node.type == "pointer_expression" and node.children and node.children[0].type == "&":
-        arg = node.child_by_field_name("argument")
-        if arg is not None and arg.type == "subscript_expression":
-            held = arg.child_by_field_name("argument")
-            return held if held is not None and held.type == "identifier" else None
-    return None
 
 
 def _strip(node):

@@ -510,43 +510,14 @@ def _buffer_info(t: Tree, node, ctx: _Context, at) -> tuple[str, int, list[str]]
             if fd is not None and fd.pointer:
                 elem = _clean(fd.type_text.replace("const", ""))
             elif fd is not None and len(args) == 1:  # `buffer b{v}` over a std::vector/std::array
-                elem = _container_element(fd.type_text)
+                elem = syntax.container_element(fd.type_text)
         else:  # `buffer b{v.data(), r}`, `b{&v[0], r}`: the container's element type
-            held = _container_of(t, first)
+            held = syntax.container_of(first)
             fd = _lookup(t, d.node, t.text_of(held)) if held is not None else None
-            elem = _container_element(fd.type_text) if fd is not None else ""
+            elem = syntax.container_element(fd.type_text) if fd is not None else ""
     if not dims:
         dims = len(extents) if extents else 1
     return elem, dims, extents or []
-
-
-def _container_element(type_text: str) -> str:
-    """`T` of `std::vector<T>` / `std::array<T, N>` ("" for any other type)."""
-    m = re.fullmatch(r"(?:const\s+)?(?:std\s*::\s*)?(?:vector|array)\s*<\s*([^,<>]+?)\s*(?:,[^<>]*)?>\s*",
-                     _clean(type_text))
-    return _clean(m.group(1)) if m else ""
-
-
-def _container_of(t: Tree, node):
-    """The container `v` of `v.data()` or `&v[0]` (a host container's data), else None."""
-    node = _unparen(node)
-    if node is None:
-        return None
-    if node.type == "call_expression":
-        fn = node.child_by_field_name("function")
-        args = node.child_by_field_name("arguments")
-        if fn is not None and fn.type == "field_expression" and (args is None or not args.named_child_count):
-            f = fn.child_by_field_name("field")
-            held = fn.child_by_field_name("argument")
-            if f is not None and t.text_of(f) == "data" and held is not None and held.type in _NAMES:
-                return held
-        return None
-    if node.type == "pointer_expression" and node.children and node.children[0].type == "&":
-        arg = node.child_by_field_name("argument")
-        if arg is not None and arg.type == "subscript_expression":
-            held = arg.child_by_field_name("argument")
-            return held if held is not None and held.type in _NAMES else None
-    return None
 
 
 def _classify(ctx: _Context, d: _Decl, name: str) -> Variable:

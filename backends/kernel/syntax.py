@@ -192,3 +192,37 @@ def function_name(tree: Tree, fn) -> str | None:
             name = name.child_by_field_name("name")
         return tree.text_of(name) if name is not None else None
     return tree.text_of(decl)
+
+
+_CONTAINER = re.compile(r"(?:const\s+)?(?:std\s*::\s*)?(?:vector|array)\s*<\s*([^,<>]+?)\s*(?:,[^<>]*)?>\s*")
+
+
+def container_element(type_text: str) -> str:
+    """`T` of `std::vector<T>` / `std::array<T, N>` ("" for any other type)."""
+    m = _CONTAINER.fullmatch(" ".join(type_text.split()))
+    return " ".join(m.group(1).split()) if m else ""
+
+
+def container_of(node):
+    """The container `v` of `v.data()` or `&v[0]` (a host container's data: a SYCL buffer made
+    over it by class template argument deduction), else None."""
+    while node is not None and node.type == "parenthesized_expression" and node.named_children:
+        node = node.named_children[0]
+    if node is None:
+        return None
+    if node.type == "call_expression":
+        fn = node.child_by_field_name("function")
+        args = node.child_by_field_name("arguments")
+        if fn is not None and fn.type == "field_expression" and (args is None or not args.named_child_count):
+            f = fn.child_by_field_name("field")
+            held = fn.child_by_field_name("argument")
+            if f is not None and f.text == b"data" and held is not None and held.type in ("identifier",
+                                                                                      "type_identifier"):
+                return held
+        return None
+    if node.type == "pointer_expression" and node.children and node.children[0].type == "&":
+        arg = node.child_by_field_name("argument")
+        if arg is not None and arg.type == "subscript_expression":
+            held = arg.child_by_field_name("argument")
+            return held if held is not None and held.type in ("identifier", "type_identifier") else None
+    return None
