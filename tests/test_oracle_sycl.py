@@ -91,9 +91,11 @@ def test_more_accurate_than_the_original_is_never_rejected_for_differing_from_it
     exact = evaluate(pool, original, ORACLE / "sum_exact.cpp")
     assert exact.verdict is Verdict.CORRECT, exact.message
     assert "judged against the Python reference" in exact.message
-    default = exact.checks[0]
-    assert default.oracle == "python reference" and default.rule == "tolerance"
-    assert default.original_error > 0.05 and default.max_abs_err < default.original_error / 10
+    assert all(c.oracle == "python reference" and c.rule == "tolerance" for c in exact.checks)
+    # the original's error is a random walk over the inputs (truncation errors of either sign): at
+    # one size it can fall near 0 by chance (0.027 at 2^20 once in CI); the largest of the big sizes not
+    worst = max(exact.checks, key=lambda c: c.original_error or 0.0)
+    assert worst.original_error > 0.05 and worst.max_abs_err < worst.original_error / 10
     # without the reference, the same candidate is judged against the original's error: rejected
     plain = without_reference(tmp_path, original)
     (tmp_path / "exact.cpp").write_text((ORACLE / "sum_exact.cpp").read_text().replace(
