@@ -89,6 +89,27 @@ async def test_typing_in_host_code_and_then_a_new_kernel(tmp_path):
         assert doc.line_of("void added") in [lens.range.start.line for lens in lenses]
 
 
+async def test_a_repeated_did_open_with_the_same_version_takes_its_text(tmp_path):
+    """A client that reopens a file (after it changed on disk, or after a restart of its own
+    numbering) may send version 1 again: its text is the document's, not a stale parse."""
+    path = tmp_path / "saxpy.cu"
+    path.write_text(SAXPY_CU)
+    async with kf_session(str(tmp_path), {"watch": False}) as c:
+        doc = Doc(c, str(path)).open()
+        await wait_for(lambda: _lens_count(c, doc.uri, 1), 60, what="the kernel's lens")
+        doc.text = doc.text.replace("void saxpy(", "void saxpy_renamed(")
+        doc.open()  # version 1 again, another text
+        h = await wait_for(lambda: _hover_names(c, doc, "saxpy_renamed"), 30, what="a hover on the new text")
+        assert "saxpy_renamed" in h
+        doc.open()  # and the same text once more: answered from what is parsed
+        assert "saxpy_renamed" in await hover_text(c, doc.uri, doc.pos("saxpy_renamed", "void saxpy_renamed"))
+
+
+async def _hover_names(c, doc: Doc, name: str) -> str | None:
+    h = await hover_text(c, doc.uri, doc.pos(name, f"void {name}"))
+    return h if h is not None and name in h else None
+
+
 async def _lens_count(c, uri: str, n: int) -> bool:
     return len(await lens_titles(c, uri)) == n
 

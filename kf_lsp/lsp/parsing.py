@@ -136,9 +136,13 @@ class Reparser:
             doc = self.documents.get(st.uri)
             installed = self.index.get(path)
             if doc is None or (installed is not None and installed.open and installed.version is not None
-                               and version is not None and installed.version >= version):
-                self.dropped += 1  # closed, or a newer parse is in already
+                               and version is not None and (installed.version > version or (
+                                   installed.version == version and installed.text == text))):
+                # closed, or a newer parse (or this very text: a didOpen repeated) is in already
+                self.dropped += 1
                 log.debug("dropped the parse of %s version %s", path, version)
+                if doc is None or (installed.version == doc.version and installed.text == doc.text):
+                    st.settled.set()  # what the index holds is current: nobody waits for more
                 return
             current = doc.version == version and doc.text is text
             if current:
