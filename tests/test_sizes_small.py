@@ -139,3 +139,14 @@ def test_the_random_size_sometimes_lies_between_the_small_sizes_and_the_default(
             assert not r.probe  # run once, as the default is
             assert 1 << 18 < int(r.overrides["n"]) < 1 << 22
     assert 60 <= wide <= 140 and small + wide == 400, (small, wide)
+
+
+def test_a_skipped_size_never_hides_another_whose_label_it_contains():
+    """The random size is noted and gets its special values unless it was itself left out: the
+    check compared it with a joined string of the skipped labels, so n=10 was 'skipped' when
+    n=100 was."""
+    from backends.judge.harness import Evaluation
+    ev = Evaluation.__new__(Evaluation)
+    ev.skipped = {"the original cannot run there": ["n=100", "m=3, n=7"]}
+    assert not ev._was_skipped("n=10 (random)") and not ev._was_skipped("n=7 (random)")
+    assert ev._was_skipped("n=100 (derived)") and ev._was_skipped("m=3, n=7")

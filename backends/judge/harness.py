@@ -80,6 +80,10 @@ Reporter = Callable[[str, float], None]
 COMPILE_SECONDS = 180.0
 LAUNCH_SECONDS = 60.0
 TIMING_TAG = 0x7143  # tells the timed trials' input keys apart from the verification sets'
+# trials below 0 of the timing keys (_timing_key): the untimed runs at the timed size or the wide
+# random size, each on inputs of its own
+SPECIAL_TRIAL, SCALE_TRIAL = -2, -3  # the special values, and the ordinary scale beside them (stored)
+WIDE_SPECIAL_TRIAL, WIDE_SCALE_TRIAL = -4, -5  # the same at a wide random size (never stored)
 LARGE_OUTPUT_BYTES = 64 << 20  # outputs of at least this size: a timed trial not bit for bit the original's ...
 SAMPLE_BLOCKS = 64  # ... is compared on this many blocks (the last one and others drawn in secret) ...
 SAMPLE_BLOCK_BYTES = 64 << 10  # ... of this size, with the usual comparison (the whole output where they fail)
@@ -762,6 +766,12 @@ class Evaluation:
         if label not in sizes:
             sizes.append(label)
 
+    def _was_skipped(self, label: str) -> bool:
+        """Whether the derived size `label` was left out (for any reason): compared as whole
+        labels (a joined string matched n=10 inside n=100)."""
+        plain = _plain_label(label)
+        return any(plain in labels for labels in self.skipped.values())
+
     def _skipped_note(self) -> None:
         for why, labels in self.skipped.items():
             detail = self.skip_details.get(why)
@@ -850,8 +860,7 @@ class Evaluation:
                     part[3].free()
         self.at = None
         self._skipped_note()
-        skipped = "; ".join(label for labels in self.skipped.values() for label in labels)
-        randoms = [c.label for c in cases if c.kind == "random" and _plain_label(c.label) not in skipped]
+        randoms = [c.label for c in cases if c.kind == "random" and not self._was_skipped(c.label)]
         if randoms:
             self.notes.append(f"random size {_plain_label(randoms[0])} (drawn from the request's nonce)")
         self._oracle_note(contract, cand is not None)
@@ -1278,15 +1287,16 @@ class Evaluation:
         overrides = dict(overrides or {})
         env_r = ref.env(contract, overrides)
         env_c = cand.env(contract, overrides)
-        inputs = InputSet(contract, env_r, self._timing_key(-4 if overrides else -2), wide=True)
+        inputs = InputSet(contract, env_r, self._timing_key(WIDE_SPECIAL_TRIAL if overrides else SPECIAL_TRIAL), wide=True)
         if not inputs.has_specials:
             return
         sizes = {k: int(v) for k, v in env_r.items() if isinstance(v, int) and k not in ref.tunables}
-        what = run_label(sizes, -2, False) + ", " + SPECIAL_VALUES
-        self.at = (sizes, -2, False)
+        what = run_label(sizes, SPECIAL_TRIAL, False) + ", " + SPECIAL_VALUES
+        self.at = (sizes, SPECIAL_TRIAL, False)
         outs = [b for b in contract.buffers if b.role != "in"]
         try:
-            typical, rms, nbytes, ordinary = self._ordinary_scale(ref, contract, env_r, what, -5 if overrides else -3)
+            typical, rms, nbytes, ordinary = self._ordinary_scale(ref, contract, env_r, what,
+                                                                    WIDE_SCALE_TRIAL if overrides else SCALE_TRIAL)
             blocks = _special_blocks(nbytes, outs, inputs)
             bounds = self._special_bounds(outs, ordinary, inputs)
 
@@ -1319,7 +1329,7 @@ class Evaluation:
             # the rounding allowance of an accumulation, in the units the comparison sees (divided by `scale`)
             bounds = {name: msgspec.structs.replace(acc, atol=acc.atol / scale.get(name, 1.0))
                       for name, acc in bounds.items()}
-            self._compare(_Scaled(want, None, scale), _Scaled(want, view(cb), scale), contract, sizes, -2, what,
+            self._compare(_Scaled(want, None, scale), _Scaled(want, view(cb), scale), contract, sizes, SPECIAL_TRIAL, what,
                           magnitude=magnitude, bounds=bounds)
         finally:
             cb.free()
@@ -1345,7 +1355,7 @@ class Evaluation:
                 why=acc.why + (f" and of the special values' largest term, {largest:.3g}" if extra else ""))
         return found
 
-    def _ordinary_scale(self, ref: LaunchableKernel, contract: Spec, env_r, what: str, trial: int = -3):
+    def _ordinary_scale(self, ref: LaunchableKernel, contract: Spec, env_r, what: str, trial: int = SCALE_TRIAL):
         """({buffer: typical magnitude}, {buffer: output_scale}, {buffer: bytes}, {buffer:
         Accumulation}) of the original's outputs at the default size on ordinary inputs: the
         yardstick of the special values' tolerance, and the rounding bound of an accumulated
@@ -1378,7 +1388,7 @@ class Evaluation:
             return typical, rms, nbytes, bounds
 
         store = self.store
-        if store is not None and trial == -3:  # the default size's; a random size's is never stored
+        if store is not None and trial == SCALE_TRIAL:  # the default size's; a random size's is never stored
             return store.kept(("ordinary scale", self.reference_key, self.epoch), contract, env_r, compute)
         return compute(InputSet(contract, env_r, self._timing_key(trial)))
 
@@ -1514,10 +1524,8 @@ class Evaluation:
                 return EvalResult(Verdict.CORRECT, "correct (not timed)" + checked, self.diagnostics, self.checks)
             if cand is not None and values_mode(contract) != "ordinary":
                 self._special_values(ref, cand, contract)
-                skipped = "; ".join(label for labels in self.skipped.values() for label in labels)
                 for case in self.cases:  # a random size between the small ones and the default
-                    if case.kind == "random" and not case.probe and self.healthy \
-                            and _plain_label(case.label) not in skipped:
+                    if case.kind == "random" and not case.probe and self.healthy and not self._was_skipped(case.label):
                         self._special_values(ref, cand, contract, case.overrides)
             timings, shapes, env = self._time(ref, cand, contract)
             ref_m = KernelMeasurement(timings[0], self._profile(ref, timings[0], shapes[0], contract, env) if self.opts.profile else None)
