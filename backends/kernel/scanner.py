@@ -22,7 +22,7 @@ from typing import Collection
 from backends.model import Diagnostic, KernelSource, Language, Param, Range
 from backends.kernel.declarations import Declaration, declaration, parameters, statement_start, template_header
 from backends.kernel.spec import parse_spec
-from backends.kernel.sycl_forms import SyclKernelForm, find_sycl_forms
+from backends.kernel.sycl_forms import WORK_ITEM_PARAM, SyclKernelForm, find_sycl_forms
 from backends.kernel.text import Lines, blank, kf_comment_text, lex, match_bracket, split_top
 from backends.kernel.tunables import TunableError, defaults, outside_definitions
 
@@ -41,7 +41,8 @@ _CUDA_EXT = (".cu", ".cuh")
 _SYCL_EXT = (".cpp", ".cxx", ".cc", ".hpp", ".hxx", ".sycl", ".h")
 _SYCL_MARK = re.compile(r"SYCL_EXT_ONEAPI_FUNCTION_PROPERTY|#\s*include\s*[<\"](?:sycl/sycl\.hpp|CL/sycl\.hpp|"
                         r"dpct/dpct\.hpp)[>\"]|\bparallel_for\b[\s\S]*\b(?:sycl|cl::sycl)::|"
-                        r"\b(?:sycl|cl::sycl)::[\s\S]*\bparallel_for\b")
+                        r"\b(?:sycl|cl::sycl)::[\s\S]*\bparallel_for\b|"
+                        r"\b(?:sycl|cl::sycl)::(?:nd_item|item)\s*<")
 _SYCL_PROP = re.compile(r"\bSYCL_EXT_ONEAPI_FUNCTION_PROPERTY\s*\(")
 _SYCL_KIND = re.compile(r"\b(nd_range_kernel|single_task_kernel)\b")
 _GLOBAL = re.compile(r"\b__global__\b")
@@ -50,7 +51,8 @@ _GLOBAL = re.compile(r"\b__global__\b")
 def language_of(path: str, text: str | None = None) -> Language | None:
     """The kernel language of a file: by extension for CUDA; C++ files count as SYCL only
     when they hold SYCL free-function kernels, include <sycl/sycl.hpp> (or <CL/sycl.hpp>,
-    dpct's header), or call `parallel_for` and name `sycl::`."""
+    dpct's header), call `parallel_for` and name `sycl::`, or name `sycl::nd_item<N>` (a
+    header of dpct-style kernels that relies on its includer for <sycl/sycl.hpp>)."""
     low = path.lower()
     if low.endswith(_CUDA_EXT):
         return "cuda"
@@ -166,7 +168,7 @@ def find_kernels(text: str, path: str, language: Language | None = None,
         found = _find_decls(scan_code, language)
     except Exception:  # the lexer is total; this is a last line of defence for editors
         return []
-    if language in (None, "sycl") and ("parallel_for" in text or nd_item_functions):
+    if language in (None, "sycl") and ("parallel_for" in text or nd_item_functions or WORK_ITEM_PARAM.search(text)):
         try:
             lifted = _forms(text, scan_code, nd_item_functions)
         except Exception:  # a bug in the finder must not hide the other kernels

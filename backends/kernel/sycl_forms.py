@@ -23,11 +23,13 @@ from typing import Collection
 from backends.kernel import syntax
 from backends.kernel.syntax import Tree
 
-__all__ = ["Variable", "SyclKernelForm", "find_sycl_forms", "ITEM_TYPE"]
+__all__ = ["Variable", "SyclKernelForm", "find_sycl_forms", "ITEM_TYPE", "WORK_ITEM_PARAM"]
 
 # `sycl::nd_item<2>`, `cl::sycl::id<1>`, `item<3>`, `const sycl::nd_item<3> &`
 ITEM_TYPE = re.compile(r"^\s*(?:const\s+)?(?:(?:cl\s*::\s*)?sycl\s*::\s*)?(nd_item|item|id)\s*<\s*(\d)\s*"
                        r"(?:,\s*(?:true|false)\s*)?>\s*(?:const\s*)?&?\s*$")
+# a work-item type where a parameter may take one: a header of dpct-style kernels has no parallel_for
+WORK_ITEM_PARAM = re.compile(r"\b(?:nd_item|item|id)\s*<\s*\d\s*(?:,\s*(?:true|false)\s*)?>\s*(?:const\s*)?&?\s*\w+\s*[,)]")
 _FUNCTION_SCOPES = ("function_definition",)
 _NAMES = ("identifier", "type_identifier")
 _DECL_TYPES = ("declaration", "parameter_declaration", "optional_parameter_declaration",
@@ -951,7 +953,7 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
     """Every SYCL lambda kernel and nd_item function kernel in `text`, in file order.
     `functions`: names of functions taking a work-item that are kernels even where no
     `parallel_for` of the text calls them (a fragment of code: an LLM's rewrite of one)."""
-    if "parallel_for" not in text and not functions:
+    if "parallel_for" not in text and not functions and not WORK_ITEM_PARAM.search(text):
         return []
     try:
         t = syntax.parse_code(text)
@@ -1068,19 +1070,28 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
     # a function taking a work-item that no lambda launches is a kernel (launched from another
     # file, or named by the caller), unless a kernel of this file calls it: then it is a helper
     # (`BlockReduce(a, b, item)` inside an nd_item kernel), compiled as part of that kernel
-    bodies = [t.text[k.body[0]:k.body[1]] for k in out]
+    # (a header of such functions, `kernels.h`, included by the file that launches them): so is
+    # one that another work-item function of the file calls
+    unlaunched: dict[str, tuple[object, int]] = {}
     for fname in functions:
         if fname in by_function:
-            continue
-        if fname not in explicit and any(re.search(rf"\b{re.escape(fname)}\s*(<[^;{{}}]*>)?\s*\(", b)
-                                         for b in bodies):
             continue
         for fdef in top.get(fname, []):
             params = _function_params(fdef)
             index = next((i for i, p in enumerate(params) if _item_of(t, p)[2]), None)
             if index is not None:
-                out.append(_function_kernel(t, ctx, fdef, fname, None, index, None, None, 0))
+                unlaunched[fname] = (fdef, index)
                 break
+    bodies = [t.text[k.body[0]:k.body[1]] for k in out]
+    for fname, (fdef, _) in unlaunched.items():
+        body = fdef.child_by_field_name("body")
+        if body is not None:
+            bodies.append(t.text_of(body))
+    for fname, (fdef, index) in unlaunched.items():
+        if fname not in explicit and any(re.search(rf"\b{re.escape(fname)}\s*(<[^;{{}}]*>)?\s*\(", b)
+                                         for b in bodies):
+            continue
+        out.append(_function_kernel(t, ctx, fdef, fname, None, index, None, None, 0))
     out.sort(key=lambda k: k.start)
     return out
 
