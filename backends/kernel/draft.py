@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from backends.kernel import dtypes
 from backends.kernel.declarations import template_params
 from backends.kernel.expressions import ExprError, evaluate, evaluate_c
-from backends.kernel.text import mask, match_bracket, range_to_offsets
+from backends.kernel.callees import Callee, Callees
+from backends.kernel.text import call_args, mask, match_bracket, range_to_offsets
 from backends.model import KernelSource
 
 __all__ = ["draft_spec_for", "analyse", "render", "BodyDraft", "aliases"]
@@ -539,9 +540,10 @@ def analyse(text: str, kernel: KernelSource) -> BodyDraft:
     entries: list[str] = []
     roles: dict[str, str] = {}
     accum: dict[str, bool] = {}
+    calls = Callees(text, kernel.file)  # functions of the file and its headers a buffer is handed to
     for p in pointers:
-        accumulates = not p.is_const and _accumulates(p.name, body)
-        role = _role(p.name, p.is_const, accumulates, body)
+        accumulates = not p.is_const and _accumulates(p.name, body, calls)
+        role = _role(p.name, p.is_const, accumulates, body, calls)
         roles[p.name], accum[p.name] = role, accumulates
         t = p.base_type  # a type kf cannot read (a template parameter, a typedef) fails with a message, never a guess
         tail = " start 0" if accumulates else ""
@@ -643,10 +645,11 @@ def aliases(name: str, body: str) -> set[str]:
     return out
 
 
-def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
+def _uses(name: str, body: str, calls: Callees | None = None, depth: int = 0) -> tuple[bool, bool, bool]:
     """(reads, writes, unknown) of `name`'s elements through itself and its aliases: subscripts and
     dereferences on either side of an assignment, loads and stores by name (`__ldg`, `store128`),
-    atomics; passed to any other function it may be read or written (`unknown`)."""
+    atomics, and what a function of the file or its headers (`calls`) does with it when it is
+    handed one; passed to any other function it may be read or written (`unknown`)."""
     reads = writes = unknown = False
     # a pointer cast is the pointer: `((half2*)src)[i] = v`, `reinterpret_cast<float4*>(x)[i]`
     cast = r"(?:const\s+)?[\w:]+(?:\s*<[^<>;]*>)?\s*\*+\s*(?:const\s*)?"
@@ -676,7 +679,13 @@ def _uses(name: str, body: str) -> tuple[bool, bool, bool]:
             call = _enclosing_call(body, m.start())
             if call is not None:
                 fname = call
-                if _ATOMICS.match(fname):
+                # a function of the file or its headers is read for what it does (`atomic_reduction(in,
+                # ...)` only reads `in`); a wrapper of an atomic (`atomicAdd` over atomic_ref) stays one
+                inner = _callee_param(a, body, m.start(), calls, depth) if fname not in _NOT_CALLS else None
+                if inner is not None and not (_ATOMICS.match(fname) and _accumulates(inner[1], inner[0].body)):
+                    r, w, u = _uses(inner[1], inner[0].body, calls, depth + 1)
+                    reads, writes, unknown = reads or r, writes or w, unknown or u
+                elif _ATOMICS.match(fname):
                     reads = writes = True
                 elif _STORES.match(fname):
                     writes = True
@@ -722,6 +731,15 @@ def _element_casts(body: str, cast: str) -> str:
 
 def _enclosing_call(body: str, pos: int) -> str | None:
     """The function whose argument list holds position `pos` directly (`f(a, x + 1)` -> f)."""
+    i = _enclosing_paren(body, pos)
+    if i is None:
+        return None
+    m = re.search(r"([A-Za-z_][\w:]*)\s*(?:<[^<>;]*>)?\s*$", body[:i])
+    return m.group(1).split("::")[-1] if m else None
+
+
+def _enclosing_paren(body: str, pos: int) -> int | None:
+    """The `(` of the call whose argument list holds position `pos` directly."""
     depth = 0
     i = pos - 1
     while i >= 0:
@@ -730,10 +748,7 @@ def _enclosing_call(body: str, pos: int) -> str | None:
             depth += 1
         elif c in "([":
             if depth == 0:
-                if c == "[":
-                    return None
-                m = re.search(r"([A-Za-z_][\w:]*)\s*(?:<[^<>;]*>)?\s*$", body[:i])
-                return m.group(1).split("::")[-1] if m else None
+                return None if c == "[" else i
             depth -= 1
         elif c in ";{}" and depth == 0:
             return None
@@ -743,14 +758,39 @@ def _enclosing_call(body: str, pos: int) -> str | None:
     return None
 
 
-def _role(name: str, is_const: bool, accumulates: bool, body: str) -> str:
+def _callee_param(name: str, body: str, pos: int, calls: Callees | None, depth: int) -> tuple[Callee, str] | None:
+    """The function (of the file or its headers) and its parameter that the pointer `name` at
+    `pos` is passed to as a whole argument (`f(x, ...)`, `f(x + off)`, `f(&x[i])`), or None."""
+    if calls is None or depth >= 3:
+        return None
+    open_paren = _enclosing_paren(body, pos)
+    fname = _enclosing_call(body, pos)
+    callee = calls.get(fname) if fname else None
+    if open_paren is None or callee is None:
+        return None
+    args, _ = call_args(body, open_paren)
+    at, index = open_paren + 1, None
+    for i, arg in enumerate(args):
+        if at <= pos < at + len(arg) + 1:
+            index = i
+            break
+        at += len(arg) + 1
+    if index is None or index >= len(callee.params) or not callee.params[index]:
+        return None
+    n = re.escape(name)
+    if not re.fullmatch(rf"\s*(?:{n}(?:\s*[-+][^,]*)?|&\s*{n}\s*\[[^,]*\])\s*", args[index]):
+        return None
+    return callee, callee.params[index]
+
+
+def _role(name: str, is_const: bool, accumulates: bool, body: str, calls: Callees | None = None) -> str:
     """`in` for a buffer the kernel never writes (const or not), `out` for one it writes without
     reading (or accumulates into from a start value), else `inout` (always safe)."""
     if is_const:
         return "in"
     if accumulates:
         return "out"
-    reads, writes, unknown = _uses(name, body)
+    reads, writes, unknown = _uses(name, body, calls)
     if not writes and not unknown:
         return "in"
     if not reads and not unknown:
@@ -770,9 +810,17 @@ def _reads(name: str, body: str) -> bool:
     return False
 
 
-def _accumulates(name: str, body: str) -> bool:
-    return bool(re.search(rf"(atomicAdd|atomicSub|atomicInc|atomicMax|atomicMin)\s*\(\s*&?\s*{re.escape(name)}\b", body)
-                or re.search(rf"atomic_ref\s*<[^;]*>\s*\w*\s*\(\s*\*?\s*{re.escape(name)}\b", body))
+def _accumulates(name: str, body: str, calls: Callees | None = None, depth: int = 0) -> bool:
+    if re.search(rf"(atomicAdd|atomicSub|atomicInc|atomicMax|atomicMin)\s*\(\s*&?\s*{re.escape(name)}\b", body) \
+            or re.search(rf"atomic_ref\s*<[^;]*>\s*\w*\s*\(\s*\*?\s*{re.escape(name)}\b", body):
+        return True
+    if calls is None:
+        return False
+    for m in re.finditer(rf"(?<![\w.>]){re.escape(name)}\b(?!\s*\[)", body):  # handed to a function
+        inner = _callee_param(name, body, m.start(), calls, depth)
+        if inner is not None and _accumulates(inner[1], inner[0].body, calls, depth + 1):
+            return True
+    return False
 
 
 def _checks(sizes: list[str], values: dict[str, str], pitch: list[str], dims: int, inner: set[str]) -> list[str]:

@@ -21,7 +21,8 @@ import msgspec
 
 from backends.kernel.text import mask
 
-__all__ = ["HeaderDefinition", "constant_span", "define_span", "header_definition", "outside_message"]
+__all__ = ["HeaderDefinition", "constant_span", "define_span", "header_definition", "included_headers",
+           "outside_message"]
 
 _MAX_DEPTH = 4
 _MAX_HEADERS = 64
@@ -138,6 +139,12 @@ def _headers(text: str, path: str, include_dirs: list[str]) -> Iterator[tuple[st
                 break
 
     yield from walk(text, path, 0, -1)
+
+
+def included_headers(text: str, path: str) -> list[tuple[str, str]]:
+    """(path, text) of each header `text` (the file at `path`) includes with quotes, as the
+    compiler finds them (the including file's folder, then the project's include directories)."""
+    return [(h, t) for h, t, _, _ in _headers(text, path, _project_include_dirs(path, text))]
 
 
 def _guarded(code: str, pos: int, name: str) -> bool:

@@ -1,0 +1,131 @@
+"""SYCL kernels written as functions in a header (HeCBench atomicReduction-sycl, laplace3d-sycl;
+found by helper user20b, report-user20b.md "Not fixed").
+
+`kf kernels atomicReduction-sycl/kernels.h` said `no CUDA (.cu/.cuh) or SYCL kernels here` (the
+CUDA version lists its 5 kernels), so a SYCL user could not draft or bench atomic_reduction_v2..v16,
+which reduction.cpp launches through its `benchmark(kernel_name, grid_size)` macro. The lambda
+that calls the header's function (reduction.cpp main#1, laplace3d main.cpp eval) was drafted with
+`inout` for buffers the function only reads and without `start 0` for its atomic sum.
+
+The files are HeCBench's, unchanged (tests/corpus/hecbench, BSD-3-Clause, hecbench/LICENSE); a
+test that edits one works on a copy. One real SYCL run (CPU device).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from backends.kernel.scanner import find_kernels, language_of
+
+from test_cli import kf
+
+HEC = Path(__file__).resolve().parent / "corpus" / "hecbench" / "src"
+REDUCTION = HEC / "atomicReduction-sycl"
+LAPLACE = HEC / "laplace3d-sycl"
+
+
+def _kernels(path: Path) -> list[tuple[str, str, int]]:
+    text = path.read_text()
+    return [(k.name, k.form, k.name_range.start.line + 1) for k in find_kernels(text, str(path))]
+
+
+def test_work_item_functions_of_a_header_are_kernels():
+    """kernels.h defines 5 functions taking `const sycl::nd_item<1> &` and no parallel_for; its
+    `atomicAdd(int&, int)` helper takes no work-item. laplace3d's kernel.h does not even include
+    <sycl/sycl.hpp> (main.cpp does before including it)."""
+    assert _kernels(REDUCTION / "kernels.h") == [
+        ("atomic_reduction", "nd_item_function", 11), ("atomic_reduction_v2", "nd_item_function", 20),
+        ("atomic_reduction_v4", "nd_item_function", 29), ("atomic_reduction_v8", "nd_item_function", 38),
+        ("atomic_reduction_v16", "nd_item_function", 48)]
+    assert language_of(str(LAPLACE / "kernel.h")) == "sycl"
+    assert _kernels(LAPLACE / "kernel.h") == [("laplace3d", "nd_item_function", 29)]
+    p = kf("kernels", "atomicReduction-sycl/kernels.h", cwd=HEC)
+    assert p.returncode == 0, p.stderr
+    assert "atomicReduction-sycl/kernels.h:20:6: atomic_reduction_v2 (SYCL function taking the work-item)" \
+        in p.stdout, p.stdout
+
+
+def test_a_helper_taking_the_work_item_is_not_a_kernel(tmp_path):
+    """A header of dpct kernels often has helpers taking the item too (`warp_sum(v, item)`): one
+    that another function of the header calls is part of that kernel, not a kernel."""
+    h = tmp_path / "k.h"
+    h.write_text("int warp_sum(int v, const sycl::nd_item<1> &item) {\n"
+                 "  return sycl::reduce_over_group(item.get_sub_group(), v, sycl::plus<int>());\n}\n"
+                 "void total(const int *in, int *out, const sycl::nd_item<1> &item) {\n"
+                 "  int s = warp_sum(in[item.get_global_id(0)], item);\n"
+                 "  if (item.get_local_id(0) == 0) out[item.get_group(0)] = s;\n}\n")
+    assert [k.name for k in find_kernels(h.read_text(), str(h))] == ["total"]
+
+
+def test_a_header_kernel_is_drafted_from_the_macro_launch_of_its_includer():
+    """`kf spec kernels.h:atomic_reduction_v2` reads reduction.cpp's `benchmark(atomic_reduction_v2,
+    blocks / 2)`, as the CUDA version's draft does."""
+    p = kf("spec", "atomicReduction-sycl/kernels.h:atomic_reduction_v2", cwd=HEC)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("// kf: drafted from the launch at reduction.cpp:117 (in macro `benchmark` "
+                               "(reduction.cpp:88))"), lines
+    assert "// @kf in  in: int[arrayLength]" in lines, lines
+    assert "// @kf out out: int[1] start 0" in lines, lines
+    assert "// @kf arrayLength = 52428800" in lines and "// @kf local 128" in lines, lines
+
+
+def test_roles_follow_a_buffer_into_the_headers_function():
+    """main#1 only hands `in` and `out` to kernels.h's atomic_reduction, which reads `in` and adds
+    into `out[0]` atomically; laplace3d's eval hands `d_u1` (read) and `d_u2` (written) to kernel.h's
+    laplace3d. They were all `inout`, and `out` had no start value."""
+    p = kf("spec", "atomicReduction-sycl/reduction.cpp:main#1", cwd=HEC)
+    assert p.returncode == 0, p.stderr
+    assert "// @kf in  in: int[arrayLength]" in p.stdout and "// @kf out out: int[1] start 0" in p.stdout, p.stdout
+    p = kf("spec", "laplace3d-sycl/main.cpp:eval", cwd=HEC)
+    assert p.returncode == 0, p.stderr
+    assert "// @kf in  d_u1: float[NX * NY * NZ]" in p.stdout, p.stdout
+    assert "// @kf out d_u2: float[NX * NY * NZ]" in p.stdout, p.stdout
+
+
+def test_a_header_kernel_runs_as_drafted(tmp_path):
+    """The draft of atomic_reduction_v4, pasted above it in a copy of kernels.h at a small length,
+    builds and runs on the SYCL device: the original is correct against itself at every size."""
+    from backends.kernel.load import load_unit
+    from backends.model import EvalOptions, EvalRequest
+    from backends.run.local_pool import EvalPool
+
+    work = tmp_path / "atomicReduction-sycl"
+    shutil.copytree(REDUCTION, work)
+    p = kf("spec", "kernels.h:atomic_reduction_v4", cwd=work)
+    assert p.returncode == 0, p.stderr
+    spec = [ln.replace("arrayLength = 52428800", "arrayLength = 1 << 14") for ln in p.stdout.splitlines()
+            if "@kf" in ln]
+    lines = (work / "kernels.h").read_text().split("\n")
+    lines[28:28] = spec  # above `void atomic_reduction_v4(` (line 29)
+    (work / "kernels.h").write_text("\n".join(lines))
+    unit = load_unit(str(work / "kernels.h"), "atomic_reduction_v4")
+    assert not [d for d in unit.kernel.spec_errors if d.severity == "error"], unit.kernel.spec_errors
+    quick = EvalOptions(seeds=1, min_trials=2, max_trials=2, target_seconds=0.01, warmup_seconds=0.0,
+                        timeout_s=60.0)
+    with EvalPool("sycl", [0]) as pool:
+        r = pool.evaluate_sync(EvalRequest(unit, unit, "sycl", 0, quick, nonce=time.time_ns() & 0xFFFF))
+    assert r.verdict.value == "correct", r.message
+
+
+def test_an_unguarded_header_tunable_of_laplace3d_is_a_spec_error(tmp_path):
+    """user20b: `tune BLOCK_Y = 4, 8, 16` over laplace3d-sycl's kernel.h `#define BLOCK_Y 8` (no
+    #ifndef) made `kf bench` say the evaluation process died (SIGSEGV). Fixed by hdr20: a spec
+    error at the tune line naming kernel.h:21; checked here on the real files."""
+    work = tmp_path / "laplace3d-sycl"
+    shutil.copytree(LAPLACE, work)
+    main = work / "main.cpp"
+    lines = main.read_text().split("\n")
+    at = next(i for i, ln in enumerate(lines) if "parallel_for<class eval>" in ln)
+    lines[at:at] = ["      // @kf in  d_u1: float[NX * NY * NZ]", "      // @kf out d_u2: float[NX * NY * NZ]",
+                    "      // @kf NX = 128", "      // @kf NY = 128", "      // @kf NZ = 128",
+                    "      // @kf pitch = NX", "      // @kf global (1 + (NY - 1) // BLOCK_Y) * BLOCK_Y, "
+                    "(1 + (NX - 1) // BLOCK_X) * BLOCK_X", "      // @kf local BLOCK_Y, BLOCK_X",
+                    "      // @kf tune BLOCK_Y = 4, 8, 16"]
+    text = "\n".join(lines)
+    main.write_text(text)
+    k = next(k for k in find_kernels(text, str(main)) if k.name == "eval")
+    errors = [d.message for d in k.spec_errors if d.severity == "error"]
+    assert any(m.startswith("BLOCK_Y is #defined at kernel.h:21 without #ifndef BLOCK_Y") for m in errors), errors
