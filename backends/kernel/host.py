@@ -691,6 +691,38 @@ class Host:
             p = p.parent
         return None
 
+    # -- memory the host sets before a launch ----------------------------------------------------
+
+    _ZEROING = ("memset", "cudaMemset", "cudaMemsetAsync", "hipMemset", "hipMemsetAsync", "fill")
+
+    def zeroed_before(self, arg, launch) -> bool:
+        """Whether the host sets the memory pointer argument `arg` points to to zero before
+        `launch`, in the same function (`q.memset(out, 0, sizeof(int))`, `cudaMemset(d, 0, n)`,
+        `q.fill(p, 0, n)`): the program's kernel then starts from zeros, as `start 0` says."""
+        arg = _strip(_as_expr(arg))
+        if arg is None or arg.type != "identifier":
+            return False
+        d = self._declaration(self.text(arg), arg)
+        fn = syntax.enclosing(launch, "function_definition")
+        if d is None or fn is None:
+            return False
+        calls = self._calls_by_name()
+        for name in self._ZEROING:
+            for c in calls.get(name, []):
+                if self._file_of(c) is not self._file_of(launch) or c.start_byte >= launch.start_byte \
+                        or getattr(syntax.enclosing(c, "function_definition"), "id", None) != fn.id:
+                    continue
+                a = c.child_by_field_name("arguments")
+                args = list(_named(a)) if a is not None else []
+                if len(args) < 2 or args[0].type != "identifier" or self.text(args[0]) != d.name:
+                    continue
+                if not re.fullmatch(r"\(?\s*(?:0+|0x0+|0?\.0*f?|0[uUlL]*|'\\0')\s*\)?", self.text(args[1]).strip()):
+                    continue
+                same = self._declaration(d.name, args[0])
+                if same is not None and same.node.id == d.node.id:
+                    return True
+        return False
+
     # -- names ----------------------------------------------------------------------------------
 
     def _declaration(self, name: str, at) -> _Decl | None:

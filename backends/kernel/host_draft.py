@@ -542,7 +542,11 @@ def _build(d: _Draft, host: Host, site: Site, kernel: KernelSource, body: BodyDr
             bl = body.lengths.get(p.name, "?")
             if bl != "?" and not (names_in(bl) - set(d.values) - set(d.variables)):
                 x = bl
-        b = _Buffer(p.name, role, st or "?", x, why, "0" if body.accumulates.get(p.name) else None)
+        start = "0" if body.accumulates.get(p.name) else None
+        arg = nodes.get(p.name)
+        if start is None and role != "in" and arg is not None and host.zeroed_before(arg, site.node):
+            role, start = "out", "0"  # the program zeroes it before the launch (`q.memset(out, 0, ...)`)
+        b = _Buffer(p.name, role, st or "?", x, why, start)
         d.buffers.append(b)
         if st is None:
             if et.strip() in ("auto", ""):  # a lambda's accessor over a buffer whose type nothing spells
