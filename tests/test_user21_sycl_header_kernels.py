@@ -13,6 +13,7 @@ test that edits one works on a copy. One real SYCL run (CPU device).
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -41,6 +42,10 @@ def test_work_item_functions_of_a_header_are_kernels():
         ("atomic_reduction_v16", "nd_item_function", 48)]
     assert language_of(str(LAPLACE / "kernel.h")) == "sycl"
     assert _kernels(LAPLACE / "kernel.h") == [("laplace3d", "nd_item_function", 29)]
+    # main.cpp's lambdas hand it `sm.get_multi_ptr<...>().get()` of a local_accessor: work-group
+    # local memory, not a parameter (a global buffer of the spec would be shared by every group)
+    k = find_kernels((LAPLACE / "kernel.h").read_text(), str(LAPLACE / "kernel.h"))[0]
+    assert [p.name for p in k.params] == ["NX", "NY", "NZ", "pitch", "d_u1", "d_u2"], k.params
     p = kf("kernels", "atomicReduction-sycl/kernels.h", cwd=HEC)
     assert p.returncode == 0, p.stderr
     assert "atomicReduction-sycl/kernels.h:20:6: atomic_reduction_v2 (SYCL function taking the work-item)" \
@@ -189,3 +194,55 @@ def test_laplace3d_evals_local_accessor_is_its_shared_memory():
         compiled = s.compile(CompileUnit(path, lifted.source, lifted.entry, "sycl",
                                        include_dirs=[str(LAPLACE), str(HEC / "laplace3d-cuda")]))
     assert compiled.resources.static_shared == 3 * 34 * 10 * 4
+
+
+_LAPLACE_SPEC = """\
+// @kf in  d_u1: float[NX * NY * NZ]
+// @kf out d_u2: float[NX * NY * NZ]
+// @kf NX = 64
+// @kf NY = 40
+// @kf NZ = 16
+// @kf pitch = NX
+// @kf global (1 + (NY - 1) // BLOCK_Y) * BLOCK_Y, (1 + (NX - 1) // BLOCK_X) * BLOCK_X
+// @kf local BLOCK_Y, BLOCK_X
+// @kf tune BLOCK_X = 32
+// @kf tune BLOCK_Y = 8
+// @kf require NX % 32 == 0
+// @kf check NX = 64, NY = 53, NZ = 9"""
+
+
+def test_a_header_kernel_gets_the_local_memory_its_includer_hands_it(tmp_path):
+    """`kf bench kernel.h:laplace3d` (a spec above the function in a copy of the header, small
+    sizes): u1 is the work-group local memory main.cpp's lambda makes (`local_accessor<float, 1>
+    sm(3*KOFF, cgh)`), so the kernel runs correctly and the shared mem row says 4080 B."""
+    shutil.copytree(LAPLACE, tmp_path / "laplace3d-sycl")
+    shutil.copytree(HEC / "laplace3d-cuda", tmp_path / "laplace3d-cuda")
+    header = tmp_path / "laplace3d-sycl" / "kernel.h"
+    lines = header.read_text().split("\n")
+    lines[28:28] = _LAPLACE_SPEC.split("\n")  # above `void laplace3d(` (line 29)
+    header.write_text("\n".join(lines))
+    p = kf("bench", "kernel.h:laplace3d", "--time-budget", "0.1", "--seeds", "1", cwd=header.parent)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "verdict: correct" in p.stdout, p.stdout
+    assert re.search(r"shared mem\s*│\s*4080 B", p.stdout), p.stdout
+
+
+def test_local_memory_sized_by_the_includers_variable_is_an_error_naming_the_launch(tmp_path):
+    """The header alone cannot size local memory the including file sizes at run time."""
+    (tmp_path / "k.h").write_text(
+        "void block_sum(const float *in, float *out, float *scratch, const sycl::nd_item<1> &it) {\n"
+        "  scratch[it.get_local_id(0)] = in[it.get_global_id(0)];\n"
+        "  sycl::group_barrier(it.get_group());\n"
+        "  if (it.get_local_id(0) == 0) out[it.get_group(0)] = scratch[0];\n}\n")
+    (tmp_path / "main.cpp").write_text(
+        "#include <sycl/sycl.hpp>\n#include \"k.h\"\nint main(int argc, char **argv) {\n"
+        "  sycl::queue q;\n  int n = 1 << 16, wg = atoi(argv[1]);\n"
+        "  float *in = sycl::malloc_device<float>(n, q), *out = sycl::malloc_device<float>(n / wg, q);\n"
+        "  q.submit([&](sycl::handler &h) {\n    sycl::local_accessor<float, 1> s(wg, h);\n"
+        "    h.parallel_for(sycl::nd_range<1>(n, wg), [=](sycl::nd_item<1> it) {\n"
+        "      block_sum(in, out, s.get_multi_ptr<sycl::access::decorated::no>().get(), it);\n    });\n  });\n}\n")
+    k = find_kernels((tmp_path / "k.h").read_text(), str(tmp_path / "k.h"))[0]
+    assert [p.name for p in k.params] == ["in", "out"], k.params
+    errors = [d.message for d in k.spec_errors if d.severity == "error"]
+    assert errors == ["kf cannot lift 'block_sum': the launch at main.cpp:10 hands it local memory sized by "
+                      "wg, a variable there: bench that lambda"], errors

@@ -92,7 +92,7 @@ def find_form(text: str, kernel: KernelSource) -> SyclKernelForm | None:
     """The lambda / nd_item function `kernel` describes, read again from `text`."""
     lines = Lines(text)
     at = lines.offset(kernel.name_range.start)
-    forms = [f for f in find_sycl_forms(text) if f.name == kernel.name and f.form == kernel.form]
+    forms = [f for f in find_sycl_forms(text, path=kernel.file) if f.name == kernel.name and f.form == kernel.form]
     return min(forms, key=lambda f: abs(f.name_span[0] - at), default=None)
 
 

@@ -104,10 +104,10 @@ def _find_decls(code: str, language: Language | None) -> list[_Found]:
     return found
 
 
-def _forms(text: str, code: str, functions: Collection[str] = ()) -> list[_Found]:
+def _forms(text: str, code: str, functions: Collection[str] = (), path: str = "") -> list[_Found]:
     """SYCL lambdas and nd_item functions (tree-sitter reads the host code around them)."""
     out = []
-    for form in find_sycl_forms(text, functions):
+    for form in find_sycl_forms(text, functions, path):
         decl = None
         if form.form == "nd_item_function":
             decl = declaration(code, form.start)
@@ -170,7 +170,7 @@ def find_kernels(text: str, path: str, language: Language | None = None,
         return []
     if language in (None, "sycl") and ("parallel_for" in text or nd_item_functions or WORK_ITEM_PARAM.search(text)):
         try:
-            lifted = _forms(text, scan_code, nd_item_functions)
+            lifted = _forms(text, scan_code, nd_item_functions, path)
         except Exception:  # a bug in the finder must not hide the other kernels
             lifted = []
         free = {f.decl.name for f in found if f.language == "sycl" and f.decl is not None}

@@ -949,10 +949,12 @@ def _sub_group_property(t: Tree, lam) -> list[str]:
     return [f"sycl::ext::oneapi::experimental::sub_group_size<{m.group(1)}>"] if m else []
 
 
-def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKernelForm]:
+def find_sycl_forms(text: str, functions: Collection[str] = (), path: str = "") -> list[SyclKernelForm]:
     """Every SYCL lambda kernel and nd_item function kernel in `text`, in file order.
     `functions`: names of functions taking a work-item that are kernels even where no
-    `parallel_for` of the text calls them (a fragment of code: an LLM's rewrite of one)."""
+    `parallel_for` of the text calls them (a fragment of code: an LLM's rewrite of one).
+    `path`: the file `text` is; a function no lambda of it launches (a header's) takes the
+    local memory from the lambda of a file including it that does."""
     if "parallel_for" not in text and not functions and not WORK_ITEM_PARAM.search(text):
         return []
     try:
@@ -1091,9 +1093,97 @@ def find_sycl_forms(text: str, functions: Collection[str] = ()) -> list[SyclKern
         if fname not in explicit and any(re.search(rf"\b{re.escape(fname)}\s*(<[^;{{}}]*>)?\s*\(", b)
                                          for b in bodies):
             continue
-        out.append(_function_kernel(t, ctx, fdef, fname, None, index, None, None, 0))
+        k = _function_kernel(t, ctx, fdef, fname, None, index, None, None, 0)
+        if path:
+            _includer_locals(k, path)
+        out.append(k)
     out.sort(key=lambda k: k.start)
     return out
+
+
+_INCLUDERS: dict[tuple[str, int, int], tuple[str, Tree | None]] = {}  # (path, mtime_ns, size) -> (text, tree)
+
+
+def _includers(path: str) -> list[tuple[str, str, Tree]]:
+    """(path, text, tree) of the files beside `path` that `#include` it with quotes and launch
+    kernels (`parallel_for`): where a header's work-item functions are called from."""
+    import os
+
+    here = os.path.abspath(path)
+    folder, base = os.path.dirname(here), os.path.basename(here)
+    try:
+        names = sorted(os.listdir(folder))[:200]
+    except OSError:
+        return []
+    inc = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"(?:[^"]*/)?' + re.escape(base) + '"', re.M)
+    out = []
+    for name in names:
+        p = os.path.join(folder, name)
+        if p == here or not name.lower().endswith((".cpp", ".cc", ".cxx", ".hpp", ".h", ".sycl")):
+            continue
+        try:
+            st = os.stat(p)
+            if st.st_size > 1_000_000:
+                continue
+            key = (p, st.st_mtime_ns, st.st_size)
+            if key not in _INCLUDERS:
+                with open(p, encoding="utf-8", errors="replace") as f:
+                    txt = f.read()
+                tree = syntax.parse_code(txt) if inc.search(txt) and "parallel_for" in txt else None
+                if len(_INCLUDERS) > 64:
+                    _INCLUDERS.clear()
+                _INCLUDERS[key] = (txt, tree)
+        except (OSError, ValueError):
+            continue
+        txt, tree = _INCLUDERS[key]
+        if tree is not None:
+            out.append((p, txt, tree))
+    return out
+
+
+def _includer_locals(k: SyclKernelForm, path: str) -> None:
+    """A header's work-item function `k` as an including file's lambda calls it: the arguments
+    that are local accessors there are its work-group local memory, not parameters (laplace3d's
+    `sm.get_multi_ptr<...>().get()`). Their sizes must be the header's (macros, constants)."""
+    import os
+
+    for ipath, itext, t in _includers(path):
+        for call in syntax.walk(t.root):
+            if call.type != "call_expression" or _call_name(t, call)[0] != k.name:
+                continue
+            lam = syntax.enclosing(call, "lambda_expression")
+            pfor = syntax.enclosing(lam, "call_expression") if lam is not None else None
+            if pfor is None or _call_name(t, pfor)[0] != "parallel_for":
+                continue
+            params = lam.child_by_field_name("declarator")
+            plist = params.child_by_field_name("parameters") if params is not None else None
+            pnodes = [c for c in plist.named_children if c.type.endswith("parameter_declaration")] \
+                if plist is not None else []
+            item = _item_of(t, pnodes[0])[0] if pnodes else ""
+            args = _args(call)
+            if not item or k.item_index >= len(args) or t.text_of(args[k.item_index]) != item:
+                continue
+            ctx = _Context(t, _top_functions(t), set())
+            ctx.constant_texts = _constant_texts(t)
+            where = f"{os.path.basename(ipath)}:{call.start_point[0] + 1}"
+            for i, a in enumerate(args):
+                if i == k.item_index:
+                    continue
+                for ident in _identifiers(t, a):
+                    d = _lookup(t, lam, t.text_of(ident))
+                    if d is None:
+                        continue
+                    v = _classify(ctx, d, t.text_of(ident))
+                    if v.kind == "local":
+                        runtime = [n for e in v.extents for n in re.findall(r"[A-Za-z_]\w*", e)
+                                   if _lookup(t, d.node, n) is not None]
+                        if runtime:
+                            k.problems.append((k.name_span[0], f"the launch at {where} hands it local memory "
+                                               f"sized by {runtime[0]}, a variable there: bench that lambda"))
+                        v.decl, v.uses = (k.name_span[0], k.name_span[0]), k.name_span[0]
+                        k.local_args[i] = (t.text_of(a), v)
+                    break
+            return
 
 
 def _launched_functions(t: Tree, ctx: _Context, functions, body, item_name: str):
