@@ -216,3 +216,20 @@ def test_a_sample_of_a_large_input_is_its_own_values_and_gives_its_rms(monkeypat
     exact = math.sqrt(float(np.mean(whole.astype(np.float64) ** 2)))
     assert k == n and abs(rms - exact) < 0.01 * exact
     assert original.accumulation_terms(spec.buffers[1], spec, inputs, {"x": n, "y": n}) == 1
+
+
+def test_a_buffer_written_from_the_host_is_computed_once_per_set_and_counted_in_a_stored_run():
+    """A 576 KiB input (147,456 floats: matmul's 384 x 384) is written from the host with its
+    guards (below 1 MiB), so every write of a stored set needs its host values: they are
+    computed once per set and kept (the same values, read-only), and a stored run counts them
+    in its bytes; a buffer written on the device by the generator is not kept."""
+    from backends.judge.reference_cache import StoredRun
+
+    spec = spec_of(buf("f32", 384 * 384, name="a"), buf("f32", 1 << 20, name="big"))
+    s = InputSet(spec, {}, (3, 4))
+    first = s["a"]
+    assert s["a"] is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, InputSet(spec, {}, (3, 4))["a"])
+    assert s["big"] is not s["big"]  # 4 MiB: the device writes it, the host copy is not kept
+    assert s.kept_bytes == 384 * 384 * 4
+    assert StoredRun(s, {"y": np.zeros(10, np.float32)}).nbytes == 40 + 384 * 384 * 4

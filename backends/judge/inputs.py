@@ -69,6 +69,9 @@ __all__ = ["SECRET", "InputSet", "GenPlan", "plan_for", "host_values", "specials
 
 SECRET = int.from_bytes(os.urandom(16), "little")  # per worker process; never leaves it
 DEVICE_MIN_ELEMENTS = int(os.environ.get("KF_DEVICE_INPUTS_MIN", "65536"))  # below: the NumPy twin and a copy
+# a buffer below this many bytes is written from the host in one copy with its guards (launch.Buffers,
+# device_checks.DEVICE_MIN_BYTES), so its values are computed on the host for every write: kept once computed
+KEEP_BYTES = 1 << 20
 SPECIALS_PER_BUFFER = 8
 OUTLIERS = 64  # scattered magnitudes per wide float buffer: 24 above the range, 24 below, 8 zeros, 8 subnormals
 
@@ -602,6 +605,7 @@ class InputSet(Mapping[str, np.ndarray]):
             self.keys[b.name] = _keys(self.key + (int(wide),), b.name)
             self.plans[b.name] = plan_for(b, n, env, mode, wide, pick=self.keys[b.name][3])
         self._host: dict[str, np.ndarray] = {}
+        self._nbytes = {name: sizes[name] for name in self.plans}
         self._scattered: dict[str, list[tuple[int, float]]] = {}
         self.dtypes = {b.name: b.dtype for b in spec.buffers if b.role != "out"}
         # (buffer, bytes, backend) -> the device digest of the values as first written
@@ -624,9 +628,21 @@ class InputSet(Mapping[str, np.ndarray]):
                 a[[i for i, _ in scattered]] = _special_array(p, [v for _, v in scattered])
             a = _as_buffer_dtype(a, self.dtypes[name])
             a.setflags(write=False)
-            if p.n < DEVICE_MIN_ELEMENTS:  # large sets are not kept: a stored run's InputSet stays a key
+            if self._keeps(name):  # large sets are not kept: a stored run's InputSet stays a key
                 self._host[name] = a
         return a
+
+    def _keeps(self, name: str) -> bool:
+        """Whether buffer `name`'s host values are kept once computed: a small buffer (the NumPy
+        twin writes it), or one written from the host with its guards (KEEP_BYTES). A stored run
+        (reference_cache) writes the same set in every evaluation of its epoch: the original's
+        self-checks, the candidate's runs, the repeats at the probed sizes."""
+        return self.plans[name].n < DEVICE_MIN_ELEMENTS or self._nbytes[name] < KEEP_BYTES
+
+    @property
+    def kept_bytes(self) -> int:
+        """The most host memory this set keeps (the buffers `_keeps`), for a store's budget."""
+        return sum(n for name, n in self._nbytes.items() if self._keeps(name))
 
     def scattered(self, name: str) -> list[tuple[int, float]]:
         """(position, value) of buffer `name`'s special values and outliers (specials_for), computed once."""

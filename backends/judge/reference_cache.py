@@ -94,7 +94,8 @@ class StoredRun:
         self.digests = dict(digests or {})  # device digests of the outputs (device_checks)
         for a in self.outputs.values():
             a.setflags(write=False)
-        self.nbytes = sum(a.nbytes for a in self.outputs.values())
+        # with the host values the input set keeps once computed (InputSet.kept_bytes)
+        self.nbytes = sum(a.nbytes for a in self.outputs.values()) + getattr(inputs, "kept_bytes", 0)
 
     def read(self, name: str, dtype: str) -> np.ndarray:
         return self.outputs[name]
