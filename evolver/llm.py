@@ -22,10 +22,12 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 import httpx2
-import openai
+
+if TYPE_CHECKING:
+    import openai
 
 from backends.run.environment import key_of, known_keys, remember_key
 
@@ -133,6 +135,8 @@ class LLMClient:
 
     def _openai(self) -> openai.AsyncOpenAI:
         if self._client is None:
+            import openai  # 0.4 s of imports: only a search that talks to an LLM pays them (kf serve starts without)
+
             http = httpx2.AsyncClient(auth=_EnvKeyAuth(self.config.api_key_env),
                                       timeout=self.config.timeout_s, trust_env=False)
             # the real key goes in through the auth hook; the library only ever sees the dummy
@@ -218,6 +222,8 @@ class LLMClient:
 
     async def _once(self, messages: list[dict[str, Any]], max_tokens: int,
                     temperature: float | None) -> Reply:
+        import openai
+
         self.requests += 1
         temp = self.config.temperature if temperature is None else temperature
         try:
