@@ -97,8 +97,9 @@ def test_more_accurate_than_the_original_is_never_rejected_for_differing_from_it
     # errors of either sign, std 1.7 at 2^20, 0.11 at 4097, 0.054 at 1000) and can fall inside the
     # tolerance at any one size (0.027 at 2^20 once in CI): judged at the check where it is furthest
     # outside. A check's tolerance is atol + rtol |sum|, with atol >= 1e-4 |sum| (the output's scale):
-    # at most atol (1 + rtol / 1e-4). All ~17 checks inside it: < 2e-7 from the four big sizes
-    # alone (0.25^2 x 0.32 x 0.05^2 x 0.06^2), ~1e-14 with the small ones (docs/testing.md)
+    # at most atol (1 + rtol / 1e-4). All ~17 checks inside it: < 2e-7 from the seven at n >= 1000
+    # alone (2^20 x 2: 0.25 each, 9/8 of it: 0.32, 1000 x 2: 0.05, 4097 x 2: 0.06), ~1e-14 with
+    # n = 1..15 (docs/testing.md); 15 real evaluations: the worst check 22-272 tolerances out
     def tolerance(c):
         return c.atol * (1 + c.rtol / 1e-4)
 
