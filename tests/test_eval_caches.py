@@ -45,14 +45,17 @@ def _counters(pool: EvalPool) -> tuple[dict, dict]:
     return stats["compile"], stats["reference"]
 
 
-def _wide_nonce() -> int:
+def _wide_nonce() -> tuple[int, int]:
+    """(a nonce whose random size lies between the small sizes and the default, that size's n):
+    found by the same function the harness draws with, so the branch is taken every run."""
     from backends.judge.sizes import random_size
     from backends.kernel.tunables import defaults
 
     unit = request("sycl", "good", "sycl").reference
     tun = defaults(unit.text, unit.kernel)
-    return next(k for k in range(1000) if (r := random_size(unit.kernel.spec, k, tun, "sycl")) is not None
-                and not r.probe)
+    nonce = next(k for k in range(1000) if (r := random_size(unit.kernel.spec, k, tun, "sycl")) is not None
+                 and not r.probe)
+    return nonce, int(random_size(unit.kernel.spec, nonce, tun, "sycl").overrides["n"])
 
 
 def test_second_evaluation_of_the_same_original_reuses_its_compile_and_outputs(pool):
@@ -64,8 +67,11 @@ def test_second_evaluation_of_the_same_original_reuses_its_compile_and_outputs(p
 
     # at a nonce whose random size lies between the small sizes and the default (sizes.WIDE_SHARE),
     # where the special values run once more: that size's scale is not stored either
-    second = pool.evaluate_sync(msgspec.structs.replace(request("sycl", "good", "sycl"), nonce=_wide_nonce()))
+    nonce, wide = _wide_nonce()
+    second = pool.evaluate_sync(msgspec.structs.replace(request("sycl", "good", "sycl"), nonce=nonce))
     assert second.verdict is Verdict.CORRECT, second.message
+    # the evaluation took that branch: its random size is the wide one (above 1/16 of the 2^22 default)
+    assert f"random size n={wide} " in second.message and wide > (1 << 22) // 16, (wide, second.message)
     comp, ref = _counters(pool)
     assert (comp["misses"], comp["hits"]) == (1, 1)  # the original was not compiled again
     assert (ref["misses"], ref["hits"]) == (SAXPY_SETS, SAXPY_SETS)  # nor run on the verification inputs

@@ -113,7 +113,9 @@ async def test_gives_up_after_retries(double):
 
 
 async def test_timeout_is_retried_then_reported(double):
-    double.script = [slow(3.0), slow(3.0)]
+    # replies that never come while the test runs (the double ends them at its close): a 3 s reply
+    # beat the 0.3 s limit whenever the event loop stalled 2.7 s (load)
+    double.script = [slow(600), slow(600)]
     async with LLMClient(config(double.url, timeout_s=0.3, retries=1), sleep=Sleeps()) as c:
         with pytest.raises(LLMError, match=r"did not answer within 0.3s.*gave up after 2"):
             await c.chat(MSGS)

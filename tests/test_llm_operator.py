@@ -137,7 +137,7 @@ async def test_concurrent_calls(unit):
 
 
 async def test_cancellation_propagates(unit):
-    with LLMDouble(default=slow(3.0)) as llm:
+    with LLMDouble(default=slow(600)) as llm:  # never answers first (3 s did after a 2.8 s stall)
         cfg = config(llm.url)
         op = LLMOperator(cfg, client(cfg))
         task = asyncio.ensure_future(op.propose(context(unit), 2))

@@ -96,10 +96,11 @@ async def test_folder_watcher_reports_changes(tmp_path):
         (tmp_path / "new.cu").write_text(CUDA)
         (tmp_path / "build").mkdir()
         (tmp_path / "build" / "gen.cu").write_text(CUDA)
-        for _ in range(50):
+        for _ in range(600):  # a guard, not a claim: returns at the first report (60 s at most, as wait_for)
             await asyncio.sleep(0.1)
             if got:
                 break
+        assert got, "the watcher reported nothing in 60 s"
         paths = set().union(*got)
         assert any(p.endswith("new.cu") for p in paths)
         assert not any("build" in p for p in paths)

@@ -293,13 +293,15 @@ def test_command_arguments():
 
 def test_views_are_fast():
     s = snap(searches={KEY: summary()})
-    t0 = time.perf_counter()
+    # the CPU time this thread spent, not the wall clock: on a loaded machine a preempted loop
+    # takes as long as the scheduler makes it, and that is not the views' cost (about 50 us a round)
+    t0 = time.thread_time()
     for _ in range(200):
         views.code_lenses(ENTRY, s, URI)
         views.hover(ENTRY, lsp.Position(K.name_range.start.line, K.name_range.start.column), s)
         views.code_actions(ENTRY, URI, _at(K.name_range.start.line), s)
         views.inlay_hints(ENTRY, s)
-    assert (time.perf_counter() - t0) / 200 < 0.005  # well under the 50 ms a handler may take
+    assert (time.thread_time() - t0) / 200 < 0.005  # well under the 50 ms a handler may take
 
 
 # -- jobs: errors are reported, limits hold (a fake pool; no device) --------------------------

@@ -236,7 +236,10 @@ def test_hang_times_out_and_the_client_has_its_own_limit(pool):
     hang = pool.evaluate_sync(req("hang", msgspec.structs.replace(SMALL, timeout_s=2.0)))
     assert hang.verdict is Verdict.TIMEOUT, hang.message
     impatient = RemotePool(pool.address, "sycl", timeout=0.5, _client=pool.client)
-    late = impatient.evaluate_sync(req("good"))
+    # a candidate that cannot finish first: a warm `good` evaluation takes 0.6-0.9 s, and the client
+    # looks every 0.25 s, so on a quiet machine it could come back `correct` before the 0.5 s limit
+    # fired. The worker's own limit (3 s, scaled with the load) is the one the client must beat.
+    late = impatient.evaluate_sync(req("hang", msgspec.structs.replace(SMALL, timeout_s=3.0 * slowdown())))
     assert late.verdict is Verdict.TIMEOUT and "client-side limit" in late.message
     assert pool.evaluate_sync(req("good")).verdict is Verdict.CORRECT
 
