@@ -1166,24 +1166,38 @@ def _includer_locals(k: SyclKernelForm, path: str) -> None:
             ctx = _Context(t, _top_functions(t), set())
             ctx.constant_texts = _constant_texts(t)
             where = f"{os.path.basename(ipath)}:{call.start_point[0] + 1}"
-            for i, a in enumerate(args):
-                if i == k.item_index:
-                    continue
-                for ident in _identifiers(t, a):
-                    d = _lookup(t, lam, t.text_of(ident))
-                    if d is None:
-                        continue
-                    v = _classify(ctx, d, t.text_of(ident))
-                    if v.kind == "local":
-                        runtime = [n for e in v.extents for n in re.findall(r"[A-Za-z_]\w*", e)
-                                   if _lookup(t, d.node, n) is not None]
-                        if runtime:
-                            k.problems.append((k.name_span[0], f"the launch at {where} hands it local memory "
-                                               f"sized by {runtime[0]}, a variable there: bench that lambda"))
-                        v.decl, v.uses = (k.name_span[0], k.name_span[0]), k.name_span[0]
-                        k.local_args[i] = (t.text_of(a), v)
-                    break
+            local_args, _ = _local_arguments(t, ctx, lam, args, k.item_index, len(args))
+            for i, (text, v, d) in local_args.items():
+                runtime = [n for e in v.extents for n in re.findall(r"[A-Za-z_]\w*", e)
+                           if _lookup(t, d.node, n) is not None]
+                if runtime:
+                    k.problems.append((k.name_span[0], f"the launch at {where} hands it local memory "
+                                       f"sized by {runtime[0]}, a variable there: bench that lambda"))
+                v.decl, v.uses = (k.name_span[0], k.name_span[0]), k.name_span[0]
+                k.local_args[i] = (text, v)
             return
+
+
+def _local_arguments(t: Tree, ctx: _Context, lam, args: list, item_index: int, n_params: int):
+    """The launch's arguments made from local accessors (work-group local memory, not kernel
+    parameters): {index: (argument text, Variable, its declaration)}, and (line, note) for each
+    local accessor kf cannot take."""
+    local_args: dict[int, tuple[str, Variable, object]] = {}
+    problems: list[tuple[int, str]] = []
+    for i, a in enumerate(args):
+        if i == item_index or i >= n_params:
+            continue
+        for ident in _identifiers(t, a):
+            d = _lookup(t, lam, t.text_of(ident))
+            if d is None:
+                continue
+            v = _classify(ctx, d, t.text_of(ident))
+            if v.kind == "local":
+                local_args[i] = (t.text_of(a), v, d)
+            elif v.kind == "unsupported" and "local accessor" in v.note:
+                problems.append((t.span(a)[0], v.note))
+            break
+    return local_args, problems
 
 
 def _launched_functions(t: Tree, ctx: _Context, functions, body, item_name: str):
@@ -1235,23 +1249,9 @@ def _function_kernel(t: Tree, ctx: _Context, fdef, fname: str, call, index: int,
     while name_node is not None and name_node.type == "qualified_identifier":
         name_node = name_node.child_by_field_name("name")
     body = fdef.child_by_field_name("body")
-    problems: list[tuple[int, str]] = []
-    # arguments made from local accessors: work-group local memory, not kernel parameters
-    local_args: dict[int, tuple[str, Variable]] = {}
     args = _args(call) if call is not None else []
-    for i, a in enumerate(args):
-        if i == index or i >= len(params):
-            continue
-        for ident in _identifiers(t, a):
-            d = _lookup(t, lam, t.text_of(ident))
-            if d is None:
-                continue
-            v = _classify(ctx, d, t.text_of(ident))
-            if v.kind == "local":
-                local_args[i] = (t.text_of(a), v)
-            elif v.kind == "unsupported" and "local accessor" in v.note:
-                problems.append((t.span(a)[0], v.note))
-            break
+    found, problems = _local_arguments(t, ctx, lam, args, index, len(params))
+    local_args = {i: (text, v) for i, (text, v, _) in found.items()}
     kind = item_kind
     rng = launch_range if kind == "" else kind != "nd_item"
     return SyclKernelForm(
