@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.judge import harness, launch
+from backends.judge import device_checks, harness, launch
 from backends.kernel.load import load_unit
 from backends.model import EvalOptions, EvalRequest, Verdict
 from backends.run.local_pool import EvalPool
@@ -192,6 +192,7 @@ def test_large_outputs_are_checked_on_secret_blocks_of_every_trial(monkeypatch):
 
     monkeypatch.setattr(harness, "LARGE_OUTPUT_BYTES", 0)
     monkeypatch.setattr(harness, "SAMPLE_BLOCKS", 4)
+    monkeypatch.setattr(device_checks, "DEVICE_COMPARE_MIN_BYTES", 1 << 62)  # the sampled way, not the kernel's
     ref = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
     options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=20, max_trials=40, target_seconds=0.2,
                           warmup_seconds=0.0, timeout_s=30.0)

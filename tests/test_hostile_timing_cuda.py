@@ -12,7 +12,7 @@ import weakref
 import numpy as np
 import pytest
 
-from backends.judge import harness, launch
+from backends.judge import device_checks, harness, launch
 from backends.judge import inputs as gen
 from backends.judge.inputs import InputSet
 from backends.judge.launch import Buffers
@@ -191,6 +191,7 @@ def test_large_outputs_are_checked_on_secret_blocks_of_every_trial(monkeypatch):
 
     monkeypatch.setattr(harness, "LARGE_OUTPUT_BYTES", 0)
     monkeypatch.setattr(harness, "SAMPLE_BLOCKS", 4)
+    monkeypatch.setattr(device_checks, "DEVICE_COMPARE_MIN_BYTES", 1 << 62)  # the sampled way, not the kernel's
     ref = load_unit(str(EXAMPLES / "cuda" / "saxpy.cu"))
     options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=20, max_trials=40, target_seconds=0.2,
                           warmup_seconds=0.0, timeout_s=30.0)

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from backends import compare_kernel
 from backends.kernel import dtypes
 from backends.session import (
     BufferArg,
@@ -104,6 +105,51 @@ extern "C" __global__ void kf_digest(const unsigned int* p, unsigned long long n
         acc += kf_mix(kf_mix(key ^ (i * 0x9E3779B97F4A7C15ull)) ^ (unsigned long long)p[i]);
     for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
     if ((threadIdx.x & 31) == 0) atomicAdd(out, acc);
+}
+"""
+
+
+CLOSE_SOURCE = r"""
+#define KF_FN __device__ __forceinline__
+#define KF_D2U(x) ((unsigned long long)__double_as_longlong(x))
+#define KF_U2D(u) __longlong_as_double((long long)(u))
+#define KF_MUL(a, b) __dmul_rn(a, b)
+#define KF_ADD(a, b) __dadd_rn(a, b)
+#define KF_SUB(a, b) __dsub_rn(a, b)
+#define KF_DIV(a, b) __ddiv_rn(a, b)
+""" + compare_kernel.ELEMENT_SOURCE + r"""
+// backends/compare_kernel.py: every element of two ranges under verify.compare_output's rule,
+// the figures reduced per warp, then into out[0..8) with atomics (maxima as double bits: >= 0)
+extern "C" __global__ void kf_close(const unsigned char* ref, const unsigned char* cand, unsigned long long n,
+                                    int kind, int size, double atol, double rtol, int poisoned,
+                                    unsigned long long poison, unsigned long long* out) {
+  kf_close_acc a = {0, 0, 0, 0, 0, 0.0, 0.0, 0.0};
+  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+       i += (unsigned long long)gridDim.x * blockDim.x)
+    kf_close_one(ref, cand, i, kind, size, atol, rtol, poisoned, poison, &a);
+  for (int o = 16; o > 0; o >>= 1) {
+    a.ref_poison += __shfl_down_sync(0xffffffffu, a.ref_poison, o);
+    a.unwritten += __shfl_down_sync(0xffffffffu, a.unwritten, o);
+    a.bad += __shfl_down_sync(0xffffffffu, a.bad, o);
+    a.nonfinite += __shfl_down_sync(0xffffffffu, a.nonfinite, o);
+    a.compared += __shfl_down_sync(0xffffffffu, a.compared, o);
+    a.max_abs = kf_max(a.max_abs, __shfl_down_sync(0xffffffffu, a.max_abs, o));
+    a.max_rel = kf_max(a.max_rel, __shfl_down_sync(0xffffffffu, a.max_rel, o));
+    a.excess = kf_max(a.excess, __shfl_down_sync(0xffffffffu, a.excess, o));
+  }
+  if ((threadIdx.x & 31) == 0) {
+    atomicAdd(out + 0, a.ref_poison); atomicAdd(out + 1, a.unwritten); atomicAdd(out + 2, a.bad);
+    atomicAdd(out + 3, a.nonfinite); atomicAdd(out + 4, a.compared);
+    atomicMax(out + 5, KF_D2U(a.max_abs)); atomicMax(out + 6, KF_D2U(a.max_rel)); atomicMax(out + 7, KF_D2U(a.excess));
+  }
+}
+
+// dst[j] = src[idx[j]] for elements of `size` bytes: a fixed sample of a large buffer, on the device
+extern "C" __global__ void kf_gather(const unsigned char* src, const unsigned long long* idx, unsigned char* dst,
+                                     unsigned long long n, int size) {
+  for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
+       j += (unsigned long long)gridDim.x * blockDim.x)
+    for (int k = 0; k < size; k++) dst[j * size + k] = src[idx[j] * size + k];
 }
 """
 
@@ -199,6 +245,7 @@ class CudaSession:
         self._fill64: CudaKernel | None = None
         self._digest: CudaKernel | None = None
         self._scrub: CudaKernel | None = None
+        self._close: dict[str, CudaKernel] = {}  # kf_close and kf_gather, built on first use
         self._digest_sink: CudaBuffer | None = None
         self._peak: float | None = None
         self._closed = False
@@ -438,6 +485,69 @@ class CudaSession:
                np.uint64(ptr), np.uint64(words), np.uint64(key & 0xFFFFFFFFFFFFFFFF), np.uint64(sink.ptr))
         self._sync("digest")
         return int(self.read(sink, 0, 8).view(np.uint64)[0])
+
+    def _own(self, entry: str) -> "CudaKernel":
+        k = self._close.get(entry)
+        if k is None:
+            k = self.compile(CompileUnit(path=f"<{entry}>", source=CLOSE_SOURCE, entry=entry, language="cuda"))
+            if isinstance(k, CompileFailure):
+                raise RuntimeError(f"could not build {entry}: " + k.log)
+            self._close[entry] = k
+        return k
+
+    def compare_close(self, ref: object, ref_offset: int, cand: object, cand_offset: int, count: int, dtype: str,
+                      atol: float, rtol: float, poison: bytes | None) -> compare_kernel.Stats:
+        """`count` elements of scalar type `dtype` of two device ranges compared on the device
+        under verify.compare_output's rule (backends/compare_kernel.py; `poison`: the pattern
+        that marks an element not written, None where the output started with values)."""
+        from cuda.core import LaunchConfig, launch
+
+        self._alive()
+        size = compare_kernel.ITEMSIZE[dtype]
+        r = self._range(ref, ref_offset, count * size)
+        c = self._range(cand, cand_offset, count * size)
+        if (r.ptr + ref_offset) % size or (c.ptr + cand_offset) % size:
+            raise ValueError("compare needs ranges aligned to their element size")
+        k = self._own("kf_close")
+        sink = self.alloc(8 * compare_kernel.SLOTS)
+        try:
+            self._drv("cuMemsetD32Async", self._driver.cuMemsetD32Async(sink.ptr, 0, 2 * compare_kernel.SLOTS,
+                                                                         self.stream.handle))
+            blocks = max(1, min((count + 255) // 256, 8 * max(self.info.compute_units, 1)))
+            launch(self.stream, LaunchConfig(grid=(blocks, 1, 1), block=(256, 1, 1)), k.kernel,
+                   np.uint64(r.ptr + ref_offset), np.uint64(c.ptr + cand_offset), np.uint64(count),
+                   np.int32(compare_kernel.KINDS[dtype]), np.int32(size), np.float64(atol), np.float64(rtol),
+                   np.int32(poison is not None), np.uint64(compare_kernel.poison_word(poison or b"")),
+                   np.uint64(sink.ptr))
+            self._sync("compare")
+            return compare_kernel.stats(self.read(sink, 0, 8 * compare_kernel.SLOTS).view(np.uint64))
+        finally:
+            self.free(sink)
+
+    def gather(self, buffer: object, offset: int, dtype: str, indices: np.ndarray) -> np.ndarray:
+        """The elements at `indices` of a device range of scalar type `dtype`, gathered on the
+        device (a fixed sample of a large buffer without copying all of it back)."""
+        from cuda.core import LaunchConfig, launch
+
+        self._alive()
+        size = compare_kernel.ITEMSIZE[dtype]
+        idx = np.ascontiguousarray(indices, dtype=np.uint64)
+        n = idx.size
+        if n and int(idx.max()) * size + size + offset > self._buf(buffer).size:
+            raise ValueError("gather index outside the allocation")
+        src = self._range(buffer, offset, 0)
+        k = self._own("kf_gather")
+        d_idx, dst = self.alloc(max(8, idx.nbytes)), self.alloc(max(8, n * size))
+        try:
+            self.write(d_idx, 0, idx.view(np.uint8))
+            blocks = max(1, min((n + 255) // 256, 8 * max(self.info.compute_units, 1)))
+            launch(self.stream, LaunchConfig(grid=(blocks, 1, 1), block=(256, 1, 1)), k.kernel,
+                   np.uint64(src.ptr + offset), np.uint64(d_idx.ptr), np.uint64(dst.ptr), np.uint64(n), np.int32(size))
+            self._sync("gather")
+            return self.read(dst, 0, n * size).view(dtypes.numpy_dtype(dtype))
+        finally:
+            self.free(d_idx)
+            self.free(dst)
 
     def scrub_local_memory(self) -> None:
         """Fill the shared memory of every SM with SCRUB_PATTERN: the harness calls this before

@@ -29,16 +29,23 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from backends.judge.verify import OutputCheck, compare_output
+import numpy as np
+
+from backends import compare_kernel
+from backends.judge.verify import OutputCheck, compare_output, poison_mask, scale_sample, tolerance_params
+from backends.kernel import dtypes
 from backends.session import DeviceFault
 
 DEVICE_MIN_BYTES = 1 << 20
+DEVICE_COMPARE_MIN_BYTES = 16 << 20  # outputs this large are compared on the device where it can (on_device)
+_DEVICE_ORACLE = {"scale_atol", "extra_atol", "extra_rtol", "extra_why", "magnitude"}
 _KEY = int.from_bytes(os.urandom(8), "little")
-_counts = {"digests": 0, "outputs_matched": 0, "outputs_on_host": 0}
+_counts = {"digests": 0, "outputs_matched": 0, "outputs_on_device": 0, "outputs_on_host": 0}
 
 
 def stats() -> dict[str, int]:
-    """digests taken on the device, outputs passed by digest, outputs compared on the host."""
+    """digests taken on the device, outputs passed by digest, outputs passed by the comparison
+    kernel, outputs compared on the host."""
     return dict(_counts)
 
 
@@ -60,8 +67,10 @@ def digest(session: Any, buffer: object, offset: int, nbytes: int) -> int | None
 def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, atol: float,
             poisoned: bool = True, **oracle: Any) -> OutputCheck:
     """One output buffer of the candidate against the reference's (live Buffers or a stored
-    run): by digest on the device when both have one and they agree, else in full on the host.
-    `oracle`: the keywords of verify.compare_output (a scaled or widened tolerance)."""
+    run): by digest on the device when both have one and they agree; else by the comparison
+    kernel on the device where it passes (on_device); else in full on the host, which says
+    what differs and where. `oracle`: the keywords of verify.compare_output (a scaled or
+    widened tolerance)."""
     want = getattr(reference, "digest", None)
     if want is not None:
         d_ref = want(name)
@@ -70,6 +79,87 @@ def compare(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, 
             if got is not None and got(name) == d_ref:
                 _counts["outputs_matched"] += 1
                 return OutputCheck(True, rule="tolerance", rtol=rtol, atol=atol)
+    passed = on_device(name, dtype, reference, candidate, rtol, atol, poisoned, oracle)
+    if passed is not None:
+        _counts["outputs_on_device"] += 1
+        return passed
     _counts["outputs_on_host"] += 1
     return compare_output(name, dtype, reference.read(name, dtype), candidate.read(name, dtype), rtol, atol,
                           poisoned=poisoned, **oracle)
+
+
+def comparable(session: Any, dtype: str, nbytes: int) -> bool:
+    """Is an output of this type and size compared on the device (on_device) by this session?"""
+    return (getattr(session, "compare_close", None) is not None and nbytes >= DEVICE_COMPARE_MIN_BYTES
+            and dtypes.scalar(dtype) in compare_kernel.KINDS and os.environ.get("KF_DEVICE_CHECKS") != "0")
+
+
+def on_device(name: str, dtype: str, reference: Any, candidate: Any, rtol: float, atol: float, poisoned: bool,
+              oracle: dict[str, Any]) -> OutputCheck | None:
+    """The candidate's output, live on the device, compared with the reference's there
+    (backends/compare_kernel.py) under compare_output's rule and tolerance: the check
+    compare_output returns where every element passes, with the same figures; None where
+    any element fails or is unwritten, or where the device cannot take it (then the host
+    compares, and its message says where). Elements the reference left unwritten ask nothing,
+    as on the host.
+
+    The reference's side is its live buffer, or a stored run's host copy written to a
+    scratch allocation made after the candidate ran (nothing of the original is alive while
+    a candidate runs). The scaled tolerance reads the same fixed sample as on the host
+    (verify.scale_sample), gathered on the device from a live buffer."""
+    if set(oracle) - _DEVICE_ORACLE:
+        return None  # a Python reference's accuracy rule: the host's
+    where = getattr(candidate, "device_range", None)
+    c = where(name) if where is not None else None
+    if c is None:
+        return None
+    session, c_buf, c_off, nbytes = c
+    kind = dtypes.scalar(dtype)
+    if not comparable(session, dtype, nbytes):
+        return None
+    size = compare_kernel.ITEMSIZE[kind]
+    count = nbytes // size
+    if nbytes % size:
+        return None
+    where = getattr(reference, "device_range", None)
+    r = where(name) if where is not None else None
+    scratch = None
+    try:
+        if r is not None and r[0] is session and r[3] == nbytes:
+            _, r_buf, r_off, _ = r
+            sample_at = scale_sample(count)
+            sample = (session.gather(r_buf, r_off, kind, sample_at) if sample_at is not None else
+                      session.read(r_buf, r_off, nbytes).view(dtypes.numpy_dtype(kind)))
+        else:
+            host = np.ascontiguousarray(reference.read(name, dtype))
+            if host.nbytes != nbytes:
+                return None
+            scratch = session.alloc(nbytes)
+            session.write(scratch, 0, host.reshape(-1).view(np.uint8))
+            r_buf, r_off, sample = scratch, 0, host.reshape(-1)
+        atol_used, rtol_used, _ = tolerance_params(
+            sample, dtype, rtol, atol, oracle.get("scale_atol", False), oracle.get("extra_rtol", 0.0),
+            oracle.get("extra_atol", 0.0), oracle.get("extra_why", ""), oracle.get("magnitude"))
+        poison = dtypes.poison_pattern(dtype) if poisoned else None
+        found = session.compare_close(r_buf, r_off, c_buf, c_off, count, kind, atol_used, rtol_used, poison)
+        if found.ref_poison and found.compared and oracle.get("scale_atol") and oracle.get("magnitude") is None:
+            # the reference left elements unwritten (a stencil's border): compare_output scales
+            # by the elements it wrote, so the scale is taken from those, as there
+            host = sample if scratch is not None else np.ascontiguousarray(reference.read(name, dtype)).reshape(-1)
+            written = host[~poison_mask(host, dtype)]
+            atol_used, rtol_used, _ = tolerance_params(
+                written, dtype, rtol, atol, True, oracle.get("extra_rtol", 0.0), oracle.get("extra_atol", 0.0),
+                oracle.get("extra_why", ""), None)
+            found = session.compare_close(r_buf, r_off, c_buf, c_off, count, kind, atol_used, rtol_used, poison)
+    except DeviceFault:
+        raise
+    except Exception:  # no room for the scratch copy, a range the kernel cannot take: the host's way
+        return None
+    finally:
+        if scratch is not None:
+            session.free(scratch)
+    if found.unwritten or found.bad or not found.compared or found.compared + found.ref_poison != count:
+        return None
+    max_abs = found.max_abs if np.isfinite(found.max_abs) else float(np.finfo(np.float64).max)
+    return OutputCheck(True, rule="tolerance", max_abs_err=max_abs, max_rel_err=found.max_rel, rtol=rtol_used,
+                       atol=atol_used, excess=found.excess)

@@ -1176,6 +1176,8 @@ class Evaluation:
                     n += 1
                 self._guards(k, sets, "warm-up", sets[i])
             large = sum(sets[0].nbytes[b.name] for b in contract.buffers if b.role != "in") >= LARGE_OUTPUT_BYTES
+            whole = all(device_checks.comparable(self.session, b.dtype, sets[0].nbytes[b.name])
+                        for b in contract.buffers if b.role != "in")  # _compare_large's way
             samples: list[list[float]] = [[] for _ in kernels]
             poisoned: set[int] = set()  # sets whose outputs hold the poison since their last run
             start = time.perf_counter()
@@ -1220,8 +1222,9 @@ class Evaluation:
             note = describe_stop(timings, opts.noise_target, opts.target_seconds)
             if cand is not None:
                 note += (f"; the outputs of all {trial} timed trials verified"
-                         + (" (where not bit for bit the original's, on a secret sample of "
-                            f"{SAMPLE_BLOCKS} blocks)" if large else "") + ", each trial on new inputs")
+                         + ((" (where not bit for bit the original's, in full on the device)" if whole else
+                             " (where not bit for bit the original's, on a secret sample of "
+                             f"{SAMPLE_BLOCKS} blocks)") if large else "") + ", each trial on new inputs")
                 if folded:
                     note += (f"; the first {folded} trials were seeds {', '.join(str(t + 1) for t in range(folded))} "
                              "at the default size, checked as verification checks (outputs in full, inputs unchanged)")
@@ -1235,11 +1238,16 @@ class Evaluation:
     def _compare_large(self, rb: Buffers, cb: Buffers, contract: Spec, sizes: dict[str, int], what: str,
                        secret: random.Random, inputs=None) -> None:
         """A timed trial's large outputs: equal to the original's bit for bit (device digests), or
-        else compared with the usual comparison on SAMPLE_BLOCKS blocks drawn in secret (the last
-        block always: tails go wrong most); where the sample fails, on the whole output, so the
-        verdict and its message are the ones the whole comparison gives."""
+        else compared whole on the device where the session has the comparison kernel
+        (device_checks.on_device), or else with the usual comparison on SAMPLE_BLOCKS blocks
+        drawn in secret (the last block always: tails go wrong most); where the sample fails, on
+        the whole output, so the verdict and its message are the ones the whole comparison gives."""
         outs = [b for b in contract.buffers if b.role != "in"]
         if all((d := rb.digest(b.name)) is not None and d == cb.digest(b.name) for b in outs):
+            return
+        if all(device_checks.comparable(self.session, b.dtype, rb.nbytes[b.name]) for b in outs):
+            # the comparison kernel reads every element at memory bandwidth: the whole outputs
+            self._compare(rb, cb, contract, sizes, -1, what, inputs=inputs)
             return
         blocks = {b.name: _sample_blocks(rb.nbytes[b.name], dtypes.itemsize(b.dtype) if b.dtype in dtypes.NUMPY
                                          else 16, secret) for b in outs}
@@ -1886,6 +1894,9 @@ class _ReadInto:
 
     def digest(self, name: str) -> int | None:
         return self.bufs.digest(name)
+
+    def device_range(self, name: str):
+        return self.bufs.device_range(name)
 
 
 def _to_host(live: Buffers, contract: Spec) -> StoredRun:

@@ -475,6 +475,13 @@ class Buffers:
                 return b.name, where
         return None
 
+    def device_range(self, name: str) -> tuple[DeviceSession, object, int, int] | None:
+        """(session, allocation, offset, bytes) of a buffer's contents, for kf's own kernels that
+        read it where it is (device_checks.on_device); None for one held packed with others."""
+        if self._small(name):
+            return None
+        return self.session, self.alloc[name], self.base[name] + self.guard, self.nbytes[name]
+
     def digest(self, name: str) -> int | None:
         """The keyed digest of a buffer's contents now, on the device (None: check on the host)."""
         return device_checks.digest(self.session, self.alloc[name], self.base[name] + self.guard, self.nbytes[name])

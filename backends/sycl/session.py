@@ -17,6 +17,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from backends import compare_kernel
 from backends.sycl import pch
 from backends.sycl.build import ensure_shim, prepare_environment
 
@@ -35,6 +36,7 @@ from backends.session import (  # noqa: E402
     ScalarArg,
     host_out,
 )
+from backends.kernel import dtypes  # noqa: E402
 from backends.model import DeviceInfo, Diagnostic, Profile  # noqa: E402
 from backends.sycl.devices import device_info, raw_devices  # noqa: E402
 
@@ -333,6 +335,46 @@ void kf_digest(const unsigned long long* p, unsigned long long n, unsigned long 
 }
 """
 
+_CLOSE_SOURCE = r"""
+#include <sycl/sycl.hpp>
+#pragma clang fp contract(off)
+namespace syclext = sycl::ext::oneapi;
+namespace syclexp = sycl::ext::oneapi::experimental;
+#define KF_FN static inline
+#define KF_D2U(x) sycl::bit_cast<unsigned long long>((double)(x))
+#define KF_U2D(u) sycl::bit_cast<double>((unsigned long long)(u))
+#define KF_MUL(a, b) ((a) * (b))
+#define KF_ADD(a, b) ((a) + (b))
+#define KF_SUB(a, b) ((a) - (b))
+#define KF_DIV(a, b) ((a) / (b))
+""" + compare_kernel.ELEMENT_SOURCE + r"""
+using kf_atomic = sycl::atomic_ref<unsigned long long, sycl::memory_order::relaxed, sycl::memory_scope::device>;
+// backends/compare_kernel.py: each work-item's share of the elements, then its figures into
+// out[0..8) with atomics (maxima as the bits of non-negative doubles, which order as integers)
+extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
+void kf_close(const unsigned char* ref, const unsigned char* cand, unsigned long long n, int kind, int size,
+              double atol, double rtol, int poisoned, unsigned long long poison, unsigned long long* out) {
+  auto it = syclext::this_work_item::get_nd_item<1>();
+  kf_close_acc a = {0, 0, 0, 0, 0, 0.0, 0.0, 0.0};
+  for (size_t j = it.get_global_id(0); j < n; j += it.get_global_range(0))
+    kf_close_one(ref, cand, j, kind, size, atol, rtol, poisoned, poison, &a);
+  kf_atomic(out[0]).fetch_add(a.ref_poison); kf_atomic(out[1]).fetch_add(a.unwritten);
+  kf_atomic(out[2]).fetch_add(a.bad); kf_atomic(out[3]).fetch_add(a.nonfinite);
+  kf_atomic(out[4]).fetch_add(a.compared);
+  kf_atomic(out[5]).fetch_max(KF_D2U(a.max_abs)); kf_atomic(out[6]).fetch_max(KF_D2U(a.max_rel));
+  kf_atomic(out[7]).fetch_max(KF_D2U(a.excess));
+}
+
+// dst[j] = src[idx[j]] for elements of `size` bytes: a fixed sample of a large buffer
+extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
+void kf_gather(const unsigned char* src, const unsigned long long* idx, unsigned char* dst, unsigned long long n,
+               int size) {
+  auto it = syclext::this_work_item::get_nd_item<1>();
+  for (size_t j = it.get_global_id(0); j < n; j += it.get_global_range(0))
+    for (int k = 0; k < size; k++) dst[j * size + k] = src[idx[j] * size + k];
+}
+"""
+
 _FILL_SOURCE = r"""
 #include <sycl/sycl.hpp>
 namespace syclext = sycl::ext::oneapi;
@@ -403,6 +445,7 @@ class SyclSession:
         self._flush_counter = 0
         self._peak: float | None = None
         self._digest: SyclKernel | None = None
+        self._close: dict[str, SyclKernel] = {}  # kf_close and kf_gather, built on first use
         self._filler: SyclKernel | bool | None = None  # kf_fill, built on the first large fill (False: failed)
         self._digest_sink: SyclBuffer | None = None
         self._events_usable: bool | None = None if self._profiling else False
@@ -734,6 +777,62 @@ class SyclSession:
             word = int(self.read(buffer, offset + 8 * blocks, 4).view(np.uint32)[0])
             total += _mix64(_mix64(key ^ ((blocks * 0x9E3779B97F4A7C15) & _M64)) ^ word)
         return total & _M64
+
+    def _own(self, entry: str) -> "SyclKernel":
+        k = self._close.get(entry)
+        if k is None:
+            k = self.compile(CompileUnit(f"<{entry}>", _CLOSE_SOURCE, entry, "sycl"))
+            if isinstance(k, CompileFailure):
+                raise RuntimeError(f"could not build {entry}: " + k.log)
+            self._close[entry] = k
+        return k
+
+    def _groups(self, n: int, wg: int = 64) -> int:
+        return max(1, min(-(-n // (wg * 256)), 16 * max(self.info.compute_units, 1)))
+
+    def compare_close(self, ref: object, ref_offset: int, cand: object, cand_offset: int, count: int, dtype: str,
+                      atol: float, rtol: float, poison: bytes | None) -> compare_kernel.Stats:
+        """`count` elements of scalar type `dtype` of two device ranges compared by a kernel under
+        verify.compare_output's rule (backends/compare_kernel.py): on the CPU device every core
+        takes a share, with no copy back and none of NumPy's float64 temporaries."""
+        size = compare_kernel.ITEMSIZE[dtype]
+        r = self._addr(ref, ref_offset, count * size)
+        c = self._addr(cand, cand_offset, count * size)
+        if r % size or c % size:
+            raise ValueError("compare needs ranges aligned to their element size")
+        k = self._own("kf_close")
+        sink = self.alloc(8 * compare_kernel.SLOTS)
+        try:
+            self.write(sink, 0, np.zeros(compare_kernel.SLOTS, dtype=np.uint64))
+            self.launch(k, (self._groups(count) * 64, 1, 1), (64, 1, 1), 0,
+                        [BufferArg(ref, ref_offset), BufferArg(cand, cand_offset), ScalarArg(count, "u64"),
+                         ScalarArg(compare_kernel.KINDS[dtype], "i32"), ScalarArg(size, "i32"),
+                         ScalarArg(float(atol), "f64"), ScalarArg(float(rtol), "f64"),
+                         ScalarArg(int(poison is not None), "i32"),
+                         ScalarArg(compare_kernel.poison_word(poison or b""), "u64"), BufferArg(sink, 0)])
+            return compare_kernel.stats(self.read(sink, 0, 8 * compare_kernel.SLOTS).view(np.uint64))
+        finally:
+            self.free(sink)
+
+    def gather(self, buffer: object, offset: int, dtype: str, indices: np.ndarray) -> np.ndarray:
+        """The elements at `indices` of a device range of scalar type `dtype`, gathered by a kernel."""
+        size = compare_kernel.ITEMSIZE[dtype]
+        idx = np.ascontiguousarray(indices, dtype=np.uint64)
+        n = idx.size
+        if n and int(idx.max()) * size + size + offset > max(getattr(buffer, "nbytes", 0), 0):
+            raise ValueError("gather index outside the allocation")
+        self._addr(buffer, offset, 0)
+        k = self._own("kf_gather")
+        d_idx, dst = self.alloc(max(8, idx.nbytes)), self.alloc(max(8, n * size))
+        try:
+            self.write(d_idx, 0, idx.view(np.uint8))
+            self.launch(k, (self._groups(n) * 64, 1, 1), (64, 1, 1), 0,
+                        [BufferArg(buffer, offset), BufferArg(d_idx, 0), BufferArg(dst, 0), ScalarArg(n, "u64"),
+                         ScalarArg(size, "i32")])
+            return self.read(dst, 0, n * size).view(dtypes.numpy_dtype(dtype))
+        finally:
+            self.free(d_idx)
+            self.free(dst)
 
     def measure_peak_bandwidth(self) -> float:
         """Bytes/s (read + written) of the faster of a runtime memcpy and a parallel copy
