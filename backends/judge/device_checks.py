@@ -1,4 +1,5 @@
-"""Checks of large buffers on the device: keyed digests instead of copies to the host.
+"""Checks of large buffers on the device: keyed digests and kf's comparison kernel instead
+of copies to the host.
 
 Copying a 256 MiB buffer to the host and comparing it there costs ~0.1-0.3 s; checking
 that an input is unchanged and that an output equals the original's, several times per
@@ -13,8 +14,11 @@ digests instead:
   digest kernel;
 - an output whose digest equals the original's is the original's output bit for bit (with
   probability 1 - 2^-64 against chance; crafted collisions need the key): it passes. Any
-  other output is copied to the host and goes through the full comparison
-  (backends/judge/verify.py), so every verdict and message is what it was.
+  other output of DEVICE_COMPARE_MIN_BYTES and more goes through kf's comparison kernel
+  (backends/compare_kernel.py, `on_device`), which passes it where every element is within
+  the tolerance, with the host comparison's figures; what it does not pass, and smaller
+  outputs, are copied to the host and go through the full comparison
+  (backends/judge/verify.py), so every failing verdict and message is what it was.
 
 Both backends digest on the device (CudaSession and SyclSession.keyed_digest: the same keyed
 construction, SYCL's over 64-bit blocks, 4x faster on a CPU; a digest is only compared with one
