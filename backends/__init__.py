@@ -2,6 +2,7 @@
 
     model.py    the plain data every layer shares (kernels, specs, requests, results)
     session.py  DeviceSession: the interface each runtime implements for the judge
+    compare_kernel.py  kf's own output-comparison kernel, written once for both runtimes
     kernel/     what a kernel is: finding kernels, the @kf spec, tunables, splicing,
                 behavioural features read from its compiled code
     judge/      how one evaluation is judged: compile, verify, time, profile (ncu)
@@ -9,5 +10,5 @@
     cuda/ sycl/ the runtimes (NVRTC + cuda.core; dpctl + the SYCL runtime compiler)
 
 Imports point down this list's layers: run -> judge -> kernel -> model, and the runtimes
-see only session, model and kernel's element types. Nothing here knows of searches or editors.
+see only session, model, compare_kernel and kernel's element types. Nothing here knows of searches or editors.
 """

@@ -16,10 +16,12 @@ PACKAGES = ("backends", "evolver", "kf_lsp")
 ALLOWED = {
     "backends.model": set(),
     "backends.session": {"backends.model"},
+    "backends.compare_kernel": set(),
     "backends.kernel": {"backends.model"},
-    "backends.cuda": {"backends.model", "backends.session", "backends.kernel"},
-    "backends.sycl": {"backends.model", "backends.session", "backends.kernel"},
-    "backends.judge": {"backends.model", "backends.session", "backends.kernel", "backends.cuda"},
+    "backends.cuda": {"backends.model", "backends.session", "backends.kernel", "backends.compare_kernel"},
+    "backends.sycl": {"backends.model", "backends.session", "backends.kernel", "backends.compare_kernel"},
+    "backends.judge": {"backends.model", "backends.session", "backends.kernel", "backends.cuda",
+                       "backends.compare_kernel"},
 }
 
 
