@@ -100,3 +100,22 @@ def test_a_hash_with_its_low_bit_flipped_is_wrong_in_an_evaluation(session, monk
                   result.message)
     assert m, result.message
     assert int(m.group(1)) > int(m.group(2)) // 2 and abs(int(m.group(3)) - int(m.group(4))) == 1
+
+
+def test_a_wrong_element_in_one_timed_trial_of_a_large_output_beside_a_small_one_is_caught(session, monkeypatch):
+    """two_outputs_window is wrong at y[7] on two launches of the timing loop only. `s` (1 KiB)
+    is not large enough for the device comparison, and so y (4 MiB here; 64 MiB at r = 4096 with
+    the real thresholds, same verdict) was compared on a secret sample of blocks too, here only
+    its last one: `correct` before. Now the outputs the device (or, being small, the host) takes
+    whole are compared whole in every trial."""
+    monkeypatch.setattr(device_checks, "DEVICE_COMPARE_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(harness, "LARGE_OUTPUT_BYTES", 0)
+    monkeypatch.setattr(harness, "SAMPLE_BLOCKS", 1)  # a sample that always misses y[7]
+    options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=8, max_trials=10, target_seconds=0.1,
+                          warmup_seconds=0.0, timeout_s=60.0)
+    result, _ = harness.evaluate(session, EvalRequest(load_unit(str(REDTEAM / "two_outputs.cpp")),
+                                                      load_unit(str(REDTEAM / "two_outputs_window.cpp")), "sycl", 0,
+                                                      options, nonce=5))
+    assert result.verdict is Verdict.WRONG, result.message
+    assert "y: 1 of 1048576 elements differ (first at index 7: expected" in result.message, result.message
+    assert "timed trial" in result.message and "sampled" not in result.message
