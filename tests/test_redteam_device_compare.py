@@ -57,6 +57,11 @@ def test_64_bit_integers_off_by_one_beyond_2_53_are_wrong_on_the_host_and_on_the
     """float64 holds 2^60 and 2^60 + 1 as one value: both comparisons took every element as a
     float64, so an integer output off by one passed as exact (max abs error 0)."""
     monkeypatch.setattr(device_checks, "DEVICE_COMPARE_MIN_BYTES", 1 << 20)
+    integers_off_by_one(session, dtype)
+
+
+def integers_off_by_one(session, dtype: str) -> None:
+    """The case above on any session (tests/test_redteam_device_compare_cuda.py: CUDA)."""
     rng = np.random.default_rng(3)
     n = 1 << 17
     e = rng.integers(1 << 55, 1 << 62, n, dtype=np.int64)
@@ -119,3 +124,48 @@ def test_a_wrong_element_in_one_timed_trial_of_a_large_output_beside_a_small_one
     assert result.verdict is Verdict.WRONG, result.message
     assert "y: 1 of 1048576 elements differ (first at index 7: expected" in result.message, result.message
     assert "timed trial" in result.message and "sampled" not in result.message
+
+
+def _saxpy_variant(tmp_path, name: str, body: str):
+    """examples/sycl/saxpy.cpp with its one statement replaced (n = 2^22: a 16 MiB output, the
+    device comparison's real threshold)."""
+    text = (EXAMPLES / "sycl" / "saxpy.cpp").read_text()
+    assert "if (i < n) out[i] = a * x[i] + y[i];" in text
+    path = tmp_path / f"{name}.cpp"
+    path.write_text(text.replace("if (i < n) out[i] = a * x[i] + y[i];", body))
+    return load_unit(str(path))
+
+
+@pytest.mark.parametrize("case", ["poison", "nan payload"])
+def test_one_bad_element_of_a_16_mib_output_at_the_real_threshold_reaches_the_hosts_message(session, tmp_path,
+                                                                                         monkeypatch, case):
+    """Within the tolerance everywhere (so no digest passes it and the device kernel compares
+    it), except one element at the default size: the poison's own bits (`unwritten`), or a NaN
+    of another payload where the original has a number (`wrong`). The kernel's figures never
+    pass it, and the host's message names the buffer and the element."""
+    assert (1 << 22) * 4 >= device_checks.DEVICE_COMPARE_MIN_BYTES  # the real default, not monkeypatched
+    bits = {"poison": "0x7FC0DEADu", "nan payload": "0x7FC0BEEFu"}[case]
+    cand = _saxpy_variant(tmp_path, case.replace(" ", "_"), (
+        "if (i < n) out[i] = (n == (1 << 22) && i == 3000001) ? sycl::bit_cast<float>(" + bits + ") : "
+        "(a * x[i] + y[i]) * 1.000001f;"))
+    seen = []
+    real = session.compare_close
+
+    def compare_close(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(session, "compare_close", compare_close)
+    result, _ = harness.evaluate(session, EvalRequest(load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp")), cand, "sycl", 0,
+                                                      QUICK, nonce=9))
+    # the device kernel compared the default size's output and found the element (then the host said where)
+    assert [(s.unwritten, s.bad, s.compared + s.unwritten) for s in seen] == \
+        [(1, 0, 1 << 22) if case == "poison" else (0, 1, 1 << 22)], seen
+    if case == "poison":
+        assert result.verdict is Verdict.UNWRITTEN, result.message
+        assert "out: 1 of 4194304 elements the reference writes were never written" in result.message
+        assert "first at index 3000001" in result.message
+    else:
+        assert result.verdict is Verdict.WRONG, result.message
+        assert re.search(r"out: 1 of 4194304 elements differ \(first at index 3000001: expected [-\d.e+]+, got nan; "
+                         r"1 NaN/Inf where the reference has a number", result.message), result.message
