@@ -169,3 +169,22 @@ def test_one_bad_element_of_a_16_mib_output_at_the_real_threshold_reaches_the_ho
         assert result.verdict is Verdict.WRONG, result.message
         assert re.search(r"out: 1 of 4194304 elements differ \(first at index 3000001: expected [-\d.e+]+, got nan; "
                          r"1 NaN/Inf where the reference has a number", result.message), result.message
+
+
+def test_only_the_outputs_neither_way_takes_are_sampled_and_the_verdict_line_says_which(session, monkeypatch,
+                                                                                        tmp_path):
+    """Without the device comparison for y (here: its threshold out of reach) and y above the
+    host's whole-output size, y alone is sampled; `s` is still compared whole in every trial
+    (a candidate within the tolerance passes, and the line names what was sampled)."""
+    monkeypatch.setattr(device_checks, "DEVICE_COMPARE_MIN_BYTES", 1 << 62)
+    monkeypatch.setattr(harness, "WHOLE_ON_HOST_BYTES", 2 << 20)
+    monkeypatch.setattr(harness, "LARGE_OUTPUT_BYTES", 0)
+    monkeypatch.setattr(harness, "SAMPLE_BLOCKS", 4)
+    text = (REDTEAM / "two_outputs.cpp").read_text()
+    close = tmp_path / "two_outputs_close.cpp"
+    close.write_text(text.replace("s[i / d] = x[i] * 3.0f;", "s[i / d] = x[i] * 3.0f * 1.000001f;"))
+    result, _ = harness.evaluate(session, EvalRequest(load_unit(str(REDTEAM / "two_outputs.cpp")),
+                                                      load_unit(str(close)), "sycl", 0, QUICK, nonce=6))
+    assert result.verdict is Verdict.CORRECT, result.message
+    assert "(where not bit for bit the original's, y on a secret sample of 4 blocks, the others in full)" \
+        in result.message, result.message
