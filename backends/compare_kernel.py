@@ -71,6 +71,19 @@ KF_FN unsigned long long kf_bits(const unsigned char* p, unsigned long long i, i
   }
 }
 
+// an integer's raw bits as an unsigned word in the same order (signed: sign-extended, the sign
+// bit flipped), so that the difference of two is exact: float64 cannot tell 2^60 from 2^60 + 1
+KF_FN unsigned long long kf_ordered(unsigned long long b, int kind) {
+  const unsigned long long top = 0x8000000000000000ull;
+  switch (kind) {
+    case 4: return (unsigned long long)(long long)(signed char)(unsigned char)b ^ top;
+    case 6: return (unsigned long long)(long long)(short)(unsigned short)b ^ top;
+    case 8: return (unsigned long long)(long long)(int)(unsigned int)b ^ top;
+    case 10: return b ^ top;
+    default: return b;
+  }
+}
+
 KF_FN bool kf_finite(double x) { return ((KF_D2U(x) >> 52) & 0x7ff) != 0x7ff; }
 KF_FN bool kf_nan(double x) { return !kf_finite(x) && (KF_D2U(x) & 0xfffffffffffffull) != 0; }
 KF_FN double kf_abs(double x) { return KF_U2D(KF_D2U(x) & 0x7fffffffffffffffull); }
@@ -84,7 +97,8 @@ struct kf_close_acc {
 
 // verify.compare_output's rule for element i: where the reference holds the poison (it wrote
 // nothing there) nothing is asked; else the candidate's poison is an unwritten element; two
-// finite values within atol + rtol x |expected| pass, NaN matches NaN, an infinity itself
+// finite values within atol + rtol x |expected| pass, NaN matches NaN, an infinity itself;
+// integers by their exact difference (verify._measure_integers)
 KF_FN void kf_close_one(const unsigned char* ref, const unsigned char* cand, unsigned long long i, int kind,
                         int size, double atol, double rtol, int poisoned, unsigned long long poison,
                         kf_close_acc* a) {
@@ -94,7 +108,18 @@ KF_FN void kf_close_one(const unsigned char* ref, const unsigned char* cand, uns
   a->compared++;
   double e = kf_value(rb, kind), g = kf_value(cb, kind);
   bool close;
-  if (kf_finite(e) && kf_finite(g)) {
+  if (kind >= 4) {  // integers: the difference exactly, within where it is at most floor(tol)
+    unsigned long long eo = kf_ordered(rb, kind), go = kf_ordered(cb, kind);
+    unsigned long long d = go >= eo ? go - eo : eo - go;
+    double diff = (double)d;
+    double mag = kf_abs(e);
+    double tol = KF_ADD(atol, KF_MUL(rtol, mag));
+    close = tol >= 18446744073709551616.0 || d <= (unsigned long long)tol;
+    a->max_abs = kf_max(a->max_abs, diff);
+    if (mag > 0) a->max_rel = kf_max(a->max_rel, KF_DIV(diff, mag));
+    double ratio = d == 0 ? 0.0 : (tol > 0 ? KF_DIV(diff, tol) : KF_U2D(0x7ff0000000000000ull));
+    a->excess = kf_max(a->excess, ratio);
+  } else if (kf_finite(e) && kf_finite(g)) {
     double diff = kf_abs(KF_SUB(g, e));
     double mag = kf_abs(e);
     double tol = KF_ADD(atol, KF_MUL(rtol, mag));

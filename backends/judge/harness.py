@@ -87,6 +87,7 @@ WIDE_SPECIAL_TRIAL, WIDE_SCALE_TRIAL = -4, -5  # the same at a wide random size 
 LARGE_OUTPUT_BYTES = 64 << 20  # outputs of at least this size: a timed trial not bit for bit the original's ...
 SAMPLE_BLOCKS = 64  # ... is compared on this many blocks (the last one and others drawn in secret) ...
 SAMPLE_BLOCK_BYTES = 64 << 10  # ... of this size, with the usual comparison (the whole output where they fail)
+WHOLE_ON_HOST_BYTES = 16 << 20  # ... except outputs below this size: compared whole (on the host, cheaply)
 SPECIAL_VALUES = ("special input values (magnitudes above and far below the range, zeros, subnormals, NaN and Inf "
                   "scattered among ordinary values where the spec's range "
                   "allows; `// @kf values ordinary` turns them off)")
@@ -1176,8 +1177,9 @@ class Evaluation:
                     n += 1
                 self._guards(k, sets, "warm-up", sets[i])
             large = sum(sets[0].nbytes[b.name] for b in contract.buffers if b.role != "in") >= LARGE_OUTPUT_BYTES
-            whole = all(device_checks.comparable(self.session, b.dtype, sets[0].nbytes[b.name])
-                        for b in contract.buffers if b.role != "in")  # _compare_large's way
+            outs = [b for b in contract.buffers if b.role != "in"]
+            whole = _whole_outputs(self.session, outs, sets[0].nbytes)  # _compare_large's way
+            on_device = all(device_checks.comparable(self.session, b.dtype, sets[0].nbytes[b.name]) for b in outs)
             samples: list[list[float]] = [[] for _ in kernels]
             poisoned: set[int] = set()  # sets whose outputs hold the poison since their last run
             start = time.perf_counter()
@@ -1222,9 +1224,7 @@ class Evaluation:
             note = describe_stop(timings, opts.noise_target, opts.target_seconds)
             if cand is not None:
                 note += (f"; the outputs of all {trial} timed trials verified"
-                         + ((" (where not bit for bit the original's, in full on the device)" if whole else
-                             " (where not bit for bit the original's, on a secret sample of "
-                             f"{SAMPLE_BLOCKS} blocks)") if large else "") + ", each trial on new inputs")
+                         + (_large_note(outs, whole, on_device) if large else "") + ", each trial on new inputs")
                 if folded:
                     note += (f"; the first {folded} trials were seeds {', '.join(str(t + 1) for t in range(folded))} "
                              "at the default size, checked as verification checks (outputs in full, inputs unchanged)")
@@ -1239,18 +1239,24 @@ class Evaluation:
                        secret: random.Random, inputs=None) -> None:
         """A timed trial's large outputs: equal to the original's bit for bit (device digests), or
         else compared whole on the device where the session has the comparison kernel
-        (device_checks.on_device), or else with the usual comparison on SAMPLE_BLOCKS blocks
-        drawn in secret (the last block always: tails go wrong most); where the sample fails, on
-        the whole output, so the verdict and its message are the ones the whole comparison gives."""
+        (device_checks.on_device) and whole on the host where an output is below
+        WHOLE_ON_HOST_BYTES, or else with the usual comparison on SAMPLE_BLOCKS blocks drawn in
+        secret (the last block always: tails go wrong most); where the sample fails, on the whole
+        output, so the verdict and its message are the ones the whole comparison gives."""
         outs = [b for b in contract.buffers if b.role != "in"]
         if all((d := rb.digest(b.name)) is not None and d == cb.digest(b.name) for b in outs):
             return
-        if all(device_checks.comparable(self.session, b.dtype, rb.nbytes[b.name]) for b in outs):
-            # the comparison kernel reads every element at memory bandwidth: the whole outputs
+        whole = _whole_outputs(self.session, outs, rb.nbytes)
+        if len(whole) == len(outs):
+            # the comparison kernel reads every element at memory bandwidth, and the host an output
+            # below its size cheaply: the whole outputs
             self._compare(rb, cb, contract, sizes, -1, what, inputs=inputs)
             return
-        blocks = {b.name: _sample_blocks(rb.nbytes[b.name], dtypes.itemsize(b.dtype) if b.dtype in dtypes.NUMPY
-                                         else 16, secret) for b in outs}
+        # only the large outputs the device cannot compare are sampled: a layer norm's 1.6 GB `y` beside
+        # its small `mean` was sampled too (a wrong element in one timed trial passed, red team)
+        blocks = {b.name: None if b.name in whole else
+                  _sample_blocks(rb.nbytes[b.name], dtypes.itemsize(b.dtype) if b.dtype in dtypes.NUMPY else 16,
+                                 secret) for b in outs}
         checks = len(self.checks)
         try:
             self._compare(_Sampled(rb, blocks), _Sampled(cb, blocks), contract, sizes, -1, what + ", sampled",
@@ -1750,14 +1756,37 @@ def _sample_blocks(nbytes: int, itemsize: int, secret: random.Random,
     return [(i * step, min(step, nbytes - i * step)) for i in picks]
 
 
+def _large_note(outs, whole: set[str], on_device: bool) -> str:
+    """How a large timed trial's outputs were compared, for the verdict line."""
+    if len(whole) == len(outs):
+        return " (where not bit for bit the original's, in full" + (" on the device)" if on_device else ")")
+    sampled = [b.name for b in outs if b.name not in whole]
+    return (f" (where not bit for bit the original's, {', '.join(sampled)} on a secret sample of {SAMPLE_BLOCKS} "
+            "blocks" + (", the others in full)" if whole else ")"))
+
+
+def _whole_outputs(session, outs, nbytes: Mapping[str, int]) -> set[str]:
+    """The outputs a large timed trial compares whole: those kf's comparison kernel takes on the
+    device (device_checks.comparable), and those below WHOLE_ON_HOST_BYTES (a host comparison of
+    at most 16 MiB); the others are sampled (_compare_large)."""
+    return {b.name for b in outs if nbytes[b.name] < WHOLE_ON_HOST_BYTES
+            or device_checks.comparable(session, b.dtype, nbytes[b.name])}
+
+
 class _Sampled:
     """Some blocks of a buffer set's outputs, read to the host: what the comparison of a large
-    timed trial sees (both sides the same blocks)."""
+    timed trial sees (both sides the same blocks). An output whose blocks are None is the whole
+    buffer, where it lies (compared on the device where it can be)."""
 
-    def __init__(self, bufs: Buffers, blocks: dict[str, list[tuple[int, int]]]):
+    def __init__(self, bufs: Buffers, blocks: dict[str, list[tuple[int, int]] | None]):
         self.bufs, self.blocks = bufs, blocks
 
+    def device_range(self, name: str):
+        return self.bufs.device_range(name) if self.blocks[name] is None else None
+
     def read(self, name: str, dtype: str) -> np.ndarray:
+        if self.blocks[name] is None:
+            return self.bufs.read(name, dtype)
         buf, at = self.bufs.alloc[name], self.bufs.base[name] + self.bufs.guard
         parts = [self.bufs.session.read(buf, at + off, n) for off, n in self.blocks[name]]
         return np.concatenate(parts).view(dtypes.numpy_dtype(dtype))

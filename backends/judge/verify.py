@@ -246,21 +246,57 @@ _CHUNK = 1 << 20  # elements per piece of a large comparison: float64 temporarie
 _PIECES = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="kf-compare")
 
 
+def _wide_integers(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two 64-bit integer arrays of one type: float64 cannot hold every value (2^53 + 1), so
+    their differences are taken exactly (_measure_integers)."""
+    return a.dtype == b.dtype and a.dtype.kind in "iu" and a.dtype.itemsize == 8
+
+
+def _ordered(a: np.ndarray) -> np.ndarray:
+    """64-bit integers as unsigned words in the same order (signed ones with the sign bit flipped)."""
+    u = a.view(np.uint64)
+    return u ^ np.uint64(1 << 63) if a.dtype.kind == "i" else u
+
+
+def _measure_integers(e: np.ndarray, g: np.ndarray, tol: np.ndarray) -> _Measured:
+    """_measure for 64-bit integers: |g - e| exactly (an output off by one at 2^60 is off by
+    one, not equal in float64), within the tolerance where it is at most floor(tol); the
+    figures are that difference rounded to float64. The device comparison's rule too
+    (backends/compare_kernel.py)."""
+    eo, go = _ordered(e), _ordered(g)
+    d = np.where(go >= eo, go - eo, eo - go)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        big = tol >= 2.0 ** 64
+        close = big | (d <= np.floor(np.where(big, 0.0, tol)).astype(np.uint64))
+        diff = d.astype(np.float64)
+        mag = np.abs(e.astype(np.float64))
+        nz = mag > 0
+        max_abs = float(diff.max()) if diff.size else 0.0
+        max_rel = float((diff[nz] / mag[nz]).max()) if nz.any() else 0.0
+        ratio = np.where(diff == 0, 0.0, np.where(tol > 0, diff / np.where(tol > 0, tol, 1.0), np.inf))
+        excess = float(ratio.max()) if ratio.size else 0.0
+    return _Measured(close, np.zeros(e.shape, dtype=bool), max_abs, max_rel, excess)
+
+
 def _measure_in_pieces(expected: np.ndarray, got: np.ndarray, atol: float, rtol: float,
                        floor: float = 0.0) -> _Measured:
     """_measure of the whole buffer against the tolerance max(atol + rtol x |expected|, floor),
     piece by piece on threads (NumPy releases the GIL): a 1.6 GB output in float64 was seven
-    whole-buffer temporaries of 3.3 GB, seconds per comparison. Same result as one piece."""
+    whole-buffer temporaries of 3.3 GB, seconds per comparison. Same result as one piece.
+    64-bit integers: exactly (_measure_integers)."""
     n = expected.size
     close = np.empty(n, dtype=bool)
     nonfinite = np.empty(n, dtype=bool)
+    wide = _wide_integers(expected, got)
 
     def piece(lo: int) -> tuple[float, float, float]:
         hi = min(lo + _CHUNK, n)
-        e64, g64 = expected[lo:hi].astype(np.float64), got[lo:hi].astype(np.float64)
+        e64 = expected[lo:hi].astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
             tol = atol + rtol * np.abs(e64)
-        m = _measure(e64, g64, np.maximum(tol, floor) if floor else tol)
+        tol = np.maximum(tol, floor) if floor else tol
+        m = _measure_integers(expected[lo:hi], got[lo:hi], tol) if wide else \
+            _measure(e64, got[lo:hi].astype(np.float64), tol)
         close[lo:hi], nonfinite[lo:hi] = m.close, m.nonfinite
         return m.max_abs, m.max_rel, m.excess
 
@@ -375,13 +411,16 @@ def compare_output(
     positions = np.flatnonzero(written)[np.flatnonzero(bad)[:MAX_MISMATCHES]]
     mism = [Mismatch(name, int(i), float(expected[i]), float(got[i])) for i in positions]
     first = mism[0]
+    if _wide_integers(expected, got):  # as written: 2^60 + 1 is not 1.15292e+18
+        shown = f"expected {int(expected.reshape(-1)[first.index])}, got {int(got.reshape(-1)[first.index])}"
+    else:
+        shown = f"expected {first.expected:.6g}, got {first.got:.6g}"
     return OutputCheck(
         False,
         Verdict.WRONG,
         mism,
         n_bad,
-        message=f"{name}: {n_bad} of {exp.size} elements differ (first at index {first.index}: expected "
-        f"{first.expected:.6g}, got {first.got:.6g}; "
+        message=f"{name}: {n_bad} of {exp.size} elements differ (first at index {first.index}: {shown}; "
         + (f"{nonfinite} NaN/Inf where the reference has a number or the reverse; " if nonfinite else "")
         + f"max abs error {m.max_abs:.3g}, max rel error {m.max_rel:.3g} over the finite differences; "
         f"{tol_text}{accuracy})",
