@@ -77,3 +77,59 @@ def test_the_gather_reads_the_hosts_sample(session, kind, offset):
     finally:
         session.free(buf)
     assert got.view(np.uint8).tobytes() == values[idx.astype(np.int64)].view(np.uint8).tobytes()
+
+
+class _Live:
+    def __init__(self, session, values: np.ndarray):
+        self.session, self.nbytes = session, values.nbytes
+        self.buf = session.alloc(values.nbytes)
+        session.write(self.buf, 0, values.view(np.uint8))
+
+    def device_range(self, name):
+        return self.session, self.buf, 0, self.nbytes
+
+    def read(self, name, dtype):
+        return self.session.read(self.buf, 0, self.nbytes).view(np.float32)
+
+
+@pytest.mark.parametrize("where", ["stored run", "live, poison in the sample", "live, poison outside the sample"])
+def test_a_reference_with_unwritten_elements_is_scaled_by_the_written_ones(session, monkeypatch, where):
+    """The default atol is scaled by the elements the reference wrote (compare_output's rule). Where
+    the reference's poison shows in what kf already holds (a stored run, the scale's sample), that
+    scale is taken at once and the kernel passes once; else a first pass finds the poison and a
+    second compares with the written elements' scale. The figures are the host's either way."""
+    from backends.judge import device_checks
+    from backends.judge.reference_cache import StoredRun
+
+    monkeypatch.setattr(device_checks, "DEVICE_COMPARE_MIN_BYTES", 1 << 20)
+    n = (1 << 22) + 4096
+    rng = np.random.default_rng(9)
+    e = rng.standard_normal(n).astype(np.float32)
+    g = (e * (1 + 1e-5 * rng.uniform(-1, 1, n))).astype(np.float32)
+    e[:2000] *= 1e3  # written elements whose magnitude the scale must see as the host does
+    g[:2000] = e[:2000]
+    poison = np.frombuffer(dtypes.poison_pattern("f32"), dtype=np.float32)[0]
+    if where == "live, poison outside the sample":
+        outside = np.ones(n, dtype=bool)
+        outside[verify.scale_sample(n)] = False
+        hole = int(np.flatnonzero(outside)[0])
+        e[hole] = poison
+    else:
+        e[-500:] = poison
+    host = verify.compare_output("y", "f32", e, g, 1e-4, 1e-5, True, scale_atol=True)
+    assert host.ok
+    calls = []
+    real = session.compare_close
+    monkeypatch.setattr(session, "compare_close", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cand = _Live(session, g)
+    ref = StoredRun({}, {"y": e}) if where == "stored run" else _Live(session, e)
+    try:
+        got = device_checks.on_device("y", "f32", ref, cand, 1e-4, 1e-5, True, {"scale_atol": True})
+    finally:
+        session.free(cand.buf)
+        if isinstance(ref, _Live):
+            session.free(ref.buf)
+    assert got is not None
+    assert (got.atol, got.rtol, got.max_abs_err, got.max_rel_err, got.excess) == \
+        (host.atol, host.rtol, host.max_abs_err, host.max_rel_err, host.excess)
+    assert len(calls) == (2 if where == "live, poison outside the sample" else 1)
