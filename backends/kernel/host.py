@@ -600,7 +600,13 @@ class Host:
             if d is not None and d.kind == "ctor":
                 t = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
                 if t == "range":  # `range<1> num_items{size};`
-                    return "range", _dims(self._ctor(t, self._ctor_args(d.node), self.text(d.node), 0)), []
+                    v = self._ctor(t, self._ctor_args(d.node), self.text(d.node), 0)
+                    assigned = self._assignments(self.text(node), d, node, elements=True)
+                    if assigned:  # `num_items[0] = ...` before the launch
+                        v = (_unknown(f"`{self.text(node)}` (changed conditionally or in a loop before the launch)")
+                             if any(a is None for a in assigned) else
+                             self._elements_assigned(self.text(node), v, assigned, 0))
+                    return "range", _dims(v), []
                 node = d.node
         node = self._through_vars(node)
         t = t or self._ctor_name(node)
@@ -845,10 +851,12 @@ class Host:
                                  type_text, node.parent, ct)
         return None
 
-    def _assignments(self, name: str, decl: _Decl, at) -> list:
+    def _assignments(self, name: str, decl: _Decl, at, elements: bool = False) -> list:
         """Values assigned to `name` after its declaration and before `at` by statements that
         always run before `at` (in a block enclosing `at`); a conditional or looped assignment
-        makes the value unknown (`None` in the list), except under `if (argc ...)`."""
+        makes the value unknown (`None` in the list), except under `if (argc ...)`.
+        `elements`: `name[K] = V` counts too, as ("element", K, V, operator) (a `sycl::range`
+        resized in place, `gws[0] = blocks * 256`, between two launches)."""
         out: list = []
         f = self._file_of(at)
         if decl.file is not f or decl.kind in ("define", "macro"):
@@ -865,6 +873,22 @@ class Host:
                 continue  # not before `at`, or holding it (`b = min(a, b)`: its `b` is the earlier value)
             if n.type == "assignment_expression":
                 left = n.child_by_field_name("left")
+                if elements and left is not None and left.type == "subscript_expression":
+                    obj = left.child_by_field_name("argument")
+                    if obj is not None and obj.type == "identifier" and f.tree.text_of(obj) == name:
+                        verdict = self._guarded_by_branch(n, scope, enclosing)
+                        if verdict == "skip":
+                            continue
+                        if verdict is None:
+                            out.append(None)
+                            continue
+                        idx = left.child_by_field_name("indices") or left.child_by_field_name("index")
+                        if idx is not None and idx.type == "subscript_argument_list":
+                            idx = _named(idx)[0] if _named(idx) else None
+                        op = f.tree.text_of(n.child_by_field_name("operator")) if n.child_by_field_name(
+                            "operator") else "="
+                        out.append(("element", idx, n.child_by_field_name("right"), op))
+                    continue
                 if left is not None and left.type == "field_expression":
                     obj = left.child_by_field_name("argument")
                     if obj is not None and obj.type == "identifier" and f.tree.text_of(obj) == name \
@@ -1576,10 +1600,14 @@ class Host:
                 return Val(None, f"the array `{name}`", array=tuple(_named(d.value)))
             return _unknown(f"the array `{name}`")
         if d.kind == "ctor":
-            if any(a is None for a in self._assignments(name, d, origin_at)):
+            cname = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
+            assigned = self._assignments(name, d, origin_at, elements=cname in ("range", "id"))
+            if any(a is None for a in assigned):
                 return _unknown(f"`{name}` (changed conditionally, in a loop or by a field before the launch)")
             args = self._ctor_args(d.node) if d.node.type != "declaration" else self._ctor_args(d.node)
-            cname = re.sub(r"<.*", "", d.type_text).split("::")[-1].strip()
+            if assigned and cname in ("range", "id"):  # `gws[0] = kBlock * 256;` after `range<1> gws(...)`
+                return self._elements_assigned(name, self._ctor(cname, args, self.text(d.node), depth), assigned,
+                                               depth)
             if cname in ("vector", "array") and d.value is not None and d.value.type == "initializer_list":
                 # `std::vector<int> SIZE = {128, 256}`: its elements, as an array's
                 return Val(None, f"the {cname} `{name}`", array=tuple(_named(d.value)))
@@ -1644,6 +1672,20 @@ class Host:
             return self._leaf(d, name, _pretty_constant(self.text(value) if d.kind != "define" else self.text(value),
                                                        num), is_float=v.is_float or isinstance(num, float))
         return v
+
+    def _elements_assigned(self, name: str, v: Val, assigned: list, depth: int) -> Val:
+        """A range's value after `name[K] = V` assignments (in order); another change of it
+        (`gws = ...`, `gws[i] += ...`) leaves it unknown rather than stale."""
+        parts = list(v.parts) if v.parts is not None else None
+        for a in assigned:
+            if parts is None or not (isinstance(a, tuple) and a[0] == "element" and a[3] == "=" and a[1] is not None
+                                     and a[2] is not None):
+                return _unknown(f"`{name}` (changed before the launch in a way kf does not follow)")
+            k = self.number(self._value(a[1], depth + 1))
+            if not isinstance(k, int) or not 0 <= k < len(parts):
+                return _unknown(f"`{name}` (an element changed before the launch: `{name}[{self.text(a[1])}]`)")
+            parts[k] = self._value(a[2], depth + 1)
+        return Val(parts[0].expr if len(parts) == 1 else None, parts[0].why if parts else "", parts=tuple(parts))
 
     def _enumerator(self, name: str) -> int | None:
         """The value of enumerator `name` of an enum in these files (`ADAM_MODE_0 = 0`, or one more

@@ -381,4 +381,25 @@ def find_kernel(text: str, path: str, name: str | None) -> KernelSource:
     for k in kernels:
         if k.name == name:
             return k
-    raise KernelNotFound(f"no kernel '{name}' in {path} (kernels: {present})")
+    raise KernelNotFound(f"no kernel '{name}' in {path} (kernels: {present})" + _launcher_note(text, name, kernels))
+
+
+def _launcher_note(text: str, name: str, kernels: list[KernelSource]) -> str:
+    """Why a named `parallel_for<class NAME>` lambda is not a kernel here: it hands its work-item
+    to a function of the file, which kf reads as the kernel (a candidate that moved the
+    original's lambda body into a helper next to it): say so, and how to keep the lambda."""
+    m = re.search(r"\bparallel_for\s*<\s*(?:class\s+|struct\s+)?" + re.escape(name) + r"\s*>", text)
+    if m is None:
+        return ""
+    functions = [k.name for k in kernels if k.form == "nd_item_function"]
+    nxt = text.find("parallel_for", m.end())
+    body = text[m.end(): nxt if nxt >= 0 else len(text)]
+    called = [(c.start(), f) for f in functions if (c := re.search(r"\b" + re.escape(f) + r"\s*(?:<[^;{}]*>)?\s*\(",
+                                                                   body))]
+    if not called:
+        return ""
+    fn = min(called)[1]
+    line = text.count("\n", 0, m.start()) + 1
+    return (f": the lambda `{name}` (line {line}) hands its work-item to `{fn}`, a function of this file, so kf "
+            f"reads `{fn}` as the kernel; to keep the kernel `{name}`, write the work in the lambda's body or "
+            "keep the function in a header the file includes")

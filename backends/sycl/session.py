@@ -356,8 +356,7 @@ void kf_close(const unsigned char* ref, const unsigned char* cand, unsigned long
               double atol, double rtol, int poisoned, unsigned long long poison, unsigned long long* out) {
   auto it = syclext::this_work_item::get_nd_item<1>();
   kf_close_acc a = {0, 0, 0, 0, 0, 0.0, 0.0, 0.0};
-  for (size_t j = it.get_global_id(0); j < n; j += it.get_global_range(0))
-    kf_close_one(ref, cand, j, kind, size, atol, rtol, poisoned, poison, &a);
+  kf_close_range(ref, cand, it.get_global_id(0), it.get_global_range(0), n, kind, atol, rtol, poisoned, poison, &a);
   kf_atomic(out[0]).fetch_add(a.ref_poison); kf_atomic(out[1]).fetch_add(a.unwritten);
   kf_atomic(out[2]).fetch_add(a.bad); kf_atomic(out[3]).fetch_add(a.nonfinite);
   kf_atomic(out[4]).fetch_add(a.compared);
@@ -365,13 +364,26 @@ void kf_close(const unsigned char* ref, const unsigned char* cand, unsigned long
   kf_atomic(out[7]).fetch_max(KF_D2U(a.excess));
 }
 
-// dst[j] = src[idx[j]] for elements of `size` bytes: a fixed sample of a large buffer
+// dst[j] = src[idx[j]] for elements of `size` bytes: a fixed sample of a large buffer; whole
+// elements at a time where `src` is aligned to them (byte by byte, a CPU device took 0.2 s for
+// the 4M-element sample, twice NumPy's time on the host)
+template <typename T>
+static inline void kf_gather_as(const unsigned char* src, const unsigned long long* idx, unsigned char* dst,
+                                size_t first, size_t step, unsigned long long n) {
+  for (size_t j = first; j < n; j += step) ((T*)dst)[j] = ((const T*)src)[idx[j]];
+}
 extern "C" SYCL_EXT_ONEAPI_FUNCTION_PROPERTY((syclexp::nd_range_kernel<1>))
 void kf_gather(const unsigned char* src, const unsigned long long* idx, unsigned char* dst, unsigned long long n,
-               int size) {
+               int size, int aligned) {
   auto it = syclext::this_work_item::get_nd_item<1>();
-  for (size_t j = it.get_global_id(0); j < n; j += it.get_global_range(0))
-    for (int k = 0; k < size; k++) dst[j * size + k] = src[idx[j] * size + k];
+  size_t first = it.get_global_id(0), step = it.get_global_range(0);
+  if (aligned && size == 1) kf_gather_as<unsigned char>(src, idx, dst, first, step, n);
+  else if (aligned && size == 2) kf_gather_as<unsigned short>(src, idx, dst, first, step, n);
+  else if (aligned && size == 4) kf_gather_as<unsigned int>(src, idx, dst, first, step, n);
+  else if (aligned && size == 8) kf_gather_as<unsigned long long>(src, idx, dst, first, step, n);
+  else
+    for (size_t j = first; j < n; j += step)
+      for (int k = 0; k < size; k++) dst[j * size + k] = src[idx[j] * size + k];
 }
 """
 
@@ -821,14 +833,14 @@ class SyclSession:
         n = idx.size
         if n and int(idx.max()) * size + size + offset > max(getattr(buffer, "nbytes", 0), 0):
             raise ValueError("gather index outside the allocation")
-        self._addr(buffer, offset, 0)
+        aligned = self._addr(buffer, offset, 0) % size == 0
         k = self._own("kf_gather")
         d_idx, dst = self.alloc(max(8, idx.nbytes)), self.alloc(max(8, n * size))
         try:
             self.write(d_idx, 0, idx.view(np.uint8))
             self.launch(k, (self._groups(n) * 64, 1, 1), (64, 1, 1), 0,
                         [BufferArg(buffer, offset), BufferArg(d_idx, 0), BufferArg(dst, 0), ScalarArg(n, "u64"),
-                         ScalarArg(size, "i32")])
+                         ScalarArg(size, "i32"), ScalarArg(int(aligned), "i32")])
             return self.read(dst, 0, n * size).view(dtypes.numpy_dtype(dtype))
         finally:
             self.free(d_idx)
