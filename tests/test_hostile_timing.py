@@ -282,3 +282,30 @@ def test_seeds_of_a_large_default_size_are_checked_in_the_first_timed_trials(mon
     assert sorted(c.seed for c in default) == [0, 1, 2] and all(c.ok for c in default)
     assert "the first 2 trials were seeds 1, 2 at the default size" in good.message
     assert modifies.verdict is Verdict.INPUT_MODIFIED, modifies.message
+
+
+def test_a_special_values_failure_on_a_sampled_output_names_the_element_where_it_is_in_the_buffer():
+    """The special values of a 16 MiB output are compared on secret blocks (SPECIAL_MAX_BYTES): the
+    message counts sampled elements, and the element it names is the buffer's, where the special set
+    holds a value the clamp gets wrong (|x| > 1 or NaN), not its place in the sample (new user, 22)."""
+    from types import SimpleNamespace
+
+    from backends.judge.inputs import InputSet
+    from backends.sycl.session import SyclSession
+
+    ref, cand = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp")), load_unit(str(HOSTILE / "saxpy_clamped.cpp"))
+    options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=6, max_trials=6, target_seconds=0.1,
+                          warmup_seconds=0.0, timeout_s=60.0)
+    session = SyclSession(0)
+    try:
+        r, _ = harness.evaluate(session, EvalRequest(ref, cand, "sycl", 0, options, nonce=11))
+    finally:
+        session.close()
+    assert r.verdict is Verdict.WRONG and "special input values" in r.message, r.message
+    assert re.search(r"out: \d+ of \d+ sampled elements differ \(first at index (\d+)", r.message), r.message
+    where = [m.index for m in r.checks[-1].mismatches]
+    n = 1 << 22
+    assert where and all(0 <= p < n for p in where)
+    key = harness.Evaluation._timing_key(SimpleNamespace(req=SimpleNamespace(nonce=11)), harness.SPECIAL_TRIAL)
+    x = InputSet(ref.kernel.spec, {"n": n, "a": 2.5}, key, wide=True)["x"]
+    assert all(not abs(float(x[p])) <= 1.0 for p in where), [float(x[p]) for p in where]

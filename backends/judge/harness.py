@@ -629,10 +629,13 @@ class Evaluation:
                 elif self.spread.get(b.name):
                     extra_atol = max(extra_atol, original_checks.SPREAD_FACTOR * self.spread[b.name])
                     why = "for the original's nondeterminism"
+                sampled = getattr(cb, "positions_of", None)
+                where = sampled(b.name, b.dtype) if sampled is not None else None
                 check = device_checks.compare(b.name, b.dtype, rb, cb, rtol, atol,  # by digest where it can
                                               poisoned=poisoned, scale_atol=self._scaled(contract),
                                               extra_atol=extra_atol, extra_rtol=extra_rtol, extra_why=why,
-                                              magnitude=(magnitude or {}).get(b.name))
+                                              magnitude=(magnitude or {}).get(b.name),
+                                              **({"positions_of": where} if where is not None else {}))
             max_abs, max_rel = max(max_abs, check.max_abs_err), max(max_rel, check.max_rel_err)
             nonfinite += check.nonfinite_count
             if check.ok:
@@ -1784,6 +1787,21 @@ class _Sampled:
     def device_range(self, name: str):
         return self.bufs.device_range(name) if self.blocks[name] is None else None
 
+    def positions_of(self, name: str, dtype: str):
+        """Sample index -> the buffer's element index, for messages (None: the whole buffer)."""
+        blocks = self.blocks[name]
+        if blocks is None:
+            return None
+        size = dtypes.numpy_dtype(dtype).itemsize
+        starts = np.array([off // size for off, _ in blocks], dtype=np.int64)
+        ends = np.cumsum([n // size for _, n in blocks], dtype=np.int64)
+        begins = ends - np.array([n // size for _, n in blocks], dtype=np.int64)
+
+        def where(k: np.ndarray) -> np.ndarray:
+            j = np.searchsorted(ends, np.asarray(k, dtype=np.int64), side="right")
+            return starts[j] + (np.asarray(k, dtype=np.int64) - begins[j])
+        return where
+
     def read(self, name: str, dtype: str) -> np.ndarray:
         if self.blocks[name] is None:
             return self.bufs.read(name, dtype)
@@ -1850,6 +1868,10 @@ class _Scaled:
 
     def digest(self, name: str) -> int | None:
         return None  # compared on the host, after the adjustments above
+
+    def positions_of(self, name: str, dtype: str):
+        where = getattr(self.got, "positions_of", None)
+        return where(name, dtype) if where is not None else None
 
 
 HOST_SECONDS_PER_GIB = 60.0

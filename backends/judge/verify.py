@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import msgspec
 import numpy as np
@@ -318,6 +318,7 @@ def compare_output(
     extra_why: str = "", written: np.ndarray | None = None, original: np.ndarray | None = None,
     original_error: float = 0.0, original_excess: float = 0.0, factor: float = ACCURACY_FACTOR,
     limit: float = ORIGINAL_LIMIT, magnitude: tuple[float, str] | None = None, sum_scale: float = 0.0,
+    positions_of: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> OutputCheck:
     """Check one output buffer of the candidate against the expected values.
 
@@ -339,7 +340,10 @@ def compare_output(
     output, the typical magnitude of its sums, sqrt(k) x the terms' rms: whether the original
     errs beyond `limit` is judged at least at that scale, since a sum that happens to cancel
     near zero for one draw of inputs does not make the original's rounding any more wrong (a
-    bf16-truncated sum flipped between "imprecise" and "disagrees" with the draw)."""
+    bf16-truncated sum flipped between "imprecise" and "disagrees" with the draw).
+    `positions_of`: where `expected` and `got` are a sample of a larger buffer (secret blocks),
+    the buffer's element positions of sample indices, so a message names the element as the user
+    finds it in the buffer, and says the count is of sampled elements."""
     if written is None:
         own = expected.dtype == dtypes.numpy_dtype(dtype)  # a Python reference's float64 holds no poison
         written = ~poison_mask(expected, dtype) if poisoned and own else np.ones(expected.shape, dtype=bool)
@@ -356,15 +360,17 @@ def compare_output(
 
     unwritten = poison_mask(got_w, dtype) if poisoned else np.zeros(got_w.shape, dtype=bool)
     n_unwritten = int(unwritten.sum())
+    of = f"{exp.size} sampled elements" if positions_of is not None else f"{exp.size} elements"
     if n_unwritten:
         idx = np.flatnonzero(written)[np.flatnonzero(unwritten)[:MAX_MISMATCHES]]
+        at = positions_of(idx) if positions_of is not None else idx
         return OutputCheck(
             False,
             Verdict.UNWRITTEN,
-            [Mismatch(name, int(i), float(expected[i]), float("nan")) for i in idx],
+            [Mismatch(name, int(p), float(expected[i]), float("nan")) for i, p in zip(idx, at)],
             n_unwritten,
-            message=f"{name}: {n_unwritten} of {exp.size} elements the reference writes were never "
-            f"written (they still hold the poison value), first at index {int(idx[0])}",
+            message=f"{name}: {n_unwritten} of {of} the reference writes were never "
+            f"written (they still hold the poison value), first at index {int(at[0])}",
         )
 
     atol_used, rtol_used, tol_text = tolerance_params(exp, dtype, rtol, atol, scale_atol, extra_rtol, extra_atol,
@@ -404,15 +410,17 @@ def compare_output(
             Verdict.CONSTANT,
             mismatch_count=n_bad,
             message=f"{name}: every element is {g64[0]:g} while the reference's vary "
-            f"(from {np.nanmin(e64):g} to {np.nanmax(e64):g}); {n_bad} of {exp.size} are outside the "
+            f"(from {np.nanmin(e64):g} to {np.nanmax(e64):g}); {n_bad} of {of} are outside the "
             f"{tol_text}{accuracy}",
             **common,
         )
     positions = np.flatnonzero(written)[np.flatnonzero(bad)[:MAX_MISMATCHES]]
-    mism = [Mismatch(name, int(i), float(expected[i]), float(got[i])) for i in positions]
+    at = positions_of(positions) if positions_of is not None else positions
+    mism = [Mismatch(name, int(p), float(expected[i]), float(got[i])) for i, p in zip(positions, at)]
     first = mism[0]
     if _wide_integers(expected, got):  # as written: 2^60 + 1 is not 1.15292e+18
-        shown = f"expected {int(expected.reshape(-1)[first.index])}, got {int(got.reshape(-1)[first.index])}"
+        i = int(positions[0])
+        shown = f"expected {int(expected.reshape(-1)[i])}, got {int(got.reshape(-1)[i])}"
     else:
         shown = f"expected {first.expected:.6g}, got {first.got:.6g}"
     return OutputCheck(
@@ -420,7 +428,7 @@ def compare_output(
         Verdict.WRONG,
         mism,
         n_bad,
-        message=f"{name}: {n_bad} of {exp.size} elements differ (first at index {first.index}: {shown}; "
+        message=f"{name}: {n_bad} of {of} differ (first at index {first.index}: {shown}; "
         + (f"{nonfinite} NaN/Inf where the reference has a number or the reverse; " if nonfinite else "")
         + f"max abs error {m.max_abs:.3g}, max rel error {m.max_rel:.3g} over the finite differences; "
         f"{tol_text}{accuracy})",
