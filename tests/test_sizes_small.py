@@ -150,3 +150,26 @@ def test_a_skipped_size_never_hides_another_whose_label_it_contains():
     ev.skipped = {"the original cannot run there": ["n=100", "m=3, n=7"]}
     assert not ev._was_skipped("n=10 (random)") and not ev._was_skipped("n=7 (random)")
     assert ev._was_skipped("n=100 (derived)") and ev._was_skipped("m=3, n=7")
+
+
+def test_the_random_size_is_never_a_size_checked_anyway():
+    """The random size is the one size a candidate cannot predict: a draw equal to a check line's
+    size or a derived one is drawn again (saxpy lists `check n = 1`, which log-uniform draws hit
+    about one evaluation in 30: the evaluation ran n = 1 twice and had no random size)."""
+    from types import SimpleNamespace
+
+    from backends.judge import harness
+    from backends.model import EvalOptions, EvalRequest
+
+    unit = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
+    spec, tun = unit.kernel.spec, defaults(unit.text, unit.kernel)
+    plain = {k: random_size(spec, k, tun, "sycl") for k in range(300)}
+    hits = [k for k, r in plain.items() if r is not None and r.overrides == {"n": "1"}]
+    assert hits  # the draws this test is about happen
+    for k in hits + list(range(40)):
+        ev = harness.Evaluation(SimpleNamespace(), EvalRequest(unit, None, "sycl", 0, EvalOptions(), nonce=k),
+                                lambda *a: None)
+        cases = ev._sizes(spec, tun, "sycl")
+        sizes = [resolve(spec, c.overrides, tun)["n"] for c in cases]
+        assert len(sizes) == len(set(sizes)), (k, [c.label for c in cases])
+        assert [c.kind for c in cases].count("random") == 1, (k, [c.label for c in cases])

@@ -374,7 +374,8 @@ class Evaluation:
                                       d.overrides, True, d.kind, probe=d.probe))
                 if d.note and d.note not in self.notes:
                     self.notes.append(d.note)  # a derived size that is not small, and why (sizes.py)
-            r = random_size(contract, self.req.nonce, tunables, language)
+            r = random_size(contract, self.req.nonce, tunables, language,
+                            avoid=[dict(c.overrides) for c in sizes])
             if r is not None:
                 sizes.append(SizeCase(f"{r.label} (random)", r.overrides, True, "random", probe=r.probe))
         return sizes

@@ -51,7 +51,7 @@ cannot run is skipped by the harness, which says so. The full size is checked on
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -570,14 +570,18 @@ WIDE_SHARE = 0.25  # evaluations whose random size lies between small_cap and th
 
 
 def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | None = None,
-                language: str | None = None, tries: int = 200) -> DerivedSize | None:
+                language: str | None = None, tries: int = 200,
+                avoid: Sequence[Mapping[str, str]] = ()) -> DerivedSize | None:
     """One size drawn from the request's nonce: every size variable log-uniform in [1, its
     default], meeting the spec's lines. Usually it costs at most small_cap (draws above it are
     drawn again: a size near the default checks little the default does not); in WIDE_SHARE of
     the evaluations, decided by the nonce, it lies between small_cap and the default instead:
     with every fixed size small, a candidate wrong only between 1/16 of the default and the
     default (`if (n > 1 << 18 && n < 1 << 22)`, red team) would pass every evaluation; this way
-    no range of sizes is safe from the one size a candidate cannot predict."""
+    no range of sizes is safe from the one size a candidate cannot predict. `avoid`: the sizes
+    checked anyway (the spec's check lines, the derived sizes): a draw equal to one is drawn
+    again, so the random size is always a size nothing else checks (n = 1 was drawn about one
+    evaluation in 30 where the spec lists `check n = 1`)."""
     sizes = size_variables(spec, tunables)
     env = _resolve(spec, {}, tunables)
     base = footprint(spec, env) if env is not None else None
@@ -591,7 +595,7 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
             wide = False  # the spec's lines leave no size in between: a small one
         point = {n: int(min(d, max(1, round(math.exp(rng.uniform(0.0, math.log(d + 0.5)))))))
                  for n, d in sizes.items()}
-        if point == sizes:
+        if point == sizes or any(_same({k: str(v) for k, v in point.items()}, a, env) for a in avoid):
             continue
         sub = _resolve(spec, point, tunables)
         if not _valid(spec, sub, language):
@@ -600,7 +604,8 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
             for p in (1 << k for k in range(1, 13)):
                 snapped = {n: min(d, -(-point[n] // p) * p) for n, d in sizes.items()}
                 sub = _resolve(spec, snapped, tunables)
-                if snapped != sizes and _valid(spec, sub, language):
+                if snapped != sizes and _valid(spec, sub, language) and \
+                        not any(_same({k: str(v) for k, v in snapped.items()}, a, env) for a in avoid):
                     point = snapped
                     break
             else:
