@@ -358,6 +358,9 @@ class EvalRequest(msgspec.Struct, frozen=True):
     device: int = 0
     options: EvalOptions = EvalOptions()
     nonce: int = 0  # mixed into input seeds so repeated evaluations see new inputs
+    # candidates the search asks next, compiled ahead, never while timing (judge/ahead.py); [] says that
+    # candidates will follow (a search's original): the compile-ahead helper starts beside it; None: none will
+    ahead: list[Unit] | None = None
 
 
 class KernelMeasurement(msgspec.Struct, frozen=True):

@@ -55,6 +55,8 @@ from .records import (Attempt, EvaluationDone, Event, Finished, NewElite, Progre
                       Variant)
 from .store import LEASE_SECONDS, Store, owner_id, search_key, variant_id
 
+AHEAD = 2  # candidates of a batch passed with each request, for the worker to compile ahead
+
 __all__ = ["Search", "reference_variant_id"]
 
 Emit = Callable[[Event], object]
@@ -596,7 +598,8 @@ class Search:
 
     async def _evaluate_reference(self) -> None:
         ref = self.reference
-        req = EvalRequest(ref, None, self.backend, self.device, self.options, nonce=self._nonce())
+        req = EvalRequest(ref, None, self.backend, self.device, self.options, nonce=self._nonce(),
+                          ahead=[] if self.config.budget.evaluations > 1 else None)  # candidates follow
         result = await self.pool.evaluate(req)
         tun = {**defaults(ref.text, ref.kernel), **ref.tunables}
         cell, features = self._cell(result, "reference") if result.ok else (None, {})
@@ -635,13 +638,18 @@ class Search:
         sem = asyncio.Semaphore(max(1, getattr(self.pool, "size", 1)))
         left = self.config.budget.evaluations - self.done
 
-        async def one(p: Proposal) -> None:
+        todo = proposals[:max(0, left)]
+        units = [self._ahead_unit(p) for p in todo]
+
+        async def one(i: int, p: Proposal) -> None:
             async with sem:
                 if self._stop_reason() in ("time", "budget", "tokens"):
                     return
-                await self._evaluate(p)
+                # the next candidates of the batch, for the worker to compile ahead (backends/judge/ahead.py)
+                ahead = [u for u in units[i + 1:] if u is not None][:AHEAD]
+                await self._evaluate(p, ahead)
 
-        tasks = [asyncio.ensure_future(one(p)) for p in proposals[:max(0, left)]]
+        tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(todo)]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -650,7 +658,23 @@ class Search:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
 
-    async def _evaluate(self, p: Proposal) -> None:
+    def _ahead_unit(self, p: Proposal) -> Unit | None:
+        """The candidate Unit of `p` if it is new and sound, to compile ahead (nothing reported)."""
+        vid = variant_id(p.region, p.tunables)
+        if vid in self.variants or vid in self._inflight:
+            return None
+        try:
+            text = splice(self.reference.text, self.reference.kernel, p.region)
+            kernel = find_kernel(text, self.reference.path, self.reference.kernel.name)
+        except Exception:
+            return None
+        if check_contract(self.reference.kernel, kernel) or any(d.severity == "error" for d in kernel.spec_errors):
+            return None
+        ref = self.reference
+        return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(p.tunables),
+                    include_dirs=list(ref.include_dirs), flags=list(ref.flags), flags_source=ref.flags_source)
+
+    async def _evaluate(self, p: Proposal, ahead: list[Unit] | None = None) -> None:
         vid = variant_id(p.region, p.tunables)
         if vid in self.variants or vid in self._inflight:
             return
@@ -671,7 +695,7 @@ class Search:
             else:
                 self._progress(f"evaluating {p.note or p.operator} ({p.operator})")
                 req = EvalRequest(self.reference, cand, self.backend, self.device, self.options,
-                                  nonce=self._nonce())
+                                  nonce=self._nonce(), ahead=list(ahead or []))  # []: more follow
                 result = await self.pool.evaluate(req)
                 v = self._variant(p, vid, result)
                 if self._claims_advantage(v, parent):

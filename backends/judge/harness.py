@@ -66,7 +66,7 @@ from backends.judge import original as original_checks
 from backends.judge.launch import describe_shape
 from backends.judge.sizes import derived_sizes, random_size
 from backends.judge.evidence import COMPILING_MEANWHILE, run_label
-from backends.judge import compile_cache, device_checks, memory, python_reference, reference_cache, sanitizer
+from backends.judge import ahead, compile_cache, device_checks, memory, python_reference, reference_cache, sanitizer
 from backends.judge.launch import buffer_sizes
 from backends.judge.reference_cache import StoredRun
 from backends.judge.verify import (ACCURACY_FACTOR, ORIGINAL_LIMIT, compare_output, guard_differs, in_tolerances,
@@ -296,7 +296,26 @@ class Evaluation:
             compiled = compile_cache.compile_original(self.session, cu)
             self.reference_key = compiled.key
             return compiled.kernel
+        how = ahead.settle(self.session, cu, COMPILE_SECONDS)
+        if how:
+            self.notes.append(f"the candidate was compiled ahead, while the previous evaluation verified ({how})")
         return compile_cache.compile_unit(self.session, cu)
+
+    def _submit_ahead(self) -> None:
+        """The candidates the search asks next (EvalRequest.ahead) go to the compile-ahead helper
+        (backends/judge/ahead.py), bound the way this candidate is; a unit that does not bind is
+        left to its own evaluation to report."""
+        if self.req.ahead is None or not self.opts.compile_overlap:
+            return
+        units = []
+        for u in self.req.ahead:
+            if u.kernel.spec is None or _spec_errors(u):
+                continue
+            try:
+                units.append(compile_unit_for(u, "candidate", like=self.reference_unit)[0])
+            except EvalFailure:
+                continue
+        ahead.submit(self.session, units)
 
     def _candidate(self, pending: "PendingCompile") -> LaunchableKernel:
         """The candidate compiling in the background, once compiled."""
@@ -1154,6 +1173,11 @@ class Evaluation:
         return (SECRET, self.req.nonce, TIMING_TAG, trial)
 
     def _time(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec):
+        """The timing trials (_trials), with no compile ahead running meanwhile (ahead.quiet)."""
+        with ahead.quiet():
+            return self._trials(ref, cand, contract)
+
+    def _trials(self, ref: LaunchableKernel, cand: LaunchableKernel | None, contract: Spec):
         """Trials at the default size: the candidate, then the original, each on new inputs
         generated on the device (the same for both); the candidate's outputs of every trial
         compared with the original's on those inputs (large ones: _compare_large); the
@@ -1520,6 +1544,7 @@ class Evaluation:
                 if problems:
                     return EvalResult(Verdict.CONTRACT, "candidate breaks the kernel's contract: " + "; ".join(problems))
             ref_unit = self._unit(req.reference, "reference")  # the original's spec errors first
+            self._submit_ahead()
             # the candidate compiles in a thread while the original compiles and runs (PendingCompile)
             pending = self._compile(req.candidate, "candidate", background=True) if req.candidate else None
             ref = self._compile(req.reference, "reference", prepared=ref_unit)

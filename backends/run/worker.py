@@ -65,9 +65,12 @@ def main(conn: Any, backend: str, device: int) -> None:
         sys.stdout = sys.stderr
     except OSError:
         pass
+    from backends.judge import ahead
     from backends.judge.harness import FreshWorkerNeeded, evaluate
+    from backends.run import compile_ahead
 
     session = None
+    helper = None  # the compile-ahead helper (backends/run/compile_ahead.py), started on first use
 
     def send(*msg: Any) -> None:
         try:
@@ -84,6 +87,8 @@ def main(conn: Any, backend: str, device: int) -> None:
             return
         kind, *rest = msgspec.msgpack.decode(raw)
         if kind == "stop":
+            if helper is not None:
+                helper.close()
             return
         if kind == "devices":
             send("devices", [msgspec.to_builtins(d) for d in list_devices(rest[0])])
@@ -112,6 +117,9 @@ def main(conn: Any, backend: str, device: int) -> None:
             if session is None:
                 send("stage", f"opening the {backend} device {device}", 300.0)
                 session = open_session(backend, device)
+            if helper is None and compile_ahead.enabled():
+                helper = compile_ahead.Helper(backend, device)
+                ahead.install(helper)
         except Exception as e:
             send("error", f"cannot open {backend} device {device}: {type(e).__name__}: {e}")
             return

@@ -1,0 +1,234 @@
+"""The worker's compile-ahead helper (backends/judge/ahead.py): a child process with a device
+session of its own that compiles the candidates queued by the worker into the disk cache
+(compile_cache.compile_unit), one after another.
+
+A process, not a thread: the SYCL runtime compiles one program at a time per process (two
+threads' compiles took as long as both in turn), and a process can be stopped outright
+(SIGSTOP) while the worker times trials, and let go on after (SIGCONT). It dies with the
+worker (PR_SET_PDEATHSIG, and the end of its input); a helper that fails to start or dies
+is dropped and the worker compiles everything itself, as without it.
+
+    worker -> helper (stdin, JSON lines): {"queue": [[key, CompileUnit], ...]} | {"drop": key}
+    helper -> worker (stdout, lines): "start KEY" | "done KEY"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import msgspec
+
+from backends.judge import compile_cache
+from backends.session import CompileUnit, DeviceSession
+
+def enabled() -> bool:
+    return os.environ.get("KF_COMPILE_AHEAD", "1") != "0"
+
+
+class Helper:
+    """The worker's side (an ahead.AheadCompiler)."""
+
+    def __init__(self, backend: str, device: int):
+        self.backend = backend
+        self.device = device
+        self.proc: subprocess.Popen | None = None
+        self.failed = False
+        self.busy: str | None = None  # the key being compiled now
+        self.done: set[str] = set()
+        self.stopped = False
+        self.events: list[tuple[str, str, float]] = []  # (event, key, time): for tests and figures
+        self._cv = threading.Condition()
+
+    # -- the process ------------------------------------------------------------------
+
+    def _start(self) -> bool:
+        if self.proc is not None and self.proc.poll() is None:
+            return True
+        if self.failed or self.proc is not None:  # died once: the worker compiles alone
+            self.failed = True
+            return False
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "backends.run.compile_ahead", self.backend,
+                                          str(self.device), str(os.getpid())], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True, bufsize=1)
+        except OSError:
+            self.failed = True
+            return False
+        threading.Thread(target=self._read, args=(self.proc,), name="kf-ahead-reader", daemon=True).start()
+        return True
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            what, _, key = line.strip().partition(" ")
+            with self._cv:
+                if what == "start":
+                    self.busy = key
+                elif what == "done":
+                    self.busy = None
+                    self.done.add(key)
+                self.events.append((what, key, time.monotonic()))
+                self._cv.notify_all()
+        with self._cv:
+            self.busy = None
+            self._cv.notify_all()
+
+    def _send(self, obj: dict) -> None:
+        try:
+            self.proc.stdin.write(json.dumps(obj) + "\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError, AttributeError):
+            self.failed = True
+
+    def _key(self, session: DeviceSession, unit: CompileUnit) -> str | None:
+        """Which compile of the helper's makes `unit`'s compile here a cache hit: kf's disk cache
+        (the normal form: CUDA), else the exact unit (the SYCL runtime's own persistent cache,
+        keyed on the exact text and options; inherited SYCL_CACHE_DIR)."""
+        if getattr(session, "artifact", None) is not None:
+            if os.environ.get("KF_COMPILE_CACHE") == "0":
+                return None
+            return compile_cache.normal_key(unit, getattr(session, "artifact_salt", lambda: "")())
+        if os.environ.get("SYCL_CACHE_PERSISTENT") != "1":
+            return None  # nothing the worker could load the helper's work from
+        return hashlib.sha256(msgspec.msgpack.encode(unit)).hexdigest()
+
+    # -- ahead.AheadCompiler ----------------------------------------------------------
+
+    def submit(self, session: DeviceSession, units: list[CompileUnit]) -> None:
+        queue = []
+        for u in units:
+            key = self._key(session, u)
+            if key is not None and key not in self.done:
+                queue.append([key, msgspec.to_builtins(u)])
+        if self._start() and (queue or units):
+            self._send({"queue": queue})
+
+    def settle(self, session: DeviceSession, unit: CompileUnit, timeout: float) -> str:
+        if self.proc is None:
+            return ""
+        key = self._key(session, unit)
+        if key is None:
+            return ""
+        with self._cv:
+            if key in self.done:
+                return "ahead"
+            if self.busy != key:
+                self._send({"drop": key})
+                return ""
+            self.resume()
+            self._cv.wait_for(lambda: self.busy != key, timeout)
+            return "waited" if key in self.done else ""
+
+    def pause(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGSTOP)
+            except OSError:
+                return
+            self.stopped = True
+            _wait_stopped(self.proc.pid)
+            self.events.append(("stop", "", time.monotonic()))
+
+    def resume(self) -> None:
+        if self.stopped and self.proc is not None:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            except OSError:
+                pass
+            self.stopped = False
+            self.events.append(("cont", "", time.monotonic()))
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _wait_stopped(pid: int, limit: float = 10.0) -> None:
+    """Return once every thread of `pid` is stopped (a thread stops when it next runs; on a
+    loaded machine that can take milliseconds)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if all(s in ("T", "t", "Z", "X") for s in thread_states(pid)):
+            return
+        time.sleep(0.001)
+
+
+def thread_states(pid: int) -> list[str]:
+    """The scheduler state of each thread of `pid` ("T": stopped); [] when it is gone."""
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                out.append(f.read().rsplit(")", 1)[1].split()[0])
+        except (OSError, IndexError):
+            pass
+    return out
+
+
+# -- the helper process ------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def main(backend: str, device: int, parent: int) -> None:
+    _die_with_parent()
+    if os.getppid() != parent:
+        return
+    out = sys.stdout
+    sys.stdout = sys.stderr  # nothing a runtime prints may mix with the protocol
+    from backends.run.worker import open_session
+
+    session = open_session(backend, device)
+    queue: list[tuple[str, CompileUnit]] = []
+    cv = threading.Condition()
+    closed = False
+
+    def read() -> None:
+        nonlocal closed, queue
+        for line in sys.stdin:
+            msg = json.loads(line)
+            with cv:
+                if "queue" in msg:
+                    queue = [(k, msgspec.convert(u, CompileUnit)) for k, u in msg["queue"]]
+                elif "drop" in msg:
+                    queue = [(k, u) for k, u in queue if k != msg["drop"]]
+                cv.notify_all()
+        with cv:
+            closed = True
+            cv.notify_all()
+
+    threading.Thread(target=read, daemon=True).start()
+    while True:
+        with cv:
+            cv.wait_for(lambda: queue or closed)
+            if closed:
+                return
+            key, unit = queue.pop(0)
+        print("start", key, file=out, flush=True)
+        try:
+            compile_cache.compile_unit(session, unit)
+        except Exception as e:  # the worker compiles it itself
+            print(f"kf compile-ahead: {type(e).__name__}: {e}", file=sys.stderr)
+        print("done", key, file=out, flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

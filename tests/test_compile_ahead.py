@@ -1,0 +1,88 @@
+"""Compiles started ahead (backends/judge/ahead.py, backends/run/compile_ahead.py) on the real
+SYCL runtime (CPU device): the helper process is stopped during every timed trial, what it
+compiled is what the next candidate's compile finds, and only the same compile counts."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from backends.judge import ahead
+from backends.judge.harness import evaluate
+from backends.judge.launch import compile_unit_for
+from backends.kernel.load import load_unit
+from backends.model import EvalRequest
+from backends.run.compile_ahead import Helper, thread_states
+from backends.session import CompileUnit
+
+from evalcases import EXAMPLES, FAST, KERNELS
+
+
+def _good(wg: int):
+    return load_unit(str(KERNELS / "sycl" / "good.cpp"), tunables={"WG_SIZE": wg})
+
+
+@pytest.fixture()
+def session():
+    from backends.sycl.session import SyclSession
+
+    return SyclSession(0)
+
+
+def test_a_compile_ahead_never_runs_beside_a_timed_trial_and_the_next_candidate_finds_it(session, monkeypatch):
+    ref = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
+    helper = Helper("sycl", 0)
+    ahead.install(helper)
+    seen: list[str] = []
+    timed = session.timed_launch
+
+    def watched(*args, **kwargs):
+        seen.extend(thread_states(helper.proc.pid))  # every thread of the helper, at every timed trial
+        return timed(*args, **kwargs)
+
+    monkeypatch.setattr(session, "timed_launch", watched)
+    try:
+        first, _ = evaluate(session, EvalRequest(ref, _good(16), "sycl", 0, FAST, nonce=11, ahead=[_good(256)]))
+        assert first.ok, first.message
+        assert "compiled ahead" not in first.message
+        second, _ = evaluate(session, EvalRequest(ref, _good(256), "sycl", 0, FAST, nonce=12, ahead=[]))
+    finally:
+        ahead.install(None)
+        helper.close()
+    assert second.ok, second.message
+    assert "the candidate was compiled ahead" in second.message  # the helper's compile was the one used
+    assert [e for e, _, _ in helper.events if e in ("start", "done")] == ["start", "done"]
+    assert seen and set(seen) == {"T"}, helper.events  # stopped (SIGSTOP) during every timed trial of both evaluations
+
+
+def test_only_the_same_compile_counts_as_done_ahead(monkeypatch):
+    """A compile ahead stands for exactly the unit it compiled: on SYCL (the runtime's cache is
+    keyed on the exact text) a comment or a flag more is another compile; where kf's disk cache
+    holds the compiler's output (CUDA), text differing only in comments/whitespace is the same,
+    differing code or flags never."""
+    unit = compile_unit_for(_good(64), "candidate")[0]
+
+    class Runtime:  # what the helper needs of a session: whether compiles land in kf's disk cache
+        pass
+
+    class Disk:
+        artifact = from_artifact = object()
+
+        @staticmethod
+        def artifact_salt() -> str:
+            return "salt"
+
+    commented = msgspec.structs.replace(unit, source=unit.source.replace("size_t stride", "/* ahead */ size_t  stride"))
+    recoded = msgspec.structs.replace(unit, source=unit.source.replace("out[i] = sycl::fma", "out[i] = -sycl::fma"))
+    flagged = msgspec.structs.replace(unit, options=list(unit.options) + ["-DEXTRA=1"])
+    h = Helper("sycl", 0)
+    monkeypatch.setenv("SYCL_CACHE_PERSISTENT", "1")
+    exact = {u.source + str(u.options): h._key(Runtime(), u) for u in (unit, commented, recoded, flagged)}
+    assert len(set(exact.values())) == 4
+    assert h._key(Runtime(), CompileUnit(**msgspec.structs.asdict(unit))) == h._key(Runtime(), unit)
+    assert h._key(Disk(), commented) == h._key(Disk(), unit)
+    assert h._key(Disk(), recoded) != h._key(Disk(), unit)
+    assert h._key(Disk(), flagged) != h._key(Disk(), unit)
+    monkeypatch.setenv("SYCL_CACHE_PERSISTENT", "0")  # no cache the worker could find the helper's work in
+    assert h._key(Runtime(), unit) is None
+    assert h.proc is None  # nothing started for keys alone
