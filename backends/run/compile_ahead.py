@@ -194,7 +194,7 @@ def main(backend: str, device: int, parent: int) -> None:
         return
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing a runtime prints may mix with the protocol
-    from backends.run.worker import open_session
+    from backends.run.sessions import open_session
 
     session = open_session(backend, device)
     queue: list[tuple[str, CompileUnit]] = []

@@ -20,26 +20,9 @@ from typing import Any
 import msgspec
 
 from backends.model import DeviceInfo, EvalRequest, EvalResult
+from backends.run.sessions import open_session
 
 _encoder = msgspec.msgpack.Encoder()
-
-
-def open_session(backend: str, device: int):
-    """Import the backend only here, in the worker (importing dpctl or the CUDA driver in a
-    server process is neither needed nor safe)."""
-    if backend == "sycl":
-        from backends.sycl.session import SyclSession
-
-        return SyclSession(device)
-    if backend == "cuda":
-        if device < 0:
-            from backends.cuda.compile_only import CompileOnlySession
-
-            return CompileOnlySession("cuda")
-        from backends.cuda.session import CudaSession
-
-        return CudaSession(device)
-    raise ValueError(f"unknown backend {backend!r} (expected cuda or sycl)")
 
 
 def list_devices(backend: str) -> list[DeviceInfo]:
