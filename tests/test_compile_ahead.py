@@ -11,11 +11,14 @@ from backends.judge import ahead
 from backends.judge.harness import evaluate
 from backends.judge.launch import compile_unit_for
 from backends.kernel.load import load_unit
-from backends.model import EvalRequest
+from backends.model import EvalOptions, EvalRequest
 from backends.run.compile_ahead import Helper, thread_states
 from backends.session import CompileUnit
 
-from evalcases import EXAMPLES, FAST, KERNELS
+from evalcases import EXAMPLES, KERNELS
+
+QUICK = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=3, max_trials=6, target_seconds=0.05,
+                    warmup_seconds=0.01, profile=False, timeout_s=10.0)  # the trials are what matters here
 
 
 def _good(wg: int):
@@ -42,10 +45,10 @@ def test_a_compile_ahead_never_runs_beside_a_timed_trial_and_the_next_candidate_
 
     monkeypatch.setattr(session, "timed_launch", watched)
     try:
-        first, _ = evaluate(session, EvalRequest(ref, _good(16), "sycl", 0, FAST, nonce=11, ahead=[_good(256)]))
+        first, _ = evaluate(session, EvalRequest(ref, _good(64), "sycl", 0, QUICK, nonce=11, ahead=[_good(256)]))
         assert first.ok, first.message
         assert "compiled ahead" not in first.message
-        second, _ = evaluate(session, EvalRequest(ref, _good(256), "sycl", 0, FAST, nonce=12, ahead=[]))
+        second, _ = evaluate(session, EvalRequest(ref, _good(256), "sycl", 0, QUICK, nonce=12, ahead=[]))
     finally:
         ahead.install(None)
         helper.close()
