@@ -31,6 +31,9 @@ class AheadCompiler(Protocol):
         result lands in the disk cache); drop it from the queue otherwise. Says what happened:
         "ahead" (compiled ahead), "waited", "" (not the helper's)."""
 
+    def observe(self, seconds: float) -> None:
+        """A candidate compiled here, not ahead, took this long."""
+
     def pause(self) -> None: ...
 
     def resume(self) -> None: ...
@@ -56,6 +59,11 @@ def submit(session: DeviceSession, units: list[CompileUnit]) -> None:
 
 def settle(session: DeviceSession, unit: CompileUnit, timeout: float) -> str:
     return _current.settle(session, unit, timeout) if _current is not None else ""
+
+
+def observe(seconds: float) -> None:
+    if _current is not None:
+        _current.observe(seconds)
 
 
 @contextmanager
