@@ -33,6 +33,7 @@ def session():
 
 
 def test_a_compile_ahead_never_runs_beside_a_timed_trial_and_the_next_candidate_finds_it(session, monkeypatch):
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")  # also on a loaded CI machine (no idle core)
     ref = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
     helper = Helper("sycl", 0)
     ahead.install(helper)
