@@ -635,7 +635,8 @@ class Search:
             self._send(NewElite(v, list(v.cell), decision.previous, decision.best))
 
     async def _evaluate_batch(self, proposals: list[Proposal]) -> None:
-        sem = asyncio.Semaphore(max(1, getattr(self.pool, "size", 1)))
+        size = max(1, getattr(self.pool, "size", 1))
+        sem = asyncio.Semaphore(size)
         left = self.config.budget.evaluations - self.done
 
         todo = proposals[:max(0, left)]
@@ -645,8 +646,9 @@ class Search:
             async with sem:
                 if self._stop_reason() in ("time", "budget", "tokens"):
                     return
-                # the next candidates of the batch, for the worker to compile ahead (backends/judge/ahead.py)
-                ahead = [u for u in units[i + 1:] if u is not None][:AHEAD]
+                # the candidates this worker is likeliest to get next (with N workers, every Nth of the
+                # batch), for it to compile ahead (backends/judge/ahead.py)
+                ahead = [u for u in units[i + size::size] if u is not None][:AHEAD]
                 await self._evaluate(p, ahead)
 
         tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(todo)]

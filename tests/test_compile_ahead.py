@@ -90,3 +90,32 @@ def test_only_the_same_compile_counts_as_done_ahead(monkeypatch):
     monkeypatch.setenv("SYCL_CACHE_PERSISTENT", "0")  # no cache the worker could find the helper's work in
     assert h._key(Runtime(), unit) is None
     assert h.proc is None  # nothing started for keys alone
+
+
+def test_a_helper_hung_on_one_text_or_dead_is_replaced_a_bounded_number_of_times(monkeypatch):
+    """A hostile text can hang the compiler or kill the helper: a compile ahead running past
+    HUNG_SECONDS is stopped and a new helper started, and one that died is started again, at
+    most MAX_STARTS in all; after that the worker compiles alone (nothing stays stuck)."""
+    import time
+
+    from backends.run import compile_ahead
+
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    h = Helper("sycl", 0)
+    try:
+        assert h._start()
+        first = h.proc
+        h.busy, h.busy_since = "a-hanging-text", time.monotonic() - compile_ahead.HUNG_SECONDS - 1
+        assert h._start()  # the hung helper is stopped, another takes its place
+        assert first.poll() is not None and h.proc is not first and h.proc.poll() is None
+        assert h.busy is None and ("hung", "a-hanging-text") in [(e, k) for e, k, _ in h.events]
+        h.proc.kill()  # died (as on a compiler crash): started again, up to MAX_STARTS in all
+        h.proc.wait()
+        assert h._start() and h.starts == compile_ahead.MAX_STARTS
+        h.proc.kill()
+        h.proc.wait()
+        assert not h._start() and h.failed  # the worker compiles alone from here on
+        h.submit(None, [])
+        assert h.starts == compile_ahead.MAX_STARTS
+    finally:
+        h.close()

@@ -26,10 +26,13 @@ import time
 import msgspec
 
 from backends.judge import compile_cache
-from backends.session import CompileUnit, DeviceSession
+from backends.session import CompileFailure, CompileUnit, DeviceSession
 
-MIN_COMPILE_SECONDS = 2.0  # compile ahead only where a candidate's compile took this long: a hit of the
-# SYCL runtime's cache still runs the front end (0.7 s idle, 1.6 s loaded), no gain over a 0.6 s compile
+MIN_COMPILE_SECONDS = 1.0  # compile ahead only where a candidate's compile took this long: a hit of the
+# SYCL runtime's cache still preprocesses the text for its key (0.3-0.5 s idle, 0.7-1.6 s loaded)
+HUNG_SECONDS = 120.0  # a compile ahead running this long is stopped (a hostile text can hang a compiler);
+# the worker meets the same text with its own time limit if the search asks for it
+MAX_STARTS = 3  # a helper that died (a compiler crash on a hostile text) is started again, this often in all
 
 
 def idle_core() -> bool:
@@ -63,6 +66,8 @@ class Helper:
         self.proc: subprocess.Popen | None = None
         self.failed = False
         self.busy: str | None = None  # the key being compiled now
+        self.busy_since = 0.0
+        self.starts = 0
         self.done: set[str] = set()
         self.stopped = False
         self.last_compile: float | None = None  # seconds of the last candidate compiled by the worker itself
@@ -73,10 +78,17 @@ class Helper:
 
     def _start(self) -> bool:
         if self.proc is not None and self.proc.poll() is None:
-            return True
-        if self.failed or self.proc is not None:  # died once: the worker compiles alone
+            if not (self.busy and time.monotonic() - self.busy_since > HUNG_SECONDS):
+                return True
+            hung = self.busy
+            self.close()  # hung on one text: stopped, and started again below
+            self.events.append(("hung", hung or "", time.monotonic()))
+        if self.failed or self.starts >= MAX_STARTS:  # the worker compiles alone
             self.failed = True
             return False
+        self.starts += 1
+        with self._cv:
+            self.busy = None
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "backends.run.compile_ahead", self.backend,
                                           str(self.device), str(os.getpid())], stdin=subprocess.PIPE,
@@ -93,13 +105,16 @@ class Helper:
             with self._cv:
                 if what == "start":
                     self.busy = key
-                elif what == "done":
+                    self.busy_since = time.monotonic()
+                elif what in ("done", "fail"):
                     self.busy = None
-                    self.done.add(key)
+                    if what == "done":  # a failed compile is the worker's to report
+                        self.done.add(key)
                 self.events.append((what, key, time.monotonic()))
                 self._cv.notify_all()
         with self._cv:
-            self.busy = None
+            if proc is self.proc:  # not a helper stopped and replaced meanwhile
+                self.busy = None
             self._cv.notify_all()
 
     def _send(self, obj: dict) -> None:
@@ -107,7 +122,7 @@ class Helper:
             self.proc.stdin.write(json.dumps(obj) + "\n")
             self.proc.stdin.flush()
         except (OSError, ValueError, AttributeError):
-            self.failed = True
+            pass  # dead: _start decides whether to start another
 
     def _key(self, session: DeviceSession, unit: CompileUnit) -> str | None:
         """Which compile of the helper's makes `unit`'s compile here a cache hit: kf's disk cache
@@ -179,6 +194,7 @@ class Helper:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.stopped = False
 
 
 def _wait_stopped(pid: int, limit: float = 10.0) -> None:
@@ -255,10 +271,11 @@ def main(backend: str, device: int, parent: int) -> None:
             key, unit = queue.pop(0)
         print("start", key, file=out, flush=True)
         try:
-            compile_cache.compile_unit(session, unit)
+            ok = not isinstance(compile_cache.compile_unit(session, unit), CompileFailure)
         except Exception as e:  # the worker compiles it itself
             print(f"kf compile-ahead: {type(e).__name__}: {e}", file=sys.stderr)
-        print("done", key, file=out, flush=True)
+            ok = False
+        print("done" if ok else "fail", key, file=out, flush=True)
 
 
 if __name__ == "__main__":
