@@ -92,7 +92,9 @@ class Helper:
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "backends.run.compile_ahead", self.backend,
                                           str(self.device), str(os.getpid())], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, text=True, bufsize=1)
+                                         stdout=subprocess.PIPE, text=True, bufsize=1,
+                                         start_new_session=True)  # a terminal's Ctrl-C is the search's
+            # to handle (it stops the worker, and the helper with it), never a traceback of the helper's
         except OSError:
             self.failed = True
             return False
@@ -236,6 +238,7 @@ def _die_with_parent() -> None:
 
 
 def main(backend: str, device: int, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as the worker (local_pool._worker_main)
     _die_with_parent()
     if os.getppid() != parent:
         return
