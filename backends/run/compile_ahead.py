@@ -43,9 +43,17 @@ def idle_core() -> bool:
     if os.environ.get("KF_COMPILE_AHEAD") == "1":
         return True
     try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1)
+        return os.getloadavg()[0] < _cores()
     except OSError:
         return True
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def enabled(backend: str) -> bool:
