@@ -556,10 +556,15 @@ def analyse(text: str, kernel: KernelSource) -> BodyDraft:
         else:
             entries.append(f"{p.name} = {values[p.name]}")
     a, b = ("grid", "block") if lang == "cuda" else ("global", "local")
-    if lang == "cuda":  # CUDA lists x first; the draft's dimension 0 is x
-        entries += [f"{a} " + ", ".join(grid), f"{b} " + ", ".join(local)]
-    else:
-        entries += [f"{a} " + ", ".join(grid), f"{b} " + ", ".join(local)]
+    # a dimension whose index nothing bounds, in a kernel with no integer parameter, has no size
+    # kf could read: a placeholder with the reason, never a launch of one block that runs and
+    # checks next to nothing (a SYCL lambda's launch kf could not follow drafted `roundup(1, 16)`)
+    shown = [g if extent[d] is not None or size_default is not None else "?" for d, g in enumerate(grid)]
+    if "?" in shown:
+        what = "work-items" if lang == "sycl" else "blocks"
+        entries.append(f"// kf: {a}: nothing in the kernel bounds its index and no size parameter says how "
+                       f"many {what} it needs: write the launch its program makes")
+    entries += [f"{a} " + ", ".join(shown), f"{b} " + ", ".join(local)]
     for name, default in tun.items():
         entries.append(f"tune {name} = " + ", ".join(str(v) for v in _tune_values(default)))
     checks = _checks(sizes, values, pitch, dims, inner)

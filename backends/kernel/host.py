@@ -809,16 +809,23 @@ class Host:
             return None
         if t == "expression_statement":  # `sycl::range<1> gws(n);` read as `sycl::range < 1 > gws(n)`
             e = _named(node)[0] if _named(node) else None
+            more = []  # `range<2> a(N, M), b(N + 2, M + 2);`: `(range < 2 > a(N, M)), b(N + 2, M + 2)`
+            while e is not None and e.type == "comma_expression":
+                more.insert(0, e.child_by_field_name("right"))
+                e = e.child_by_field_name("left")
             if e is not None and e.type == "binary_expression" and f.tree.text_of(e.child_by_field_name("operator")) == ">":
                 right, left = e.child_by_field_name("right"), e.child_by_field_name("left")
                 if right is not None and right.type in ("call_expression", "compound_literal_expression") and \
                         left is not None and left.type == "binary_expression" and \
                         f.tree.text_of(left.child_by_field_name("operator")) == "<":
-                    fn = right.child_by_field_name("function") or right.child_by_field_name("type")
-                    if fn is not None and fn.type in ("identifier", "type_identifier") and f.tree.text_of(fn) == name:
-                        type_text = f.tree.text_of(left.child_by_field_name("left")) + "<" + \
-                            f.tree.text_of(left.child_by_field_name("right")) + ">"
-                        return _Decl(name, f, right, None, "ctor", type_text, node.parent)
+                    type_text = f.tree.text_of(left.child_by_field_name("left")) + "<" + \
+                        f.tree.text_of(left.child_by_field_name("right")) + ">"
+                    for part in [right] + more:
+                        if part is None or part.type not in ("call_expression", "compound_literal_expression"):
+                            break  # not a declarator list after all
+                        fn = part.child_by_field_name("function") or part.child_by_field_name("type")
+                        if fn is not None and fn.type in ("identifier", "type_identifier") and f.tree.text_of(fn) == name:
+                            return _Decl(name, f, part, None, "ctor", type_text, node.parent)
             return None
         if t != "declaration" and not (t == "field_declaration"):
             return None
