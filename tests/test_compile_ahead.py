@@ -119,3 +119,31 @@ def test_a_helper_hung_on_one_text_or_dead_is_replaced_a_bounded_number_of_times
         assert h.starts == compile_ahead.MAX_STARTS
     finally:
         h.close()
+
+
+def test_the_peak_bandwidth_is_measured_with_the_helper_stopped(session, monkeypatch, tmp_path):
+    """The device's peak copy bandwidth (measured once, then kept in KF_CACHE_DIR/peaks.json and
+    behind every roofline fraction and 'above the peak' note) is a timed measurement too: a
+    compile ahead running beside it would leave a low peak on disk for good."""
+    from backends.judge import harness
+
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    monkeypatch.setenv("KF_CACHE_DIR", str(tmp_path))  # no peak measured before
+    monkeypatch.setattr(harness, "_PEAKS", {})
+    helper = Helper("sycl", 0)
+    assert helper._start()
+    ahead.install(helper)
+    seen: list[str] = []
+    timed = session.timed_launch
+
+    def watched(*args, **kwargs):
+        seen.extend(thread_states(helper.proc.pid))
+        return timed(*args, **kwargs)
+
+    monkeypatch.setattr(session, "timed_launch", watched)
+    try:
+        assert harness.peak_bandwidth(session) > 0
+    finally:
+        ahead.install(None)
+        helper.close()
+    assert seen and set(seen) == {"T"}, seen
