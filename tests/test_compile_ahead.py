@@ -147,3 +147,22 @@ def test_the_peak_bandwidth_is_measured_with_the_helper_stopped(session, monkeyp
         ahead.install(None)
         helper.close()
     assert seen and set(seen) == {"T"}, seen
+
+
+def test_what_the_runtime_prints_in_the_helper_never_reaches_its_protocol(session, monkeypatch):
+    """The runtime's own output (SYCL_UR_TRACE, a variable users set to debug the runtime, writes
+    every call to descriptor 1 from C++, buffered in chunks that need not end a line) must not
+    mix with the helper's "start KEY"/"done KEY" lines: a line glued to a trace chunk is lost,
+    and a worker waiting for a "done" that never comes waits out its whole compile limit."""
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    monkeypatch.setenv("SYCL_UR_TRACE", "2")  # the helper inherits it; this process's runtime is already up
+    unit = compile_unit_for(_good(128), "candidate")[0]
+    helper = Helper("sycl", 0)
+    try:
+        helper.submit(session, [unit])
+        key = helper._key(session, unit)
+        with helper._cv:
+            assert helper._cv.wait_for(lambda: key in helper.done, 60), helper.events[:5]
+    finally:
+        helper.close()
+    assert [e for e, _, _ in helper.events] == ["start", "done"], helper.events[:5]

@@ -239,8 +239,12 @@ def main(backend: str, device: int, parent: int) -> None:
     _die_with_parent()
     if os.getppid() != parent:
         return
-    out = sys.stdout
-    sys.stdout = sys.stderr  # nothing a runtime prints may mix with the protocol
+    # nothing a runtime prints may mix with the protocol: the protocol gets a descriptor of its
+    # own, and descriptor 1 (where the runtime's C++ code writes, e.g. SYCL_UR_TRACE's lines, in
+    # chunks that need not end a line) becomes stderr, as in the worker
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     from backends.run.sessions import open_session
 
     session = open_session(backend, device)
