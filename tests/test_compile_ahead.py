@@ -166,3 +166,66 @@ def test_what_the_runtime_prints_in_the_helper_never_reaches_its_protocol(sessio
     finally:
         helper.close()
     assert [e for e, _, _ in helper.events] == ["start", "done"], helper.events[:5]
+
+
+def _hostile(tmp_path, include: str, wg: int = 64):
+    """good.cpp with an #include of `include` in front (a generated text may include anything)."""
+    src = (KERNELS / "sycl" / "good.cpp").read_text()
+    path = tmp_path / f"hostile_{abs(hash(include)) % 10**6}_{wg}.cpp"
+    path.write_text(f'#include "{include}"\n' + src)
+    return compile_unit_for(load_unit(str(path), tunables={"WG_SIZE": wg}), "candidate")[0]
+
+
+def test_a_text_that_reads_the_helpers_stdin_does_not_stop_the_compiles_after_it(session, monkeypatch, tmp_path):
+    """`#include "/dev/stdin"` in the worker reads nothing (its stdin is empty); in the helper it
+    read the worker's queue messages as source and waited for more: the helper was stuck and every
+    candidate after it was compiled by the worker alone."""
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    hostile, nxt = _hostile(tmp_path, "/dev/stdin"), compile_unit_for(_good(32), "candidate")[0]
+    helper = Helper("sycl", 0)
+    try:
+        helper.submit(session, [hostile])
+        with helper._cv:
+            assert helper._cv.wait_for(lambda: helper.busy is not None or helper.done, 20)
+        helper.submit(session, [nxt])
+        with helper._cv:
+            helper._cv.wait_for(lambda: helper._key(session, nxt) in helper.done, 20)
+    finally:
+        helper.close()
+    assert helper._key(session, nxt) in helper.done, helper.events
+
+
+def test_a_compile_ahead_that_hangs_is_stopped_on_time_and_the_worker_does_not_wait_it_out(session, monkeypatch,
+                                                                                              tmp_path):
+    """A text the helper's compile never finishes (here an #include of a FIFO nobody writes): the
+    worker, at that candidate's turn, waits no longer than HUNG_SECONDS of the helper's compile
+    and stops it, then compiles the text itself under its own limit; and a hung compile ahead the
+    search never asks for is stopped when its time is up, not at some later request (there may be
+    none: the editor's server keeps its worker after a search)."""
+    import os
+    import time
+
+    from backends.run import compile_ahead
+
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    monkeypatch.setattr(compile_ahead, "HUNG_SECONDS", 1.0)
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)
+    first, second = _hostile(tmp_path, str(fifo), 64), _hostile(tmp_path, str(fifo), 128)
+    helper = Helper("sycl", 0)
+    try:
+        helper.submit(session, [first])
+        with helper._cv:
+            assert helper._cv.wait_for(lambda: helper.busy is not None, 20)
+        stuck = helper.proc
+        assert helper.settle(session, first, 30.0) == ""  # the worker's turn: it compiles the text itself
+        assert stuck.poll() is not None and ("hung", helper._key(session, first)) in [(e, k) for e, k, _ in helper.events]
+        helper.submit(session, [second])  # another helper; no request after this one
+        with helper._cv:
+            assert helper._cv.wait_for(lambda: helper.busy is not None, 20)
+        deadline = time.monotonic() + 10
+        while helper.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        helper.close()
+    assert ("hung", helper._key(session, second)) in [(e, k) for e, k, _ in helper.events], helper.events

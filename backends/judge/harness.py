@@ -296,9 +296,12 @@ class Evaluation:
             compiled = compile_cache.compile_original(self.session, cu)
             self.reference_key = compiled.key
             return compiled.kernel
+        t = time.perf_counter()
         how = ahead.settle(self.session, cu, COMPILE_SECONDS)
         if how:
             self.notes.append(f"the candidate was compiled ahead, while the previous evaluation verified ({how})")
+        elif time.perf_counter() - t > 1.0:  # waited for a compile ahead that did not finish: this
+            self.report("compiling the candidate", COMPILE_SECONDS)  # compile gets its own full limit
         t = time.perf_counter()
         out = compile_cache.compile_unit(self.session, cu)
         if not how:

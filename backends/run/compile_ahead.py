@@ -97,7 +97,29 @@ class Helper:
             self.failed = True
             return False
         threading.Thread(target=self._read, args=(self.proc,), name="kf-ahead-reader", daemon=True).start()
+        threading.Thread(target=self._watch, args=(self.proc,), name="kf-ahead-watch", daemon=True).start()
         return True
+
+    def _watch(self, proc: subprocess.Popen) -> None:
+        """Stop a compile ahead running past HUNG_SECONDS when it happens, not at the next
+        request: after a search's last one (the editor's server keeps its worker) a text that
+        hangs the compiler would take a core for as long as the worker lives."""
+        while proc.poll() is None:
+            with self._cv:
+                self._cv.wait(min(1.0, HUNG_SECONDS))
+                if proc is not self.proc:
+                    return
+                hung = self.busy if self.busy and not self.stopped and \
+                    time.monotonic() - self.busy_since > HUNG_SECONDS else None
+            if hung is not None:
+                self._kill_hung(proc, hung)
+                return
+
+    def _kill_hung(self, proc: subprocess.Popen, key: str) -> None:
+        """The helper is stuck on one text: it goes (the next submit starts another, within MAX_STARTS)."""
+        proc.kill()
+        proc.wait()
+        self.events.append(("hung", key, time.monotonic()))
 
     def _read(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
@@ -168,7 +190,12 @@ class Helper:
                 self._send({"drop": key})
                 return ""
             self.resume()
-            self._cv.wait_for(lambda: self.busy != key, timeout)
+            # never longer than the helper may take on one text: a text that hangs the helper's
+            # compile (one reading the helper's own pipes through /proc/self/fd) may compile here
+            limit = min(timeout, max(0.0, self.busy_since + HUNG_SECONDS - time.monotonic()))
+            self._cv.wait_for(lambda: self.busy != key, limit)
+            if self.busy == key and self.proc is not None:
+                self._kill_hung(self.proc, key)
             return "waited" if key in self.done else ""
 
     def pause(self) -> None:
@@ -245,6 +272,12 @@ def main(backend: str, device: int, parent: int) -> None:
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    # likewise the queue: a text that includes "/dev/stdin" would read (and swallow) the worker's
+    # messages and wait for more; it reads nothing, as in the worker
+    inp = os.fdopen(os.dup(0), "r")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     from backends.run.sessions import open_session
 
     session = open_session(backend, device)
@@ -254,7 +287,7 @@ def main(backend: str, device: int, parent: int) -> None:
 
     def read() -> None:
         nonlocal closed, queue
-        for line in sys.stdin:
+        for line in inp:
             msg = json.loads(line)
             with cv:
                 if "queue" in msg:
