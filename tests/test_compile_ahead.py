@@ -229,3 +229,25 @@ def test_a_compile_ahead_that_hangs_is_stopped_on_time_and_the_worker_does_not_w
     finally:
         helper.close()
     assert ("hung", helper._key(session, second)) in [(e, k) for e, k, _ in helper.events], helper.events
+
+
+def test_the_shells_fg_does_not_wake_a_helper_stopped_for_timing(monkeypatch):
+    """Ctrl-Z on `kf optimize` and then `fg`: the shell sends SIGCONT to the whole foreground
+    process group; a helper in the worker's group went on compiling beside the rest of the
+    timed trials. Only the worker stops and continues it."""
+    import os
+    import signal
+    import time
+
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    helper = Helper("sycl", 0)
+    try:
+        assert helper._start()
+        helper.pause()
+        os.killpg(os.getpgrp(), signal.SIGCONT)  # what `fg` does (to this test's group; a no-op for running processes)
+        time.sleep(0.2)
+        states = thread_states(helper.proc.pid)
+        helper.resume()
+    finally:
+        helper.close()
+    assert states and set(states) == {"T"}, states

@@ -70,6 +70,7 @@ class Helper:
         self.starts = 0
         self.done: set[str] = set()
         self.stopped = False
+        self.stopped_at = 0.0
         self.last_compile: float | None = None  # seconds of the last candidate compiled by the worker itself
         self.events: list[tuple[str, str, float]] = []  # (event, key, time): for tests and figures
         self._cv = threading.Condition()
@@ -92,7 +93,11 @@ class Helper:
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "backends.run.compile_ahead", self.backend,
                                           str(self.device), str(os.getpid())], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, text=True, bufsize=1)
+                                         stdout=subprocess.PIPE, text=True, bufsize=1,
+                                         # a group of its own: the terminal's job control (Ctrl-Z, then
+                                         # `fg`: SIGCONT to the whole foreground group) never wakes a
+                                         # helper the worker stopped for its timed trials
+                                         start_new_session=True)
         except OSError:
             self.failed = True
             return False
@@ -205,6 +210,7 @@ class Helper:
             except OSError:
                 return
             self.stopped = True
+            self.stopped_at = time.monotonic()
             _wait_stopped(self.proc.pid)
             self.events.append(("stop", "", time.monotonic()))
 
@@ -215,6 +221,8 @@ class Helper:
             except OSError:
                 pass
             self.stopped = False
+            with self._cv:  # time stopped is not time spent compiling (HUNG_SECONDS)
+                self.busy_since += time.monotonic() - self.stopped_at
             self.events.append(("cont", "", time.monotonic()))
 
     def close(self) -> None:
