@@ -266,10 +266,11 @@ def _as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start(src, db, budget="40", extra=()):
+def _start(src, db, budget="40", extra=(), env=None):
     return subprocess.Popen([sys.executable, "-m", "kf_lsp", "optimize", f"{src}:transpose", "--budget", budget,
                              "--eval-seconds", "0.15", "--db", db, *extra], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_as_in_a_terminal)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_as_in_a_terminal,
+                            env={**os.environ, **(env or {})})
 
 
 def _wait_for_evaluations(db, n, timeout=300):
@@ -284,9 +285,12 @@ def _wait_for_evaluations(db, n, timeout=300):
     raise AssertionError("no evaluations")
 
 
-def test_ctrl_c_ends_with_the_best_so_far_and_no_traceback(tmp_path):
+@pytest.mark.parametrize("ahead", ["0", "1"], ids=["alone", "with-compiles-ahead"])
+def test_ctrl_c_ends_with_the_best_so_far_and_no_traceback(tmp_path, ahead):
+    """Also with the worker's compile-ahead helper running (backends/run/compile_ahead.py, on
+    whatever the machine's load): Ctrl-C reached it too and it printed a KeyboardInterrupt."""
     src, db = small_transpose(tmp_path, tune_y="1, 2, 4, 8, 16", tune_x="4, 8, 16, 32, 64"), str(tmp_path / "kf.db")
-    p = _start(src, db)
+    p = _start(src, db, env={"KF_COMPILE_AHEAD": ahead})
     store, key = _wait_for_evaluations(db, 2)
     os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     out, err = p.communicate(timeout=240)

@@ -326,3 +326,59 @@ def test_a_lambda_is_compiled_with_the_projects_macros(session, tmp_path):
     opts = EvalOptions(seeds=1, target_seconds=0.05, min_trials=2, max_trials=3, warmup_seconds=0.0, profile=False)
     result, _ = harness.evaluate(session, EvalRequest(unit, None, "sycl", 0, opts))
     assert result.verdict.value == "correct", result.message
+
+
+HALO = textwrap.dedent("""\
+    #include <sycl/sycl.hpp>
+    #include <vector>
+    using namespace sycl;
+
+    int main() {
+      queue q;
+      const size_t N = 8;
+      const size_t M = 12;
+      range<2> inner(N, M);
+      range<2> padded(N + 2, M + 2);
+      std::vector<float> in(padded.size()), out(padded.size());
+      buffer<float, 2> in_buf(in.data(), padded);
+      buffer<float, 2> out_buf(out.data(), padded);
+      q.submit([&](handler &h) {
+        accessor input{in_buf, h};
+        accessor output{out_buf, h};
+        constexpr size_t B = 4;
+        range<2> local_range(B, B);
+        range<2> tile_size = local_range + range<2>(2, 2);  // the work-group's tile and its halo
+        auto tile = local_accessor<float, 2>(tile_size, h);
+        h.parallel_for(nd_range<2>(inner, local_range), [=](nd_item<2> it) {
+          for (size_t ti = it.get_local_id(0); ti < B + 2; ti += B)
+            for (size_t tj = it.get_local_id(1); tj < B + 2; tj += B)
+              tile[ti][tj] = input[ti + B * it.get_group(0)][tj + B * it.get_group(1)];
+          group_barrier(it.get_group());
+          size_t ti = it.get_local_id(0) + 1, tj = it.get_local_id(1) + 1;
+          output[it.get_global_id(0) + 1][it.get_global_id(1) + 1] =
+              tile[ti][tj] + tile[ti - 1][tj] + tile[ti + 1][tj] + tile[ti][tj - 1] + tile[ti][tj + 1];
+        });
+      });
+    }
+    """)
+
+
+def test_an_auto_local_accessor_sized_by_range_arithmetic_is_work_group_memory(session):
+    """A real stencil (kazukiminemura/sycl_101's sycl_stencil.cpp) declares its tile as
+    `auto tile = local_accessor<float, 2>(tile_size, h)` with `tile_size = local_range +
+    range<2>(2, 2)`: kf drafted `@kf tile = ?` (a scalar to write, which no value satisfied)
+    and could not size it. It is local memory of (B + 2) x (B + 2) floats."""
+    from backends.kernel.spec import draft_spec
+
+    k = find_kernel(HALO, "halo.cpp", "main#1")
+    assert [p.name for p in k.params] == ["input", "output"]  # the tile is no parameter
+    draft = draft_spec(k, text=HALO, path="halo.cpp")
+    assert "tile" not in draft and "?" not in draft, draft
+    spec = "\n".join("    " + line for line in draft.splitlines() if "@kf" in line) + "\n"
+    text = HALO.replace("    h.parallel_for(", spec + "    h.parallel_for(")
+    assert text != HALO
+    x = (np.arange(10 * 14, dtype=np.float32) % 7).reshape(10, 14)
+    got = _run(session, "halo.cpp", text, "main#1", {"N": 8, "M": 12}, {"input": x.ravel()},
+               {"input": 140, "output": 140})["output"].reshape(10, 14)
+    want = x[1:-1, 1:-1] + x[:-2, 1:-1] + x[2:, 1:-1] + x[1:-1, :-2] + x[1:-1, 2:]
+    np.testing.assert_array_equal(got[1:-1, 1:-1], want)

@@ -298,8 +298,10 @@ class Evaluation:
             return compiled.kernel
         t = time.perf_counter()
         how = ahead.settle(self.session, cu, COMPILE_SECONDS)
-        if how:
-            self.notes.append(f"the candidate was compiled ahead, while the previous evaluation verified ({how})")
+        if how:  # said plainly: the candidate is still loaded, checked and timed as any other
+            self.notes.append("the candidate was compiled ahead by kf's helper process while the previous candidate "
+                              "was checked; " + ("the compile here loaded it from the cache" if how == "ahead" else
+                                                 f"kf waited {time.perf_counter() - t:.1f} s for that compile to finish"))
         elif time.perf_counter() - t > 1.0:  # waited for a compile ahead that did not finish: this
             self.report("compiling the candidate", COMPILE_SECONDS)  # compile gets its own full limit
         t = time.perf_counter()

@@ -172,10 +172,13 @@ def compare(
     seed: int = 0,
     paired: bool | None = None,
 ) -> Comparison:
-    """Is `candidate` faster than `baseline`? The speedup is the ratio of medians; its interval,
-    for paired samples (the harness's interleaved trials: equal counts, in trial order; `paired`
-    None decides by the counts), the order-statistics interval of the median per-trial ratio,
-    else a bootstrap of each side on its own."""
+    """Is `candidate` faster than `baseline`? For paired samples (the harness's interleaved
+    trials: equal counts, in trial order; `paired` None decides by the counts) the speedup is
+    the median of the per-trial ratios, its interval that median's order-statistics interval;
+    otherwise the ratio of the medians, its interval a bootstrap of each side on its own. Either
+    way the figure lies inside its own interval (the ratio of medians need not lie inside the
+    per-trial ratios' interval: with trial times split between two levels under load, 2.57x
+    was shown beside [1.87-2.13])."""
     b = np.asarray(baseline.samples or [baseline.median], dtype=np.float64)
     c = np.asarray(candidate.samples or [candidate.median], dtype=np.float64)
     speedup = float(np.median(b) / np.median(c))
@@ -184,7 +187,9 @@ def compare(
     if paired is None:
         paired = b.size == c.size
     if paired and b.size == c.size:
-        low, high = median_interval(b / c, confidence)
+        ratios = b / c
+        speedup = float(np.median(ratios))
+        low, high = median_interval(ratios, confidence)
         return Comparison(speedup, low, high, claims_faster(speedup, low, min_effect), True)
     rng = np.random.default_rng(seed)
     bm = np.median(b[rng.integers(0, b.size, size=(resamples, b.size))], axis=1)

@@ -441,6 +441,17 @@ def _range_extents(t: Tree, node, ctx: _Context, at, depth: int = 0) -> list[str
         return [_clean(t.text_of(node))]
     if node.type == "initializer_list":
         return [_clean(t.text_of(a)) for a in _kids(node)]
+    if node.type == "binary_expression" and (op := node.child_by_field_name("operator")) is not None \
+            and t.text_of(op) in ("+", "-", "*", "/") and (_is_range(t, node.child_by_field_name("left"), at)
+                                                             or _is_range(t, node.child_by_field_name("right"), at)):
+        # range arithmetic is element-wise (`local_range + range<2>(2, 2)`: a tile with its halo)
+        left = _range_extents(t, node.child_by_field_name("left"), ctx, at, depth + 1)
+        right = _range_extents(t, node.child_by_field_name("right"), ctx, at, depth + 1)
+        if not left or not right or (len(left) != len(right) and 1 not in (len(left), len(right))):
+            return None
+        n = max(len(left), len(right))
+        left, right = (left * n if len(left) == 1 else left), (right * n if len(right) == 1 else right)
+        return [f"{_operand(a)} {t.text_of(op)} {_operand(b)}" for a, b in zip(left, right)]
     if node.type in _NAMES:
         d = _lookup(t, at, t.text_of(node))
         if d is None:
@@ -457,6 +468,33 @@ def _range_extents(t: Tree, node, ctx: _Context, at, depth: int = 0) -> list[str
             return [t.text_of(node)]
         return None
     return [_clean(t.text_of(node))]
+
+
+def _is_range(t: Tree, node, at, depth: int = 0) -> bool:
+    """Is this expression a `sycl::range` (a constructor, or a name declared as one)?"""
+    node = _unparen(node)
+    if node is None or depth > 4:
+        return False
+    if node.type in ("call_expression", "compound_literal_expression"):
+        fn = node.child_by_field_name("function") or node.child_by_field_name("type")
+        ft = t.text_of(fn) if fn is not None else ""
+        return bool(re.search(r"\brange\b", ft)) and not re.search(r"nd_range", ft)
+    if node.type == "binary_expression":
+        return _is_range(t, node.child_by_field_name("left"), at, depth + 1) or \
+            _is_range(t, node.child_by_field_name("right"), at, depth + 1)
+    if node.type in _NAMES:
+        d = _lookup(t, at, t.text_of(node))
+        if d is None:
+            return False
+        if d.type_text.strip() in ("auto", "const auto") and d.init is not None:
+            return _is_range(t, d.init, d.node, depth + 1)
+        return bool(re.search(r"\brange\b", d.type_text)) and not re.search(r"nd_range", d.type_text)
+    return False
+
+
+def _operand(text: str) -> str:
+    """`text` as an operand of a binary operator: parenthesised unless a name or a number."""
+    return text if re.fullmatch(r"[\w.]+", text) else f"({text})"
 
 
 def _buffer_info(t: Tree, node, ctx: _Context, at) -> tuple[str, int, list[str]] | None:
@@ -536,6 +574,14 @@ def _classify(ctx: _Context, d: _Decl, name: str) -> Variable:
         ty_node = alias
     init = _unparen(d.init) if d.init is not None and d.init.type not in ("argument_list", "initializer_list", "parameter_list") else d.init
     init_text = t.text_of(init) if init is not None else ""
+    # `auto tile = local_accessor<float, 2>(r, h)`: the type is the constructor's
+    ctor_args = None
+    if ty.strip() in ("auto", "const auto") and init is not None and \
+            init.type in ("call_expression", "compound_literal_expression"):
+        fn = init.child_by_field_name("function") or init.child_by_field_name("type")
+        if fn is not None and re.search(r"\blocal_accessor\b", t.text_of(fn)):
+            ty, ty_node = t.text_of(fn), fn
+            ctor_args = init.child_by_field_name("arguments") or init.child_by_field_name("value")
     # local memory: local_accessor, or an accessor with target::local
     if re.search(r"\blocal_accessor\b", ty) or (re.search(r"\baccessor\b", ty) and re.search(r"target\s*::\s*local", ty)):
         targs = _template_args(t, ty_node)
@@ -543,7 +589,9 @@ def _classify(ctx: _Context, d: _Decl, name: str) -> Variable:
         v.elem = _clean(t.text_of(targs[0])) if targs else ""
         v.dims = int(t.text_of(targs[1])) if len(targs) > 1 and t.text_of(targs[1]).isdigit() else 1
         first = None
-        if d.init is not None and d.init.named_child_count:
+        if ctor_args is not None and ctor_args.named_child_count:
+            first = _kids(ctor_args)[0]
+        elif d.init is not None and d.init.named_child_count:
             first = _kids(d.init)[0]
             if first.type == "parameter_declaration":
                 first = first.child_by_field_name("type") or first

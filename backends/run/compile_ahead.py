@@ -43,9 +43,17 @@ def idle_core() -> bool:
     if os.environ.get("KF_COMPILE_AHEAD") == "1":
         return True
     try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1)
+        return os.getloadavg()[0] < _cores()
     except OSError:
         return True
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def enabled(backend: str) -> bool:
@@ -94,10 +102,10 @@ class Helper:
             self.proc = subprocess.Popen([sys.executable, "-m", "backends.run.compile_ahead", self.backend,
                                           str(self.device), str(os.getpid())], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True, bufsize=1,
-                                         # a group of its own: the terminal's job control (Ctrl-Z, then
-                                         # `fg`: SIGCONT to the whole foreground group) never wakes a
-                                         # helper the worker stopped for its timed trials
-                                         start_new_session=True)
+                                         start_new_session=True)  # a terminal's Ctrl-C is the search's
+            # to handle (it stops the worker, and the helper with it), never a traceback of the helper's;
+            # and the shell's `fg` after Ctrl-Z (SIGCONT to the foreground group) never wakes a helper
+            # the worker stopped for its timed trials
         except OSError:
             self.failed = True
             return False
@@ -271,6 +279,7 @@ def _die_with_parent() -> None:
 
 
 def main(backend: str, device: int, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as the worker (local_pool._worker_main)
     _die_with_parent()
     if os.getppid() != parent:
         return

@@ -68,6 +68,46 @@ def _worker_main(conn, backend: str, device: int, log_path: str | None = None) -
 
 
 LAST_WORDS_BYTES = 4096
+LOG_PREFIX = "kf-worker-"  # + backend, "-p" + the owning kf process's pid, "-" + mkstemp's letters, ".log"
+_pruned = False
+
+
+def prune_stale_logs(directory: str | None = None) -> int:
+    """Remove the worker logs of kf processes that are gone (killed before they could: a
+    `kill -9`, a crash), once per process; a live process's logs are left alone. Returns how
+    many were removed."""
+    global _pruned
+    if directory is None:
+        if _pruned:
+            return 0
+        _pruned = True
+    directory = directory or tempfile.gettempdir()
+    removed = 0
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(LOG_PREFIX) and n.endswith(".log")]
+    except OSError:
+        return 0
+    for name in names:
+        owner = name[len(LOG_PREFIX):].split("-")
+        pid = next((int(w[1:]) for w in owner[1:2] if w[:1] == "p" and w[1:].isdigit()), None)
+        if pid is None or _alive(pid):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    return True
 
 
 def _compiler_crash(request: EvalRequest, on_reference: bool, stage: str, how: str, last_words: str,
@@ -112,7 +152,8 @@ class WorkerProcess:
         parent, child = ctx.Pipe(duplex=True)
         self._drop_log()
         try:
-            fd, self._log_path = tempfile.mkstemp(prefix=f"kf-worker-{self.backend}-", suffix=".log")
+            prune_stale_logs()
+            fd, self._log_path = tempfile.mkstemp(prefix=f"{LOG_PREFIX}{self.backend}-p{os.getpid()}-", suffix=".log")
             os.close(fd)
         except OSError:
             self._log_path = None
