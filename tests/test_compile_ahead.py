@@ -153,3 +153,135 @@ def test_ctrl_c_to_the_process_group_leaves_the_helper_quiet_and_working(capfd):
         h.close()
     err = capfd.readouterr().err
     assert "KeyboardInterrupt" not in err and "Traceback" not in err, err
+
+
+def test_the_peak_bandwidth_is_measured_with_the_helper_stopped(session, monkeypatch, tmp_path):
+    """The device's peak copy bandwidth (measured once, then kept in KF_CACHE_DIR/peaks.json and
+    behind every roofline fraction and 'above the peak' note) is a timed measurement too: a
+    compile ahead running beside it would leave a low peak on disk for good."""
+    from backends.judge import harness
+
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    monkeypatch.setenv("KF_CACHE_DIR", str(tmp_path))  # no peak measured before
+    monkeypatch.setattr(harness, "_PEAKS", {})
+    helper = Helper("sycl", 0)
+    assert helper._start()
+    ahead.install(helper)
+    seen: list[str] = []
+    timed = session.timed_launch
+
+    def watched(*args, **kwargs):
+        seen.extend(thread_states(helper.proc.pid))
+        return timed(*args, **kwargs)
+
+    monkeypatch.setattr(session, "timed_launch", watched)
+    try:
+        assert harness.peak_bandwidth(session) > 0
+    finally:
+        ahead.install(None)
+        helper.close()
+    assert seen and set(seen) == {"T"}, seen
+
+
+def test_what_the_runtime_prints_in_the_helper_never_reaches_its_protocol(session, monkeypatch):
+    """The runtime's own output (SYCL_UR_TRACE, a variable users set to debug the runtime, writes
+    every call to descriptor 1 from C++, buffered in chunks that need not end a line) must not
+    mix with the helper's "start KEY"/"done KEY" lines: a line glued to a trace chunk is lost,
+    and a worker waiting for a "done" that never comes waits out its whole compile limit."""
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    monkeypatch.setenv("SYCL_UR_TRACE", "2")  # the helper inherits it; this process's runtime is already up
+    unit = compile_unit_for(_good(128), "candidate")[0]
+    helper = Helper("sycl", 0)
+    try:
+        helper.submit(session, [unit])
+        key = helper._key(session, unit)
+        with helper._cv:
+            assert helper._cv.wait_for(lambda: key in helper.done, 60), helper.events[:5]
+    finally:
+        helper.close()
+    assert [e for e, _, _ in helper.events] == ["start", "done"], helper.events[:5]
+
+
+def _hostile(tmp_path, include: str, wg: int = 64):
+    """good.cpp with an #include of `include` in front (a generated text may include anything)."""
+    src = (KERNELS / "sycl" / "good.cpp").read_text()
+    path = tmp_path / f"hostile_{abs(hash(include)) % 10**6}_{wg}.cpp"
+    path.write_text(f'#include "{include}"\n' + src)
+    return compile_unit_for(load_unit(str(path), tunables={"WG_SIZE": wg}), "candidate")[0]
+
+
+def test_a_text_that_reads_the_helpers_stdin_does_not_stop_the_compiles_after_it(session, monkeypatch, tmp_path):
+    """`#include "/dev/stdin"` in the worker reads nothing (its stdin is empty); in the helper it
+    read the worker's queue messages as source and waited for more: the helper was stuck and every
+    candidate after it was compiled by the worker alone."""
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    hostile, nxt = _hostile(tmp_path, "/dev/stdin"), compile_unit_for(_good(32), "candidate")[0]
+    helper = Helper("sycl", 0)
+    try:
+        helper.submit(session, [hostile])
+        with helper._cv:
+            assert helper._cv.wait_for(lambda: helper.busy is not None or helper.done, 20)
+        helper.submit(session, [nxt])
+        with helper._cv:
+            helper._cv.wait_for(lambda: helper._key(session, nxt) in helper.done, 20)
+    finally:
+        helper.close()
+    assert helper._key(session, nxt) in helper.done, helper.events
+
+
+def test_a_compile_ahead_that_hangs_is_stopped_on_time_and_the_worker_does_not_wait_it_out(session, monkeypatch,
+                                                                                              tmp_path):
+    """A text the helper's compile never finishes (here an #include of a FIFO nobody writes): the
+    worker, at that candidate's turn, waits no longer than HUNG_SECONDS of the helper's compile
+    and stops it, then compiles the text itself under its own limit; and a hung compile ahead the
+    search never asks for is stopped when its time is up, not at some later request (there may be
+    none: the editor's server keeps its worker after a search)."""
+    import os
+    import time
+
+    from backends.run import compile_ahead
+
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    monkeypatch.setattr(compile_ahead, "HUNG_SECONDS", 1.0)
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)
+    first, second = _hostile(tmp_path, str(fifo), 64), _hostile(tmp_path, str(fifo), 128)
+    helper = Helper("sycl", 0)
+    try:
+        helper.submit(session, [first])
+        with helper._cv:
+            assert helper._cv.wait_for(lambda: helper.busy is not None, 20)
+        stuck = helper.proc
+        assert helper.settle(session, first, 30.0) == ""  # the worker's turn: it compiles the text itself
+        assert stuck.poll() is not None and ("hung", helper._key(session, first)) in [(e, k) for e, k, _ in helper.events]
+        helper.submit(session, [second])  # another helper; no request after this one
+        with helper._cv:
+            assert helper._cv.wait_for(lambda: helper.busy is not None, 20)
+        deadline = time.monotonic() + 10
+        while helper.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        helper.close()
+    assert ("hung", helper._key(session, second)) in [(e, k) for e, k, _ in helper.events], helper.events
+
+
+def test_the_shells_fg_does_not_wake_a_helper_stopped_for_timing(monkeypatch):
+    """Ctrl-Z on `kf optimize` and then `fg`: the shell sends SIGCONT to the whole foreground
+    process group; a helper in the worker's group went on compiling beside the rest of the
+    timed trials. Only the worker stops and continues it."""
+    import os
+    import signal
+    import time
+
+    monkeypatch.setenv("KF_COMPILE_AHEAD", "1")
+    helper = Helper("sycl", 0)
+    try:
+        assert helper._start()
+        helper.pause()
+        os.killpg(os.getpgrp(), signal.SIGCONT)  # what `fg` does (to this test's group; a no-op for running processes)
+        time.sleep(0.2)
+        states = thread_states(helper.proc.pid)
+        helper.resume()
+    finally:
+        helper.close()
+    assert states and set(states) == {"T"}, states

@@ -78,6 +78,7 @@ class Helper:
         self.starts = 0
         self.done: set[str] = set()
         self.stopped = False
+        self.stopped_at = 0.0
         self.last_compile: float | None = None  # seconds of the last candidate compiled by the worker itself
         self.events: list[tuple[str, str, float]] = []  # (event, key, time): for tests and figures
         self._cv = threading.Condition()
@@ -102,12 +103,36 @@ class Helper:
                                           str(self.device), str(os.getpid())], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True, bufsize=1,
                                          start_new_session=True)  # a terminal's Ctrl-C is the search's
-            # to handle (it stops the worker, and the helper with it), never a traceback of the helper's
+            # to handle (it stops the worker, and the helper with it), never a traceback of the helper's;
+            # and the shell's `fg` after Ctrl-Z (SIGCONT to the foreground group) never wakes a helper
+            # the worker stopped for its timed trials
         except OSError:
             self.failed = True
             return False
         threading.Thread(target=self._read, args=(self.proc,), name="kf-ahead-reader", daemon=True).start()
+        threading.Thread(target=self._watch, args=(self.proc,), name="kf-ahead-watch", daemon=True).start()
         return True
+
+    def _watch(self, proc: subprocess.Popen) -> None:
+        """Stop a compile ahead running past HUNG_SECONDS when it happens, not at the next
+        request: after a search's last one (the editor's server keeps its worker) a text that
+        hangs the compiler would take a core for as long as the worker lives."""
+        while proc.poll() is None:
+            with self._cv:
+                self._cv.wait(min(1.0, HUNG_SECONDS))
+                if proc is not self.proc:
+                    return
+                hung = self.busy if self.busy and not self.stopped and \
+                    time.monotonic() - self.busy_since > HUNG_SECONDS else None
+            if hung is not None:
+                self._kill_hung(proc, hung)
+                return
+
+    def _kill_hung(self, proc: subprocess.Popen, key: str) -> None:
+        """The helper is stuck on one text: it goes (the next submit starts another, within MAX_STARTS)."""
+        proc.kill()
+        proc.wait()
+        self.events.append(("hung", key, time.monotonic()))
 
     def _read(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
@@ -178,7 +203,12 @@ class Helper:
                 self._send({"drop": key})
                 return ""
             self.resume()
-            self._cv.wait_for(lambda: self.busy != key, timeout)
+            # never longer than the helper may take on one text: a text that hangs the helper's
+            # compile (one reading the helper's own pipes through /proc/self/fd) may compile here
+            limit = min(timeout, max(0.0, self.busy_since + HUNG_SECONDS - time.monotonic()))
+            self._cv.wait_for(lambda: self.busy != key, limit)
+            if self.busy == key and self.proc is not None:
+                self._kill_hung(self.proc, key)
             return "waited" if key in self.done else ""
 
     def pause(self) -> None:
@@ -188,6 +218,7 @@ class Helper:
             except OSError:
                 return
             self.stopped = True
+            self.stopped_at = time.monotonic()
             _wait_stopped(self.proc.pid)
             self.events.append(("stop", "", time.monotonic()))
 
@@ -198,6 +229,8 @@ class Helper:
             except OSError:
                 pass
             self.stopped = False
+            with self._cv:  # time stopped is not time spent compiling (HUNG_SECONDS)
+                self.busy_since += time.monotonic() - self.stopped_at
             self.events.append(("cont", "", time.monotonic()))
 
     def close(self) -> None:
@@ -250,8 +283,18 @@ def main(backend: str, device: int, parent: int) -> None:
     _die_with_parent()
     if os.getppid() != parent:
         return
-    out = sys.stdout
-    sys.stdout = sys.stderr  # nothing a runtime prints may mix with the protocol
+    # nothing a runtime prints may mix with the protocol: the protocol gets a descriptor of its
+    # own, and descriptor 1 (where the runtime's C++ code writes, e.g. SYCL_UR_TRACE's lines, in
+    # chunks that need not end a line) becomes stderr, as in the worker
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    # likewise the queue: a text that includes "/dev/stdin" would read (and swallow) the worker's
+    # messages and wait for more; it reads nothing, as in the worker
+    inp = os.fdopen(os.dup(0), "r")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     from backends.run.sessions import open_session
 
     session = open_session(backend, device)
@@ -261,7 +304,7 @@ def main(backend: str, device: int, parent: int) -> None:
 
     def read() -> None:
         nonlocal closed, queue
-        for line in sys.stdin:
+        for line in inp:
             msg = json.loads(line)
             with cv:
                 if "queue" in msg:
