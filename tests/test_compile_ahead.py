@@ -196,10 +196,10 @@ def test_what_the_runtime_prints_in_the_helper_never_reaches_its_protocol(sessio
         helper.submit(session, [unit])
         key = helper._key(session, unit)
         with helper._cv:
-            assert helper._cv.wait_for(lambda: key in helper.done, 60), helper.events[:5]
+            assert helper._cv.wait_for(lambda: key in helper.done, 60), list(helper.events)[:5]
     finally:
         helper.close()
-    assert [e for e, _, _ in helper.events] == ["start", "done"], helper.events[:5]
+    assert [e for e, _, _ in helper.events] == ["start", "done"], list(helper.events)[:5]
 
 
 def _hostile(tmp_path, include: str, wg: int = 64):

@@ -14,6 +14,7 @@ is dropped and the worker compiles everything itself, as without it.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ MIN_COMPILE_SECONDS = 1.0  # compile ahead only where a candidate's compile took
 # SYCL runtime's cache still preprocesses the text for its key (0.3-0.5 s idle, 0.7-1.6 s loaded)
 HUNG_SECONDS = 120.0  # a compile ahead running this long is stopped (a hostile text can hang a compiler);
 # the worker meets the same text with its own time limit if the search asks for it
+EVENTS_KEPT, DONE_KEPT = 4096, 4096
 MAX_STARTS = 3  # a helper that died (a compiler crash on a hostile text) is started again, this often in all
 
 
@@ -80,7 +82,8 @@ class Helper:
         self.stopped = False
         self.stopped_at = 0.0
         self.last_compile: float | None = None  # seconds of the last candidate compiled by the worker itself
-        self.events: list[tuple[str, str, float]] = []  # (event, key, time): for tests and figures
+        # (event, key, time), the latest only: for tests and figures (a server's worker lives for days)
+        self.events: collections.deque[tuple[str, str, float]] = collections.deque(maxlen=EVENTS_KEPT)
         self._cv = threading.Condition()
 
     # -- the process ------------------------------------------------------------------
@@ -144,6 +147,8 @@ class Helper:
                 elif what in ("done", "fail"):
                     self.busy = None
                     if what == "done":  # a failed compile is the worker's to report
+                        if len(self.done) >= DONE_KEPT:  # a long-lived worker: forget the old ones
+                            self.done.clear()  # (a forgotten one compiles in the worker, a cache hit)
                         self.done.add(key)
                 self.events.append((what, key, time.monotonic()))
                 self._cv.notify_all()
