@@ -1,7 +1,8 @@
 """Timing statistics: the noise-aware comparison every speedup claim goes through, and the
 rule that stops the timing loop when the measurement is good enough.
 
-A speedup is the ratio of medians. The harness runs the two kernels in interleaved trials
+A speedup is the median of the per-trial ratios (unpaired samples: the ratio of medians). The
+harness runs the two kernels in interleaved trials
 (one launch of each per trial), so trial t of the original and trial t of the candidate
 share their moment in time: the same load on a shared machine, the same clocks, the same
 drift. The 95% confidence interval is built on that pairing: it is the distribution-free
