@@ -114,7 +114,10 @@ def test_a_helper_hung_on_one_text_or_dead_is_replaced_a_bounded_number_of_times
         assert h._start()
         first = h.proc
         h.busy, h.busy_since = "a-hanging-text", time.monotonic() - compile_ahead.HUNG_SECONDS - 1
-        assert h._start()  # the hung helper is stopped, another takes its place
+        with h._cv:  # the watchdog stops the hung helper ...
+            h._cv.wait_for(lambda: ("hung", "a-hanging-text") in [(e, k) for e, k, _ in h.events]
+                           and h.busy is None, GUARD_S)
+        assert h._start()  # ... and another takes its place
         assert first.poll() is not None and h.proc is not first and h.proc.poll() is None
         assert h.busy is None and ("hung", "a-hanging-text") in [(e, k) for e, k, _ in h.events]
         h.proc.kill()  # died (as on a compiler crash): started again, up to MAX_STARTS in all

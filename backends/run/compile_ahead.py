@@ -90,11 +90,7 @@ class Helper:
 
     def _start(self) -> bool:
         if self.proc is not None and self.proc.poll() is None:
-            if not (self.busy and time.monotonic() - self.busy_since > HUNG_SECONDS):
-                return True
-            hung = self.busy
-            self.close()  # hung on one text: stopped, and started again below
-            self.events.append(("hung", hung or "", time.monotonic()))
+            return True  # (one hung on a text is stopped by its watchdog, _watch, and started again here)
         if self.failed or self.starts >= MAX_STARTS:  # the worker compiles alone
             self.failed = True
             return False
@@ -135,7 +131,9 @@ class Helper:
         """The helper is stuck on one text: it goes (the next submit starts another, within MAX_STARTS)."""
         proc.kill()
         proc.wait()
-        self.events.append(("hung", key, time.monotonic()))
+        with self._cv:
+            self.events.append(("hung", key, time.monotonic()))
+            self._cv.notify_all()
 
     def _read(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
