@@ -557,8 +557,9 @@ class Search:
             self.failures.append(v)
         self._observe(r.operator, v)
 
-    def _candidate(self, p: Proposal) -> Unit | Variant:
-        """The spliced candidate Unit, or a failed Variant saying why it cannot be evaluated."""
+    def _candidate(self, p: Proposal, report: bool = True) -> Unit | Variant:
+        """The spliced candidate Unit, or a failed Variant saying why it cannot be evaluated
+        (`report`: a spec error is also sent to the client)."""
         ref = self.reference
 
         def fail(verdict: Verdict, message: str) -> Variant:
@@ -577,7 +578,8 @@ class Search:
         errors = [d for d in kernel.spec_errors if d.severity == "error"]
         if errors:
             d = errors[0]
-            self._send(SearchError(f"{p.operator} variant: {d.message}", d.file, d.line))
+            if report:
+                self._send(SearchError(f"{p.operator} variant: {d.message}", d.file, d.line))
             return fail(Verdict.SPEC_ERROR, d.format())
         return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(p.tunables),
                     include_dirs=list(ref.include_dirs), flags=list(ref.flags), flags_source=ref.flags_source)
@@ -666,15 +668,10 @@ class Search:
         if vid in self.variants or vid in self._inflight:
             return None
         try:
-            text = splice(self.reference.text, self.reference.kernel, p.region)
-            kernel = find_kernel(text, self.reference.path, self.reference.kernel.name)
+            unit = self._candidate(p, report=False)  # its evaluation reports what is wrong with it
         except Exception:
             return None
-        if check_contract(self.reference.kernel, kernel) or any(d.severity == "error" for d in kernel.spec_errors):
-            return None
-        ref = self.reference
-        return Unit(path=ref.path, text=text, kernel=kernel, tunables=dict(p.tunables),
-                    include_dirs=list(ref.include_dirs), flags=list(ref.flags), flags_source=ref.flags_source)
+        return unit if isinstance(unit, Unit) else None
 
     async def _evaluate(self, p: Proposal, ahead: list[Unit] | None = None) -> None:
         vid = variant_id(p.region, p.tunables)
