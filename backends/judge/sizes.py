@@ -590,12 +590,16 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
     rng = np.random.default_rng([nonce & 0xFFFFFFFFFFFFFFFF, 0x5EED51])
     cap = _size_cap(spec, base, sizes)
     wide = rng.random() < WIDE_SHARE and (cap[0] < base[0] or cap[1] < base[1])
+
+    def checked_anyway(p: dict[str, int]) -> bool:  # the default, or a size in `avoid`
+        return p == sizes or any(_same({k: str(v) for k, v in p.items()}, a, env) for a in avoid)
+
     for attempt in range(tries):
         if wide and attempt == tries // 2:
             wide = False  # the spec's lines leave no size in between: a small one
         point = {n: int(min(d, max(1, round(math.exp(rng.uniform(0.0, math.log(d + 0.5)))))))
                  for n, d in sizes.items()}
-        if point == sizes or any(_same({k: str(v) for k, v in point.items()}, a, env) for a in avoid):
+        if checked_anyway(point):
             continue
         sub = _resolve(spec, point, tunables)
         if not _valid(spec, sub, language):
@@ -604,8 +608,7 @@ def random_size(spec: Spec, nonce: int, tunables: Mapping[str, int | float] | No
             for p in (1 << k for k in range(1, 13)):
                 snapped = {n: min(d, -(-point[n] // p) * p) for n, d in sizes.items()}
                 sub = _resolve(spec, snapped, tunables)
-                if snapped != sizes and _valid(spec, sub, language) and \
-                        not any(_same({k: str(v) for k, v in snapped.items()}, a, env) for a in avoid):
+                if not checked_anyway(snapped) and _valid(spec, sub, language):
                     point = snapped
                     break
             else:
