@@ -7,7 +7,6 @@ launches is still caught. (tests/test_hostile_timing_cuda.py runs the CUDA kerne
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,6 +195,28 @@ def test_the_kernels_element_rule_matches_the_hosts_at_the_edges(session):
     assert (found.max_abs, found.max_rel) == (m.max_abs, m.max_rel)
 
 
+def close_and_zeros(session, backend: str, suffix: str, tmp_path):
+    """The example saxpy (`backend`, file suffix) evaluated with a candidate within the tolerance
+    but not bit for bit the original's, then with the hostile one writing zeros on launches
+    14-17, many timed trials each: (good, bad, outputs the good evaluation passed on the device)."""
+    src = (EXAMPLES / backend / f"saxpy{suffix}").read_text()
+    assert "out[i] = a * x[i] + y[i];" in src
+    close = tmp_path / f"saxpy_close{suffix}"
+    close.write_text(src.replace("out[i] = a * x[i] + y[i];", "out[i] = (a * x[i] + y[i]) * 1.000001f;"))
+    ref = load_unit(str(EXAMPLES / backend / f"saxpy{suffix}"))
+    options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=20, max_trials=40, target_seconds=0.2,
+                          warmup_seconds=0.0, timeout_s=60.0)
+    try:
+        before = device_checks.stats()
+        good, _ = harness.evaluate(session, EvalRequest(ref, load_unit(str(close)), backend, 0, options, nonce=4))
+        on_device = device_checks.stats()["outputs_on_device"] - before["outputs_on_device"]
+        bad, _ = harness.evaluate(session, EvalRequest(
+            ref, load_unit(str(KERNELS / "hostile" / backend / f"zeros_window{suffix}")), backend, 0, options, nonce=3))
+    finally:
+        session.close()
+    return good, bad, on_device
+
+
 def test_timed_trials_of_a_large_output_are_compared_in_full_on_the_device(monkeypatch, tmp_path):
     """In an evaluation (the real harness, the SYCL CPU device): the saxpy's 16 MiB output counts
     as large; a candidate within the tolerance but not bit for bit the original's passes with
@@ -204,25 +225,11 @@ def test_timed_trials_of_a_large_output_are_compared_in_full_on_the_device(monke
     from backends.sycl.session import SyclSession
 
     monkeypatch.setattr(harness, "LARGE_OUTPUT_BYTES", 0)
-    ref = load_unit(str(EXAMPLES / "sycl" / "saxpy.cpp"))
-    close = tmp_path / "saxpy_close.cpp"
-    close.write_text((EXAMPLES / "sycl" / "saxpy.cpp").read_text().replace(
-        "out[i] = a * x[i] + y[i];", "out[i] = (a * x[i] + y[i]) * 1.000001f;"))
-    options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=20, max_trials=40, target_seconds=0.2,
-                          warmup_seconds=0.0, timeout_s=60.0)
-    session = SyclSession(0)
-    try:
-        before = device_checks.stats()
-        good, _ = harness.evaluate(session, EvalRequest(ref, load_unit(str(close)), "sycl", 0, options, nonce=4))
-        after = device_checks.stats()
-        bad, _ = harness.evaluate(session, EvalRequest(
-            ref, load_unit(str(KERNELS / "hostile" / "sycl" / "zeros_window.cpp")), "sycl", 0, options, nonce=3))
-    finally:
-        session.close()
+    good, bad, on_device = close_and_zeros(SyclSession(0), "sycl", ".cpp", tmp_path)
     assert good.verdict is Verdict.CORRECT, good.message
     assert re.search(r"all (\d+) timed trials verified \(where not bit for bit the original's, in full on the device\)",
                      good.message), good.message
     trials = int(re.search(r"all (\d+) timed trials", good.message).group(1))
-    assert after["outputs_on_device"] - before["outputs_on_device"] >= trials  # each trial's, and verification's
+    assert on_device >= trials  # each trial's, and verification's
     assert good.checks and max(c.max_rel_err for c in good.checks) > 0  # the perturbation was seen, within tolerance
     assert bad.verdict in (Verdict.CONSTANT, Verdict.WRONG) and "timed trial" in bad.message, bad.message

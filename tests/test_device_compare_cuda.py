@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 
-from backends.judge import device_checks, harness
+from backends.judge import device_checks
 from backends.judge.reference_cache import StoredRun
 from backends.judge.verify import compare_output
 from backends.kernel import dtypes
-from backends.kernel.load import load_unit
-from backends.model import EvalOptions, EvalRequest, Verdict
+from backends.model import Verdict
 from backends.run.device_choice import devices
 from backends.session import CompileFailure, CompileUnit
 
-from evalcases import EXAMPLES, KERNELS
-from test_device_compare import Live, _broken, _pair, _same
+from test_device_compare import Live, _broken, _pair, _same, close_and_zeros
 
 
 def _nvrtc() -> bool:
@@ -106,20 +103,7 @@ def test_timed_trials_of_a_64_mib_output_are_compared_in_full_on_the_gpu(monkeyp
     device; zeros on launches 14-17 are caught at a timed trial."""
     from backends.cuda.session import CudaSession
 
-    src = (EXAMPLES / "cuda" / "saxpy.cu").read_text()
-    assert "out[i] = a * x[i] + y[i];" in src
-    close = tmp_path / "saxpy_close.cu"
-    close.write_text(src.replace("out[i] = a * x[i] + y[i];", "out[i] = (a * x[i] + y[i]) * 1.000001f;"))
-    ref = load_unit(str(EXAMPLES / "cuda" / "saxpy.cu"))
-    options = EvalOptions(seeds=1, check_extra_sizes=False, min_trials=20, max_trials=40, target_seconds=0.2,
-                          warmup_seconds=0.0, timeout_s=60.0)
-    s = CudaSession(0)
-    try:
-        good, _ = harness.evaluate(s, EvalRequest(ref, load_unit(str(close)), "cuda", 0, options, nonce=4))
-        bad, _ = harness.evaluate(s, EvalRequest(
-            ref, load_unit(str(KERNELS / "hostile" / "cuda" / "zeros_window.cu")), "cuda", 0, options, nonce=3))
-    finally:
-        s.close()
+    good, bad, _ = close_and_zeros(CudaSession(0), "cuda", ".cu", tmp_path)
     assert good.verdict is Verdict.CORRECT, good.message
     assert re.search(r"all \d+ timed trials verified \(where not bit for bit the original's, in full on the device\)",
                      good.message), good.message
