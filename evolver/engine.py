@@ -39,6 +39,7 @@ from typing import AsyncIterator, Callable, Sequence
 
 import msgspec
 
+from backends.judge import ahead as compile_ahead
 from backends.model import EvalOptions, EvalRequest, EvalResult, Unit, Verdict
 from backends.kernel.pyref import is_stub
 from backends.kernel.scanner import KernelNotFound, find_kernel
@@ -600,8 +601,9 @@ class Search:
 
     async def _evaluate_reference(self) -> None:
         ref = self.reference
+        follow = self.config.budget.evaluations > 1 and compile_ahead.enabled(self.backend)
         req = EvalRequest(ref, None, self.backend, self.device, self.options, nonce=self._nonce(),
-                          ahead=[] if self.config.budget.evaluations > 1 else None)  # candidates follow
+                          ahead=[] if follow else None)  # []: candidates follow, to compile ahead
         result = await self.pool.evaluate(req)
         tun = {**defaults(ref.text, ref.kernel), **ref.tunables}
         cell, features = self._cell(result, "reference") if result.ok else (None, {})
@@ -642,16 +644,30 @@ class Search:
         left = self.config.budget.evaluations - self.done
 
         todo = proposals[:max(0, left)]
-        units = [self._ahead_unit(p) for p in todo]
+        units: dict[int, Unit | None] = {}  # built when first passed ahead, once each
+        wanted = compile_ahead.enabled(self.backend)
+
+        def ahead_of(i: int) -> list[Unit] | None:
+            """The candidates this worker is likeliest to get next (with N workers, every Nth of
+            the batch), for it to compile ahead (backends/judge/ahead.py); None where no compile
+            ahead is made for this backend."""
+            if not wanted:
+                return None
+            out: list[Unit] = []
+            for j in range(i + size, len(todo), size):
+                if j not in units:
+                    units[j] = self._ahead_unit(todo[j])
+                if units[j] is not None:
+                    out.append(units[j])
+                if len(out) == AHEAD:
+                    break
+            return out
 
         async def one(i: int, p: Proposal) -> None:
             async with sem:
                 if self._stop_reason() in ("time", "budget", "tokens"):
                     return
-                # the candidates this worker is likeliest to get next (with N workers, every Nth of the
-                # batch), for it to compile ahead (backends/judge/ahead.py)
-                ahead = [u for u in units[i + size::size] if u is not None][:AHEAD]
-                await self._evaluate(p, ahead)
+                await self._evaluate(p, ahead_of(i))
 
         tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(todo)]
         try:
@@ -694,7 +710,7 @@ class Search:
             else:
                 self._progress(f"evaluating {p.note or p.operator} ({p.operator})")
                 req = EvalRequest(self.reference, cand, self.backend, self.device, self.options,
-                                  nonce=self._nonce(), ahead=list(ahead or []))  # []: more follow
+                                  nonce=self._nonce(), ahead=ahead)  # []: more follow; None: no compile ahead
                 result = await self.pool.evaluate(req)
                 v = self._variant(p, vid, result)
                 if self._claims_advantage(v, parent):

@@ -16,6 +16,7 @@ still loads afresh and is judged as every candidate is.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Iterator, Protocol
 
@@ -37,6 +38,17 @@ class AheadCompiler(Protocol):
     def pause(self) -> None: ...
 
     def resume(self) -> None: ...
+
+
+def enabled(backend: str) -> bool:
+    """Compile ahead for this backend? SYCL only: there a compile takes seconds and nothing else
+    hides it (on a CPU device the in-thread overlap is off, harness._overlap). On a GPU the
+    candidate already compiles in a thread beside the original's work, NVRTC in a fraction of a
+    second; a helper there would hold a second device context. KF_COMPILE_AHEAD=0 turns it off,
+    =1 on for any backend. Asked by the search (whether its requests carry candidates ahead) and
+    by the worker (whether it starts a helper)."""
+    forced = os.environ.get("KF_COMPILE_AHEAD")
+    return forced != "0" if forced is not None else backend == "sycl"
 
 
 _current: AheadCompiler | None = None

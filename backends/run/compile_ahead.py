@@ -58,15 +58,6 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def enabled(backend: str) -> bool:
-    """SYCL only: there a compile takes seconds and nothing else hides it (on a CPU device the
-    in-thread overlap is off, harness._overlap). On a GPU the candidate already compiles in a
-    thread beside the original's work, NVRTC in a fraction of a second; a helper there would
-    hold a second device context. KF_COMPILE_AHEAD=0 turns it off, =1 on for any backend."""
-    forced = os.environ.get("KF_COMPILE_AHEAD")
-    return forced != "0" if forced is not None else backend == "sycl"
-
-
 class Helper:
     """The worker's side (an ahead.AheadCompiler)."""
 

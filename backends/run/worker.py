@@ -100,7 +100,7 @@ def main(conn: Any, backend: str, device: int) -> None:
             if session is None:
                 send("stage", f"opening the {backend} device {device}", 300.0)
                 session = open_session(backend, device)
-            if helper is None and compile_ahead.enabled(backend):
+            if helper is None and ahead.enabled(backend):
                 helper = compile_ahead.Helper(backend, device)
                 ahead.install(helper)
         except Exception as e:
